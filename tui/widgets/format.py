@@ -1,0 +1,61 @@
+"""Small text helpers shared by panes and screens: humanized sizes/times and status colours."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import humanize
+from rich.text import Text
+
+STATUS_STYLES = {
+    "ACTIVE": "bold green",
+    "BUILD": "yellow",
+    "RESIZE": "yellow",
+    "VERIFY_RESIZE": "bold yellow",
+    "REBOOT": "yellow",
+    "HARD_REBOOT": "yellow",
+    "MIGRATING": "yellow",
+    "SHUTOFF": "dim",
+    "STOPPED": "dim",
+    "ERROR": "bold red",
+    "DELETED": "dim strike",
+}
+
+
+def status_text(status: str, task_state: str = "") -> Text:
+    """The status in its colour; a running task (e.g. "deleting") is shown after it."""
+    text = Text(status, style=STATUS_STYLES.get(status, ""))
+    if task_state:
+        text.append(f" ({task_state})", style="dim italic")
+    return text
+
+
+def mb(ram_mb: int) -> str:
+    """RAM in MiB as "2 GiB" / "512 MiB"."""
+    if ram_mb >= 1024 and ram_mb % 1024 == 0:
+        return f"{ram_mb // 1024} GiB"
+    if ram_mb >= 1024:
+        return f"{ram_mb / 1024:.1f} GiB"
+    return f"{ram_mb} MiB"
+
+
+def gb(size_gb: int) -> str:
+    return f"{size_gb} GB"
+
+
+def ago(when: datetime | None, now: datetime) -> str:
+    """"3 hours ago"; "" when unknown."""
+    if when is None:
+        return ""
+    return humanize.naturaltime(max(now - when, timedelta(0)))
+
+
+def duration(seconds: float | None) -> str:
+    """Uptime as "2 hours"; "–" when not running."""
+    if seconds is None:
+        return "–"
+    return str(humanize.naturaldelta(seconds))
+
+
+def limit(value: int) -> str:
+    return "∞" if value < 0 else str(value)

@@ -1,0 +1,262 @@
+"""The main screen's panes: Instances, Flavors, quota summary, Setup log, Tunnels.
+
+Panes only render models they are given (`show(...)`); they never talk to the cloud.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import humanize
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.widgets import DataTable, Log, Static
+from textual.widgets.data_table import RowDoesNotExist
+
+from tui.models import Flavor, Instance, Quota, TunnelInfo, TunnelState
+from tui.widgets.format import duration, mb, status_text
+
+
+class Pane(Vertical):
+    """A bordered pane with a numbered title, e.g. "1 Instances"."""
+
+    def __init__(self, number: int, title: str, *, id: str) -> None:
+        super().__init__(id=id, classes="pane")
+        self.border_title = f"[b]{number}[/b] {title}"
+
+
+class InstancesTable(DataTable[Text | str]):
+    """Instances, one row per server keyed by its id, so the cursor stays on the same server."""
+
+    BINDINGS = [
+        Binding("enter", "app.details", "Details", id="details",
+                tooltip="Flavor, image, volumes, addresses, key pair and uptime of the selected instance"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__(id="instances-table", cursor_type="row", zebra_stripes=True)
+        self.instances: dict[str, Instance] = {}
+
+    def on_mount(self) -> None:
+        self.add_column("Name", key="name")
+        self.add_column("Status", key="status")
+        self.add_column("Flavor", key="flavor")
+        self.add_column("IP", key="ip")
+        self.add_column("Uptime", key="uptime")
+
+    @property
+    def selected(self) -> Instance | None:
+        if not self.instances or self.row_count == 0:
+            return None
+        try:
+            key = self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
+        except RowDoesNotExist:
+            return None
+        return self.instances.get(key or "")
+
+    def show(self, instances: list[Instance], now: datetime) -> None:
+        ordered = sorted(instances, key=lambda i: (i.name.lower(), i.id))
+        current = self.selected
+        old_ids = list(self.instances)
+        self.instances = {i.id: i for i in ordered}
+        if old_ids == [i.id for i in ordered]:
+            for inst in ordered:  # same rows in the same order: update cells in place
+                for column, value in zip(("name", "status", "flavor", "ip", "uptime"),
+                                         self._cells(inst, now), strict=True):
+                    self.update_cell(inst.id, column, value)
+            return
+        self.clear()
+        for inst in ordered:
+            self.add_row(*self._cells(inst, now), key=inst.id)
+        if current is not None and current.id in self.instances:
+            self.move_cursor(row=self.get_row_index(current.id), animate=False)
+
+    @staticmethod
+    def _cells(inst: Instance, now: datetime) -> tuple[Text | str, ...]:
+        return (
+            Text(inst.name, style="bold"),
+            status_text(inst.status, inst.task_state),
+            inst.flavor_name,
+            inst.ip or "–",
+            duration(inst.uptime_seconds(now)),
+        )
+
+
+class InstancesPane(Pane):
+    def __init__(self) -> None:
+        super().__init__(1, "Instances", id="instances-pane")
+
+    def compose(self) -> ComposeResult:
+        yield InstancesTable()
+        yield Static("Connecting to the cloud…", id="instances-empty", classes="empty")
+
+    def show(self, instances: list[Instance], now: datetime) -> None:
+        self.query_one(InstancesTable).show(instances, now)
+        hint = self.query_one("#instances-empty", Static)
+        hint.update("No instances yet — press [b]n[/b] to launch one.")
+        hint.display = not instances
+
+    def waiting(self, text: str) -> None:
+        """Say why there is no data (still connecting, or the cloud failed) while the table is empty."""
+        if not self.query_one(InstancesTable).instances:
+            hint = self.query_one("#instances-empty", Static)
+            hint.update(text)
+            hint.display = True
+
+
+class FlavorsTable(DataTable[Text | str]):
+    """Flavors with their m1/c1 family and whether they fit the remaining quota."""
+
+    def __init__(self) -> None:
+        super().__init__(id="flavors-table", cursor_type="row")
+        self.flavors: dict[str, Flavor] = {}
+
+    def on_mount(self) -> None:
+        self.add_column("Name", key="name")
+        self.add_column("vCPUs", key="vcpus")
+        self.add_column("RAM", key="ram")
+        self.add_column("Disk", key="disk")
+        self.add_column("Fits", key="fits")
+        self.add_column("For", key="hint")
+
+    @property
+    def selected(self) -> Flavor | None:
+        if self.row_count == 0:
+            return None
+        try:
+            key = self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
+        except RowDoesNotExist:
+            return None
+        return self.flavors.get(key or "")
+
+    def show(self, flavors: list[Flavor], quota: Quota | None) -> None:
+        current = self.selected
+        ordered = sorted(flavors, key=lambda f: (f.family.value, f.ram_mb, f.vcpus, f.name))
+        self.flavors = {f.id: f for f in ordered}
+        self.clear()
+        for f in ordered:
+            reasons = quota.misfit(f) if quota else []
+            fits = Text("✗ " + short_misfit(f, quota), style="red") if reasons else Text("✓", style="green")
+            style = "dim" if reasons else ""
+            self.add_row(Text(f.name, style=style or "bold"), str(f.vcpus), mb(f.ram_mb),
+                         f"{f.disk_gb} GB" if f.disk_gb else "–", fits,
+                         Text(f.hint.split(":")[0], style="dim"), key=f.id)
+        if current is not None and current.id in self.flavors:
+            self.move_cursor(row=self.get_row_index(current.id), animate=False)
+
+
+def short_misfit(flavor: Flavor, quota: Quota | None) -> str:
+    """Which quota a flavor exceeds, in a word or two ("RAM", "cores", "RAM+cores", "instances")."""
+    if quota is None:
+        return ""
+    parts = []
+    if flavor.ram_mb > quota.ram_mb_free:
+        parts.append("RAM")
+    if flavor.vcpus > quota.cores_free:
+        parts.append("cores")
+    if quota.instances_free < 1:
+        parts.append("instances")
+    return "+".join(parts)
+
+
+class FlavorsPane(Pane):
+    def __init__(self) -> None:
+        super().__init__(2, "Flavors", id="flavors-pane")
+
+    def compose(self) -> ComposeResult:
+        yield FlavorsTable()
+
+
+class QuotaBar(Static):
+    """RAM, cores, instances and volume GB used of the limit, and what the highlighted flavor would leave."""
+
+    def __init__(self) -> None:
+        super().__init__("Quota: waiting for the cloud…", id="quota")
+
+    def show(self, quota: Quota, flavor: Flavor | None) -> None:
+        text = Text.assemble(("Quota ", "bold"))
+        items = [
+            ("RAM", f"{mb(quota.ram_mb_used)}/{_lim_mb(quota.ram_mb_limit)}",
+             _ratio(quota.ram_mb_used, quota.ram_mb_limit)),
+            ("cores", f"{quota.cores_used}/{_lim(quota.cores_limit)}", _ratio(quota.cores_used, quota.cores_limit)),
+            ("instances", f"{quota.instances_used}/{_lim(quota.instances_limit)}",
+             _ratio(quota.instances_used, quota.instances_limit)),
+            ("volumes", f"{quota.gigabytes_used}/{_lim(quota.gigabytes_limit)} GB",
+             _ratio(quota.gigabytes_used, quota.gigabytes_limit)),
+        ]
+        for i, (label, value, ratio) in enumerate(items):
+            if i:
+                text.append(" · ", style="dim")
+            text.append(f"{label} ")
+            text.append(value, style="bold red" if ratio >= 1 else "bold yellow" if ratio >= 0.8 else "bold")
+        if flavor is not None:
+            text.append("  │  ", style="dim")
+            reasons = quota.misfit(flavor)
+            if reasons:
+                text.append(f"{flavor.name} does not fit: {'; '.join(reasons)}", style="red")
+            else:
+                text.append(f"{flavor.name} would leave ")
+                text.append(f"{mb(quota.ram_mb_free - flavor.ram_mb) if quota.ram_mb_limit >= 0 else '∞'} RAM, "
+                            f"{quota.cores_free - flavor.vcpus if quota.cores_limit >= 0 else '∞'} cores",
+                            style="bold")
+        self.update(text)
+
+
+def _lim(value: int) -> str:
+    return "∞" if value < 0 else str(value)
+
+
+def _lim_mb(value: int) -> str:
+    return "∞" if value < 0 else mb(value)
+
+
+def _ratio(used: int, limit: int) -> float:
+    return used / limit if limit > 0 else 0.0
+
+
+SETUP_IDLE = "Nothing running yet — select an instance and press s to run setup."
+
+
+class SetupPane(Pane):
+    def __init__(self) -> None:
+        super().__init__(3, "Setup log", id="setup-pane")
+
+    def compose(self) -> ComposeResult:
+        log = Log(id="setup-log", max_lines=5000, auto_scroll=True)
+        log.write_line(SETUP_IDLE)
+        yield log
+
+
+class TunnelsTable(DataTable[Text | str]):
+    def __init__(self) -> None:
+        super().__init__(id="tunnels-table", cursor_type="row")
+
+    def on_mount(self) -> None:
+        for label, key in (("Instance", "instance"), ("Local", "local"), ("Remote", "remote"),
+                           ("State", "state"), ("Traffic", "traffic")):
+            self.add_column(label, key=key)
+
+    def show(self, tunnels: list[TunnelInfo]) -> None:
+        self.clear()
+        for t in tunnels:
+            style = {TunnelState.UP: "green", TunnelState.DOWN: "red"}.get(t.state, "yellow")
+            self.add_row(t.instance, f"127.0.0.1:{t.local_port}", f"{t.remote_host}:{t.remote_port}",
+                         Text(t.state.value, style=style),
+                         f"↓{humanize.naturalsize(t.bytes_in)} ↑{humanize.naturalsize(t.bytes_out)}",
+                         key=f"{t.instance}:{t.local_port}")
+
+
+class TunnelsPane(Pane):
+    def __init__(self) -> None:
+        super().__init__(4, "Tunnels", id="tunnels-pane")
+
+    def compose(self) -> ComposeResult:
+        yield TunnelsTable()
+        yield Static("No tunnels yet — press [b]t[/b] on an instance running Jupyter to open one.",
+                     id="tunnels-empty", classes="empty")
+
+    def show(self, tunnels: list[TunnelInfo]) -> None:
+        self.query_one(TunnelsTable).show(tunnels)
+        self.query_one("#tunnels-empty").display = not tunnels
