@@ -1,0 +1,49 @@
+"""`--demo`: run against the embedded sandbox cloud, kept under the app's state dir.
+
+One process owns the sandbox (it holds an exclusive lock on the state dir); a second `cades-tui --demo ...`
+started meanwhile (say `cades-tui --demo list` in another terminal) talks to the running one instead of
+starting another.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from tui import paths
+
+
+def demo_state_dir() -> Path:
+    return Path(os.environ.get("CADES_TUI_SANDBOX_DIR") or paths.state_dir() / "sandbox")
+
+
+@dataclass
+class Demo:
+    clouds_yaml: Path
+    sandbox: Any  # tui.sandbox.Sandbox when this process owns it, else None
+    lock: IO[str] | None
+
+    def stop(self) -> None:
+        if self.sandbox is not None:
+            self.sandbox.stop()
+        if self.lock is not None:
+            self.lock.close()
+
+
+def start_demo(state_dir: Path | None = None) -> Demo:
+    from tui.sandbox import Sandbox
+
+    root = paths.ensure_private_dir(state_dir or demo_state_dir())
+    lock = (root / "owner.lock").open("a+")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.close()
+        clouds = root / "clouds.yaml"
+        return Demo(clouds_yaml=clouds, sandbox=None, lock=None)
+    sandbox = Sandbox(root, seed_demo=True)
+    sandbox.start()
+    return Demo(clouds_yaml=sandbox.clouds_yaml, sandbox=sandbox, lock=lock)
