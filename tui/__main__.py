@@ -5,8 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from tui import __version__
+
+if TYPE_CHECKING:
+    from tui.config import Settings
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
@@ -97,12 +101,22 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def run_app(settings: Settings) -> int:
+    """The full-screen app. openstacksdk is imported later, in a worker, after the first frame."""
+    from tui.app import CadesApp
+    from tui.cli import make_cloud
+
+    app = CadesApp(settings, cloud_factory=lambda: make_cloud(settings))
+    app.run()
+    return int(app.return_code or 0)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from tui import cli  # after parsing: --help and --version stay instant
 
     try:
-        return cli.run(args)
+        return cli.run(args, run_app)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

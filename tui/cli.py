@@ -53,7 +53,8 @@ def err(message: str) -> None:
     print(f"cades-tui: error: {message}", file=sys.stderr)
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, run_app: Callable[[Settings], int] | None = None) -> int:
+    """Run one command; without a command, `run_app` (the full-screen app, passed in by __main__)."""
     try:
         settings = load_settings(getattr(args, "config", None), getattr(args, "cloud", None))
     except ConfigError as exc:
@@ -71,6 +72,8 @@ def run(args: argparse.Namespace) -> int:
         settings = settings.with_cloud("sandbox", str(demo.clouds_yaml))
     try:
         if args.command is None:
+            if run_app is None:  # pragma: no cover - __main__ always passes it
+                raise InvalidInput("no command given", "see cades-tui --help")
             return run_app(settings)
         handler = COMMANDS[args.command]
         return handler(args, Context(settings))
@@ -83,14 +86,6 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if demo is not None:
             demo.stop()
-
-
-def run_app(settings: Settings) -> int:
-    from tui.app import CadesApp
-
-    app = CadesApp(settings, cloud_factory=lambda: make_cloud(settings))
-    app.run()
-    return int(app.return_code or 0)
 
 
 # ------------------------------------------------------------------ formatting
@@ -238,7 +233,8 @@ def cmd_launch(args: argparse.Namespace, ctx: Context) -> int:
     )
     for note in plan.notes:
         print(f"Chose {note}", file=sys.stderr)
-    fate = "deleted with the instance" if plan.spec.delete_volume_on_termination else "kept when the instance is deleted"
+    deleted = plan.spec.delete_volume_on_termination
+    fate = "deleted with the instance" if deleted else "kept when the instance is deleted"
     print(f"Boot volume: {plan.spec.volume_size_gb} GB from your volume quota, {fate}", file=sys.stderr)
     if cloud.ensure_ssh_rule():
         print("Added an SSH (tcp/22) rule to the 'default' security group", file=sys.stderr)
@@ -329,7 +325,8 @@ def cmd_keypair(args: argparse.Namespace, ctx: Context) -> int:
         try:
             public = path.read_text().strip()
         except OSError as exc:
-            raise InvalidInput(f"{path}: cannot read ({exc.strerror})", "give a public key file like ~/.ssh/id_ed25519.pub")
+            raise InvalidInput(f"{path}: cannot read ({exc.strerror})",
+                               "give a public key file like ~/.ssh/id_ed25519.pub") from None
         if not public.startswith(("ssh-", "ecdsa-", "sk-")) or "PRIVATE KEY" in public:
             raise InvalidInput(f"{path}: not an OpenSSH public key", "give the .pub file, never the private key")
         kp = ctx.cloud.import_keypair(args.name or path.name.removesuffix(".pub"), public)
