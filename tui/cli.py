@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import shutil
 import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -63,7 +64,10 @@ def run(args: argparse.Namespace, run_app: Callable[[Settings], int] | None = No
     if args.command == "sandbox":
         from tui.sandbox import serve
 
-        return int(serve(args.port, Path(args.state_dir) if args.state_dir else None))
+        import tempfile
+
+        state_dir = Path(args.state_dir) if args.state_dir else Path(tempfile.mkdtemp(prefix="cades-sandbox-"))
+        return int(serve(args.port, state_dir))
     demo = None
     if getattr(args, "demo", False):
         from tui.demo import start_demo
@@ -396,3 +400,130 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Context], int]] = {
 }
 
 
+
+
+# ------------------------------------------------------------------ SSH: setup and shell
+def _ask_host_key(exc: Any, accept_fp: str) -> bool:
+    """Trust on first use: accept when the fingerprint was given on the command line, or the user says yes."""
+    if accept_fp:
+        if accept_fp != exc.fingerprint:
+            raise InvalidInput(f"the host presents {exc.fingerprint}, not {accept_fp}",
+                               "check the fingerprint with your cloud's console log")
+        exc.accept()
+        return True
+    if not sys.stdin.isatty():
+        raise CloudError(str(exc), f"re-run with --accept-host-key {exc.fingerprint} once you have checked it")
+    print(str(exc), file=sys.stderr)
+    if input("Trust this host key? [y/N] ").strip().lower() in ("y", "yes"):
+        exc.accept()
+        return True
+    return False
+
+
+async def _verify_host(target: Any, accept_fp: str) -> None:
+    """Connect once so the host key is pinned/trusted before handing over to OpenSSH."""
+    from tui.remote.connection import HostKeyUnknown, RemoteError, connect
+
+    for _ in range(2):
+        try:
+            conn = await connect(target)
+        except HostKeyUnknown as exc:
+            if not _ask_host_key(exc, accept_fp):
+                raise CloudError("host key not trusted; nothing done") from None
+            continue
+        except RemoteError as exc:
+            raise CloudError(str(exc)) from None
+        conn.close()
+        await conn.wait_closed()
+        return
+
+
+def cmd_setup(args: argparse.Namespace, ctx: Context) -> int:
+    import asyncio
+    import time
+
+    from tui.guide import (
+        OutputLines,
+        PipelineFinished,
+        Reconnecting,
+        SetupEvent,
+        SetupRunner,
+        SSHExecutor,
+        StepFinished,
+        StepStarted,
+        dry_run,
+    )
+    from tui.remote.connection import ConnectionPool, HostKeyUnknown
+    from tui.services import Services
+
+    services = Services(ctx.settings)
+    if args.dry_run:
+        ctx.out.write(asyncio.run(dry_run(services.setup_settings())))
+        return EXIT_OK
+    rctx = services.prepare(ctx.cloud, args.name)
+    pin = "pinned from the console log" if rctx.pinned else "trust on first use"
+    ctx.print(f"Setting up {rctx.instance.name} ({rctx.target.describe()}, host key {pin})")
+    start = time.monotonic()
+
+    def on_event(event: SetupEvent) -> None:
+        if isinstance(event, StepStarted):
+            ctx.print(f"[{event.index + 1}/{event.total}] {event.step}: {event.description}")
+        elif isinstance(event, OutputLines):
+            for line in event.lines:
+                ctx.print(f"    {line}")
+        elif isinstance(event, StepFinished):
+            r = event.result
+            ctx.print(f"  -> {r.status.value} ({r.seconds:.1f} s)" + (f": {r.error}" if r.error else ""))
+        elif isinstance(event, Reconnecting):
+            ctx.print(f"  connection lost in {event.step} ({event.error}); reconnecting, attempt {event.attempt}")
+        ctx.out.flush()
+
+    async def approve(device: str, size: str) -> bool:
+        if args.format_empty_volume:
+            return True
+        if not sys.stdin.isatty():
+            return False
+        answer = input(f"Volume {device} ({size}) is empty. Format it (ext4) and mount it? [y/N] ")
+        return answer.strip().lower() in ("y", "yes")
+
+    async def go() -> PipelineFinished:
+        pool = ConnectionPool()
+        try:
+            for _ in range(2):
+                executor = SSHExecutor(pool, rctx.instance.id, rctx.target, services.command_log(rctx.instance))
+                runner = SetupRunner(services.setup_settings(rctx), executor, on_event, approve_format=approve)
+                result = await runner.run()
+                if isinstance(result.error, HostKeyUnknown) and _ask_host_key(result.error, args.accept_host_key):
+                    continue
+                return result
+            return result
+        finally:
+            await pool.close_all()
+
+    result = asyncio.run(go())
+    ctx.print(result.summary)
+    if not result.ok:
+        err(f"setup of {rctx.instance.name} failed after {humanize.naturaldelta(time.monotonic() - start)}; "
+            f"fix the cause and run `cades-tui setup {rctx.instance.name}` again (finished steps are skipped)")
+        return EXIT_FAIL
+    return EXIT_OK
+
+
+def cmd_ssh(args: argparse.Namespace, ctx: Context) -> int:
+    import asyncio
+    import subprocess
+
+    from tui.remote.connection import openssh_argv
+    from tui.services import Services
+
+    rctx = Services(ctx.settings).prepare(ctx.cloud, args.name)
+    asyncio.run(_verify_host(rctx.target, args.accept_host_key))
+    words = [w for w in args.remote_command if w != "--"] if args.remote_command else []
+    command = " ".join(words) if words else None
+    argv = openssh_argv(rctx.target, command)
+    if shutil.which("ssh") is None:
+        raise CloudError("the OpenSSH client (ssh) is not installed", "install openssh-client")
+    return subprocess.call(argv)
+
+
+COMMANDS.update({"setup": cmd_setup, "ssh": cmd_ssh})

@@ -1,0 +1,94 @@
+"""Glue between the cloud, the profile and the remote layers — shared by the app and the headless CLI.
+
+Blocking work (cloud calls) and async work (SSH) are kept apart: `RemoteContext.prepare` is blocking (run it in a
+thread), everything else here is async or pure.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from tui import paths
+from tui.cloud.base import Cloud, Conflict
+from tui.config import Settings
+from tui.guide import InstallMethod, SetupSettings, VolumeSpec
+from tui.keys import KeyStore
+from tui.models import Instance, Volume
+from tui.remote.commands import CommandLog
+from tui.remote.connection import SSHTarget
+from tui.remote.hostkeys import ConsoleHostKeys, parse_console_host_keys
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteContext:
+    """Everything needed to work on one instance over SSH, gathered from the cloud once."""
+
+    instance: Instance
+    target: SSHTarget
+    data_volumes: tuple[Volume, ...] = ()
+
+    @property
+    def pinned(self) -> ConsoleHostKeys | None:
+        return self.target.pinned
+
+
+class Services:
+    """Maps the profile onto the remote layers: which key, which host keys, which setup settings."""
+
+    def __init__(self, settings: Settings, keystore: KeyStore | None = None, state_dir: Path | None = None,
+                 known_hosts: Path | None = None) -> None:
+        self.settings = settings
+        self.keystore = keystore or KeyStore()
+        self.state_dir = state_dir or paths.state_dir()
+        self.known_hosts = known_hosts or paths.data_dir() / "known_hosts"
+
+    def key_path(self, inst: Instance) -> Path | None:
+        """The profile's key, else the one remembered for the instance, else the app's own key (when it exists);
+        None lets the agent / ~/.ssh/config decide."""
+        if self.settings.ssh.key_path:
+            return Path(self.settings.ssh.key_path).expanduser()
+        remembered = self.keystore.key_for(inst.id)
+        if remembered is not None and remembered.exists():
+            return remembered
+        own = self.keystore.private_path(inst.key_name) if inst.key_name else None
+        if own is not None and own.exists():
+            return own
+        app = self.keystore.private_path("cades-tui")
+        return app if inst.key_name.startswith("cades-tui-") and app.exists() else None
+
+    def target(self, inst: Instance, console_log: str = "") -> SSHTarget:
+        pinned = parse_console_host_keys(console_log) if console_log else None
+        ssh = self.settings.ssh
+        return SSHTarget.for_instance(
+            inst, ssh.user, key_path=self.key_path(inst), known_hosts=self.known_hosts,
+            jump=ssh.jump_host or None, use_ssh_config=ssh.use_ssh_config, pinned=pinned or None,
+        )
+
+    def prepare(self, cloud: Cloud, name_or_id: str) -> RemoteContext:
+        """Blocking: the instance, its console log (for host-key pinning) and its data volumes."""
+        inst = cloud.get_instance(name_or_id)
+        if inst.status != "ACTIVE":
+            raise Conflict(f"instance {inst.name} is {inst.status}", "start it first (p, or `cades-tui start`)")
+        try:
+            console = cloud.console_log(inst.id)
+        except Exception:  # no console log on this cloud: fall back to trust on first use
+            console = ""
+        volumes = tuple(v for v in cloud.list_volumes() if inst.id in v.attached_to and not v.bootable)
+        return RemoteContext(instance=inst, target=self.target(inst, console), data_volumes=volumes)
+
+    def setup_settings(self, ctx: RemoteContext | None = None, env: tuple[tuple[str, str], ...] = ()) -> SetupSettings:
+        s = self.settings
+        volume = None
+        if ctx is not None and ctx.data_volumes:
+            v = ctx.data_volumes[0]
+            volume = VolumeSpec(volume_id=v.id, device=v.device)
+        return SetupSettings(
+            method=InstallMethod(s.setup.install_method), env_path=s.setup.env_path,
+            extra_packages=s.setup.extra_packages, jupyter_port=s.jupyter.port, workspace=s.jupyter.workspace,
+            installer_url=s.setup.installer_url,
+            env=env, volume=volume,
+        )
+
+    def command_log(self, inst: Instance) -> CommandLog:
+        return CommandLog.for_instance(self.state_dir, inst.id)
