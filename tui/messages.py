@@ -23,10 +23,9 @@ class CloudConnected(Message):
 
 @dataclass
 class CloudFailed(Message):
-    """Connecting or polling failed; `retry_in` is the back-off delay before the next try."""
+    """Connecting or polling failed."""
 
     error: CloudError
-    retry_in: float
 
 
 @dataclass
@@ -86,6 +85,13 @@ class ActionFailed(Message):
 class ConsoleLoaded(Message):
     instance: Instance
     text: str
+
+
+@dataclass
+class InstanceDetails(Message):
+    instance: Instance
+    image_name: str
+    volumes: list[Volume]
 
 
 @dataclass

@@ -30,7 +30,9 @@ async def _connect(host: SSHHost, key: asyncssh.SSHKey) -> asyncssh.SSHClientCon
 
 @pytest.mark.parametrize("backend", ["openssh", "asyncssh"])
 async def test_session_lives_in_the_vm_home(tmp_path: Path, client_key: asyncssh.SSHKey, backend: str) -> None:
-    host = SSHHost(tmp_path / "vm", [client_key.export_public_key().decode()], sshd_path=None if backend == "openssh" else "")
+    host = SSHHost(
+        tmp_path / "vm", [client_key.export_public_key().decode()], sshd_path=None if backend == "openssh" else ""
+    )
     assert host.backend == backend
     host.start()
     try:
@@ -65,7 +67,10 @@ async def test_host_key_is_stable_and_pinned(tmp_path: Path, client_key: asyncss
         bad_known = f"[127.0.0.1]:{host.port} {wrong[0]} {wrong[1]}"
         with pytest.raises(asyncssh.HostKeyNotVerifiable):
             await asyncssh.connect(
-                "127.0.0.1", host.port, username=host.user, client_keys=[client_key],
+                "127.0.0.1",
+                host.port,
+                username=host.user,
+                client_keys=[client_key],
                 known_hosts=asyncssh.import_known_hosts(bad_known),
             )
         other = asyncssh.generate_private_key("ssh-ed25519")

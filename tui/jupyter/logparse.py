@@ -17,10 +17,6 @@ _URL = re.compile(r"https?://(?:127\.0\.0\.1|localhost|\[::1\]|[\w.-]+):(?P<port
                   r"\?token=(?P<token>[0-9A-Za-z_-]+)")
 _IN_USE = re.compile(r"The port (?P<port>\d+) is already in use")
 _TOKEN = re.compile(r"(token=)[0-9A-Za-z_-]+")
-# A server that failed to start says so in one of these.
-_FATAL = re.compile(r"(?:\[C [^\]]*\].*(?:is not recommended|No such file|not bind|cannot|Cannot)|"
-                    r"command not found|No such file or directory|Traceback \(most recent call last\)|"
-                    r"ERROR: the Jupyter server could not be started)")
 
 
 def clean_line(line: str) -> str:
@@ -72,9 +68,7 @@ def scan(lines: list[str]) -> ServerAnnouncement | None:
     return ServerAnnouncement(found.port, found.path, found.token, tuple(in_use))
 
 
-def fatal_error(lines: list[str]) -> str:
-    """The first line that says the server failed to start, or ""."""
-    for line in lines:
-        if _FATAL.search(line):
-            return redact(line.strip())
-    return ""
+def last_words(lines: list[str], n: int = 3) -> str:
+    """The last `n` non-empty lines, redacted: why a server that ended did so."""
+    tail = [redact(x.strip()) for x in lines if x.strip()][-n:]
+    return " | ".join(tail)

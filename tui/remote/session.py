@@ -81,18 +81,23 @@ class RemoteSession:
         `cwd` and `logfile` may start with `~/` (expanded by the remote shell).
         """
         q = shlex.quote
-        cwd_arg, log_arg = _home_path(cwd), _home_path(logfile)
+        cwd_arg, log_arg = remote_path(cwd), remote_path(logfile)
         inner = f"exec {command}"
         prepare = f"mkdir -p {cwd_arg} && mkdir -p \"$(dirname {log_arg})\" && : > {log_arg} && cd {cwd_arg}"
         if self.kind is Multiplexer.SCREEN:
-            rc = _home_path(logfile + ".screenrc")
+            rc = remote_path(logfile + ".screenrc")
             return (
                 f"{prepare} && printf '%s\\n' 'logfile flush 0' > {rc} && "
                 f"screen -c {rc} -dmS {q(name)} -L -Logfile {log_arg} bash -c {q(inner)}"
             )
+        # A placeholder runs until the log pipe is attached, so no early output is lost.
+        # tmux runs the pipe command with sh -c: the expanded log path is quoted again for it.
+        run_cmd = q(f"bash -c {q(inner)}")
+        requote = "sed \"s/'/'\\\\\\\\''/g\""
         return (
-            f"{prepare} && tmux new-session -d -s {q(name)} -c {cwd_arg} bash -c {q(inner)} "
-            f"\\; pipe-pane -o -t {q('=' + name)} {q('cat >> ')}{log_arg}"
+            f"{prepare} && L=$(printf '%s' {log_arg} | {requote}) && "
+            f"tmux new-session -d -s {q(name)} -c {cwd_arg} 'sleep 60' "
+            f"\\; pipe-pane -o \"cat >> '$L'\" \\; respawn-pane -k -c {cwd_arg} {run_cmd}"
         )
 
     async def start(self, name: str, command: str, cwd: str, logfile: str) -> None:
@@ -120,7 +125,7 @@ class RemoteSession:
         """Type `text` into the session (control characters such as \\x03 and \\r included)."""
         q = shlex.quote
         if self.kind is Multiplexer.SCREEN:
-            cmd = f"screen -S {q(name)} -p 0 -X stuff {q(text)}"
+            cmd = f"screen -S {q(name)} -p 0 -X stuff {q(_screen_literal(text))}"
         else:
             cmd = _tmux_keys(name, text)
         res = await run(self.conn, cmd)
@@ -150,10 +155,15 @@ class RemoteSession:
             await asyncio.sleep(interval)
 
 
+def _screen_literal(text: str) -> str:
+    """Escape what screen's command parser would interpret: backslash, $VAR and ^X."""
+    return text.replace("\\", "\\\\").replace("$", "\\$").replace("^", "\\^")
+
+
 def _tmux_keys(name: str, text: str) -> str:
     """tmux send-keys for `text`: literal runs with -l, control characters as key names."""
     q = shlex.quote
-    target = q("=" + name)
+    target = q(f"={name}:")
     parts: list[str] = []
     for chunk in re.split(r"([\x00-\x1f])", text):
         if not chunk:
@@ -168,7 +178,7 @@ def _tmux_keys(name: str, text: str) -> str:
     return " && ".join(parts) or "true"
 
 
-def _home_path(path: str) -> str:
+def remote_path(path: str) -> str:
     """Quote a remote path, letting a leading `~/` expand to $HOME."""
     if path == "~":
         return '"$HOME"'

@@ -28,7 +28,6 @@ import getpass
 import hashlib
 import os
 import shlex
-import shutil
 import signal
 import socket
 import subprocess
@@ -193,7 +192,7 @@ class SSHHost:
             "esac\n"
             'exec "${SHELL:-/bin/sh}" -c "$SSH_ORIGINAL_COMMAND"\n'
         )
-        os.chmod(session, 0o755)
+        os.chmod(session, 0o700)  # sshd runs it as this same user
         env = " ".join(_q(f"{k}={v}") for k, v in self.session_env().items())
         cfg = self.etc / "sshd_config"
         cfg.write_text(
@@ -241,8 +240,7 @@ class SSHHost:
             time.sleep(0.02)
         self._stop_server(signal.SIGKILL)
         raise SSHHostError(
-            f"sshd did not accept on 127.0.0.1:{self.port} within {START_TIMEOUT_S:.0f} s:"
-            f" {self._log_tail(log_offset)}"
+            f"sshd did not accept on 127.0.0.1:{self.port} within {START_TIMEOUT_S:.0f} s: {self._log_tail(log_offset)}"
         )
 
     def _log_tail(self, offset: int) -> str:
@@ -446,7 +444,7 @@ class _AsyncSSHServer:
 
         home = os.fsencode(self.host.home)
 
-        class HomeSFTP(asyncssh.SFTPServer):  # type: ignore[misc]
+        class HomeSFTP(asyncssh.SFTPServer):
             def map_path(self, path: bytes) -> bytes:
                 return path if path.startswith(b"/") else os.path.join(home, path)
 

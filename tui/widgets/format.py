@@ -7,6 +7,8 @@ from datetime import datetime, timedelta
 import humanize
 from rich.text import Text
 
+from tui.models import Volume
+
 STATUS_STYLES = {
     "ACTIVE": "bold green",
     "BUILD": "yellow",
@@ -51,7 +53,7 @@ def ago(when: datetime | None, now: datetime) -> str:
 
 
 def duration(seconds: float | None) -> str:
-    """Uptime as "2 hours"; "–" when not running."""
+    """Uptime as "2 hours"; a dash when not running."""
     if seconds is None:
         return "–"
     return str(humanize.naturaldelta(seconds))
@@ -59,3 +61,10 @@ def duration(seconds: float | None) -> str:
 
 def limit(value: int) -> str:
     return "∞" if value < 0 else str(value)
+
+
+def volume_label(volume: Volume) -> str:
+    """A volume's name; unnamed boot volumes (named by their id) are just "boot volume"."""
+    if volume.name and volume.name != volume.id:
+        return volume.name
+    return "boot volume" if volume.bootable else f"volume {volume.id[:8]}"

@@ -15,7 +15,7 @@ from textual.containers import Vertical
 from textual.widgets import DataTable, Log, Static
 from textual.widgets.data_table import RowDoesNotExist
 
-from tui.models import Flavor, Instance, Quota, TunnelInfo, TunnelState
+from tui.models import Family, Flavor, Instance, Quota, TunnelInfo, TunnelState
 from tui.widgets.format import duration, mb, status_text
 
 
@@ -24,7 +24,7 @@ class Pane(Vertical):
 
     def __init__(self, number: int, title: str, *, id: str) -> None:
         super().__init__(id=id, classes="pane")
-        self.border_title = f"[b]{number}[/b] {title}"
+        self.border_title = f"{number} {title}"
 
 
 class InstancesTable(DataTable[Text | str]):
@@ -87,23 +87,23 @@ class InstancesTable(DataTable[Text | str]):
 class InstancesPane(Pane):
     def __init__(self) -> None:
         super().__init__(1, "Instances", id="instances-pane")
+        self.table = InstancesTable()
+        self.hint = Static("Connecting to the cloud…", id="instances-empty", classes="empty")
 
     def compose(self) -> ComposeResult:
-        yield InstancesTable()
-        yield Static("Connecting to the cloud…", id="instances-empty", classes="empty")
+        yield self.table
+        yield self.hint
 
     def show(self, instances: list[Instance], now: datetime) -> None:
-        self.query_one(InstancesTable).show(instances, now)
-        hint = self.query_one("#instances-empty", Static)
-        hint.update("No instances yet — press [b]n[/b] to launch one.")
-        hint.display = not instances
+        self.table.show(instances, now)
+        self.hint.update("No instances yet — press n to launch one.")
+        self.hint.display = not instances
 
     def waiting(self, text: str) -> None:
         """Say why there is no data (still connecting, or the cloud failed) while the table is empty."""
-        if not self.query_one(InstancesTable).instances:
-            hint = self.query_one("#instances-empty", Static)
-            hint.update(text)
-            hint.display = True
+        if not self.table.instances:
+            self.hint.update(text)
+            self.hint.display = True
 
 
 class FlavorsTable(DataTable[Text | str]):
@@ -142,9 +142,12 @@ class FlavorsTable(DataTable[Text | str]):
             style = "dim" if reasons else ""
             self.add_row(Text(f.name, style=style or "bold"), str(f.vcpus), mb(f.ram_mb),
                          f"{f.disk_gb} GB" if f.disk_gb else "–", fits,
-                         Text(f.hint.split(":")[0], style="dim"), key=f.id)
+                         Text(FAMILY_WORD.get(f.family, ""), style="dim"), key=f.id)
         if current is not None and current.id in self.flavors:
             self.move_cursor(row=self.get_row_index(current.id), animate=False)
+
+
+FAMILY_WORD = {Family.MEMORY: "memory", Family.COMPUTE: "compute"}
 
 
 def short_misfit(flavor: Flavor, quota: Quota | None) -> str:
@@ -224,9 +227,8 @@ class SetupPane(Pane):
         super().__init__(3, "Setup log", id="setup-pane")
 
     def compose(self) -> ComposeResult:
-        log = Log(id="setup-log", max_lines=5000, auto_scroll=True)
-        log.write_line(SETUP_IDLE)
-        yield log
+        yield Static(SETUP_IDLE, id="setup-empty", classes="empty top")
+        yield Log(id="setup-log", max_lines=5000, auto_scroll=True)
 
 
 class TunnelsTable(DataTable[Text | str]):
@@ -252,11 +254,14 @@ class TunnelsPane(Pane):
     def __init__(self) -> None:
         super().__init__(4, "Tunnels", id="tunnels-pane")
 
+        self.table = TunnelsTable()
+        self.hint = Static("No tunnels yet — press t on an instance running Jupyter to open one.",
+                           id="tunnels-empty", classes="empty")
+
     def compose(self) -> ComposeResult:
-        yield TunnelsTable()
-        yield Static("No tunnels yet — press [b]t[/b] on an instance running Jupyter to open one.",
-                     id="tunnels-empty", classes="empty")
+        yield self.table
+        yield self.hint
 
     def show(self, tunnels: list[TunnelInfo]) -> None:
-        self.query_one(TunnelsTable).show(tunnels)
-        self.query_one("#tunnels-empty").display = not tunnels
+        self.table.show(tunnels)
+        self.hint.display = not tunnels

@@ -1,0 +1,94 @@
+"""Write the README's screenshots (SVG + PNG, 120x40) from a demo sandbox.
+
+    .venv/bin/python screenshots/make_screenshots.py [OUT_DIR]
+
+Starts a private sandbox cloud with its demo data in a temporary directory, drives the real app through
+`App.run_test`, saves main / wizard / help as SVG with `save_screenshot`, and converts each to PNG with
+`rsvg-convert` (apt: librsvg2-bin) when it is installed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from tui.app import CadesApp
+from tui.cloud.openstack_cloud import OpenStackCloud
+from tui.config import Settings
+from tui.screens.help import HelpScreen
+from tui.screens.wizard import LaunchWizard
+from tui.widgets.panes import FlavorsTable, InstancesTable
+
+SIZE = (120, 40)
+
+
+async def _until(pilot: object, condition: Callable[[], bool], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"timed out waiting for {condition.__doc__ or 'the app'}")
+        await pilot.pause(0.1)  # type: ignore[attr-defined]
+
+
+def _shot(app: CadesApp, out: Path, name: str) -> Path:
+    app.clear_notifications()
+    path = out / f"{name}.svg"
+    app.save_screenshot(filename=path.name, path=str(out))
+    return path
+
+
+async def _capture(clouds_yaml: Path, out: Path) -> list[Path]:
+    settings = Settings(cloud="sandbox", clouds_yaml=str(clouds_yaml))
+    app = CadesApp(settings, lambda: OpenStackCloud.from_config(cloud="sandbox", clouds_yaml=clouds_yaml))
+    shots = []
+    async with app.run_test(size=SIZE) as pilot:
+        def loaded() -> bool:
+            """the demo instances and flavors"""
+            return bool(app.query_one(InstancesTable).instances) and app.query_one(FlavorsTable).row_count > 0
+
+        await _until(pilot, loaded)
+        await pilot.pause(0.3)
+        shots.append(_shot(app, out, "main"))
+
+        await pilot.press("n")
+        await _until(pilot, lambda: isinstance(app.screen, LaunchWizard))
+        await pilot.press(*"analytics-2", "enter", "enter")
+        await pilot.pause(0.3)
+        shots.append(_shot(app, out, "wizard"))
+        await pilot.press("escape")
+
+        await pilot.press("question_mark")
+        await _until(pilot, lambda: isinstance(app.screen, HelpScreen))
+        await pilot.pause(0.3)
+        shots.append(_shot(app, out, "help"))
+    return shots
+
+
+def main(argv: list[str]) -> int:
+    from tui.sandbox import Sandbox
+
+    out = Path(argv[0]) if argv else Path(__file__).resolve().parent
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="cades-shots-") as state:
+        sandbox = Sandbox(Path(state), seed_demo=True)
+        sandbox.start()
+        try:
+            shots = asyncio.run(_capture(Path(sandbox.clouds_yaml), out))
+        finally:
+            sandbox.stop()
+    converter = shutil.which("rsvg-convert")
+    for svg in shots:
+        if converter:
+            subprocess.run([converter, str(svg), "-o", str(svg.with_suffix(".png"))], check=True)
+        print(svg, "+ png" if converter else "(no rsvg-convert: SVG only)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,141 @@
+"""Every headless command against the real sandbox cloud (openstacksdk over HTTP), asserting the cloud's state."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tui.__main__ import main
+from tui.keys import KeyStore
+
+
+@pytest.fixture
+def cli(sandbox: object, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("OS_CLIENT_CONFIG_FILE", str(sandbox.clouds_yaml))  # type: ignore[attr-defined]
+    monkeypatch.setenv("OS_CLOUD", "sandbox")
+
+    def run(*args: str, expect: int = 0) -> str:
+        code = main(list(args))
+        out, errout = capsys.readouterr()
+        assert code == expect, f"exit {code} != {expect}\nstdout: {out}\nstderr: {errout}"
+        return out if expect == 0 else errout
+
+    return run
+
+
+def jrun(cli, *args: str):  # type: ignore[no-untyped-def]
+    return json.loads(cli(*args, "--json"))
+
+
+def test_read_only_commands(cli) -> None:  # type: ignore[no-untyped-def]
+    flavors = jrun(cli, "flavors")
+    names = {f["name"] for f in flavors}
+    assert {"m1.small", "c1.small"} <= names
+    assert any(not f["fits"] for f in flavors), "some flavor must exceed the guide's 8 GB / 16 core quota"
+    big = next(f for f in flavors if not f["fits"])
+    assert big["misfit"] and "left" in big["misfit"][0]
+    assert {f["family"] for f in flavors} >= {"m1", "c1"}
+    quota = jrun(cli, "quota")
+    assert quota["ram_mb_limit"] == 8192 and quota["cores_limit"] == 16
+    images = jrun(cli, "images")
+    assert any("Ubuntu" in i["name"] for i in images)
+    assert "RESOURCE" in cli("quota") and "GOOD FOR" in cli("flavors")
+
+
+def test_instance_lifecycle(cli, sandbox) -> None:  # type: ignore[no-untyped-def]
+    inst = jrun(cli, "launch", "cli-vm", "--wait")
+    assert inst["status"] == "ACTIVE" and inst["ip"] == "127.0.0.1" and inst["ssh_port"] > 0
+    assert inst["flavor_name"] == "m1.small"  # the smallest m1 that fits
+    assert inst["key_name"].startswith("cades-tui-")  # the app's own key pair, imported once
+    assert KeyStore().key_for(inst["id"]) == KeyStore().private_path("cades-tui")
+    assert oct(KeyStore().private_path("cades-tui").stat().st_mode & 0o777) == "0o600"
+    assert any(i["name"] == "cli-vm" for i in jrun(cli, "list"))
+    assert "cli-vm" in cli("list")
+
+    shown = jrun(cli, "show", "cli-vm")
+    assert len(shown["volume_ids"]) == 1  # the 16 GB boot volume
+    boot_volume = shown["volume_ids"][0]
+    assert any(v["id"] == boot_volume and v["size_gb"] == 16 for v in jrun(cli, "volume", "list"))
+
+    assert "--confirm" in cli("resize", "cli-vm", "c1.small")
+    assert jrun(cli, "show", "cli-vm")["status"] == "VERIFY_RESIZE"
+    assert "confirmed" in cli("resize", "cli-vm", "--confirm")
+    after = jrun(cli, "show", "cli-vm")
+    assert (after["status"], after["flavor_name"]) == ("ACTIVE", "c1.small")
+
+    assert "SHUTOFF" in cli("stop", "cli-vm")
+    assert jrun(cli, "show", "cli-vm")["status"] == "SHUTOFF"
+    assert "ACTIVE" in cli("start", "cli-vm")
+    assert "ACTIVE" in cli("reboot", "cli-vm")
+    assert "-----BEGIN SSH HOST KEY FINGERPRINTS-----" in cli("console", "cli-vm")
+
+    assert "Created data1 (2 GB, in-use" in cli("volume", "create", "data1", "--size", "2", "--attach", "cli-vm")
+    attached = next(v for v in jrun(cli, "volume", "list") if v["name"] == "data1")
+    assert attached["attached_to"] == [inst["id"]]
+    assert "Detached data1" in cli("volume", "detach", "data1")
+    assert "Deleted volume data1" in cli("volume", "delete", "data1", "--yes")
+    assert all(v["name"] != "data1" for v in jrun(cli, "volume", "list"))
+
+    # no terminal to confirm on: refused, nothing deleted
+    err = cli("delete", "cli-vm", expect=2)
+    assert "pass --yes" in err
+    assert any(i["name"] == "cli-vm" for i in jrun(cli, "list"))
+    assert "volumes kept" in cli("delete", "cli-vm", "--yes")
+    assert all(i["name"] != "cli-vm" for i in jrun(cli, "list"))
+    kept = [v for v in jrun(cli, "volume", "list") if v["id"] == boot_volume]
+    assert kept and kept[0]["status"] == "available", "the boot volume (the user's data) is kept by default"
+    cli("volume", "delete", boot_volume, "--yes")
+
+
+def test_delete_with_volumes(cli) -> None:  # type: ignore[no-untyped-def]
+    inst = jrun(cli, "launch", "cli-vm2", "--wait", "--volume-size", "10")
+    boot = inst["volume_ids"][0] if inst["volume_ids"] else jrun(cli, "show", "cli-vm2")["volume_ids"][0]
+    assert "volumes deleted" in cli("delete", "cli-vm2", "--yes", "--delete-volumes")
+    assert all(v["id"] != boot for v in jrun(cli, "volume", "list"))
+
+
+def test_bad_input_refused_before_any_api_call(cli) -> None:  # type: ignore[no-untyped-def]
+    assert "not allowed" in cli("launch", "my vm; rm -rf ~", expect=2)
+    assert "too small" in cli("launch", "okname", "--volume-size", "2", expect=2)
+    assert "does not fit" in cli("launch", "toobig", "--flavor", "m1.xlarge", expect=1)
+    assert "not found" in cli("launch", "nope", "--flavor", "m9.huge", expect=1)
+    assert "not found" in cli("show", "no-such-vm", expect=1)
+    assert all(i["name"] not in ("okname", "toobig", "nope") for i in jrun(cli, "list"))
+
+
+def test_keypairs(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    assert "mode 600" in cli("keypair", "generate", "mykey")
+    assert oct(KeyStore().private_path("mykey").stat().st_mode & 0o777) == "0o600"
+    pub = tmp_path / "id_test.pub"
+    pub.write_text(KeyStore().public_key("mykey").replace("mykey", "other") + "\n")
+    assert "Imported key pair id_test" in cli("keypair", "import", str(pub))
+    names = {k["name"] for k in jrun(cli, "keypair", "list")}
+    assert {"mykey", "id_test"} <= names
+    private = tmp_path / "id_bad.pub"
+    private.write_text("-----BEGIN OPENSSH PRIVATE KEY-----\nxx\n")
+    assert "never the private key" in cli("keypair", "import", str(private), expect=2)
+    out = cli("keypair", "list")
+    assert "PRIVATE KEY" not in out or "PRIVATE KEY HERE" in out
+
+
+def test_cloud_errors_are_one_line_not_tracebacks(sandbox_env: dict[str, str], tmp_path: Path) -> None:
+    bad = tmp_path / "clouds.yaml"
+    text = Path(sandbox_env["OS_CLIENT_CONFIG_FILE"]).read_text()
+    import yaml
+
+    data = yaml.safe_load(text)
+    data["clouds"]["sandbox"]["auth"]["password"] = "wrong"
+    bad.write_text(yaml.safe_dump(data))
+    env = {**sandbox_env, "OS_CLIENT_CONFIG_FILE": str(bad)}
+    r = subprocess.run([sys.executable, "-m", "tui", "list"], env=env, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1
+    assert "Traceback" not in r.stderr
+    assert "refused the credentials (401)" in r.stderr
+    env = {**os.environ, "OS_CLIENT_CONFIG_FILE": str(bad), "OS_CLOUD": "nosuchcloud"}
+    r = subprocess.run([sys.executable, "-m", "tui", "list"], env=env, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1 and "Traceback" not in r.stderr and "nosuchcloud" in r.stderr

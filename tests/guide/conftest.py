@@ -1,0 +1,87 @@
+"""Fixtures for the setup pipeline: real sshd hosts, a shared (warm) package cache, a runner helper."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import asyncssh
+import pytest
+
+from tui.guide import SetupEvent, SetupRunner, SetupSettings, SSHExecutor
+from tui.guide.runner import PipelineFinished
+from tui.remote.commands import CommandLog
+from tui.remote.connection import ConnectionPool, SSHTarget
+from tui.sandbox.sshhost import SSHHost
+
+
+@pytest.fixture(scope="session")
+def client_key(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    d = tmp_path_factory.mktemp("client-key")
+    key = asyncssh.generate_private_key("ssh-ed25519")
+    path = d / "id_ed25519"
+    key.write_private_key(str(path))
+    path.chmod(0o600)
+    return path, key.export_public_key().decode().strip()
+
+
+@pytest.fixture(scope="session")
+def pkg_cache(request: pytest.FixtureRequest) -> tuple[tuple[str, str], ...]:
+    """uv's and pip's download caches, kept in pytest's cache dir so reruns are warm (passed to the VM env)."""
+    base = Path(request.config.cache.mkdir("remote-pkg-cache"))
+    return (("UV_CACHE_DIR", str(base / "uv")), ("PIP_CACHE_DIR", str(base / "pip")))
+
+
+@pytest.fixture(scope="session")
+def uv_on_path(tmp_path_factory: pytest.TempPathFactory) -> tuple[tuple[str, str], ...]:
+    """A remote PATH with a uv on it (the "uv already installed" branch; skips venv + pip install uv)."""
+    uv = shutil.which("uv") or str(Path(sys.executable).with_name("uv"))
+    bindir = tmp_path_factory.mktemp("uv-bin")
+    (bindir / "uv").symlink_to(uv)
+    return (("PATH", f"{bindir}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"),)
+
+
+@pytest.fixture
+def ssh_host(tmp_path: Path, client_key: tuple[Path, str]) -> Iterator[SSHHost]:
+    host = SSHHost(tmp_path / "vm", [client_key[1]])
+    host.start()
+    try:
+        yield host
+    finally:
+        host.stop()
+
+
+@pytest.fixture
+def target(ssh_host: SSHHost, client_key: tuple[Path, str], tmp_path: Path) -> SSHTarget:
+    known = tmp_path / "app" / "known_hosts"
+    known.parent.mkdir()
+    known.write_text(ssh_host.known_hosts_line() + "\n")
+    return SSHTarget("127.0.0.1", ssh_host.port, ssh_host.user, client_key[0], known)
+
+
+@dataclass
+class Rig:
+    """One instance's pipeline plumbing: pool, command log, events seen."""
+
+    target: SSHTarget
+    log: CommandLog
+    pool: ConnectionPool = field(default_factory=ConnectionPool)
+    events: list[SetupEvent] = field(default_factory=list)
+
+    def executor(self, settings: SetupSettings) -> SSHExecutor:
+        return SSHExecutor(self.pool, "i-1", self.target, self.log, settings.env)
+
+    async def setup(self, settings: SetupSettings, **kwargs: object) -> PipelineFinished:
+        self.events.clear()
+        runner = SetupRunner(settings, self.executor(settings), self.events.append, **kwargs)  # type: ignore[arg-type]
+        return await runner.run()
+
+
+@pytest.fixture
+async def rig(target: SSHTarget, tmp_path: Path) -> AsyncIterator[Rig]:
+    r = Rig(target, CommandLog.for_instance(tmp_path / "state", "i-1"))
+    yield r
+    await r.pool.close_all()

@@ -1,0 +1,101 @@
+"""Detached remote sessions (GNU screen and tmux) through a real sshd."""
+
+from __future__ import annotations
+
+import asyncio
+import shlex
+import time
+
+import pytest
+
+from tui.remote.session import Multiplexer, RemoteSession, SessionError, detect_multiplexer, remote_path
+from tui.sandbox.sshhost import SSHHost
+
+# Prints a line, echoes what is typed, and says goodbye on Ctrl+C.
+SCRIPT = (
+    "trap 'echo got-interrupt; exit 0' INT; echo started in $(pwd); "
+    "while read -r line; do echo \"typed:$line\"; done"
+)
+
+
+async def _wait_for_text(ssh_host: SSHHost, rel: str, text: str, timeout: float = 5.0) -> float:
+    t0 = time.monotonic()
+    path = ssh_host.home / rel
+    while time.monotonic() - t0 < timeout:
+        if path.exists() and text in path.read_text(errors="replace"):
+            return time.monotonic() - t0
+        await asyncio.sleep(0.05)
+    content = path.read_text(errors="replace") if path.exists() else "<missing>"
+    raise AssertionError(f"{text!r} not in {rel} after {timeout} s: {content!r}")
+
+
+@pytest.mark.parametrize("kind", [Multiplexer.SCREEN, Multiplexer.TMUX])
+async def test_session_lifecycle(connect, ssh_host: SSHHost, kind: Multiplexer) -> None:
+    async with await connect() as conn:
+        sessions = RemoteSession(conn, kind)
+        name = f"t-{kind}"
+        rel = f"logs/{kind} log's.txt"  # spaces and quotes survive quoting
+        log = "~/" + rel
+        await sessions.start(name, f"bash -c {shlex.quote(SCRIPT)}", "~/work space", log)
+        try:
+            assert await sessions.is_running(name)
+            assert name in await sessions.list()
+            # flushed at once (screen would otherwise flush every 10 s)
+            assert await _wait_for_text(ssh_host, rel, "started in") < 3.0
+            assert f"started in {ssh_host.home}/work space" in (ssh_host.home / rel).read_text()
+            with pytest.raises(SessionError, match="already running"):
+                await sessions.start(name, "true", "~", log)
+            await sessions.send_text(name, "it's $HOME; `x` ^C \\101\r")
+            await _wait_for_text(ssh_host, rel, "typed:it's $HOME; `x` ^C \\101")
+            await sessions.send_interrupt(name)
+            await _wait_for_text(ssh_host, rel, "got-interrupt")
+            assert await sessions.wait_gone(name, timeout=5)
+            assert not await sessions.is_running(name)
+        finally:
+            await sessions.kill(name)
+
+
+async def test_kill_and_detect(connect) -> None:
+    async with await connect() as conn:
+        assert await detect_multiplexer(conn) is Multiplexer.SCREEN  # screen is preferred
+        sessions = RemoteSession(conn, Multiplexer.SCREEN)
+        await sessions.start("sleeper", "sleep 60", "~", "~/sleeper.log")
+        assert await sessions.is_running("sleeper")
+        assert not await sessions.is_running("sleepe")  # no prefix matches
+        await sessions.kill("sleeper")
+        assert await sessions.wait_gone("sleeper", timeout=3)
+
+
+def test_remote_path_quoting() -> None:
+    assert remote_path("~") == '"$HOME"'
+    assert remote_path("~/a b/c") == "\"$HOME\"/'a b/c'"
+    assert remote_path("/tmp/x;rm -rf /") == "'/tmp/x;rm -rf /'"
+
+
+async def test_log_tail_batches_a_flood_with_bounded_memory(connect) -> None:
+    from tui.jupyter.logtail import LogTail
+
+    async with await connect() as conn:
+        await conn.run("printf 'old line\\n' > ~/flood.log", check=True)
+        tail = LogTail(conn, "~/flood.log", history=10, max_lines=1000, interval=0.05, max_batch=5000)
+        batches: list[list[str]] = []
+        try:
+            it = tail.batches()
+            batches.append(await asyncio.wait_for(anext(it), 5))
+            assert batches[0] == ["old line"]
+            await conn.run("for i in $(seq 1 100000); do printf '\\033[32m%s\\033[m\\r\\n' $i; done >> ~/flood.log",
+                           check=True)
+
+            async def rest() -> None:
+                async for batch in it:
+                    batches.append(batch)
+                    if batch[-1] == "100000":
+                        return
+
+            await asyncio.wait_for(rest(), 20)
+        finally:
+            await tail.close()
+        lines = [x for b in batches[1:] for x in b]
+        assert lines == [str(i) for i in range(1, 100001)]  # in order, clean, none lost
+        assert tail.total == 100001 and len(tail.lines) == 1000 and tail.lines[-1] == "100000"
+        assert len(batches) < 200 and max(len(b) for b in batches) <= 5000

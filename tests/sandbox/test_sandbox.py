@@ -1,0 +1,130 @@
+"""Sandbox lifecycle: persistence across restarts, the demo seed, 1,000 servers, the foreground CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import asyncssh
+import requests
+import yaml
+
+from tests.sandbox.conftest import connect, known_hosts_from_console
+from tui.models import META_SSH_PORT
+from tui.sandbox import Delays, Sandbox
+
+
+async def test_demo_seed_and_restart_keep_servers_and_hosts(tmp_path: Path) -> None:
+    sb = Sandbox(tmp_path / "sb", delays=Delays.fast(), seed_demo=True)
+    sb.start()
+    try:
+        demo = sb.server_state("analytics-1")
+        assert demo["status"] == "ACTIVE" and demo["key_name"] == "sandbox-demo"
+        assert [v["size"] for v in demo["volume_records"]] == [16]
+        assert stat.S_IMODE(sb.demo_key_path.stat().st_mode) == 0o600
+        assert stat.S_IMODE(sb.clouds_yaml.stat().st_mode) == 0o600
+        host = sb.ssh_host(demo["id"])
+        assert host is not None
+        (host.home / "notebook.ipynb").write_text("{}")
+        port, api_port, fingerprint = host.port, sb.port, host.host_key_fingerprint
+        password = yaml.safe_load(sb.clouds_yaml.read_text())["clouds"]["sandbox"]["auth"]["password"]
+    finally:
+        sb.stop()
+    assert not host.running
+
+    again = Sandbox(tmp_path / "sb", delays=Delays.fast(), seed_demo=True)
+    again.start()
+    try:
+        assert again.port == api_port  # the previous port is reused when free
+        assert yaml.safe_load(again.clouds_yaml.read_text())["clouds"]["sandbox"]["auth"]["password"] == password
+        conn = connect(again)
+        (server,) = list(conn.compute.servers())  # seeded once only
+        assert server.name == "analytics-1" and server.status == "ACTIVE"
+        assert int(server.metadata[META_SSH_PORT]) == port
+        console = conn.compute.get_server_console_output(server.id)["output"]
+        assert fingerprint in console
+        key = asyncssh.read_private_key(str(again.demo_key_path))
+        async with asyncssh.connect(
+            "127.0.0.1",
+            port,
+            username=server.metadata["sandbox_ssh_user"],
+            client_keys=[key],
+            known_hosts=asyncssh.import_known_hosts(known_hosts_from_console(console, port)),
+        ) as ssh:
+            result = await ssh.run("cat notebook.ipynb", check=True)
+        assert result.stdout == "{}"
+    finally:
+        again.stop()
+
+
+def test_thousand_servers_list_fast_and_no_writes_on_get(tmp_path: Path) -> None:
+    sb = Sandbox(tmp_path / "sb", delays=Delays.fast(), ssh_hosts=False)
+    sb.start()
+    try:
+        sb.seed_servers(1000)
+        conn = connect(sb)
+        list(conn.compute.flavors())  # authenticate
+        time.sleep(0.3)  # let the debounced writer save the seeded state
+        mtime = (sb.state_dir / "state.json").stat().st_mtime_ns
+        t0 = time.monotonic()
+        body = conn.compute.get("/servers/detail").json()
+        elapsed = time.monotonic() - t0
+        assert len(body["servers"]) == 1000 and "servers_links" not in body
+        assert elapsed < 2.0, f"GET /servers/detail took {elapsed:.2f} s"
+        page = conn.compute.get("/servers/detail?limit=300").json()
+        assert len(page["servers"]) == 300 and page["servers_links"][0]["rel"] == "next"
+        seen, url = [], "/servers?limit=400"
+        while url:
+            page = conn.compute.get(url).json()
+            seen += [s["id"] for s in page["servers"]]
+            url = page["servers_links"][0]["href"] if page.get("servers_links") else None
+        assert len(set(seen)) == 1000
+        assert len(list(conn.compute.servers(name="bench-00[0-4]"))) == 50
+        time.sleep(0.3)
+        assert (sb.state_dir / "state.json").stat().st_mtime_ns == mtime
+        saved = json.loads((sb.state_dir / "state.json").read_text())
+        assert len(saved["servers"]) == 1000
+    finally:
+        sb.stop()
+
+
+def test_foreground_cli_serves_until_sigterm(tmp_path: Path) -> None:
+    code = "import sys; from pathlib import Path; from tui.sandbox import serve; sys.exit(serve(0, Path(sys.argv[1])))"
+    proc = subprocess.Popen([sys.executable, "-c", code, str(tmp_path / "sb")], stdout=subprocess.PIPE, text=True)
+    try:
+        lines = []
+        assert proc.stdout is not None
+        while not any("openstack server list" in line for line in lines):
+            line = proc.stdout.readline()
+            assert line, f"serve() exited early: {lines}"
+            lines.append(line)
+        text = "".join(lines)
+        assert f"export OS_CLIENT_CONFIG_FILE={tmp_path / 'sb' / 'clouds.yaml'} OS_CLOUD=sandbox" in text
+        url = text.split("listening on ", 1)[1].split()[0]
+        assert requests.get(f"{url}/identity", timeout=5).status_code == 300
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if proc.stdout:
+            proc.stdout.close()
+    state = json.loads((tmp_path / "sb" / "state.json").read_text())
+    (demo,) = state["servers"].values()
+    pidfile = tmp_path / "sb" / "instances" / demo["id"] / "etc" / "sshd.pid"
+    assert not pidfile.exists() or not Path(f"/proc/{pidfile.read_text().strip()}").exists() or _zombie(pidfile)
+    assert os.stat(tmp_path / "sb" / "secrets.json").st_mode & 0o077 == 0
+
+
+def _zombie(pidfile: Path) -> bool:
+    try:
+        return Path(f"/proc/{pidfile.read_text().strip()}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True

@@ -1,0 +1,99 @@
+"""Pilot-test fixtures: a private sandbox cloud per test and the real app around the real OpenStackCloud."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from textual.pilot import Pilot
+
+from tui.app import CadesApp
+from tui.cloud.base import LaunchSpec
+from tui.cloud.openstack_cloud import OpenStackCloud
+from tui.config import Settings, UISettings
+from tui.models import Instance
+
+# A fixed moment for humanize in snapshots: "now" is this long after the first instance's launch.
+UPTIME = timedelta(hours=3, minutes=7)
+
+
+@pytest.fixture
+def sb(tmp_path: Path) -> Iterator[Any]:
+    from tui.sandbox import Delays, Sandbox
+
+    sandbox = Sandbox(tmp_path / "sandbox", delays=Delays.fast(), seed_demo=False)
+    sandbox.start()
+    try:
+        yield sandbox
+    finally:
+        sandbox.stop()
+
+
+@pytest.fixture
+def cloud(sb: Any) -> OpenStackCloud:
+    """A second client of the same sandbox: to set the scene and to check what the app did."""
+    return OpenStackCloud.from_config(cloud="sandbox", clouds_yaml=sb.clouds_yaml)
+
+
+def settings_for(sb: Any, **changes: Any) -> Settings:
+    return replace(Settings(cloud="sandbox", clouds_yaml=str(sb.clouds_yaml), ui=UISettings(refresh_s=0.5)),
+                   **changes)
+
+
+@pytest.fixture
+def make_app(sb: Any) -> Callable[..., CadesApp]:
+    def make(clock: Callable[[], datetime] | None = None, **changes: Any) -> CadesApp:
+        settings = settings_for(sb, **changes)
+        return CadesApp(settings, lambda: OpenStackCloud.from_config(cloud="sandbox", clouds_yaml=sb.clouds_yaml),
+                        clock=clock)
+
+    return make
+
+
+def launch(cloud: OpenStackCloud, name: str, flavor: str = "m1.tiny") -> Instance:
+    """Launch through the real API (scene setting), with the sandbox's defaults."""
+    images = cloud.list_images()
+    networks = [n for n in cloud.list_networks() if not n.external]
+    keypairs = cloud.list_keypairs()
+    if not keypairs:
+        import asyncssh
+
+        pub = asyncssh.generate_private_key("ssh-ed25519").export_public_key().decode()
+        keypairs = [cloud.import_keypair("ui-key", pub)]
+    ubuntu = max((i for i in images if "24.04" in i.name), key=lambda i: i.name)
+    spec = LaunchSpec(name=name, image=ubuntu.id, flavor=flavor, key_name=keypairs[0].name,
+                      network=networks[0].id, volume_size_gb=16)
+    return cloud.launch(spec, wait=True)
+
+
+def frozen_after(instance: Instance) -> Callable[[], datetime]:
+    base = instance.launched_at or datetime(2026, 1, 1, tzinfo=UTC)
+    return lambda: base + UPTIME
+
+
+async def wait_for(pilot: Pilot[Any], condition: Callable[[], Any], timeout: float = 15.0) -> None:
+    """Let the app run until `condition()` is true; fail with a clear message after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {condition.__doc__ or condition}")
+        await pilot.pause(0.05)
+
+
+async def in_thread(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Run a blocking cloud call without stalling the app under test."""
+    return await asyncio.to_thread(fn, *args, **kwargs)
+
+
+@pytest.fixture
+def ui() -> SimpleNamespace:
+    """The helpers above, for test modules (importlib mode: they cannot import conftest)."""
+    return SimpleNamespace(launch=launch, frozen_after=frozen_after, wait_for=wait_for, in_thread=in_thread,
+                           settings_for=settings_for)

@@ -1,0 +1,202 @@
+"""The main screen against a real sandbox: panes, focus keys, help, palette, selection, errors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.command import CommandPalette
+from textual.widgets import Log, Static
+
+from tui.app import CadesApp
+from tui.screens.help import HelpScreen
+from tui.widgets.panes import SETUP_IDLE, FlavorsTable, InstancesTable, QuotaBar
+
+
+def _loaded(app: CadesApp, n: int = 1) -> Any:
+    def check() -> bool:
+        """the instances and flavors to be shown"""
+        return len(app.query_one(InstancesTable).instances) >= n and app.query_one(FlavorsTable).row_count > 0
+    return check
+
+
+async def test_panes_show_sandbox_data(ui: Any, sb: Any, cloud: Any, make_app: Any) -> None:
+    await ui.in_thread(ui.launch, cloud, "alpha", "m1.small")
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await ui.wait_for(pilot, _loaded(app))
+        table = app.query_one(InstancesTable)
+        row = [str(c) for c in table.get_row_at(0)]
+        assert row[0] == "alpha" and row[1] == "ACTIVE" and row[2] == "m1.small"
+        assert row[3] == "127.0.0.1"
+        flavors = app.query_one(FlavorsTable)
+        names = {f.name for f in flavors.flavors.values()}
+        assert {"m1.tiny", "m1.large", "c1.small"} <= names
+        # m1.small uses 4 GB of the 8 GB quota: m1.medium (8 GB) no longer fits and is marked with the reason
+        medium = next(f for f in flavors.flavors.values() if f.name == "m1.medium")
+        assert str(flavors.get_row(medium.id)[4]) == "✗ RAM"
+        tiny = next(f for f in flavors.flavors.values() if f.name == "m1.tiny")
+        assert str(flavors.get_row(tiny.id)[4]) == "✓"
+        quota = str(app.query_one(QuotaBar).render())
+        assert "RAM 4 GiB/8 GiB" in quota and "cores 1/16" in quota and "instances 1/" in quota
+        assert "volumes 16/" in quota
+        assert app.query_one("#setup-log", Log).lines == []
+        setup_hint = app.query_one("#setup-empty", Static)
+        assert setup_hint.display and str(setup_hint.render()) == SETUP_IDLE
+        assert app.query_one("#tunnels-empty", Static).display
+        assert not app.query_one("#instances-empty", Static).display
+        assert app.sub_title == "sandbox ● connected"
+
+
+async def test_quota_bar_says_what_the_highlighted_flavor_leaves(ui: Any, sb: Any, make_app: Any) -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await ui.wait_for(pilot, lambda: app.query_one(FlavorsTable).row_count > 0)
+        await pilot.press("2")
+        flavors = app.query_one(FlavorsTable)
+        await ui.wait_for(pilot, lambda: flavors.selected is not None)
+        first = flavors.selected
+        assert first is not None
+        assert f"{first.name} would leave" in str(app.query_one(QuotaBar).render())
+        m1_large = next(f for f in flavors.flavors.values() if f.name == "m1.large")
+        flavors.move_cursor(row=flavors.get_row_index(m1_large.id))
+        await pilot.pause()
+        assert "m1.large does not fit: needs 16384 MB RAM, 8192 MB left" in str(app.query_one(QuotaBar).render())
+
+
+async def test_empty_project_says_how_to_start(ui: Any, sb: Any, make_app: Any) -> None:
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        hint = app.query_one("#instances-empty", Static)
+        await ui.wait_for(pilot, lambda: "press n" in str(hint.render()))
+        assert hint.display
+
+
+async def test_keys_move_focus_between_panes(ui: Any, sb: Any, make_app: Any) -> None:
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        assert app.focused is not None and app.focused.id == "instances-table"
+        for key, expected in (("2", "flavors-table"), ("3", "setup-log"), ("4", "tunnels-table"),
+                              ("1", "instances-table"), ("tab", "flavors-table"), ("tab", "setup-log"),
+                              ("shift+tab", "flavors-table")):
+            await pilot.press(key)
+            assert app.focused is not None and app.focused.id == expected, key
+        # narrow layout: the focused pane takes the room, the others shrink to a title line
+        assert app.query_one("#flavors-pane").size.height > 3
+        assert app.query_one("#instances-pane").outer_size.height == 3
+
+
+async def test_help_lists_every_binding_and_palette_has_every_action(ui: Any, sb: Any, make_app: Any) -> None:
+    app = make_app(keymap={"launch": "ctrl+n"})
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        shown = {description for _, description, _ in app.screen.rows}
+        for binding in [*CadesApp.BINDINGS, *InstancesTable.BINDINGS]:
+            assert binding.description in shown  # type: ignore[union-attr]
+        assert ("^n", "New") in {(k, d) for k, d, _ in app.screen.rows}  # the keymap is applied
+        await pilot.press("escape")
+        assert not isinstance(app.screen, HelpScreen)
+
+        await pilot.press("ctrl+p")
+        await ui.wait_for(pilot, lambda: isinstance(app.screen, CommandPalette))
+        await pilot.press(*"volumes")
+        await pilot.pause(0.3)
+        palette = app.screen
+        options = palette.query_one("CommandList")
+        prompts = [str(options.get_option_at_index(i).prompt) for i in range(options.option_count)]  # type: ignore[attr-defined]
+        assert any("Volumes (v)" in p for p in prompts), prompts
+        await pilot.press("escape")
+
+
+async def test_remapped_key_runs_the_action(ui: Any, sb: Any, make_app: Any) -> None:
+    app = make_app(keymap={"pane.flavors": "f"})
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("f")
+        assert app.focused is not None and app.focused.id == "flavors-table"
+        await pilot.press("1", "2")  # "2" is no longer bound to it
+        assert app.focused.id == "instances-table"
+
+
+async def test_selection_is_kept_across_refreshes(ui: Any, sb: Any, cloud: Any, make_app: Any) -> None:
+    await ui.in_thread(ui.launch, cloud, "beta")
+    await ui.in_thread(ui.launch, cloud, "delta")
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        table = app.query_one(InstancesTable)
+        await ui.wait_for(pilot, _loaded(app, 2))
+        await pilot.press("down")
+        assert table.selected is not None and table.selected.name == "delta"
+        await ui.in_thread(ui.launch, cloud, "alpha")  # sorts first: every row moves down by one
+        await ui.wait_for(pilot, lambda: len(table.instances) == 3)
+        assert table.selected is not None and table.selected.name == "delta"
+        assert table.cursor_row == 2
+
+
+async def test_bad_credentials_show_a_message_and_the_app_lives(ui: Any, sb: Any, tmp_path: Any) -> None:
+    from tui.cloud.openstack_cloud import OpenStackCloud
+
+    bad = tmp_path / "bad-clouds.yaml"
+    bad.write_text(sb.clouds_yaml.read_text().replace("password:", "password: wrong-", 1))
+    app = CadesApp(ui.settings_for(sb), lambda: OpenStackCloud.from_config(cloud="sandbox", clouds_yaml=bad))
+    async with app.run_test(size=(80, 24)) as pilot:
+        banner = app.query_one("#banner", Static)
+        await ui.wait_for(pilot, lambda: banner.display)
+        assert app.sub_title == "sandbox ✗ not connected"
+        text = str(banner.render())
+        assert "401" in text or "credential" in text.lower() or "auth" in text.lower(), text
+        await pilot.press("2")  # still responsive
+        assert app.focused is not None and app.focused.id == "flavors-table"
+        assert app.is_running
+
+
+async def test_api_errors_back_off_then_recover(ui: Any, sb: Any, make_app: Any) -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await ui.wait_for(pilot, lambda: app.state == "connected" and app.quota is not None)
+        sb.faults.error_rate = 1.0
+        banner = app.query_one("#banner", Static)
+        await ui.wait_for(pilot, lambda: banner.display)
+        assert app.state == "failed"
+        await ui.wait_for(pilot, lambda: app._delay >= 2.0)  # 0.5 s doubled at least twice
+        sb.faults.error_rate = 0.0
+        app.action_refresh()
+        await ui.wait_for(pilot, lambda: app.state == "connected")
+        assert not banner.display
+        assert app._delay == 0.5
+
+
+async def test_unreachable_cloud_shows_a_message_and_the_app_lives(ui: Any, sb: Any, tmp_path: Any) -> None:
+    import socket
+
+    from tui.cloud.openstack_cloud import OpenStackCloud
+
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    gone = tmp_path / "gone-clouds.yaml"
+    gone.write_text(sb.clouds_yaml.read_text().replace(f":{sb.port}/", f":{port}/"))
+    app = CadesApp(ui.settings_for(sb), lambda: OpenStackCloud.from_config(cloud="sandbox", clouds_yaml=gone))
+    async with app.run_test(size=(80, 24)) as pilot:
+        banner = app.query_one("#banner", Static)
+        await ui.wait_for(pilot, lambda: banner.display)
+        text = str(banner.render())
+        assert app.state == "failed" and "retrying in" in text, text
+        assert "No data:" in str(app.query_one("#instances-empty", Static).render())
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+
+
+async def test_a_hanging_cloud_is_reported_while_the_screen_stays_live(ui: Any, sb: Any, make_app: Any) -> None:
+    app = make_app()
+    app.stuck_after_s = 1.0
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ui.wait_for(pilot, lambda: app.quota is not None)
+        sb.faults.latency_s = 3.0
+        banner = app.query_one("#banner", Static)
+        await ui.wait_for(pilot, lambda: banner.display)
+        assert "has not answered for 1 s" in str(banner.render())
+        await pilot.press("2")  # the UI thread is free
+        assert app.focused is not None and app.focused.id == "flavors-table"
+        sb.faults.latency_s = 0.0
+        await ui.wait_for(pilot, lambda: app.state == "connected", timeout=20)
+        assert not banner.display

@@ -1,0 +1,81 @@
+"""Snapshots at 80x24 and 120x40: fixed sandbox data (fixed names, no ids shown), frozen clock, no blink."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from textual.widgets import Input, OptionList
+
+from tui.screens.confirm import DeleteInstance
+from tui.screens.wizard import LaunchWizard
+from tui.widgets.panes import FlavorsTable, InstancesTable
+
+SIZES = [(80, 24), (120, 40)]
+
+
+@pytest.fixture
+def scene(ui: Any, sb: Any, cloud: Any, make_app: Any) -> Any:
+    """Two instances: alpha (m1.small, running) and beta (c1.small, shut down); the clock 3 hours later."""
+    alpha = ui.launch(cloud, "alpha", "m1.small")
+    ui.launch(cloud, "beta", "c1.small")
+    cloud.stop("beta")
+    return make_app(clock=ui.frozen_after(alpha))
+
+
+def _still(app: Any) -> None:
+    """No notifications and no blinking cursors in a snapshot."""
+    app.clear_notifications()
+    for widget in app.screen.query(Input):
+        widget.cursor_blink = False
+
+
+async def _loaded(ui: Any, pilot: Any) -> None:
+    app = pilot.app
+
+    def ready() -> bool:
+        """both instances and the flavors"""
+        return len(app.query_one(InstancesTable).instances) == 2 and app.query_one(FlavorsTable).row_count > 0
+    await ui.wait_for(pilot, ready)
+    app.query_one(InstancesTable).focus()
+    await pilot.pause()
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_main_screen(ui: Any, scene: Any, snap_compare: Any, size: tuple[int, int]) -> None:
+    async def run_before(pilot: Any) -> None:
+        await _loaded(ui, pilot)
+        _still(pilot.app)
+
+    assert snap_compare(scene, terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_wizard_flavor_step(ui: Any, scene: Any, snap_compare: Any, size: tuple[int, int]) -> None:
+    async def run_before(pilot: Any) -> None:
+        await _loaded(ui, pilot)
+        await pilot.press("n")
+        await ui.wait_for(pilot, lambda: isinstance(pilot.app.screen, LaunchWizard))
+        await pilot.press(*"analytics-1", "enter", "enter")
+        wizard = pilot.app.screen
+        flavors = wizard.query_one("#flavor", OptionList)
+        index = next(i for i in range(flavors.option_count)
+                     if str(flavors.get_option_at_index(i).prompt).startswith("m1.medium"))
+        flavors.highlighted = index
+        await pilot.press("enter")  # refused: does not fit
+        _still(pilot.app)
+        await pilot.pause()
+
+    assert snap_compare(scene, terminal_size=size, run_before=run_before)
+
+
+def test_delete_confirmation(ui: Any, scene: Any, snap_compare: Any) -> None:
+    async def run_before(pilot: Any) -> None:
+        await _loaded(ui, pilot)
+        await pilot.press("ctrl+d")
+        await ui.wait_for(pilot, lambda: isinstance(pilot.app.screen, DeleteInstance))
+        await pilot.press(*"alp")
+        _still(pilot.app)
+        await pilot.pause()
+
+    assert snap_compare(scene, terminal_size=(80, 24), run_before=run_before)

@@ -1,0 +1,595 @@
+"""The Textual app: four panes over the cloud, keys for every action, polling that never overlaps.
+
+Cloud calls block, so they run only in thread workers (`group=` on each) that post messages from
+`tui.messages`; the handlers here are the only code that updates widgets. Destructive actions ask first
+with `await push_screen_wait(...)` inside an async worker, then hand the call to a thread worker.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime
+from functools import partial
+from typing import ClassVar
+
+from textual import on, work
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.containers import Container
+from textual.timer import Timer
+from textual.widgets import DataTable, Footer, Header, Static
+
+from tui.cloud.base import Cloud, CloudError, Conflict
+from tui.config import Settings
+from tui.messages import (
+    ActionDone,
+    ActionFailed,
+    ActionProgress,
+    CloudConnected,
+    CloudFailed,
+    ConsoleLoaded,
+    InstanceDetails,
+    LaunchChoices,
+    Polled,
+    VolumesLoaded,
+)
+from tui.models import Flavor, Instance, Quota, Volume
+from tui.screens.confirm import Confirm, DeleteInstance
+from tui.screens.help import HelpScreen
+from tui.screens.instance import ConsoleScreen, DetailsScreen, PickFlavor, VerifyResize
+from tui.screens.volumes import NewVolume, VolumesScreen
+from tui.screens.wizard import LaunchWizard
+from tui.widgets.format import volume_label
+from tui.widgets.panes import (
+    FlavorsPane,
+    FlavorsTable,
+    InstancesPane,
+    InstancesTable,
+    QuotaBar,
+    SetupPane,
+    TunnelsPane,
+)
+
+MAX_BACKOFF_S = 60.0
+FLAVORS_EVERY = 6  # re-read flavors on every 6th poll (they rarely change)
+PANES = {"instances": "#instances-table", "flavors": "#flavors-table", "setup": "#setup-log",
+         "tunnels": "#tunnels-table"}
+
+
+class ActionsProvider(Provider):
+    """The command palette: one entry per key binding of the app (same words as the footer and help)."""
+
+    def _commands(self) -> list[tuple[str, str, str]]:
+        app = self.app
+        assert isinstance(app, CadesApp)
+        return [(f"{description} ({keys})", tooltip, action)
+                for keys, description, tooltip, action in app.binding_rows()]
+
+    async def discover(self) -> Hits:
+        for name, help_text, action in self._commands():
+            yield DiscoveryHit(name, partial(self.app.run_action, action), help=help_text)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for name, help_text, action in self._commands():
+            score = matcher.match(name + " " + help_text)
+            if score > 0:
+                yield Hit(score, matcher.highlight(name), partial(self.app.run_action, action), help=help_text)
+
+
+class CadesApp(App[None]):
+    CSS_PATH = "app.tcss"
+    TITLE = "cades-tui"
+    COMMANDS = App.COMMANDS | {ActionsProvider}
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
+
+    BINDINGS: ClassVar[list[Binding]] = [  # type: ignore[assignment]
+        Binding("n", "launch", "New", id="launch",
+                tooltip="Launch a new instance: image, flavor, boot volume, key pair, network"),
+        Binding("r", "resize", "Resize", id="resize",
+                tooltip="Change the selected instance's flavor; confirm or revert afterwards"),
+        Binding("p", "power", "Stop/Start", id="power", tooltip="Shut down the selected instance, or start it"),
+        Binding("b", "reboot", "Reboot", id="reboot", tooltip="Reboot the selected instance"),
+        Binding("ctrl+d", "delete", "Delete", id="delete",
+                tooltip="Delete the selected instance (asks for its name; you choose what happens to volumes)"),
+        Binding("c", "console", "Console", id="console", tooltip="Show the selected instance's console log"),
+        Binding("v", "volumes", "Volumes", id="volumes",
+                tooltip="List volumes; create+attach, detach or delete them"),
+        Binding("f5", "refresh", "Refresh", id="refresh", show=False, tooltip="Poll the cloud now"),
+        Binding("1", "focus_pane('instances')", "Instances", id="pane.instances", show=False,
+                tooltip="Focus the Instances pane"),
+        Binding("2", "focus_pane('flavors')", "Flavors", id="pane.flavors", show=False,
+                tooltip="Focus the Flavors pane"),
+        Binding("3", "focus_pane('setup')", "Setup log", id="pane.setup", show=False,
+                tooltip="Focus the Setup log pane"),
+        Binding("4", "focus_pane('tunnels')", "Tunnels", id="pane.tunnels", show=False,
+                tooltip="Focus the Tunnels pane"),
+        Binding("tab", "focus_next", "Next pane", id="pane.next", show=False, tooltip="Focus the next pane"),
+        Binding("shift+tab", "focus_previous", "Previous pane", id="pane.previous", show=False,
+                tooltip="Focus the previous pane"),
+        Binding("question_mark", "help", "Help", id="help", tooltip="List every key"),
+        Binding("ctrl+p", "command_palette", "Palette", id="palette", show=False,
+                tooltip="Search every action by name"),
+        Binding("q", "quit", "Quit", id="quit", tooltip="Leave cades-tui (instances keep running)"),
+    ]
+
+    def __init__(self, settings: Settings, cloud_factory: Callable[[], Cloud], *,
+                 clock: Callable[[], datetime] | None = None) -> None:
+        super().__init__()
+        self.settings = settings
+        self.cloud_factory = cloud_factory
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self.cloud: Cloud | None = None
+        self.instances: list[Instance] = []
+        self.flavors: list[Flavor] = []
+        self.volumes: list[Volume] = []
+        self.quota: Quota | None = None
+        self.state = "connecting"
+        self._delay = settings.ui.refresh_s
+        self._timer: Timer | None = None
+        self._busy = False  # a connect or poll worker is running
+        self._again = False  # poll again as soon as the running poll ends
+        self._polls = 0
+        self._watchdog: Timer | None = None
+        self.stuck_after_s = max(20.0, 4 * settings.ui.refresh_s)  # say so when a poll hangs this long
+        self._wizard: LaunchWizard | None = None
+        if settings.ui.theme:
+            self.theme = settings.ui.theme
+
+    # ---- layout --------------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        yield Header(icon="☁")
+        yield Static("", id="banner")
+        yield QuotaBar()
+        with Container(id="panes"):
+            yield InstancesPane()
+            yield FlavorsPane()
+            yield SetupPane()
+            yield TunnelsPane()
+        yield Footer(compact=True, show_command_palette=False)
+
+    def on_mount(self) -> None:
+        # Handlers keep references: a late message during shutdown must not fail a query.
+        self._banner = self.query_one("#banner", Static)
+        self._quota_bar = self.query_one(QuotaBar)
+        self._instances_pane = self.query_one(InstancesPane)
+        self._instances_table = self._instances_pane.table
+        self._flavors_table = self.query_one(FlavorsTable)
+        self.set_keymap(self.settings.keymap)
+        self._set_state("connecting")
+        self._banner.display = False
+        self._instances_table.focus()
+        # Build the cloud (imports openstacksdk, authenticates) only after the first frame is drawn.
+        self.call_after_refresh(self._tick)
+
+    # ---- polling -------------------------------------------------------------------------------
+    def _tick(self) -> None:
+        self._timer = None
+        self._busy = True
+        self._watchdog = self.set_timer(self.stuck_after_s, self._stuck)
+        if self.cloud is None:
+            self._connect()
+        else:
+            self._polls += 1
+            self._poll(self.cloud, not self.flavors or self._polls % FLAVORS_EVERY == 0)
+
+    def _stuck(self) -> None:
+        """A connect or poll has not returned: say so (the screen stays live; the worker keeps waiting)."""
+        self._watchdog = None
+        self._set_state("failed")
+        self._show_banner(f"⚠ The cloud has not answered for {self.stuck_after_s:.0f} s — still waiting. "
+                          "Check your network/VPN and the cloud's status page.")
+
+    def _show_banner(self, text: str) -> None:
+        self._banner.update(text)
+        self._banner.display = True
+        self._instances_pane.waiting(f"No data: {text.lstrip('⚠ ')}")
+
+    def _rearm(self) -> None:
+        self._busy = False
+        if self._watchdog is not None:
+            self._watchdog.stop()
+            self._watchdog = None
+        if self._again:
+            self._again = False
+            self._tick()
+        else:
+            self._timer = self.set_timer(self._delay, self._tick)
+
+    def action_refresh(self) -> None:
+        """Poll now (or right after the running poll: polls never overlap)."""
+        if self._busy:
+            self._again = True
+            return
+        if self._timer is not None:
+            self._timer.stop()
+        self._tick()
+
+    @work(thread=True, group="connect", exclusive=True, exit_on_error=False)
+    def _connect(self) -> None:
+        try:
+            cloud = self.cloud_factory()
+        except CloudError as exc:
+            self.post_message(CloudFailed(exc))
+        except Exception as exc:  # a bug or an unexpected library error must not kill the app
+            self.post_message(CloudFailed(CloudError(f"cannot connect: {exc}", "check the profile and clouds.yaml")))
+        else:
+            self.post_message(CloudConnected(cloud))
+
+    @work(thread=True, group="poll", exclusive=True, exit_on_error=False)
+    def _poll(self, cloud: Cloud, with_flavors: bool) -> None:
+        try:
+            instances = cloud.list_instances()
+            quota = cloud.get_quota()
+            volumes = cloud.list_volumes()
+            flavors = cloud.list_flavors() if with_flavors else None
+        except CloudError as exc:
+            self.post_message(CloudFailed(exc))
+        except Exception as exc:
+            self.post_message(CloudFailed(CloudError(f"unexpected error while polling: {exc}")))
+        else:
+            self.post_message(Polled(instances, quota, volumes, flavors))
+
+    def on_cloud_connected(self, message: CloudConnected) -> None:
+        self.cloud = message.cloud
+        self._set_state("connected")
+        self._again = True  # poll at once
+        self._rearm()
+
+    def on_polled(self, message: Polled) -> None:
+        self.instances, self.quota, self.volumes = message.instances, message.quota, message.volumes
+        if message.flavors is not None:
+            self.flavors = message.flavors
+        if self.state != "connected":
+            if self.state == "failed":
+                self.notify(f"Connected to {self.settings.cloud} again.", title="Cloud")
+            self._set_state("connected")
+        self._delay = self.settings.ui.refresh_s
+        self._render_data()
+        self._rearm()
+
+    def on_cloud_failed(self, message: CloudFailed) -> None:
+        err = message.error
+        self._delay = min(MAX_BACKOFF_S, max(self.settings.ui.refresh_s, self._delay * 2))
+        if self.state != "failed":
+            self.notify(f"{err.message}\n{err.hint}".strip(), title=f"Cloud {self.settings.cloud}",
+                        severity="error", timeout=8)
+        self._set_state("failed")
+        self._show_banner(f"⚠ {err.message}" + (f" — {err.hint}" if err.hint else "")
+                          + f"  (retrying in {self._delay:.0f} s)")
+        self._rearm()
+
+    def _set_state(self, state: str) -> None:
+        self.state = state
+        self.sub_title = f"{self.settings.cloud} " + {
+            "connecting": "○ connecting…", "connected": "● connected", "failed": "✗ not connected"}[state]
+        if state == "connected":
+            self._banner.display = False
+
+    def _render_data(self) -> None:
+        now = self.clock()
+        self._instances_pane.show(self.instances, now)
+        if self.quota is not None:
+            self._flavors_table.show(self.flavors, self.quota)
+            self._render_quota()
+        if isinstance(self.screen, VolumesScreen) and self.quota is not None:
+            self.screen.show(self.volumes, self.instances, self.quota)
+
+    def _render_quota(self) -> None:
+        if self.quota is not None:
+            self._quota_bar.show(self.quota, self._flavors_table.selected)
+
+    @on(DataTable.RowHighlighted, "#flavors-table")
+    def _flavor_highlighted(self) -> None:
+        self._render_quota()
+
+    # ---- keys, help, palette -------------------------------------------------------------------
+    def binding_rows(self) -> list[tuple[str, str, str, str]]:
+        """(keys as displayed, description, tooltip, action) for every binding, after the keymap."""
+        rows = []
+        for binding in [*self.BINDINGS, *InstancesTable.BINDINGS]:
+            assert isinstance(binding, Binding)
+            keys = self._keymap.get(binding.id, binding.key) if binding.id else binding.key
+            shown = ", ".join(self.get_key_display(replace(binding, key=k.strip())) for k in keys.split(","))
+            action = binding.action if "." in binding.action.split("(")[0] else f"app.{binding.action}"
+            rows.append((shown, binding.description, binding.tooltip, action))
+        return rows
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen([(k, d, t) for k, d, t, _ in self.binding_rows()]))
+
+    def action_focus_pane(self, pane: str) -> None:
+        self.query_one(PANES[pane]).focus()
+
+    # ---- instance actions ----------------------------------------------------------------------
+    def _selected(self) -> Instance | None:
+        if self.cloud is None:
+            self.notify("Not connected to the cloud yet.", severity="warning")
+            return None
+        inst = self._instances_table.selected
+        if inst is None:
+            self.notify("Select an instance first (Instances pane, arrow keys).", severity="warning")
+        return inst
+
+    def _run(self, action: str, target: str, call: Callable[[Cloud], Instance | None],
+             describe: Callable[[Instance | None], str], group: str) -> None:
+        """Run one blocking cloud call in a thread worker; post ActionDone/ActionFailed."""
+        cloud = self.cloud
+        assert cloud is not None
+
+        def work_() -> None:
+            try:
+                result = call(cloud)
+            except CloudError as exc:
+                self.post_message(ActionFailed(action, target, exc))
+            except Exception as exc:
+                self.post_message(ActionFailed(action, target, CloudError(f"unexpected error: {exc}")))
+            else:
+                self.post_message(ActionDone(action, target, describe(result), result))
+
+        self.run_worker(work_, thread=True, group=group, exit_on_error=False, name=f"{action} {target}")
+
+    def on_action_progress(self, message: ActionProgress) -> None:
+        if message.action == "launch" and self._wizard is not None and self._wizard.is_attached:
+            self._wizard.progress(message.text)
+
+    def on_action_done(self, message: ActionDone) -> None:
+        self.notify(message.text, title=message.action.capitalize())
+        if message.action == "launch" and message.instance and self._wizard is not None:
+            if self._wizard.is_attached:
+                self._wizard.finished(message.instance)
+            self._wizard = None
+        if message.action == "resize" and message.instance and message.instance.status == "VERIFY_RESIZE":
+            self._verify_resize(message.instance)
+        self.action_refresh()
+
+    def on_action_failed(self, message: ActionFailed) -> None:
+        err = message.error
+        self.notify(f"{err.message}\n{err.hint}".strip(), title=f"{message.action.capitalize()} "
+                    f"{message.target} failed", severity="error", timeout=10)
+        if message.action == "launch" and self._wizard is not None and self._wizard.is_attached:
+            self._wizard.failed(err)
+        self.action_refresh()
+
+    # launch
+    def action_launch(self) -> None:
+        if self.cloud is None:
+            self.notify("Not connected to the cloud yet.", severity="warning")
+            return
+        self.notify("Reading images, flavors, key pairs and networks…", timeout=2)
+        self._load_launch_choices(self.cloud)
+
+    @work(thread=True, group="launch-choices", exclusive=True, exit_on_error=False)
+    def _load_launch_choices(self, cloud: Cloud) -> None:
+        try:
+            choices = LaunchChoices(cloud.list_images(), cloud.list_flavors(), cloud.list_keypairs(),
+                                    cloud.list_networks(), cloud.get_quota(),
+                                    [i.name for i in cloud.list_instances()])
+        except CloudError as exc:
+            self.post_message(ActionFailed("launch", "wizard", exc))
+        else:
+            self.post_message(choices)
+
+    def on_launch_choices(self, message: LaunchChoices) -> None:
+        self._wizard = LaunchWizard(message, self.settings.launch)
+        self.push_screen(self._wizard)
+
+    def on_launch_wizard_launch(self, message: LaunchWizard.Launch) -> None:
+        spec = message.spec
+        cloud = self.cloud
+        assert cloud is not None
+
+        def say(text: str) -> None:
+            self.post_message(ActionProgress("launch", spec.name, text))
+
+        def call(c: Cloud) -> Instance:
+            return c.launch(spec, progress=say)
+
+        self._run("launch", spec.name, call,
+                  lambda i: f"{spec.name} is {i.status if i else '?'} at {i.ip if i else '?'}.",
+                  group=f"launch:{spec.name}")
+
+    # resize
+    def action_resize(self) -> None:
+        inst = self._selected()
+        if inst is None:
+            return
+        if inst.status == "VERIFY_RESIZE":
+            self._verify_resize(inst)
+        elif self.quota is not None:
+            self._resize_flow(inst, self.quota)
+
+    @work(group="resize-dialog", exclusive=True, exit_on_error=False)
+    async def _resize_flow(self, inst: Instance, quota: Quota) -> None:
+        flavor = await self.push_screen_wait(PickFlavor(inst, self.flavors, quota))
+        if flavor is None:
+            return
+        ok = await self.push_screen_wait(Confirm(
+            f"Resize {inst.name} to {flavor.name}?",
+            f"{inst.name} goes from {inst.flavor_name} to {flavor.name} ({flavor.vcpus} vCPU, "
+            f"{flavor.ram_mb // 1024 if flavor.ram_mb >= 1024 else flavor.ram_mb} "
+            f"{'GiB' if flavor.ram_mb >= 1024 else 'MiB'} RAM). It restarts: running programs and Jupyter stop. "
+            "You confirm or revert the new size afterwards.", "Resize", danger=True))
+        if ok:
+            self.notify(f"Resizing {inst.name} to {flavor.name}…")
+            self._run("resize", inst.name, lambda c: c.resize(inst.id, flavor.id),
+                      lambda i: f"{inst.name} is {i.status if i else '?'} with {flavor.name}.",
+                      group=f"action:{inst.id}")
+
+    @work(group="resize-dialog", exclusive=True, exit_on_error=False)
+    async def _verify_resize(self, inst: Instance) -> None:
+        answer = await self.push_screen_wait(VerifyResize(inst))
+        if answer == "confirm":
+            self._run("confirm resize", inst.name, lambda c: c.confirm_resize(inst.id),
+                      lambda i: f"{inst.name} keeps its new size ({i.flavor_name if i else '?'}).",
+                      group=f"action:{inst.id}")
+        elif answer == "revert":
+            self._run("revert resize", inst.name, lambda c: c.revert_resize(inst.id),
+                      lambda i: f"{inst.name} is back to {i.flavor_name if i else 'its old flavor'}.",
+                      group=f"action:{inst.id}")
+
+    # power
+    def action_power(self) -> None:
+        inst = self._selected()
+        if inst is None:
+            return
+        if inst.status == "SHUTOFF":
+            self.notify(f"Starting {inst.name}…")
+            self._run("start", inst.name, lambda c: c.start(inst.id),
+                      lambda i: f"{inst.name} is {i.status if i else '?'}.", group=f"action:{inst.id}")
+        elif inst.status == "ACTIVE":
+            self._stop_flow(inst)
+        else:
+            self.notify(f"{inst.name} is {inst.status}: it can be stopped when ACTIVE, started when SHUTOFF.",
+                        severity="warning")
+
+    @work(group="power-dialog", exclusive=True, exit_on_error=False)
+    async def _stop_flow(self, inst: Instance) -> None:
+        ok = await self.push_screen_wait(Confirm(
+            f"Shut down {inst.name}?",
+            f"Like shutting down a computer: running programs, Jupyter and tunnels stop; the disk is kept. "
+            f"A stopped instance still holds its quota ({inst.vcpus} cores, {inst.ram_mb} MB RAM) — "
+            "delete or resize it to free that. Press p again to start it.", "Shut down", danger=True))
+        if ok:
+            self.notify(f"Stopping {inst.name}…")
+            self._run("stop", inst.name, lambda c: c.stop(inst.id),
+                      lambda i: f"{inst.name} is {i.status if i else '?'}.", group=f"action:{inst.id}")
+
+    def action_reboot(self) -> None:
+        inst = self._selected()
+        if inst is not None:
+            self._reboot_flow(inst)
+
+    @work(group="reboot-dialog", exclusive=True, exit_on_error=False)
+    async def _reboot_flow(self, inst: Instance) -> None:
+        ok = await self.push_screen_wait(Confirm(
+            f"Reboot {inst.name}?", "Running programs, Jupyter and tunnels stop while it restarts.",
+            "Reboot", danger=True))
+        if ok:
+            self.notify(f"Rebooting {inst.name}…")
+            self._run("reboot", inst.name, lambda c: c.reboot(inst.id),
+                      lambda i: f"{inst.name} is {i.status if i else '?'} again.", group=f"action:{inst.id}")
+
+    # delete
+    def action_delete(self) -> None:
+        inst = self._selected()
+        if inst is not None:
+            attached = [v for v in self.volumes if inst.id in v.attached_to or v.id in inst.volume_ids]
+            self._delete_flow(inst, attached)
+
+    @work(group="delete-dialog", exclusive=True, exit_on_error=False)
+    async def _delete_flow(self, inst: Instance, volumes: list[Volume]) -> None:
+        choice = await self.push_screen_wait(
+            DeleteInstance(inst, volumes, self.settings.launch.delete_volume_on_termination))
+        if choice is None:
+            self.notify("Nothing deleted.")
+            return
+        kept = "" if choice or not volumes else f" Its {len(volumes)} volume(s) are kept."
+        self.notify(f"Deleting {inst.name}…")
+        self._run("delete", inst.name, lambda c: c.delete(inst.id, delete_volumes=choice),
+                  lambda _: f"{inst.name} is deleted.{kept}", group=f"action:{inst.id}")
+
+    # console, details
+    def action_console(self) -> None:
+        inst = self._selected()
+        if inst is not None and self.cloud is not None:
+            self._load_console(self.cloud, inst)
+
+    @work(thread=True, group="console", exclusive=True, exit_on_error=False)
+    def _load_console(self, cloud: Cloud, inst: Instance) -> None:
+        try:
+            self.post_message(ConsoleLoaded(inst, cloud.console_log(inst.id, lines=500)))
+        except CloudError as exc:
+            self.post_message(ActionFailed("console", inst.name, exc))
+
+    def on_console_loaded(self, message: ConsoleLoaded) -> None:
+        self.push_screen(ConsoleScreen(message.instance, message.text))
+
+    def action_details(self) -> None:
+        inst = self._selected()
+        if inst is not None and self.cloud is not None:
+            self._load_details(self.cloud, inst)
+
+    @work(thread=True, group="details", exclusive=True, exit_on_error=False)
+    def _load_details(self, cloud: Cloud, inst: Instance) -> None:
+        try:
+            fresh = cloud.get_instance(inst.id)
+            images = {i.id: i.name for i in cloud.list_images()}
+            volumes = [v for v in cloud.list_volumes() if fresh.id in v.attached_to]
+        except CloudError as exc:
+            self.post_message(ActionFailed("details", inst.name, exc))
+        else:
+            self.post_message(InstanceDetails(fresh, images.get(fresh.image_id, ""), volumes))
+
+    def on_instance_details(self, message: InstanceDetails) -> None:
+        self.push_screen(DetailsScreen(message.instance, message.image_name, message.volumes, self.clock()))
+
+    # volumes
+    def action_volumes(self) -> None:
+        if self.cloud is None or self.quota is None:
+            self.notify("Not connected to the cloud yet.", severity="warning")
+            return
+        self.push_screen(VolumesScreen(self._instances_table.selected, self.volumes, self.instances, self.quota))
+        self._load_volumes(self.cloud)
+
+    @work(thread=True, group="volumes", exclusive=True, exit_on_error=False)
+    def _load_volumes(self, cloud: Cloud) -> None:
+        try:
+            self.post_message(VolumesLoaded(cloud.list_volumes(), cloud.list_instances(), cloud.get_quota()))
+        except CloudError as exc:
+            self.post_message(ActionFailed("volumes", "list", exc))
+
+    def on_volumes_loaded(self, message: VolumesLoaded) -> None:
+        self.volumes, self.quota = message.volumes, message.quota
+        if isinstance(self.screen, VolumesScreen):
+            self.screen.show(message.volumes, message.instances, message.quota)
+
+    def on_volumes_screen_request(self, message: VolumesScreen.Request) -> None:
+        if self.cloud is not None and self.quota is not None:
+            self._volume_flow(message.kind, message.volume, message.instance, self.quota)
+
+    @work(group="volume-dialog", exclusive=True, exit_on_error=False)
+    async def _volume_flow(self, kind: str, volume: Volume | None, inst: Instance | None, quota: Quota) -> None:
+        if kind == "create":
+            answer = await self.push_screen_wait(NewVolume(inst, quota))
+            if answer is None:
+                return
+            name, size = answer
+
+            def create(c: Cloud) -> None:
+                vol = c.create_volume(name, size)
+                if inst is not None:
+                    c.attach_volume(inst.id, vol.id)
+
+            where = f" and attached to {inst.name}" if inst else ""
+            self._run("volume", name, create, lambda _: f"Volume {name} ({size} GB) created{where}.",
+                      group=f"volume:{name}")
+            return
+        assert volume is not None
+        label = volume_label(volume)
+        if kind == "detach":
+            if not volume.attached_to:
+                self.notify(f"{label} is not attached.", severity="warning")
+                return
+            ok = await self.push_screen_wait(Confirm(
+                f"Detach {label}?", "Unmount it on the VM first, or programs writing to it may lose data. "
+                "The volume and its data are kept.", "Detach", danger=True))
+            if ok:
+                self._run("volume", label, lambda c: _none(c.detach_volume(volume.id)),
+                          lambda _: f"Volume {label} detached.", group=f"volume:{volume.id}")
+        elif kind == "delete":
+            if volume.attached_to:
+                self.notify(str(Conflict(f"{label} is attached", "detach it first (d)")), severity="warning")
+                return
+            ok = await self.push_screen_wait(Confirm(
+                f"Delete volume {label}?", f"Its {volume.size_gb} GB of data are lost for good.",
+                "Delete", danger=True))
+            if ok:
+                self._run("volume", label, lambda c: c.delete_volume(volume.id),
+                          lambda _: f"Volume {label} deleted.", group=f"volume:{volume.id}")
+
+
+def _none(_: object) -> None:
+    """Drop a result the caller does not show."""

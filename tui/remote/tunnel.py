@@ -1,0 +1,493 @@
+"""Self-healing local port forwards: 127.0.0.1:LOCAL → (over SSH) REMOTE_HOST:PORT on the VM.
+
+The tunnel owns its local listener (so it keeps the same local port across reconnects and counts
+bytes) and opens one SSH direct-tcpip channel per accepted connection with
+`conn.create_connection`, moving data with protocol callbacks and flow control, like asyncssh's
+own forwarder. When the SSH connection is lost (network cut, sshd restart, laptop sleep caught
+by keepalive) the tunnel turns RECONNECTING, asks the `connect` factory for a new connection with
+exponential backoff (capped), and turns UP again; the listener stays bound throughout, and
+connections accepted meanwhile wait for the new SSH connection.
+
+State changes are reported as `tui.models.TunnelInfo` through `on_change`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import os
+import socket
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import asyncssh
+
+from tui.models import TunnelInfo, TunnelState
+
+ConnectFactory = Callable[[], Awaitable[asyncssh.SSHClientConnection]]
+OnChange = Callable[[TunnelInfo], None]
+
+LOOPBACK = "127.0.0.1"
+_LOCAL_WRITE_HIGH = 1 << 20  # local socket write buffer before pausing the SSH channel
+_CHANNEL_WINDOW = 4 << 20
+_CHANNEL_MAX_PACKET = 256 << 10
+
+
+class PortBusyError(OSError):
+    """The user asked for a local port that another process holds."""
+
+    def __init__(self, port: int, holder: str | None) -> None:
+        self.port = port
+        self.holder = holder
+        who = f"by {holder}" if holder else "by another process"
+        super().__init__(errno.EADDRINUSE, f"local port {port} is already in use {who}")
+
+
+# -- who holds a port (Linux /proc; None elsewhere or when not permitted) ----------------------------
+
+
+def _listening_inodes(port: int) -> set[str]:
+    inodes: set[str] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            rows = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            fields = row.split()
+            if len(fields) > 9 and fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                inodes.add(fields[9])
+    return inodes
+
+
+def find_port_holder(port: int) -> str | None:
+    """"pid 1234 (python3 -m http.server)" for the process listening on TCP `port`, when discoverable."""
+    inodes = _listening_inodes(port)
+    if not inodes:
+        return None
+    targets = {f"socket:[{i}]" for i in inodes}
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        fd_dir = f"/proc/{pid}/fd"
+        try:
+            fds = os.listdir(fd_dir)
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                if os.readlink(f"{fd_dir}/{fd}") in targets:
+                    return f"pid {pid} ({_cmdline(pid)})"
+            except OSError:
+                continue
+    return None
+
+
+def _cmdline(pid: str) -> str:
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").strip()
+        text = raw.decode("utf-8", "replace") or Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return "?"
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+# -- data pumps ---------------------------------------------------------------------------------------
+
+
+class _Counters:
+    __slots__ = ("bytes_in", "bytes_out")
+
+    def __init__(self) -> None:
+        self.bytes_in = 0  # VM → local client
+        self.bytes_out = 0  # local client → VM
+
+
+class _Coalescing:
+    """Wraps a transport so that writes made in one event-loop turn leave in one send() call.
+
+    asyncio sends at once whenever its buffer is empty, so an SSH connection writing one 16-32 KB
+    packet after another costs one system call per packet; joining them roughly halves the CPU per
+    byte on the upload path. Everything else is delegated; close() flushes first.
+    """
+
+    def __init__(self, transport: asyncio.Transport) -> None:
+        self._transport = transport
+        self._pending: list[bytes] = []
+        self._loop = asyncio.get_running_loop()
+
+    def write(self, data: bytes) -> None:
+        if not self._pending:
+            self._loop.call_soon(self.flush)
+        self._pending.append(data)
+
+    def flush(self) -> None:
+        if self._pending:
+            data = b"".join(self._pending)
+            self._pending.clear()
+            if not self._transport.is_closing():
+                self._transport.write(data)
+
+    def close(self) -> None:
+        self.flush()
+        self._transport.close()
+
+    def abort(self) -> None:
+        self._pending.clear()
+        self._transport.abort()
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._transport, name)
+
+
+def coalesce_writes(conn: asyncssh.SSHClientConnection) -> None:
+    """Make `conn` coalesce its socket writes (see _Coalescing). No-op if asyncssh's internals differ."""
+    transport = getattr(conn, "_transport", None)
+    if isinstance(transport, asyncio.Transport) and not isinstance(transport, _Coalescing):
+        setattr(conn, "_transport", _Coalescing(transport))  # noqa: B010 (private by necessity)
+
+
+class _RemoteSide(asyncssh.SSHTCPSession[bytes]):
+    """The SSH channel end of one forwarded connection."""
+
+    def __init__(self, local: _LocalSide) -> None:
+        self.local = local
+
+    def data_received(self, data: bytes, datatype: asyncssh.DataType) -> None:
+        self.local.counters.bytes_in += len(data)
+        self.local.write(data)
+
+    def eof_received(self) -> bool:
+        self.local.write_eof()
+        return True
+
+    def pause_writing(self) -> None:
+        self.local.pause_reading()
+
+    def resume_writing(self) -> None:
+        self.local.resume_reading()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.local.close()
+
+
+class _LocalSide(asyncio.Protocol):
+    """The accepted local TCP connection of one forwarded connection."""
+
+    def __init__(self, tunnel: Tunnel) -> None:
+        self.tunnel = tunnel
+        self.counters = tunnel._counters
+        self.transport: asyncio.Transport | None = None
+        self.channel: asyncssh.SSHTCPChannel[bytes] | None = None
+        self.pending: list[bytes] = []
+        self.eof = False
+        self.out: list[bytes] = []  # VM → client data of this loop turn, sent in one call
+
+    # local socket events
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        transport.set_write_buffer_limits(high=_LOCAL_WRITE_HIGH)
+        transport.pause_reading()
+        self.tunnel._spawn(self._open_channel())
+
+    async def _open_channel(self) -> None:
+        try:
+            conn = await self.tunnel._wait_connection()
+            channel, _ = await conn.create_connection(
+                lambda: _RemoteSide(self),
+                self.tunnel.remote_host,
+                self.tunnel.remote_port,
+                window=_CHANNEL_WINDOW,
+                max_pktsize=_CHANNEL_MAX_PACKET,
+            )
+        except (OSError, asyncssh.Error, TimeoutError):
+            self.close()
+            return
+        if self.transport is None:  # the client left meanwhile
+            channel.close()
+            return
+        self.channel = channel
+        for data in self.pending:
+            channel.write(data)
+        self.pending.clear()
+        if self.eof:
+            channel.write_eof()
+        self.transport.resume_reading()
+
+    def data_received(self, data: bytes) -> None:
+        self.counters.bytes_out += len(data)
+        if self.channel is not None:
+            self.channel.write(data)
+        else:
+            self.pending.append(data)
+
+    def eof_received(self) -> bool:
+        self.eof = True
+        if self.channel is not None:
+            self.channel.write_eof()
+        return True
+
+    def pause_writing(self) -> None:
+        if self.channel is not None:
+            self.channel.pause_reading()
+
+    def resume_writing(self) -> None:
+        if self.channel is not None:
+            self.channel.resume_reading()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.transport = None
+        if self.channel is not None:
+            self.channel.close()
+            self.channel = None
+
+    # called by the remote side
+    def write(self, data: bytes) -> None:
+        if not self.out:
+            asyncio.get_running_loop().call_soon(self.flush)
+        self.out.append(data)
+
+    def flush(self) -> None:
+        if self.out:
+            data = b"".join(self.out)
+            self.out.clear()
+            if self.transport is not None:
+                self.transport.write(data)
+
+    def write_eof(self) -> None:
+        self.flush()
+        if self.transport is not None and self.transport.can_write_eof():
+            self.transport.write_eof()
+
+    def pause_reading(self) -> None:
+        if self.transport is not None:
+            self.transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        if self.transport is not None:
+            self.transport.resume_reading()
+
+    def close(self) -> None:
+        self.flush()
+        if self.transport is not None:
+            self.transport.close()
+
+
+# -- the tunnel ---------------------------------------------------------------------------------------
+
+
+class Tunnel:
+    """One local forward for one instance. `await open()`, read `info`, `await close()`.
+
+    local_port: the port wanted locally (the profile's, e.g. 8889); when busy another free one is
+    chosen and reported, unless `strict` (the user asked for exactly this port), in which case
+    `open()` raises PortBusyError naming the holder. When SSH reaches this very machine (a one-host
+    rig), the remote port number is never used locally.
+    """
+
+    def __init__(
+        self,
+        instance: str,
+        connect: ConnectFactory,
+        remote_port: int,
+        *,
+        local_port: int | None = None,
+        strict: bool = False,
+        remote_host: str = LOOPBACK,
+        on_change: OnChange | None = None,
+        keepalive_interval: float = 15.0,
+        keepalive_count_max: int = 3,
+        max_backoff: float = 10.0,
+        connect_timeout: float = 15.0,
+        accept_wait: float = 20.0,
+        close_connection: bool = True,
+    ) -> None:
+        self.instance = instance
+        self.remote_host = remote_host
+        self.remote_port = remote_port
+        self.requested_port = local_port
+        self.strict = strict
+        self._connect = connect
+        self._on_change = on_change
+        self._keepalive = (keepalive_interval, keepalive_count_max)
+        self._max_backoff = max_backoff
+        self._connect_timeout = connect_timeout
+        self._accept_wait = accept_wait
+        self._close_connection = close_connection
+        self._counters = _Counters()
+        self._server: asyncio.Server | None = None
+        self._conn: asyncssh.SSHClientConnection | None = None
+        self._up = asyncio.Event()
+        self._closing = False
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._supervisor: asyncio.Task[None] | None = None
+        self.local_port = 0
+        self.state = TunnelState.STARTING
+        self.since = datetime.now(UTC)
+        self.error = ""
+        self.reconnects = 0
+
+    # -- public -------------------------------------------------------------------------------------
+
+    @property
+    def info(self) -> TunnelInfo:
+        return TunnelInfo(
+            instance=self.instance,
+            local_port=self.local_port,
+            remote_host=self.remote_host,
+            remote_port=self.remote_port,
+            state=self.state,
+            since=self.since,
+            bytes_in=self._counters.bytes_in,
+            bytes_out=self._counters.bytes_out,
+            error=self.error,
+        )
+
+    @property
+    def connection(self) -> asyncssh.SSHClientConnection | None:
+        """The current SSH connection while UP."""
+        return self._conn if self._up.is_set() else None
+
+    async def open(self) -> TunnelInfo:
+        """Connect, bind the local port and start serving. Raises PortBusyError, OSError, asyncssh.Error."""
+        self._set_state(TunnelState.STARTING)
+        conn = await asyncio.wait_for(self._connect(), self._connect_timeout)
+        try:
+            self._server = await self._bind(conn)
+        except BaseException:
+            if self._close_connection:
+                conn.close()
+            raise
+        self._adopt(conn)
+        self._supervisor = asyncio.create_task(self._supervise())
+        return self.info
+
+    async def close(self) -> None:
+        """Stop listening, drop forwarded connections and the SSH connection; state DOWN."""
+        self._closing = True
+        if self._supervisor is not None:
+            self._supervisor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._supervisor
+        if self._server is not None:
+            self._server.close()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._server.wait_closed(), 2.0)
+            self._server = None
+        for task in list(self._tasks):
+            task.cancel()
+        if self._conn is not None and self._close_connection:
+            self._conn.close()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._conn.wait_closed(), 2.0)
+        self._conn = None
+        self._up.clear()
+        self._set_state(TunnelState.DOWN)
+
+    async def wait_state(self, state: TunnelState, timeout: float) -> bool:
+        """Poll until the tunnel is in `state`; False after `timeout` seconds."""
+        async def _poll() -> None:
+            while self.state is not state:
+                await asyncio.sleep(0.02)
+
+        try:
+            await asyncio.wait_for(_poll(), timeout)
+        except TimeoutError:
+            return False
+        return True
+
+    # -- internals ----------------------------------------------------------------------------------
+
+    async def _bind(self, conn: asyncssh.SSHClientConnection) -> asyncio.Server:
+        loop = asyncio.get_running_loop()
+        avoid = {self.remote_port} if _is_loopback_peer(conn) else set()
+        candidates: list[int] = []
+        if self.requested_port:
+            if self.strict and self.requested_port in avoid:
+                raise PortBusyError(self.requested_port, "the remote server itself (SSH host is this machine)")
+            if self.requested_port not in avoid:
+                candidates.append(self.requested_port)
+        candidates.append(0)
+        for port in candidates:
+            for _attempt in range(5):
+                try:
+                    server = await loop.create_server(
+                        lambda: _LocalSide(self), LOOPBACK, port, reuse_address=True, backlog=128
+                    )
+                except OSError as exc:
+                    if exc.errno != errno.EADDRINUSE:
+                        raise
+                    if port and self.strict:
+                        raise PortBusyError(port, find_port_holder(port)) from exc
+                    break
+                bound = server.sockets[0].getsockname()[1]
+                if bound in avoid:  # the OS handed out the remote port number: try again
+                    server.close()
+                    continue
+                self.local_port = int(bound)
+                return server
+        raise OSError(errno.EADDRINUSE, "no free local port on 127.0.0.1")
+
+    def _adopt(self, conn: asyncssh.SSHClientConnection) -> None:
+        interval, count = self._keepalive
+        conn.set_keepalive(interval, count)
+        coalesce_writes(conn)
+        self._conn = conn
+        self.error = ""
+        self._up.set()
+        self._set_state(TunnelState.UP)
+
+    async def _supervise(self) -> None:
+        while not self._closing:
+            assert self._conn is not None
+            await self._conn.wait_closed()
+            if self._closing:
+                return
+            self._up.clear()
+            lost = self._conn
+            self._conn = None
+            with contextlib.suppress(Exception):
+                lost.abort()
+            self.error = "connection lost"
+            self._set_state(TunnelState.RECONNECTING)
+            self._adopt(await self._reconnect())
+
+    async def _reconnect(self) -> asyncssh.SSHClientConnection:
+        delay = 0.25
+        while True:
+            try:
+                conn = await asyncio.wait_for(self._connect(), self._connect_timeout)
+            except Exception as exc:  # any factory failure (its own error family too): retry
+                self.error = f"reconnecting: {exc or type(exc).__name__}"
+                self._set_state(TunnelState.RECONNECTING)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self._max_backoff)
+                continue
+            self.reconnects += 1
+            return conn
+
+    async def _wait_connection(self) -> asyncssh.SSHClientConnection:
+        await asyncio.wait_for(self._up.wait(), self._accept_wait)
+        assert self._conn is not None
+        return self._conn
+
+    def _spawn(self, coro: Awaitable[None]) -> None:
+        task: asyncio.Task[None] = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _set_state(self, state: TunnelState) -> None:
+        if state is not self.state:
+            self.since = datetime.now(UTC)
+            self.state = state
+        if self._on_change is not None:
+            self._on_change(self.info)
+
+def _is_loopback_peer(conn: asyncssh.SSHClientConnection) -> bool:
+    peer = conn.get_extra_info("peername")
+    host = str(peer[0]) if peer else ""
+    return host in ("127.0.0.1", "::1", "localhost") or host.startswith("127.")

@@ -1,0 +1,458 @@
+"""Neutron v2.0: networks, subnets, ports, floating IPs, security groups and rules."""
+
+from __future__ import annotations
+
+import ipaddress
+import random
+from typing import TYPE_CHECKING, Any
+
+from tui.sandbox import data
+from tui.sandbox.router import HTTPError, Request, Response, Router
+from tui.sandbox.state import Record, new_id, now_iso
+
+if TYPE_CHECKING:
+    from tui.sandbox.sandbox import Sandbox
+
+# URL collection name -> (state table, JSON singular, JSON plural, Neutron error type prefix)
+COLLECTIONS = {
+    "networks": ("networks", "network", "networks", "Network"),
+    "subnets": ("subnets", "subnet", "subnets", "Subnet"),
+    "ports": ("ports", "port", "ports", "Port"),
+    "floatingips": ("floatingips", "floatingip", "floatingips", "FloatingIP"),
+    "security-groups": ("security_groups", "security_group", "security_groups", "SecurityGroup"),
+    "security-group-rules": (
+        "security_group_rules",
+        "security_group_rule",
+        "security_group_rules",
+        "SecurityGroupRule",
+    ),
+}
+
+_SUBNET_CIDR = "10.0.0.0/16"
+
+
+def neutron_error(status: int, kind: str, message: str) -> HTTPError:
+    return HTTPError(status, {"NeutronError": {"type": kind, "message": message, "detail": ""}})
+
+
+def _base(sb: Sandbox, **fields: Any) -> Record:
+    now = now_iso()
+    pid = sb.state.data["project_id"]
+    rec: Record = {
+        "id": new_id(),
+        "tenant_id": pid,
+        "project_id": pid,
+        "description": "",
+        "tags": [],
+        "created_at": now,
+        "updated_at": now,
+        "revision_number": 1,
+    }
+    rec.update(fields)
+    return rec
+
+
+def seed(sb: Sandbox) -> None:
+    """The project's network, the external network and the default security group (once, under the lock)."""
+    st = sb.state
+    if st.table("networks"):
+        return
+    for name, cidr, external in ((data.PRIVATE_NET, _SUBNET_CIDR, False), (data.PUBLIC_NET, "127.0.0.0/8", True)):
+        net = _base(
+            sb,
+            name=name,
+            status="ACTIVE",
+            admin_state_up=True,
+            shared=False,
+            mtu=1450,
+            port_security_enabled=True,
+            availability_zones=["nova"],
+            availability_zone_hints=[],
+            ipv4_address_scope=None,
+            ipv6_address_scope=None,
+            is_default=external,
+            **{"router:external": external},
+        )
+        hosts = ipaddress.ip_network(cidr)
+        sub = _base(
+            sb,
+            name=f"{name}-subnet",
+            network_id=net["id"],
+            ip_version=4,
+            cidr=cidr,
+            gateway_ip=str(hosts[1]),
+            enable_dhcp=not external,
+            dns_nameservers=[],
+            host_routes=[],
+            allocation_pools=[{"start": str(hosts[10]), "end": str(hosts[-2])}],
+            ipv6_ra_mode=None,
+            ipv6_address_mode=None,
+            subnetpool_id=None,
+            service_types=[],
+        )
+        net["subnets"] = [sub["id"]]
+        st.table("networks")[net["id"]] = net
+        st.table("subnets")[sub["id"]] = sub
+    sg = _base(sb, name="default", description="Default security group", stateful=True, shared=False)
+    st.table("security_groups")[sg["id"]] = sg
+    for ethertype in ("IPv4", "IPv6"):
+        for direction in ("egress", "ingress"):
+            rule = _rule(sb, sg["id"], direction=direction, ethertype=ethertype)
+            if direction == "ingress":
+                rule["remote_group_id"] = sg["id"]
+            st.table("security_group_rules")[rule["id"]] = rule
+
+
+def _rule(sb: Sandbox, sg_id: str, **fields: Any) -> Record:
+    rule = _base(
+        sb,
+        security_group_id=sg_id,
+        direction="ingress",
+        ethertype="IPv4",
+        protocol=None,
+        port_range_min=None,
+        port_range_max=None,
+        remote_ip_prefix=None,
+        remote_group_id=None,
+        remote_address_group_id=None,
+        revision_number=0,
+    )
+    rule.update(fields)
+    return rule
+
+
+def network_by_name(sb: Sandbox, name: str) -> Record | None:
+    return next((n for n in sb.state.table("networks").values() if n["name"] == name), None)
+
+
+def _default_sg(sb: Sandbox) -> Record:
+    return next(s for s in sb.state.table("security_groups").values() if s["name"] == "default")
+
+
+def _next_ip(sb: Sandbox) -> str:
+    n = int(sb.state.data["next_ip"])
+    sb.state.data["next_ip"] = n + 1
+    return str(ipaddress.ip_network(_SUBNET_CIDR)[n])
+
+
+def create_server_port(sb: Sandbox, server_id: str, network_id: str) -> Record:
+    """A port on `network_id` for a server, plus its floating IP (127.0.0.1). Call under the lock."""
+    net = sb.state.table("networks")[network_id]
+    mac = "fa:16:3e:" + ":".join(f"{random.randrange(256):02x}" for _ in range(3))
+    ip = _next_ip(sb)
+    port = _base(
+        sb,
+        name="",
+        network_id=network_id,
+        mac_address=mac,
+        admin_state_up=True,
+        status="DOWN",
+        device_id=server_id,
+        device_owner="compute:nova",
+        fixed_ips=[{"subnet_id": net["subnets"][0], "ip_address": ip}],
+        allowed_address_pairs=[],
+        extra_dhcp_opts=[],
+        security_groups=[_default_sg(sb)["id"]],
+        port_security_enabled=True,
+        dns_name="",
+        **{"binding:vnic_type": "normal"},
+    )
+    sb.state.table("ports")[port["id"]] = port
+    public = network_by_name(sb, data.PUBLIC_NET)
+    assert public is not None
+    fip = _base(
+        sb,
+        floating_ip_address=data.FLOATING_IP,
+        floating_network_id=public["id"],
+        router_id=None,
+        port_id=port["id"],
+        fixed_ip_address=ip,
+        status="DOWN",
+        dns_name="",
+        dns_domain="",
+        qos_policy_id=None,
+        port_forwardings=[],
+    )
+    sb.state.table("floatingips")[fip["id"]] = fip
+    return port
+
+
+def set_port_status(sb: Sandbox, port_id: str, up: bool) -> None:
+    status = "ACTIVE" if up else "DOWN"
+    if port_id in sb.state.table("ports"):
+        sb.state.table("ports")[port_id]["status"] = status
+    for fip in sb.state.table("floatingips").values():
+        if fip["port_id"] == port_id:
+            fip["status"] = status
+
+
+def delete_server_port(sb: Sandbox, port_id: str) -> None:
+    """Delete a server's port and the floating IPs bound to it. Call under the lock."""
+    sb.state.table("ports").pop(port_id, None)
+    fips = sb.state.table("floatingips")
+    for fid in [f["id"] for f in fips.values() if f["port_id"] == port_id]:
+        del fips[fid]
+
+
+def server_addresses(sb: Sandbox, port_id: str) -> list[dict[str, Any]]:
+    """Nova `addresses` entries for one port: the fixed IP then the floating IP."""
+    port = sb.state.table("ports").get(port_id)
+    if port is None:
+        return []
+    mac = port["mac_address"]
+    out = [
+        {"version": 4, "addr": ip["ip_address"], "OS-EXT-IPS:type": "fixed", "OS-EXT-IPS-MAC:mac_addr": mac}
+        for ip in port["fixed_ips"]
+    ]
+    out += [
+        {"version": 4, "addr": f["floating_ip_address"], "OS-EXT-IPS:type": "floating", "OS-EXT-IPS-MAC:mac_addr": mac}
+        for f in sb.state.table("floatingips").values()
+        if f["port_id"] == port_id
+    ]
+    return out
+
+
+# -- HTTP ---------------------------------------------------------------------------------------------
+
+
+def _render(sb: Sandbox, table: str, rec: Record) -> Record:
+    out = dict(rec)
+    if table == "security_groups":
+        out["security_group_rules"] = [
+            r for r in sb.state.table("security_group_rules").values() if r["security_group_id"] == rec["id"]
+        ]
+    if table == "floatingips" and rec["port_id"]:
+        port = sb.state.table("ports").get(rec["port_id"])
+        if port:
+            out["port_details"] = {
+                k: port[k]
+                for k in ("name", "network_id", "mac_address", "admin_state_up", "status", "device_id", "device_owner")
+            }
+    return out
+
+
+def _matches(rec: Record, query: dict[str, list[str]]) -> bool:
+    for key, wanted in query.items():
+        if key in ("fields", "limit", "marker", "sort_key", "sort_dir", "page_reverse") or key not in rec:
+            continue
+        value = rec[key]
+        got = str(value).lower() if isinstance(value, bool) else ("" if value is None else str(value))
+        if got not in [w.lower() if isinstance(value, bool) else w for w in wanted]:
+            return False
+    return True
+
+
+def _fields(rec: Record, fields: list[str]) -> Record:
+    return {k: v for k, v in rec.items() if k in fields} if fields else rec
+
+
+def register(router: Router, sb: Sandbox) -> None:
+    base = r"/network/v2\.0/(?P<coll>" + "|".join(COLLECTIONS) + ")"
+
+    def versions(req: Request) -> Response:
+        return Response(
+            200,
+            {
+                "versions": [
+                    {"id": "v2.0", "status": "CURRENT", "links": [{"rel": "self", "href": f"{sb.url}/network/v2.0/"}]}
+                ]
+            },
+        )
+
+    def root(req: Request) -> Response:
+        return Response(
+            200,
+            {
+                "resources": [
+                    {
+                        "name": singular,
+                        "collection": coll,
+                        "links": [{"rel": "self", "href": f"{sb.url}/network/v2.0/{coll}"}],
+                    }
+                    for coll, (_, singular, _, _) in COLLECTIONS.items()
+                ]
+            },
+        )
+
+    def extensions(req: Request) -> Response:
+        names = [
+            "external-net",
+            "router",
+            "security-group",
+            "quotas",
+            "port-security",
+            "standard-attr-tag",
+            "fip-port-details",
+            "binding",
+            "agent",
+            "subnet_allocation",
+        ]
+        return Response(
+            200,
+            {
+                "extensions": [
+                    {"alias": n, "name": n, "description": "", "links": [], "updated": "2013-01-01T00:00:00-00:00"}
+                    for n in names
+                ]
+            },
+        )
+
+    def list_(req: Request) -> Response:
+        table, _, plural, _ = COLLECTIONS[req.params["coll"]]
+        fields = req.query.get("fields", [])
+        with sb.state.lock:
+            items = [
+                _fields(_render(sb, table, r), fields) for r in sb.state.table(table).values() if _matches(r, req.query)
+            ]
+        return Response(200, {plural: items})
+
+    def _get(req: Request) -> tuple[str, str, Record]:
+        table, singular, _, kind = COLLECTIONS[req.params["coll"]]
+        rec = sb.state.table(table).get(req.params["id"])
+        if rec is None:
+            raise neutron_error(
+                404,
+                f"{kind}NotFound",
+                f"{kind.replace('FloatingIP', 'Floating IP')} {req.params['id']} could not be found.",
+            )
+        return table, singular, rec
+
+    def show(req: Request) -> Response:
+        with sb.state.lock:
+            table, singular, rec = _get(req)
+            return Response(200, {singular: _fields(_render(sb, table, rec), req.query.get("fields", []))})
+
+    def create(req: Request) -> Response:
+        coll = req.params["coll"]
+        table, singular, _, _ = COLLECTIONS[coll]
+        body = (req.body or {}).get(singular)
+        if not isinstance(body, dict):
+            raise neutron_error(400, "BadRequest", f"Resource body required: '{singular}'")
+        with sb.state.lock:
+            if coll == "security-groups":
+                rec = _base(
+                    sb, name=body.get("name", ""), description=body.get("description", ""), stateful=True, shared=False
+                )
+                sb.state.table(table)[rec["id"]] = rec
+                for ethertype in ("IPv4", "IPv6"):
+                    r = _rule(sb, rec["id"], direction="egress", ethertype=ethertype)
+                    sb.state.table("security_group_rules")[r["id"]] = r
+            elif coll == "security-group-rules":
+                rec = _create_rule(sb, body)
+            elif coll == "floatingips":
+                net = sb.state.table("networks").get(body.get("floating_network_id", ""))
+                if net is None or not net["router:external"]:
+                    raise neutron_error(
+                        404,
+                        "ExternalNetworkNotFound" if net is None else "BadRequest",
+                        f"Network {body.get('floating_network_id')} is not a valid external network.",
+                    )
+                rec = _base(
+                    sb,
+                    floating_ip_address=data.FLOATING_IP,
+                    floating_network_id=net["id"],
+                    router_id=None,
+                    port_id=None,
+                    fixed_ip_address=None,
+                    status="DOWN",
+                    dns_name="",
+                    dns_domain="",
+                    qos_policy_id=None,
+                    port_forwardings=[],
+                    description=body.get("description", ""),
+                )
+                if body.get("port_id"):
+                    _associate(sb, rec, body["port_id"])
+                sb.state.table(table)[rec["id"]] = rec
+            else:
+                raise neutron_error(
+                    403, "PolicyNotAuthorized", f"rule:create_{singular} is disallowed by policy in the sandbox"
+                )
+            sb.state.touch()
+            return Response(201, {singular: _render(sb, table, rec)})
+
+    def update(req: Request) -> Response:
+        with sb.state.lock:
+            table, singular, rec = _get(req)
+            body = (req.body or {}).get(singular) or {}
+            if table == "floatingips" and "port_id" in body:
+                if body["port_id"]:
+                    _associate(sb, rec, body["port_id"])
+                else:
+                    rec.update(port_id=None, fixed_ip_address=None, status="DOWN")
+            for key in ("name", "description"):
+                if key in body:
+                    rec[key] = body[key]
+            rec["updated_at"] = now_iso()
+            rec["revision_number"] += 1
+            sb.state.touch()
+            return Response(200, {singular: _render(sb, table, rec)})
+
+    def delete(req: Request) -> Response:
+        with sb.state.lock:
+            table, singular, rec = _get(req)
+            if table in ("networks", "subnets", "ports"):
+                raise neutron_error(409, "InUse", f"Unable to complete operation on {singular} {rec['id']}: in use.")
+            if table == "security_groups":
+                if rec["name"] == "default":
+                    raise neutron_error(
+                        409,
+                        "SecurityGroupCannotRemoveDefault",
+                        "Insufficient rights for removing default security group.",
+                    )
+                for rid in [
+                    r["id"]
+                    for r in sb.state.table("security_group_rules").values()
+                    if r["security_group_id"] == rec["id"]
+                ]:
+                    del sb.state.table("security_group_rules")[rid]
+            del sb.state.table(table)[rec["id"]]
+            sb.state.touch()
+        return Response(204)
+
+    router.add("GET", r"/network", versions, auth=False)
+    router.add("GET", r"/network/v2\.0", root)
+    router.add("GET", r"/network/v2\.0/extensions", extensions)
+    router.add("GET", base, list_)
+    router.add("POST", base, create)
+    router.add("GET", base + r"/(?P<id>[^/]+)", show)
+    router.add("PUT", base + r"/(?P<id>[^/]+)", update)
+    router.add("DELETE", base + r"/(?P<id>[^/]+)", delete)
+
+
+def _associate(sb: Sandbox, fip: Record, port_id: str) -> None:
+    port = sb.state.table("ports").get(port_id)
+    if port is None:
+        raise neutron_error(404, "PortNotFound", f"Port {port_id} could not be found.")
+    fip.update(port_id=port_id, fixed_ip_address=port["fixed_ips"][0]["ip_address"], status=port["status"])
+
+
+def _create_rule(sb: Sandbox, body: dict[str, Any]) -> Record:
+    sg_id = body.get("security_group_id", "")
+    if sg_id not in sb.state.table("security_groups"):
+        raise neutron_error(404, "SecurityGroupNotFound", f"Security group {sg_id} does not exist")
+    if body.get("direction") not in ("ingress", "egress"):
+        raise neutron_error(
+            400,
+            "InvalidInput",
+            f"Invalid input for direction. Reason: {body.get('direction')!r} is not in ['ingress', 'egress'].",
+        )
+    fields = {
+        k: body.get(k)
+        for k in ("direction", "protocol", "port_range_min", "port_range_max", "remote_ip_prefix", "remote_group_id")
+    }
+    fields["ethertype"] = body.get("ethertype") or "IPv4"
+    if fields["protocol"] is not None:
+        fields["protocol"] = str(fields["protocol"]).lower()
+    for key in ("port_range_min", "port_range_max"):
+        value = fields[key]
+        if value is not None:
+            fields[key] = int(value)
+    for other in sb.state.table("security_group_rules").values():
+        if other["security_group_id"] == sg_id and all(other.get(k) == v for k, v in fields.items()):
+            raise neutron_error(
+                409, "SecurityGroupRuleExists", f"Security group rule already exists. Rule id is {other['id']}."
+            )
+    rule = _rule(sb, sg_id, description=body.get("description", ""), **fields)
+    sb.state.table("security_group_rules")[rule["id"]] = rule
+    return rule

@@ -1,0 +1,323 @@
+"""Cinder v3: volumes (create/list/get/delete, attach state), types, limits."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from tui.sandbox import data
+from tui.sandbox.router import HTTPError, Request, Response, Router
+from tui.sandbox.state import Record, new_id, now_usec
+
+if TYPE_CHECKING:
+    from tui.sandbox.sandbox import Sandbox
+
+MAX_VERSION = "3.71"
+VOLUME_TYPE = {
+    "id": data.stable_id("volume-type:__DEFAULT__"),
+    "name": "__DEFAULT__",
+    "description": "Default Volume Type",
+    "is_public": True,
+    "extra_specs": {},
+    "qos_specs_id": None,
+    "os-volume-type-access:is_public": True,
+}
+
+
+def cinder_error(status: int, message: str) -> HTTPError:
+    key = {400: "badRequest", 404: "itemNotFound", 409: "conflictingRequest", 413: "overLimit"}.get(status, "error")
+    return HTTPError(status, {key: {"code": status, "message": message}})
+
+
+def usage(sb: Sandbox) -> tuple[int, int]:
+    """(volumes, gigabytes) in use."""
+    vols = sb.state.table("volumes").values()
+    return len(vols), sum(int(v["size"]) for v in vols)
+
+
+def quota_error(sb: Sandbox, size: int) -> str | None:
+    """Cinder's message when one more volume of `size` GB does not fit, else None."""
+    q = sb.quota()
+    count, gigabytes = usage(sb)
+    if 0 <= q["volumes"] < count + 1:
+        return f"VolumeLimitExceeded: Maximum number of volumes allowed ({q['volumes']}) exceeded for quota 'volumes'."
+    if 0 <= q["gigabytes"] < gigabytes + size:
+        return (
+            "VolumeSizeExceedsAvailableQuota: Requested volume or snapshot exceeds allowed gigabytes quota. "
+            f"Requested {size}G, quota is {q['gigabytes']}G and {gigabytes}G has been consumed."
+        )
+    return None
+
+
+def new_volume(
+    sb: Sandbox,
+    size: int,
+    name: str = "",
+    description: str = "",
+    image_id: str | None = None,
+    metadata: dict[str, str] | None = None,
+) -> Record:
+    """A volume in `creating`; the caller schedules it. Call under the lock."""
+    now = now_usec()
+    vol: Record = {
+        "id": new_id(),
+        "name": name,
+        "description": description,
+        "size": size,
+        "status": "creating",
+        "created_at": now,
+        "updated_at": now,
+        "bootable": image_id is not None,
+        "image_id": image_id,
+        "attachments": [],
+        "metadata": metadata or {},
+        "pending": None,
+    }
+    sb.state.table("volumes")[vol["id"]] = vol
+    return vol
+
+
+def attach(vol: Record, server_id: str, device: str) -> None:
+    vol["attachments"] = [
+        {"server_id": server_id, "attachment_id": new_id(), "device": device, "attached_at": now_usec()}
+    ]
+    vol["status"] = "in-use"
+    vol["updated_at"] = now_usec()
+
+
+def detach(vol: Record) -> None:
+    vol["attachments"] = []
+    vol["status"] = "available"
+    vol["updated_at"] = now_usec()
+
+
+def advance(sb: Sandbox, vid: str, action: str) -> None:
+    """Finish a delayed volume transition (scheduler thread)."""
+    with sb.state.lock:
+        vol = sb.state.table("volumes").get(vid)
+        if vol is None or vol.get("pending") != action:
+            return
+        vol["pending"] = None
+        if action == "create":
+            vol["status"] = "available"
+        elif action == "attach":
+            vol["status"] = "in-use"
+        elif action == "detach":
+            detach(vol)
+        elif action == "delete":
+            del sb.state.table("volumes")[vid]
+        vol["updated_at"] = now_usec()
+        sb.state.touch()
+
+
+def render(sb: Sandbox, vol: Record) -> dict[str, Any]:
+    pid = sb.state.data["project_id"]
+    out = {
+        "id": vol["id"],
+        "name": vol["name"],
+        "description": vol["description"],
+        "size": vol["size"],
+        "status": vol["status"],
+        "created_at": vol["created_at"],
+        "updated_at": vol["updated_at"],
+        "availability_zone": "nova",
+        "bootable": "true" if vol["bootable"] else "false",
+        "encrypted": False,
+        "multiattach": False,
+        "volume_type": VOLUME_TYPE["name"],
+        "volume_type_id": VOLUME_TYPE["id"],
+        "snapshot_id": None,
+        "source_volid": None,
+        "metadata": vol["metadata"],
+        "user_id": sb.state.data["user_id"],
+        "os-vol-tenant-attr:tenant_id": pid,
+        "replication_status": None,
+        "consistencygroup_id": None,
+        "migration_status": None,
+        "group_id": None,
+        "provider_id": None,
+        "service_uuid": None,
+        "shared_targets": True,
+        "cluster_name": None,
+        "consumes_quota": True,
+        "links": [{"rel": "self", "href": f"{sb.url}/volume/v3/{pid}/volumes/{vol['id']}"}],
+        "attachments": [
+            {
+                "id": vol["id"],
+                "attachment_id": a["attachment_id"],
+                "volume_id": vol["id"],
+                "server_id": a["server_id"],
+                "host_name": None,
+                "device": a["device"],
+                "attached_at": a["attached_at"],
+            }
+            for a in vol["attachments"]
+        ],
+    }
+    if vol["image_id"] and vol["image_id"] in data.IMAGES:
+        image = data.IMAGES[vol["image_id"]]
+        out["volume_image_metadata"] = {
+            "image_id": image["id"],
+            "image_name": image["name"],
+            "os_distro": image["os_distro"],
+            "os_version": image["os_version"],
+            "min_disk": str(image["min_disk"]),
+            "size": str(image["size"]),
+        }
+    return out
+
+
+def register(router: Router, sb: Sandbox) -> None:
+    base = r"/volume/v3/(?P<pid>[0-9a-f]+)"
+    mv = {"OpenStack-API-Version": f"volume {MAX_VERSION}", "Vary": "OpenStack-API-Version"}
+
+    def versions(req: Request) -> Response:
+        return Response(
+            300,
+            {
+                "versions": [
+                    {
+                        "id": "v3.0",
+                        "status": "CURRENT",
+                        "version": MAX_VERSION,
+                        "min_version": "3.0",
+                        "updated": "2023-08-31T00:00:00Z",
+                        "links": [{"rel": "self", "href": f"{sb.url}/volume/v3/"}],
+                        "media-types": [
+                            {"base": "application/json", "type": "application/vnd.openstack.volume+json;version=3"}
+                        ],
+                    }
+                ]
+            },
+        )
+
+    def _project(req: Request) -> None:
+        if req.params["pid"] != sb.state.data["project_id"]:
+            raise HTTPError(403, {"forbidden": {"code": 403, "message": "Policy doesn't allow this project."}})
+
+    def _get(req: Request) -> Record:
+        _project(req)
+        vol = sb.state.table("volumes").get(req.params["id"])
+        if vol is None:
+            raise cinder_error(404, f"Volume {req.params['id']} could not be found.")
+        return vol
+
+    def list_(req: Request) -> Response:
+        _project(req)
+        with sb.state.lock:
+            vols = sorted(sb.state.table("volumes").values(), key=lambda v: (v["created_at"], v["id"]), reverse=True)
+            for key in ("name", "status"):
+                wanted = req.arg(key)
+                if wanted is not None:
+                    vols = [v for v in vols if v[key] == wanted]
+            if req.path.endswith("/detail"):
+                return Response(200, {"volumes": [render(sb, v) for v in vols]}, mv)
+            pid = req.params["pid"]
+            return Response(
+                200,
+                {
+                    "volumes": [
+                        {
+                            "id": v["id"],
+                            "name": v["name"],
+                            "links": [{"rel": "self", "href": f"{sb.url}/volume/v3/{pid}/volumes/{v['id']}"}],
+                        }
+                        for v in vols
+                    ]
+                },
+                mv,
+            )
+
+    def show(req: Request) -> Response:
+        with sb.state.lock:
+            return Response(200, {"volume": render(sb, _get(req))}, mv)
+
+    def create(req: Request) -> Response:
+        _project(req)
+        body = (req.body or {}).get("volume")
+        if not isinstance(body, dict):
+            raise cinder_error(400, "Missing required element 'volume' in request body.")
+        try:
+            size = int(body.get("size", ""))
+        except (TypeError, ValueError):
+            raise cinder_error(
+                400, f"Invalid input received: Volume size '{body.get('size')}' must be an integer and greater than 0."
+            ) from None
+        if size <= 0:
+            raise cinder_error(
+                400, f"Invalid input received: Volume size '{size}' must be an integer and greater than 0."
+            )
+        image_id = body.get("imageRef") or body.get("image_id")
+        if image_id and image_id not in data.IMAGES:
+            raise cinder_error(400, "Invalid image identifier or unable to access requested image. (HTTP 400)")
+        with sb.state.lock:
+            msg = quota_error(sb, size)
+            if msg:
+                raise HTTPError(413, {"overLimit": {"code": 413, "message": msg, "retryAfter": "0"}})
+            vol = new_volume(
+                sb, size, body.get("name") or "", body.get("description") or "", image_id, body.get("metadata") or {}
+            )
+            sb.later(sb.delays.volume_s, "volumes", vol["id"], "create")
+            sb.state.touch()
+            return Response(202, {"volume": render(sb, vol)}, mv)
+
+    def delete(req: Request) -> Response:
+        with sb.state.lock:
+            vol = _get(req)
+            if vol["status"] not in ("available", "error") or vol["attachments"]:
+                raise cinder_error(
+                    400,
+                    "Invalid volume: Volume status must be available or error or error_restoring "
+                    "or error_extending or error_managing and must not be migrating, attached, "
+                    "belong to a group, have snapshots, awaiting a transfer, or be disassociated "
+                    "from snapshots after volume transfer.",
+                )
+            vol["status"] = "deleting"
+            sb.later(sb.delays.volume_s, "volumes", vol["id"], "delete")
+            sb.state.touch()
+        return Response(202, None, mv)
+
+    def types(req: Request) -> Response:
+        return Response(200, {"volume_types": [VOLUME_TYPE]}, mv)
+
+    def default_type(req: Request) -> Response:
+        return Response(200, {"volume_type": VOLUME_TYPE}, mv)
+
+    def limits(req: Request) -> Response:
+        q = sb.quota()
+        with sb.state.lock:
+            count, gigabytes = usage(sb)
+        return Response(
+            200,
+            {
+                "limits": {
+                    "rate": [],
+                    "absolute": {
+                        "maxTotalVolumes": q["volumes"],
+                        "maxTotalVolumeGigabytes": q["gigabytes"],
+                        "maxTotalSnapshots": q["snapshots"],
+                        "maxTotalBackups": q["backups"],
+                        "maxTotalBackupGigabytes": q["backup_gigabytes"],
+                        "totalVolumesUsed": count,
+                        "totalGigabytesUsed": gigabytes,
+                        "totalSnapshotsUsed": 0,
+                        "totalBackupsUsed": 0,
+                        "totalBackupGigabytesUsed": 0,
+                    },
+                }
+            },
+            mv,
+        )
+
+    def zones(req: Request) -> Response:
+        return Response(200, {"availabilityZoneInfo": [{"zoneName": "nova", "zoneState": {"available": True}}]}, mv)
+
+    router.add("GET", r"/volume", versions, auth=False)
+    router.add("GET", r"/volume/v3", versions, auth=False)
+    router.add("GET", base + r"/volumes(?:/detail)?", list_)
+    router.add("POST", base + r"/volumes", create)
+    router.add("GET", base + r"/volumes/(?P<id>[^/]+)", show)
+    router.add("DELETE", base + r"/volumes/(?P<id>[^/]+)", delete)
+    router.add("GET", base + r"/types", types)
+    router.add("GET", base + r"/types/default", default_type)
+    router.add("GET", base + r"/limits", limits)
+    router.add("GET", base + r"/os-availability-zone", zones)
