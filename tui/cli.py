@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import logging
 import shutil
 import sys
 from collections.abc import Callable, Sequence
@@ -54,8 +55,29 @@ def err(message: str) -> None:
     print(f"cades-tui: error: {message}", file=sys.stderr)
 
 
+def setup_logging() -> None:
+    """Library warnings (keystoneauth, asyncssh, ...) go to the app's log file, never onto the terminal or the
+    full-screen app. Only warnings and errors: request bodies (which may carry secrets) are never logged."""
+    from tui import paths
+
+    root = logging.getLogger()
+    if any(getattr(h, "_cades", False) for h in root.handlers):
+        return
+    try:
+        path = paths.ensure_private_dir(paths.state_dir()) / "cades-tui.log"
+        handler: logging.Handler = logging.FileHandler(path, encoding="utf-8")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    except OSError:
+        handler = logging.NullHandler()
+    handler.setLevel(logging.WARNING)
+    handler._cades = True  # type: ignore[attr-defined]
+    root.addHandler(handler)
+    root.setLevel(logging.WARNING)
+
+
 def run(args: argparse.Namespace, run_app: Callable[[Settings], int] | None = None) -> int:
     """Run one command; without a command, `run_app` (the full-screen app, passed in by __main__)."""
+    setup_logging()
     try:
         settings = load_settings(getattr(args, "config", None), getattr(args, "cloud", None))
     except ConfigError as exc:

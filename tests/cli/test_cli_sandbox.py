@@ -50,7 +50,7 @@ def test_read_only_commands(cli) -> None:  # type: ignore[no-untyped-def]
 def test_instance_lifecycle(cli, sandbox) -> None:  # type: ignore[no-untyped-def]
     inst = jrun(cli, "launch", "cli-vm", "--wait")
     assert inst["status"] == "ACTIVE" and inst["ip"] == "127.0.0.1" and inst["ssh_port"] > 0
-    assert inst["flavor_name"] == "m1.small"  # the smallest m1 that fits
+    assert inst["flavor_name"] == "m1.tiny"  # the smallest m1 that fits
     assert inst["key_name"].startswith("cades-tui-")  # the app's own key pair, imported once
     assert KeyStore().key_for(inst["id"]) == KeyStore().private_path("cades-tui")
     assert oct(KeyStore().private_path("cades-tui").stat().st_mode & 0o777) == "0o600"
@@ -139,3 +139,24 @@ def test_cloud_errors_are_one_line_not_tracebacks(sandbox_env: dict[str, str], t
     env = {**os.environ, "OS_CLIENT_CONFIG_FILE": str(bad), "OS_CLOUD": "nosuchcloud"}
     r = subprocess.run([sys.executable, "-m", "tui", "list"], env=env, capture_output=True, text=True, timeout=60)
     assert r.returncode == 1 and "Traceback" not in r.stderr and "nosuchcloud" in r.stderr
+
+
+def test_unreachable_cloud_is_one_line(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    clouds = tmp_path / "clouds.yaml"
+    clouds.write_text(f"""clouds:
+  down:
+    auth: {{auth_url: "http://127.0.0.1:{port}/v3", username: u, password: p, project_name: x,
+           user_domain_name: Default, project_domain_name: Default}}
+    identity_api_version: 3
+""")
+    env = {**os.environ, "OS_CLIENT_CONFIG_FILE": str(clouds), "OS_CLOUD": "down"}
+    r = subprocess.run([sys.executable, "-m", "tui", "list"], env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1
+    assert "Traceback" not in r.stderr
+    assert "cannot reach" in r.stderr or "auth_url" in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1

@@ -423,9 +423,22 @@ def translate_errors(doing: str) -> Iterator[None]:
         raise classify(exc, doing) from exc
 
 
+def _root(exc: BaseException) -> BaseException:
+    """openstacksdk wraps keystoneauth errors (e.g. a 401 in SDKException): look through the chain."""
+    seen: BaseException | None = exc
+    for _ in range(5):
+        if seen is None:
+            break
+        if _status(seen) is not None or type(seen).__module__.startswith("keystoneauth1"):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return exc
+
+
 def classify(exc: BaseException, doing: str) -> CloudError:
     from keystoneauth1 import exceptions as ka
 
+    exc = _root(exc)
     name = type(exc).__name__
     if isinstance(exc, ka.Unauthorized) or _status(exc) == 401:
         return AuthError(f"{doing}: the cloud refused the credentials (401)",
