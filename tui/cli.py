@@ -84,9 +84,9 @@ def run(args: argparse.Namespace, run_app: Callable[[Settings], int] | None = No
         err(str(exc))
         return EXIT_USAGE
     if args.command == "sandbox":
-        from tui.sandbox import serve
-
         import tempfile
+
+        from tui.sandbox import serve
 
         state_dir = Path(args.state_dir) if args.state_dir else Path(tempfile.mkdtemp(prefix="cades-sandbox-"))
         return int(serve(args.port, state_dir))

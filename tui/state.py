@@ -47,6 +47,7 @@ class ServerRecord:
 class AppState:
     path: Path
     servers: dict[str, ServerRecord] = field(default_factory=dict)
+    snoozes: dict[str, str] = field(default_factory=dict)  # instance -> ISO time until idle nudges are quiet
 
     @classmethod
     def default_path(cls) -> Path:
@@ -67,13 +68,16 @@ class AppState:
             except (TypeError, ValueError):
                 continue
             servers[rec.instance] = rec
-        return cls(path, servers)
+        raw_snoozes = data.get("snoozes", {}) if isinstance(data, dict) else {}
+        snoozes = {str(k): str(v) for k, v in raw_snoozes.items()} if isinstance(raw_snoozes, dict) else {}
+        return cls(path, servers, snoozes)
 
     def save(self) -> None:
         payload: dict[str, Any] = {
             "version": VERSION,
             "saved_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "servers": [asdict(r) for r in self.servers.values()],
+            "snoozes": self.snoozes,
         }
         text = json.dumps(payload, indent=2, sort_keys=True)
         if "token=" in text:  # defence in depth: ServerRecord already strips tokens
@@ -87,6 +91,17 @@ class AppState:
     def forget(self, instance: str) -> None:
         if self.servers.pop(instance, None) is not None:
             self.save()
+
+    def snooze(self, instance: str, until: datetime) -> None:
+        """Quiet the idle nudges of `instance` until `until` (an aware datetime)."""
+        self.snoozes[instance] = until.astimezone(UTC).isoformat(timespec="seconds")
+        self.save()
+
+    def snoozed_until(self, instance: str) -> datetime | None:
+        try:
+            return datetime.fromisoformat(self.snoozes[instance])
+        except (KeyError, ValueError):
+            return None
 
     def set_tunnel_ports(self, instance: str, ports: tuple[int, ...]) -> None:
         rec = self.servers.get(instance)

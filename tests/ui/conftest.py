@@ -24,6 +24,12 @@ from tui.models import Instance
 UPTIME = timedelta(hours=3, minutes=7)
 
 
+@pytest.fixture(autouse=True)
+def _quick_waits(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sandbox runs with Delays.fast(): let the cloud facade's wait loops poll it often too."""
+    monkeypatch.setattr("tui.cloud.openstack_cloud.POLL_S", 0.1)
+
+
 @pytest.fixture
 def sb(tmp_path: Path) -> Iterator[Any]:
     from tui.sandbox import Delays, Sandbox
@@ -47,14 +53,18 @@ def settings_for(sb: Any, **changes: Any) -> Settings:
                    **changes)
 
 
-@pytest.fixture
-def make_app(sb: Any) -> Callable[..., CadesApp]:
+def app_factory(sb: Any) -> Callable[..., CadesApp]:
     def make(clock: Callable[[], datetime] | None = None, **changes: Any) -> CadesApp:
         settings = settings_for(sb, **changes)
         return CadesApp(settings, lambda: OpenStackCloud.from_config(cloud="sandbox", clouds_yaml=sb.clouds_yaml),
                         clock=clock)
 
     return make
+
+
+@pytest.fixture
+def make_app(sb: Any) -> Callable[..., CadesApp]:
+    return app_factory(sb)
 
 
 def launch(cloud: OpenStackCloud, name: str, flavor: str = "m1.tiny") -> Instance:
@@ -96,4 +106,4 @@ async def in_thread(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
 def ui() -> SimpleNamespace:
     """The helpers above, for test modules (importlib mode: they cannot import conftest)."""
     return SimpleNamespace(launch=launch, frozen_after=frozen_after, wait_for=wait_for, in_thread=in_thread,
-                           settings_for=settings_for)
+                           settings_for=settings_for, app_factory=app_factory)
