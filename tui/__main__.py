@@ -10,6 +10,9 @@ from typing import TYPE_CHECKING
 from tui import __version__
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from tui.cloud.base import Cloud
     from tui.config import Settings
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
@@ -112,15 +115,21 @@ def build_parser() -> argparse.ArgumentParser:
     vx = vsub.add_parser("delete", help="delete a volume", parents=[common])
     vx.add_argument("name")
     vx.add_argument("--yes", action="store_true")
+    __import__("tui.cli_remote").cli_remote.add_parsers(sub, common)
     return p
 
 
-def run_app(settings: Settings) -> int:
-    """The full-screen app. openstacksdk is imported later, in a worker, after the first frame."""
+def run_app(settings: Settings, prepare: Callable[[], object]) -> int:
+    """The full-screen app. `prepare` (starting the demo sandbox) and openstacksdk's import run later, in a
+    worker, after the first frame."""
     from tui.app import CadesApp
     from tui.cli import make_cloud
 
-    app = CadesApp(settings, cloud_factory=lambda: make_cloud(settings))
+    def cloud_factory() -> Cloud:
+        prepare()
+        return make_cloud(settings)
+
+    app = CadesApp(settings, cloud_factory=cloud_factory)
     app.run()
     return int(app.return_code or 0)
 

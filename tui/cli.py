@@ -75,7 +75,10 @@ def setup_logging() -> None:
     root.setLevel(logging.WARNING)
 
 
-def run(args: argparse.Namespace, run_app: Callable[[Settings], int] | None = None) -> int:
+AppRunner = Callable[[Settings, Callable[[], object]], int]
+
+
+def run(args: argparse.Namespace, run_app: AppRunner | None = None) -> int:
     """Run one command; without a command, `run_app` (the full-screen app, passed in by __main__)."""
     setup_logging()
     try:
@@ -92,15 +95,17 @@ def run(args: argparse.Namespace, run_app: Callable[[Settings], int] | None = No
         return int(serve(args.port, state_dir))
     demo = None
     if getattr(args, "demo", False):
-        from tui.demo import start_demo
+        from tui.demo import LazyDemo
 
-        demo = start_demo()
+        demo = LazyDemo()
         settings = settings.with_cloud("sandbox", str(demo.clouds_yaml))
     try:
         if args.command is None:
             if run_app is None:  # pragma: no cover - __main__ always passes it
                 raise InvalidInput("no command given", "see cades-tui --help")
-            return run_app(settings)
+            return run_app(settings, demo.ensure if demo is not None else lambda: None)
+        if demo is not None:
+            demo.ensure()
         handler = COMMANDS[args.command]
         return handler(args, Context(settings))
     except InvalidInput as exc:
@@ -549,3 +554,7 @@ def cmd_ssh(args: argparse.Namespace, ctx: Context) -> int:
 
 
 COMMANDS.update({"setup": cmd_setup, "ssh": cmd_ssh})
+
+from tui import cli_remote  # noqa: E402  (jupyter, tunnel, open, status)
+
+COMMANDS.update(cli_remote.COMMANDS)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -31,6 +32,29 @@ class Demo:
             self.sandbox.stop()
         if self.lock is not None:
             self.lock.close()
+
+
+class LazyDemo:
+    """Starts the sandbox on first use, from whichever thread asks first (the app asks from a worker, after its
+    first frame, so the sandbox's start never delays the first frame)."""
+
+    def __init__(self, state_dir: Path | None = None) -> None:
+        self.state_dir = state_dir or demo_state_dir()
+        self.clouds_yaml = self.state_dir / "clouds.yaml"
+        self._demo: Demo | None = None
+        self._lock = threading.Lock()
+
+    def ensure(self) -> Demo:
+        with self._lock:
+            if self._demo is None:
+                self._demo = start_demo(self.state_dir)
+            return self._demo
+
+    def stop(self) -> None:
+        with self._lock:
+            if self._demo is not None:
+                self._demo.stop()
+                self._demo = None
 
 
 def start_demo(state_dir: Path | None = None) -> Demo:
