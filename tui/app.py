@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from functools import partial
+from pathlib import Path
 from typing import ClassVar
 
 from textual import on, work
@@ -21,7 +22,7 @@ from textual.containers import Container
 from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Header, Static
 
-from tui.cloud.base import Cloud, CloudError, Conflict
+from tui.cloud.base import Cloud, CloudError, Conflict, LaunchSpec
 from tui.config import Settings
 from tui.messages import (
     ActionDone,
@@ -378,16 +379,11 @@ class CadesApp(App[None]):
 
     def on_launch_wizard_launch(self, message: LaunchWizard.Launch) -> None:
         spec = message.spec
-        cloud = self.cloud
-        assert cloud is not None
 
         def say(text: str) -> None:
             self.post_message(ActionProgress("launch", spec.name, text))
 
-        def call(c: Cloud) -> Instance:
-            return c.launch(spec, progress=say)
-
-        self._run("launch", spec.name, call,
+        self._run("launch", spec.name, partial(_launch, spec, say),
                   lambda i: f"{spec.name} is {i.status if i else '?'} at {i.ip if i else '?'}.",
                   group=f"launch:{spec.name}")
 
@@ -593,3 +589,25 @@ class CadesApp(App[None]):
 
 def _none(_: object) -> None:
     """Drop a result the caller does not show."""
+
+
+def _launch(spec: LaunchSpec, say: Callable[[str], None], cloud: Cloud) -> Instance:
+    """Launch as the CLI does: the app's own key pair when none is named, an SSH rule, the key remembered."""
+    from tui.keys import KeyStore  # imports asyncssh: only when launching
+
+    store = KeyStore()
+    key_name = spec.key_name
+    key_path: Path | None = store.private_path(key_name) if key_name else None
+    if not key_name:
+        key_name, key_path, public = store.app_key()
+        if key_name not in {k.name for k in cloud.list_keypairs()}:
+            say(f"Importing the app's own key pair as {key_name} (private key: {key_path})")
+            cloud.import_keypair(key_name, public)
+    if cloud.ensure_ssh_rule():
+        say("Added an SSH (tcp/22) rule to the 'default' security group")
+    fate = "deleted with the instance" if spec.delete_volume_on_termination else "kept when the instance is deleted"
+    say(f"Boot volume: {spec.volume_size_gb} GB of your volume quota, {fate}")
+    inst = cloud.launch(replace(spec, key_name=key_name), progress=say)
+    if key_path is not None and key_path.exists():
+        store.remember(inst.id, key_path)
+    return inst

@@ -29,9 +29,11 @@ def client_key(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
 
 
 @pytest.fixture(scope="session")
-def pkg_cache(request: pytest.FixtureRequest) -> tuple[tuple[str, str], ...]:
-    """uv's and pip's download caches, kept in pytest's cache dir so reruns are warm (passed to the VM env)."""
-    base = Path(request.config.cache.mkdir("remote-pkg-cache"))
+def pkg_cache(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> tuple[tuple[str, str], ...]:
+    """uv's and pip's download caches, kept in pytest's cache dir so reruns are warm (passed to the VM env);
+    a per-session temp dir when pytest's cache is disabled (-p no:cacheprovider)."""
+    cache = getattr(request.config, "cache", None)
+    base = Path(cache.mkdir("remote-pkg-cache")) if cache is not None else tmp_path_factory.mktemp("pkg-cache")
     return (("UV_CACHE_DIR", str(base / "uv")), ("PIP_CACHE_DIR", str(base / "pip")))
 
 

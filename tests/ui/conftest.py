@@ -97,6 +97,19 @@ async def wait_for(pilot: Pilot[Any], condition: Callable[[], Any], timeout: flo
         await pilot.pause(0.05)
 
 
+async def screen(pilot: Pilot[Any], kind: type, timeout: float = 15.0) -> Any:
+    """Wait until a screen of `kind` is on top and mounted; return it."""
+    app = pilot.app
+
+    def on_top() -> bool:
+        """the screen to open"""
+        return isinstance(app.screen, kind) and app.screen.is_mounted and bool(app.screen.children)
+
+    await wait_for(pilot, on_top, timeout)
+    await pilot.pause()
+    return app.screen
+
+
 async def in_thread(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """Run a blocking cloud call without stalling the app under test."""
     return await asyncio.to_thread(fn, *args, **kwargs)
@@ -105,5 +118,5 @@ async def in_thread(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
 @pytest.fixture
 def ui() -> SimpleNamespace:
     """The helpers above, for test modules (importlib mode: they cannot import conftest)."""
-    return SimpleNamespace(launch=launch, frozen_after=frozen_after, wait_for=wait_for, in_thread=in_thread,
-                           settings_for=settings_for, app_factory=app_factory)
+    return SimpleNamespace(launch=launch, frozen_after=frozen_after, wait_for=wait_for, screen=screen,
+                           in_thread=in_thread, settings_for=settings_for, app_factory=app_factory)

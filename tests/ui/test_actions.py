@@ -8,6 +8,7 @@ from typing import Any
 from textual.widgets import Button, Checkbox, Input, Log, OptionList, Static
 
 from tui.app import CadesApp
+from tui.keys import KeyStore
 from tui.screens.confirm import Confirm, DeleteInstance
 from tui.screens.instance import ConsoleScreen, DetailsScreen, PickFlavor, VerifyResize
 from tui.screens.volumes import NewVolume, VolumesScreen
@@ -48,7 +49,7 @@ async def test_wizard_refuses_bad_input_then_launches(ui: Any, sb: Any, cloud: A
     async with app.run_test(size=(120, 40)) as pilot:
         await _ready(ui, pilot, app, 1)
         await pilot.press("n")
-        await ui.wait_for(pilot, lambda: isinstance(app.screen, LaunchWizard))
+        await ui.screen(pilot, LaunchWizard)
         wizard = app.screen
         assert isinstance(wizard, LaunchWizard)
         error = wizard.query_one("#wizard-error", Static)
@@ -80,7 +81,11 @@ async def test_wizard_refuses_bad_input_then_launches(ui: Any, sb: Any, cloud: A
         await pilot.press("enter")
         assert wizard.step == "volume" and "too small" in str(error.render())
         volume.value = "20"
-        await pilot.press("enter", "enter", "enter")  # volume, key pair, network
+        await pilot.press("enter")
+        assert wizard.step == "key"
+        keys = wizard.query_one("#key", OptionList)
+        assert keys.highlighted == 0 and keys.get_option_at_index(0).id == "<app-key>"
+        await pilot.press("enter", "enter")  # the app's own key pair, the network
         assert wizard.step == "review"
         summary = str(wizard.query_one("#summary", Static).render())
         assert "gamma" in summary and "m1.tiny" in summary and "20 GB" in summary
@@ -91,7 +96,10 @@ async def test_wizard_refuses_bad_input_then_launches(ui: Any, sb: Any, cloud: A
         lines = wizard.query_one("#progress", Log).lines
         assert any("gamma is ACTIVE at 127.0.0.1" in line for line in lines), lines
         server = await ui.in_thread(cloud.get_instance, "gamma")
-        assert server.status == "ACTIVE" and server.flavor_name == "m1.tiny" and server.key_name == "ui-key"
+        assert server.status == "ACTIVE" and server.flavor_name == "m1.tiny"
+        assert server.key_name.startswith("cades-tui-")  # the app's own key pair, imported for this launch
+        assert server.key_name in {k.name for k in await ui.in_thread(cloud.list_keypairs)}
+        assert KeyStore().key_for(server.id) == KeyStore().private_path("cades-tui")
         boot = [v for v in await ui.in_thread(cloud.list_volumes) if server.id in v.attached_to]
         assert [v.size_gb for v in boot] == [20]
         await pilot.press("enter")  # Close
@@ -107,7 +115,7 @@ async def test_failed_launch_is_explained_and_polling_goes_on(ui: Any, sb: Any, 
         await _ready(ui, pilot, app, 1)
         sb.faults.fail_next_create = True
         await pilot.press("n")
-        await ui.wait_for(pilot, lambda: isinstance(app.screen, LaunchWizard))
+        await ui.screen(pilot, LaunchWizard)
         wizard = app.screen
         assert isinstance(wizard, LaunchWizard)
         await pilot.press(*"omega", "enter", "enter", "enter", "enter", "enter", "enter", "enter")
@@ -126,16 +134,16 @@ async def test_resize_then_confirm(ui: Any, sb: Any, cloud: Any, make_app: Any) 
     async with app.run_test(size=(120, 40)) as pilot:
         await _ready(ui, pilot, app, 1)
         await pilot.press("r")
-        await ui.wait_for(pilot, lambda: isinstance(app.screen, PickFlavor))
+        await ui.screen(pilot, PickFlavor)
         options = app.screen.query_one(OptionList)
         _highlight(options, "m1.tiny")  # the current flavor is refused
         await pilot.press("enter")
         assert "already has m1.tiny" in str(app.screen.query_one("#pick-error", Static).render())
         _highlight(options, "c1.small")
         await pilot.press("enter")
-        await ui.wait_for(pilot, lambda: isinstance(app.screen, Confirm))
+        await ui.screen(pilot, Confirm)
         await pilot.click("#confirm")
-        await ui.wait_for(pilot, lambda: isinstance(app.screen, VerifyResize), timeout=30)
+        await ui.screen(pilot, VerifyResize, timeout=30)
         assert await ui.in_thread(_status, cloud, "alpha") == "VERIFY_RESIZE"
         await pilot.click("#confirm")
         await _cloud_until(ui, pilot, cloud, lambda c: c.get_instance("alpha").status == "ACTIVE")
@@ -148,12 +156,12 @@ async def test_stop_then_start(ui: Any, sb: Any, cloud: Any, make_app: Any) -> N
     async with app.run_test(size=(120, 40)) as pilot:
         await _ready(ui, pilot, app, 1)
         await pilot.press("p")
-        await ui.wait_for(pilot, lambda: isinstance(app.screen, Confirm))
+        await ui.screen(pilot, Confirm)
         await pilot.press("enter")  # Cancel has the focus: nothing happens
         assert not isinstance(app.screen, Confirm)
         assert await ui.in_thread(_status, cloud, "alpha") == "ACTIVE"
         await pilot.press("p")
-        await ui.wait_for(pilot, lambda: isinstance(app.screen, Confirm))
+        await ui.screen(pilot, Confirm)
         await pilot.click("#confirm")
         await _cloud_until(ui, pilot, cloud, lambda c: c.get_instance("alpha").status == "SHUTOFF")
         table = app.query_one(InstancesTable)
@@ -169,7 +177,7 @@ async def test_delete_needs_the_typed_name_and_keeps_volumes(ui: Any, sb: Any, c
     async with app.run_test(size=(120, 40)) as pilot:
         await _ready(ui, pilot, app, 1)
         await pilot.press("ctrl+d")
-        await ui.wait_for(pilot, lambda: isinstance(app.screen, DeleteInstance))
+        await ui.screen(pilot, DeleteInstance)
         dialog = app.screen
         fate = str(dialog.query_one("#volumes-fate", Static).render())
         assert "boot volume" in fate and "will be kept" in fate
@@ -190,7 +198,7 @@ async def test_delete_with_volumes(ui: Any, sb: Any, cloud: Any, make_app: Any) 
     async with app.run_test(size=(120, 40)) as pilot:
         await _ready(ui, pilot, app, 1)
         await pilot.press("ctrl+d")
-        await ui.wait_for(pilot, lambda: isinstance(app.screen, DeleteInstance))
+        await ui.screen(pilot, DeleteInstance)
         app.screen.query_one("#delete-volumes", Checkbox).value = True
         await pilot.pause()
         assert "will be deleted" in str(app.screen.query_one("#volumes-fate", Static).render())
@@ -205,17 +213,17 @@ async def test_console_details_and_reboot(ui: Any, sb: Any, cloud: Any, make_app
     async with app.run_test(size=(120, 40)) as pilot:
         await _ready(ui, pilot, app, 1)
         await pilot.press("c")
-        await ui.wait_for(pilot, lambda: isinstance(app.screen, ConsoleScreen))
+        await ui.screen(pilot, ConsoleScreen)
         text = "\n".join(app.screen.query_one(Log).lines)
         assert "SSH HOST KEY" in text.upper(), text[:500]
         await pilot.press("escape")
         await pilot.press("enter")
-        await ui.wait_for(pilot, lambda: isinstance(app.screen, DetailsScreen))
+        await ui.screen(pilot, DetailsScreen)
         body = str(app.screen.query_one("#details-body", Static).render())
         assert "m1.small" in body and "ui-key" in body and "16 GB (boot)" in body and "127.0.0.1" in body
         await pilot.press("escape")
         await pilot.press("b")
-        await ui.wait_for(pilot, lambda: isinstance(app.screen, Confirm))
+        await ui.screen(pilot, Confirm)
         await pilot.click("#confirm")
         await ui.wait_for(pilot, lambda: any("alpha is ACTIVE again" in n.message
                                              for n in app._notifications), timeout=20)
@@ -227,10 +235,10 @@ async def test_volume_create_attach_detach_delete(ui: Any, sb: Any, cloud: Any, 
     async with app.run_test(size=(120, 40)) as pilot:
         await _ready(ui, pilot, app, 1)
         await pilot.press("v")
-        await ui.wait_for(pilot, lambda: isinstance(app.screen, VolumesScreen))
+        await ui.screen(pilot, VolumesScreen)
         screen = app.screen
         await pilot.press("a")
-        await ui.wait_for(pilot, lambda: isinstance(app.screen, NewVolume))
+        await ui.screen(pilot, NewVolume)
         await pilot.press(*"bad name", "enter")
         app.screen.query_one("#volume-size", Input).value = "5"
         await pilot.press("enter")
@@ -253,7 +261,7 @@ async def test_volume_create_attach_detach_delete(ui: Any, sb: Any, cloud: Any, 
         await pilot.pause()
         assert not isinstance(app.screen, Confirm)
         await pilot.press("d")
-        await ui.wait_for(pilot, lambda: isinstance(app.screen, Confirm))
+        await ui.screen(pilot, Confirm)
         await pilot.click("#confirm")
 
         def detached(c: Any) -> bool:
@@ -262,6 +270,6 @@ async def test_volume_create_attach_detach_delete(ui: Any, sb: Any, cloud: Any, 
         await _cloud_until(ui, pilot, cloud, detached)
         await ui.wait_for(pilot, lambda: not screen.volumes[data.id].attached_to)
         await pilot.press("x")
-        await ui.wait_for(pilot, lambda: isinstance(app.screen, Confirm))
+        await ui.screen(pilot, Confirm)
         await pilot.click("#confirm")
         await _cloud_until(ui, pilot, cloud, lambda c: all(v.name != "data-1" for v in c.list_volumes()))

@@ -98,7 +98,7 @@ async def test_help_lists_every_binding_and_palette_has_every_action(ui: Any, sb
         assert not isinstance(app.screen, HelpScreen)
 
         await pilot.press("ctrl+p")
-        await ui.wait_for(pilot, lambda: isinstance(app.screen, CommandPalette))
+        await ui.screen(pilot, CommandPalette)
         await pilot.press(*"volumes")
         await pilot.pause(0.3)
         palette = app.screen

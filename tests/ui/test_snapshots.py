@@ -74,7 +74,7 @@ def test_wizard_flavor_step(ui: Any, scene: Any, snap_compare: Any, size: tuple[
     async def run_before(pilot: Any) -> None:
         await _loaded(ui, pilot)
         await pilot.press("n")
-        await ui.wait_for(pilot, lambda: isinstance(pilot.app.screen, LaunchWizard))
+        await ui.screen(pilot, LaunchWizard)
         await pilot.press(*"analytics-1", "enter", "enter")
         wizard = pilot.app.screen
         flavors = wizard.query_one("#flavor", OptionList)
@@ -92,7 +92,7 @@ def test_delete_confirmation(ui: Any, scene: Any, snap_compare: Any) -> None:
     async def run_before(pilot: Any) -> None:
         await _loaded(ui, pilot)
         await pilot.press("ctrl+d")
-        await ui.wait_for(pilot, lambda: isinstance(pilot.app.screen, DeleteInstance))
+        await ui.screen(pilot, DeleteInstance)
         await pilot.press(*"alp")
         _still(pilot.app)
         await pilot.pause()

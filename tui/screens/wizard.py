@@ -29,6 +29,7 @@ from tui.models import Flavor, Image, Instance, Network
 from tui.widgets.format import mb
 
 T = TypeVar("T")
+APP_KEY_OPTION = "<app-key>"  # the key step's option for the app's own key pair (LaunchSpec.key_name "")
 STEPS = ("name", "image", "flavor", "volume", "key", "network", "review", "progress")
 TITLES = {
     "name": "Name", "image": "Image", "flavor": "Flavor", "volume": "Boot volume", "key": "Key pair",
@@ -89,8 +90,7 @@ class LaunchWizard(ModalScreen[None]):
             image=_default(lambda: pick_image(choices.images, defaults.image), choices.images),
             flavor=_default(lambda: pick_flavor(choices.flavors, choices.quota, 0, defaults.flavor), []),
             volume_gb=defaults.volume_size_gb,
-            key_name=next((k.name for k in choices.keypairs if k.name == defaults.key_name),
-                          choices.keypairs[0].name if choices.keypairs else ""),
+            key_name=next((k.name for k in choices.keypairs if k.name == defaults.key_name), ""),
             network=_default(lambda: pick_network(choices.networks, defaults.network), choices.networks),
         )
         self.step = "name"
@@ -122,8 +122,12 @@ class LaunchWizard(ModalScreen[None]):
                 with Vertical(id="step-key", classes="step"):
                     yield Static("The key pair whose public key is put on the instance; you log in with its "
                                  "private key.", classes="advice")
-                    yield OptionList(*[Option(Text.assemble((k.name, "bold"), "  ", (k.fingerprint, "dim")),
-                                              id=k.name) for k in c.keypairs], id="key")
+                    yield OptionList(
+                        Option(Text.assemble(("cades-tui's own key pair", "bold"),
+                                             ("  made for you once; its private key stays in the app's data dir",
+                                              "dim")), id=APP_KEY_OPTION),
+                        *[Option(Text.assemble((k.name, "bold"), "  ", (k.fingerprint, "dim")), id=k.name)
+                          for k in c.keypairs], id="key")
                 with Vertical(id="step-network", classes="step"):
                     yield Static("The instance's network. It is always named explicitly (some clouds refuse "
                                  "\"auto\").", classes="advice")
@@ -144,7 +148,7 @@ class LaunchWizard(ModalScreen[None]):
     def on_mount(self) -> None:
         self._preselect("image", self.pick.image.id if self.pick.image else None)
         self._preselect("flavor", self.pick.flavor.id if self.pick.flavor else None)
-        self._preselect("key", self.pick.key_name or None)
+        self._preselect("key", self.pick.key_name or APP_KEY_OPTION)
         self._preselect("network", self.pick.network.id if self.pick.network else None)
         self._show("name")
 
@@ -313,10 +317,7 @@ class LaunchWizard(ModalScreen[None]):
 
     def _take_key(self) -> str:
         chosen = self._highlighted("key")
-        if chosen is None:
-            return ("This project has no key pair. Import one first: "
-                    "cades-tui keypair import ~/.ssh/id_ed25519.pub (or generate one).")
-        self.pick.key_name = chosen
+        self.pick.key_name = "" if chosen in (None, APP_KEY_OPTION) else chosen
         return ""
 
     def _take_network(self) -> str:
@@ -337,7 +338,8 @@ class LaunchWizard(ModalScreen[None]):
         text = Text()
         for label, value in (("Name", p.name), ("Image", p.image.name),
                              ("Flavor", f"{p.flavor.name} — {p.flavor.vcpus} vCPU, {mb(p.flavor.ram_mb)} RAM"),
-                             ("Boot volume", f"{p.volume_gb} GB"), ("Key pair", p.key_name),
+                             ("Boot volume", f"{p.volume_gb} GB"),
+                             ("Key pair", p.key_name or "cades-tui's own (imported if needed)"),
                              ("Network", p.network.name)):
             text.append(f"{label:<12}", style="dim")
             text.append(f"{value}\n", style="bold")

@@ -1,0 +1,131 @@
+"""A sandbox instance (launched with the real `cades-tui launch --wait`) and managers driving it.
+
+Module scoped: each test module gets its own instance and its own XDG dirs under one base directory, so the
+token scan can read every file the app wrote.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import sys
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import redirect_stdout
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+from tornado.httpclient import HTTPRequest
+from tornado.websocket import websocket_connect
+
+from tui.__main__ import main
+from tui.cli import make_cloud
+from tui.cloud.base import Cloud
+from tui.config import JupyterSettings, Settings, SSHSettings
+from tui.keys import KeyStore
+from tui.manager import ManagerEvent, ManagerOptions, RemoteManager
+from tui.sandbox.sshhost import free_port
+from tui.services import RemoteContext, Services
+from tui.state import AppState
+
+JUPYTER = str(Path(sys.executable).parent / "jupyter")  # the venv's, standing in for ~/jupyter-env
+E = TypeVar("E")
+
+
+@dataclass
+class World:
+    base: Path
+    sandbox: Any
+    cloud: Cloud
+    settings: Settings
+    services: Services
+    ctx: RemoteContext
+
+    @property
+    def iid(self) -> str:
+        return self.ctx.instance.id
+
+    @property
+    def state_path(self) -> Path:
+        return self.services.state_dir / "state.json"
+
+    def manager(self, emit: Callable[[ManagerEvent], None], services: Services | None = None) -> RemoteManager:
+        return RemoteManager(self.settings, services or self.services, AppState.load(self.state_path), emit,
+                             ManagerOptions(jupyter_command=JUPYTER))
+
+    def services_with(self, known_hosts: Path) -> Services:
+        return Services(self.settings, self.services.keystore, self.services.state_dir, known_hosts)
+
+    def files_containing(self, secret: str) -> list[Path]:
+        return [p for p in self.base.rglob("*") if p.is_file() and secret.encode() in p.read_bytes()]
+
+
+def xdg_env(base: Path) -> dict[str, str]:
+    return {var: str(base / var.lower()) for var in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME")}
+
+
+@pytest.fixture(scope="module")
+def world(sandbox: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    base = tmp_path_factory.mktemp("manager")
+    name = f"mgr-{uuid.uuid4().hex[:6]}"
+    with pytest.MonkeyPatch.context() as mp:
+        for var, value in {**xdg_env(base), "OS_CLIENT_CONFIG_FILE": str(sandbox.clouds_yaml),
+                           "OS_CLOUD": "sandbox"}.items():
+            mp.setenv(var, value)
+        mp.delenv("CADES_TUI_CONFIG", raising=False)
+        out = io.StringIO()
+        with redirect_stdout(out):
+            assert main(["launch", name, "--wait", "--json"]) == 0
+        assert json.loads(out.getvalue())["status"] == "ACTIVE"
+    settings = Settings(cloud="sandbox", clouds_yaml=str(sandbox.clouds_yaml), ssh=SSHSettings(use_ssh_config=False),
+                        jupyter=JupyterSettings(port=free_port(), local_port=0))
+    app_data = base / "xdg_data_home" / "cades-tui"
+    services = Services(settings, KeyStore(app_data), base / "xdg_state_home" / "cades-tui", app_data / "known_hosts")
+    cloud = make_cloud(settings)
+    try:
+        yield World(base, sandbox, cloud, settings, services, services.prepare(cloud, name))
+    finally:
+        cloud.delete(name, delete_volumes=True)  # also ends every process of the VM (Jupyter included)
+
+
+@dataclass
+class Events:
+    """What a manager emitted, in order; `wait` polls for one that matches."""
+
+    items: list[ManagerEvent] = field(default_factory=list)
+
+    def __call__(self, event: ManagerEvent) -> None:
+        self.items.append(event)
+
+    def of(self, kind: type[E]) -> list[E]:
+        return [e for e in self.items if isinstance(e, kind)]
+
+    async def wait(self, kind: type[E], pred: Callable[[E], bool] = lambda e: True, timeout: float = 10.0) -> E:
+        async def poll() -> E:
+            while True:
+                for e in self.of(kind):
+                    if pred(e):
+                        return e
+                await asyncio.sleep(0.02)
+
+        return await asyncio.wait_for(poll(), timeout)
+
+
+async def execute(local_port: int, token: str, kernel_id: str, code: str) -> None:
+    """One execute_request on the kernel's websocket, as JupyterLab sends it."""
+    req = HTTPRequest(f"ws://127.0.0.1:{local_port}/api/kernels/{kernel_id}/channels",
+                      headers={"Authorization": f"token {token}"})
+    ws = await websocket_connect(req)
+    msg = {
+        "header": {"msg_id": uuid.uuid4().hex, "username": "test", "session": uuid.uuid4().hex,
+                   "msg_type": "execute_request", "version": "5.3", "date": datetime.now(UTC).isoformat()},
+        "parent_header": {}, "metadata": {}, "buffers": [], "channel": "shell",
+        "content": {"code": code, "silent": False, "store_history": False, "user_expressions": {},
+                    "allow_stdin": False, "stop_on_error": True},
+    }
+    await ws.write_message(json.dumps(msg))
+    ws.close()
