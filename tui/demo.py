@@ -57,6 +57,18 @@ class LazyDemo:
                 self._demo = None
 
 
+def adopt_demo_key(private: Path) -> None:
+    """Put the demo key pair's private key in the app's key store (mode 0600), as a user would after
+    downloading it from Horizon — so the demo's ready-made instance is reachable like any other."""
+    from tui.keys import DEMO_KEY, KeyStore, write_private
+
+    store = KeyStore()
+    target = store.private_path(DEMO_KEY)
+    if private.exists() and not target.exists():
+        paths.ensure_private_dir(store.keys_dir)
+        write_private(target, private.read_bytes())
+
+
 def start_demo(state_dir: Path | None = None) -> Demo:
     from tui.sandbox import Sandbox
 
@@ -70,4 +82,5 @@ def start_demo(state_dir: Path | None = None) -> Demo:
         return Demo(clouds_yaml=clouds, sandbox=None, lock=None)
     sandbox = Sandbox(root, seed_demo=True)
     sandbox.start()
+    adopt_demo_key(Path(sandbox.demo_key_path))
     return Demo(clouds_yaml=sandbox.clouds_yaml, sandbox=sandbox, lock=lock)

@@ -16,6 +16,7 @@ import asyncssh
 from tui import paths
 
 APP_KEY = "cades-tui"
+DEMO_KEY = "sandbox-demo"  # the sandbox's ready-made key pair (see tui.demo)
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 
 

@@ -1,0 +1,67 @@
+"""`cades-tui ssh` and `setup --dry-run` against a sandbox instance: real OpenSSH client, real sshd, pinned keys."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tui.__main__ import main
+
+
+@pytest.fixture
+def env(sandbox: object, tmp_path: Path) -> dict[str, str]:
+    import os
+
+    return {**os.environ, "OS_CLIENT_CONFIG_FILE": str(sandbox.clouds_yaml), "OS_CLOUD": "sandbox",  # type: ignore[attr-defined]
+            "XDG_DATA_HOME": str(tmp_path / "data"), "XDG_STATE_HOME": str(tmp_path / "state"),
+            "XDG_CONFIG_HOME": str(tmp_path / "config")}
+
+
+def cades(env: dict[str, str], *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "tui", *args], env=env, capture_output=True, text=True,
+                          timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+def test_ssh_runs_commands_with_pinned_host_key(env: dict[str, str], tmp_path: Path) -> None:
+    launched = cades(env, "launch", "ssh-vm", "--wait", "--json")
+    assert launched.returncode == 0, launched.stderr
+    inst = json.loads(launched.stdout)
+    try:
+        r = cades(env, "ssh", "ssh-vm", "--", "echo", "hello-from-vm;", "exit", "3")
+        assert r.returncode == 3, r.stderr
+        assert "hello-from-vm" in r.stdout
+        known = (tmp_path / "data" / "cades-tui" / "known_hosts").read_text()
+        assert f"[127.0.0.1]:{inst['ssh_port']}" in known  # pinned from the console log, no question asked
+        # the remote HOME is the instance's disk, not the user's real home
+        r = cades(env, "ssh", "ssh-vm", "--", "pwd")
+        assert r.returncode == 0 and "/instances/" in r.stdout
+        plan = cades(env, "setup", "ssh-vm", "--dry-run")
+        assert plan.returncode == 0
+        assert "[4/7] python:" in plan.stdout and "uv" in plan.stdout
+        assert "jupyter_server_config" in plan.stdout
+    finally:
+        cades(env, "delete", "ssh-vm", "--yes", "--delete-volumes")
+
+
+def test_ssh_to_unknown_instance_is_one_line(env: dict[str, str]) -> None:
+    r = cades(env, "ssh", "nope")
+    assert r.returncode == 1 and "Traceback" not in r.stderr and "not found" in r.stderr
+
+
+def test_demo_key_is_adopted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tui.demo import start_demo
+    from tui.keys import DEMO_KEY, KeyStore
+
+    demo = start_demo(tmp_path / "sb")
+    try:
+        key = KeyStore().private_path(DEMO_KEY)
+        assert key.exists() and oct(key.stat().st_mode & 0o777) == "0o600"
+        monkeypatch.setenv("OS_CLIENT_CONFIG_FILE", str(demo.clouds_yaml))
+        monkeypatch.setenv("OS_CLOUD", "sandbox")
+        assert main(["ssh", "analytics-1", "--", "true"]) == 0
+    finally:
+        demo.stop()
