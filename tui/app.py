@@ -12,18 +12,16 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
-from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.containers import Container
 from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Header, Static
 
 from tui.cloud.base import Cloud, CloudError, Conflict, LaunchSpec
-from tui.config import Settings
 from tui.messages import (
     ActionDone,
     ActionFailed,
@@ -37,12 +35,7 @@ from tui.messages import (
     VolumesLoaded,
 )
 from tui.models import Flavor, Instance, Quota, Volume
-from tui.screens.confirm import Confirm, DeleteInstance
-from tui.screens.help import HelpScreen
-from tui.screens.instance import ConsoleScreen, DetailsScreen, PickFlavor, VerifyResize
-from tui.screens.volumes import NewVolume, VolumesScreen
-from tui.screens.wizard import LaunchWizard
-from tui.widgets.format import volume_label
+from tui.widgets.format import mb, volume_label
 from tui.widgets.panes import (
     FlavorsPane,
     FlavorsTable,
@@ -53,38 +46,34 @@ from tui.widgets.panes import (
     TunnelsPane,
 )
 
+if TYPE_CHECKING:  # the screens load on first use: the first frame does not wait for them
+    from textual.command import Provider
+
+    from tui.config import Settings
+    from tui.screens.volumes import VolumesScreen
+    from tui.screens.wizard import LaunchWizard
+
 MAX_BACKOFF_S = 60.0
 FLAVORS_EVERY = 6  # re-read flavors on every 6th poll (they rarely change)
+# Actions on the main screen only: with a dialog open, its keys must not act on the instance beneath.
+MAIN_SCREEN_ACTIONS = {"launch", "resize", "power", "reboot", "delete", "console", "volumes", "details",
+                       "focus_pane", "help", "quit"}
 PANES = {"instances": "#instances-table", "flavors": "#flavors-table", "setup": "#setup-log",
          "tunnels": "#tunnels-table"}
 
 
-class ActionsProvider(Provider):
-    """The command palette: one entry per key binding of the app (same words as the footer and help)."""
+def _actions_provider() -> type[Provider]:
+    """The palette's provider, imported when the palette first opens (textual.command is slow to import)."""
+    from tui.widgets.commands import ActionsProvider
 
-    def _commands(self) -> list[tuple[str, str, str]]:
-        app = self.app
-        assert isinstance(app, CadesApp)
-        return [(f"{description} ({keys})", tooltip, action)
-                for keys, description, tooltip, action in app.binding_rows()]
-
-    async def discover(self) -> Hits:
-        for name, help_text, action in self._commands():
-            yield DiscoveryHit(name, partial(self.app.run_action, action), help=help_text)
-
-    async def search(self, query: str) -> Hits:
-        matcher = self.matcher(query)
-        for name, help_text, action in self._commands():
-            score = matcher.match(name + " " + help_text)
-            if score > 0:
-                yield Hit(score, matcher.highlight(name), partial(self.app.run_action, action), help=help_text)
+    return ActionsProvider
 
 
 class CadesApp(App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "cades-tui"
-    COMMANDS = App.COMMANDS | {ActionsProvider}
-    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
+    COMMANDS = App.COMMANDS | {_actions_provider}
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
 
     BINDINGS: ClassVar[list[Binding]] = [  # type: ignore[assignment]
         Binding("n", "launch", "New", id="launch",
@@ -136,6 +125,7 @@ class CadesApp(App[None]):
         self._watchdog: Timer | None = None
         self.stuck_after_s = max(20.0, 4 * settings.ui.refresh_s)  # say so when a poll hangs this long
         self._wizard: LaunchWizard | None = None
+        self._volumes_screen: VolumesScreen | None = None
         if settings.ui.theme:
             self.theme = settings.ui.theme
 
@@ -275,8 +265,8 @@ class CadesApp(App[None]):
         if self.quota is not None:
             self._flavors_table.show(self.flavors, self.quota)
             self._render_quota()
-        if isinstance(self.screen, VolumesScreen) and self.quota is not None:
-            self.screen.show(self.volumes, self.instances, self.quota)
+        if self._volumes_screen is not None and self._volumes_screen.is_attached and self.quota is not None:
+            self._volumes_screen.show(self.volumes, self.instances, self.quota)
 
     def _render_quota(self) -> None:
         if self.quota is not None:
@@ -287,6 +277,9 @@ class CadesApp(App[None]):
         self._render_quota()
 
     # ---- keys, help, palette -------------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return action not in MAIN_SCREEN_ACTIONS or len(self.screen_stack) == 1
+
     def binding_rows(self) -> list[tuple[str, str, str, str]]:
         """(keys as displayed, description, tooltip, action) for every binding, after the keymap."""
         rows = []
@@ -299,6 +292,8 @@ class CadesApp(App[None]):
         return rows
 
     def action_help(self) -> None:
+        from tui.screens.help import HelpScreen
+
         self.push_screen(HelpScreen([(k, d, t) for k, d, t, _ in self.binding_rows()]))
 
     def action_focus_pane(self, pane: str) -> None:
@@ -374,6 +369,8 @@ class CadesApp(App[None]):
             self.post_message(choices)
 
     def on_launch_choices(self, message: LaunchChoices) -> None:
+        from tui.screens.wizard import LaunchWizard
+
         self._wizard = LaunchWizard(message, self.settings.launch)
         self.push_screen(self._wizard)
 
@@ -399,14 +396,16 @@ class CadesApp(App[None]):
 
     @work(group="resize-dialog", exclusive=True, exit_on_error=False)
     async def _resize_flow(self, inst: Instance, quota: Quota) -> None:
+        from tui.screens.confirm import Confirm
+        from tui.screens.instance import PickFlavor
+
         flavor = await self.push_screen_wait(PickFlavor(inst, self.flavors, quota))
         if flavor is None:
             return
         ok = await self.push_screen_wait(Confirm(
             f"Resize {inst.name} to {flavor.name}?",
-            f"{inst.name} goes from {inst.flavor_name} to {flavor.name} ({flavor.vcpus} vCPU, "
-            f"{flavor.ram_mb // 1024 if flavor.ram_mb >= 1024 else flavor.ram_mb} "
-            f"{'GiB' if flavor.ram_mb >= 1024 else 'MiB'} RAM). It restarts: running programs and Jupyter stop. "
+            f"{inst.name} goes from {inst.flavor_name} to {flavor.name} ({flavor.vcpus} vCPU, {mb(flavor.ram_mb)} "
+            "RAM). It restarts: running programs and Jupyter stop. "
             "You confirm or revert the new size afterwards.", "Resize", danger=True))
         if ok:
             self.notify(f"Resizing {inst.name} to {flavor.name}…")
@@ -416,6 +415,8 @@ class CadesApp(App[None]):
 
     @work(group="resize-dialog", exclusive=True, exit_on_error=False)
     async def _verify_resize(self, inst: Instance) -> None:
+        from tui.screens.instance import VerifyResize
+
         answer = await self.push_screen_wait(VerifyResize(inst))
         if answer == "confirm":
             self._run("confirm resize", inst.name, lambda c: c.confirm_resize(inst.id),
@@ -443,10 +444,12 @@ class CadesApp(App[None]):
 
     @work(group="power-dialog", exclusive=True, exit_on_error=False)
     async def _stop_flow(self, inst: Instance) -> None:
+        from tui.screens.confirm import Confirm
+
         ok = await self.push_screen_wait(Confirm(
             f"Shut down {inst.name}?",
             f"Like shutting down a computer: running programs, Jupyter and tunnels stop; the disk is kept. "
-            f"A stopped instance still holds its quota ({inst.vcpus} cores, {inst.ram_mb} MB RAM) — "
+            f"A stopped instance still holds its quota ({inst.vcpus} cores, {mb(inst.ram_mb)} RAM) — "
             "delete or resize it to free that. Press p again to start it.", "Shut down", danger=True))
         if ok:
             self.notify(f"Stopping {inst.name}…")
@@ -460,6 +463,8 @@ class CadesApp(App[None]):
 
     @work(group="reboot-dialog", exclusive=True, exit_on_error=False)
     async def _reboot_flow(self, inst: Instance) -> None:
+        from tui.screens.confirm import Confirm
+
         ok = await self.push_screen_wait(Confirm(
             f"Reboot {inst.name}?", "Running programs, Jupyter and tunnels stop while it restarts.",
             "Reboot", danger=True))
@@ -477,6 +482,8 @@ class CadesApp(App[None]):
 
     @work(group="delete-dialog", exclusive=True, exit_on_error=False)
     async def _delete_flow(self, inst: Instance, volumes: list[Volume]) -> None:
+        from tui.screens.confirm import DeleteInstance
+
         choice = await self.push_screen_wait(
             DeleteInstance(inst, volumes, self.settings.launch.delete_volume_on_termination))
         if choice is None:
@@ -501,6 +508,8 @@ class CadesApp(App[None]):
             self.post_message(ActionFailed("console", inst.name, exc))
 
     def on_console_loaded(self, message: ConsoleLoaded) -> None:
+        from tui.screens.instance import ConsoleScreen
+
         self.push_screen(ConsoleScreen(message.instance, message.text))
 
     def action_details(self) -> None:
@@ -520,6 +529,8 @@ class CadesApp(App[None]):
             self.post_message(InstanceDetails(fresh, images.get(fresh.image_id, ""), volumes))
 
     def on_instance_details(self, message: InstanceDetails) -> None:
+        from tui.screens.instance import DetailsScreen
+
         self.push_screen(DetailsScreen(message.instance, message.image_name, message.volumes, self.clock()))
 
     # volumes
@@ -527,7 +538,11 @@ class CadesApp(App[None]):
         if self.cloud is None or self.quota is None:
             self.notify("Not connected to the cloud yet.", severity="warning")
             return
-        self.push_screen(VolumesScreen(self._instances_table.selected, self.volumes, self.instances, self.quota))
+        from tui.screens.volumes import VolumesScreen
+
+        self._volumes_screen = VolumesScreen(self._instances_table.selected, self.volumes, self.instances,
+                                             self.quota)
+        self.push_screen(self._volumes_screen)
         self._load_volumes(self.cloud)
 
     @work(thread=True, group="volumes", exclusive=True, exit_on_error=False)
@@ -539,8 +554,8 @@ class CadesApp(App[None]):
 
     def on_volumes_loaded(self, message: VolumesLoaded) -> None:
         self.volumes, self.quota = message.volumes, message.quota
-        if isinstance(self.screen, VolumesScreen):
-            self.screen.show(message.volumes, message.instances, message.quota)
+        if self._volumes_screen is not None and self._volumes_screen.is_attached:
+            self._volumes_screen.show(message.volumes, message.instances, message.quota)
 
     def on_volumes_screen_request(self, message: VolumesScreen.Request) -> None:
         if self.cloud is not None and self.quota is not None:
@@ -548,6 +563,9 @@ class CadesApp(App[None]):
 
     @work(group="volume-dialog", exclusive=True, exit_on_error=False)
     async def _volume_flow(self, kind: str, volume: Volume | None, inst: Instance | None, quota: Quota) -> None:
+        from tui.screens.confirm import Confirm
+        from tui.screens.volumes import NewVolume
+
         if kind == "create":
             answer = await self.push_screen_wait(NewVolume(inst, quota))
             if answer is None:

@@ -102,7 +102,7 @@ class Printer:
         elif isinstance(event, TunnelChanged):
             info = event.info
             key = (str(info.state), info.error)
-            if self._tunnel_seen.get(info.instance) != key:
+            if info.state != "starting" and self._tunnel_seen.get(info.instance) != key:
                 self._tunnel_seen[info.instance] = key
                 name = self.names.get(info.instance, info.instance)
                 self.ctx.print(f"Tunnel 127.0.0.1:{info.local_port} -> {name}:{info.remote_port}: {info.state}"

@@ -104,11 +104,15 @@ class Events:
     def of(self, kind: type[E]) -> list[E]:
         return [e for e in self.items if isinstance(e, kind)]
 
-    async def wait(self, kind: type[E], pred: Callable[[E], bool] = lambda e: True, timeout: float = 10.0) -> E:
+    async def wait(
+        self, kind: type[E], pred: Callable[[E], bool] = lambda e: True, timeout: float = 10.0, since: int = 0
+    ) -> E:
+        """The first event of `kind` matching `pred` among those emitted after the first `since`."""
+
         async def poll() -> E:
             while True:
-                for e in self.of(kind):
-                    if pred(e):
+                for e in self.items[since:]:
+                    if isinstance(e, kind) and pred(e):
                         return e
                 await asyncio.sleep(0.02)
 

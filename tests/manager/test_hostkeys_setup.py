@@ -63,7 +63,7 @@ async def test_unknown_host_key_refused_then_accepted(world: World, tmp_path: Pa
         assert [e.step for e in progress if isinstance(e, StepStarted)] == ["ssh", "detect", "workspace"]
         finished = progress[-1]
         assert isinstance(finished, PipelineFinished) and finished.ok
-        assert [r.status for r in finished.results][0] is StepStatus.SKIPPED  # connected while asking
+        assert finished.results[0].status is StepStatus.SKIPPED  # connected while asking
         assert (host.home / "work").is_dir()  # the profile's workspace, ~/work
         assert "mkdir" in world.services.command_log(world.ctx.instance).read()
     finally:

@@ -156,6 +156,22 @@ async def test_busy_kernel_refuses_stop(rig: Rig, world: World) -> None:
         await http.request(through, "DELETE", f"/api/kernels/{kernel_id}", token=token)
 
 
+async def test_tunnel_survives_an_sshd_restart(rig: Rig, world: World) -> None:
+    iid = world.iid
+    port, token = rig.token(iid)
+    host = world.sandbox.ssh_host(iid)
+    mark = len(rig.events.items)
+    host.kill()  # network cut: sshd and its connections die, Jupyter keeps running
+    await rig.events.wait(TunnelChanged, lambda e: e.info.state is TunnelState.RECONNECTING)
+    await rig.events.wait(ConnectionState, lambda e: e.state == "lost")
+    host.start()
+    assert host.port == world.ctx.target.port
+    up = await rig.events.wait(TunnelChanged, lambda e: e.info.state is TunnelState.UP, timeout=20, since=mark)
+    assert up.info.local_port == port  # same local port throughout
+    status = await http.request(http.tcp_opener("127.0.0.1", port), "GET", "/api/status", token=token)
+    assert status.status == 200 and rig.manager.token_url(iid) is not None
+
+
 async def test_reattach_after_restarting_the_app(rig: Rig, world: World) -> None:
     iid = world.iid
     old_port, token = rig.token(iid)

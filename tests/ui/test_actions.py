@@ -273,3 +273,22 @@ async def test_volume_create_attach_detach_delete(ui: Any, sb: Any, cloud: Any, 
         await ui.screen(pilot, Confirm)
         await pilot.click("#confirm")
         await _cloud_until(ui, pilot, cloud, lambda c: all(v.name != "data-1" for v in c.list_volumes()))
+
+
+async def test_quota_exceeded_by_the_cloud_is_shown_with_its_message(ui: Any, sb: Any, make_app: Any) -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _ready(ui, pilot, app)
+        await pilot.press("n")
+        wizard = await ui.screen(pilot, LaunchWizard)
+        sb.set_quota(instances=0)  # the quota shrinks after the wizard read it: only the cloud can refuse now
+        await pilot.press(*"omega", "enter", "enter", "enter", "enter", "enter", "enter", "enter")
+        await ui.wait_for(pilot, lambda: wizard.step == "progress" and not wizard.launching, timeout=30)
+        failed = [line for line in wizard.query_one("#progress", Log).lines if line.startswith("Failed:")]
+        assert failed and "quota" in failed[0].lower(), failed
+        assert any(n.severity == "error" and "quota" in n.message.lower() for n in app._notifications)
+        await pilot.press("escape")
+        assert not isinstance(app.screen, LaunchWizard)
+        polls = app._polls
+        await ui.wait_for(pilot, lambda: app._polls >= polls + 1)
+        assert app.state == "connected"

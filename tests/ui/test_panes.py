@@ -9,6 +9,7 @@ from textual.widgets import Log, Static
 
 from tui.app import CadesApp
 from tui.screens.help import HelpScreen
+from tui.screens.volumes import VolumesScreen
 from tui.widgets.panes import SETUP_IDLE, FlavorsTable, InstancesTable, QuotaBar
 
 
@@ -97,6 +98,7 @@ async def test_help_lists_every_binding_and_palette_has_every_action(ui: Any, sb
         await pilot.press("escape")
         assert not isinstance(app.screen, HelpScreen)
 
+        await ui.wait_for(pilot, lambda: app.quota is not None)
         await pilot.press("ctrl+p")
         await ui.screen(pilot, CommandPalette)
         await pilot.press(*"volumes")
@@ -105,7 +107,12 @@ async def test_help_lists_every_binding_and_palette_has_every_action(ui: Any, sb
         options = palette.query_one("CommandList")
         prompts = [str(options.get_option_at_index(i).prompt) for i in range(options.option_count)]  # type: ignore[attr-defined]
         assert any("Volumes (v)" in p for p in prompts), prompts
+        await pilot.press("enter")  # runs it, as the key would
+        await ui.screen(pilot, VolumesScreen)
+        await pilot.press("n", "ctrl+d", "q")  # the main screen's keys do nothing inside a dialog
+        assert isinstance(app.screen, VolumesScreen) and len(app.screen_stack) == 2
         await pilot.press("escape")
+        assert len(app.screen_stack) == 1
 
 
 async def test_remapped_key_runs_the_action(ui: Any, sb: Any, make_app: Any) -> None:
@@ -163,6 +170,20 @@ async def test_api_errors_back_off_then_recover(ui: Any, sb: Any, make_app: Any)
         await ui.wait_for(pilot, lambda: app.state == "connected")
         assert not banner.display
         assert app._delay == 0.5
+
+
+async def test_rate_limiting_is_reported_then_recovers(ui: Any, sb: Any, make_app: Any) -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await ui.wait_for(pilot, lambda: app.state == "connected" and app.quota is not None)
+        sb.faults.rate_limit_rate = 1.0
+        banner = app.query_one("#banner", Static)
+        await ui.wait_for(pilot, lambda: banner.display, timeout=30)
+        text = str(banner.render())
+        assert "429" in text or "too many" in text.lower() or "rate" in text.lower(), text
+        sb.faults.rate_limit_rate = 0.0
+        app.action_refresh()
+        await ui.wait_for(pilot, lambda: app.state == "connected", timeout=30)
 
 
 async def test_unreachable_cloud_shows_a_message_and_the_app_lives(ui: Any, sb: Any, tmp_path: Any) -> None:

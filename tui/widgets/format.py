@@ -41,10 +41,6 @@ def mb(ram_mb: int) -> str:
     return f"{ram_mb} MiB"
 
 
-def gb(size_gb: int) -> str:
-    return f"{size_gb} GB"
-
-
 def ago(when: datetime | None, now: datetime) -> str:
     """"3 hours ago"; "" when unknown."""
     if when is None:
@@ -60,6 +56,7 @@ def duration(seconds: float | None) -> str:
 
 
 def limit(value: int) -> str:
+    """A quota limit; -1 (unlimited) as ∞."""
     return "∞" if value < 0 else str(value)
 
 

@@ -16,7 +16,7 @@ from textual.widgets import DataTable, Log, Static
 from textual.widgets.data_table import RowDoesNotExist
 
 from tui.models import Family, Flavor, Instance, Quota, TunnelInfo, TunnelState
-from tui.widgets.format import duration, mb, status_text
+from tui.widgets.format import duration, limit, mb, status_text
 
 
 class Pane(Vertical):
@@ -112,6 +112,7 @@ class FlavorsTable(DataTable[Text | str]):
     def __init__(self) -> None:
         super().__init__(id="flavors-table", cursor_type="row")
         self.flavors: dict[str, Flavor] = {}
+        self._shown: tuple[tuple[Flavor, ...], Quota | None] | None = None
 
     def on_mount(self) -> None:
         self.add_column("Name", key="name")
@@ -132,6 +133,9 @@ class FlavorsTable(DataTable[Text | str]):
         return self.flavors.get(key or "")
 
     def show(self, flavors: list[Flavor], quota: Quota | None) -> None:
+        if self._shown == (tuple(flavors), quota):
+            return  # unchanged: keep the rows (and the user's scroll position) as they are
+        self._shown = (tuple(flavors), quota)
         current = self.selected
         ordered = sorted(flavors, key=lambda f: (f.family.value, f.ram_mb, f.vcpus, f.name))
         self.flavors = {f.id: f for f in ordered}
@@ -183,10 +187,10 @@ class QuotaBar(Static):
         items = [
             ("RAM", f"{mb(quota.ram_mb_used)}/{_lim_mb(quota.ram_mb_limit)}",
              _ratio(quota.ram_mb_used, quota.ram_mb_limit)),
-            ("cores", f"{quota.cores_used}/{_lim(quota.cores_limit)}", _ratio(quota.cores_used, quota.cores_limit)),
-            ("instances", f"{quota.instances_used}/{_lim(quota.instances_limit)}",
+            ("cores", f"{quota.cores_used}/{limit(quota.cores_limit)}", _ratio(quota.cores_used, quota.cores_limit)),
+            ("instances", f"{quota.instances_used}/{limit(quota.instances_limit)}",
              _ratio(quota.instances_used, quota.instances_limit)),
-            ("volumes", f"{quota.gigabytes_used}/{_lim(quota.gigabytes_limit)} GB",
+            ("volumes", f"{quota.gigabytes_used}/{limit(quota.gigabytes_limit)} GB",
              _ratio(quota.gigabytes_used, quota.gigabytes_limit)),
         ]
         for i, (label, value, ratio) in enumerate(items):
@@ -205,10 +209,6 @@ class QuotaBar(Static):
                             f"{quota.cores_free - flavor.vcpus if quota.cores_limit >= 0 else '∞'} cores",
                             style="bold")
         self.update(text)
-
-
-def _lim(value: int) -> str:
-    return "∞" if value < 0 else str(value)
 
 
 def _lim_mb(value: int) -> str:
