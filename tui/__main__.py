@@ -115,7 +115,9 @@ def build_parser() -> argparse.ArgumentParser:
     vx = vsub.add_parser("delete", help="delete a volume", parents=[common])
     vx.add_argument("name")
     vx.add_argument("--yes", action="store_true")
-    __import__("tui.cli_remote").cli_remote.add_parsers(sub, common)
+    from tui import cli_remote  # light: parsers only, the remote stack loads when a command runs
+
+    cli_remote.add_parsers(sub, common)
     return p
 
 

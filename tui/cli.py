@@ -16,6 +16,7 @@ from typing import Any
 
 import humanize
 
+from tui import cli_remote
 from tui.cloud.base import Cloud, CloudError, InvalidInput
 from tui.config import ConfigError, Settings, load_settings
 from tui.models import Instance, Quota
@@ -554,7 +555,4 @@ def cmd_ssh(args: argparse.Namespace, ctx: Context) -> int:
 
 
 COMMANDS.update({"setup": cmd_setup, "ssh": cmd_ssh})
-
-from tui import cli_remote  # noqa: E402  (jupyter, tunnel, open, status)
-
-COMMANDS.update(cli_remote.COMMANDS)
+COMMANDS.update(cli_remote.COMMANDS)  # jupyter, tunnel, open, status
