@@ -29,7 +29,7 @@ class Demo:
 
     def stop(self) -> None:
         if self.sandbox is not None:
-            self.sandbox.stop()
+            self.sandbox.stop(power_off=False)  # VMs keep running, like a real cloud's
         if self.lock is not None:
             self.lock.close()
 

@@ -147,8 +147,10 @@ class Sandbox:
         self._http.start()
         self.state.touch()
 
-    def stop(self) -> None:
-        """Stop serving and every SSH host; the state stays on disk."""
+    def stop(self, power_off: bool = True) -> None:
+        """Stop serving and every SSH host; the state stays on disk. With power_off=False the VMs' own processes
+        keep running (as a real cloud's VMs do while you are away): the demo uses that, so a Jupyter started in
+        one session is found again in the next."""
         if self._http is not None:
             self._http.stop()
             self._http = None
@@ -156,7 +158,10 @@ class Sandbox:
         with self._hosts_lock:
             hosts, self._hosts = list(self._hosts.values()), {}
         for host in hosts:
-            host.stop()
+            if power_off:
+                host.stop()
+            else:
+                host.disconnect()
         self.state.stop()
 
     def __enter__(self) -> Sandbox:

@@ -150,6 +150,11 @@ class SSHHost:
         self._stop_server(signal.SIGTERM)
         _terminate_marked(str(self.root))
 
+    def disconnect(self) -> None:
+        """The cloud goes offline but the VM keeps running: stop sshd and its connections (SIGTERM), leave the
+        VM's own processes (a detached Jupyter in screen) alone. start() brings sshd back on the same port."""
+        self._stop_server(signal.SIGTERM)
+
     def kill(self) -> None:
         """Network cut: SIGKILL sshd and its connections; processes in the VM keep running."""
         self._stop_server(signal.SIGKILL)
