@@ -11,7 +11,6 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from functools import partial
-from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 from textual import on, work
@@ -610,22 +609,7 @@ def _none(_: object) -> None:
 
 
 def _launch(spec: LaunchSpec, say: Callable[[str], None], cloud: Cloud) -> Instance:
-    """Launch as the CLI does: the app's own key pair when none is named, an SSH rule, the key remembered."""
-    from tui.keys import KeyStore  # imports asyncssh: only when launching
+    """Launch as the CLI does (key pair, SSH rule, key remembered): see tui.services.launch_instance."""
+    from tui.services import launch_instance  # imports asyncssh: only when launching
 
-    store = KeyStore()
-    key_name = spec.key_name
-    key_path: Path | None = store.private_path(key_name) if key_name else None
-    if not key_name:
-        key_name, key_path, public = store.app_key()
-        if key_name not in {k.name for k in cloud.list_keypairs()}:
-            say(f"Importing the app's own key pair as {key_name} (private key: {key_path})")
-            cloud.import_keypair(key_name, public)
-    if cloud.ensure_ssh_rule():
-        say("Added an SSH (tcp/22) rule to the 'default' security group")
-    fate = "deleted with the instance" if spec.delete_volume_on_termination else "kept when the instance is deleted"
-    say(f"Boot volume: {spec.volume_size_gb} GB of your volume quota, {fate}")
-    inst = cloud.launch(replace(spec, key_name=key_name), progress=say)
-    if key_path is not None and key_path.exists():
-        store.remember(inst.id, key_path)
-    return inst
+    return launch_instance(cloud, spec, say)

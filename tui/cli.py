@@ -232,31 +232,19 @@ def cmd_quota(args: argparse.Namespace, ctx: Context) -> int:
     return EXIT_OK
 
 
-def resolve_key(ctx: Context, wanted: str) -> tuple[str, Path | None]:
-    """The key pair to launch with, and the private key the app holds for it (if any)."""
-    from tui.keys import KeyStore
-
-    store = KeyStore()
-    if wanted:
-        path = store.private_path(wanted)
-        return wanted, path if path.exists() else None
-    name, path, public = store.app_key()
-    if name not in {k.name for k in ctx.cloud.list_keypairs()}:
-        ctx.cloud.import_keypair(name, public)
-        print(f"Imported the app's own key pair as '{name}' (private key: {path})", file=sys.stderr)
-    return name, path
-
-
 def cmd_launch(args: argparse.Namespace, ctx: Context) -> int:
     from tui.cloud.launch import check_name, plan_launch
     from tui.keys import KeyStore
+    from tui.services import launch_instance
 
     check_name(args.name)  # before any API call
     d = ctx.settings.launch
     cloud = ctx.cloud
     if args.name in {i.name for i in cloud.list_instances()}:
         raise InvalidInput(f"an instance named {args.name!r} already exists", "pick another name")
-    key_name, key_path = resolve_key(ctx, args.key or d.key_name)
+    key_name = args.key or d.key_name
+    if key_name and key_name not in {k.name for k in cloud.list_keypairs()}:
+        raise InvalidInput(f"key pair {key_name!r} not found", "see `cades-tui keypair list`, or omit --key")
     plan = plan_launch(
         args.name, flavors=cloud.list_flavors(), images=cloud.list_images(), networks=cloud.list_networks(),
         quota=cloud.get_quota(), key_name=key_name, flavor=args.flavor or d.flavor, image=args.image or d.image,
@@ -265,15 +253,8 @@ def cmd_launch(args: argparse.Namespace, ctx: Context) -> int:
     )
     for note in plan.notes:
         print(f"Chose {note}", file=sys.stderr)
-    deleted = plan.spec.delete_volume_on_termination
-    fate = "deleted with the instance" if deleted else "kept when the instance is deleted"
-    print(f"Boot volume: {plan.spec.volume_size_gb} GB from your volume quota, {fate}", file=sys.stderr)
-    if cloud.ensure_ssh_rule():
-        print("Added an SSH (tcp/22) rule to the 'default' security group", file=sys.stderr)
     progress: Callable[[str], None] = lambda m: print(m, file=sys.stderr)  # noqa: E731
-    inst = cloud.launch(plan.spec, progress=progress, wait=args.wait)
-    if key_path is not None:
-        KeyStore().remember(inst.id, key_path)
+    inst = launch_instance(cloud, plan.spec, progress, KeyStore(), wait=args.wait)
     if args.json:
         ctx.json(inst)
     else:

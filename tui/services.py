@@ -6,11 +6,12 @@ thread), everything else here is async or pure.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from tui import paths
-from tui.cloud.base import Cloud, Conflict
+from tui.cloud.base import Cloud, Conflict, LaunchSpec
 from tui.config import Settings
 from tui.guide import InstallMethod, SetupSettings, VolumeSpec
 from tui.keys import KeyStore
@@ -31,6 +32,29 @@ class RemoteContext:
     @property
     def pinned(self) -> ConsoleHostKeys | None:
         return self.target.pinned
+
+
+def launch_instance(cloud: Cloud, spec: LaunchSpec, say: Callable[[str], None],
+                    store: KeyStore | None = None, wait: bool = True) -> Instance:
+    """Launch the way the guide wants it, for the app and the CLI alike: the app's own key pair when none is
+    named (generated once, imported once), an SSH rule in the default security group, the boot volume's fate said
+    out loud, and the private key remembered for the new instance. Blocking."""
+    store = store or KeyStore()
+    key_name = spec.key_name
+    key_path: Path | None = store.private_path(key_name) if key_name else None
+    if not key_name:
+        key_name, key_path, public = store.app_key()
+        if key_name not in {k.name for k in cloud.list_keypairs()}:
+            say(f"Importing the app's own key pair as {key_name} (private key: {key_path})")
+            cloud.import_keypair(key_name, public)
+    if cloud.ensure_ssh_rule():
+        say("Added an SSH (tcp/22) rule to the 'default' security group")
+    fate = "deleted with the instance" if spec.delete_volume_on_termination else "kept when the instance is deleted"
+    say(f"Boot volume: {spec.volume_size_gb} GB of your volume quota, {fate}")
+    inst = cloud.launch(replace(spec, key_name=key_name), progress=say, wait=wait)
+    if key_path is not None and key_path.exists():
+        store.remember(inst.id, key_path)
+    return inst
 
 
 class Services:
