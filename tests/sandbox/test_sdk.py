@@ -53,7 +53,7 @@ async def test_boot_from_volume_then_ssh_with_pinned_host_key(sandbox: Sandbox, 
     key = asyncssh.import_private_key(keypair.private_key)
     async with asyncssh.connect("127.0.0.1", port, username=user, client_keys=[key], known_hosts=known) as ssh:
         result = await ssh.run('echo "$HOME"; pwd; echo "$SCREENDIR"', check=True)
-    assert str(result.stdout).split() == [str(host.home), str(host.home), str(host.root / "screens")]
+    assert str(result.stdout).split() == [str(host.home), str(host.home), str(host.screendir)]
 
     conn.delete_server(server.id, wait=True, timeout=30)
     assert conn.compute.find_server("vm-sdk") is None

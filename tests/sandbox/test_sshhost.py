@@ -40,9 +40,10 @@ async def test_session_lives_in_the_vm_home(tmp_path: Path, client_key: asyncssh
             r = await conn.run('echo $HOME; pwd; echo "$SCREENDIR|$TMUX_TMPDIR"; touch on-disk', check=True)
             home, cwd, dirs = str(r.stdout).splitlines()
             assert home == cwd == str(host.home)
-            assert dirs == f"{host.root / 'screens'}|{host.root / 'tmux'}"
+            assert dirs == f"{host.screendir}|{host.tmuxdir}"
             assert (host.home / "on-disk").exists()
-            assert (host.root / "screens").stat().st_mode & 0o777 == 0o700
+            assert host.screendir.stat().st_mode & 0o777 == 0o700
+            assert len(str(host.screendir / "99999.jupyter")) < 100  # fits a unix socket path
             async with conn.start_sftp_client() as sftp:
                 await sftp.mkdir("via-sftp")
             assert (host.home / "via-sftp").is_dir()

@@ -19,7 +19,7 @@ from typing import Any
 from tui.models import META_SSH_PORT, META_SSH_USER
 from tui.sandbox import compute, data, identity, image, network, volume
 from tui.sandbox.router import HTTPError, HTTPService, Request, Router
-from tui.sandbox.sshhost import SSHHost, SSHHostError, port_is_free
+from tui.sandbox.sshhost import SSHHost, SSHHostError, port_is_free, remove_runtime_dir
 from tui.sandbox.state import State, now_iso, now_usec
 
 log = logging.getLogger("tui.sandbox")
@@ -285,6 +285,7 @@ class Sandbox:
             host = self._hosts.pop(sid, None)
         if host is not None:
             host.stop()
+        remove_runtime_dir(self.instances_dir / sid)
         shutil.rmtree(self.instances_dir / sid, ignore_errors=True)
 
     def host_public_key(self, sid: str) -> str | None:

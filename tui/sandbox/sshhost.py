@@ -28,9 +28,11 @@ import getpass
 import hashlib
 import os
 import shlex
+import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -91,8 +93,11 @@ class SSHHost:
         self.user = getpass.getuser()
         self.home = self.root / "home"
         self.etc = self.root / "etc"
-        self.screendir = self.root / "screens"
-        self.tmuxdir = self.root / "tmux"
+        # screen and tmux put unix sockets there, and a socket path must fit in 107 bytes: a deep state dir
+        # (pytest's tmp dirs, a long $HOME) would make `screen -dm` fail silently. Keep them short, per VM.
+        self.runtime = runtime_dir(self.root)
+        self.screendir = self.runtime / "screens"
+        self.tmuxdir = self.runtime / "tmux"
         self.host_key_path = self.etc / "ssh_host_ed25519_key"
         self.log_path = self.etc / "sshd.log"
         if sshd_path is None:
@@ -276,6 +281,16 @@ class SSHHost:
         if proc.stderr:
             proc.stderr.close()
         _wait_gone(conns, 3.0)
+
+
+def runtime_dir(root: Path) -> Path:
+    """A short per-VM directory for sockets: /tmp/cades-vm-<hash of the VM's root>."""
+    digest = hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:12]
+    return Path(tempfile.gettempdir()) / f"cades-vm-{digest}"
+
+
+def remove_runtime_dir(root: Path) -> None:
+    shutil.rmtree(runtime_dir(root), ignore_errors=True)
 
 
 # -- process helpers (Linux /proc) --------------------------------------------------------------------
