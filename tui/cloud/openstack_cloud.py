@@ -34,6 +34,7 @@ from tui.models import Address, Flavor, Image, Instance, Keypair, Network, Quota
 
 POLL_S = 1.0
 PAGE = 1000
+API_TIMEOUT_S = 30.0  # per HTTP request, unless clouds.yaml sets api_timeout
 MICROVERSION = "2.79"  # flavor details embedded in servers (2.47), stable since Train
 WAIT_S = 900.0  # a slow cloud can take minutes to build a boot-from-volume server
 
@@ -46,7 +47,8 @@ class OpenStackCloud:
         self.name = name
 
     @classmethod
-    def from_config(cls, cloud: str, clouds_yaml: str | Path | None = None) -> OpenStackCloud:
+    def from_config(cls, cloud: str, clouds_yaml: str | Path | None = None,
+                    api_timeout: float = API_TIMEOUT_S) -> OpenStackCloud:
         """Connect to the clouds.yaml entry `cloud` (from `clouds_yaml` when given, else the usual lookup)."""
         with translate_errors(f"connecting to cloud '{cloud}'"):
             import openstack.config
@@ -55,6 +57,8 @@ class OpenStackCloud:
             files = [str(Path(clouds_yaml).expanduser())] if clouds_yaml else None
             try:
                 config = openstack.config.OpenStackConfig(config_files=files).get_one(cloud=cloud)
+                if not config.config.get("api_timeout"):  # a stuck API call must end (clouds.yaml may set it)
+                    config.config["api_timeout"] = api_timeout
             except openstack.exceptions.ConfigException as exc:
                 where = f" in {clouds_yaml}" if clouds_yaml else ""
                 raise CloudError(
@@ -487,7 +491,10 @@ def classify(exc: BaseException, doing: str) -> CloudError:
     if isinstance(exc, ka.Unauthorized) or _status(exc) == 401:
         return AuthError(f"{doing}: the cloud refused the credentials (401)",
                          "check the clouds.yaml entry; application credentials may have expired")
-    if isinstance(exc, ka.connection.ConnectFailure | ka.connection.ConnectTimeout | ka.connection.SSLError):
+    if isinstance(exc, ka.connection.ConnectTimeout | ka.connection.UnknownConnectionError) or "timed out" in str(exc):
+        return Unreachable(f"{doing}: the cloud API did not answer in time ({name})",
+                           "retry in a moment; for a slow cloud set api_timeout in clouds.yaml")
+    if isinstance(exc, ka.connection.ConnectFailure | ka.connection.SSLError):
         return Unreachable(f"{doing}: cannot reach the cloud API ({name})",
                            "check the network/VPN and auth_url in clouds.yaml")
     if isinstance(exc, ka.DiscoveryFailure | ka.EndpointNotFound):

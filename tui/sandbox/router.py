@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
+import socket
 import threading
 import uuid
 from collections.abc import Callable
@@ -142,12 +144,39 @@ class _Handler(BaseHTTPRequestHandler):
         log.debug("sandbox: " + format, *args)
 
 
+class _Server(ThreadingHTTPServer):
+    """Keeps track of open connections so that stopping really stops: clients hold keep-alive connections, and
+    their handler threads would otherwise go on answering after shutdown()."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.open_sockets: set[Any] = set()
+        self.sockets_lock = threading.Lock()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self.sockets_lock:
+            self.open_sockets.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self.sockets_lock:
+            self.open_sockets.discard(request)
+        super().shutdown_request(request)
+
+    def close_connections(self) -> None:
+        with self.sockets_lock:
+            sockets, self.open_sockets = list(self.open_sockets), set()
+        for sock in sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+
 class HTTPService:
     """A ThreadingHTTPServer on 127.0.0.1 in a daemon thread."""
 
     def __init__(self, router: Router, port: int) -> None:
         handler = type("SandboxHandler", (_Handler,), {"router": router})
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), handler)
+        self.server = _Server(("127.0.0.1", port), handler)
         self.server.daemon_threads = True
         self.port: int = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, name="sandbox-http", daemon=True)
@@ -158,4 +187,5 @@ class HTTPService:
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+        self.server.close_connections()
         self.thread.join(timeout=5)
