@@ -80,20 +80,6 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--yes", action="store_true", help="do not ask (scripts)")
     d.add_argument("--delete-volumes", action="store_true", help="also delete its boot and attached volumes")
 
-    se = cmd("setup", "install Python + Jupyter on an instance (the guide's steps 2-3), streaming every line")
-    se.add_argument("name")
-    se.add_argument("--dry-run", action="store_true", help="print the exact commands instead of running them")
-    se.add_argument("--accept-host-key", metavar="SHA256:...", default="",
-                    help="trust this host key fingerprint when the console log does not pin it (scripts)")
-    se.add_argument("--format-empty-volume", action="store_true",
-                    help="format an attached, empty data volume without asking")
-
-    sh = cmd("ssh", "open a shell on an instance (same key and host keys as the app), or run COMMAND")
-    sh.add_argument("name")
-    sh.add_argument("remote_command", nargs=argparse.REMAINDER, metavar="-- COMMAND",
-                    help="run COMMAND instead of a shell and return its exit code")
-    sh.add_argument("--accept-host-key", metavar="SHA256:...", default="")
-
     kp = cmd("keypair", "list, import or generate key pairs")
     ksub = kp.add_subparsers(dest="keypair_command", metavar="ACTION", required=True)
     ksub.add_parser("list", help="list key pairs", parents=[common]).add_argument("--json", action="store_true")

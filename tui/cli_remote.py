@@ -24,7 +24,7 @@ FOREGROUND_NOTE = "The tunnel serves while this command runs; Ctrl+C closes it (
 
 
 def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
-    """Register `jupyter`, `tunnel`, `open` and `status` on the top-level subparsers."""
+    """Register `setup`, `ssh`, `jupyter`, `tunnel`, `open` and `status` on the top-level subparsers."""
 
     def cmd(parent: Any, name: str, help_: str) -> argparse.ArgumentParser:
         p: argparse.ArgumentParser = parent.add_parser(name, help=help_, description=help_, parents=[common])
@@ -35,6 +35,14 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
         p.add_argument("--accept-host-key", metavar="SHA256:...", default="",
                        help="trust this host key fingerprint when the console log does not pin it (scripts)")
         return p
+
+    se = remote(cmd(sub, "setup", "install Python + Jupyter on an instance (the guide's steps 2-3), every line shown"))
+    se.add_argument("--dry-run", action="store_true", help="print the exact commands instead of running them")
+    se.add_argument("--format-empty-volume", action="store_true",
+                    help="format an attached, empty data volume without asking")
+    sh = remote(cmd(sub, "ssh", "a shell on an instance (same key and host keys as the app), or run COMMAND"))
+    sh.add_argument("remote_command", nargs=argparse.REMAINDER, metavar="-- COMMAND",
+                    help="run COMMAND instead of a shell and return its exit code")
 
     ju = cmd(sub, "jupyter", "start, stop or read the log of the Jupyter server on an instance")
     jsub = ju.add_subparsers(dest="jupyter_command", metavar="ACTION", required=True)
@@ -84,19 +92,29 @@ class Printer:
         self._tunnel_seen: dict[str, tuple[str, str]] = {}
 
     def __call__(self, event: ManagerEvent) -> None:
-        from tui.manager import BusyKernels, ConnectionState, HostKeyQuestion, JupyterState, LogLines, TunnelChanged
+        from tui.manager import (
+            BusyKernels,
+            ConnectionState,
+            HostKeyQuestion,
+            JupyterState,
+            LogLines,
+            SetupProgress,
+            TunnelChanged,
+        )
 
         if isinstance(event, HostKeyQuestion):
             self._host_key(event)
+        elif isinstance(event, SetupProgress):
+            self._setup(event.event)
         elif isinstance(event, LogLines):
             for line in event.lines:
                 self.ctx.print(line)
         elif isinstance(event, ConnectionState):
             name = self.names.get(event.instance_id, event.instance_id)
-            if event.state == "connecting":
-                self.ctx.print(f"Connecting to {name}...")
+            if event.state == "connecting":  # progress chatter on stderr: stdout stays the command's output
+                print(f"Connecting to {name}...", file=sys.stderr)
             elif event.state == "lost":
-                self.ctx.print(f"Connection to {name} lost ({event.error})")
+                print(f"Connection to {name} lost ({event.error})", file=sys.stderr)
         elif isinstance(event, JupyterState):
             self._jupyter(event)
         elif isinstance(event, TunnelChanged):
@@ -112,6 +130,20 @@ class Printer:
             for k in event.kernels:
                 self.ctx.print(f"  {k.name} {k.id[:8]} {k.path or '(no notebook)'}: {k.execution_state}")
         sys.stdout.flush()
+
+    def _setup(self, event: Any) -> None:
+        from tui.guide import OutputLines, Reconnecting, StepFinished, StepStarted
+
+        if isinstance(event, StepStarted):
+            self.ctx.print(f"[{event.index + 1}/{event.total}] {event.step}: {event.description}")
+        elif isinstance(event, OutputLines):
+            for line in event.lines:
+                self.ctx.print(f"    {line}")
+        elif isinstance(event, StepFinished):
+            r = event.result
+            self.ctx.print(f"  -> {r.status.value} ({r.seconds:.1f} s)" + (f": {r.error}" if r.error else ""))
+        elif isinstance(event, Reconnecting):
+            self.ctx.print(f"  connection lost in {event.step} ({event.error}); reconnecting, attempt {event.attempt}")
 
     def _jupyter(self, event: Any) -> None:
         name = self.names.get(event.instance_id, event.instance_id)
@@ -179,6 +211,67 @@ async def _forever() -> None:
 
 
 # -- commands -------------------------------------------------------------------------------------------
+
+
+def cmd_setup(args: argparse.Namespace, ctx: Context) -> int:
+    """The guide's steps 2-3 on one instance, every line streamed; a re-run skips what is done."""
+    import asyncio
+
+    from tui.cli import err
+    from tui.guide import dry_run
+    from tui.services import Services
+
+    if args.dry_run:
+        ctx.out.write(asyncio.run(dry_run(Services(ctx.settings).setup_settings())))
+        return EXIT_OK
+
+    async def approve(device: str, size: str) -> bool:
+        if args.format_empty_volume:
+            return True
+        if not sys.stdin.isatty():
+            print(f"Volume {device} ({size}) is empty and not formatted: re-run with --format-empty-volume to "
+                  "format (ext4) and mount it.", file=sys.stderr)
+            return False
+        answer = input(f"Volume {device} ({size}) is empty. Format it (ext4) and mount it? [y/N] ")
+        return answer.strip().lower() in ("y", "yes")
+
+    async def body(m: RemoteManager, rctx: RemoteContext, out: Printer) -> int:
+        pin = "pinned from the console log" if rctx.pinned else "trust on first use"
+        ctx.print(f"Setting up {rctx.instance.name} ({rctx.target.describe()}, host key {pin})")
+        result = await m.run_setup(rctx, approve_format=approve)
+        ctx.print(result.summary)
+        if result.ok:
+            return EXIT_OK
+        if not out.bad_fingerprint:
+            err(f"setup of {rctx.instance.name} stopped; fix the cause and run `cades-tui setup "
+                f"{rctx.instance.name}` again (finished steps are skipped)")
+        return EXIT_USAGE if out.bad_fingerprint else EXIT_FAIL
+
+    return _with_manager(args, ctx, body)
+
+
+def cmd_ssh(args: argparse.Namespace, ctx: Context) -> int:
+    """An interactive shell (or COMMAND) through OpenSSH, with the app's key and its verified known_hosts."""
+    import shutil
+    import subprocess
+
+    from tui.cloud.base import CloudError
+    from tui.remote.connection import openssh_argv
+
+    if shutil.which("ssh") is None:
+        raise CloudError("the OpenSSH client (ssh) is not installed", "install openssh-client")
+    targets: list[Any] = []
+
+    async def body(m: RemoteManager, rctx: RemoteContext, out: Printer) -> int:
+        await m.connect(rctx)  # settles the host key first: OpenSSH then checks it strictly
+        targets.append(rctx.target)
+        return EXIT_OK
+
+    code = _with_manager(args, ctx, body)
+    if code != EXIT_OK or not targets:
+        return code
+    words = [w for w in args.remote_command if w != "--"] if args.remote_command else []
+    return subprocess.call(openssh_argv(targets[0], " ".join(words) if words else None))
 
 
 def cmd_jupyter(args: argparse.Namespace, ctx: Context) -> int:
@@ -380,6 +473,8 @@ def _refuse_host_keys(event: ManagerEvent) -> None:
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace, Context], int]] = {
+    "setup": cmd_setup,
+    "ssh": cmd_ssh,
     "jupyter": cmd_jupyter,
     "tunnel": cmd_tunnel,
     "open": cmd_open,

@@ -233,6 +233,11 @@ class RemoteManager:
 
     # -- setup (issue 4) -------------------------------------------------------------------------------
 
+    async def connect(self, ctx: RemoteContext) -> None:
+        """Log in once: settles the host key (pinned, or the user's answer to HostKeyQuestion) before anything
+        else uses it — e.g. before handing over to OpenSSH for an interactive shell. Raises ManagerError."""
+        await self._conn(ctx)
+
     async def run_setup(self, ctx: RemoteContext, approve_format: ApproveFormat | None = None) -> PipelineFinished:
         """The guide's setup pipeline; its events arrive as `SetupProgress`. The result says ok or not."""
         iid = ctx.instance.id
