@@ -1,6 +1,8 @@
 """Fixtures shared by every test area.
 
 - Every test runs with its own XDG config/data/state dirs: nothing ever touches the real ~/.config, ~/.ssh etc.
+- `client_key`, `ssh_host`, `connect`: a real OpenSSH sshd "VM" (SSHHost) per test module and an asyncssh
+  connection factory for it (test folders with other needs override them in their own conftest).
 - `sandbox`: one real sandbox cloud per test session (HTTP on 127.0.0.1, servers are real SSH hosts), with short
   delays. `sandbox_env`: the environment that points openstacksdk / python-openstackclient at it.
 """
@@ -8,10 +10,13 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+GCM = ["aes128-gcm@openssh.com", "aes256-gcm@openssh.com"]
 
 
 @pytest.fixture(autouse=True)
@@ -37,3 +42,35 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
 @pytest.fixture
 def sandbox_env(sandbox: object) -> dict[str, str]:
     return {**os.environ, "OS_CLIENT_CONFIG_FILE": str(sandbox.clouds_yaml), "OS_CLOUD": "sandbox"}  # type: ignore[attr-defined]
+
+
+@pytest.fixture(scope="module")
+def client_key() -> Any:
+    import asyncssh
+
+    return asyncssh.generate_private_key("ssh-ed25519")
+
+
+@pytest.fixture(scope="module")
+def ssh_host(tmp_path_factory: pytest.TempPathFactory, client_key: Any) -> Iterator[Any]:
+    from tui.sandbox.sshhost import SSHHost
+
+    host = SSHHost(tmp_path_factory.mktemp("vm"), [client_key.export_public_key().decode()])
+    host.start()
+    yield host
+    host.stop()  # also ends every screen/tmux session and Jupyter left in this VM
+
+
+@pytest.fixture(scope="module")
+def connect(ssh_host: Any, client_key: Any) -> Callable[[], Awaitable[Any]]:
+    """A fresh authenticated asyncssh connection per call (host key checked against the VM's real key)."""
+    import asyncssh
+
+    async def _connect() -> asyncssh.SSHClientConnection:
+        return await asyncssh.connect(
+            "127.0.0.1", ssh_host.port, username=ssh_host.user, client_keys=[client_key],
+            known_hosts=asyncssh.import_known_hosts(ssh_host.known_hosts_line()),
+            encryption_algs=GCM, config=[], agent_path=None, connect_timeout=5,
+        )
+
+    return _connect

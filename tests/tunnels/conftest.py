@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import asyncssh
 import pytest
@@ -14,38 +14,10 @@ GCM = ["aes128-gcm@openssh.com", "aes256-gcm@openssh.com"]
 Connect = Callable[[], Awaitable[asyncssh.SSHClientConnection]]
 
 
-@pytest.fixture(scope="module")
-def client_key() -> asyncssh.SSHKey:
-    return asyncssh.generate_private_key("ssh-ed25519")
-
-
-@pytest.fixture(scope="module")
-def ssh_host(tmp_path_factory: pytest.TempPathFactory, client_key: asyncssh.SSHKey) -> Iterator[SSHHost]:
-    host = SSHHost(tmp_path_factory.mktemp("vm"), [client_key.export_public_key().decode()])
-    host.start()
-    yield host
-    host.stop()
-
-
-@pytest.fixture
-def connect(ssh_host: SSHHost, client_key: asyncssh.SSHKey) -> Connect:
-    """The connection factory a Tunnel gets: a fresh authenticated connection per call."""
-    ssh_host.start()  # a previous test may have cut it
-
-    async def _connect() -> asyncssh.SSHClientConnection:
-        return await asyncssh.connect(
-            "127.0.0.1",
-            ssh_host.port,
-            username=ssh_host.user,
-            client_keys=[client_key],
-            known_hosts=asyncssh.import_known_hosts(ssh_host.known_hosts_line()),
-            encryption_algs=GCM,
-            config=[],
-            agent_path=None,
-            connect_timeout=5,
-        )
-
-    return _connect
+@pytest.fixture(autouse=True)
+def _vm_up(ssh_host: SSHHost) -> None:
+    """A previous test may have cut the VM's sshd: bring it back (a no-op when running)."""
+    ssh_host.start()
 
 
 @pytest.fixture
