@@ -5,13 +5,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 
-import asyncssh
 import pytest
 
 from tui.sandbox.sshhost import SSHHost
-
-GCM = ["aes128-gcm@openssh.com", "aes256-gcm@openssh.com"]
-Connect = Callable[[], Awaitable[asyncssh.SSHClientConnection]]
 
 
 @pytest.fixture(autouse=True)
