@@ -80,6 +80,10 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--yes", action="store_true", help="do not ask (scripts)")
     d.add_argument("--delete-volumes", action="store_true", help="also delete its boot and attached volumes")
 
+    co = cmd("commands", "the commands run on an instance (secrets masked): read or export the command log")
+    co.add_argument("name")
+    co.add_argument("-o", "--output", metavar="FILE", default="", help="write the log to FILE")
+
     kp = cmd("keypair", "list, import or generate key pairs")
     ksub = kp.add_subparsers(dest="keypair_command", metavar="ACTION", required=True)
     ksub.add_parser("list", help="list key pairs", parents=[common]).add_argument("--json", action="store_true")

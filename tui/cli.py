@@ -390,7 +390,24 @@ def cmd_volume(args: argparse.Namespace, ctx: Context) -> int:
     return EXIT_OK
 
 
+def cmd_commands(args: argparse.Namespace, ctx: Context) -> int:
+    """Every command the app ran on an instance (time, exit code, duration; secrets masked), to read or export."""
+    from tui import paths
+    from tui.remote.commands import CommandLog
+
+    inst = ctx.cloud.get_instance(args.name)
+    log = CommandLog.for_instance(paths.state_dir(), inst.id)
+    text = log.read()
+    if args.output:
+        Path(args.output).expanduser().write_text(text, encoding="utf-8")
+        ctx.print(f"Wrote {len(text.splitlines())} lines of {inst.name}'s command log to {args.output}")
+        return EXIT_OK
+    ctx.out.write(text or f"No commands run on {inst.name} yet (the log is {log.path}).\n")
+    return EXIT_OK
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace, Context], int]] = {
+    "commands": cmd_commands,
     "list": cmd_list,
     "show": cmd_show,
     "flavors": cmd_flavors,

@@ -254,24 +254,34 @@ def cmd_ssh(args: argparse.Namespace, ctx: Context) -> int:
     """An interactive shell (or COMMAND) through OpenSSH, with the app's key and its verified known_hosts."""
     import shutil
     import subprocess
+    import time
+    from datetime import UTC, datetime
 
     from tui.cloud.base import CloudError
     from tui.remote.connection import openssh_argv
+    from tui.services import Services
 
     if shutil.which("ssh") is None:
         raise CloudError("the OpenSSH client (ssh) is not installed", "install openssh-client")
     targets: list[Any] = []
+    instances: list[Any] = []
 
     async def body(m: RemoteManager, rctx: RemoteContext, out: Printer) -> int:
         await m.connect(rctx)  # settles the host key first: OpenSSH then checks it strictly
         targets.append(rctx.target)
+        instances.append(rctx.instance)
         return EXIT_OK
 
     code = _with_manager(args, ctx, body)
     if code != EXIT_OK or not targets:
         return code
     words = [w for w in args.remote_command if w != "--"] if args.remote_command else []
-    return subprocess.call(openssh_argv(targets[0], " ".join(words) if words else None))
+    command = " ".join(words) if words else None
+    started, t0 = datetime.now(UTC), time.monotonic()
+    code = subprocess.call(openssh_argv(targets[0], command))
+    Services(ctx.settings).command_log(instances[0]).record(command or "(interactive shell)", code,
+                                                             time.monotonic() - t0, started)
+    return code
 
 
 def cmd_jupyter(args: argparse.Namespace, ctx: Context) -> int:

@@ -39,6 +39,10 @@ def test_ssh_runs_commands_with_pinned_host_key(env: dict[str, str], tmp_path: P
         # the remote HOME is the instance's disk, not the user's real home
         r = cades(env, "ssh", "ssh-vm", "--", "pwd")
         assert r.returncode == 0 and "/instances/" in r.stdout
+        log = cades(env, "commands", "ssh-vm")
+        assert log.returncode == 0 and "exit=" in log.stdout and "pwd" in log.stdout  # the TOFU/pin check ran
+        out = tmp_path / "export.log"
+        assert cades(env, "commands", "ssh-vm", "-o", str(out)).returncode == 0 and out.read_text() == log.stdout
         plan = cades(env, "setup", "ssh-vm", "--dry-run")
         assert plan.returncode == 0
         assert "[4/7] python:" in plan.stdout and "uv" in plan.stdout
