@@ -7,12 +7,16 @@ with `await push_screen_wait(...)` inside an async worker, then hand the call to
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from functools import partial
 from typing import TYPE_CHECKING, ClassVar
 
+from rich.text import Text
 from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
@@ -28,12 +32,20 @@ from tui.messages import (
     CloudConnected,
     CloudFailed,
     ConsoleLoaded,
+    HostKeyAsked,
+    IdleNudged,
     InstanceDetails,
+    JupyterChanged,
+    JupyterLog,
     LaunchChoices,
     Polled,
+    RemoteResult,
+    SetupEvents,
+    SshStateChanged,
+    TunnelUpdated,
     VolumesLoaded,
 )
-from tui.models import Flavor, Instance, Quota, Volume
+from tui.models import Flavor, Instance, Quota, TunnelInfo, Volume
 from tui.widgets.format import mb, volume_label
 from tui.widgets.panes import (
     FlavorsPane,
@@ -43,20 +55,28 @@ from tui.widgets.panes import (
     QuotaBar,
     SetupPane,
     TunnelsPane,
+    TunnelsTable,
 )
 
 if TYPE_CHECKING:  # the screens load on first use: the first frame does not wait for them
     from textual.command import Provider
 
     from tui.config import Settings
+    from tui.jupyter.server import KernelInfo
+    from tui.manager import JupyterState, ManagerOptions, RemoteManager
+    from tui.messages import EventBridge
+    from tui.screens.jupyter_log import JupyterLogScreen
     from tui.screens.volumes import VolumesScreen
     from tui.screens.wizard import LaunchWizard
+    from tui.services import RemoteContext, Services
 
 MAX_BACKOFF_S = 60.0
 FLAVORS_EVERY = 6  # re-read flavors on every 6th poll (they rarely change)
 # Actions on the main screen only: with a dialog open, its keys must not act on the instance beneath.
 MAIN_SCREEN_ACTIONS = {"launch", "resize", "power", "reboot", "delete", "console", "volumes", "details",
-                       "focus_pane", "help", "quit"}
+                       "focus_pane", "help", "quit", "setup", "jupyter_start", "jupyter_stop", "jupyter_log",
+                       "open_tunnel", "close_tunnel", "open_browser", "shell", "snooze"}
+IDLE_EVERY = 36  # idle check every 36 refreshes (3 minutes with the default 5 s)
 PANES = {"instances": "#instances-table", "flavors": "#flavors-table", "setup": "#setup-log",
          "tunnels": "#tunnels-table"}
 
@@ -80,12 +100,28 @@ class CadesApp(App[None]):
         Binding("r", "resize", "Resize", id="resize",
                 tooltip="Change the selected instance's flavor; confirm or revert afterwards"),
         Binding("p", "power", "Stop/Start", id="power", tooltip="Shut down the selected instance, or start it"),
-        Binding("b", "reboot", "Reboot", id="reboot", tooltip="Reboot the selected instance"),
+        Binding("b", "reboot", "Reboot", id="reboot", show=False, tooltip="Reboot the selected instance"),
         Binding("ctrl+d", "delete", "Delete", id="delete",
                 tooltip="Delete the selected instance (asks for its name; you choose what happens to volumes)"),
-        Binding("c", "console", "Console", id="console", tooltip="Show the selected instance's console log"),
+        Binding("c", "console", "Console", id="console", show=False,
+                tooltip="Show the selected instance's console log"),
         Binding("v", "volumes", "Volumes", id="volumes",
                 tooltip="List volumes; create+attach, detach or delete them"),
+        Binding("s", "setup", "Setup", id="setup",
+                tooltip="Install and configure Python + Jupyter on the selected instance (done steps are skipped)"),
+        Binding("j", "jupyter_start", "Jupyter", id="jupyter.start",
+                tooltip="Start Jupyter on the selected instance in a screen session, with a tunnel to it"),
+        Binding("x", "jupyter_stop", "Stop Jupyter", id="jupyter.stop",
+                tooltip="Stop Jupyter on the selected instance (asks first when kernels are busy)"),
+        Binding("l", "jupyter_log", "Log", id="jupyter.log", tooltip="The selected instance's Jupyter log, live"),
+        Binding("t", "open_tunnel", "Tunnel", id="tunnel.open", show=False,
+                tooltip="Open a tunnel 127.0.0.1:port → the selected instance's Jupyter"),
+        Binding("o", "open_browser", "Open", id="open",
+                tooltip="Open Jupyter in the browser through the tunnel (URL with token copied too)"),
+        Binding("ctrl+s", "shell", "Shell", id="shell", show=False,
+                tooltip="Suspend the app and open an SSH shell on the selected instance; exit returns here"),
+        Binding("z", "snooze", "Snooze", id="snooze", show=False,
+                tooltip="Quiet the selected instance's idle reminders for a day"),
         Binding("f5", "refresh", "Refresh", id="refresh", show=False, tooltip="Poll the cloud now"),
         Binding("1", "focus_pane('instances')", "Instances", id="pane.instances", show=False,
                 tooltip="Focus the Instances pane"),
@@ -101,11 +137,13 @@ class CadesApp(App[None]):
         Binding("question_mark", "help", "Help", id="help", tooltip="List every key"),
         Binding("ctrl+p", "command_palette", "Palette", id="palette", show=False,
                 tooltip="Search every action by name"),
-        Binding("q", "quit", "Quit", id="quit", tooltip="Leave cades-tui (instances keep running)"),
+        Binding("q", "quit", "Quit", id="quit",
+                tooltip="Leave cades-tui (instances and Jupyter keep running; tunnels re-open on the next start)"),
     ]
 
     def __init__(self, settings: Settings, cloud_factory: Callable[[], Cloud], *,
-                 clock: Callable[[], datetime] | None = None) -> None:
+                 clock: Callable[[], datetime] | None = None, services: Services | None = None,
+                 manager_options: ManagerOptions | None = None) -> None:
         super().__init__()
         self.settings = settings
         self.cloud_factory = cloud_factory
@@ -125,6 +163,24 @@ class CadesApp(App[None]):
         self.stuck_after_s = max(20.0, 4 * settings.ui.refresh_s)  # say so when a poll hangs this long
         self._wizard: LaunchWizard | None = None
         self._volumes_screen: VolumesScreen | None = None
+        # remote (SSH, setup, Jupyter, tunnels): the manager is built after the cloud connects
+        self.services = services
+        self.manager_options = manager_options
+        self.manager: RemoteManager | None = None
+        self._bridge: EventBridge | None = None
+        self._manager_lock = asyncio.Lock()
+        self._contexts: dict[str, RemoteContext] = {}
+        self.jupyter: dict[str, JupyterState] = {}
+        self.ssh: dict[str, str] = {}  # instance id -> "lost" / "failed" while there is trouble
+        self._ssh_up: set[str] = set()  # instances with a working SSH connection (a drop is worth a word)
+        self.tunnels: dict[str, TunnelInfo] = {}
+        self._remote_jobs: set[tuple[str, str]] = set()  # (action, instance id) of remote jobs in progress
+        self._busy_kernels: dict[str, tuple[KernelInfo, ...]] = {}
+        self._log_screen: JupyterLogScreen | None = None
+        self._reattached = False
+        self._quitting = False
+        self._idle_timer: Timer | None = None
+        self.idle_every_s = settings.ui.refresh_s * IDLE_EVERY
         if settings.ui.theme:
             self.theme = settings.ui.theme
 
@@ -150,9 +206,13 @@ class CadesApp(App[None]):
         self.set_keymap(self.settings.keymap)
         self._set_state("connecting")
         self._banner.display = False
+        self._setup_pane = self.query_one(SetupPane)
+        self._tunnels_pane = self.query_one(TunnelsPane)
         self._instances_table.focus()
-        # Build the cloud (imports openstacksdk, authenticates) only after the first frame is drawn.
-        self.call_after_refresh(self._tick)
+
+    def on_ready(self) -> None:
+        """The first frame is on screen: only now build the cloud (imports openstacksdk, authenticates)."""
+        self._tick()
 
     # ---- polling -------------------------------------------------------------------------------
     def _tick(self) -> None:
@@ -239,6 +299,10 @@ class CadesApp(App[None]):
         self._delay = self.settings.ui.refresh_s
         self._render_data()
         self._rearm()
+        self._forget_stale_contexts()
+        if not self._reattached:
+            self._reattached = True
+            self._reattach()
 
     def on_cloud_failed(self, message: CloudFailed) -> None:
         err = message.error
@@ -261,6 +325,9 @@ class CadesApp(App[None]):
     def _render_data(self) -> None:
         now = self.clock()
         self._instances_pane.show(self.instances, now)
+        if self.manager is not None:
+            self.tunnels.update({t.instance: t for t in self.manager.tunnels() if t.instance in self.tunnels})
+        self._render_tunnels()
         if self.quota is not None:
             self._flavors_table.show(self.flavors, self.quota)
             self._render_quota()
@@ -282,7 +349,7 @@ class CadesApp(App[None]):
     def binding_rows(self) -> list[tuple[str, str, str, str]]:
         """(keys as displayed, description, tooltip, action) for every binding, after the keymap."""
         rows = []
-        for binding in [*self.BINDINGS, *InstancesTable.BINDINGS]:
+        for binding in [*self.BINDINGS, *InstancesTable.BINDINGS, *TunnelsTable.BINDINGS]:
             assert isinstance(binding, Binding)
             keys = self._keymap.get(binding.id, binding.key) if binding.id else binding.key
             shown = ", ".join(self.get_key_display(replace(binding, key=k.strip())) for k in keys.split(","))
@@ -602,6 +669,408 @@ class CadesApp(App[None]):
             if ok:
                 self._run("volume", label, lambda c: c.delete_volume(volume.id),
                           lambda _: f"Volume {label} deleted.", group=f"volume:{volume.id}")
+
+
+    # ---- remote: SSH, setup, Jupyter, tunnels (tui.manager, loaded after the cloud connects) ---------
+    async def remote(self) -> RemoteManager:
+        """The remote manager, built on first use; asyncssh is imported in a thread, not on the loop."""
+        async with self._manager_lock:
+            if self.manager is None:
+                import importlib
+
+                await asyncio.to_thread(importlib.import_module, "tui.manager")
+                from tui.manager import RemoteManager
+                from tui.messages import EventBridge
+                from tui.services import Services
+                from tui.state import STATE_FILE, AppState
+
+                services = self.services or Services(self.settings)
+                self.services = services
+                state = await asyncio.to_thread(AppState.load, services.state_dir / STATE_FILE)
+                self._bridge = EventBridge(self.post_message, lambda: self.message_queue_size,
+                                           self._kernels_busy)
+                self.manager = RemoteManager(self.settings, services, state, self._bridge, self.manager_options)
+            return self.manager
+
+    async def _ssh_context(self, inst: Instance) -> RemoteContext:
+        """The instance's SSH context (console log read once for host-key pinning), gathered in a thread."""
+        ctx = self._contexts.get(inst.id)
+        if ctx is None:
+            cloud, services = self.cloud, self.services
+            assert cloud is not None and services is not None
+            ctx = await asyncio.to_thread(services.prepare, cloud, inst.id)
+            self._contexts[inst.id] = ctx
+        return ctx
+
+    def _forget_stale_contexts(self) -> None:
+        """A context is rebuilt when its instance moved, stopped or went away."""
+        now = {i.id: i for i in self.instances}
+        for iid, ctx in list(self._contexts.items()):
+            inst = now.get(iid)
+            if inst is None or (inst.ip, inst.ssh_port, inst.status) != (ctx.instance.ip, ctx.instance.ssh_port,
+                                                                         ctx.instance.status):
+                del self._contexts[iid]
+
+    def _instance_name(self, instance_id: str) -> str:
+        inst = next((i for i in self.instances if i.id == instance_id), None)
+        return inst.name if inst is not None else instance_id[:8]
+
+    def _remote_action(self, action: str, job: Callable[[RemoteManager, RemoteContext], Awaitable[str | None]],
+                       inst: Instance | None = None) -> None:
+        """Run `job` for the selected instance in an async worker; its text (or error) becomes a notification.
+        One job per action and instance at a time (a second press says so instead of cancelling the first)."""
+        inst = inst or self._selected()
+        if inst is None:
+            return
+        key = (action, inst.id)
+        if key in self._remote_jobs:
+            self.notify(f"{action.capitalize()} is already running on {inst.name}.", severity="warning")
+            return
+        self._remote_jobs.add(key)
+        self.run_worker(self._remote_job(action, inst, job), group=f"{action}:{inst.id}", exit_on_error=False,
+                        name=f"{action} {inst.name}")
+
+    async def _remote_job(self, action: str, inst: Instance,
+                          job: Callable[[RemoteManager, RemoteContext], Awaitable[str | None]]) -> None:
+        try:
+            manager = await self.remote()
+            from tui.manager import ManagerError
+
+            try:
+                ctx = await self._ssh_context(inst)
+                text = await job(manager, ctx)
+            except CloudError as exc:
+                self.post_message(RemoteResult(action, inst.name, f"{exc.message}\n{exc.hint}".strip(), ok=False))
+            except ManagerError as exc:
+                self.post_message(RemoteResult(action, inst.name, str(exc), ok=False))
+            except Exception as exc:  # a bug or an unexpected library error must not end silently
+                self.log.error(f"{action} on {inst.name}", exc)
+                self.post_message(RemoteResult(action, inst.name, f"unexpected error: {exc!r}", ok=False))
+            else:
+                if text:
+                    self.post_message(RemoteResult(action, inst.name, text))
+        finally:
+            self._remote_jobs.discard((action, inst.id))
+
+    def on_remote_result(self, message: RemoteResult) -> None:
+        title = f"{message.action.capitalize()} · {message.target}"
+        if message.ok:
+            self.notify(message.text, title=title, timeout=8)
+        else:
+            self.notify(message.text, title=f"{title} failed", severity="error", timeout=12)
+
+    # events from the manager
+    def _kernels_busy(self, event: object) -> None:
+        from tui.manager import BusyKernels
+
+        assert isinstance(event, BusyKernels)
+        self._busy_kernels[event.instance_id] = event.kernels
+
+    def on_setup_events(self, message: SetupEvents) -> None:
+        from tui.guide import OutputLines, PipelineFinished, Reconnecting, StepFinished, StepStarted
+
+        pane = self._setup_pane
+        if pane.instance != self._instance_name(message.instance_id):
+            pane.begin(self._instance_name(message.instance_id), message.events[0][0] if message.events else 0.0)
+        for t, event in message.events:
+            if isinstance(event, OutputLines):
+                pane.output(event.step, list(event.lines), t)
+            elif isinstance(event, StepStarted):
+                pane.step_started(event.step, event.index, event.total, event.description, t)
+            elif isinstance(event, StepFinished):
+                pane.step_finished(event.result, t)
+            elif isinstance(event, Reconnecting):
+                pane.reconnecting(event.step, event.attempt, event.error, t)
+            elif isinstance(event, PipelineFinished):
+                pane.finished(event.summary, event.ok, event.results, t)
+
+    def on_jupyter_changed(self, message: JupyterChanged) -> None:
+        state = message.state
+        iid = state.instance_id
+        before = self.jupyter.get(iid)
+        self.jupyter[iid] = state
+        self._render_remote(iid)
+        name = self._instance_name(iid)
+        if state.state == "running" and (before is None or before.state != "running"
+                                         or before.local_port != state.local_port):
+            where = state.public_url or f"port {state.remote_port} on the VM"
+            tunnel = "" if state.local_port else " (no tunnel yet: press t, or o to open it in the browser)"
+            self.notify(f"Jupyter answers at {where}{tunnel}\nPress o to open it (the token URL is copied too).",
+                        title=f"Jupyter · {name}", timeout=10)
+        elif state.state == "running" and state.error:
+            self.notify(state.error, title=f"Tunnel · {name}", severity="warning")
+        elif state.state == "stopped":
+            self.tunnels.pop(iid, None)
+            self._render_tunnels()
+        elif state.state == "error":
+            self.notify(state.error, title=f"Jupyter · {name}", severity="error", timeout=12)
+
+    def on_tunnel_updated(self, message: TunnelUpdated) -> None:
+        self.tunnels[message.info.instance] = message.info
+        self._render_tunnels()
+
+    def _render_tunnels(self) -> None:
+        self._tunnels_pane.show(list(self.tunnels.values()), {i.id: i.name for i in self.instances}, self.clock())
+
+    def on_ssh_state_changed(self, message: SshStateChanged) -> None:
+        event = message.state
+        iid, name = event.instance_id, self._instance_name(event.instance_id)
+        if event.state == "lost" and iid in self._ssh_up and not self._quitting:
+            self._ssh_up.discard(iid)
+            self.ssh[iid] = "lost"
+            self.notify(f"SSH connection to {name} lost ({event.error}). It is made again on the next action; "
+                        "tunnels reconnect by themselves.", title=f"SSH · {name}", severity="warning")
+        elif event.state == "failed":  # the action that needed it says why, in its own notification
+            self.ssh[iid] = "failed"
+        elif event.state == "connected":
+            self._ssh_up.add(iid)
+            self.ssh.pop(iid, None)
+        self._render_remote(iid)
+
+    def _render_remote(self, iid: str) -> None:
+        state = self.jupyter.get(iid)
+        cell = Text("–", style="dim")
+        if state is not None:
+            style = {"running": "green", "starting": "yellow", "stopping": "yellow", "stopped": "dim",
+                     "error": "red"}[state.state]
+            word = {"running": "● running", "starting": "… starting", "stopping": "… stopping",
+                    "stopped": "stopped", "error": "✗ error"}[state.state]
+            cell = Text(word, style=style)
+        trouble = self.ssh.get(iid)
+        if trouble:
+            cell.append(" ⚠ ssh lost" if trouble == "lost" else " ✗ ssh", style="bold red" if trouble == "failed"
+                        else "yellow")
+        self._instances_table.set_remote(iid, cell)
+
+    def on_host_key_asked(self, message: HostKeyAsked) -> None:
+        from tui.screens.hostkey import HostKeyScreen
+
+        q = message.question
+        if self._quitting:
+            q.refuse()
+            return
+
+        def answered(trust: bool | None) -> None:
+            q.accept() if trust else q.refuse()
+
+        self.push_screen(HostKeyScreen(self._instance_name(q.instance_id), q.host, q.port, q.key_type, q.fingerprint),
+                         answered)
+
+    def on_idle_nudged(self, message: IdleNudged) -> None:
+        nudge = message.nudge
+        snooze = self.get_key_display(Binding(self._keymap.get("snooze", "z"), ""))
+        self.notify(f"{nudge.message}\nPress {nudge.key} on it to act, or {snooze} to snooze for a day.",
+                    title=f"Idle · {self._instance_name(nudge.instance_id)}", severity="warning", timeout=20)
+
+    def on_jupyter_log(self, message: JupyterLog) -> None:
+        screen = self._log_screen
+        if screen is not None and screen.is_attached and screen.instance_id == message.instance_id:
+            screen.add(message.lines)
+
+    # keys
+    def action_setup(self) -> None:
+        inst = self._selected()
+        if inst is None:
+            return
+        self._setup_pane.begin(inst.name, time.monotonic())
+        self._setup_pane.log_view.focus()
+
+        async def job(m: RemoteManager, ctx: RemoteContext) -> str | None:
+            result = await m.run_setup(ctx, approve_format=self._approve_format)
+            if not result.ok:
+                raise _manager_error(result.summary)
+            return result.summary
+
+        self._remote_action("setup", job, inst)
+
+    async def _approve_format(self, device: str, size: str) -> bool:
+        from tui.screens.confirm import Confirm
+
+        return bool(await self.push_screen_wait(Confirm(  # type: ignore[arg-type]
+            f"Format {device} ({size})?", f"The attached volume {device} is empty (no filesystem). Setup can format "
+            "it as ext4 and mount it for your data. Formatting erases anything on it.", "Format", danger=True)))
+
+    def action_jupyter_start(self) -> None:
+        async def job(m: RemoteManager, ctx: RemoteContext) -> str | None:
+            self.post_message(RemoteResult("jupyter", ctx.instance.name,
+                                           "Starting Jupyter (or finding the running one)…"))
+            await m.start_jupyter(ctx)
+            return None  # JupyterChanged says where it answers
+
+        self._remote_action("jupyter", job)
+
+    def action_jupyter_stop(self) -> None:
+        async def job(m: RemoteManager, ctx: RemoteContext) -> str | None:
+            from tui.screens.confirm import Confirm
+
+            name = ctx.instance.name
+            if not await m.stop_jupyter(ctx):
+                kernels = self._busy_kernels.pop(ctx.instance.id, ())
+                listing = "\n".join(f"• {k.name}" + (f" ({k.path})" if k.path else "") for k in kernels)
+                ok = await self.push_screen_wait(Confirm(
+                    f"Stop Jupyter on {name}? {len(kernels)} kernel(s) are busy",
+                    f"These kernels are running code right now:\n{listing}\n\nStopping ends them: their work in "
+                    "progress and everything in their memory is lost. Saved notebooks are kept.",
+                    "Stop anyway", danger=True))
+                if not ok:
+                    return "Jupyter keeps running."
+                await m.stop_jupyter(ctx, force=True)
+            return f"Jupyter on {name} is stopped (process and screen session gone); its tunnel is closed."
+
+        self._remote_action("stop jupyter", job)
+
+    def action_jupyter_log(self) -> None:
+        inst = self._selected()
+        if inst is None:
+            return
+        from tui.screens.jupyter_log import JupyterLogScreen
+
+        screen = self._log_screen = JupyterLogScreen(inst.id, inst.name)
+
+        def closed(_: object) -> None:
+            self._log_screen = None
+            if self.manager is not None:
+                self.run_worker(self.manager.unfollow_log(inst.id), group=f"unfollow:{inst.id}",
+                                exit_on_error=False)
+
+        self.push_screen(screen, closed)
+
+        async def job(m: RemoteManager, ctx: RemoteContext) -> str | None:
+            await m.follow_log(ctx)
+            return None
+
+        self._remote_action("log", job, inst)
+
+    def action_open_tunnel(self) -> None:
+        async def job(m: RemoteManager, ctx: RemoteContext) -> str | None:
+            state = await m.open_tunnel(ctx)
+            return f"Tunnel 127.0.0.1:{state.local_port} → port {state.remote_port} on {ctx.instance.name} is up."
+
+        self._remote_action("tunnel", job)
+
+    def action_close_tunnel(self) -> None:
+        iid = self._tunnels_pane.table.selected
+        manager = self.manager
+        if iid is None or manager is None:
+            self.notify("No tunnel selected (Tunnels pane, arrow keys).", severity="warning")
+            return
+
+        async def close() -> None:
+            await manager.close_tunnel(iid)
+            self.post_message(RemoteResult("tunnel", self._instance_name(iid), "Tunnel closed; Jupyter keeps running "
+                                           "(t or o opens it again)."))
+            self.tunnels.pop(iid, None)
+
+        self.run_worker(close(), group=f"tunnel-close:{iid}", exit_on_error=False)
+
+    def action_open_browser(self) -> None:
+        async def job(m: RemoteManager, ctx: RemoteContext) -> str | None:
+            import webbrowser
+
+            url = m.token_url(ctx.instance.id)
+            if url is None:
+                await m.open_tunnel(ctx)
+                url = m.token_url(ctx.instance.id)
+            if url is None:
+                raise _manager_error(f"the tunnel to {ctx.instance.name} is down; press t to open it again")
+            self.copy_to_clipboard(url)
+            opened = await asyncio.to_thread(webbrowser.open, url)
+            where = "Opened in your browser; the" if opened else "No browser here: the"
+            return (f"{mask_token(url)}\n{where} full URL with its token is on your clipboard (OSC 52). "
+                    "`cades-tui status --show-token` prints it too.")
+
+        self._remote_action("open", job)
+
+    def action_shell(self) -> None:
+        async def job(m: RemoteManager, ctx: RemoteContext) -> str | None:
+            import shlex
+            import subprocess
+
+            from textual.app import SuspendNotSupported
+
+            from tui.remote.connection import openssh_argv
+
+            await m._conn(ctx)  # settles the host key (pinned or asked) before OpenSSH checks it strictly
+            argv = openssh_argv(ctx.target, tty=True)
+            try:
+                with self.suspend():
+                    code = await asyncio.to_thread(subprocess.call, argv)
+            except SuspendNotSupported:
+                return f"This terminal cannot hand over to a shell; run:\n{shlex.join(argv)}"
+            return f"Back from the shell on {ctx.instance.name} (exit code {code})."
+
+        self._remote_action("shell", job)
+
+    def action_snooze(self) -> None:
+        async def job(m: RemoteManager, ctx: RemoteContext) -> str | None:
+            until = m.snooze(ctx.instance.id)
+            return f"Idle reminders for {ctx.instance.name} are quiet until {until:%a %H:%M %Z}."
+
+        self._remote_action("snooze", job)
+
+    # start, idle, quit
+    @work(group="reattach", exclusive=True, exit_on_error=False)
+    async def _reattach(self) -> None:
+        """After the first poll: find the Jupyter servers recorded on known instances and re-open their tunnels."""
+        m = await self.remote()
+        known = [i for i in self.instances if i.id in m.state.servers and i.status == "ACTIVE"]
+        contexts = await asyncio.gather(*(self._ssh_context(i) for i in known), return_exceptions=True)
+        running = await m.reattach_all([c for c in contexts if not isinstance(c, BaseException)])
+        if running:
+            names = ", ".join(self._instance_name(i) for i in running)
+            self.post_message(RemoteResult("reattach", names, f"Jupyter is running on {names}."))
+        self._idle_timer = self.set_timer(self.idle_every_s, self._check_idle)
+
+    @work(group="idle", exclusive=True, exit_on_error=False)
+    async def _check_idle(self) -> None:
+        """Ask each running server how long it has been idle (nudges come as events); re-armed when done."""
+        from tui.manager import ManagerError
+
+        m = await self.remote()
+        for inst in [i for i in self.instances if i.status == "ACTIVE"]:
+            state = self.jupyter.get(inst.id)
+            if state is None or state.state != "running":
+                continue
+            try:
+                await m.check_idle(await self._ssh_context(inst), now=self.clock())
+            except (ManagerError, CloudError):
+                continue  # the instance is unreachable right now: the next round tries again
+        self._idle_timer = self.set_timer(self.idle_every_s, self._check_idle)
+
+    async def _close_remote(self) -> None:
+        self._quitting = True
+        if self._idle_timer is not None:
+            self._idle_timer.stop()
+        if self.manager is not None:
+            manager, self.manager = self.manager, None
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(manager.aclose(), 10)
+
+    async def action_quit(self) -> None:
+        running = [self._instance_name(iid) for iid, s in self.jupyter.items() if s.state == "running"]
+        await self._close_remote()
+        message = None
+        if running:
+            message = (f"Jupyter keeps running on {', '.join(running)}; its tunnels are closed. "
+                       "Start cades-tui again to reattach (tunnels re-open), or stop it with "
+                       "`cades-tui jupyter stop NAME`.")
+        self.exit(message=message)
+
+    async def on_unmount(self) -> None:
+        await self._close_remote()
+
+
+def mask_token(url: str) -> str:
+    """The URL with its token shortened to 4 characters: safe to show on screen."""
+    import re
+
+    return re.sub(r"(token=)([^&#]{4})[^&#]*", r"\1\2…", url)
+
+
+def _manager_error(text: str) -> Exception:
+    from tui.manager import ManagerError
+
+    return ManagerError(text)
 
 
 def _none(_: object) -> None:

@@ -12,11 +12,11 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.widgets import DataTable, Log, Static
+from textual.widgets import DataTable, Log, ProgressBar, Static
 from textual.widgets.data_table import RowDoesNotExist
 
-from tui.models import Family, Flavor, Instance, Quota, TunnelInfo, TunnelState
-from tui.widgets.format import duration, limit, mb, status_text
+from tui.models import Family, Flavor, Instance, Quota, StepResult, StepStatus, TunnelInfo, TunnelState
+from tui.widgets.format import ago, duration, limit, mb, status_text
 
 
 class Pane(Vertical):
@@ -35,9 +35,12 @@ class InstancesTable(DataTable[Text | str]):
                 tooltip="Flavor, image, volumes, addresses, key pair and uptime of the selected instance"),
     ]
 
+    COLUMNS = ("name", "status", "flavor", "ip", "uptime", "jupyter")
+
     def __init__(self) -> None:
         super().__init__(id="instances-table", cursor_type="row", zebra_stripes=True)
         self.instances: dict[str, Instance] = {}
+        self.remote: dict[str, Text] = {}  # instance id -> Jupyter/SSH cell, kept across polls
 
     def on_mount(self) -> None:
         self.add_column("Name", key="name")
@@ -45,6 +48,13 @@ class InstancesTable(DataTable[Text | str]):
         self.add_column("Flavor", key="flavor")
         self.add_column("IP", key="ip")
         self.add_column("Uptime", key="uptime")
+        self.add_column("Jupyter", key="jupyter")
+
+    def set_remote(self, instance_id: str, cell: Text) -> None:
+        """The Jupyter column of one instance (its server's state, and SSH trouble when there is some)."""
+        self.remote[instance_id] = cell
+        if instance_id in self.instances:
+            self.update_cell(instance_id, "jupyter", cell, update_width=True)
 
     @property
     def selected(self) -> Instance | None:
@@ -63,8 +73,7 @@ class InstancesTable(DataTable[Text | str]):
         self.instances = {i.id: i for i in ordered}
         if old_ids == [i.id for i in ordered]:
             for inst in ordered:  # same rows in the same order: update cells in place
-                for column, value in zip(("name", "status", "flavor", "ip", "uptime"),
-                                         self._cells(inst, now), strict=True):
+                for column, value in zip(self.COLUMNS, self._cells(inst, now), strict=True):
                     self.update_cell(inst.id, column, value)
             return
         self.clear()
@@ -73,14 +82,14 @@ class InstancesTable(DataTable[Text | str]):
         if current is not None and current.id in self.instances:
             self.move_cursor(row=self.get_row_index(current.id), animate=False)
 
-    @staticmethod
-    def _cells(inst: Instance, now: datetime) -> tuple[Text | str, ...]:
+    def _cells(self, inst: Instance, now: datetime) -> tuple[Text | str, ...]:
         return (
             Text(inst.name, style="bold"),
             status_text(inst.status, inst.task_state),
             inst.flavor_name,
             inst.ip or "–",
             duration(inst.uptime_seconds(now)),
+            self.remote.get(inst.id, Text("–", style="dim")),
         )
 
 
@@ -220,34 +229,125 @@ def _ratio(used: int, limit: int) -> float:
 
 
 SETUP_IDLE = "Nothing running yet — select an instance and press s to run setup."
+STEP_MARK = {StepStatus.DONE: ("✓", "green"), StepStatus.SKIPPED: ("↷", "dim"), StepStatus.FAILED: ("✗", "red")}
 
 
 class SetupPane(Pane):
+    """The setup pipeline of one instance: a header (step, elapsed), a progress bar over all steps, and every
+    output line prefixed with its time since the start and its step. Fed by the app from setup events."""
+
     def __init__(self) -> None:
         super().__init__(3, "Setup log", id="setup-pane")
+        self.t0 = 0.0
+        self.instance = ""
+        self.step = ""
 
     def compose(self) -> ComposeResult:
         yield Static(SETUP_IDLE, id="setup-empty", classes="empty top")
+        yield Static("", id="setup-status")
+        yield ProgressBar(id="setup-progress", show_eta=False, show_percentage=True)
         yield Log(id="setup-log", max_lines=5000, auto_scroll=True)
+
+    def on_mount(self) -> None:
+        self.status = self.query_one("#setup-status", Static)
+        self.progress = self.query_one("#setup-progress", ProgressBar)
+        self.log_view = self.query_one("#setup-log", Log)
+        self.status.display = self.progress.display = False
+
+    def begin(self, instance: str, t: float) -> None:
+        """A new run on `instance`: the previous run's lines are cleared."""
+        self.instance, self.t0, self.step = instance, t, ""
+        self.query_one("#setup-empty").display = False
+        self.status.display = self.progress.display = True
+        self.log_view.clear()
+        self.progress.update(total=None, progress=0)
+        self.status.update(Text.assemble((instance, "bold"), ": connecting…"))
+        self.log_view.write_line(f"Setup on {instance}")
+
+    def _stamp(self, t: float) -> str:
+        return f"{max(0.0, t - self.t0):6.1f}s"
+
+    def step_started(self, step: str, index: int, total: int, description: str, t: float) -> None:
+        self.step = step
+        self.progress.update(total=total, progress=index)
+        self.status.update(Text.assemble((self.instance, "bold"), f"  step {index + 1}/{total} ",
+                                         (step, "bold cyan"), f" — {description}"))
+        self.log_view.write_line(f"{self._stamp(t)} ▶ [{index + 1}/{total}] {step}: {description}")
+
+    def output(self, step: str, lines: list[str], t: float) -> None:
+        stamp = self._stamp(t)
+        self.log_view.write_lines([f"{stamp} {step:<9}│ {line}" for line in lines])
+
+    def reconnecting(self, step: str, attempt: int, error: str, t: float) -> None:
+        self.log_view.write_line(f"{self._stamp(t)} ⟳ {step}: connection lost ({error}); reconnecting "
+                                 f"(attempt {attempt})")
+
+    def step_finished(self, result: StepResult, t: float) -> None:
+        mark = STEP_MARK.get(result.status, ("·", ""))[0]
+        self.progress.advance(1)
+        what = {StepStatus.SKIPPED: "already done"}.get(result.status, result.status.value)
+        self.log_view.write_line(f"{self._stamp(t)} {mark} {result.step}: {what} ({result.seconds:.1f} s)")
+
+    def finished(self, summary: str, ok: bool, results: tuple[StepResult, ...], t: float) -> None:
+        failed = next((r for r in results if r.status is StepStatus.FAILED), None)
+        lines = [f"{self._stamp(t)} {'■' if ok else '✗'} {summary}"]
+        if failed is not None:
+            lines.append(f"        failed step: {failed.step}")
+            if failed.command:
+                lines.append(f"        command: {failed.command}")
+            if failed.output_tail:
+                lines.append("        last output:")
+                lines += [f"          {line}" for line in failed.output_tail]
+            lines.append("        Fix the cause, then press s to retry (finished steps are skipped).")
+        self.log_view.write_lines(lines)
+        if ok and self.progress.total is not None:
+            self.progress.update(progress=self.progress.total)
+        head = Text.assemble((self.instance, "bold"), "  ")
+        head.append("✓ setup finished" if ok else f"✗ failed at {failed.step if failed else self.step}",
+                    style="green" if ok else "bold red")
+        self.status.update(head)
 
 
 class TunnelsTable(DataTable[Text | str]):
+    """One row per instance's tunnel: name, local → remote, state, since (humanized), bytes in/out."""
+
+    BINDINGS = [
+        Binding("delete,ctrl+w", "app.close_tunnel", "Close tunnel", id="tunnel.close",
+                tooltip="Close the selected tunnel (Jupyter keeps running; t opens it again)"),
+    ]
+
     def __init__(self) -> None:
         super().__init__(id="tunnels-table", cursor_type="row")
 
     def on_mount(self) -> None:
-        for label, key in (("Instance", "instance"), ("Local", "local"), ("Remote", "remote"),
-                           ("State", "state"), ("Traffic", "traffic")):
+        for label, key in (("Instance", "instance"), ("127.0.0.1 → VM", "ports"), ("State", "state"),
+                           ("Since", "since"), ("In / out", "traffic")):
             self.add_column(label, key=key)
 
-    def show(self, tunnels: list[TunnelInfo]) -> None:
+    @property
+    def selected(self) -> str | None:
+        """The instance id of the highlighted tunnel."""
+        if self.row_count == 0:
+            return None
+        try:
+            return self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
+        except RowDoesNotExist:
+            return None
+
+    def show(self, tunnels: list[TunnelInfo], names: dict[str, str], now: datetime) -> None:
+        current = self.selected
         self.clear()
-        for t in tunnels:
+        for t in sorted(tunnels, key=lambda t: (names.get(t.instance, t.instance), t.instance)):
             style = {TunnelState.UP: "green", TunnelState.DOWN: "red"}.get(t.state, "yellow")
-            self.add_row(t.instance, f"127.0.0.1:{t.local_port}", f"{t.remote_host}:{t.remote_port}",
+            self.add_row(Text(names.get(t.instance, t.instance[:8]), style="bold"),
+                         f":{t.local_port} → :{t.remote_port}",
                          Text(t.state.value, style=style),
-                         f"↓{humanize.naturalsize(t.bytes_in)} ↑{humanize.naturalsize(t.bytes_out)}",
-                         key=f"{t.instance}:{t.local_port}")
+                         ago(t.since, now),
+                         f"↓{humanize.naturalsize(t.bytes_in, binary=True)} "
+                         f"↑{humanize.naturalsize(t.bytes_out, binary=True)}",
+                         key=t.instance)
+        if current is not None and current in {t.instance for t in tunnels}:
+            self.move_cursor(row=self.get_row_index(current), animate=False)
 
 
 class TunnelsPane(Pane):
@@ -255,13 +355,13 @@ class TunnelsPane(Pane):
         super().__init__(4, "Tunnels", id="tunnels-pane")
 
         self.table = TunnelsTable()
-        self.hint = Static("No tunnels yet — press t on an instance running Jupyter to open one.",
-                           id="tunnels-empty", classes="empty")
+        self.hint = Static("No tunnels yet — press j to start Jupyter (it opens one), or t on an instance "
+                           "running Jupyter.", id="tunnels-empty", classes="empty")
 
     def compose(self) -> ComposeResult:
         yield self.table
         yield self.hint
 
-    def show(self, tunnels: list[TunnelInfo]) -> None:
-        self.table.show(tunnels)
+    def show(self, tunnels: list[TunnelInfo], names: dict[str, str], now: datetime) -> None:
+        self.table.show(tunnels, names, now)
         self.hint.display = not tunnels
