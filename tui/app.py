@@ -833,7 +833,7 @@ class CadesApp(App[None]):
         if state is not None:
             style = {"running": "green", "starting": "yellow", "stopping": "yellow", "stopped": "dim",
                      "error": "red"}[state.state]
-            word = {"running": "● running", "starting": "… starting", "stopping": "… stopping",
+            word = {"running": "running", "starting": "starting…", "stopping": "stopping…",
                     "stopped": "stopped", "error": "✗ error"}[state.state]
             cell = Text(word, style=style)
         trouble = self.ssh.get(iid)
@@ -990,7 +990,7 @@ class CadesApp(App[None]):
 
             from tui.remote.connection import openssh_argv
 
-            await m._conn(ctx)  # settles the host key (pinned or asked) before OpenSSH checks it strictly
+            await m.connect(ctx)  # settles the host key (pinned or asked) before OpenSSH checks it strictly
             argv = openssh_argv(ctx.target, tty=True)
             try:
                 with self.suspend():

@@ -55,6 +55,23 @@ def duration(seconds: float | None) -> str:
     return str(humanize.naturaldelta(seconds))
 
 
+def short_duration(seconds: float | None) -> str:
+    """Uptime for narrow table cells: "40 s", "12 min", "3 h", "2 d"; a dash when not running."""
+    if seconds is None:
+        return "–"
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{int(seconds // size)} {unit}"
+    return f"{int(seconds)} s"
+
+
+def short_ago(when: datetime | None, now: datetime) -> str:
+    """"12 min ago" for narrow table cells; "" when unknown."""
+    if when is None:
+        return ""
+    return short_duration(max((now - when).total_seconds(), 0.0)) + " ago"
+
+
 def limit(value: int) -> str:
     """A quota limit; -1 (unlimited) as ∞."""
     return "∞" if value < 0 else str(value)

@@ -16,7 +16,7 @@ from textual.widgets import DataTable, Log, ProgressBar, Static
 from textual.widgets.data_table import RowDoesNotExist
 
 from tui.models import Family, Flavor, Instance, Quota, StepResult, StepStatus, TunnelInfo, TunnelState
-from tui.widgets.format import ago, duration, limit, mb, status_text
+from tui.widgets.format import limit, mb, short_ago, short_duration, status_text
 
 
 class Pane(Vertical):
@@ -88,7 +88,7 @@ class InstancesTable(DataTable[Text | str]):
             status_text(inst.status, inst.task_state),
             inst.flavor_name,
             inst.ip or "–",
-            duration(inst.uptime_seconds(now)),
+            short_duration(inst.uptime_seconds(now)),
             self.remote.get(inst.id, Text("–", style="dim")),
         )
 
@@ -342,9 +342,9 @@ class TunnelsTable(DataTable[Text | str]):
             self.add_row(Text(names.get(t.instance, t.instance[:8]), style="bold"),
                          f":{t.local_port} → :{t.remote_port}",
                          Text(t.state.value, style=style),
-                         ago(t.since, now),
-                         f"↓{humanize.naturalsize(t.bytes_in, binary=True)} "
-                         f"↑{humanize.naturalsize(t.bytes_out, binary=True)}",
+                         short_ago(t.since, now),
+                         f"↓{humanize.naturalsize(t.bytes_in, gnu=True)} "
+                         f"↑{humanize.naturalsize(t.bytes_out, gnu=True)}",
                          key=t.instance)
         if current is not None and current in {t.instance for t in tunnels}:
             self.move_cursor(row=self.get_row_index(current), animate=False)
