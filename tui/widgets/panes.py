@@ -254,6 +254,14 @@ class SetupPane(Pane):
         self.log_view = self.query_one("#setup-log", Log)
         self.status.display = self.progress.display = False
 
+    def _write(self, lines: list[str]) -> None:
+        """Append and keep following the end (a pane that just changed size would otherwise stay put)."""
+        self.log_view.write_lines(lines)
+        self.log_view.call_after_refresh(self.log_view.scroll_end, animate=False)
+
+    def _write_line(self, line: str) -> None:
+        self._write([line])
+
     def begin(self, instance: str, t: float) -> None:
         """A new run on `instance`: the previous run's lines are cleared."""
         self.instance, self.t0, self.step = instance, t, ""
@@ -262,7 +270,7 @@ class SetupPane(Pane):
         self.log_view.clear()
         self.progress.update(total=None, progress=0)
         self.status.update(Text.assemble((instance, "bold"), ": connecting…"))
-        self.log_view.write_line(f"Setup on {instance}")
+        self._write_line(f"Setup on {instance}")
 
     def _stamp(self, t: float) -> str:
         return f"{max(0.0, t - self.t0):6.1f}s"
@@ -272,21 +280,21 @@ class SetupPane(Pane):
         self.progress.update(total=total, progress=index)
         self.status.update(Text.assemble((self.instance, "bold"), f"  step {index + 1}/{total} ",
                                          (step, "bold cyan"), f" — {description}"))
-        self.log_view.write_line(f"{self._stamp(t)} ▶ [{index + 1}/{total}] {step}: {description}")
+        self._write_line(f"{self._stamp(t)} ▶ [{index + 1}/{total}] {step}: {description}")
 
     def output(self, step: str, lines: list[str], t: float) -> None:
         stamp = self._stamp(t)
-        self.log_view.write_lines([f"{stamp} {step:<9}│ {line}" for line in lines])
+        self._write([f"{stamp} {step:<9}│ {line}" for line in lines])
 
     def reconnecting(self, step: str, attempt: int, error: str, t: float) -> None:
-        self.log_view.write_line(f"{self._stamp(t)} ⟳ {step}: connection lost ({error}); reconnecting "
+        self._write_line(f"{self._stamp(t)} ⟳ {step}: connection lost ({error}); reconnecting "
                                  f"(attempt {attempt})")
 
     def step_finished(self, result: StepResult, t: float) -> None:
         mark = STEP_MARK.get(result.status, ("·", ""))[0]
         self.progress.advance(1)
         what = {StepStatus.SKIPPED: "already done"}.get(result.status, result.status.value)
-        self.log_view.write_line(f"{self._stamp(t)} {mark} {result.step}: {what} ({result.seconds:.1f} s)")
+        self._write_line(f"{self._stamp(t)} {mark} {result.step}: {what} ({result.seconds:.1f} s)")
 
     def finished(self, summary: str, ok: bool, results: tuple[StepResult, ...], t: float) -> None:
         failed = next((r for r in results if r.status is StepStatus.FAILED), None)
@@ -299,7 +307,7 @@ class SetupPane(Pane):
                 lines.append("        last output:")
                 lines += [f"          {line}" for line in failed.output_tail]
             lines.append("        Fix the cause, then press s to retry (finished steps are skipped).")
-        self.log_view.write_lines(lines)
+        self._write(lines)
         if ok and self.progress.total is not None:
             self.progress.update(progress=self.progress.total)
         head = Text.assemble((self.instance, "bold"), "  ")
