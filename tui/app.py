@@ -425,10 +425,12 @@ class CadesApp(App[None]):
 
     @work(thread=True, group="launch-choices", exclusive=True, exit_on_error=False)
     def _load_launch_choices(self, cloud: Cloud) -> None:
+        from tui.services import public_key_files
+
         try:
             choices = LaunchChoices(cloud.list_images(), cloud.list_flavors(), cloud.list_keypairs(),
                                     cloud.list_networks(), cloud.get_quota(),
-                                    [i.name for i in cloud.list_instances()])
+                                    [i.name for i in cloud.list_instances()], public_key_files())
         except CloudError as exc:
             self.post_message(ActionFailed("launch", "wizard", exc))
         else:

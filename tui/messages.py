@@ -10,6 +10,7 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from textual.message import Message
@@ -59,6 +60,7 @@ class LaunchChoices(Message):
     networks: list[Network]
     quota: Quota
     instance_names: list[str] = field(default_factory=list)
+    public_keys: list[Path] = field(default_factory=list)  # ~/.ssh/*.pub the user may import
 
 
 @dataclass

@@ -6,6 +6,8 @@ thread), everything else here is async or pure.
 
 from __future__ import annotations
 
+import getpass
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -34,6 +36,30 @@ class RemoteContext:
         return self.target.pinned
 
 
+IMPORT_KEY_PREFIX = "import:"  # LaunchSpec.key_name "import:/path/to/id_ed25519.pub": import that public key first
+
+
+def public_key_files(ssh_dir: Path | None = None) -> list[Path]:
+    """The user's OpenSSH public keys (~/.ssh/*.pub) that a launch can import as a key pair."""
+    folder = ssh_dir or Path.home() / ".ssh"
+    try:
+        return sorted(p for p in folder.glob("*.pub") if p.is_file())
+    except OSError:
+        return []
+
+
+def import_public_key(cloud: Cloud, pub: Path, say: Callable[[str], None]) -> tuple[str, Path | None]:
+    """Import `pub` as a key pair named after the file (once); (key pair name, the matching private key if any).
+    The private key is never read or copied: only its path is remembered for SSH."""
+    public = pub.read_text(encoding="utf-8").strip()
+    name = re.sub(r"[^A-Za-z0-9._-]", "-", f"{pub.name.removesuffix('.pub')}-{getpass.getuser()}")[:63]
+    if name not in {k.name for k in cloud.list_keypairs()}:
+        say(f"Importing {pub} as key pair {name}")
+        cloud.import_keypair(name, public)
+    private = pub.with_name(pub.name.removesuffix(".pub"))
+    return name, private if private.exists() else None
+
+
 def launch_instance(cloud: Cloud, spec: LaunchSpec, say: Callable[[str], None],
                     store: KeyStore | None = None, wait: bool = True) -> Instance:
     """Launch the way the guide wants it, for the app and the CLI alike: the app's own key pair when none is
@@ -42,7 +68,9 @@ def launch_instance(cloud: Cloud, spec: LaunchSpec, say: Callable[[str], None],
     store = store or KeyStore()
     key_name = spec.key_name
     key_path: Path | None = store.private_path(key_name) if key_name else None
-    if not key_name:
+    if key_name.startswith(IMPORT_KEY_PREFIX):
+        key_name, key_path = import_public_key(cloud, Path(key_name[len(IMPORT_KEY_PREFIX):]), say)
+    elif not key_name:
         key_name, key_path, public = store.app_key()
         if key_name not in {k.name for k in cloud.list_keypairs()}:
             say(f"Importing the app's own key pair as {key_name} (private key: {key_path})")

@@ -59,3 +59,33 @@ def test_instance_going_to_error_is_reported(cloud: OpenStackCloud, sandbox) -> 
         cloud.launch(spec)
     assert cloud.get_instance("doomed").status == "ERROR"
     cloud.delete("doomed", delete_volumes=True)
+
+
+def test_launch_imports_the_users_public_key(cloud: OpenStackCloud, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The wizard's "Import ~/.ssh/….pub" choice: imported once as a key pair, its private key remembered by path
+    (never read or copied)."""
+    import asyncssh
+
+    from tui.cloud.base import LaunchSpec
+    from tui.keys import KeyStore
+    from tui.services import IMPORT_KEY_PREFIX, launch_instance, public_key_files
+
+    key = asyncssh.generate_private_key("ssh-ed25519")
+    private = tmp_path / "id_ed25519"
+    key.write_private_key(str(private))
+    (tmp_path / "id_ed25519.pub").write_text(key.export_public_key().decode())
+    assert public_key_files(tmp_path) == [tmp_path / "id_ed25519.pub"]
+    net = next(n for n in cloud.list_networks() if not n.external)
+    image = next(i for i in cloud.list_images() if "Ubuntu" in i.name)
+    spec = LaunchSpec(name="own-key", image=image.id, flavor="m1.tiny", network=net.id,
+                      key_name=IMPORT_KEY_PREFIX + str(tmp_path / "id_ed25519.pub"))
+    said: list[str] = []
+    inst = launch_instance(cloud, spec, said.append)
+    try:
+        assert inst.key_name.startswith("id_ed25519-")
+        assert any("Importing" in s for s in said)
+        assert KeyStore().key_for(inst.id) == private
+        pairs = {k.name: k for k in cloud.list_keypairs()}
+        assert pairs[inst.key_name].public_key.split()[1] == key.export_public_key().decode().split()[1]
+    finally:
+        cloud.delete(inst.id, delete_volumes=True)

@@ -29,7 +29,16 @@ from tui.models import Flavor, Image, Instance, Network
 from tui.widgets.format import mb
 
 T = TypeVar("T")
-APP_KEY_OPTION = "<app-key>"  # the key step's option for the app's own key pair (LaunchSpec.key_name "")
+APP_KEY_OPTION = "<app-key>"
+IMPORT_KEY_PREFIX = "import:"  # the same convention as tui.services.IMPORT_KEY_PREFIX (no core import here)
+
+
+def _key_label(key_name: str) -> str:
+    if not key_name:
+        return "cades-tui's own (imported if needed)"
+    if key_name.startswith(IMPORT_KEY_PREFIX):
+        return f"import {key_name[len(IMPORT_KEY_PREFIX):]}"
+    return key_name  # the key step's option for the app's own key pair (LaunchSpec.key_name "")
 STEPS = ("name", "image", "flavor", "volume", "key", "network", "review", "progress")
 TITLES = {
     "name": "Name", "image": "Image", "flavor": "Flavor", "volume": "Boot volume", "key": "Key pair",
@@ -86,6 +95,7 @@ class LaunchWizard(ModalScreen[None]):
         super().__init__(classes="dialog-screen")
         self.choices = choices
         self.defaults = defaults
+        self.public_keys = choices.public_keys
         self.pick = _Pick(
             image=_default(lambda: pick_image(choices.images, defaults.image), choices.images),
             flavor=_default(lambda: pick_flavor(choices.flavors, choices.quota, 0, defaults.flavor), []),
@@ -127,7 +137,10 @@ class LaunchWizard(ModalScreen[None]):
                                              ("  made for you once; its private key stays in the app's data dir",
                                               "dim")), id=APP_KEY_OPTION),
                         *[Option(Text.assemble((k.name, "bold"), "  ", (k.fingerprint, "dim")), id=k.name)
-                          for k in c.keypairs], id="key")
+                          for k in c.keypairs],
+                        *[Option(Text.assemble(("Import ", "bold"), (str(pub), "bold"),
+                                               ("  your own public key, as a new key pair", "dim")),
+                                 id=IMPORT_KEY_PREFIX + str(pub)) for pub in self.public_keys], id="key")
                 with Vertical(id="step-network", classes="step"):
                     yield Static("The instance's network. It is always named explicitly (some clouds refuse "
                                  "\"auto\").", classes="advice")
@@ -339,7 +352,7 @@ class LaunchWizard(ModalScreen[None]):
         for label, value in (("Name", p.name), ("Image", p.image.name),
                              ("Flavor", f"{p.flavor.name} — {p.flavor.vcpus} vCPU, {mb(p.flavor.ram_mb)} RAM"),
                              ("Boot volume", f"{p.volume_gb} GB"),
-                             ("Key pair", p.key_name or "cades-tui's own (imported if needed)"),
+                             ("Key pair", _key_label(p.key_name)),
                              ("Network", p.network.name)):
             text.append(f"{label:<12}", style="dim")
             text.append(f"{value}\n", style="bold")
