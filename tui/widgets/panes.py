@@ -363,8 +363,8 @@ class TunnelsPane(Pane):
         super().__init__(4, "Tunnels", id="tunnels-pane")
 
         self.table = TunnelsTable()
-        self.hint = Static("No tunnels yet — press j to start Jupyter (it opens one), or t on an instance "
-                           "running Jupyter.", id="tunnels-empty", classes="empty")
+        self.hint = Static("No tunnels yet — j starts Jupyter with one, t opens one.",
+                           id="tunnels-empty", classes="empty")
 
     def compose(self) -> ComposeResult:
         yield self.table
