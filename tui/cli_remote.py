@@ -210,6 +210,17 @@ async def _forever() -> None:
     await asyncio.Event().wait()
 
 
+async def _serve_tunnel(m: RemoteManager, rctx: RemoteContext, ctx: Context) -> int:
+    """Keep the tunnel up in the foreground until Ctrl+C, then close it (Jupyter keeps running)."""
+    ctx.print(FOREGROUND_NOTE)
+    ctx.out.flush()
+    try:
+        await _forever()
+    finally:
+        await m.close_tunnel(rctx.instance.id)
+    return EXIT_OK  # pragma: no cover - ended by Ctrl+C
+
+
 # -- commands -------------------------------------------------------------------------------------------
 
 
@@ -355,13 +366,7 @@ def cmd_tunnel(args: argparse.Namespace, ctx: Context) -> int:
         state = await m.open_tunnel(rctx, args.local_port, strict=args.local_port is not None)
         ctx.print(f"Forwarding {state.public_url} -> {rctx.instance.name}:{state.remote_port} "
                   f"(`cades-tui open {rctx.instance.name}` gives the URL with its token).")
-        ctx.print(FOREGROUND_NOTE)
-        sys.stdout.flush()
-        try:
-            await _forever()
-        finally:
-            await m.close_tunnel(rctx.instance.id)
-        return EXIT_OK  # pragma: no cover - ended by Ctrl+C
+        return await _serve_tunnel(m, rctx, ctx)
 
     return _with_manager(args, ctx, body)
 
@@ -382,13 +387,7 @@ def cmd_open(args: argparse.Namespace, ctx: Context) -> int:
             ctx.print("(URL copied to the clipboard)")
         if not args.no_browser and not await asyncio.to_thread(webbrowser.open, url):
             ctx.print("No browser found here: open the URL above in yours.")
-        ctx.print(FOREGROUND_NOTE)
-        ctx.out.flush()
-        try:
-            await _forever()
-        finally:
-            await m.close_tunnel(rctx.instance.id)
-        return EXIT_OK  # pragma: no cover - ended by Ctrl+C
+        return await _serve_tunnel(m, rctx, ctx)
 
     return _with_manager(args, ctx, body)
 
