@@ -30,7 +30,7 @@ from tui.models import StepResult, StepStatus, TunnelInfo, TunnelState
 from tui.screens.help import HelpScreen
 from tui.screens.jupyter_log import JupyterLogScreen
 from tui.screens.wizard import LaunchWizard
-from tui.widgets.panes import FlavorsTable, InstancesTable
+from tui.widgets.tables import FlavorsTable, InstancesTable
 
 SIZE = (120, 40)
 SETUP = [  # a first setup run, recorded: (seconds, event)

@@ -17,12 +17,12 @@ from functools import partial
 from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
-from textual import on, work
+from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Container
 from textual.timer import Timer
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import Footer, Header, Static
 
 from tui.cloud.base import Cloud, CloudError, Conflict, LaunchSpec
 from tui.messages import (
@@ -47,19 +47,11 @@ from tui.messages import (
 )
 from tui.models import Flavor, Instance, Quota, TunnelInfo, Volume
 from tui.widgets.format import mb, volume_label
-from tui.widgets.panes import (
-    FlavorsPane,
-    FlavorsTable,
-    InstancesPane,
-    InstancesTable,
-    QuotaBar,
-    SetupPane,
-    TunnelsPane,
-    TunnelsTable,
-)
+from tui.widgets.panes import FlavorsPane, InstancesPane, QuotaBar, SetupPane, TunnelsPane
 
 if TYPE_CHECKING:  # the screens load on first use: the first frame does not wait for them
     from textual.command import Provider
+    from textual.widgets import DataTable
 
     from tui.config import Settings
     from tui.jupyter.server import KernelInfo
@@ -157,6 +149,7 @@ class CadesApp(App[None]):
         self._delay = settings.ui.refresh_s
         self._timer: Timer | None = None
         self._busy = False  # a connect or poll worker is running
+        self._built = False  # the panes' tables are mounted (right after the first frame)
         self._again = False  # poll again as soon as the running poll ends
         self._polls = 0
         self._watchdog: Timer | None = None
@@ -201,17 +194,22 @@ class CadesApp(App[None]):
         self._banner = self.query_one("#banner", Static)
         self._quota_bar = self.query_one(QuotaBar)
         self._instances_pane = self.query_one(InstancesPane)
-        self._instances_table = self._instances_pane.table
-        self._flavors_table = self.query_one(FlavorsTable)
+        self._flavors_pane = self.query_one(FlavorsPane)
+        self._setup_pane = self.query_one(SetupPane)
+        self._tunnels_pane = self.query_one(TunnelsPane)
         self.set_keymap(self.settings.keymap)
         self._set_state("connecting")
         self._banner.display = False
-        self._setup_pane = self.query_one(SetupPane)
-        self._tunnels_pane = self.query_one(TunnelsPane)
-        self._instances_table.focus()
 
-    def on_ready(self) -> None:
-        """The first frame is on screen: only now build the cloud (imports openstacksdk, authenticates)."""
+    async def on_ready(self) -> None:
+        """The first frame (frames, titles, hints, keys) is on screen: now mount the tables and logs, then build
+        the cloud (imports openstacksdk, authenticates) — its answers always find the tables in place."""
+        for pane in (self._instances_pane, self._flavors_pane, self._setup_pane, self._tunnels_pane):
+            await pane.build()
+        self._instances_table = self._instances_pane.table
+        self._flavors_table = self._flavors_pane.table
+        self._instances_table.focus()
+        self._built = True
         self._tick()
 
     # ---- polling -------------------------------------------------------------------------------
@@ -250,6 +248,8 @@ class CadesApp(App[None]):
 
     def action_refresh(self) -> None:
         """Poll now (or right after the running poll: polls never overlap)."""
+        if not self._built:
+            return  # the first poll starts as soon as the tables are in place
         if self._busy:
             self._again = True
             return
@@ -338,9 +338,9 @@ class CadesApp(App[None]):
         if self.quota is not None:
             self._quota_bar.show(self.quota, self._flavors_table.selected)
 
-    @on(DataTable.RowHighlighted, "#flavors-table")
-    def _flavor_highlighted(self) -> None:
-        self._render_quota()
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.data_table.id == "flavors-table":
+            self._render_quota()
 
     # ---- keys, help, palette -------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -349,6 +349,8 @@ class CadesApp(App[None]):
     def binding_rows(self) -> list[tuple[str, str, str, str]]:
         """(keys as displayed, description, tooltip, action) for every binding, after the keymap."""
         rows = []
+        from tui.widgets.tables import InstancesTable, TunnelsTable
+
         for binding in [*self.BINDINGS, *InstancesTable.BINDINGS, *TunnelsTable.BINDINGS]:
             assert isinstance(binding, Binding)
             keys = self._keymap.get(binding.id, binding.key) if binding.id else binding.key
@@ -363,7 +365,9 @@ class CadesApp(App[None]):
         self.push_screen(HelpScreen([(k, d, t) for k, d, t, _ in self.binding_rows()]))
 
     def action_focus_pane(self, pane: str) -> None:
-        self.query_one(PANES[pane]).focus()
+        target = self.query(PANES[pane])  # empty in the few ms before the panes are built
+        if target:
+            target.first().focus()
 
     # ---- instance actions ----------------------------------------------------------------------
     def _selected(self) -> Instance | None:
@@ -951,7 +955,7 @@ class CadesApp(App[None]):
         self._remote_action("tunnel", job)
 
     def action_close_tunnel(self) -> None:
-        iid = self._tunnels_pane.table.selected
+        iid = self._tunnels_pane.table.selected if self._built else None
         manager = self.manager
         if iid is None or manager is None:
             self.notify("No tunnel selected (Tunnels pane, arrow keys).", severity="warning")

@@ -15,11 +15,12 @@ import os
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import yaml
+from typing import TYPE_CHECKING, Any
 
 from tui import paths
+
+if TYPE_CHECKING:
+    import yaml
 
 ENV_CONFIG = "CADES_TUI_CONFIG"
 
@@ -138,6 +139,8 @@ def load_settings(explicit: str | None = None, cloud: str | None = None) -> Sett
 
 
 def load_file(path: Path) -> Settings:
+    import yaml  # only when there is a file to read: the app's first frame does not wait for it
+
     name = str(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -185,12 +188,16 @@ def _build(cls: type, node: yaml.MappingNode, file: str, prefix: str) -> dict[st
 
 def _scalar(node: yaml.Node) -> Any:
     """The Python value of a scalar node with YAML's safe typing (int, float, bool, null, str)."""
+    import yaml
+
     if not isinstance(node, yaml.ScalarNode):
         return None
     return yaml.SafeLoader("").construct_object(node, deep=True)
 
 
 def _convert(hint: Any, node: yaml.Node, file: str, path: str) -> Any:
+    import yaml
+
     line = f"{file}:{node.start_mark.line + 1}"
     is_null = isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:null"
     if isinstance(hint, type) and dataclasses.is_dataclass(hint):
@@ -246,6 +253,8 @@ def _convert(hint: Any, node: yaml.Node, file: str, path: str) -> Any:
 
 
 def _show(node: yaml.Node) -> str:
+    import yaml
+
     if isinstance(node, yaml.MappingNode):
         return "a mapping"
     if isinstance(node, yaml.SequenceNode):

@@ -12,6 +12,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from textual.css.query import NoMatches
 from textual.pilot import Pilot
 
 from tui.app import CadesApp
@@ -89,9 +90,17 @@ def frozen_after(instance: Instance) -> Callable[[], datetime]:
 
 
 async def wait_for(pilot: Pilot[Any], condition: Callable[[], Any], timeout: float = 15.0) -> None:
-    """Let the app run until `condition()` is true; fail with a clear message after `timeout` seconds."""
+    """Let the app run until `condition()` is true; fail with a clear message after `timeout` seconds.
+    A widget not mounted yet (the tables mount right after the first frame) counts as "not yet"."""
     deadline = time.monotonic() + timeout
-    while not condition():
+
+    def holds() -> bool:
+        try:
+            return bool(condition())
+        except NoMatches:
+            return False
+
+    while not holds():
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {condition.__doc__ or condition}")
         await pilot.pause(0.05)

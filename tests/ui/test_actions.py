@@ -13,7 +13,7 @@ from tui.screens.confirm import Confirm, DeleteInstance
 from tui.screens.instance import ConsoleScreen, DetailsScreen, PickFlavor, VerifyResize
 from tui.screens.volumes import NewVolume, VolumesScreen
 from tui.screens.wizard import LaunchWizard
-from tui.widgets.panes import InstancesTable
+from tui.widgets.tables import InstancesTable
 
 
 async def _ready(ui: Any, pilot: Any, app: CadesApp, n: int = 0) -> None:

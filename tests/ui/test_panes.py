@@ -10,7 +10,8 @@ from textual.widgets import Log, Static
 from tui.app import CadesApp
 from tui.screens.help import HelpScreen
 from tui.screens.volumes import VolumesScreen
-from tui.widgets.panes import SETUP_IDLE, FlavorsTable, InstancesTable, QuotaBar
+from tui.widgets.panes import SETUP_IDLE, QuotaBar
+from tui.widgets.tables import FlavorsTable, InstancesTable
 
 
 def _loaded(app: CadesApp, n: int = 1) -> Any:
@@ -75,6 +76,7 @@ async def test_empty_project_says_how_to_start(ui: Any, sb: Any, make_app: Any) 
 async def test_keys_move_focus_between_panes(ui: Any, sb: Any, make_app: Any) -> None:
     app = make_app()
     async with app.run_test(size=(80, 24)) as pilot:
+        await ui.wait_for(pilot, lambda: app.focused is not None)  # the tables mount right after the first frame
         assert app.focused is not None and app.focused.id == "instances-table"
         for key, expected in (("2", "flavors-table"), ("3", "setup-log"), ("4", "tunnels-table"),
                               ("1", "instances-table"), ("tab", "flavors-table"), ("tab", "setup-log"),

@@ -40,7 +40,8 @@ from tui.screens.hostkey import HostKeyScreen
 from tui.screens.jupyter_log import JupyterLogScreen
 from tui.services import Services, launch_instance
 from tui.state import AppState
-from tui.widgets.panes import InstancesTable, SetupPane, TunnelsTable
+from tui.widgets.panes import SetupPane
+from tui.widgets.tables import InstancesTable, TunnelsTable
 
 JUPYTER = str(Path(sys.executable).parent / "jupyter")
 STEPS = (WaitForSSH(), DetectSystem(), WriteJupyterConfig(), CreateWorkspace())

@@ -15,7 +15,7 @@ from tui.manager import JupyterState
 from tui.messages import JupyterChanged, JupyterLog, SetupEvents, TunnelUpdated
 from tui.models import StepResult, StepStatus, TunnelInfo, TunnelState
 from tui.screens.jupyter_log import JupyterLogScreen
-from tui.widgets.panes import InstancesTable
+from tui.widgets.tables import InstancesTable
 
 SIZES = [(80, 24), (120, 40)]
 

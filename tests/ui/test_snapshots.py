@@ -11,7 +11,7 @@ from textual.widgets import Input, OptionList
 from tui.cloud.openstack_cloud import OpenStackCloud
 from tui.screens.confirm import DeleteInstance
 from tui.screens.wizard import LaunchWizard
-from tui.widgets.panes import FlavorsTable, InstancesTable
+from tui.widgets.tables import FlavorsTable, InstancesTable
 
 SIZES = [(80, 24), (120, 40)]
 
