@@ -10,10 +10,8 @@ from typing import TYPE_CHECKING, NoReturn
 from tui import __version__
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
 
     from tui.cloud.base import Cloud
-    from tui.config import Settings
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
@@ -116,19 +114,31 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def run_app(settings: Settings, prepare: Callable[[], object]) -> int:
-    """The full-screen app. `prepare` (starting the demo sandbox) and openstacksdk's import run later, in a
-    worker, after the first frame."""
+def run_app(args: argparse.Namespace) -> int:
+    """The full-screen app. Starting the demo sandbox and importing openstacksdk happen later, in a worker,
+    after the first frame; this path imports nothing of the command-line tools."""
+    from tui.startup import prepare
+
+    prepared = prepare(args)
+    if isinstance(prepared, int):
+        return prepared
+    settings, demo = prepared
     from tui.app import CadesApp
-    from tui.cli import make_cloud
 
     def cloud_factory() -> Cloud:
-        prepare()
+        if demo is not None:
+            demo.ensure()
+        from tui.cli import make_cloud
+
         return make_cloud(settings)
 
-    app = CadesApp(settings, cloud_factory=cloud_factory)
-    app.run()
-    return int(app.return_code or 0)
+    try:
+        app = CadesApp(settings, cloud_factory=cloud_factory)
+        app.run()
+        return int(app.return_code or 0)
+    finally:
+        if demo is not None:
+            demo.stop()
 
 
 class _Quiet(argparse.ArgumentParser):
@@ -154,10 +164,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    from tui import cli  # after parsing: --help and --version stay instant
-
     try:
-        return cli.run(args, run_app)
+        if args.command is None:
+            return run_app(args)
+        from tui import cli  # after parsing: --help and --version stay instant
+
+        return cli.run(args)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

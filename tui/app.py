@@ -24,28 +24,7 @@ from textual.containers import Container
 from textual.timer import Timer
 from textual.widgets import Footer, Header, Static
 
-from tui.cloud.base import Cloud, CloudError, Conflict, LaunchSpec
-from tui.messages import (
-    ActionDone,
-    ActionFailed,
-    ActionProgress,
-    CloudConnected,
-    CloudFailed,
-    ConsoleLoaded,
-    HostKeyAsked,
-    IdleNudged,
-    InstanceDetails,
-    JupyterChanged,
-    JupyterLog,
-    LaunchChoices,
-    Polled,
-    RemoteResult,
-    SetupEvents,
-    SshStateChanged,
-    TunnelUpdated,
-    VolumesLoaded,
-)
-from tui.models import Flavor, Instance, Quota, TunnelInfo, Volume
+from tui.lazy import lazy
 from tui.widgets.format import mb, volume_label
 from tui.widgets.panes import FlavorsPane, InstancesPane, QuotaBar, SetupPane, TunnelsPane
 
@@ -53,14 +32,41 @@ if TYPE_CHECKING:  # the screens load on first use: the first frame does not wai
     from textual.command import Provider
     from textual.widgets import DataTable
 
+    from tui import messages as msg
+    from tui.cloud import base
+    from tui.cloud.base import Cloud, LaunchSpec
     from tui.config import Settings
     from tui.jupyter.server import KernelInfo
     from tui.manager import JupyterState, ManagerOptions, RemoteManager
-    from tui.messages import EventBridge
+    from tui.messages import (
+        ActionDone,
+        ActionFailed,
+        ActionProgress,
+        CloudConnected,
+        CloudFailed,
+        ConsoleLoaded,
+        EventBridge,
+        HostKeyAsked,
+        IdleNudged,
+        InstanceDetails,
+        JupyterChanged,
+        JupyterLog,
+        LaunchChoices,
+        Polled,
+        RemoteResult,
+        SetupEvents,
+        SshStateChanged,
+        TunnelUpdated,
+        VolumesLoaded,
+    )
+    from tui.models import Flavor, Instance, Quota, TunnelInfo, Volume
     from tui.screens.jupyter_log import JupyterLogScreen
     from tui.screens.volumes import VolumesScreen
     from tui.screens.wizard import LaunchWizard
     from tui.services import RemoteContext, Services
+else:  # loaded on first use, after the first frame
+    msg = lazy("tui.messages")
+    base = lazy("tui.cloud.base")
 
 MAX_BACKOFF_S = 60.0
 FLAVORS_EVERY = 6  # re-read flavors on every 6th poll (they rarely change)
@@ -261,12 +267,13 @@ class CadesApp(App[None]):
     def _connect(self) -> None:
         try:
             cloud = self.cloud_factory()
-        except CloudError as exc:
-            self.post_message(CloudFailed(exc))
+        except base.CloudError as exc:
+            self.post_message(msg.CloudFailed(exc))
         except Exception as exc:  # a bug or an unexpected library error must not kill the app
-            self.post_message(CloudFailed(CloudError(f"cannot connect: {exc}", "check the profile and clouds.yaml")))
+            error = base.CloudError(f"cannot connect: {exc}", "check the profile and clouds.yaml")
+            self.post_message(msg.CloudFailed(error))
         else:
-            self.post_message(CloudConnected(cloud))
+            self.post_message(msg.CloudConnected(cloud))
 
     @work(thread=True, group="poll", exclusive=True, exit_on_error=False)
     def _poll(self, cloud: Cloud, with_flavors: bool) -> None:
@@ -275,12 +282,12 @@ class CadesApp(App[None]):
             quota = cloud.get_quota()
             volumes = cloud.list_volumes()
             flavors = cloud.list_flavors() if with_flavors else None
-        except CloudError as exc:
-            self.post_message(CloudFailed(exc))
+        except base.CloudError as exc:
+            self.post_message(msg.CloudFailed(exc))
         except Exception as exc:
-            self.post_message(CloudFailed(CloudError(f"unexpected error while polling: {exc}")))
+            self.post_message(msg.CloudFailed(base.CloudError(f"unexpected error while polling: {exc}")))
         else:
-            self.post_message(Polled(instances, quota, volumes, flavors))
+            self.post_message(msg.Polled(instances, quota, volumes, flavors))
 
     def on_cloud_connected(self, message: CloudConnected) -> None:
         self.cloud = message.cloud
@@ -388,12 +395,12 @@ class CadesApp(App[None]):
         def work_() -> None:
             try:
                 result = call(cloud)
-            except CloudError as exc:
-                self.post_message(ActionFailed(action, target, exc))
+            except base.CloudError as exc:
+                self.post_message(msg.ActionFailed(action, target, exc))
             except Exception as exc:
-                self.post_message(ActionFailed(action, target, CloudError(f"unexpected error: {exc}")))
+                self.post_message(msg.ActionFailed(action, target, base.CloudError(f"unexpected error: {exc}")))
             else:
-                self.post_message(ActionDone(action, target, describe(result), result))
+                self.post_message(msg.ActionDone(action, target, describe(result), result))
 
         self.run_worker(work_, thread=True, group=group, exit_on_error=False, name=f"{action} {target}")
 
@@ -432,11 +439,11 @@ class CadesApp(App[None]):
         from tui.services import public_key_files
 
         try:
-            choices = LaunchChoices(cloud.list_images(), cloud.list_flavors(), cloud.list_keypairs(),
+            choices = msg.LaunchChoices(cloud.list_images(), cloud.list_flavors(), cloud.list_keypairs(),
                                     cloud.list_networks(), cloud.get_quota(),
                                     [i.name for i in cloud.list_instances()], public_key_files())
-        except CloudError as exc:
-            self.post_message(ActionFailed("launch", "wizard", exc))
+        except base.CloudError as exc:
+            self.post_message(msg.ActionFailed("launch", "wizard", exc))
         else:
             self.post_message(choices)
 
@@ -450,7 +457,7 @@ class CadesApp(App[None]):
         spec = message.spec
 
         def say(text: str) -> None:
-            self.post_message(ActionProgress("launch", spec.name, text))
+            self.post_message(msg.ActionProgress("launch", spec.name, text))
 
         self._run("launch", spec.name, partial(_launch, spec, say),
                   lambda i: f"{spec.name} is {i.status if i else '?'} at {i.ip if i else '?'}.",
@@ -575,9 +582,9 @@ class CadesApp(App[None]):
     @work(thread=True, group="console", exclusive=True, exit_on_error=False)
     def _load_console(self, cloud: Cloud, inst: Instance) -> None:
         try:
-            self.post_message(ConsoleLoaded(inst, cloud.console_log(inst.id, lines=500)))
-        except CloudError as exc:
-            self.post_message(ActionFailed("console", inst.name, exc))
+            self.post_message(msg.ConsoleLoaded(inst, cloud.console_log(inst.id, lines=500)))
+        except base.CloudError as exc:
+            self.post_message(msg.ActionFailed("console", inst.name, exc))
 
     def on_console_loaded(self, message: ConsoleLoaded) -> None:
         from tui.screens.instance import ConsoleScreen
@@ -595,10 +602,10 @@ class CadesApp(App[None]):
             fresh = cloud.get_instance(inst.id)
             images = {i.id: i.name for i in cloud.list_images()}
             volumes = [v for v in cloud.list_volumes() if fresh.id in v.attached_to]
-        except CloudError as exc:
-            self.post_message(ActionFailed("details", inst.name, exc))
+        except base.CloudError as exc:
+            self.post_message(msg.ActionFailed("details", inst.name, exc))
         else:
-            self.post_message(InstanceDetails(fresh, images.get(fresh.image_id, ""), volumes))
+            self.post_message(msg.InstanceDetails(fresh, images.get(fresh.image_id, ""), volumes))
 
     def on_instance_details(self, message: InstanceDetails) -> None:
         from tui.screens.instance import DetailsScreen
@@ -620,9 +627,9 @@ class CadesApp(App[None]):
     @work(thread=True, group="volumes", exclusive=True, exit_on_error=False)
     def _load_volumes(self, cloud: Cloud) -> None:
         try:
-            self.post_message(VolumesLoaded(cloud.list_volumes(), cloud.list_instances(), cloud.get_quota()))
-        except CloudError as exc:
-            self.post_message(ActionFailed("volumes", "list", exc))
+            self.post_message(msg.VolumesLoaded(cloud.list_volumes(), cloud.list_instances(), cloud.get_quota()))
+        except base.CloudError as exc:
+            self.post_message(msg.ActionFailed("volumes", "list", exc))
 
     def on_volumes_loaded(self, message: VolumesLoaded) -> None:
         self.volumes, self.quota = message.volumes, message.quota
@@ -667,7 +674,7 @@ class CadesApp(App[None]):
                           lambda _: f"Volume {label} detached.", group=f"volume:{volume.id}")
         elif kind == "delete":
             if volume.attached_to:
-                self.notify(str(Conflict(f"{label} is attached", "detach it first (d)")), severity="warning")
+                self.notify(str(base.Conflict(f"{label} is attached", "detach it first (d)")), severity="warning")
                 return
             ok = await self.push_screen_wait(Confirm(
                 f"Delete volume {label}?", f"Its {volume.size_gb} GB of data are lost for good.",
@@ -745,16 +752,16 @@ class CadesApp(App[None]):
             try:
                 ctx = await self._ssh_context(inst)
                 text = await job(manager, ctx)
-            except CloudError as exc:
-                self.post_message(RemoteResult(action, inst.name, f"{exc.message}\n{exc.hint}".strip(), ok=False))
+            except base.CloudError as exc:
+                self.post_message(msg.RemoteResult(action, inst.name, f"{exc.message}\n{exc.hint}".strip(), ok=False))
             except ManagerError as exc:
-                self.post_message(RemoteResult(action, inst.name, str(exc), ok=False))
+                self.post_message(msg.RemoteResult(action, inst.name, str(exc), ok=False))
             except Exception as exc:  # a bug or an unexpected library error must not end silently
                 self.log.error(f"{action} on {inst.name}", exc)
-                self.post_message(RemoteResult(action, inst.name, f"unexpected error: {exc!r}", ok=False))
+                self.post_message(msg.RemoteResult(action, inst.name, f"unexpected error: {exc!r}", ok=False))
             else:
                 if text:
-                    self.post_message(RemoteResult(action, inst.name, text))
+                    self.post_message(msg.RemoteResult(action, inst.name, text))
         finally:
             self._remote_jobs.discard((action, inst.id))
 
@@ -898,7 +905,7 @@ class CadesApp(App[None]):
 
     def action_jupyter_start(self) -> None:
         async def job(m: RemoteManager, ctx: RemoteContext) -> str | None:
-            self.post_message(RemoteResult("jupyter", ctx.instance.name,
+            self.post_message(msg.RemoteResult("jupyter", ctx.instance.name,
                                            "Starting Jupyter (or finding the running one)…"))
             await m.start_jupyter(ctx)
             return None  # JupyterChanged says where it answers
@@ -963,8 +970,8 @@ class CadesApp(App[None]):
 
         async def close() -> None:
             await manager.close_tunnel(iid)
-            self.post_message(RemoteResult("tunnel", self._instance_name(iid), "Tunnel closed; Jupyter keeps running "
-                                           "(t or o opens it again)."))
+            self.post_message(msg.RemoteResult("tunnel", self._instance_name(iid),
+                                               "Tunnel closed; Jupyter keeps running (t or o opens it again)."))
             self.tunnels.pop(iid, None)
 
         self.run_worker(close(), group=f"tunnel-close:{iid}", exit_on_error=False)
@@ -1024,7 +1031,7 @@ class CadesApp(App[None]):
         running = await m.reattach_all([c for c in contexts if not isinstance(c, BaseException)])
         if running:
             names = ", ".join(self._instance_name(i) for i in running)
-            self.post_message(RemoteResult("reattach", names, f"Jupyter is running on {names}."))
+            self.post_message(msg.RemoteResult("reattach", names, f"Jupyter is running on {names}."))
         self._idle_timer = self.set_timer(self.idle_every_s, self._check_idle)
 
     @work(group="idle", exclusive=True, exit_on_error=False)
@@ -1039,7 +1046,7 @@ class CadesApp(App[None]):
                 continue
             try:
                 await m.check_idle(await self._ssh_context(inst), now=self.clock())
-            except (ManagerError, CloudError):
+            except (ManagerError, base.CloudError):
                 continue  # the instance is unreachable right now: the next round tries again
         self._idle_timer = self.set_timer(self.idle_every_s, self._check_idle)
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import logging
 import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -17,8 +16,9 @@ import humanize
 
 from tui import cli_remote
 from tui.cloud.base import Cloud, CloudError, InvalidInput
-from tui.config import ConfigError, Settings, load_settings
+from tui.config import Settings
 from tui.models import Instance, Quota
+from tui.startup import err, prepare
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
@@ -51,41 +51,12 @@ def make_cloud(settings: Settings) -> Cloud:
     return OpenStackCloud.from_config(settings.cloud, settings.clouds_yaml or None)
 
 
-def err(message: str) -> None:
-    print(f"cades-tui: error: {message}", file=sys.stderr)
-
-
-def setup_logging() -> None:
-    """Library warnings (keystoneauth, asyncssh, ...) go to the app's log file, never onto the terminal or the
-    full-screen app. Only warnings and errors: request bodies (which may carry secrets) are never logged."""
-    from tui import paths
-
-    root = logging.getLogger()
-    if any(getattr(h, "_cades", False) for h in root.handlers):
-        return
-    try:
-        path = paths.ensure_private_dir(paths.state_dir()) / "cades-tui.log"
-        handler: logging.Handler = logging.FileHandler(path, encoding="utf-8")
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    except OSError:
-        handler = logging.NullHandler()
-    handler.setLevel(logging.WARNING)
-    handler._cades = True  # type: ignore[attr-defined]
-    root.addHandler(handler)
-    root.setLevel(logging.WARNING)
-
-
-AppRunner = Callable[[Settings, Callable[[], object]], int]
-
-
-def run(args: argparse.Namespace, run_app: AppRunner | None = None) -> int:
-    """Run one command; without a command, `run_app` (the full-screen app, passed in by __main__)."""
-    setup_logging()
-    try:
-        settings = load_settings(getattr(args, "config", None), getattr(args, "cloud", None))
-    except ConfigError as exc:
-        err(str(exc))
-        return EXIT_USAGE
+def run(args: argparse.Namespace) -> int:
+    """Run one command (the full-screen app is started by __main__, through `tui.startup` too)."""
+    prepared = prepare(args)
+    if isinstance(prepared, int):
+        return prepared
+    settings, demo = prepared
     if args.command == "sandbox":
         import tempfile
 
@@ -93,17 +64,7 @@ def run(args: argparse.Namespace, run_app: AppRunner | None = None) -> int:
 
         state_dir = Path(args.state_dir) if args.state_dir else Path(tempfile.mkdtemp(prefix="cades-sandbox-"))
         return int(serve(args.port, state_dir))
-    demo = None
-    if getattr(args, "demo", False):
-        from tui.demo import LazyDemo
-
-        demo = LazyDemo()
-        settings = settings.with_cloud("sandbox", str(demo.clouds_yaml))
     try:
-        if args.command is None:
-            if run_app is None:  # pragma: no cover - __main__ always passes it
-                raise InvalidInput("no command given", "see cades-tui --help")
-            return run_app(settings, demo.ensure if demo is not None else lambda: None)
         if demo is not None:
             demo.ensure()
         handler = COMMANDS[args.command]

@@ -177,9 +177,9 @@ def _with_manager(args: argparse.Namespace, ctx: Context, body: Body, **options:
     """Resolve the instance (blocking cloud calls), then run `body` on a fresh manager; Ctrl+C ends cleanly."""
     import asyncio
 
-    from tui.cli import err
     from tui.manager import ManagerError, ManagerOptions, RemoteManager
     from tui.services import Services
+    from tui.startup import err
     from tui.state import AppState
 
     services = Services(ctx.settings)
@@ -228,9 +228,9 @@ def cmd_setup(args: argparse.Namespace, ctx: Context) -> int:
     """The guide's steps 2-3 on one instance, every line streamed; a re-run skips what is done."""
     import asyncio
 
-    from tui.cli import err
     from tui.guide import dry_run
     from tui.services import Services
+    from tui.startup import err
 
     if args.dry_run:
         ctx.out.write(asyncio.run(dry_run(Services(ctx.settings).setup_settings())))
@@ -318,7 +318,7 @@ def _jupyter_start(args: argparse.Namespace, ctx: Context) -> int:
 
 def _jupyter_stop(args: argparse.Namespace, ctx: Context) -> int:
     async def body(m: RemoteManager, rctx: RemoteContext, out: Printer) -> int:
-        from tui.cli import err
+        from tui.startup import err
 
         if not await m.stop_jupyter(rctx, force=args.force):
             if not sys.stdin.isatty():

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
-import humanize
 from rich.text import Text
 
-from tui.models import Volume
+if TYPE_CHECKING:
+    from tui.models import Volume
 
 STATUS_STYLES = {
     "ACTIVE": "bold green",
@@ -45,6 +46,8 @@ def ago(when: datetime | None, now: datetime) -> str:
     """"3 hours ago"; "" when unknown."""
     if when is None:
         return ""
+    import humanize  # on first use: not needed for the first frame
+
     return humanize.naturaltime(max(now - when, timedelta(0)))
 
 
@@ -52,6 +55,8 @@ def duration(seconds: float | None) -> str:
     """Uptime as "2 hours"; a dash when not running."""
     if seconds is None:
         return "–"
+    import humanize
+
     return str(humanize.naturaldelta(seconds))
 
 
