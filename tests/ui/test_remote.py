@@ -40,6 +40,7 @@ from tui.screens.hostkey import HostKeyScreen
 from tui.screens.jupyter_log import JupyterLogScreen
 from tui.services import Services, launch_instance
 from tui.state import AppState
+from tui.widgets.logview import LogView
 from tui.widgets.panes import SetupPane
 from tui.widgets.tables import InstancesTable, TunnelsTable
 
@@ -193,7 +194,7 @@ async def test_jupyter_start_log_and_open(ui: Any, rig: Rig, monkeypatch: pytest
 
         await pilot.press("l")
         screen = await ui.screen(pilot, JupyterLogScreen)
-        view = screen.query_one("#jupyter-log", Log)
+        view = screen.query_one("#jupyter-log", LogView)
         await ui.wait_for(pilot, lambda: any("Jupyter Server" in x for x in view.lines))
         assert not any("token=" in x and "token=..." not in x and "…" not in x for x in screen.lines)
         total = len(screen.lines)

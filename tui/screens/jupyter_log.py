@@ -1,5 +1,5 @@
 """`l`: the Jupyter server's log, live. Bounded in memory, filter with `/`, follow on/off with `f`, copy the
-last lines with `y` (OSC 52). Lines arrive in batches from the app (`add`); one `Log.write_lines` per batch."""
+last lines with `y` (OSC 52). Lines arrive in batches from the app (`add`); one `LogView.write_lines` per batch."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, Input, Log, Static
+from textual.widgets import Footer, Input, Static
+
+from tui.widgets.logview import LogView
 
 MAX_LINES = 5000  # kept in memory and shown
 COPY_LINES = 50
@@ -41,11 +43,11 @@ class JupyterLogScreen(Screen[None]):
             pane.border_title = f"Jupyter log — {self.instance_name}"
             yield Static("", id="log-status")
             yield Input(placeholder="filter: text to look for (enter applies, escape clears it)", id="log-filter")
-            yield Log(id="jupyter-log", max_lines=MAX_LINES, auto_scroll=True)
+            yield LogView(MAX_LINES, id="jupyter-log")
         yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
-        self.log_view = self.query_one("#jupyter-log", Log)
+        self.log_view = self.query_one("#jupyter-log", LogView)
         self.filter_input = self.query_one("#log-filter", Input)
         self.status = self.query_one("#log-status", Static)
         self.filter_input.display = False
@@ -59,7 +61,7 @@ class JupyterLogScreen(Screen[None]):
         if self.pattern:
             text.append(f"  filter: {self.pattern!r} ({self.log_view.line_count} shown)", style="bold")
         text.append("  — / filter · f follow · y copy · escape back", style="dim")
-        self.status.update(text)
+        self.status.update(text, layout=False)  # one line, always: a redraw, not a layout of the screen
 
     def add(self, lines: list[str]) -> None:
         """New lines from the server (a batch): kept, and shown when they match the filter."""
