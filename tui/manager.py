@@ -592,7 +592,7 @@ class RemoteManager:
 
             tunnel = Tunnel(iid, factory, handle.port, local_port=wanted or None, strict=strict,
                             on_change=lambda info: self.emit(TunnelChanged(info)),
-                            keepalive_interval=float(self.settings.ssh.keepalive_s))
+                            keepalive_interval=float(self.settings.ssh.keepalive_s), openssh=target)
             try:
                 await tunnel.open()
             except PortBusyError as exc:

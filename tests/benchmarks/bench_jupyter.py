@@ -33,6 +33,7 @@ import asyncssh
 from tui.jupyter import http
 from tui.jupyter.reattach import control_for, reattach, record_for
 from tui.jupyter.server import JupyterControl, JupyterSettings, answers
+from tui.remote.connection import SSHTarget
 from tui.remote.tunnel import Tunnel
 from tui.sandbox.sshhost import SSHHost
 from tui.state import AppState
@@ -190,7 +191,7 @@ def best(runs: list[dict[str, float]]) -> dict[str, float]:
     }
 
 
-async def jupyter_cycle(connect: Connect, state_file: Path) -> tuple[float, float, float, str]:
+async def jupyter_cycle(connect: Connect, target: SSHTarget, state_file: Path) -> tuple[float, float, float, str]:
     """Start → tunnel answering (s); a new app: state + new connection → tunnel answering (s); stop (s)."""
     settings = JupyterSettings(command=JUPYTER, port=8889)
     t0 = time.monotonic()
@@ -201,7 +202,7 @@ async def jupyter_cycle(connect: Connect, state_file: Path) -> tuple[float, floa
 
     control = await JupyterControl.create(conn, settings)
     handle = await control.start()
-    tunnel = Tunnel("bench", shared, handle.port, local_port=8889, close_connection=False)
+    tunnel = Tunnel("bench", shared, handle.port, local_port=8889, close_connection=False, openssh=target)
     await tunnel.open()
     assert await answers(http.tcp_opener("127.0.0.1", tunnel.local_port), handle.token)
     start_s = time.monotonic() - t0
@@ -215,7 +216,8 @@ async def jupyter_cycle(connect: Connect, state_file: Path) -> tuple[float, floa
     conn2 = await connect()
     found = await reattach(state, "bench", conn2, settings)
     assert found is not None
-    tunnel2 = Tunnel("bench", connect, found.port, local_port=state.servers["bench"].tunnel_ports[0])
+    tunnel2 = Tunnel("bench", connect, found.port, local_port=state.servers["bench"].tunnel_ports[0],
+                     openssh=target)
     await tunnel2.open()
     assert await answers(http.tcp_opener("127.0.0.1", tunnel2.local_port), found.token)
     reattach_s = time.monotonic() - t0
@@ -256,14 +258,18 @@ async def main() -> int:
                     encryption_algs=GCM, config=[], agent_path=None,
                 )
 
+            target = SSHTarget("127.0.0.1", host.port, host.user, key_path, work / "known_hosts")
+
             # 1+2. Jupyter start -> answering through the tunnel; a new app reattaches; stop.
             if not args.tunnel_only:
                 bare = [baseline_jupyter_start(work / f"bare{i}") for i in range(args.rounds)]
-                cycles = [await jupyter_cycle(connect, work / f"state{i}.json") for i in range(args.rounds)]
+                cycles = [await jupyter_cycle(connect, target, work / f"state{i}.json") for i in range(args.rounds)]
 
             # 3. throughput and latency: our tunnel vs OpenSSH ssh -L, same host, same service, alternated
-            ours_tunnel = Tunnel("bench", connect, service_port)
+            ours_tunnel = Tunnel("bench", connect, service_port, openssh=target)  # as the app opens it
             await ours_tunnel.open()
+            asyncssh_tunnel = Tunnel("bench", connect, service_port)  # the pure-asyncssh path, for reference
+            await asyncssh_tunnel.open()
             lport = _free_port()
             ssh_l = subprocess.Popen(
                 ["ssh", "-N", "-F", "/dev/null", "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes",
@@ -273,13 +279,15 @@ async def main() -> int:
                 stdin=subprocess.DEVNULL,
             )
             _wait_port(lport)
-            runs: dict[str, list[dict[str, float]]] = {"direct": [], "ours": [], "openssh": []}
+            runs: dict[str, list[dict[str, float]]] = {"direct": [], "ours": [], "asyncssh": [], "openssh": []}
             for _ in range(args.rounds):
                 runs["direct"].append(await measure_path(service_port, size, args.pings))
                 runs["ours"].append(await measure_path(ours_tunnel.local_port, size, args.pings))
+                runs["asyncssh"].append(await measure_path(asyncssh_tunnel.local_port, size, args.pings))
                 runs["openssh"].append(await measure_path(lport, size, args.pings))
             counted = ours_tunnel.info
             await ours_tunnel.close()
+            await asyncssh_tunnel.close()
         finally:
             if ssh_l is not None:
                 ssh_l.terminate()
@@ -288,7 +296,9 @@ async def main() -> int:
             service.wait()
             host.stop()
 
-    direct, ours, openssh = (best(runs[k]) for k in ("direct", "ours", "openssh"))
+    direct, ours, pure, openssh = (best(runs[k]) for k in ("direct", "ours", "asyncssh", "openssh"))
+    ratios = [(r["down_MBps"] / o["down_MBps"], r["up_MBps"] / o["up_MBps"])
+              for r, o in zip(runs["ours"], runs["openssh"], strict=True)]
     print(f"machine load average (1 min) at the end: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs; "
           f"medians of {args.rounds} rounds, throughput best of {args.rounds}")
     jupyter_met = True
@@ -304,13 +314,17 @@ async def main() -> int:
         print(f"Stop (Ctrl+C, y) verified:                     {stop_s:5.2f} s  "
               f"({', '.join(c[3] for c in cycles)})")
         jupyter_met = start_s <= GOAL_START_S and reattach_s <= GOAL_REATTACH_S
-    print(f"Tunnel counters after the throughput runs: in {counted.bytes_in / 1e6:.0f} MB, "
-          f"out {counted.bytes_out / 1e6:.0f} MB")
+    print(f"Tunnel ({ours_tunnel.backend} path) counters after the throughput runs: "
+          f"in {counted.bytes_in / 1e6:.0f} MB, out {counted.bytes_out / 1e6:.0f} MB")
     print(f"{'path':<22}{'down MB/s':>10}{'up MB/s':>10}{'p50 ms':>9}{'p99 ms':>9}")
-    for name, r in (("direct (no SSH)", direct), ("cades-tui tunnel", ours), ("OpenSSH ssh -L", openssh)):
+    rows = (("direct (no SSH)", direct), ("cades-tui tunnel", ours), ("  asyncssh-only path", pure),
+            ("OpenSSH ssh -L", openssh))
+    for name, r in rows:
         print(f"{name:<22}{r['down_MBps']:>10.0f}{r['up_MBps']:>10.0f}{r['p50_ms']:>9.3f}{r['p99_ms']:>9.3f}")
     down_ratio = ours["down_MBps"] / openssh["down_MBps"]
     up_ratio = ours["up_MBps"] / openssh["up_MBps"]
+    print("per-round ratios tunnel / ssh -L (down, up): "
+          + ", ".join(f"({d:.2f}, {u:.2f})" for d, u in ratios))
     print(f"tunnel / ssh -L throughput: down {down_ratio:.2f}x, up {up_ratio:.2f}x (goal >= {GOAL_THROUGHPUT}x); "
           f"latency p50 {ours['p50_ms'] / openssh['p50_ms']:.2f}x")
     met = jupyter_met and min(down_ratio, up_ratio) >= GOAL_THROUGHPUT

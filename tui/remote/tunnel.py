@@ -8,6 +8,11 @@ by keepalive) the tunnel turns RECONNECTING, asks the `connect` factory for a ne
 exponential backoff (capped), and turns UP again; the listener stays bound throughout, and
 connections accepted meanwhile wait for the new SSH connection.
 
+With `openssh=target` (and `ssh` installed, Linux splice available, see `openssh_usable`), the bytes go
+through an OpenSSH `ssh -N -L` process instead (tui.remote.openssh_forward): asyncssh still makes each
+connection first, to verify the host key, and ssh is then pinned to that very key. The listener,
+counters (zero-copy splice relay), states and reconnects are the same.
+
 State changes are reported as `tui.models.TunnelInfo` through `on_change`.
 """
 
@@ -25,6 +30,9 @@ from pathlib import Path
 import asyncssh
 
 from tui.models import TunnelInfo, TunnelState
+from tui.remote.connection import SSHTarget
+from tui.remote.openssh_forward import OpenSSHForward, openssh_usable
+from tui.remote.relay import SpliceRelay
 
 ConnectFactory = Callable[[], Awaitable[asyncssh.SSHClientConnection]]
 OnChange = Callable[[TunnelInfo], None]
@@ -305,6 +313,7 @@ class Tunnel:
         connect_timeout: float = 15.0,
         accept_wait: float = 20.0,
         close_connection: bool = True,
+        openssh: SSHTarget | None = None,
     ) -> None:
         self.instance = instance
         self.remote_host = remote_host
@@ -319,7 +328,14 @@ class Tunnel:
         self._accept_wait = accept_wait
         self._close_connection = close_connection
         self._counters = _Counters()
+        self._forward = (
+            OpenSSHForward(openssh, remote_host, remote_port, self._keepalive)
+            if openssh is not None and openssh_usable(openssh)
+            else None
+        )
         self._server: asyncio.Server | None = None
+        self._lsock: socket.socket | None = None
+        self._relays: set[SpliceRelay] = set()
         self._conn: asyncssh.SSHClientConnection | None = None
         self._up = asyncio.Event()
         self._closing = False
@@ -349,20 +365,32 @@ class Tunnel:
 
     @property
     def connection(self) -> asyncssh.SSHClientConnection | None:
-        """The current SSH connection while UP."""
+        """The current SSH connection while UP (None with the OpenSSH data path)."""
         return self._conn if self._up.is_set() else None
+
+    @property
+    def backend(self) -> str:
+        """"openssh" when an ssh process carries the bytes, else "asyncssh"."""
+        return "openssh" if self._forward is not None else "asyncssh"
 
     async def open(self) -> TunnelInfo:
         """Connect, bind the local port and start serving. Raises PortBusyError, OSError, asyncssh.Error."""
         self._set_state(TunnelState.STARTING)
         conn = await asyncio.wait_for(self._connect(), self._connect_timeout)
         try:
-            self._server = await self._bind(conn)
+            lsock = self._bind(conn)
+            try:
+                await self._serve(lsock)
+                await self._adopt(conn)
+            except BaseException:
+                self._stop_serving()
+                raise
         except BaseException:
             if self._close_connection:
                 conn.close()
+            if self._forward is not None:
+                await self._forward.close()
             raise
-        self._adopt(conn)
         self._supervisor = asyncio.create_task(self._supervise())
         return self.info
 
@@ -373,13 +401,17 @@ class Tunnel:
             self._supervisor.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._supervisor
-        if self._server is not None:
-            self._server.close()
+        server = self._server
+        self._stop_serving()
+        if server is not None:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._server.wait_closed(), 2.0)
-            self._server = None
+                await asyncio.wait_for(server.wait_closed(), 2.0)
         for task in list(self._tasks):
             task.cancel()
+        for relay in list(self._relays):
+            relay.close()
+        if self._forward is not None:
+            await self._forward.close()
         if self._conn is not None and self._close_connection:
             self._conn.close()
             with contextlib.suppress(TimeoutError):
@@ -402,8 +434,7 @@ class Tunnel:
 
     # -- internals ----------------------------------------------------------------------------------
 
-    async def _bind(self, conn: asyncssh.SSHClientConnection) -> asyncio.Server:
-        loop = asyncio.get_running_loop()
+    def _bind(self, conn: asyncssh.SSHClientConnection) -> socket.socket:
         avoid = {self.remote_port} if _is_loopback_peer(conn) else set()
         candidates: list[int] = []
         if self.requested_port:
@@ -415,60 +446,125 @@ class Tunnel:
         for port in candidates:
             for _attempt in range(5):
                 try:
-                    server = await loop.create_server(
-                        lambda: _LocalSide(self), LOOPBACK, port, reuse_address=True, backlog=128
-                    )
+                    lsock = _listen(port)
                 except OSError as exc:
                     if exc.errno != errno.EADDRINUSE:
                         raise
                     if port and self.strict:
                         raise PortBusyError(port, find_port_holder(port)) from exc
                     break
-                bound = server.sockets[0].getsockname()[1]
+                bound = lsock.getsockname()[1]
                 if bound in avoid:  # the OS handed out the remote port number: try again
-                    server.close()
+                    lsock.close()
                     continue
                 self.local_port = int(bound)
-                return server
+                return lsock
         raise OSError(errno.EADDRINUSE, "no free local port on 127.0.0.1")
 
-    def _adopt(self, conn: asyncssh.SSHClientConnection) -> None:
-        interval, count = self._keepalive
-        conn.set_keepalive(interval, count)
-        coalesce_writes(conn)
-        self._conn = conn
+    async def _serve(self, lsock: socket.socket) -> None:
+        if self._forward is None:
+            self._server = await asyncio.get_running_loop().create_server(lambda: _LocalSide(self), sock=lsock)
+        else:
+            asyncio.get_running_loop().add_reader(lsock.fileno(), self._accept)
+            self._lsock = lsock
+
+    def _stop_serving(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        if self._lsock is not None:
+            asyncio.get_running_loop().remove_reader(self._lsock.fileno())
+            self._lsock.close()
+            self._lsock = None
+
+    def _accept(self) -> None:
+        assert self._lsock is not None
+        while True:
+            try:
+                client, _ = self._lsock.accept()
+            except OSError:  # BlockingIOError: all taken; others (e.g. EMFILE): try at the next wake-up
+                return
+            client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self._spawn(self._relay(client))
+
+    async def _relay(self, client: socket.socket) -> None:
+        """One accepted connection on the OpenSSH path: wait for UP, splice it into ssh's socket."""
+        assert self._forward is not None
+        upstream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        upstream.setblocking(False)
+        try:
+            await asyncio.wait_for(self._up.wait(), self._accept_wait)
+            await asyncio.get_running_loop().sock_connect(upstream, str(self._forward.socket_path))
+        except (OSError, TimeoutError):
+            client.close()
+            upstream.close()
+            return
+        relay = SpliceRelay(client, upstream, self._count_out, self._count_in)
+        self._relays.add(relay)
+        try:
+            await relay.closed.wait()
+        finally:
+            relay.close()
+            self._relays.discard(relay)
+
+    def _count_out(self, n: int) -> None:
+        self._counters.bytes_out += n
+
+    def _count_in(self, n: int) -> None:
+        self._counters.bytes_in += n
+
+    async def _adopt(self, conn: asyncssh.SSHClientConnection) -> None:
+        """Make `conn` (host key verified) carry the tunnel, or start ssh pinned to its host key."""
+        if self._forward is not None:
+            try:
+                key = conn.get_server_host_key()
+                if key is None:
+                    raise OSError("the SSH connection has no verified host key")
+                await self._forward.start(key, self._connect_timeout)
+            finally:
+                if self._close_connection:
+                    conn.close()
+        else:
+            interval, count = self._keepalive
+            conn.set_keepalive(interval, count)
+            coalesce_writes(conn)
+            self._conn = conn
         self.error = ""
         self._up.set()
         self._set_state(TunnelState.UP)
 
     async def _supervise(self) -> None:
         while not self._closing:
-            assert self._conn is not None
-            await self._conn.wait_closed()
+            if self._forward is not None:
+                await self._forward.wait_exit()
+            else:
+                assert self._conn is not None
+                await self._conn.wait_closed()
             if self._closing:
                 return
             self._up.clear()
-            lost = self._conn
-            self._conn = None
-            with contextlib.suppress(Exception):
-                lost.abort()
+            lost, self._conn = self._conn, None
+            if lost is not None:
+                with contextlib.suppress(Exception):
+                    lost.abort()
             self.error = "connection lost"
             self._set_state(TunnelState.RECONNECTING)
-            self._adopt(await self._reconnect())
+            await self._reconnect()
 
-    async def _reconnect(self) -> asyncssh.SSHClientConnection:
+    async def _reconnect(self) -> None:
         delay = 0.25
         while True:
             try:
                 conn = await asyncio.wait_for(self._connect(), self._connect_timeout)
-            except Exception as exc:  # any factory failure (its own error family too): retry
+                await self._adopt(conn)
+            except Exception as exc:  # any factory failure (its own error family too), ssh failing: retry
                 self.error = f"reconnecting: {exc or type(exc).__name__}"
                 self._set_state(TunnelState.RECONNECTING)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self._max_backoff)
                 continue
             self.reconnects += 1
-            return conn
+            return
 
     async def _wait_connection(self) -> asyncssh.SSHClientConnection:
         await asyncio.wait_for(self._up.wait(), self._accept_wait)
@@ -486,6 +582,21 @@ class Tunnel:
             self.state = state
         if self._on_change is not None:
             self._on_change(self.info)
+
+
+def _listen(port: int) -> socket.socket:
+    """A non-blocking TCP listener on 127.0.0.1:port (0: any free port)."""
+    lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        lsock.bind((LOOPBACK, port))
+        lsock.listen(128)
+        lsock.setblocking(False)
+    except BaseException:
+        lsock.close()
+        raise
+    return lsock
+
 
 def _is_loopback_peer(conn: asyncssh.SSHClientConnection) -> bool:
     peer = conn.get_extra_info("peername")

@@ -1,0 +1,126 @@
+"""The tunnel's OpenSSH data path (`ssh -N -L` + splice relay) against a real sshd: bytes, counters,
+host key pinning, reconnects, cleanup."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import stat
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import asyncssh
+import pytest
+
+from tui.models import TunnelState
+from tui.remote.connection import SSHTarget
+from tui.remote.openssh_forward import OpenSSHForward, openssh_usable
+from tui.remote.relay import splice_available
+from tui.remote.tunnel import Tunnel
+from tui.sandbox.sshhost import SSHHost
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("ssh") is None or not splice_available(), reason="needs the OpenSSH client and Linux splice"
+)
+RoundTrip = Callable[[int, bytes], Awaitable[bytes]]
+
+
+@pytest.fixture
+def target(tmp_path: Path, ssh_host: SSHHost, client_key: Any) -> SSHTarget:
+    key_path = tmp_path / "id_ed25519"
+    client_key.write_private_key(str(key_path))
+    os.chmod(key_path, 0o600)
+    return SSHTarget(host="127.0.0.1", port=ssh_host.port, user=ssh_host.user, key_path=key_path,
+                     known_hosts=tmp_path / "known_hosts", connect_timeout=5)
+
+
+def _argv_options(argv: list[str]) -> dict[str, str]:
+    pairs = [argv[i + 1] for i, a in enumerate(argv) if a == "-o"]
+    return dict(p.split("=", 1) for p in pairs)
+
+
+def test_usable_only_with_every_guarantee(target: SSHTarget) -> None:
+    from dataclasses import replace
+
+    assert openssh_usable(target)
+    assert not openssh_usable(None)
+    assert not openssh_usable(replace(target, key_path=None))  # agent/default keys: IdentitiesOnly impossible
+    assert not openssh_usable(replace(target, jump="bastion"))
+    assert not openssh_usable(replace(target, use_ssh_config=True))
+
+
+async def test_bytes_and_counters_through_ssh(
+    connect, ssh_host: SSHHost, target: SSHTarget, echo_port: int, roundtrip: RoundTrip
+) -> None:
+    seen: list[TunnelState] = []
+    tunnel = Tunnel("vm1", connect, echo_port, openssh=target, on_change=lambda i: seen.append(i.state))
+    assert tunnel.backend == "openssh"
+    info = await tunnel.open()
+    forward = tunnel._forward
+    assert forward is not None and forward.running
+    try:
+        assert info.state is TunnelState.UP and tunnel.connection is None
+        payload = os.urandom(3 << 20)
+        assert await roundtrip(info.local_port, payload) == payload
+        assert await roundtrip(info.local_port, b"hello") == b"hello"
+        assert tunnel.info.bytes_out == len(payload) + 5
+        assert await _eventually(lambda: tunnel.info.bytes_in == len(payload) + 5)
+        # ssh's socket is private: 0700 directory, 0600 socket; ssh pinned to one host key, strictly
+        assert stat.S_IMODE(forward.socket_path.parent.stat().st_mode) == 0o700
+        assert stat.S_IMODE(forward.socket_path.stat().st_mode) == 0o600
+        options = _argv_options(forward.argv())
+        assert options["StrictHostKeyChecking"] == "yes" and options["IdentitiesOnly"] == "yes"
+        assert options["ExitOnForwardFailure"] == "yes" and options["ServerAliveInterval"] == "15"
+        known = Path(options["UserKnownHostsFile"]).read_text().split()
+        assert known[1:] == ssh_host.known_hosts_line().split()[1:]  # exactly the VM's verified key
+    finally:
+        await tunnel.close()
+    assert not forward.running and not forward.socket_path.parent.exists()
+    assert seen[-2:] == [TunnelState.UP, TunnelState.DOWN]
+
+
+async def test_ssh_refuses_a_host_key_other_than_the_verified_one(target: SSHTarget, echo_port: int) -> None:
+    forward = OpenSSHForward(target, "127.0.0.1", echo_port, (15.0, 3))
+    other = asyncssh.generate_private_key("ssh-ed25519")  # not the VM's key
+    try:
+        with pytest.raises(OSError, match="(?i)host key"):
+            await forward.start(other, timeout=10)
+        assert not forward.running and not forward.socket_path.exists()
+    finally:
+        await forward.close()
+
+
+async def test_openssh_path_survives_sshd_kill_and_restart(
+    connect, ssh_host: SSHHost, target: SSHTarget, echo_port: int, roundtrip: RoundTrip
+) -> None:
+    states: list[TunnelState] = []
+    tunnel = Tunnel("vm1", connect, echo_port, openssh=target, max_backoff=0.5,
+                    on_change=lambda i: states.append(i.state))
+    info = await tunnel.open()
+    try:
+        assert await roundtrip(info.local_port, b"before") == b"before"
+        await asyncio.to_thread(ssh_host.kill)  # sshd and its connections die: ssh exits
+        assert await tunnel.wait_state(TunnelState.RECONNECTING, 5)
+        waiting = asyncio.create_task(roundtrip(info.local_port, b"during"))  # accepted, waits for ssh
+        await asyncio.sleep(0.8)
+        assert tunnel.info.error.startswith("reconnecting")
+        await asyncio.to_thread(ssh_host.start)
+        assert ssh_host.port == target.port
+        assert await tunnel.wait_state(TunnelState.UP, 10)
+        assert await waiting == b"during"
+        assert await roundtrip(info.local_port, b"after") == b"after"
+        assert tunnel.local_port == info.local_port and tunnel.reconnects == 1
+    finally:
+        await tunnel.close()
+    assert TunnelState.RECONNECTING in states and states[-2:] == [TunnelState.UP, TunnelState.DOWN]
+
+
+async def _eventually(check: Callable[[], bool], timeout: float = 5.0) -> bool:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not check():
+        if asyncio.get_running_loop().time() > deadline:
+            return False
+        await asyncio.sleep(0.02)
+    return True
