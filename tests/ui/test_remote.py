@@ -48,12 +48,13 @@ JUPYTER = str(Path(sys.executable).parent / "jupyter")
 STEPS = (WaitForSSH(), DetectSystem(), WriteJupyterConfig(), CreateWorkspace())
 
 
-class ConsoleWithoutHostKeys(Services):
-    """A cloud whose console log has no cloud-init host-key block (common on real clouds): nothing is pinned,
-    so the app's known_hosts decides and an unknown key is put to the user."""
-
-    def target(self, inst: Instance, console_log: str = "") -> Any:
-        return super().target(inst, "")
+@pytest.fixture
+def unpinned(rig: Rig) -> Iterator[None]:
+    """Console logs without cloud-init's host-key block (common on real clouds): nothing is pinned, so the app's
+    known_hosts decides and an unknown key is put to the user."""
+    rig.sandbox.faults.console_host_keys = False
+    yield
+    rig.sandbox.faults.console_host_keys = True
 
 
 @dataclass
@@ -118,11 +119,11 @@ def jupyter_cell(app: CadesApp, iid: str) -> str:
     return str(app.query_one(InstancesTable).get_row(iid)[5])
 
 
-async def test_changed_host_key_is_refused(ui: Any, rig: Rig, tmp_path: Path) -> None:
+async def test_changed_host_key_is_refused(ui: Any, rig: Rig, tmp_path: Path, unpinned: None) -> None:
     impostor = asyncssh.generate_private_key("ssh-ed25519").export_public_key().decode().split()[:2]
     known = tmp_path / "known_hosts"
     known.write_text(f"[127.0.0.1]:{rig.host.port} {' '.join(impostor)}\n")
-    app = rig.app(ConsoleWithoutHostKeys, known)
+    app = rig.app(known_hosts=known)
     async with app.run_test(size=(120, 40), notifications=True) as pilot:
         await ready(ui, pilot, app)
         await pilot.press("j")
@@ -132,9 +133,10 @@ async def test_changed_host_key_is_refused(ui: Any, rig: Rig, tmp_path: Path) ->
     assert known.read_text().count("\n") == 1  # left as it was
 
 
-async def test_unknown_host_key_refused_then_trusted_and_setup_streams(ui: Any, rig: Rig, tmp_path: Path) -> None:
+async def test_unknown_host_key_refused_then_trusted_and_setup_streams(ui: Any, rig: Rig, tmp_path: Path,
+                                                                        unpinned: None) -> None:
     known = tmp_path / "known_hosts"
-    app = rig.app(ConsoleWithoutHostKeys, known)
+    app = rig.app(known_hosts=known)
     async with app.run_test(size=(120, 40), notifications=True) as pilot:
         await ready(ui, pilot, app)
         log = app.query_one("#setup-log", Log)

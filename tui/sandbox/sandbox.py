@@ -54,6 +54,7 @@ class Faults:
     error_rate: float = 0.0  # probability of a 500 on an authenticated call
     rate_limit_rate: float = 0.0  # probability of a 429 (Retry-After: 1) on an authenticated call
     fail_next_create: bool = False  # the next server goes to ERROR with a fault
+    console_host_keys: bool = True  # False: console logs omit cloud-init's host-key block (as many real clouds do)
     quota: dict[str, int] = field(default_factory=dict)  # overrides of data.DEFAULT_QUOTA
 
     def set_quota(
