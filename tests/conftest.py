@@ -2,7 +2,8 @@
 
 - Every test runs with its own XDG config/data/state dirs: nothing ever touches the real ~/.config, ~/.ssh etc.
 - `client_key`, `ssh_host`, `connect`: a real OpenSSH sshd "VM" (SSHHost) per test module and an asyncssh
-  connection factory for it (test folders with other needs override them in their own conftest).
+  connection factory for it. `client_key_file`: the same key as a 0600 file (+ its public line), for code that
+  takes a key path. `new_vm()`: a fresh VM for one test (suites that kill, restart or reconfigure sshd).
 - `sandbox`: one real sandbox cloud per test session (HTTP on 127.0.0.1, servers are real SSH hosts), with short
   delays. `sandbox_env`: the environment that points openstacksdk / python-openstackclient at it.
 """
@@ -59,6 +60,33 @@ def ssh_host(tmp_path_factory: pytest.TempPathFactory, client_key: Any) -> Itera
     host.start()
     yield host
     host.stop()  # also ends every screen/tmux session and Jupyter left in this VM
+
+
+@pytest.fixture(scope="module")
+def client_key_file(tmp_path_factory: pytest.TempPathFactory, client_key: Any) -> tuple[Path, str]:
+    """(private key path, public key line) of `client_key`."""
+    path = tmp_path_factory.mktemp("client-key") / "id_ed25519"
+    client_key.write_private_key(str(path))
+    path.chmod(0o600)
+    return path, client_key.export_public_key().decode().strip()
+
+
+@pytest.fixture
+def new_vm(tmp_path: Path, client_key_file: tuple[Path, str]) -> Iterator[Callable[..., Any]]:
+    """`new_vm(name="vm")`: a fresh SSH host under tmp_path authorizing `client_key`; all stopped after the test."""
+    from tui.sandbox.sshhost import SSHHost
+
+    hosts: list[SSHHost] = []
+
+    def make(name: str = "vm") -> SSHHost:
+        host = SSHHost(tmp_path / name, [client_key_file[1]])
+        hosts.append(host)
+        host.start()
+        return host
+
+    yield make
+    for host in hosts:
+        host.stop()
 
 
 @pytest.fixture(scope="module")

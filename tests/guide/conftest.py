@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import shutil
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import asyncssh
 import pytest
 
 from tui.guide import SetupEvent, SetupRunner, SetupSettings, SSHExecutor
@@ -16,16 +15,6 @@ from tui.guide.runner import PipelineFinished
 from tui.remote.commands import CommandLog
 from tui.remote.connection import ConnectionPool, SSHTarget
 from tui.sandbox.sshhost import SSHHost
-
-
-@pytest.fixture(scope="session")
-def client_key(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
-    d = tmp_path_factory.mktemp("client-key")
-    key = asyncssh.generate_private_key("ssh-ed25519")
-    path = d / "id_ed25519"
-    key.write_private_key(str(path))
-    path.chmod(0o600)
-    return path, key.export_public_key().decode().strip()
 
 
 @pytest.fixture(scope="session")
@@ -47,21 +36,17 @@ def uv_on_path(tmp_path_factory: pytest.TempPathFactory) -> tuple[tuple[str, str
 
 
 @pytest.fixture
-def ssh_host(tmp_path: Path, client_key: tuple[Path, str]) -> Iterator[SSHHost]:
-    host = SSHHost(tmp_path / "vm", [client_key[1]])
-    host.start()
-    try:
-        yield host
-    finally:
-        host.stop()
+def ssh_host(new_vm: Callable[..., SSHHost]) -> SSHHost:
+    """A fresh VM per test: setup runs install into it, and some tests kill its sshd mid-run."""
+    return new_vm()
 
 
 @pytest.fixture
-def target(ssh_host: SSHHost, client_key: tuple[Path, str], tmp_path: Path) -> SSHTarget:
+def target(ssh_host: SSHHost, client_key_file: tuple[Path, str], tmp_path: Path) -> SSHTarget:
     known = tmp_path / "app" / "known_hosts"
     known.parent.mkdir()
     known.write_text(ssh_host.known_hosts_line() + "\n")
-    return SSHTarget("127.0.0.1", ssh_host.port, ssh_host.user, client_key[0], known)
+    return SSHTarget("127.0.0.1", ssh_host.port, ssh_host.user, client_key_file[0], known)
 
 
 @dataclass

@@ -140,8 +140,8 @@ async def test_pool_reconnect_waits_for_the_host(ssh_host: SSHHost, target: SSHT
         await pool.close_all()
 
 
-async def test_jump_host(tmp_path: Path, client_key: tuple[Path, str], ssh_host: SSHHost) -> None:
-    bastion = SSHHost(tmp_path / "bastion", [client_key[1]])
+async def test_jump_host(tmp_path: Path, client_key_file: tuple[Path, str], ssh_host: SSHHost) -> None:
+    bastion = SSHHost(tmp_path / "bastion", [client_key_file[1]])
     bastion.start()
     try:
         known = tmp_path / "kh"
@@ -150,7 +150,7 @@ async def test_jump_host(tmp_path: Path, client_key: tuple[Path, str], ssh_host:
             "127.0.0.1",
             ssh_host.port,
             ssh_host.user,
-            client_key[0],
+            client_key_file[0],
             known,
             jump=f"{bastion.user}@127.0.0.1:{bastion.port}",
         )
@@ -179,9 +179,10 @@ def test_openssh_handoff_same_identity_and_host_key(ssh_host: SSHHost, target: S
     assert target.known_hosts.read_text() == ""
 
 
-async def test_ssh_config_alias_and_proxyjump(tmp_path: Path, client_key: tuple[Path, str], ssh_host: SSHHost) -> None:
+async def test_ssh_config_alias_and_proxyjump(tmp_path: Path, client_key_file: tuple[Path, str],
+                                              ssh_host: SSHHost) -> None:
     """~/.ssh/config support, as labs use it: an alias with HostName/Port/User/IdentityFile and a ProxyJump."""
-    bastion = SSHHost(tmp_path / "bastion", [client_key[1]])
+    bastion = SSHHost(tmp_path / "bastion", [client_key_file[1]])
     bastion.start()
     try:
         bastion_known = tmp_path / "bastion_known_hosts"
@@ -189,9 +190,9 @@ async def test_ssh_config_alias_and_proxyjump(tmp_path: Path, client_key: tuple[
         config = tmp_path / "ssh_config"
         config.write_text(
             f"Host gateway\n  HostName 127.0.0.1\n  Port {bastion.port}\n  User {bastion.user}\n"
-            f"  IdentityFile {client_key[0]}\n  UserKnownHostsFile {bastion_known}\n"
+            f"  IdentityFile {client_key_file[0]}\n  UserKnownHostsFile {bastion_known}\n"
             f"Host labvm\n  HostName 127.0.0.1\n  Port {ssh_host.port}\n  User {ssh_host.user}\n"
-            f"  IdentityFile {client_key[0]}\n  ProxyJump gateway\n"
+            f"  IdentityFile {client_key_file[0]}\n  ProxyJump gateway\n"
         )
         target = SSHTarget("labvm", known_hosts=tmp_path / "kh", use_ssh_config=True, ssh_config=config)
         with pytest.raises(HostKeyUnknown) as info:  # the app's own known_hosts still decides for the VM
