@@ -17,51 +17,20 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from datetime import timedelta
 from pathlib import Path
 
 from tui.app import CadesApp
 from tui.cloud.openstack_cloud import OpenStackCloud
 from tui.config import Settings
-from tui.guide import OutputLines, StepFinished, StepStarted
 from tui.manager import JupyterState
 from tui.messages import JupyterChanged, JupyterLog, SetupEvents, TunnelUpdated
-from tui.models import StepResult, StepStatus, TunnelInfo, TunnelState
+from tui.sandbox.recorded import JUPYTER_LOG, SETUP_RUN, tunnel_up
 from tui.screens.help import HelpScreen
 from tui.screens.jupyter_log import JupyterLogScreen
 from tui.screens.wizard import LaunchWizard
 from tui.widgets.tables import FlavorsTable, InstancesTable
 
 SIZE = (120, 40)
-SETUP = [  # a first setup run, recorded: (seconds, event)
-    (0.0, StepStarted("ssh", 0, 6, "Wait for SSH (up to 300 s)")),
-    (0.2, StepFinished(StepResult("ssh", StepStatus.SKIPPED, 0.2))),
-    (0.2, StepStarted("detect", 1, 6, "Detect the OS, architecture and home directory")),
-    (0.5, OutputLines("detect", ("Ubuntu 24.04 LTS, x86_64, home /home/ubuntu",))),
-    (0.5, StepFinished(StepResult("detect", StepStatus.DONE, 0.3))),
-    (0.5, StepStarted("screen", 2, 6, "Ensure screen (or tmux) is installed, to keep Jupyter running")),
-    (0.7, StepFinished(StepResult("screen", StepStatus.SKIPPED, 0.2))),
-    (0.7, StepStarted("python", 3, 6, "Install Python + Jupyter with uv in ~/jupyter-env")),
-    (1.9, OutputLines("python", ("Using CPython 3.12.3 interpreter at: /usr/bin/python3",
-                                 "Creating virtual environment at: /home/ubuntu/jupyter-env",
-                                 "Resolved 118 packages in 1.62s", "Downloading numpy (15.9MiB)",
-                                 "Downloading pandas (11.7MiB)", "Downloading jupyterlab (11.2MiB)",
-                                 "Prepared 118 packages in 6.41s", "Installed 118 packages in 1.03s",
-                                 " + jupyterlab==4.6.6", " + notebook==7.5.1", " + numpy==2.3.5",
-                                 " + pandas==2.3.3"))),
-    (11.2, StepFinished(StepResult("python", StepStatus.DONE, 10.5))),
-    (11.2, StepStarted("jupyter-config", 4, 6, "Write the Jupyter server config (port 8889, 127.0.0.1)")),
-]
-LOG = [
-    "[I 2026-01-01 09:00:01.131 ServerApp] jupyterlab | extension was successfully loaded.",
-    "[I 2026-01-01 09:00:01.132 ServerApp] Serving notebooks from local directory: /home/ubuntu/work",
-    "[I 2026-01-01 09:00:01.132 ServerApp] Jupyter Server 2.21.1 is running at:",
-    "[I 2026-01-01 09:00:01.132 ServerApp] http://127.0.0.1:8889/lab?token=…",
-    "[I 2026-01-01 09:00:01.133 ServerApp] Use Control-C to stop this server and shut down all kernels.",
-    "[I 2026-01-01 09:02:14.871 ServerApp] Kernel started: 4f2c…",
-    "[I 2026-01-01 09:02:15.503 ServerApp] Connecting to kernel 4f2c….",
-    "[I 2026-01-01 09:06:02.911 ServerApp] Saving file at /analysis.ipynb",
-]
 
 
 async def _until(pilot: object, condition: Callable[[], bool], timeout: float = 30.0) -> None:
@@ -108,21 +77,20 @@ async def _capture(clouds_yaml: Path, out: Path) -> list[Path]:
         # the remote side, from recorded events (a real run needs a VM with PyPI access)
         inst = app.query_one(InstancesTable).selected
         assert inst is not None
-        app.post_message(SetupEvents(inst.id, SETUP))
+        app.post_message(SetupEvents(inst.id, SETUP_RUN))
         await pilot.press("3")
         await pilot.pause(0.3)
         shots.append(_shot(app, out, "setup-log"))
 
         app.post_message(JupyterChanged(JupyterState(inst.id, "running", "http://127.0.0.1:8889/lab", 8889, 8889)))
-        app.post_message(TunnelUpdated(TunnelInfo(inst.id, 8889, "127.0.0.1", 8889, TunnelState.UP,
-                                                  app.clock() - timedelta(minutes=12), 3_481_600, 182_272)))
+        app.post_message(TunnelUpdated(tunnel_up(inst.id, app.clock())))
         await pilot.press("4")
         await pilot.pause(0.3)
         shots.append(_shot(app, out, "tunnels"))
 
         screen = app._log_screen = JupyterLogScreen(inst.id, inst.name)
         await app.push_screen(screen)
-        app.post_message(JupyterLog(inst.id, LOG))
+        app.post_message(JupyterLog(inst.id, JUPYTER_LOG))
         await pilot.pause(0.5)
         shots.append(_shot(app, out, "jupyter-log"))
     return shots

@@ -4,52 +4,18 @@ recorded ones posted as the app's messages (fixed ports, sizes and times), the c
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import timedelta
 from typing import Any
 
 import pytest
 
 from tui.cloud.openstack_cloud import OpenStackCloud
-from tui.guide import OutputLines, StepFinished, StepStarted
 from tui.manager import JupyterState
 from tui.messages import JupyterChanged, JupyterLog, SetupEvents, TunnelUpdated
-from tui.models import StepResult, StepStatus, TunnelInfo, TunnelState
+from tui.sandbox.recorded import JUPYTER_LOG, SETUP_RUN, tunnel_up
 from tui.screens.jupyter_log import JupyterLogScreen
 from tui.widgets.tables import InstancesTable
 
 SIZES = [(80, 24), (120, 40)]
-
-SETUP = [
-    (100.0, StepStarted("ssh", 0, 6, "Wait for SSH (up to 300 s)")),
-    (100.2, StepFinished(StepResult("ssh", StepStatus.SKIPPED, 0.2))),
-    (100.2, StepStarted("detect", 1, 6, "Detect the OS, architecture and home directory")),
-    (100.5, OutputLines("detect", ("Ubuntu 24.04 LTS, x86_64, home /home/ubuntu",))),
-    (100.5, StepFinished(StepResult("detect", StepStatus.DONE, 0.3))),
-    (100.5, StepStarted("screen", 2, 6, "Ensure screen (or tmux) is installed, to keep Jupyter running")),
-    (100.7, StepFinished(StepResult("screen", StepStatus.SKIPPED, 0.2))),
-    (100.7, StepStarted("python", 3, 6, "Install Python + Jupyter with uv in ~/jupyter-env")),
-    (101.9, OutputLines("python", ("Using CPython 3.12.3 interpreter at: /usr/bin/python3",
-                                   "Creating virtual environment at: /home/ubuntu/jupyter-env"))),
-    (104.3, OutputLines("python", ("Resolved 118 packages in 1.62s", "Downloading pandas (11.7MiB)",
-                                   "Downloading numpy (15.9MiB)", "Downloading jupyterlab (11.2MiB)"))),
-]
-
-LOG = [
-    "[I 2026-01-01 09:00:01.120 ServerApp] jupyter_lsp | extension was successfully loaded.",
-    "[I 2026-01-01 09:00:01.122 ServerApp] jupyter_server_terminals | extension was successfully loaded.",
-    "[I 2026-01-01 09:00:01.130 LabApp] JupyterLab extension loaded from /home/ubuntu/jupyter-env/lib/python3.12/"
-    "site-packages/jupyterlab",
-    "[I 2026-01-01 09:00:01.131 ServerApp] jupyterlab | extension was successfully loaded.",
-    "[I 2026-01-01 09:00:01.132 ServerApp] Serving notebooks from local directory: /home/ubuntu/work",
-    "[I 2026-01-01 09:00:01.132 ServerApp] Jupyter Server 2.21.1 is running at:",
-    "[I 2026-01-01 09:00:01.132 ServerApp] http://127.0.0.1:8889/lab?token=…",
-    "[I 2026-01-01 09:00:01.133 ServerApp] Use Control-C to stop this server and shut down all kernels.",
-    "[I 2026-01-01 09:02:14.871 ServerApp] Kernel started: 4f2c…",
-    "[I 2026-01-01 09:02:15.503 ServerApp] Connecting to kernel 4f2c….",
-    "[W 2026-01-01 09:05:40.002 ServerApp] 404 GET /api/contents/untitled.ipynb (127.0.0.1) 1.02ms",
-    "[I 2026-01-01 09:06:02.911 ServerApp] Saving file at /analysis.ipynb",
-]
-
 
 @pytest.fixture(scope="module")
 def scene_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, Any]]:
@@ -88,7 +54,7 @@ def test_setup_log_mid_run(ui: Any, scene: Any, snap_compare: Any) -> None:
 
     async def run_before(pilot: Any) -> None:
         await _loaded(ui, pilot)
-        app.post_message(SetupEvents(alpha.id, SETUP))
+        app.post_message(SetupEvents(alpha.id, SETUP_RUN))
         await pilot.press("3")
         await _settle(pilot)
 
@@ -103,8 +69,7 @@ def test_tunnels_pane(ui: Any, scene: Any, snap_compare: Any, size: tuple[int, i
         await _loaded(ui, pilot)
         now = app.clock()
         app.post_message(JupyterChanged(JupyterState(alpha.id, "running", "http://127.0.0.1:8889/lab", 8889, 8890)))
-        app.post_message(TunnelUpdated(TunnelInfo(alpha.id, 8889, "127.0.0.1", 8890, TunnelState.UP,
-                                                  now - timedelta(minutes=12), 3_481_600, 182_272)))
+        app.post_message(TunnelUpdated(tunnel_up(alpha.id, now, remote_port=8890)))
         await pilot.press("4")
         await _settle(pilot)
 
@@ -119,7 +84,7 @@ def test_jupyter_log_view(ui: Any, scene: Any, snap_compare: Any, size: tuple[in
         await _loaded(ui, pilot)
         screen = app._log_screen = JupyterLogScreen(alpha.id, "alpha")
         await app.push_screen(screen)
-        app.post_message(JupyterLog(alpha.id, LOG))
+        app.post_message(JupyterLog(alpha.id, JUPYTER_LOG))
         await _settle(pilot)
 
     assert snap_compare(app, terminal_size=size, run_before=run_before)
