@@ -124,3 +124,37 @@ async def _eventually(check: Callable[[], bool], timeout: float = 5.0) -> bool:
             return False
         await asyncio.sleep(0.02)
     return True
+
+
+def test_orphaned_ssh_of_a_killed_app_is_stopped_by_the_next(tmp_path: Path) -> None:
+    """An app killed with SIGKILL leaves its ssh running; the next tunnel's start stops it (and only it)."""
+    import subprocess
+    import sys
+
+    from tui.remote.openssh_forward import reap_orphans
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    orphan_dir, live_dir = tmp_path / "cades-fwd-orphan", tmp_path / "cades-fwd-live"
+    for d, owner in ((orphan_dir, dead.pid), (live_dir, os.getpid())):
+        d.mkdir()
+        (d / "owner").write_text(str(owner))
+        (d / "ssh").symlink_to(shutil.which("sleep") or "/bin/sleep")  # an "ssh" whose command line names d
+    orphan = subprocess.Popen([str(orphan_dir / "ssh"), "60"])
+    kept = subprocess.Popen([str(live_dir / "ssh"), "60"])
+    bystander = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    (orphan_dir / "ssh.pid").write_text(str(orphan.pid))
+    (live_dir / "ssh.pid").write_text(str(kept.pid))
+    try:
+        stray_dir = tmp_path / "cades-fwd-stray"  # names a pid that is not its ssh: never signalled
+        stray_dir.mkdir()
+        (stray_dir / "owner").write_text(str(dead.pid))
+        (stray_dir / "ssh.pid").write_text(str(bystander.pid))
+        assert reap_orphans(tmp_path) == 1
+        assert orphan.wait(timeout=5) == -15
+        assert kept.poll() is None and bystander.poll() is None
+        assert not orphan_dir.exists() and not stray_dir.exists() and live_dir.exists()
+    finally:
+        for p in (orphan, kept, bystander):
+            p.kill()
+            p.wait()

@@ -8,14 +8,18 @@ tunnel can hand its data to an `ssh` process when one is installed. Guarantees:
 - ssh listens on a Unix socket in a private 0700 directory (mode 0600): the tunnel's own 127.0.0.1
   listener stays in front, relays each connection into it and counts the bytes;
 - ExitOnForwardFailure=yes, ServerAliveInterval/CountMax keepalives: a dead link ends the process,
-  which the tunnel sees and reconnects.
+  which the tunnel sees and reconnects;
+- an ssh left behind by an app that was killed (SIGKILL: no chance to stop it) is stopped by the next one:
+  each private directory names its owner's pid and its ssh's pid.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import shutil
+import signal
 import tempfile
 from pathlib import Path
 
@@ -27,6 +31,38 @@ from tui.remote.relay import splice_available
 
 _ALIAS = "cades-tunnel-host"
 _START_POLL_S = 0.02
+_PREFIX = "cades-fwd-"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def reap_orphans(tmp: Path | None = None) -> int:
+    """Stop the ssh processes of tunnels whose app is gone (killed without a chance to stop them); remove
+    their directories. Only an ssh whose command line names that very directory is signalled. Returns how many."""
+    reaped = 0
+    for d in Path(tmp or tempfile.gettempdir()).glob(f"{_PREFIX}*"):
+        try:
+            owner = int((d / "owner").read_text())
+        except (OSError, ValueError):
+            continue
+        if _alive(owner):
+            continue
+        with contextlib.suppress(OSError, ValueError):
+            pid = int((d / "ssh.pid").read_text())
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            if str(d).encode() in cmdline and b"ssh" in cmdline.split(b"\0")[0]:
+                os.kill(pid, signal.SIGTERM)
+                reaped += 1
+        shutil.rmtree(d, ignore_errors=True)
+    return reaped
 
 
 def openssh_usable(target: SSHTarget | None) -> bool:
@@ -52,7 +88,9 @@ class OpenSSHForward:
         self.remote_host = remote_host
         self.remote_port = remote_port
         self.keepalive = keepalive
-        self._dir = Path(tempfile.mkdtemp(prefix="cades-fwd-"))  # 0700
+        reap_orphans()
+        self._dir = Path(tempfile.mkdtemp(prefix=_PREFIX))  # 0700
+        (self._dir / "owner").write_text(str(os.getpid()))
         self.socket_path = self._dir / "fwd.sock"
         self._known_hosts = self._dir / "known_hosts"
         self._log = self._dir / "ssh.log"
@@ -102,6 +140,7 @@ class OpenSSHForward:
             self._proc = await asyncio.create_subprocess_exec(
                 *self.argv(), stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL, stderr=log
             )
+        (self._dir / "ssh.pid").write_text(str(self._proc.pid))
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while not self.socket_path.exists():

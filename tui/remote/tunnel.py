@@ -34,6 +34,7 @@ from tui.remote.connection import SSHTarget
 from tui.remote.openssh_forward import OpenSSHForward, openssh_usable
 from tui.remote.relay import SpliceRelay
 
+_ACCEPT_PAUSE_S = 1.0
 ConnectFactory = Callable[[], Awaitable[asyncssh.SSHClientConnection]]
 OnChange = Callable[[TunnelInfo], None]
 
@@ -478,14 +479,24 @@ class Tunnel:
             self._lsock = None
 
     def _accept(self) -> None:
-        assert self._lsock is not None
+        lsock = self._lsock
+        assert lsock is not None
         while True:
             try:
-                client, _ = self._lsock.accept()
-            except OSError:  # BlockingIOError: all taken; others (e.g. EMFILE): try at the next wake-up
+                client, _ = lsock.accept()
+            except BlockingIOError:  # all taken
+                return
+            except OSError:  # e.g. EMFILE: pause accepting for a second instead of spinning (as asyncio does)
+                loop = asyncio.get_running_loop()
+                loop.remove_reader(lsock.fileno())
+                loop.call_later(_ACCEPT_PAUSE_S, self._resume_accept, lsock)
                 return
             client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             self._spawn(self._relay(client))
+
+    def _resume_accept(self, lsock: socket.socket) -> None:
+        if self._lsock is lsock:  # still serving on it
+            asyncio.get_running_loop().add_reader(lsock.fileno(), self._accept)
 
     async def _relay(self, client: socket.socket) -> None:
         """One accepted connection on the OpenSSH path: wait for UP, splice it into ssh's socket."""
