@@ -35,6 +35,7 @@ from tui.remote.openssh_forward import OpenSSHForward, openssh_usable
 from tui.remote.relay import SpliceRelay
 
 _ACCEPT_PAUSE_S = 1.0
+_RELAY_BUFFER = 4 << 20  # capped by net.core.{w,r}mem_max
 ConnectFactory = Callable[[], Awaitable[asyncssh.SSHClientConnection]]
 OnChange = Callable[[TunnelInfo], None]
 
@@ -503,6 +504,9 @@ class Tunnel:
         assert self._forward is not None
         upstream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         upstream.setblocking(False)
+        for sock in (client, upstream):  # room for bulk transfers (notebook downloads): fewer stalls per MB
+            for opt in (socket.SO_SNDBUF, socket.SO_RCVBUF):
+                sock.setsockopt(socket.SOL_SOCKET, opt, _RELAY_BUFFER)
         try:
             await asyncio.wait_for(self._up.wait(), self._accept_wait)
             await asyncio.get_running_loop().sock_connect(upstream, str(self._forward.socket_path))
