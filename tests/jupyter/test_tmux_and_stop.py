@@ -1,4 +1,5 @@
-"""The tmux fallback with real Jupyter, and the stop fallbacks (second Ctrl+C, kill) with real screen."""
+"""The tmux fallback with real Jupyter, the classic Notebook (`jupyter.app: notebook`), and the stop fallbacks
+(second Ctrl+C, kill) with real screen."""
 
 from __future__ import annotations
 
@@ -41,6 +42,30 @@ async def test_jupyter_in_tmux(connect, jupyter_cmd: str) -> None:
         assert result.method == "confirm"
         assert not await control.session.is_running("jt")
         assert (await conn.run(f"kill -0 {handle.pid}", check=False)).exit_status != 0
+
+
+async def test_notebook_instead_of_lab(connect, jupyter_cmd: str) -> None:
+    """The profile's `jupyter.app: notebook`: Notebook 7 starts the same way, its URL opens the file tree."""
+    settings = JupyterSettings(kind="notebook", command=jupyter_cmd, workspace="~/nb", port=28890,
+                               session="nb", logfile="~/nb.log")
+    async with await connect() as conn:
+        control = await JupyterControl.create(conn, settings)
+        handle = await control.start()
+        try:
+            assert handle.path == "/tree"
+            tunnel = Tunnel("vm1", connect, handle.port)
+            await tunnel.open()
+            try:
+                assert handle.url(tunnel.local_port).startswith(f"http://127.0.0.1:{tunnel.local_port}/tree?token=")
+                through = http.tcp_opener("127.0.0.1", tunnel.local_port)
+                assert (await http.request(through, "GET", "/api")).status == 200
+                page = await http.request(through, "GET", "/tree", token=handle.token)
+                assert page.status == 200 and b"Jupyter Notebook" in page.body
+            finally:
+                await tunnel.close()
+        finally:
+            result = await control.stop(handle)
+        assert result.method == "confirm" and not await control.session.is_running("nb")
 
 
 # A stand-in server that ignores "y" (an older Jupyter's prompt) and quits on the second Ctrl+C;
