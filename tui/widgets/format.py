@@ -70,11 +70,11 @@ def short_duration(seconds: float | None) -> str:
     return f"{int(seconds)} s"
 
 
-def short_ago(when: datetime | None, now: datetime) -> str:
-    """"12 min ago" for narrow table cells; "" when unknown."""
+def short_age(when: datetime | None, now: datetime) -> str:
+    """How long since `when`, for narrow table cells ("12 min"); "" when unknown."""
     if when is None:
         return ""
-    return short_duration(max((now - when).total_seconds(), 0.0)) + " ago"
+    return short_duration(max((now - when).total_seconds(), 0.0))
 
 
 def limit(value: int) -> str:

@@ -15,7 +15,7 @@ from textual.widgets import DataTable
 from textual.widgets.data_table import RowDoesNotExist
 
 from tui.models import Family, Flavor, Instance, Quota, TunnelInfo, TunnelState
-from tui.widgets.format import mb, short_ago, short_duration, status_text
+from tui.widgets.format import mb, short_age, short_duration, status_text
 
 
 class InstancesTable(DataTable[Text | str]):
@@ -147,7 +147,7 @@ def short_misfit(flavor: Flavor, quota: Quota | None) -> str:
 
 
 class TunnelsTable(DataTable[Text | str]):
-    """One row per instance's tunnel: name, local → remote, state, since (humanized), bytes in/out."""
+    """One row per instance's tunnel: name, local → remote port, state, for how long (humanized), bytes in/out."""
 
     BINDINGS = [
         Binding("delete,ctrl+w", "app.close_tunnel", "Close tunnel", id="tunnel.close",
@@ -158,8 +158,9 @@ class TunnelsTable(DataTable[Text | str]):
         super().__init__(id="tunnels-table", cursor_type="row")
 
     def on_mount(self) -> None:
-        for label, key in (("Instance", "instance"), ("127.0.0.1 → VM", "ports"), ("State", "state"),
-                           ("Since", "since"), ("In / out", "traffic")):
+        # narrow headers: at 120 columns the pane is ~57 wide and every column should fit
+        for label, key in (("Instance", "instance"), ("Local → VM", "ports"), ("State", "state"),
+                           ("For", "since"), ("In / out", "traffic")):
             self.add_column(label, key=key)
 
     @property
@@ -180,7 +181,7 @@ class TunnelsTable(DataTable[Text | str]):
             self.add_row(Text(names.get(t.instance, t.instance[:8]), style="bold"),
                          f":{t.local_port} → :{t.remote_port}",
                          Text(t.state.value, style=style),
-                         short_ago(t.since, now),
+                         short_age(t.since, now),
                          f"↓{humanize.naturalsize(t.bytes_in, gnu=True)} "
                          f"↑{humanize.naturalsize(t.bytes_out, gnu=True)}",
                          key=t.instance)
