@@ -124,7 +124,7 @@ def _ratio(used: int, limit: int) -> float:
     return used / limit if limit > 0 else 0.0
 
 
-SETUP_IDLE = "Nothing running yet — select an instance and press s to run setup."
+SETUP_IDLE = "No setup running — select an instance and press s."
 # keyed by StepStatus values (a StrEnum: its members look these up), so the first frame needs no models import
 STEP_MARK = {"done": ("✓", "green"), "skipped": ("↷", "dim"), "failed": ("✗", "red")}
 
@@ -219,7 +219,7 @@ class SetupPane(Pane):
 class TunnelsPane(Pane):
     def __init__(self) -> None:
         super().__init__(4, "Tunnels", id="tunnels-pane")
-        self.hint = Static("No tunnels yet — j starts Jupyter with one, t opens one.",
+        self.hint = Static("No tunnels — j starts Jupyter with one, t opens one.",
                            id="tunnels-empty", classes="empty")
 
     def compose(self) -> ComposeResult:
