@@ -50,6 +50,7 @@ from tui.remote.connection import (
     Unreachable,
     connect,
 )
+from tui.remote.openssh_forward import openssh_usable
 from tui.remote.session import SessionError
 from tui.remote.tunnel import PortBusyError, Tunnel
 from tui.services import RemoteContext, Services
@@ -586,13 +587,17 @@ class RemoteManager:
         if not reusable:
             await self._close_tunnel(iid, forget=False)
             target = ctx.target
+            via_openssh = openssh_usable(target)
 
             async def factory() -> asyncssh.SSHClientConnection:
-                return await connect(target)
+                if via_openssh:  # only a verified host key is needed: the pooled connection's (the pool owns it)
+                    return await self.pool.get(iid, target)
+                return await connect(target)  # the asyncssh path carries the bytes on a connection of its own
 
             tunnel = Tunnel(iid, factory, handle.port, local_port=wanted or None, strict=strict,
                             on_change=lambda info: self.emit(TunnelChanged(info)),
-                            keepalive_interval=float(self.settings.ssh.keepalive_s), openssh=target)
+                            keepalive_interval=float(self.settings.ssh.keepalive_s), openssh=target,
+                            close_connection=not via_openssh)
             try:
                 await tunnel.open()
             except PortBusyError as exc:

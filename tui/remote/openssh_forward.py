@@ -1,14 +1,16 @@
-"""OpenSSH `ssh -N -L` as a tunnel's data path: C speed for the bytes, the app's guarantees kept.
+"""OpenSSH as a tunnel's data path: C speed for the bytes, the app's guarantees kept.
 
-asyncssh moves ~0.5-0.6x of OpenSSH's bytes per CPU second here (Python work per 32 KiB packet), so a
-tunnel can hand its data to an `ssh` process when one is installed. Guarantees:
+asyncssh moves ~0.5-0.7x of OpenSSH's bytes per CPU second here (Python work per 32 KiB packet), so a
+tunnel hands its connections to OpenSSH when `ssh` is installed: one master connection per tunnel
+(`ssh -M -N -S CONTROL`), and for each accepted local connection a multiplexing client
+(`ssh -S CONTROL -W host:port`) that passes the accepted socket itself to the master (SCM_RIGHTS): the
+master reads and writes the browser's socket directly — no relay, no copy through Python — and the
+tunnel reads the socket's byte counts from the kernel (TCP_INFO) for its counters. Guarantees:
 - the host key is the one asyncssh just verified (pinned, known or accepted), written to a private
   known_hosts read with StrictHostKeyChecking=yes (never disabled); no global/user known_hosts;
 - our key only (-i, IdentitiesOnly=yes), no agent/X11 forwarding, no config file, BatchMode;
-- ssh listens on a Unix socket in a private 0700 directory (mode 0600): the tunnel's own 127.0.0.1
-  listener stays in front, relays each connection into it and counts the bytes;
-- ExitOnForwardFailure=yes, ServerAliveInterval/CountMax keepalives: a dead link ends the process,
-  which the tunnel sees and reconnects;
+- the control socket lives in a private 0700 directory; no listener besides the tunnel's own 127.0.0.1 one;
+- ServerAliveInterval/CountMax keepalives: a dead link ends the master, which the tunnel sees and reconnects;
 - an ssh left behind by an app that was killed (SIGKILL: no chance to stop it) is stopped by the next one:
   each private directory names its owner's pid and its ssh's pid.
 """
@@ -20,6 +22,9 @@ import contextlib
 import os
 import shutil
 import signal
+import socket
+import struct
+import sys
 import tempfile
 from pathlib import Path
 
@@ -27,7 +32,6 @@ import asyncssh
 
 from tui.remote.connection import ENCRYPTION_ALGS, SSHTarget
 from tui.remote.hostkeys import key_line
-from tui.remote.relay import splice_available
 
 _ALIAS = "cades-tunnel-host"
 _START_POLL_S = 0.02
@@ -65,20 +69,38 @@ def reap_orphans(tmp: Path | None = None) -> int:
     return reaped
 
 
+_TCP_INFO_BYTES = struct.Struct("=QQ")  # tcpi_bytes_acked, tcpi_bytes_received (Linux >= 4.2)
+_TCP_INFO_OFFSET = 120
+
+
+def socket_bytes(sock: socket.socket) -> tuple[int, int]:
+    """(bytes sent and acknowledged, bytes received) on a TCP socket, from the kernel — exact while the connection
+    is open; once it is closed each may include TCP's FIN (one byte). (0, 0) when unavailable."""
+    try:
+        info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 256)
+    except OSError:
+        return 0, 0
+    if len(info) < _TCP_INFO_OFFSET + _TCP_INFO_BYTES.size:
+        return 0, 0
+    sent, received = _TCP_INFO_BYTES.unpack_from(info, _TCP_INFO_OFFSET)
+    return int(sent), int(received)
+
+
 def openssh_usable(target: SSHTarget | None) -> bool:
-    """Whether `target` can be served by OpenSSH with every guarantee (key file, no jump, no ssh config)."""
+    """Whether `target` can be served by OpenSSH with every guarantee (key file, no jump, no ssh config) and its
+    byte counts read from the kernel (Linux)."""
     return (
         target is not None
         and target.key_path is not None
         and not target.jump
         and not target.use_ssh_config
-        and splice_available()
+        and sys.platform.startswith("linux")
         and shutil.which("ssh") is not None
     )
 
 
 class OpenSSHForward:
-    """One `ssh -N -L SOCKET:remote_host:remote_port` process at a time; `start()` again after it exits."""
+    """One master `ssh -M -N` at a time (`start()` again after it exits); `attach()` hands it a connection."""
 
     def __init__(
         self, target: SSHTarget, remote_host: str, remote_port: int, keepalive: tuple[float, int]
@@ -91,12 +113,13 @@ class OpenSSHForward:
         reap_orphans()
         self._dir = Path(tempfile.mkdtemp(prefix=_PREFIX))  # 0700
         (self._dir / "owner").write_text(str(os.getpid()))
-        self.socket_path = self._dir / "fwd.sock"
+        self.control_path = self._dir / "control"
         self._known_hosts = self._dir / "known_hosts"
         self._log = self._dir / "ssh.log"
         self._proc: asyncio.subprocess.Process | None = None
 
-    def argv(self) -> list[str]:
+    def _common(self) -> list[str]:
+        """What the master and every multiplexing client share: no config, our key, the pinned host key."""
         interval, count = self.keepalive
         options = {
             "BatchMode": "yes",
@@ -108,34 +131,46 @@ class OpenSSHForward:
             "HostKeyAlias": _ALIAS,
             "CheckHostIP": "no",
             "UpdateHostKeys": "no",
-            "ExitOnForwardFailure": "yes",
             "ServerAliveInterval": str(max(1, round(interval))),
             "ServerAliveCountMax": str(count),
             "ConnectTimeout": str(max(1, round(self.target.connect_timeout))),
             "Ciphers": ",".join(ENCRYPTION_ALGS),
             "Compression": "no",
-            "ControlMaster": "no",
-            "ControlPath": "none",
+            "ControlPath": str(self.control_path),
             "ForwardAgent": "no",
             "ForwardX11": "no",
             "PermitLocalCommand": "no",
-            "StreamLocalBindMask": "0177",
-            "StreamLocalBindUnlink": "yes",
             "LogLevel": "ERROR",
         }
-        argv = ["ssh", "-N", "-F", "/dev/null", "-p", str(self.target.port), "-i", str(self.target.key_path)]
+        argv = ["-F", "/dev/null", "-p", str(self.target.port), "-i", str(self.target.key_path)]
         for name, value in options.items():
             argv += ["-o", f"{name}={value}"]
-        argv += ["-L", f"{self.socket_path}:{self.remote_host}:{self.remote_port}"]
         if self.target.user:
             argv += ["-l", self.target.user]
-        return [*argv, "--", self.target.host]
+        return argv
+
+    def argv(self) -> list[str]:
+        """The master: holds the SSH connection, serves the multiplexing clients on its control socket."""
+        return ["ssh", "-N", *self._common(), "-o", "ControlMaster=yes", "--", self.target.host]
+
+    def attach_argv(self) -> list[str]:
+        """A multiplexing client: its stdin/stdout (the accepted socket) become a channel to the remote port."""
+        return ["ssh", *self._common(), "-o", "ControlMaster=no", "-W", f"{self.remote_host}:{self.remote_port}",
+                "--", self.target.host]
+
+    async def attach(self, client: socket.socket) -> asyncio.subprocess.Process:
+        """Hand `client` to the master as a new channel; the returned process ends when the channel does."""
+        fd = client.fileno()
+        return await asyncio.create_subprocess_exec(
+            *self.attach_argv(), stdin=fd, stdout=fd, stderr=asyncio.subprocess.DEVNULL
+        )
 
     async def start(self, host_key: asyncssh.SSHKey, timeout: float) -> None:
-        """Run ssh trusting exactly `host_key`; return once its socket listens. Raises OSError with ssh's reason."""
+        """Run the master trusting exactly `host_key`; return once it serves its control socket. Raises OSError
+        with ssh's reason."""
         await self.stop()
         self._known_hosts.write_text(f"{_ALIAS} {key_line(host_key)}\n")
-        self.socket_path.unlink(missing_ok=True)
+        self.control_path.unlink(missing_ok=True)
         with self._log.open("wb") as log:
             self._proc = await asyncio.create_subprocess_exec(
                 *self.argv(), stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL, stderr=log
@@ -143,10 +178,10 @@ class OpenSSHForward:
         (self._dir / "ssh.pid").write_text(str(self._proc.pid))
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        while not self.socket_path.exists():
+        while not self.control_path.exists():
             if self._proc.returncode is not None or loop.time() > deadline:
                 await self.stop()
-                raise OSError(f"ssh -L did not start: {self._reason()}")
+                raise OSError(f"ssh did not start: {self._reason()}")
             await asyncio.sleep(_START_POLL_S)
 
     async def wait_exit(self) -> None:

@@ -8,10 +8,10 @@ by keepalive) the tunnel turns RECONNECTING, asks the `connect` factory for a ne
 exponential backoff (capped), and turns UP again; the listener stays bound throughout, and
 connections accepted meanwhile wait for the new SSH connection.
 
-With `openssh=target` (and `ssh` installed, Linux splice available, see `openssh_usable`), the bytes go
-through an OpenSSH `ssh -N -L` process instead (tui.remote.openssh_forward): asyncssh still makes each
-connection first, to verify the host key, and ssh is then pinned to that very key. The listener,
-counters (zero-copy splice relay), states and reconnects are the same.
+With `openssh=target` (and `ssh` installed on Linux, see `openssh_usable`), OpenSSH carries the bytes
+instead (tui.remote.openssh_forward): asyncssh still makes each connection first, to verify the host key,
+and an ssh master is then pinned to that very key; each accepted socket is handed to the master, which
+serves it directly; its byte counts come from the kernel. The listener, states and reconnects are the same.
 
 State changes are reported as `tui.models.TunnelInfo` through `on_change`.
 """
@@ -31,11 +31,9 @@ import asyncssh
 
 from tui.models import TunnelInfo, TunnelState
 from tui.remote.connection import SSHTarget
-from tui.remote.openssh_forward import OpenSSHForward, openssh_usable
-from tui.remote.relay import SpliceRelay
+from tui.remote.openssh_forward import OpenSSHForward, openssh_usable, socket_bytes
 
 _ACCEPT_PAUSE_S = 1.0
-_RELAY_BUFFER = 4 << 20  # capped by net.core.{w,r}mem_max
 ConnectFactory = Callable[[], Awaitable[asyncssh.SSHClientConnection]]
 OnChange = Callable[[TunnelInfo], None]
 
@@ -337,7 +335,7 @@ class Tunnel:
         )
         self._server: asyncio.Server | None = None
         self._lsock: socket.socket | None = None
-        self._relays: set[SpliceRelay] = set()
+        self._attached: set[socket.socket] = set()  # local connections the ssh master is serving
         self._conn: asyncssh.SSHClientConnection | None = None
         self._up = asyncio.Event()
         self._closing = False
@@ -360,8 +358,8 @@ class Tunnel:
             remote_port=self.remote_port,
             state=self.state,
             since=self.since,
-            bytes_in=self._counters.bytes_in,
-            bytes_out=self._counters.bytes_out,
+            bytes_in=self._counters.bytes_in + sum(socket_bytes(c)[0] for c in self._attached),
+            bytes_out=self._counters.bytes_out + sum(socket_bytes(c)[1] for c in self._attached),
             error=self.error,
         )
 
@@ -408,10 +406,11 @@ class Tunnel:
         if server is not None:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(server.wait_closed(), 2.0)
-        for task in list(self._tasks):
+        tasks = list(self._tasks)
+        for task in tasks:
             task.cancel()
-        for relay in list(self._relays):
-            relay.close()
+        if tasks:
+            await asyncio.wait(tasks, timeout=2.0)
         if self._forward is not None:
             await self._forward.close()
         if self._conn is not None and self._close_connection:
@@ -493,40 +492,35 @@ class Tunnel:
                 loop.call_later(_ACCEPT_PAUSE_S, self._resume_accept, lsock)
                 return
             client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            self._spawn(self._relay(client))
+            self._spawn(self._attach(client))
 
     def _resume_accept(self, lsock: socket.socket) -> None:
         if self._lsock is lsock:  # still serving on it
             asyncio.get_running_loop().add_reader(lsock.fileno(), self._accept)
 
-    async def _relay(self, client: socket.socket) -> None:
-        """One accepted connection on the OpenSSH path: wait for UP, splice it into ssh's socket."""
+    async def _attach(self, client: socket.socket) -> None:
+        """One accepted connection on the OpenSSH path: wait for UP, hand the socket itself to the ssh master
+        (it then reads and writes it directly), count its bytes from the kernel when it ends."""
         assert self._forward is not None
-        upstream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        upstream.setblocking(False)
-        for sock in (client, upstream):  # room for bulk transfers (notebook downloads): fewer stalls per MB
-            for opt in (socket.SO_SNDBUF, socket.SO_RCVBUF):
-                sock.setsockopt(socket.SOL_SOCKET, opt, _RELAY_BUFFER)
         try:
             await asyncio.wait_for(self._up.wait(), self._accept_wait)
-            await asyncio.get_running_loop().sock_connect(upstream, str(self._forward.socket_path))
+            proc = await self._forward.attach(client)
         except (OSError, TimeoutError):
             client.close()
-            upstream.close()
             return
-        relay = SpliceRelay(client, upstream, self._count_out, self._count_in)
-        self._relays.add(relay)
+        self._attached.add(client)
         try:
-            await relay.closed.wait()
+            await proc.wait()
         finally:
-            relay.close()
-            self._relays.discard(relay)
-
-    def _count_out(self, n: int) -> None:
-        self._counters.bytes_out += n
-
-    def _count_in(self, n: int) -> None:
-        self._counters.bytes_in += n
+            if proc.returncode is None:  # the tunnel is closing: end the channel
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
+                await proc.wait()
+            self._attached.discard(client)
+            sent, received = socket_bytes(client)
+            self._counters.bytes_in += sent  # sent to the local client = from the VM
+            self._counters.bytes_out += received
+            client.close()
 
     async def _adopt(self, conn: asyncssh.SSHClientConnection) -> None:
         """Make `conn` (host key verified) carry the tunnel, or start ssh pinned to its host key."""
