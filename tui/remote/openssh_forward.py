@@ -86,14 +86,23 @@ def socket_bytes(sock: socket.socket) -> tuple[int, int]:
     return int(sent), int(received)
 
 
+def direct_endpoint(conn: asyncssh.SSHClientConnection) -> tuple[str, int, str] | None:
+    """(address, port, user) a verified connection went to over its own TCP socket; None when it went through a
+    jump host or proxy (then OpenSSH, run without a config file, could not follow the same way)."""
+    peer = conn.get_extra_info("peername")
+    if conn.get_extra_info("socket") is None or not peer or not peer[1]:
+        return None
+    return str(peer[0]), int(peer[1]), str(conn.get_extra_info("username") or "")
+
+
 def openssh_usable(target: SSHTarget | None) -> bool:
-    """Whether `target` can be served by OpenSSH with every guarantee (key file, no jump, no ssh config) and its
-    byte counts read from the kernel (Linux)."""
+    """Whether `target` can be served by OpenSSH with every guarantee (our key file, no jump host) and its byte
+    counts read from the kernel (Linux). With ~/.ssh/config in play, the tunnel also checks that the verified
+    connection went straight to the VM (see `direct_endpoint`)."""
     return (
         target is not None
         and target.key_path is not None
         and not target.jump
-        and not target.use_ssh_config
         and sys.platform.startswith("linux")
         and shutil.which("ssh") is not None
     )
@@ -114,6 +123,7 @@ class OpenSSHForward:
         self._dir = Path(tempfile.mkdtemp(prefix=_PREFIX))  # 0700
         (self._dir / "owner").write_text(str(os.getpid()))
         self.control_path = self._dir / "control"
+        self.endpoint: tuple[str, int, str] = (target.host, target.port, target.user or "")
         self._known_hosts = self._dir / "known_hosts"
         self._log = self._dir / "ssh.log"
         self._proc: asyncio.subprocess.Process | None = None
@@ -142,21 +152,22 @@ class OpenSSHForward:
             "PermitLocalCommand": "no",
             "LogLevel": "ERROR",
         }
-        argv = ["-F", "/dev/null", "-p", str(self.target.port), "-i", str(self.target.key_path)]
+        _, port, user = self.endpoint
+        argv = ["-F", "/dev/null", "-p", str(port), "-i", str(self.target.key_path)]
         for name, value in options.items():
             argv += ["-o", f"{name}={value}"]
-        if self.target.user:
-            argv += ["-l", self.target.user]
+        if user:
+            argv += ["-l", user]
         return argv
 
     def argv(self) -> list[str]:
         """The master: holds the SSH connection, serves the multiplexing clients on its control socket."""
-        return ["ssh", "-N", *self._common(), "-o", "ControlMaster=yes", "--", self.target.host]
+        return ["ssh", "-N", *self._common(), "-o", "ControlMaster=yes", "--", self.endpoint[0]]
 
     def attach_argv(self) -> list[str]:
         """A multiplexing client: its stdin/stdout (the accepted socket) become a channel to the remote port."""
         return ["ssh", *self._common(), "-o", "ControlMaster=no", "-W", f"{self.remote_host}:{self.remote_port}",
-                "--", self.target.host]
+                "--", self.endpoint[0]]
 
     async def attach(self, client: socket.socket) -> asyncio.subprocess.Process:
         """Hand `client` to the master as a new channel; the returned process ends when the channel does."""
@@ -165,10 +176,14 @@ class OpenSSHForward:
             *self.attach_argv(), stdin=fd, stdout=fd, stderr=asyncio.subprocess.DEVNULL
         )
 
-    async def start(self, host_key: asyncssh.SSHKey, timeout: float) -> None:
+    async def start(self, host_key: asyncssh.SSHKey, timeout: float,
+                    endpoint: tuple[str, int, str] | None = None) -> None:
         """Run the master trusting exactly `host_key`; return once it serves its control socket. Raises OSError
-        with ssh's reason."""
+        with ssh's reason. `endpoint` (address, port, user): where the verified connection actually went (after
+        ~/.ssh/config's HostName/Port/User) — ssh itself runs without a config file."""
         await self.stop()
+        if endpoint is not None:
+            self.endpoint = endpoint
         self._known_hosts.write_text(f"{_ALIAS} {key_line(host_key)}\n")
         self.control_path.unlink(missing_ok=True)
         with self._log.open("wb") as log:

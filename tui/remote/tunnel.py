@@ -31,7 +31,7 @@ import asyncssh
 
 from tui.models import TunnelInfo, TunnelState
 from tui.remote.connection import SSHTarget
-from tui.remote.openssh_forward import OpenSSHForward, openssh_usable, socket_bytes
+from tui.remote.openssh_forward import OpenSSHForward, direct_endpoint, openssh_usable, socket_bytes
 
 _ACCEPT_PAUSE_S = 1.0
 ConnectFactory = Callable[[], Awaitable[asyncssh.SSHClientConnection]]
@@ -377,6 +377,9 @@ class Tunnel:
         """Connect, bind the local port and start serving. Raises PortBusyError, OSError, asyncssh.Error."""
         self._set_state(TunnelState.STARTING)
         conn = await asyncio.wait_for(self._connect(), self._connect_timeout)
+        if self._forward is not None and direct_endpoint(conn) is None:  # via a jump/proxy from ~/.ssh/config
+            await self._forward.close()
+            self._forward = None
         try:
             lsock = self._bind(conn)
             try:
@@ -526,10 +529,10 @@ class Tunnel:
         """Make `conn` (host key verified) carry the tunnel, or start ssh pinned to its host key."""
         if self._forward is not None:
             try:
-                key = conn.get_server_host_key()
-                if key is None:
-                    raise OSError("the SSH connection has no verified host key")
-                await self._forward.start(key, self._connect_timeout)
+                key, endpoint = conn.get_server_host_key(), direct_endpoint(conn)
+                if key is None or endpoint is None:
+                    raise OSError("the SSH connection has no verified host key or went through a proxy")
+                await self._forward.start(key, self._connect_timeout, endpoint)
             finally:
                 if self._close_connection:
                     conn.close()
