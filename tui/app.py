@@ -820,7 +820,7 @@ class CadesApp(App[None]):
         name = self._instance_name(iid)
         if state.state == "running" and (before is None or before.state != "running"
                                          or before.local_port != state.local_port):
-            where = state.public_url or f"port {state.remote_port} on the VM"
+            where = state.public_url if state.local_port else f"port {state.remote_port} on the VM"
             tunnel = "" if state.local_port else " (no tunnel yet: press t, or o to open it in the browser)"
             self.notify(f"Jupyter answers at {where}{tunnel}\nPress o to open it (the token URL is copied too).",
                         title=f"Jupyter · {name}", timeout=10)

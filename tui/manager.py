@@ -423,12 +423,13 @@ class RemoteManager:
             if handle is None or record is None:
                 self.emit(JupyterState(iid, "stopped"))
                 return False
-            self.emit(JupyterState(iid, "running", handle.public_url(), 0, handle.port))
             if self.settings.jupyter.auto_reopen_tunnels and record.tunnel_ports:
-                try:
+                try:  # reported once, with its tunnel (or why there is none)
                     await self._open_tunnel(ctx, handle, record.tunnel_ports[0], strict=False)
                 except ManagerError as exc:
                     self.emit(JupyterState(iid, "running", handle.public_url(), 0, handle.port, error=str(exc)))
+            else:
+                self.emit(JupyterState(iid, "running", handle.public_url(), 0, handle.port))
             return True
 
     async def check_idle(self, ctx: RemoteContext, now: datetime | None = None) -> IdleReport:
