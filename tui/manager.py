@@ -267,10 +267,16 @@ class RemoteManager:
                     s = control.settings
                     started, t0 = datetime.now(UTC), time.monotonic()
                     command = control.session.start_command(s.session, s.command_line(), s.workspace, s.logfile)
+                    ahead = asyncio.create_task(self._tunnel_ahead(ctx, s.port, local_port))
                     try:
                         handle = await control.start()
                     finally:
                         self._command_log(ctx).record(command, 0 if handle else 1, time.monotonic() - t0, started)
+                        tunnel = await ahead
+                        if tunnel is not None and handle is None:
+                            await self._close_tunnel(iid, forget=False)
+                    if tunnel is not None:
+                        tunnel.retarget(handle.port)  # port retries may have moved Jupyter
             except ManagerError as exc:
                 self.emit(JupyterState(iid, "error", error=str(exc)))
                 raise
@@ -577,6 +583,44 @@ class RemoteManager:
         self.emit(JupyterState(instance_id, "error", error=message))
         return ManagerError(message)
 
+    async def _tunnel_ahead(self, ctx: RemoteContext, port: int, local_port: int | None) -> Tunnel | None:
+        """The tunnel to Jupyter's configured port, opened while Jupyter boots (its ssh handshake then costs no
+        wait); None when that fails — the tunnel is then opened, and any error reported, after the start."""
+        iid = ctx.instance.id
+        if self._tunnels.get(iid) is not None:
+            return None
+        wanted = self.settings.jupyter.local_port if local_port is None else local_port
+        try:
+            return await self._new_tunnel(ctx, port, wanted, strict=False, report=False)
+        except ManagerError:
+            return None
+
+    async def _new_tunnel(self, ctx: RemoteContext, remote_port: int, wanted: int, strict: bool,
+                          report: bool = True) -> Tunnel:
+        """Open a tunnel to `remote_port` on the instance (kept in `_tunnels`). Raises ManagerError (an error
+        event too, when `report`)."""
+        fail = self._jupyter_failed if report else lambda _iid, message: ManagerError(message)
+        iid, target = ctx.instance.id, ctx.target
+        via_openssh = openssh_usable(target)
+
+        async def factory() -> asyncssh.SSHClientConnection:
+            if via_openssh:  # only a verified host key is needed: the pooled connection's (the pool owns it)
+                return await self.pool.get(iid, target)
+            return await connect(target)  # the asyncssh path carries the bytes on a connection of its own
+
+        tunnel = Tunnel(iid, factory, remote_port, local_port=wanted or None, strict=strict,
+                        on_change=lambda info: self.emit(TunnelChanged(info)),
+                        keepalive_interval=float(self.settings.ssh.keepalive_s), openssh=target,
+                        close_connection=not via_openssh)
+        try:
+            await tunnel.open()
+        except PortBusyError as exc:
+            raise fail(iid, f"{exc}; pick another with --local-port, or omit it") from exc
+        except (RemoteError, OSError, asyncssh.Error, TimeoutError) as exc:
+            raise fail(iid, f"tunnel to {ctx.instance.name}: {exc}") from exc
+        self._tunnels[iid] = tunnel
+        return tunnel
+
     async def _open_tunnel(
         self, ctx: RemoteContext, handle: ServerHandle, local_port: int | None, strict: bool
     ) -> JupyterState:
@@ -587,25 +631,7 @@ class RemoteManager:
                     and (not strict or tunnel.local_port == wanted))
         if not reusable:
             await self._close_tunnel(iid, forget=False)
-            target = ctx.target
-            via_openssh = openssh_usable(target)
-
-            async def factory() -> asyncssh.SSHClientConnection:
-                if via_openssh:  # only a verified host key is needed: the pooled connection's (the pool owns it)
-                    return await self.pool.get(iid, target)
-                return await connect(target)  # the asyncssh path carries the bytes on a connection of its own
-
-            tunnel = Tunnel(iid, factory, handle.port, local_port=wanted or None, strict=strict,
-                            on_change=lambda info: self.emit(TunnelChanged(info)),
-                            keepalive_interval=float(self.settings.ssh.keepalive_s), openssh=target,
-                            close_connection=not via_openssh)
-            try:
-                await tunnel.open()
-            except PortBusyError as exc:
-                raise self._jupyter_failed(iid, f"{exc}; pick another with --local-port, or omit it") from exc
-            except (RemoteError, OSError, asyncssh.Error, TimeoutError) as exc:
-                raise self._jupyter_failed(iid, f"tunnel to {ctx.instance.name}: {exc}") from exc
-            self._tunnels[iid] = tunnel
+            tunnel = await self._new_tunnel(ctx, handle.port, wanted, strict)
         assert tunnel is not None
         if not await self._answers_through(tunnel, handle):
             await self._close_tunnel(iid, forget=False)

@@ -201,9 +201,12 @@ async def jupyter_cycle(connect: Connect, target: SSHTarget, state_file: Path) -
         return conn if not conn.is_closed() else await connect()
 
     control = await JupyterControl.create(conn, settings)
+    # as the app's manager does it: the tunnel opens while Jupyter boots, then follows it to the port it bound
+    tunnel = Tunnel("bench", shared, settings.port, local_port=8889, close_connection=False, openssh=target)
+    opening = asyncio.create_task(tunnel.open())
     handle = await control.start()
-    tunnel = Tunnel("bench", shared, handle.port, local_port=8889, close_connection=False, openssh=target)
-    await tunnel.open()
+    await opening
+    tunnel.retarget(handle.port)
     assert await answers(http.tcp_opener("127.0.0.1", tunnel.local_port), handle.token)
     start_s = time.monotonic() - t0
     AppState.load(state_file).put(record_for("bench", handle, settings, tunnel_ports=(tunnel.local_port,)))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -63,10 +64,20 @@ async def rig(world: World) -> AsyncIterator[Rig]:
 
 async def test_start_answers_through_the_tunnel(rig: Rig, world: World) -> None:
     m, iid = rig.manager, world.iid
-    t0 = time.monotonic()
-    state = await m.start_jupyter(world.ctx)
-    elapsed = time.monotonic() - t0
+    configured = world.settings.jupyter.port
+    with socket.socket() as squatter:  # the configured port is taken on the VM: Jupyter moves (port retries)
+        squatter.bind(("127.0.0.1", configured))
+        squatter.listen()
+        t0 = time.monotonic()
+        state = await m.start_jupyter(world.ctx)
+        elapsed = time.monotonic() - t0
     assert state.state == "running" and state.local_port > 0 and state.remote_port > 0
+    # the tunnel was opened while Jupyter booted (to the configured port) and then followed it to where it went
+    assert state.remote_port != configured and m.tunnels()[0].remote_port == state.remote_port
+    first_up = next(i for i, e in enumerate(rig.events.items) if isinstance(e, TunnelChanged)
+                    and e.info.state is TunnelState.UP)
+    running = next(i for i, e in enumerate(rig.events.items) if isinstance(e, JupyterState) and e.state == "running")
+    assert first_up < running
     assert state.public_url == f"http://127.0.0.1:{state.local_port}/lab" and "token" not in state.public_url
     port, token = rig.token(iid)
     assert port == state.local_port and len(token) >= 32

@@ -368,6 +368,12 @@ class Tunnel:
         """The current SSH connection while UP (None with the OpenSSH data path)."""
         return self._conn if self._up.is_set() else None
 
+    def retarget(self, remote_port: int) -> None:
+        """Forward new connections to `remote_port` (a server that moved off its configured port)."""
+        self.remote_port = remote_port
+        if self._forward is not None:
+            self._forward.remote_port = remote_port
+
     @property
     def backend(self) -> str:
         """"openssh" when an ssh process carries the bytes, else "asyncssh"."""
