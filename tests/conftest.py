@@ -3,7 +3,8 @@
 - Every test runs with its own XDG config/data/state dirs: nothing ever touches the real ~/.config, ~/.ssh etc.
 - `client_key`, `ssh_host`, `connect`: a real OpenSSH sshd "VM" (SSHHost) per test module and an asyncssh
   connection factory for it. `client_key_file`: the same key as a 0600 file (+ its public line), for code that
-  takes a key path. `new_vm()`: a fresh VM for one test (suites that kill, restart or reconfigure sshd).
+  takes a key path. `new_vm()`: a fresh VM for one test (suites that kill, restart or reconfigure sshd). `gateway`: a
+  jump host and the ~/.ssh/config block naming it.
 - `sandbox`: one real sandbox cloud per test session (HTTP on 127.0.0.1, servers are real SSH hosts), with short
   delays. `sandbox_env`: the environment that points openstacksdk / python-openstackclient at it.
 """
@@ -87,6 +88,16 @@ def new_vm(tmp_path: Path, client_key_file: tuple[Path, str]) -> Iterator[Callab
     yield make
     for host in hosts:
         host.stop()
+
+
+@pytest.fixture
+def gateway(new_vm: Callable[..., Any], client_key_file: tuple[Path, str], tmp_path: Path) -> tuple[str, Any]:
+    """A jump host: (the ~/.ssh/config block `Host gateway` naming it, with its key and known host; its SSHHost)."""
+    bastion = new_vm("bastion")
+    known = tmp_path / "bastion_known_hosts"
+    known.write_text(bastion.known_hosts_line() + "\n")
+    return (f"Host gateway\n  HostName 127.0.0.1\n  Port {bastion.port}\n  User {bastion.user}\n"
+            f"  IdentityFile {client_key_file[0]}\n  UserKnownHostsFile {known}\n", bastion)
 
 
 @pytest.fixture(scope="module")

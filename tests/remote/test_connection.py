@@ -180,33 +180,24 @@ def test_openssh_handoff_same_identity_and_host_key(ssh_host: SSHHost, target: S
 
 
 async def test_ssh_config_alias_and_proxyjump(tmp_path: Path, client_key_file: tuple[Path, str],
-                                              ssh_host: SSHHost) -> None:
+                                              ssh_host: SSHHost, gateway: tuple[str, SSHHost]) -> None:
     """~/.ssh/config support, as labs use it: an alias with HostName/Port/User/IdentityFile and a ProxyJump."""
-    bastion = SSHHost(tmp_path / "bastion", [client_key_file[1]])
-    bastion.start()
+    config = tmp_path / "ssh_config"
+    config.write_text(
+        f"{gateway[0]}Host labvm\n  HostName 127.0.0.1\n  Port {ssh_host.port}\n  User {ssh_host.user}\n"
+        f"  IdentityFile {client_key_file[0]}\n  ProxyJump gateway\n"
+    )
+    target = SSHTarget("labvm", known_hosts=tmp_path / "kh", use_ssh_config=True, ssh_config=config)
+    with pytest.raises(HostKeyUnknown) as info:  # the app's own known_hosts still decides for the VM
+        await connect(target)
+    assert info.value.fingerprint == ssh_host.host_key_fingerprint
+    info.value.accept()
+    conn = await connect(target)
     try:
-        bastion_known = tmp_path / "bastion_known_hosts"
-        bastion_known.write_text(bastion.known_hosts_line() + "\n")
-        config = tmp_path / "ssh_config"
-        config.write_text(
-            f"Host gateway\n  HostName 127.0.0.1\n  Port {bastion.port}\n  User {bastion.user}\n"
-            f"  IdentityFile {client_key_file[0]}\n  UserKnownHostsFile {bastion_known}\n"
-            f"Host labvm\n  HostName 127.0.0.1\n  Port {ssh_host.port}\n  User {ssh_host.user}\n"
-            f"  IdentityFile {client_key_file[0]}\n  ProxyJump gateway\n"
-        )
-        target = SSHTarget("labvm", known_hosts=tmp_path / "kh", use_ssh_config=True, ssh_config=config)
-        with pytest.raises(HostKeyUnknown) as info:  # the app's own known_hosts still decides for the VM
-            await connect(target)
-        assert info.value.fingerprint == ssh_host.host_key_fingerprint
-        info.value.accept()
-        conn = await connect(target)
-        try:
-            assert (await run(conn, "echo $HOME")).output.strip() == str(ssh_host.home)
-        finally:
-            conn.close()
-        assert bastion.log_path.read_text().count("Accepted publickey") >= 1  # went through the jump host
+        assert (await run(conn, "echo $HOME")).output.strip() == str(ssh_host.home)
     finally:
-        bastion.stop()
+        conn.close()
+    assert gateway[1].log_path.read_text().count("Accepted publickey") >= 1  # went through the jump host
 
 
 def test_target_for_instance() -> None:

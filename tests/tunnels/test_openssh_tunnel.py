@@ -71,7 +71,8 @@ async def test_bytes_and_counters_through_ssh(
         def counted(value: int, connections: int = 2) -> bool:
             return sent <= value <= sent + connections
 
-        assert await _eventually(lambda: counted(tunnel.info.bytes_out) and counted(tunnel.info.bytes_in))
+        assert await _eventually(lambda: not tunnel._attached  # both ended: their counts are final
+                                 and counted(tunnel.info.bytes_out) and counted(tunnel.info.bytes_in))
         before = tunnel.info
         # a live connection is counted while it runs, to the byte
         reader, writer = await asyncio.open_connection("127.0.0.1", info.local_port)
@@ -133,7 +134,8 @@ async def test_openssh_path_survives_sshd_kill_and_restart(
 
 
 async def test_ssh_config_alias_is_followed_and_a_proxyjump_falls_back(
-    tmp_path: Path, ssh_host: SSHHost, target: SSHTarget, echo_port: int, roundtrip: RoundTrip, client_key: Any
+    tmp_path: Path, ssh_host: SSHHost, target: SSHTarget, echo_port: int, roundtrip: RoundTrip,
+    gateway: tuple[str, SSHHost],
 ) -> None:
     """With ~/.ssh/config: an alias (HostName/Port/User) → ssh, run without a config file, goes where the verified
     connection went; a ProxyJump → the asyncssh path (ssh could not follow the same way)."""
@@ -142,39 +144,30 @@ async def test_ssh_config_alias_is_followed_and_a_proxyjump_falls_back(
     from tui.remote.connection import HostKeyUnknown
     from tui.remote.connection import connect as ssh_connect
 
-    bastion = SSHHost(tmp_path / "bastion", [client_key.export_public_key().decode()])
-    bastion.start()
-    try:
-        bastion_known = tmp_path / "bastion_known_hosts"
-        bastion_known.write_text(bastion.known_hosts_line() + "\n")
-        config = tmp_path / "ssh_config"
-        config.write_text(
-            f"Host labvm\n  HostName 127.0.0.1\n  Port {ssh_host.port}\n  User {ssh_host.user}\n"
-            f"Host gateway\n  HostName 127.0.0.1\n  Port {bastion.port}\n  User {bastion.user}\n"
-            f"  IdentityFile {target.key_path}\n  UserKnownHostsFile {bastion_known}\n"
-            f"Host jumpvm\n  HostName 127.0.0.1\n  Port {ssh_host.port}\n  User {ssh_host.user}\n  ProxyJump gateway\n"
-        )
-        for alias, backend in (("labvm", "openssh"), ("jumpvm", "asyncssh")):
-            via = replace(target, host=alias, port=22, user="", use_ssh_config=True, ssh_config=config)
-            with pytest.raises(HostKeyUnknown) as unknown:  # trusted once, as the user would
-                await ssh_connect(via)
-            unknown.value.accept()
+    config = tmp_path / "ssh_config"
+    config.write_text(
+        f"Host labvm\n  HostName 127.0.0.1\n  Port {ssh_host.port}\n  User {ssh_host.user}\n{gateway[0]}"
+        f"Host jumpvm\n  HostName 127.0.0.1\n  Port {ssh_host.port}\n  User {ssh_host.user}\n  ProxyJump gateway\n"
+    )
+    for alias, backend in (("labvm", "openssh"), ("jumpvm", "asyncssh")):
+        via = replace(target, host=alias, port=22, user="", use_ssh_config=True, ssh_config=config)
+        with pytest.raises(HostKeyUnknown) as unknown:  # trusted once, as the user would
+            await ssh_connect(via)
+        unknown.value.accept()
 
-            async def factory(via: SSHTarget = via) -> asyncssh.SSHClientConnection:
-                return await ssh_connect(via)
+        async def factory(via: SSHTarget = via) -> asyncssh.SSHClientConnection:
+            return await ssh_connect(via)
 
-            tunnel = Tunnel("vm1", factory, echo_port, openssh=via)
-            info = await tunnel.open()
-            try:
-                assert tunnel.backend == backend, alias
-                assert await roundtrip(info.local_port, b"through " + alias.encode()) == b"through " + alias.encode()
-                if backend == "openssh":
-                    assert tunnel._forward is not None
-                    assert tunnel._forward.endpoint == ("127.0.0.1", ssh_host.port, ssh_host.user)
-            finally:
-                await tunnel.close()
-    finally:
-        bastion.stop()
+        tunnel = Tunnel("vm1", factory, echo_port, openssh=via)
+        info = await tunnel.open()
+        try:
+            assert tunnel.backend == backend, alias
+            assert await roundtrip(info.local_port, b"through " + alias.encode()) == b"through " + alias.encode()
+            if backend == "openssh":
+                assert tunnel._forward is not None
+                assert tunnel._forward.endpoint == ("127.0.0.1", ssh_host.port, ssh_host.user)
+        finally:
+            await tunnel.close()
 
 
 async def _eventually(check: Callable[[], bool], timeout: float = 5.0) -> bool:

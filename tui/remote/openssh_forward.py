@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import os
 import shutil
 import signal
@@ -26,6 +27,7 @@ import socket
 import struct
 import sys
 import tempfile
+import termios
 from pathlib import Path
 
 import asyncssh
@@ -71,19 +73,22 @@ def reap_orphans(tmp: Path | None = None) -> int:
 
 _TCP_INFO_BYTES = struct.Struct("=QQ")  # tcpi_bytes_acked, tcpi_bytes_received (Linux >= 4.2)
 _TCP_INFO_OFFSET = 120
+_INT = struct.Struct("i")
 
 
 def socket_bytes(sock: socket.socket) -> tuple[int, int]:
-    """(bytes sent and acknowledged, bytes received) on a TCP socket, from the kernel — exact while the connection
-    is open; once it is closed each may include TCP's FIN (one byte). (0, 0) when unavailable."""
+    """(bytes written, bytes received) on a TCP socket, from the kernel: written = acknowledged by the peer
+    (TCP_INFO) + still queued or in flight (SIOCOUTQ). Exact while the connection is open; once it is closed each
+    may include TCP's FIN (one byte). (0, 0) when unavailable."""
     try:
         info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 256)
+        queued = _INT.unpack(fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0" * _INT.size))[0]
     except OSError:
         return 0, 0
     if len(info) < _TCP_INFO_OFFSET + _TCP_INFO_BYTES.size:
         return 0, 0
-    sent, received = _TCP_INFO_BYTES.unpack_from(info, _TCP_INFO_OFFSET)
-    return int(sent), int(received)
+    acked, received = _TCP_INFO_BYTES.unpack_from(info, _TCP_INFO_OFFSET)
+    return int(acked) + max(0, int(queued)), int(received)
 
 
 def direct_endpoint(conn: asyncssh.SSHClientConnection) -> tuple[str, int, str] | None:
