@@ -12,12 +12,12 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Button, DataTable, Footer, Input, Label, Static
-from textual.widgets.data_table import RowDoesNotExist
 
 from tui.cloud.base import InvalidInput
 from tui.cloud.launch import check_name
 from tui.models import Instance, Quota, Volume
 from tui.widgets.format import volume_label
+from tui.widgets.tables import cursor_key
 
 
 class VolumesScreen(ModalScreen[None]):
@@ -83,14 +83,7 @@ class VolumesScreen(ModalScreen[None]):
 
     @property
     def highlighted(self) -> Volume | None:
-        table = self.table
-        if table.row_count == 0:
-            return None
-        try:
-            key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-        except RowDoesNotExist:
-            return None
-        return self.volumes.get(key or "")
+        return self.volumes.get(cursor_key(self.table) or "")
 
     def action_request(self, kind: str) -> None:
         volume = self.highlighted

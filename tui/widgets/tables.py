@@ -18,6 +18,22 @@ from tui.models import Family, Flavor, Instance, Quota, TunnelInfo, TunnelState
 from tui.widgets.format import mb, short_age, short_duration, status_text
 
 
+def add_columns(table: DataTable[Text | str], *columns: tuple[str, str]) -> None:
+    """(label, key) columns, in order."""
+    for label, key in columns:
+        table.add_column(label, key=key)
+
+
+def cursor_key(table: DataTable[Text | str]) -> str | None:
+    """The key of the row under the cursor; None on an empty table."""
+    if table.row_count == 0:
+        return None
+    try:
+        return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+    except RowDoesNotExist:
+        return None
+
+
 class InstancesTable(DataTable[Text | str]):
     """Instances, one row per server keyed by its id, so the cursor stays on the same server."""
 
@@ -34,12 +50,8 @@ class InstancesTable(DataTable[Text | str]):
         self.remote: dict[str, Text] = {}  # instance id -> Jupyter/SSH cell, kept across polls
 
     def on_mount(self) -> None:
-        self.add_column("Name", key="name")
-        self.add_column("Status", key="status")
-        self.add_column("Flavor", key="flavor")
-        self.add_column("IP", key="ip")
-        self.add_column("Uptime", key="uptime")
-        self.add_column("Jupyter", key="jupyter")
+        add_columns(self, ("Name", "name"), ("Status", "status"), ("Flavor", "flavor"), ("IP", "ip"),
+                    ("Uptime", "uptime"), ("Jupyter", "jupyter"))
 
     def set_remote(self, instance_id: str, cell: Text) -> None:
         """The Jupyter column of one instance (its server's state, and SSH trouble when there is some)."""
@@ -49,13 +61,7 @@ class InstancesTable(DataTable[Text | str]):
 
     @property
     def selected(self) -> Instance | None:
-        if not self.instances or self.row_count == 0:
-            return None
-        try:
-            key = self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
-        except RowDoesNotExist:
-            return None
-        return self.instances.get(key or "")
+        return self.instances.get(cursor_key(self) or "")
 
     def show(self, instances: list[Instance], now: datetime) -> None:
         ordered = sorted(instances, key=lambda i: (i.name.lower(), i.id))
@@ -93,22 +99,12 @@ class FlavorsTable(DataTable[Text | str]):
         self._shown: tuple[tuple[Flavor, ...], Quota | None] | None = None
 
     def on_mount(self) -> None:
-        self.add_column("Name", key="name")
-        self.add_column("vCPUs", key="vcpus")
-        self.add_column("RAM", key="ram")
-        self.add_column("Disk", key="disk")
-        self.add_column("Fits", key="fits")
-        self.add_column("For", key="hint")
+        add_columns(self, ("Name", "name"), ("vCPUs", "vcpus"), ("RAM", "ram"), ("Disk", "disk"), ("Fits", "fits"),
+                    ("For", "hint"))
 
     @property
     def selected(self) -> Flavor | None:
-        if self.row_count == 0:
-            return None
-        try:
-            key = self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
-        except RowDoesNotExist:
-            return None
-        return self.flavors.get(key or "")
+        return self.flavors.get(cursor_key(self) or "")
 
     def show(self, flavors: list[Flavor], quota: Quota | None) -> None:
         if self._shown == (tuple(flavors), quota):
@@ -159,19 +155,13 @@ class TunnelsTable(DataTable[Text | str]):
 
     def on_mount(self) -> None:
         # narrow headers: at 120 columns the pane is ~57 wide and every column should fit
-        for label, key in (("Instance", "instance"), ("Local → VM", "ports"), ("State", "state"),
-                           ("For", "since"), ("In / out", "traffic")):
-            self.add_column(label, key=key)
+        add_columns(self, ("Instance", "instance"), ("Local → VM", "ports"), ("State", "state"), ("For", "since"),
+                    ("In / out", "traffic"))
 
     @property
     def selected(self) -> str | None:
         """The instance id of the highlighted tunnel."""
-        if self.row_count == 0:
-            return None
-        try:
-            return self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
-        except RowDoesNotExist:
-            return None
+        return cursor_key(self)
 
     def show(self, tunnels: list[TunnelInfo], names: dict[str, str], now: datetime) -> None:
         current = self.selected
