@@ -63,6 +63,19 @@ def app_factory(sb: Any) -> Callable[..., CadesApp]:
     return make
 
 
+@pytest.fixture(scope="module")
+def scene_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, OpenStackCloud]]:
+    """One sandbox per snapshot module (its scenes are read-only), and a cloud connection to it."""
+    from tui.sandbox import Delays, Sandbox
+
+    sandbox = Sandbox(tmp_path_factory.mktemp("scene"), delays=Delays.fast(), seed_demo=False)
+    sandbox.start()
+    try:
+        yield sandbox, OpenStackCloud.from_config(cloud="sandbox", clouds_yaml=sandbox.clouds_yaml)
+    finally:
+        sandbox.stop()
+
+
 @pytest.fixture
 def make_app(sb: Any) -> Callable[..., CadesApp]:
     return app_factory(sb)

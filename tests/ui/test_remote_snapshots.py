@@ -3,12 +3,10 @@ recorded ones posted as the app's messages (fixed ports, sizes and times), the c
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tui.cloud.openstack_cloud import OpenStackCloud
 from tui.manager import JupyterState
 from tui.messages import JupyterChanged, JupyterLog, SetupEvents, TunnelUpdated
 from tui.sandbox.recorded import JUPYTER_LOG, SETUP_RUN, tunnel_up
@@ -16,17 +14,6 @@ from tui.screens.jupyter_log import JupyterLogScreen
 from tui.widgets.tables import InstancesTable
 
 SIZES = [(80, 24), (120, 40)]
-
-@pytest.fixture(scope="module")
-def scene_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, Any]]:
-    from tui.sandbox import Delays, Sandbox
-
-    sandbox = Sandbox(tmp_path_factory.mktemp("remote-scene"), delays=Delays.fast(), seed_demo=False)
-    sandbox.start()
-    try:
-        yield sandbox, OpenStackCloud.from_config(cloud="sandbox", clouds_yaml=sandbox.clouds_yaml)
-    finally:
-        sandbox.stop()
 
 
 @pytest.fixture

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from textual.widgets import Input, OptionList
 
-from tui.cloud.openstack_cloud import OpenStackCloud
 from tui.screens.confirm import DeleteInstance
 from tui.screens.wizard import LaunchWizard
 from tui.widgets.tables import FlavorsTable, InstancesTable
@@ -16,23 +14,10 @@ from tui.widgets.tables import FlavorsTable, InstancesTable
 SIZES = [(80, 24), (120, 40)]
 
 
-@pytest.fixture(scope="module")
-def scene_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, Any]]:
-    """One sandbox for all snapshots (read-only scenes): alpha (m1.small, running), beta (c1.small, shut down)."""
-    from tui.sandbox import Delays, Sandbox
-
-    sandbox = Sandbox(tmp_path_factory.mktemp("scene"), delays=Delays.fast(), seed_demo=False)
-    sandbox.start()
-    try:
-        cloud = OpenStackCloud.from_config(cloud="sandbox", clouds_yaml=sandbox.clouds_yaml)
-        yield sandbox, cloud
-    finally:
-        sandbox.stop()
-
-
 @pytest.fixture
 def scene(ui: Any, scene_sandbox: tuple[Any, Any]) -> Any:
-    """The app on the scene, its clock 3 h 7 min after alpha's launch."""
+    """The app on the scene (alpha: m1.small, running; beta: c1.small, shut down), its clock 3 h 7 min after
+    alpha's launch."""
     sandbox, cloud = scene_sandbox
     if not cloud.list_instances():
         ui.launch(cloud, "alpha", "m1.small")
