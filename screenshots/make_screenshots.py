@@ -19,16 +19,16 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from tui.app import CadesApp
-from tui.cloud.openstack_cloud import OpenStackCloud
-from tui.config import Settings
-from tui.manager import JupyterState
-from tui.messages import JupyterChanged, JupyterLog, SetupEvents, TunnelUpdated
-from tui.sandbox.recorded import JUPYTER_LOG, SETUP_RUN, tunnel_up
-from tui.screens.help import HelpScreen
-from tui.screens.jupyter_log import JupyterLogScreen
-from tui.screens.wizard import LaunchWizard
-from tui.widgets.tables import FlavorsTable, InstancesTable
+from tui.ui.app import CadesApp
+from tui.core.cloud.openstack_cloud import OpenStackCloud
+from tui.core.config import Settings
+from tui.core.manager import JupyterState
+from tui.ui.messages import JupyterChanged, JupyterLog, SetupEvents, TunnelUpdated
+from tui.core.recorded import JUPYTER_LOG, SETUP_RUN, tunnel_up
+from tui.ui.screens.help import HelpScreen
+from tui.ui.screens.jupyter_log import JupyterLogScreen
+from tui.ui.screens.wizard import LaunchWizard
+from tui.ui.widgets.tables import FlavorsTable, InstancesTable
 
 SIZE = (120, 40)
 

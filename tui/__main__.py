@@ -11,7 +11,7 @@ from tui import __version__
 
 if TYPE_CHECKING:
 
-    from tui.cloud.base import Cloud
+    from tui.core.cloud.base import Cloud
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
@@ -108,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     vx = vsub.add_parser("delete", help="delete a volume", parents=[common])
     vx.add_argument("name")
     vx.add_argument("--yes", action="store_true")
-    from tui import cli_remote  # light: parsers only, the remote stack loads when a command runs
+    from tui.cli import remote as cli_remote  # light: parsers only, the remote stack loads when a command runs
 
     cli_remote.add_parsers(sub, common)
     return p
@@ -123,12 +123,12 @@ def run_app(args: argparse.Namespace) -> int:
     if isinstance(prepared, int):
         return prepared
     settings, demo = prepared
-    from tui.app import CadesApp
+    from tui.ui.app import CadesApp
 
     def cloud_factory() -> Cloud:
         if demo is not None:
             demo.ensure()
-        from tui.cli import make_cloud
+        from tui.cli.cloud import make_cloud
 
         return make_cloud(settings)
 
@@ -167,7 +167,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command is None:
             return run_app(args)
-        from tui import cli  # after parsing: --help and --version stay instant
+        from tui.cli import cloud as cli  # after parsing: --help and --version stay instant
 
         return cli.run(args)
     except KeyboardInterrupt:

@@ -10,9 +10,9 @@ import argparse
 import logging
 import sys
 
-from tui import paths
-from tui.config import ConfigError, Settings, load_settings
-from tui.demo import LazyDemo
+from tui.core import paths
+from tui.core.config import ConfigError, Settings, load_settings
+from tui.core.demo import LazyDemo
 
 EXIT_USAGE = 2
 

@@ -30,13 +30,13 @@ from pathlib import Path
 
 import asyncssh
 
-from tui.jupyter import http
-from tui.jupyter.reattach import control_for, reattach, record_for
-from tui.jupyter.server import JupyterControl, JupyterSettings, answers
-from tui.remote.connection import SSHTarget
-from tui.remote.tunnel import Tunnel
+from tui.core.jupyter import http
+from tui.core.jupyter.reattach import control_for, reattach, record_for
+from tui.core.jupyter.server import JupyterControl, JupyterSettings, answers
+from tui.core.remote.connection import SSHTarget
+from tui.core.remote.tunnel import Tunnel
+from tui.core.state import AppState
 from tui.sandbox.sshhost import SSHHost
-from tui.state import AppState
 
 JUPYTER = str(Path(sys.executable).parent / "jupyter")
 GCM = ["aes128-gcm@openssh.com", "aes256-gcm@openssh.com"]

@@ -23,16 +23,16 @@ from textual import events
 
 
 def _cloud_factory() -> Any:
-    from tui.cloud.base import CloudError
+    from tui.core.cloud.base import CloudError
 
     raise CloudError("benchmark: no cloud")
 
 
 async def measure(stream_rate: int, seconds: float) -> tuple[list[float], int]:
-    from tui.app import CadesApp
-    from tui.config import Settings, UISettings
-    from tui.manager import LogLines
-    from tui.screens.jupyter_log import JupyterLogScreen
+    from tui.core.config import Settings, UISettings
+    from tui.core.manager import LogLines
+    from tui.ui.app import CadesApp
+    from tui.ui.screens.jupyter_log import JupyterLogScreen
 
     app = CadesApp(Settings(ui=UISettings(refresh_s=60)), _cloud_factory)
     displays: list[float] = []

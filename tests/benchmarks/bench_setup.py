@@ -22,9 +22,9 @@ from pathlib import Path
 
 import asyncssh
 
-from tui.guide import SetupRunner, SetupSettings, SSHExecutor
-from tui.remote.commands import CommandLog
-from tui.remote.connection import ConnectionPool, SSHTarget, openssh_argv
+from tui.core.guide import SetupRunner, SetupSettings, SSHExecutor
+from tui.core.remote.commands import CommandLog
+from tui.core.remote.connection import ConnectionPool, SSHTarget, openssh_argv
 from tui.sandbox.sshhost import SSHHost
 
 GOAL_FIRST_S = 30.0

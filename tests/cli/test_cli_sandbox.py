@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tui.__main__ import main
-from tui.keys import KeyStore
+from tui.core.keys import KeyStore
 
 
 @pytest.fixture

@@ -57,8 +57,8 @@ def test_ssh_to_unknown_instance_is_one_line(env: dict[str, str]) -> None:
 
 
 def test_demo_key_is_adopted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from tui.demo import start_demo
-    from tui.keys import DEMO_KEY, KeyStore
+    from tui.core.demo import start_demo
+    from tui.core.keys import DEMO_KEY, KeyStore
 
     demo = start_demo(tmp_path / "sb")
     try:
@@ -74,7 +74,7 @@ def test_demo_key_is_adopted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
 def test_demo_vms_keep_running_while_the_app_is_closed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                          capfd: pytest.CaptureFixture[str]) -> None:
     """A detached screen session (where Jupyter lives) survives the demo's sandbox going away and coming back."""
-    from tui.demo import start_demo
+    from tui.core.demo import start_demo
 
     demo = start_demo(tmp_path / "sb")
     monkeypatch.setenv("OS_CLIENT_CONFIG_FILE", str(demo.clouds_yaml))

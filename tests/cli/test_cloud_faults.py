@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tui.cloud.base import CloudError, QuotaExceeded, RateLimited, Unreachable
-from tui.cloud.openstack_cloud import OpenStackCloud
+from tui.core.cloud.base import CloudError, QuotaExceeded, RateLimited, Unreachable
+from tui.core.cloud.openstack_cloud import OpenStackCloud
 
 
 @pytest.fixture
@@ -37,7 +37,7 @@ def test_server_errors_and_rate_limits(cloud: OpenStackCloud, sandbox) -> None: 
 
 
 def test_quota_exceeded_carries_novas_message(cloud: OpenStackCloud, sandbox) -> None:  # type: ignore[no-untyped-def]
-    from tui.cloud.base import LaunchSpec
+    from tui.core.cloud.base import LaunchSpec
 
     sandbox.faults.set_quota(instances=0)
     net = next(n for n in cloud.list_networks() if not n.external)
@@ -49,7 +49,7 @@ def test_quota_exceeded_carries_novas_message(cloud: OpenStackCloud, sandbox) ->
 
 
 def test_instance_going_to_error_is_reported(cloud: OpenStackCloud, sandbox) -> None:  # type: ignore[no-untyped-def]
-    from tui.cloud.base import LaunchSpec
+    from tui.core.cloud.base import LaunchSpec
 
     sandbox.faults.fail_next_create = True
     net = next(n for n in cloud.list_networks() if not n.external)
@@ -66,9 +66,9 @@ def test_launch_imports_the_users_public_key(cloud: OpenStackCloud, tmp_path) ->
     (never read or copied)."""
     import asyncssh
 
-    from tui.cloud.base import LaunchSpec
-    from tui.keys import KeyStore
-    from tui.services import IMPORT_KEY_PREFIX, launch_instance, public_key_files
+    from tui.core.cloud.base import LaunchSpec
+    from tui.core.keys import KeyStore
+    from tui.core.services import IMPORT_KEY_PREFIX, launch_instance, public_key_files
 
     key = asyncssh.generate_private_key("ssh-ed25519")
     private = tmp_path / "id_ed25519"

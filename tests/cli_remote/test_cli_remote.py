@@ -22,13 +22,13 @@ from urllib.parse import parse_qs, urlsplit
 from tornado.httpclient import HTTPRequest
 from tornado.websocket import websocket_connect
 
-from tui.cli import make_cloud
-from tui.cli_remote import FOREGROUND_NOTE, osc52
-from tui.config import load_settings
-from tui.jupyter import http
-from tui.manager import RemoteManager
-from tui.services import Services
-from tui.state import AppState
+from tui.cli.cloud import make_cloud
+from tui.cli.remote import FOREGROUND_NOTE, osc52
+from tui.core.config import load_settings
+from tui.core.jupyter import http
+from tui.core.manager import RemoteManager
+from tui.core.services import Services
+from tui.core.state import AppState
 
 from .conftest import CliWorld
 

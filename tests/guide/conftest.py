@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from tui.guide import SetupEvent, SetupRunner, SetupSettings, SSHExecutor
-from tui.guide.runner import PipelineFinished
-from tui.remote.commands import CommandLog
-from tui.remote.connection import ConnectionPool, SSHTarget
+from tui.core.guide import SetupEvent, SetupRunner, SetupSettings, SSHExecutor
+from tui.core.guide.runner import PipelineFinished
+from tui.core.remote.commands import CommandLog
+from tui.core.remote.connection import ConnectionPool, SSHTarget
 from tui.sandbox.sshhost import SSHHost
 
 

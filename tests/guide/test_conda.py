@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from tui.guide import InstallMethod, OutputLines, SetupSettings
-from tui.guide.steps import DetectSystem, InstallPythonEnv, WaitForSSH
-from tui.models import StepStatus
+from tui.core.guide import InstallMethod, OutputLines, SetupSettings
+from tui.core.guide.steps import DetectSystem, InstallPythonEnv, WaitForSSH
+from tui.core.models import StepStatus
 from tui.sandbox.sshhost import SSHHost
 
 from .conftest import Rig

@@ -8,10 +8,10 @@ import json
 
 import pytest
 
-from tui.guide import OutputLines, Reconnecting, SetupRunner, SetupSettings, StepFinished, StepStarted, VolumeSpec
-from tui.guide.steps import CreateWorkspace, DetectSystem, MountVolume, WaitForSSH, WriteJupyterConfig
-from tui.models import StepStatus
-from tui.remote.connection import HostKeyUnknown
+from tui.core.guide import OutputLines, Reconnecting, SetupRunner, SetupSettings, StepFinished, StepStarted, VolumeSpec
+from tui.core.guide.steps import CreateWorkspace, DetectSystem, MountVolume, WaitForSSH, WriteJupyterConfig
+from tui.core.models import StepStatus
+from tui.core.remote.connection import HostKeyUnknown
 from tui.sandbox.sshhost import SSHHost
 
 from .conftest import Rig

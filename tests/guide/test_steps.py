@@ -6,8 +6,8 @@ import shlex
 
 import pytest
 
-from tui.guide import InstallMethod, SetupSettings, VolumeSpec, dry_run
-from tui.guide.steps import HostFacts, abspath, dist_names, parse_lsblk, rpath
+from tui.core.guide import InstallMethod, SetupSettings, VolumeSpec, dry_run
+from tui.core.guide.steps import HostFacts, abspath, dist_names, parse_lsblk, rpath
 
 
 async def test_dry_run_prints_the_exact_commands() -> None:

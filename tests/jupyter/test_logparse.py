@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from tui.jupyter.http import parse_response
-from tui.jupyter.logparse import clean_line, last_words, redact, scan, url_without_token
-from tui.state import AppState, ServerRecord
+from tui.core.jupyter.http import parse_response
+from tui.core.jupyter.logparse import clean_line, last_words, redact, scan, url_without_token
+from tui.core.state import AppState, ServerRecord
 
 TOKEN = "9a33a4d367bac645cae89120d6a6b83326e9f3bd373d5944"
 # Captured from jupyter_server 2.21 in screen (colours, shift-in, CRLF), the requested port taken.

@@ -22,15 +22,15 @@ import pytest_asyncio
 from tornado.httpclient import HTTPRequest
 from tornado.websocket import websocket_connect
 
-from tui.jupyter import http
-from tui.jupyter.logtail import LogTail
-from tui.jupyter.reattach import reattach, record_for
-from tui.jupyter.server import JupyterControl, JupyterSettings, ServerHandle, answers
-from tui.models import TunnelState
-from tui.remote.session import Multiplexer
-from tui.remote.tunnel import Tunnel
+from tui.core.jupyter import http
+from tui.core.jupyter.logtail import LogTail
+from tui.core.jupyter.reattach import reattach, record_for
+from tui.core.jupyter.server import JupyterControl, JupyterSettings, ServerHandle, answers
+from tui.core.models import TunnelState
+from tui.core.remote.session import Multiplexer
+from tui.core.remote.tunnel import Tunnel
+from tui.core.state import AppState
 from tui.sandbox.sshhost import SSHHost
-from tui.state import AppState
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

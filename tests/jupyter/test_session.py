@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from tui.remote.session import Multiplexer, RemoteSession, SessionError, detect_multiplexer, remote_path
+from tui.core.remote.session import Multiplexer, RemoteSession, SessionError, detect_multiplexer, remote_path
 from tui.sandbox.sshhost import SSHHost
 
 # Prints a line, echoes what is typed, and says goodbye on Ctrl+C.
@@ -73,7 +73,7 @@ def test_remote_path_quoting() -> None:
 
 
 async def test_log_tail_batches_a_flood_with_bounded_memory(connect) -> None:
-    from tui.jupyter.logtail import LogTail
+    from tui.core.jupyter.logtail import LogTail
 
     async with await connect() as conn:
         await conn.run("printf 'old line\\n' > ~/flood.log", check=True)

@@ -7,11 +7,11 @@ import shlex
 
 import pytest
 
-from tui.jupyter import http
-from tui.jupyter.logtail import LogTail
-from tui.jupyter.server import JupyterControl, JupyterSettings, ServerHandle
-from tui.remote.session import Multiplexer, RemoteSession
-from tui.remote.tunnel import Tunnel
+from tui.core.jupyter import http
+from tui.core.jupyter.logtail import LogTail
+from tui.core.jupyter.server import JupyterControl, JupyterSettings, ServerHandle
+from tui.core.remote.session import Multiplexer, RemoteSession
+from tui.core.remote.tunnel import Tunnel
 
 
 async def test_jupyter_in_tmux(connect, jupyter_cmd: str) -> None:

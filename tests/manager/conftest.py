@@ -23,14 +23,14 @@ from tornado.httpclient import HTTPRequest
 from tornado.websocket import websocket_connect
 
 from tui.__main__ import main
-from tui.cli import make_cloud
-from tui.cloud.base import Cloud
-from tui.config import JupyterSettings, Settings, SSHSettings
-from tui.keys import KeyStore
-from tui.manager import ManagerEvent, ManagerOptions, RemoteManager
+from tui.cli.cloud import make_cloud
+from tui.core.cloud.base import Cloud
+from tui.core.config import JupyterSettings, Settings, SSHSettings
+from tui.core.keys import KeyStore
+from tui.core.manager import ManagerEvent, ManagerOptions, RemoteManager
+from tui.core.services import RemoteContext, Services
+from tui.core.state import AppState
 from tui.sandbox.sshhost import free_port
-from tui.services import RemoteContext, Services
-from tui.state import AppState
 
 JUPYTER = str(Path(sys.executable).parent / "jupyter")  # the venv's, standing in for ~/jupyter-env
 E = TypeVar("E")

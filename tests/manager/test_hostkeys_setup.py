@@ -13,12 +13,12 @@ from pathlib import Path
 import asyncssh
 import pytest
 
-from tui.guide import PipelineFinished, StepStarted
-from tui.guide.steps import CreateWorkspace, DetectSystem, WaitForSSH
-from tui.manager import ConnectionState, HostKeyQuestion, ManagerError, SetupProgress
-from tui.models import StepStatus
-from tui.remote.hostkeys import host_pattern
-from tui.services import RemoteContext
+from tui.core.guide import PipelineFinished, StepStarted
+from tui.core.guide.steps import CreateWorkspace, DetectSystem, WaitForSSH
+from tui.core.manager import ConnectionState, HostKeyQuestion, ManagerError, SetupProgress
+from tui.core.models import StepStatus
+from tui.core.remote.hostkeys import host_pattern
+from tui.core.services import RemoteContext
 
 from .conftest import Events, World
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from tui.config import IdleSettings
-from tui.jupyter.idle import Tier, idle_seconds, key_for, nudge, snooze_until, tier_for
-from tui.state import AppState
+from tui.core.config import IdleSettings
+from tui.core.jupyter.idle import Tier, idle_seconds, key_for, nudge, snooze_until, tier_for
+from tui.core.state import AppState
 
 H = 3600.0
 T = IdleSettings(resize_after_hours=24, stop_after_hours=72, delete_after_days=30)

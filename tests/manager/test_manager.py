@@ -19,9 +19,9 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import pytest_asyncio
 
-from tui.jupyter import http
-from tui.jupyter.idle import Tier
-from tui.manager import (
+from tui.core.jupyter import http
+from tui.core.jupyter.idle import Tier
+from tui.core.manager import (
     BusyKernels,
     ConnectionState,
     IdleNudge,
@@ -30,8 +30,8 @@ from tui.manager import (
     RemoteManager,
     TunnelChanged,
 )
-from tui.models import TunnelState
-from tui.state import AppState
+from tui.core.models import TunnelState
+from tui.core.state import AppState
 
 from .conftest import Events, World, execute
 

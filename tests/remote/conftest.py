@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tui.remote.connection import SSHTarget
+from tui.core.remote.connection import SSHTarget
 from tui.sandbox.sshhost import SSHHost
 
 

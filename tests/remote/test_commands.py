@@ -11,9 +11,9 @@ from pathlib import Path
 import asyncssh
 import pytest
 
-from tui.remote.commands import CommandLog, mask_secrets, quote_args, run, stream
-from tui.remote.connection import CommandTimeout, ConnectionDropped, SSHTarget, connect
-from tui.remote.hostkeys import KnownHosts
+from tui.core.remote.commands import CommandLog, mask_secrets, quote_args, run, stream
+from tui.core.remote.connection import CommandTimeout, ConnectionDropped, SSHTarget, connect
+from tui.core.remote.hostkeys import KnownHosts
 from tui.sandbox.sshhost import SSHHost
 
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import asyncssh
 import pytest
 
-from tui.remote.commands import run
-from tui.remote.connection import (
+from tui.core.remote.commands import run
+from tui.core.remote.connection import (
     AuthFailed,
     ConnectionPool,
     HostKeyChanged,
@@ -21,7 +21,7 @@ from tui.remote.connection import (
     connect,
     openssh_argv,
 )
-from tui.remote.hostkeys import ConsoleHostKeys, KnownHosts, fingerprint, key_line, parse_console_host_keys
+from tui.core.remote.hostkeys import ConsoleHostKeys, KnownHosts, fingerprint, key_line, parse_console_host_keys
 from tui.sandbox.sshhost import SSHHost, free_port
 
 from .test_hostkeys import console_log
@@ -201,7 +201,7 @@ async def test_ssh_config_alias_and_proxyjump(tmp_path: Path, client_key_file: t
 
 
 def test_target_for_instance() -> None:
-    from tui.models import META_SSH_PORT, META_SSH_USER, Address, Instance
+    from tui.core.models import META_SSH_PORT, META_SSH_USER, Address, Instance
 
     inst = Instance(
         "id-1",

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import asyncssh
 
-from tui.remote.hostkeys import (
+from tui.core.remote.hostkeys import (
     ConsoleHostKeys,
     HostKeyPolicy,
     HostKeyVerifier,

@@ -16,7 +16,7 @@ import requests
 import yaml
 
 from tests.sandbox.conftest import connect, known_hosts_from_console
-from tui.models import META_SSH_PORT
+from tui.core.models import META_SSH_PORT
 from tui.sandbox import Delays, Sandbox
 
 

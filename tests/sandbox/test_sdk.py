@@ -11,7 +11,7 @@ import asyncssh
 import pytest
 
 from tests.sandbox.conftest import known_hosts_from_console
-from tui.models import META_SSH_PORT, META_SSH_USER
+from tui.core.models import META_SSH_PORT, META_SSH_USER
 from tui.sandbox import Sandbox
 
 

@@ -15,10 +15,10 @@ from typing import Any
 import asyncssh
 import pytest
 
-from tui.models import TunnelState
-from tui.remote.connection import SSHTarget
-from tui.remote.openssh_forward import OpenSSHForward, openssh_usable
-from tui.remote.tunnel import Tunnel
+from tui.core.models import TunnelState
+from tui.core.remote.connection import SSHTarget
+from tui.core.remote.openssh_forward import OpenSSHForward, openssh_usable
+from tui.core.remote.tunnel import Tunnel
 from tui.sandbox.sshhost import SSHHost
 
 pytestmark = pytest.mark.skipif(
@@ -141,8 +141,8 @@ async def test_ssh_config_alias_is_followed_and_a_proxyjump_falls_back(
     connection went; a ProxyJump → the asyncssh path (ssh could not follow the same way)."""
     from dataclasses import replace
 
-    from tui.remote.connection import HostKeyUnknown
-    from tui.remote.connection import connect as ssh_connect
+    from tui.core.remote.connection import HostKeyUnknown
+    from tui.core.remote.connection import connect as ssh_connect
 
     config = tmp_path / "ssh_config"
     config.write_text(
@@ -184,7 +184,7 @@ def test_orphaned_ssh_of_a_killed_app_is_stopped_by_the_next(tmp_path: Path) -> 
     import subprocess
     import sys
 
-    from tui.remote.openssh_forward import reap_orphans
+    from tui.core.remote.openssh_forward import reap_orphans
 
     dead = subprocess.Popen(["true"])
     dead.wait()

@@ -10,8 +10,8 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
-from tui.models import TunnelInfo, TunnelState
-from tui.remote.tunnel import PortBusyError, Tunnel, find_port_holder
+from tui.core.models import TunnelInfo, TunnelState
+from tui.core.remote.tunnel import PortBusyError, Tunnel, find_port_holder
 from tui.sandbox.sshhost import SSHHost
 
 RoundTrip = Callable[[int, bytes], Awaitable[bytes]]

@@ -15,11 +15,11 @@ import pytest
 from textual.css.query import NoMatches
 from textual.pilot import Pilot
 
-from tui.app import CadesApp
-from tui.cloud.base import LaunchSpec
-from tui.cloud.openstack_cloud import OpenStackCloud
-from tui.config import Settings, UISettings
-from tui.models import Instance
+from tui.core.cloud.base import LaunchSpec
+from tui.core.cloud.openstack_cloud import OpenStackCloud
+from tui.core.config import Settings, UISettings
+from tui.core.models import Instance
+from tui.ui.app import CadesApp
 
 # A fixed moment for humanize in snapshots: "now" is this long after the first instance's launch.
 UPTIME = timedelta(hours=3, minutes=7)
@@ -28,7 +28,7 @@ UPTIME = timedelta(hours=3, minutes=7)
 @pytest.fixture(autouse=True)
 def _quick_waits(monkeypatch: pytest.MonkeyPatch) -> None:
     """The sandbox runs with Delays.fast(): let the cloud facade's wait loops poll it often too."""
-    monkeypatch.setattr("tui.cloud.openstack_cloud.POLL_S", 0.1)
+    monkeypatch.setattr("tui.core.cloud.openstack_cloud.POLL_S", 0.1)
 
 
 @pytest.fixture

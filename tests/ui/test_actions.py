@@ -7,13 +7,13 @@ from typing import Any
 
 from textual.widgets import Button, Checkbox, Input, Log, OptionList, Static
 
-from tui.app import CadesApp
-from tui.keys import KeyStore
-from tui.screens.confirm import Confirm, DeleteInstance
-from tui.screens.instance import ConsoleScreen, DetailsScreen, PickFlavor, VerifyResize
-from tui.screens.volumes import NewVolume, VolumesScreen
-from tui.screens.wizard import LaunchWizard
-from tui.widgets.tables import InstancesTable
+from tui.core.keys import KeyStore
+from tui.ui.app import CadesApp
+from tui.ui.screens.confirm import Confirm, DeleteInstance
+from tui.ui.screens.instance import ConsoleScreen, DetailsScreen, PickFlavor, VerifyResize
+from tui.ui.screens.volumes import NewVolume, VolumesScreen
+from tui.ui.screens.wizard import LaunchWizard
+from tui.ui.widgets.tables import InstancesTable
 
 
 async def _ready(ui: Any, pilot: Any, app: CadesApp, n: int = 0) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from textual.app import App, ComposeResult
 
-from tui.widgets.logview import LogView
+from tui.ui.widgets.logview import LogView
 
 
 class Host(App[None]):

@@ -7,11 +7,11 @@ from typing import Any
 from textual.command import CommandPalette
 from textual.widgets import Log, Static
 
-from tui.app import CadesApp
-from tui.screens.help import HelpScreen
-from tui.screens.volumes import VolumesScreen
-from tui.widgets.panes import SETUP_IDLE, QuotaBar
-from tui.widgets.tables import FlavorsTable, InstancesTable
+from tui.ui.app import CadesApp
+from tui.ui.screens.help import HelpScreen
+from tui.ui.screens.volumes import VolumesScreen
+from tui.ui.widgets.panes import SETUP_IDLE, QuotaBar
+from tui.ui.widgets.tables import FlavorsTable, InstancesTable
 
 
 def _loaded(app: CadesApp, n: int = 1) -> Any:
@@ -142,7 +142,7 @@ async def test_selection_is_kept_across_refreshes(ui: Any, sb: Any, cloud: Any, 
 
 
 async def test_bad_credentials_show_a_message_and_the_app_lives(ui: Any, sb: Any, tmp_path: Any) -> None:
-    from tui.cloud.openstack_cloud import OpenStackCloud
+    from tui.core.cloud.openstack_cloud import OpenStackCloud
 
     bad = tmp_path / "bad-clouds.yaml"
     bad.write_text(sb.clouds_yaml.read_text().replace("password:", "password: wrong-", 1))
@@ -191,7 +191,7 @@ async def test_rate_limiting_is_reported_then_recovers(ui: Any, sb: Any, make_ap
 async def test_unreachable_cloud_shows_a_message_and_the_app_lives(ui: Any, sb: Any, tmp_path: Any) -> None:
     import socket
 
-    from tui.cloud.openstack_cloud import OpenStackCloud
+    from tui.core.cloud.openstack_cloud import OpenStackCloud
 
     with socket.socket() as probe:  # a port nobody listens on
         probe.bind(("127.0.0.1", 0))

@@ -25,24 +25,24 @@ import asyncssh
 import pytest
 from textual.widgets import Button, Log, ProgressBar
 
-from tui.app import CadesApp
-from tui.cloud.base import LaunchSpec
-from tui.cloud.openstack_cloud import OpenStackCloud
-from tui.config import IdleSettings, JupyterSettings, Settings, SSHSettings, UISettings
-from tui.guide.steps import CreateWorkspace, DetectSystem, WaitForSSH, WriteJupyterConfig
-from tui.jupyter import http
-from tui.keys import KeyStore
-from tui.manager import ManagerOptions
-from tui.models import Instance, TunnelState
+from tui.core.cloud.base import LaunchSpec
+from tui.core.cloud.openstack_cloud import OpenStackCloud
+from tui.core.config import IdleSettings, JupyterSettings, Settings, SSHSettings, UISettings
+from tui.core.guide.steps import CreateWorkspace, DetectSystem, WaitForSSH, WriteJupyterConfig
+from tui.core.jupyter import http
+from tui.core.keys import KeyStore
+from tui.core.manager import ManagerOptions
+from tui.core.models import Instance, TunnelState
+from tui.core.services import Services, launch_instance
+from tui.core.state import AppState
 from tui.sandbox.sshhost import free_port
-from tui.screens.confirm import Confirm
-from tui.screens.hostkey import HostKeyScreen
-from tui.screens.jupyter_log import JupyterLogScreen
-from tui.services import Services, launch_instance
-from tui.state import AppState
-from tui.widgets.logview import LogView
-from tui.widgets.panes import SetupPane
-from tui.widgets.tables import InstancesTable, TunnelsTable
+from tui.ui.app import CadesApp
+from tui.ui.screens.confirm import Confirm
+from tui.ui.screens.hostkey import HostKeyScreen
+from tui.ui.screens.jupyter_log import JupyterLogScreen
+from tui.ui.widgets.logview import LogView
+from tui.ui.widgets.panes import SetupPane
+from tui.ui.widgets.tables import InstancesTable, TunnelsTable
 
 JUPYTER = str(Path(sys.executable).parent / "jupyter")
 STEPS = (WaitForSSH(), DetectSystem(), WriteJupyterConfig(), CreateWorkspace())

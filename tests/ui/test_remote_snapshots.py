@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
-from tui.manager import JupyterState
-from tui.messages import JupyterChanged, JupyterLog, SetupEvents, TunnelUpdated
-from tui.sandbox.recorded import JUPYTER_LOG, SETUP_RUN, tunnel_up
-from tui.screens.jupyter_log import JupyterLogScreen
-from tui.widgets.tables import InstancesTable
+from tui.core.manager import JupyterState
+from tui.core.recorded import JUPYTER_LOG, SETUP_RUN, tunnel_up
+from tui.ui.messages import JupyterChanged, JupyterLog, SetupEvents, TunnelUpdated
+from tui.ui.screens.jupyter_log import JupyterLogScreen
+from tui.ui.widgets.tables import InstancesTable
 
 SIZES = [(80, 24), (120, 40)]
 

@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 from textual.widgets import Input, OptionList
 
-from tui.screens.confirm import DeleteInstance
-from tui.screens.wizard import LaunchWizard
-from tui.widgets.tables import FlavorsTable, InstancesTable
+from tui.ui.screens.confirm import DeleteInstance
+from tui.ui.screens.wizard import LaunchWizard
+from tui.ui.widgets.tables import FlavorsTable, InstancesTable
 
 SIZES = [(80, 24), (120, 40)]
 

@@ -24,7 +24,7 @@ def test_the_core_contract_names_every_core_module() -> None:
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())
     contract = next(c for c in config["tool"]["importlinter"]["contracts"] if "textual" in c["forbidden_modules"])
     listed = set(contract["source_modules"])
-    ui_side = {"tui.app", "tui.widgets", "tui.screens", "tui.messages", "tui.__main__", "tui.__init__"}
+    ui_side = {"tui.ui.app", "tui.ui.widgets", "tui.ui.screens", "tui.ui.messages", "tui.__main__", "tui.__init__"}
     top_level = {f"tui.{p.stem}" for p in (ROOT / "tui").iterdir()
                  if (p.suffix == ".py" or (p / "__init__.py").exists()) and p.name != "__pycache__"}
     assert top_level - ui_side - listed == set()
@@ -32,8 +32,8 @@ def test_the_core_contract_names_every_core_module() -> None:
 
 def test_the_app_path_imports_no_models_cloud_or_cli_before_its_first_frame() -> None:
     """What the first frame waits for: the app module and the startup path, not models/messages/cloud/CLI."""
-    code = ("import sys; from tui.__main__ import parse_args; parse_args(['--demo']); import tui.startup, tui.app; "
-            "print(sorted(m for m in sys.modules if m in ('tui.models', 'tui.messages', 'tui.cloud.base', 'tui.cli', "
+    code = ("import sys; from tui.__main__ import parse_args; parse_args(['--demo']); import tui.startup, tui.ui.app; "
+            "print(sorted(m for m in sys.modules if m in ('tui.core.models', 'tui.ui.messages', 'tui.core.cloud.base', 'tui.cli.cloud', "
             "'yaml', 'humanize', 'openstack', 'asyncssh', 'textual.widgets._data_table')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert out.stdout.strip() == "[]", out.stdout + out.stderr

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tui.config import ConfigError, Settings, load_file, load_settings
+from tui.core.config import ConfigError, Settings, load_file, load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from tui.cloud.base import InvalidInput, NotFound, QuotaExceeded
-from tui.cloud.launch import check_name, plan_launch
-from tui.models import Flavor, Image, Network, Quota
+from tui.core.cloud.base import InvalidInput, NotFound, QuotaExceeded
+from tui.core.cloud.launch import check_name, plan_launch
+from tui.core.models import Flavor, Image, Network, Quota
 
 FLAVORS = [
     Flavor("1", "m1.small", 1, 2048, 0), Flavor("2", "m1.medium", 2, 4096, 0), Flavor("3", "m1.xlarge", 8, 16384, 0),

@@ -7,7 +7,7 @@ URLs (one port): /identity (auth_url), /compute/v2.1, /image, /network, /volume/
 `sb.clouds_yaml` names the clouds "sandbox" (password) and "sandbox-appcred" (application credential).
 
 Convention: the address of every server is the floating IP 127.0.0.1 (plus a fixed 10.0.x.y on "sandbox-net");
-its SSH port and user are in the server metadata under `tui.models.META_SSH_PORT` / `META_SSH_USER`.
+its SSH port and user are in the server metadata under `tui.conventions.META_SSH_PORT` / `META_SSH_USER`.
 """
 
 from tui.sandbox.cli import serve

@@ -8,7 +8,7 @@ import re
 import secrets
 from typing import TYPE_CHECKING, Any
 
-from tui.models import META_SSH_PORT, META_SSH_USER
+from tui.conventions import META_SSH_PORT, META_SSH_USER
 from tui.sandbox import data, network, volume
 from tui.sandbox.console import console_log
 from tui.sandbox.router import HTTPError, Request, Response, Router

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from tui.models import META_SSH_PORT, META_SSH_USER
+from tui.conventions import DEMO_KEY, META_SSH_PORT, META_SSH_USER
 from tui.sandbox import compute, data, identity, image, network, volume
 from tui.sandbox.router import HTTPError, HTTPService, Request, Router
 from tui.sandbox.sshhost import SSHHost, SSHHostError, port_is_free, remove_runtime_dir
@@ -25,7 +25,6 @@ from tui.sandbox.state import State, now_iso, now_usec
 log = logging.getLogger("tui.sandbox")
 
 CLOUD_NAME = "sandbox"
-DEMO_KEY = "sandbox-demo"
 DEMO_SERVER = "analytics-1"
 
 

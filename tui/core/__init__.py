@@ -1,0 +1,1 @@
+"""The core: cloud, SSH, the guide's setup, Jupyter and the orchestration of them all. Never imports Textual."""

@@ -1,0 +1,86 @@
+"""`--demo`: run against the embedded sandbox cloud, kept under the app's state dir.
+
+One process owns the sandbox (it holds an exclusive lock on the state dir); a second `cades-tui --demo ...`
+started meanwhile (say `cades-tui --demo list` in another terminal) talks to the running one instead of
+starting another.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from tui.core import paths
+
+
+def demo_state_dir() -> Path:
+    return Path(os.environ.get("CADES_TUI_SANDBOX_DIR") or paths.state_dir() / "sandbox")
+
+
+@dataclass
+class Demo:
+    clouds_yaml: Path
+    sandbox: Any  # tui.sandbox.Sandbox when this process owns it, else None
+    lock: IO[str] | None
+
+    def stop(self) -> None:
+        if self.sandbox is not None:
+            self.sandbox.stop(power_off=False)  # VMs keep running, like a real cloud's
+        if self.lock is not None:
+            self.lock.close()
+
+
+class LazyDemo:
+    """Starts the sandbox on first use, from whichever thread asks first (the app asks from a worker, after its
+    first frame, so the sandbox's start never delays the first frame)."""
+
+    def __init__(self, state_dir: Path | None = None) -> None:
+        self.state_dir = state_dir or demo_state_dir()
+        self.clouds_yaml = self.state_dir / "clouds.yaml"
+        self._demo: Demo | None = None
+        self._lock = threading.Lock()
+
+    def ensure(self) -> Demo:
+        with self._lock:
+            if self._demo is None:
+                self._demo = start_demo(self.state_dir)
+            return self._demo
+
+    def stop(self) -> None:
+        with self._lock:
+            if self._demo is not None:
+                self._demo.stop()
+                self._demo = None
+
+
+def adopt_demo_key(private: Path) -> None:
+    """Put the demo key pair's private key in the app's key store (mode 0600), as a user would after
+    downloading it from Horizon — so the demo's ready-made instance is reachable like any other."""
+    from tui.core.keys import DEMO_KEY, KeyStore, write_private
+
+    store = KeyStore()
+    target = store.private_path(DEMO_KEY)
+    if private.exists() and not target.exists():
+        paths.ensure_private_dir(store.keys_dir)
+        write_private(target, private.read_bytes())
+
+
+def start_demo(state_dir: Path | None = None) -> Demo:
+    from tui.sandbox import Sandbox
+
+    root = paths.ensure_private_dir(state_dir or demo_state_dir())
+    lock = (root / "owner.lock").open("a+")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.close()
+        clouds = root / "clouds.yaml"
+        return Demo(clouds_yaml=clouds, sandbox=None, lock=None)
+    sandbox = Sandbox(root, seed_demo=True)
+    sandbox.start()
+    adopt_demo_key(Path(sandbox.demo_key_path))
+    return Demo(clouds_yaml=sandbox.clouds_yaml, sandbox=sandbox, lock=lock)

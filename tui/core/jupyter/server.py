@@ -1,0 +1,369 @@
+"""Start, find, check, inspect and stop a Jupyter server in a detached screen/tmux session on a VM.
+
+Start: `jupyter lab|notebook --no-browser --ip=127.0.0.1 --port=P --port-retries=N` in the workspace,
+in a named session logging to a file flushed immediately. The URL, token and port are read from
+the log; the port is trusted only once an authenticated `GET /api/status` answers 200 on it (the
+announced URL can name a busy port; another server on the same host answers 403 to our token).
+Stop: Ctrl+C, then "y" + Enter ~0.5 s later, then a second Ctrl+C as a fallback, then verify that
+the process and the session are gone (bounded), killing them as the last resort.
+Reattach: the server's runtime file on the VM (jpserver-PID.json) gives port, token and root dir.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import shlex
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import asyncssh
+
+from tui.core.jupyter import http
+from tui.core.jupyter.logparse import ServerAnnouncement, clean_line, last_words, scan, url_without_token
+from tui.core.jupyter.logtail import LogTail
+from tui.core.remote.session import CTRL_C, Multiplexer, RemoteSession, SessionError, remote_path, run
+
+Kind = Literal["lab", "notebook"]
+
+RUNTIME_DIR = '"${JUPYTER_RUNTIME_DIR:-${XDG_DATA_HOME:-$HOME/.local/share}/jupyter/runtime}"'
+_SEP = "\x1e"
+
+
+class JupyterError(Exception):
+    """The server could not be started, found, queried or stopped."""
+
+
+@dataclass(frozen=True, slots=True)
+class JupyterSettings:
+    """How to run Jupyter on a VM. `command` is the jupyter executable (e.g. ~/jupyter-env/bin/jupyter)."""
+
+    kind: Kind = "lab"
+    command: str = "jupyter"
+    workspace: str = "~/workspace"
+    port: int = 8889
+    port_retries: int = 50
+    session: str = "jupyter"
+    logfile: str = "~/.cades-tui/jupyter.log"
+    extra_args: tuple[str, ...] = ()
+    start_timeout: float = 90.0
+
+    def command_line(self) -> str:
+        """The shell command that runs the server (adds --allow-root only when the VM user is root)."""
+        args = [
+            self.kind,
+            "--no-browser",
+            "--ip=127.0.0.1",
+            f"--port={int(self.port)}",
+            f"--port-retries={int(self.port_retries)}",
+            *self.extra_args,
+        ]
+        root = '$([ "$(id -u)" = 0 ] && echo --allow-root)'
+        return " ".join([remote_path(self.command), *map(shlex.quote, args), root])
+
+
+@dataclass(frozen=True, slots=True)
+class ServerHandle:
+    """A running server. The token lives here, in memory only (repr hides it)."""
+
+    session: str
+    multiplexer: Multiplexer
+    port: int
+    token: str = field(repr=False)
+    path: str = "/lab"
+    pid: int | None = None
+    root_dir: str = ""
+
+    def url(self, port: int | None = None, host: str = "127.0.0.1") -> str:
+        """The tokenized URL on `host:port` (the tunnel's local end) — show it, never store it."""
+        return ServerAnnouncement(self.port, self.path, self.token).url(host, port)
+
+    def public_url(self, port: int | None = None, host: str = "127.0.0.1") -> str:
+        """The URL without the token: safe for state files and logs."""
+        return url_without_token(self.url(port, host))
+
+
+@dataclass(frozen=True, slots=True)
+class KernelInfo:
+    id: str
+    name: str
+    execution_state: str
+    last_activity: datetime | None
+    connections: int = 0
+    path: str = ""  # the notebook using it, from /api/sessions
+
+    @property
+    def busy(self) -> bool:
+        return self.execution_state == "busy"
+
+
+@dataclass(frozen=True, slots=True)
+class Activity:
+    """What the server is doing; `last_activity` ignores UI polling (kernels and terminals only)."""
+
+    kernels: tuple[KernelInfo, ...]
+    terminals: int
+    last_activity: datetime | None
+    started: datetime | None
+
+    @property
+    def busy_kernels(self) -> tuple[KernelInfo, ...]:
+        return tuple(k for k in self.kernels if k.busy)
+
+    def idle_seconds(self, now: datetime | None = None) -> float | None:
+        ref = self.last_activity or self.started
+        if ref is None:
+            return None
+        return max(0.0, ((now or datetime.now(UTC)) - ref).total_seconds())
+
+
+@dataclass(frozen=True, slots=True)
+class StopResult:
+    method: Literal["confirm", "double-interrupt", "killed", "not-running"]
+    seconds: float
+
+
+def parse_time(value: object) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+class JupyterControl:
+    """Jupyter on one VM, through one SSH connection."""
+
+    def __init__(self, conn: asyncssh.SSHClientConnection, settings: JupyterSettings, session: RemoteSession):
+        self.conn = conn
+        self.settings = settings
+        self.session = session
+
+    @classmethod
+    async def create(cls, conn: asyncssh.SSHClientConnection, settings: JupyterSettings) -> JupyterControl:
+        """Pick screen when the VM has it, else tmux."""
+        return cls(conn, settings, await RemoteSession.detect(conn))
+
+    def opener(self, port: int) -> http.Opener:
+        """HTTP straight to the VM's 127.0.0.1:port over an SSH channel (no tunnel needed)."""
+        return http.ssh_opener(self.conn, "127.0.0.1", port)
+
+    # -- start -----------------------------------------------------------------------------------------
+
+    async def start(self) -> ServerHandle:
+        """Start the server and return once it answers an authenticated request on its actual port."""
+        s = self.settings
+        try:
+            await self.session.start(s.session, s.command_line(), s.workspace, s.logfile)
+        except SessionError as exc:
+            raise JupyterError(str(exc)) from exc
+        lines: list[str] = []
+        changed = asyncio.Event()
+        tail = LogTail(self.conn, s.logfile, history=100_000, interval=0.02, redact_tokens=False)
+
+        async def collect() -> None:
+            async for batch in tail.batches():
+                lines.extend(batch)
+                changed.set()
+
+        collector = asyncio.create_task(collect())
+        try:
+            return await self._await_ready(lines, changed)
+        finally:
+            collector.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await collector
+            await tail.close()
+
+    async def _await_ready(self, lines: list[str], changed: asyncio.Event) -> ServerHandle:
+        """Follow the log until the announced server answers; check the session about once a second."""
+        s = self.settings
+        start = time.monotonic()
+        checked = start
+        while True:
+            found = scan(lines)
+            if found is not None and await answers(self.opener(found.port), found.token):
+                return await self._describe(found)
+            now = time.monotonic()
+            if now - checked >= 1.0:
+                checked = now
+                if not await self.session.is_running(s.session):
+                    raise JupyterError(f"Jupyter exited during start: {last_words(await self.read_log())}")
+            if now - start > s.start_timeout:
+                raise JupyterError(f"Jupyter did not answer within {s.start_timeout:g} s: {last_words(lines)}")
+            changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(changed.wait(), 0.1 if found else 0.5)
+
+    async def read_log(self, max_bytes: int = 256 * 1024) -> list[str]:
+        """The last `max_bytes` of the server log, cleaned (tokens NOT redacted: callers must)."""
+        res = await run(self.conn, f"tail -c {int(max_bytes)} {remote_path(self.settings.logfile)} 2>/dev/null")
+        return [clean_line(x) for x in res.stdout.splitlines()]
+
+    async def _describe(self, found: ServerAnnouncement) -> ServerHandle:
+        for info in await self.runtime_files():
+            if info.get("port") == found.port and info.get("token") == found.token:
+                return self._handle(info)
+        return ServerHandle(self.settings.session, self.session.kind, found.port, found.token, found.path)
+
+    def _handle(self, info: dict[str, Any]) -> ServerHandle:
+        path = "/tree" if self.settings.kind == "notebook" else "/lab"
+        base = str(info.get("base_url") or "/").rstrip("/")
+        return ServerHandle(
+            session=self.settings.session,
+            multiplexer=self.session.kind,
+            port=int(info["port"]),
+            token=str(info.get("token", "")),
+            path=base + path,
+            pid=int(info["pid"]) if "pid" in info else None,
+            root_dir=str(info.get("root_dir", "")),
+        )
+
+    # -- find (reattach) -------------------------------------------------------------------------------
+
+    async def runtime_files(self) -> list[dict[str, Any]]:
+        """The runtime records of Jupyter servers on the VM whose process is alive."""
+        script = (
+            f"for f in {RUNTIME_DIR}/jpserver-*.json; do [ -f \"$f\" ] || continue; "
+            'p=${f##*jpserver-}; p=${p%.json}; kill -0 "$p" 2>/dev/null || continue; '
+            f"printf '\\036'; cat \"$f\"; done"
+        )
+        res = await run(self.conn, script)
+        out = []
+        for chunk in res.stdout.split(_SEP):
+            try:
+                info = json.loads(chunk)
+            except ValueError:
+                continue
+            if isinstance(info, dict) and "port" in info:
+                out.append(info)
+        return out
+
+    async def find(self, port: int | None = None) -> ServerHandle | None:
+        """Our running server, if any: the session must be alive; matched by `port` when given.
+
+        The token is re-read from the VM, never from local state.
+        """
+        if not await self.session.is_running(self.settings.session):
+            return None
+        infos = await self.runtime_files()
+        if port is not None:
+            infos = [i for i in infos if i.get("port") == port] or infos
+        lines = await self.read_log()
+        announced = scan(lines)
+        for info in infos:
+            if announced is None or info.get("token") == announced.token:
+                handle = self._handle(info)
+                if await answers(self.opener(handle.port), handle.token):
+                    return handle
+        return None
+
+    # -- inspect ---------------------------------------------------------------------------------------
+
+    async def _get(self, handle: ServerHandle, path: str) -> Any:
+        resp = await http.request(self.opener(handle.port), "GET", path, token=handle.token)
+        if resp.status != 200:
+            raise JupyterError(f"GET {path} answered {resp.status}")
+        return resp.json()
+
+    async def kernels(self, handle: ServerHandle) -> list[KernelInfo]:
+        """Kernels with execution state and the notebook each serves."""
+        try:
+            kernels = await self._get(handle, "/api/kernels")
+            sessions = await self._get(handle, "/api/sessions")
+        except http.HTTPError as exc:
+            raise JupyterError(str(exc)) from exc
+        paths = {s["kernel"]["id"]: str(s.get("path", "")) for s in sessions if s.get("kernel")}
+        return [
+            KernelInfo(
+                id=str(k["id"]),
+                name=str(k.get("name", "")),
+                execution_state=str(k.get("execution_state", "")),
+                last_activity=parse_time(k.get("last_activity")),
+                connections=int(k.get("connections", 0)),
+                path=paths.get(k["id"], ""),
+            )
+            for k in kernels
+        ]
+
+    async def activity(self, handle: ServerHandle) -> Activity:
+        kernels = await self.kernels(handle)
+        try:
+            terminals = await self._get(handle, "/api/terminals")
+        except JupyterError:
+            terminals = []  # terminals extension disabled
+        except http.HTTPError as exc:
+            raise JupyterError(str(exc)) from exc
+        try:
+            status = await self._get(handle, "/api/status")
+        except http.HTTPError as exc:
+            raise JupyterError(str(exc)) from exc
+        stamps = [k.last_activity for k in kernels] + [parse_time(t.get("last_activity")) for t in terminals]
+        known = [s for s in stamps if s is not None]
+        return Activity(tuple(kernels), len(terminals), max(known) if known else None,
+                        parse_time(status.get("started")))
+
+    # -- stop ------------------------------------------------------------------------------------------
+
+    async def stop(self, handle: ServerHandle | None = None, timeout: float = 15.0) -> StopResult:
+        """Stop the server as a person would at its terminal, then verify. JupyterError if it survives."""
+        name = self.settings.session
+        t0 = time.monotonic()
+        pid = handle.pid if handle else None
+        if not await self.session.is_running(name):
+            if pid is not None and await self._alive(pid):
+                await run(self.conn, f"kill {pid}")
+            return StopResult("not-running", 0.0)
+        await self._type(name, CTRL_C)
+        await asyncio.sleep(0.5)
+        await self._type(name, "y\r")
+        method: Literal["confirm", "double-interrupt", "killed"] = "confirm"
+        if not await self.session.wait_gone(name, timeout=min(4.0, timeout / 3)):
+            method = "double-interrupt"
+            await self._type(name, CTRL_C)
+            await asyncio.sleep(0.3)
+            await self._type(name, CTRL_C)
+            if not await self.session.wait_gone(name, timeout=min(6.0, timeout / 2)):
+                method = "killed"
+                await self.session.kill(name)
+                if pid is not None:
+                    await run(self.conn, f"kill -9 {pid} 2>/dev/null")
+                await self.session.wait_gone(name, timeout=2.0)
+        if await self.session.is_running(name):
+            raise JupyterError(f"the {self.session.kind} session {name!r} is still running")
+        if pid is not None and not await self._wait_dead(pid, 3.0):
+            raise JupyterError(f"the Jupyter process {pid} is still running")
+        return StopResult(method, time.monotonic() - t0)
+
+    async def _type(self, name: str, text: str) -> None:
+        """Type into the session; it may end at any moment (that is the goal), verified afterwards."""
+        with contextlib.suppress(SessionError):
+            await self.session.send_text(name, text)
+
+    async def _alive(self, pid: int) -> bool:
+        return (await run(self.conn, f"kill -0 {int(pid)} 2>/dev/null")).exit_status == 0
+
+    async def _wait_dead(self, pid: int, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while await self._alive(pid):
+            if time.monotonic() > deadline:
+                return False
+            await asyncio.sleep(0.1)
+        return True
+
+
+async def answers(opener: http.Opener, token: str, timeout: float = 5.0) -> bool:
+    """True when `GET /api` is 200 and an authenticated `GET /api/status` is 200 (our server, ready)."""
+    try:
+        api = await http.request(opener, "GET", "/api", timeout=timeout)
+        if api.status != 200:
+            return False
+        status = await http.request(opener, "GET", "/api/status", token=token, timeout=timeout)
+    except http.HTTPError:
+        return False
+    return status.status == 200

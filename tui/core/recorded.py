@@ -1,0 +1,52 @@
+"""Recorded remote activity, for pictures of the app: a first setup run and a Jupyter server's log as the remote
+manager reports them, and a tunnel that has been up a while. The README's screenshots and the UI snapshot tests
+show these (a real run needs a VM with PyPI access, and its times and versions differ each time)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from tui.core.guide import OutputLines, SetupEvent, StepFinished, StepStarted
+from tui.core.models import StepResult, StepStatus, TunnelInfo, TunnelState
+
+SETUP_RUN: list[tuple[float, SetupEvent]] = [  # (seconds since the start, event), cut in the middle of the run
+    (0.0, StepStarted("ssh", 0, 6, "Wait for SSH (up to 300 s)")),
+    (0.2, StepFinished(StepResult("ssh", StepStatus.SKIPPED, 0.2))),
+    (0.2, StepStarted("detect", 1, 6, "Detect the OS, architecture and home directory")),
+    (0.5, OutputLines("detect", ("Ubuntu 24.04 LTS, x86_64, home /home/ubuntu",))),
+    (0.5, StepFinished(StepResult("detect", StepStatus.DONE, 0.3))),
+    (0.5, StepStarted("screen", 2, 6, "Ensure screen (or tmux) is installed, to keep Jupyter running")),
+    (0.7, StepFinished(StepResult("screen", StepStatus.SKIPPED, 0.2))),
+    (0.7, StepStarted("python", 3, 6, "Install Python + Jupyter with uv in ~/jupyter-env")),
+    (1.9, OutputLines("python", ("Using CPython 3.12.3 interpreter at: /usr/bin/python3",
+                                 "Creating virtual environment at: /home/ubuntu/jupyter-env",
+                                 "Resolved 118 packages in 1.62s", "Downloading numpy (15.9MiB)",
+                                 "Downloading pandas (11.7MiB)", "Downloading jupyterlab (11.2MiB)",
+                                 "Prepared 118 packages in 6.41s", "Installed 118 packages in 1.03s",
+                                 " + jupyterlab==4.6.6", " + notebook==7.5.1", " + numpy==2.3.5",
+                                 " + pandas==2.3.3"))),
+    (11.2, StepFinished(StepResult("python", StepStatus.DONE, 10.5))),
+    (11.2, StepStarted("jupyter-config", 4, 6, "Write the Jupyter server config (port 8889, 127.0.0.1)")),
+]
+
+JUPYTER_LOG = [  # as the app shows it: cleaned, the token elided
+    "[I 2026-01-01 09:00:01.120 ServerApp] jupyter_lsp | extension was successfully loaded.",
+    "[I 2026-01-01 09:00:01.122 ServerApp] jupyter_server_terminals | extension was successfully loaded.",
+    "[I 2026-01-01 09:00:01.130 LabApp] JupyterLab extension loaded from /home/ubuntu/jupyter-env/lib/python3.12/"
+    "site-packages/jupyterlab",
+    "[I 2026-01-01 09:00:01.131 ServerApp] jupyterlab | extension was successfully loaded.",
+    "[I 2026-01-01 09:00:01.132 ServerApp] Serving notebooks from local directory: /home/ubuntu/work",
+    "[I 2026-01-01 09:00:01.132 ServerApp] Jupyter Server 2.21.1 is running at:",
+    "[I 2026-01-01 09:00:01.132 ServerApp] http://127.0.0.1:8889/lab?token=…",
+    "[I 2026-01-01 09:00:01.133 ServerApp] Use Control-C to stop this server and shut down all kernels.",
+    "[I 2026-01-01 09:02:14.871 ServerApp] Kernel started: 4f2c…",
+    "[I 2026-01-01 09:02:15.503 ServerApp] Connecting to kernel 4f2c….",
+    "[W 2026-01-01 09:05:40.002 ServerApp] 404 GET /api/contents/untitled.ipynb (127.0.0.1) 1.02ms",
+    "[I 2026-01-01 09:06:02.911 ServerApp] Saving file at /analysis.ipynb",
+]
+
+
+def tunnel_up(instance_id: str, now: datetime, local_port: int = 8889, remote_port: int = 8889) -> TunnelInfo:
+    """A tunnel up for 12 minutes, a notebook session's worth of traffic through it."""
+    return TunnelInfo(instance_id, local_port, "127.0.0.1", remote_port, TunnelState.UP,
+                      now - timedelta(minutes=12), 3_481_600, 182_272)

@@ -1,0 +1,115 @@
+"""Confirmation dialogs for costly or destructive actions.
+
+`Confirm` answers yes/no; `DeleteInstance` asks for the instance's name typed out and whether its
+volumes go too. Both are meant for `await app.push_screen_wait(...)` inside a worker.
+"""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Checkbox, Input, Label, Static
+
+from tui.core.models import Instance, Volume
+from tui.ui.widgets.format import volume_label
+
+
+class Confirm(ModalScreen[bool]):
+    """Yes or no. Cancel has the focus, so a stray enter never destroys anything."""
+
+    BINDINGS = [Binding("escape", "dismiss(False)", "Cancel", id="confirm.cancel")]
+
+    def __init__(self, title: str, body: str | Text, confirm: str = "Confirm", *, danger: bool = False) -> None:
+        super().__init__(classes="dialog-screen")
+        self.title_text = title
+        self.body = body
+        self.confirm_label = confirm
+        self.danger = danger
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(self.title_text, classes="dialog-title")
+            yield Static(self.body, classes="dialog-body")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Cancel", id="cancel")
+                yield Button(self.confirm_label, id="confirm", variant="error" if self.danger else "primary")
+
+    def on_mount(self) -> None:
+        self.query_one("#cancel", Button).focus()
+
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "confirm")
+
+
+class DeleteInstance(ModalScreen[bool | None]):
+    """Delete an instance: type its name; choose whether its volumes are deleted too.
+
+    Dismisses with None when cancelled, else with `delete_volumes`.
+    """
+
+    BINDINGS = [Binding("escape", "dismiss(None)", "Cancel", id="delete.cancel")]
+
+    def __init__(self, instance: Instance, volumes: list[Volume], delete_volumes: bool = False) -> None:
+        super().__init__(classes="dialog-screen")
+        self.instance = instance
+        self.volumes = volumes
+        self.delete_volumes = delete_volumes
+
+    def compose(self) -> ComposeResult:
+        inst = self.instance
+        with Vertical(classes="dialog"):
+            yield Label(Text.assemble("Delete instance ", (inst.name, "bold"), "?"), classes="dialog-title")
+            yield Static(
+                f"{inst.name} ({inst.flavor_name}, {inst.status}) is shut down and removed for good. "
+                "Anything on it that is not on a kept volume is lost.",
+                classes="dialog-body",
+            )
+            yield Static(self._volumes_text(), id="volumes-fate", classes="dialog-body")
+            if self.volumes:
+                yield Checkbox("Also delete its volumes", self.delete_volumes, id="delete-volumes")
+            yield Label("Type the instance name to confirm:")
+            yield Input(placeholder=inst.name, id="typed-name")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Cancel", id="cancel")
+                yield Button("Delete", id="confirm", variant="error", disabled=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#typed-name", Input).focus()
+
+    def _volumes_text(self) -> Text:
+        if not self.volumes:
+            return Text("It has no volumes attached.", style="dim")
+        fate = ("deleted", "bold red") if self.delete_volumes else ("kept", "bold green")
+        text = Text()
+        for v in self.volumes:
+            text.append(f"• {volume_label(v)} ({v.size_gb} GB{', boot' if v.bootable else ''}) will be ")
+            text.append(*fate)
+            text.append("\n")
+        if not self.delete_volumes:
+            text.append("Kept volumes still count against your volume quota.", style="dim")
+        return text
+
+    @on(Checkbox.Changed, "#delete-volumes")
+    def _toggle(self, event: Checkbox.Changed) -> None:
+        self.delete_volumes = event.value
+        self.query_one("#volumes-fate", Static).update(self._volumes_text())
+
+    @on(Input.Changed, "#typed-name")
+    def _typed(self, event: Input.Changed) -> None:
+        self.query_one("#confirm", Button).disabled = event.value != self.instance.name
+
+    @on(Input.Submitted, "#typed-name")
+    def _submitted(self, event: Input.Submitted) -> None:
+        if event.value == self.instance.name:
+            self.dismiss(self.delete_volumes)
+        else:
+            self.notify("The name does not match — nothing deleted.", severity="warning")
+
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(self.delete_volumes if event.button.id == "confirm" else None)

@@ -1,0 +1,236 @@
+"""The main screen's panes: Instances, Flavors, Setup log, Tunnels, and the quota summary.
+
+Panes only render models they are given (`show(...)`); they never talk to the cloud. The first frame shows the
+panes' frames, titles and hints; their tables and logs (`build()`) are mounted right after it, before the cloud
+is asked for anything — so the app appears at once and fills in while it connects.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widget import Widget
+from textual.widgets import Static
+
+from tui.ui.widgets.format import limit, mb
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from textual.widgets import Log, ProgressBar
+
+    from tui.core.models import Flavor, Instance, Quota, StepResult, TunnelInfo
+    from tui.ui.widgets.tables import FlavorsTable, InstancesTable, TunnelsTable
+
+
+class Pane(Vertical):
+    """A bordered pane with a numbered title, e.g. "1 Instances"; `build()` mounts its content."""
+
+    def __init__(self, number: int, title: str, *, id: str) -> None:
+        super().__init__(id=id, classes="pane")
+        self.border_title = f"{number} {title}"
+
+    def content(self) -> list[Widget]:
+        return []
+
+    async def build(self) -> None:
+        """Mount the pane's content (first, above any hint already shown)."""
+        widgets = self.content()
+        if widgets:
+            await self.mount_all(widgets, before=0 if self.children else None)
+
+
+class InstancesPane(Pane):
+    def __init__(self) -> None:
+        super().__init__(1, "Instances", id="instances-pane")
+        self.hint = Static("Connecting to the cloud…", id="instances-empty", classes="empty")
+
+    def compose(self) -> ComposeResult:
+        yield self.hint
+
+    def content(self) -> list[Widget]:
+        from tui.ui.widgets.tables import InstancesTable
+
+        self.table: InstancesTable = InstancesTable()
+        return [self.table]
+
+    def show(self, instances: list[Instance], now: datetime) -> None:
+        self.table.show(instances, now)
+        self.hint.update("No instances yet — press n to launch one.")
+        self.hint.display = not instances
+
+    def waiting(self, text: str) -> None:
+        """Say why there is no data (still connecting, or the cloud failed) while the table is empty."""
+        table = getattr(self, "table", None)
+        if table is None or not table.instances:
+            self.hint.update(text)
+            self.hint.display = True
+
+
+class FlavorsPane(Pane):
+    def __init__(self) -> None:
+        super().__init__(2, "Flavors", id="flavors-pane")
+
+    def content(self) -> list[Widget]:
+        from tui.ui.widgets.tables import FlavorsTable
+
+        self.table: FlavorsTable = FlavorsTable()
+        return [self.table]
+
+
+class QuotaBar(Static):
+    """RAM, cores, instances and volume GB used of the limit, and what the highlighted flavor would leave."""
+
+    def __init__(self) -> None:
+        super().__init__("Quota: waiting for the cloud…", id="quota")
+
+    def show(self, quota: Quota, flavor: Flavor | None) -> None:
+        text = Text.assemble(("Quota ", "bold"))
+        items = [
+            ("RAM", f"{mb(quota.ram_mb_used)}/{_lim_mb(quota.ram_mb_limit)}",
+             _ratio(quota.ram_mb_used, quota.ram_mb_limit)),
+            ("cores", f"{quota.cores_used}/{limit(quota.cores_limit)}", _ratio(quota.cores_used, quota.cores_limit)),
+            ("instances", f"{quota.instances_used}/{limit(quota.instances_limit)}",
+             _ratio(quota.instances_used, quota.instances_limit)),
+            ("volumes", f"{quota.gigabytes_used}/{limit(quota.gigabytes_limit)} GB",
+             _ratio(quota.gigabytes_used, quota.gigabytes_limit)),
+        ]
+        for i, (label, value, ratio) in enumerate(items):
+            if i:
+                text.append(" · ", style="dim")
+            text.append(f"{label} ")
+            text.append(value, style="bold red" if ratio >= 1 else "bold yellow" if ratio >= 0.8 else "bold")
+        if flavor is not None:
+            text.append("  │  ", style="dim")
+            reasons = quota.misfit(flavor)
+            if reasons:
+                text.append(f"{flavor.name} does not fit: {'; '.join(reasons)}", style="red")
+            else:
+                text.append(f"{flavor.name} would leave ")
+                text.append(f"{mb(quota.ram_mb_free - flavor.ram_mb) if quota.ram_mb_limit >= 0 else '∞'} RAM, "
+                            f"{quota.cores_free - flavor.vcpus if quota.cores_limit >= 0 else '∞'} cores",
+                            style="bold")
+        self.update(text)
+
+
+def _lim_mb(value: int) -> str:
+    return "∞" if value < 0 else mb(value)
+
+
+def _ratio(used: int, limit: int) -> float:
+    return used / limit if limit > 0 else 0.0
+
+
+SETUP_IDLE = "No setup running — select an instance and press s."
+# keyed by StepStatus values (a StrEnum: its members look these up), so the first frame needs no models import
+STEP_MARK = {"done": ("✓", "green"), "skipped": ("↷", "dim"), "failed": ("✗", "red")}
+
+
+class SetupPane(Pane):
+    """The setup pipeline of one instance: a header (step, elapsed), a progress bar over all steps, and every
+    output line prefixed with its time since the start and its step. Fed by the app from setup events."""
+
+    def __init__(self) -> None:
+        super().__init__(3, "Setup log", id="setup-pane")
+        self.t0 = 0.0
+        self.instance = ""
+        self.step = ""
+
+    def compose(self) -> ComposeResult:
+        yield Static(SETUP_IDLE, id="setup-empty", classes="empty top")
+
+    def content(self) -> list[Widget]:
+        from textual.widgets import Log, ProgressBar
+
+        self.status = Static("", id="setup-status")
+        self.progress: ProgressBar = ProgressBar(id="setup-progress", show_eta=False, show_percentage=True)
+        self.log_view: Log = Log(id="setup-log", max_lines=5000, auto_scroll=True)
+        self.status.display = self.progress.display = False
+        return [self.status, self.progress, self.log_view]
+
+    async def build(self) -> None:
+        await self.mount_all(self.content())  # below the idle hint, which stays on top until a run begins
+
+    def _write(self, lines: list[str]) -> None:
+        """Append and keep following the end (a pane that just changed size would otherwise stay put)."""
+        self.log_view.write_lines(lines)
+        self.log_view.call_after_refresh(self.log_view.scroll_end, animate=False)
+
+    def _write_line(self, line: str) -> None:
+        self._write([line])
+
+    def begin(self, instance: str, t: float) -> None:
+        """A new run on `instance`: the previous run's lines are cleared."""
+        self.instance, self.t0, self.step = instance, t, ""
+        self.query_one("#setup-empty").display = False
+        self.status.display = self.progress.display = True
+        self.log_view.clear()
+        self.progress.update(total=None, progress=0)
+        self.status.update(Text.assemble((instance, "bold"), ": connecting…"))
+        self._write_line(f"Setup on {instance}")
+
+    def _stamp(self, t: float) -> str:
+        return f"{max(0.0, t - self.t0):6.1f}s"
+
+    def step_started(self, step: str, index: int, total: int, description: str, t: float) -> None:
+        self.step = step
+        self.progress.update(total=total, progress=index)
+        self.status.update(Text.assemble((self.instance, "bold"), f"  step {index + 1}/{total} ",
+                                         (step, "bold cyan"), f" — {description}"))
+        self._write_line(f"{self._stamp(t)} ▶ [{index + 1}/{total}] {step}: {description}")
+
+    def output(self, step: str, lines: list[str], t: float) -> None:
+        stamp = self._stamp(t)
+        self._write([f"{stamp} {step:<9}│ {line}" for line in lines])
+
+    def reconnecting(self, step: str, attempt: int, error: str, t: float) -> None:
+        self._write_line(f"{self._stamp(t)} ⟳ {step}: connection lost ({error}); reconnecting "
+                                 f"(attempt {attempt})")
+
+    def step_finished(self, result: StepResult, t: float) -> None:
+        mark = STEP_MARK.get(result.status, ("·", ""))[0]
+        self.progress.advance(1)
+        what = "already done" if result.status == "skipped" else result.status.value
+        self._write_line(f"{self._stamp(t)} {mark} {result.step}: {what} ({result.seconds:.1f} s)")
+
+    def finished(self, summary: str, ok: bool, results: tuple[StepResult, ...], t: float) -> None:
+        failed = next((r for r in results if r.status == "failed"), None)
+        lines = [f"{self._stamp(t)} {'■' if ok else '✗'} {summary}"]
+        if failed is not None:
+            lines.append(f"        failed step: {failed.step}")
+            if failed.command:
+                lines.append(f"        command: {failed.command}")
+            if failed.output_tail:
+                lines.append("        last output:")
+                lines += [f"          {line}" for line in failed.output_tail]
+            lines.append("        Fix the cause, then press s to retry (finished steps are skipped).")
+        self._write(lines)
+        if ok and self.progress.total is not None:
+            self.progress.update(progress=self.progress.total)
+        head = Text.assemble((self.instance, "bold"), "  ")
+        head.append("✓ setup finished" if ok else f"✗ failed at {failed.step if failed else self.step}",
+                    style="green" if ok else "bold red")
+        self.status.update(head)
+
+
+class TunnelsPane(Pane):
+    def __init__(self) -> None:
+        super().__init__(4, "Tunnels", id="tunnels-pane")
+        self.hint = Static("No tunnels — j starts Jupyter with one, t opens one.",
+                           id="tunnels-empty", classes="empty")
+
+    def compose(self) -> ComposeResult:
+        yield self.hint
+
+    def content(self) -> list[Widget]:
+        from tui.ui.widgets.tables import TunnelsTable
+
+        self.table: TunnelsTable = TunnelsTable()
+        return [self.table]
+
+    def show(self, tunnels: list[TunnelInfo], names: dict[str, str], now: datetime) -> None:
+        self.table.show(tunnels, names, now)
+        self.hint.display = not tunnels
