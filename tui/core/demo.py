@@ -60,7 +60,8 @@ class LazyDemo:
 def adopt_demo_key(private: Path) -> None:
     """Put the demo key pair's private key in the app's key store (mode 0600), as a user would after
     downloading it from Horizon — so the demo's ready-made instance is reachable like any other."""
-    from tui.core.keys import DEMO_KEY, KeyStore, write_private
+    from tui.conventions import DEMO_KEY
+    from tui.core.keys import KeyStore, write_private
 
     store = KeyStore()
     target = store.private_path(DEMO_KEY)

@@ -1,9 +1,9 @@
-"""One async object for everything remote — setup, Jupyter, tunnels, live logs, idle checks — per instance.
+"""One async object for everything remote — setup, Jupyter, tunnels, live logs, load, idle checks — per instance.
 
 The app and the headless CLI drive the same `RemoteManager`. It reports through one callback, `emit`, with
-small frozen events (the app turns them into Textual messages, the CLI prints them); methods raise only
-`ManagerError`, whose text is meant for the user. Instances are independent: each has its own lock, SSH
-connection, server handle, tunnel and log follower.
+small frozen events from `tui.core.events` (the app turns them into Textual messages, the CLI prints them); methods
+return their results and raise only `ManagerError`, whose text is meant for the user. Instances are independent:
+each has its own lock, SSH connection, server handle, log follower and tunnels, keyed by (instance, purpose).
 
 Host keys: an unknown key (nothing pinned from the console log, nothing in known_hosts) is put to the user as a
 `HostKeyQuestion`; the operation waits until `accept()` or `refuse()` is called. A changed key is refused.
@@ -17,15 +17,28 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal, cast
+from typing import cast
 
 import asyncssh
 
 from tui.core.config import Settings
-from tui.core.guide import PipelineFinished, SetupEvent, SetupRunner, SSHExecutor
+from tui.core.events import (
+    ConnectionState,
+    Emit,
+    HostKeyQuestion,
+    IdleNudge,
+    JupyterState,
+    LogLines,
+    Metrics,
+    SetupProgress,
+    StopOutcome,
+    TunnelChanged,
+    TunnelClosed,
+)
+from tui.core.guide import PipelineFinished, SetupRunner, SSHExecutor
 from tui.core.guide.steps import ApproveFormat, Step
 from tui.core.jupyter import http, idle
 from tui.core.jupyter.logparse import redact
@@ -35,12 +48,11 @@ from tui.core.jupyter.server import (
     JupyterControl,
     JupyterError,
     JupyterSettings,
-    KernelInfo,
     Kind,
     ServerHandle,
     answers,
 )
-from tui.core.models import TunnelInfo, TunnelState
+from tui.core.models import KernelInfo, TunnelInfo, TunnelState
 from tui.core.remote.commands import CommandLog
 from tui.core.remote.connection import (
     ConnectionDropped,
@@ -54,96 +66,7 @@ from tui.core.remote.openssh_forward import openssh_usable
 from tui.core.remote.session import SessionError
 from tui.core.remote.tunnel import PortBusyError, Tunnel
 from tui.core.services import RemoteContext, Services
-from tui.core.state import AppState
-
-# -- events -----------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class SetupProgress:
-    """A setup pipeline event (`tui.core.guide` StepStarted / OutputLines / ... / PipelineFinished)."""
-
-    instance_id: str
-    event: SetupEvent
-
-
-@dataclass(frozen=True, slots=True)
-class HostKeyQuestion:
-    """Trust on first use: show the fingerprint, then call `accept()` or `refuse()` (exactly once)."""
-
-    instance_id: str
-    host: str
-    port: int
-    key_type: str
-    fingerprint: str
-    answer: Callable[[bool], None] = field(repr=False, compare=False)
-
-    def accept(self) -> None:
-        self.answer(True)
-
-    def refuse(self) -> None:
-        self.answer(False)
-
-
-ConnPhase = Literal["connecting", "connected", "lost", "failed"]
-JupyterPhase = Literal["starting", "running", "stopping", "stopped", "error"]
-
-
-@dataclass(frozen=True, slots=True)
-class ConnectionState:
-    instance_id: str
-    state: ConnPhase
-    error: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class JupyterState:
-    """`public_url` has no token: through the tunnel when `local_port`, else the VM-side URL."""
-
-    instance_id: str
-    state: JupyterPhase
-    public_url: str = ""
-    local_port: int = 0
-    remote_port: int = 0
-    error: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class LogLines:
-    """New lines of the server log (cleaned, tokens redacted), batched."""
-
-    instance_id: str
-    lines: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class TunnelChanged:
-    """A tunnel's state or counters changed; `info.instance` is the instance id."""
-
-    info: TunnelInfo
-
-
-@dataclass(frozen=True, slots=True)
-class IdleNudge:
-    instance_id: str
-    tier: idle.Tier
-    key: str
-    message: str
-
-
-@dataclass(frozen=True, slots=True)
-class BusyKernels:
-    """Stopping was refused: these kernels are running code (pass force=True to stop anyway)."""
-
-    instance_id: str
-    kernels: tuple[KernelInfo, ...]
-
-
-ManagerEvent = (
-    SetupProgress | HostKeyQuestion | ConnectionState | JupyterState | LogLines | TunnelChanged | IdleNudge
-    | BusyKernels
-)
-Emit = Callable[[ManagerEvent], None]
+from tui.core.state import JUPYTER, AppState, TunnelRecord
 
 
 class ManagerError(Exception):
@@ -200,7 +123,7 @@ class RemoteManager:
         self._locks: dict[str, asyncio.Lock] = {}
         self._conn_locks: dict[str, asyncio.Lock] = {}
         self._servers: dict[str, ServerHandle] = {}
-        self._tunnels: dict[str, Tunnel] = {}
+        self._tunnels: dict[tuple[str, str], Tunnel] = {}  # (instance id, purpose)
         self._follows: dict[str, asyncio.Task[None]] = {}
         self._logs: dict[str, CommandLog] = {}
         self._questions: set[asyncio.Future[bool]] = set()
@@ -216,13 +139,13 @@ class RemoteManager:
 
     def token_url(self, instance_id: str) -> str | None:
         """The tokenized URL through the open tunnel (memory only: show it, never store or log it)."""
-        handle, tunnel = self._servers.get(instance_id), self._tunnels.get(instance_id)
+        handle, tunnel = self._servers.get(instance_id), self._tunnels.get((instance_id, JUPYTER))
         if handle is None or tunnel is None or tunnel.state is TunnelState.DOWN or not tunnel.local_port:
             return None
         return handle.url(tunnel.local_port)
 
-    def tunnel_info(self, instance_id: str) -> TunnelInfo | None:
-        tunnel = self._tunnels.get(instance_id)
+    def tunnel_info(self, instance_id: str, purpose: str = JUPYTER) -> TunnelInfo | None:
+        tunnel = self._tunnels.get((instance_id, purpose))
         return tunnel.info if tunnel is not None else None
 
     def tunnels(self) -> list[TunnelInfo]:
@@ -285,9 +208,9 @@ class RemoteManager:
             self._adopt(ctx, handle, control.settings)
             return await self._open_tunnel(ctx, handle, local_port, strict=False)
 
-    async def stop_jupyter(self, ctx: RemoteContext, force: bool = False) -> bool:
+    async def stop_jupyter(self, ctx: RemoteContext, force: bool = False) -> StopOutcome:
         """Stop the server and verify it is gone; close its tunnel and forget it. With busy kernels and not
-        `force`: emit `BusyKernels` and return False without stopping."""
+        `force`: stop nothing and return them (`StopOutcome(stopped=False, busy=...)`)."""
         iid = ctx.instance.id
         async with self._lock(iid):
             try:
@@ -300,8 +223,7 @@ class RemoteManager:
                 if handle is not None and not force:
                     busy = tuple(k for k in await control.kernels(handle) if k.busy)
                     if busy:
-                        self.emit(BusyKernels(iid, busy))
-                        return False
+                        return StopOutcome(stopped=False, busy=busy)
                 self.emit(JupyterState(iid, "stopping"))
                 started = datetime.now(UTC)
                 result = await control.stop(handle)
@@ -317,7 +239,7 @@ class RemoteManager:
             self._servers.pop(iid, None)
             self.state.forget(iid)
             self.emit(JupyterState(iid, "stopped"))
-            return True
+            return StopOutcome(stopped=True)
 
     async def find_jupyter(self, ctx: RemoteContext) -> ServerHandle | None:
         """The running server on the instance (token re-read from the VM, kept in memory), or None."""
@@ -351,10 +273,57 @@ class RemoteManager:
                                    f"(j, or `cades-tui jupyter start {ctx.instance.name}`)")
             return await self._open_tunnel(ctx, handle, local_port, strict)
 
-    async def close_tunnel(self, instance_id: str) -> None:
-        """Close the instance's tunnel (Jupyter keeps running) and do not re-open it on the next start."""
+    async def close_tunnel(self, instance_id: str, purpose: str = JUPYTER) -> None:
+        """Close the instance's tunnel for `purpose` (what it reaches keeps running); not re-opened on the next
+        start."""
         async with self._lock(instance_id):
-            await self._close_tunnel(instance_id)
+            await self._close_tunnel(instance_id, purpose=purpose)
+
+    async def open_forward(self, ctx: RemoteContext, purpose: str, remote_port: int, *,
+                           remote_host: str = "127.0.0.1", local_port: int | None = None,
+                           strict: bool = False) -> TunnelInfo:
+        """A self-healing tunnel 127.0.0.1:local → remote_host:remote_port on the instance, kept under
+        (instance, purpose) and re-opened on the next start (e.g. `dask-dashboard`). An open one is reused."""
+        iid = ctx.instance.id
+        async with self._lock(iid):
+            key = (iid, purpose)
+            tunnel = self._tunnels.get(key)
+            if (tunnel is None or tunnel.state is TunnelState.DOWN or tunnel.remote_port != remote_port
+                    or tunnel.remote_host != remote_host):
+                await self._close_tunnel(iid, forget=False, purpose=purpose)
+                record = self.state.tunnel(iid, purpose)
+                wanted = local_port if local_port is not None else (record.local_port if record else 0)
+                tunnel = await self._new_tunnel(ctx, remote_port, wanted, strict, report=False, purpose=purpose,
+                                                remote_host=remote_host)
+            self.state.put_tunnel(TunnelRecord(iid, purpose, tunnel.local_port, remote_host, remote_port))
+            return tunnel.info
+
+    # -- load and memory -------------------------------------------------------------------------------
+
+    async def read_metrics(self, ctx: RemoteContext) -> Metrics | None:
+        """The VM's load (1-minute average per vCPU) and memory in use, from /proc over the pooled connection;
+        emitted as `Metrics`. None (nothing emitted) when the instance has no connection yet: this never logs in."""
+        iid = ctx.instance.id
+        if not self.pool.is_connected(iid):
+            return None
+        try:
+            conn = await self.pool.get(iid)
+            result = await conn.run("cat /proc/loadavg /proc/meminfo", check=False, timeout=10)
+        except _FAILURES:
+            return None
+        metrics = parse_metrics(iid, str(result.stdout or ""), max(1, ctx.instance.vcpus))
+        if metrics is not None:
+            self.emit(metrics)
+        return metrics
+
+    async def forget_instance(self, instance_id: str) -> None:
+        """The instance is gone (deleted): close its tunnels and log follower, drop its connection and state."""
+        for key in [k for k in self._tunnels if k[0] == instance_id]:
+            await self._close_tunnel(instance_id, purpose=key[1])
+        await self.unfollow_log(instance_id)
+        self._servers.pop(instance_id, None)
+        await self.pool.close(instance_id)
+        self.state.forget_instance(instance_id)
 
     # -- live log --------------------------------------------------------------------------------------
 
@@ -429,9 +398,10 @@ class RemoteManager:
             if handle is None or record is None:
                 self.emit(JupyterState(iid, "stopped"))
                 return False
-            if self.settings.jupyter.auto_reopen_tunnels and record.tunnel_ports:
+            tunnel = self.state.tunnel(iid, JUPYTER)
+            if self.settings.jupyter.auto_reopen_tunnels and tunnel is not None:
                 try:  # reported once, with its tunnel (or why there is none)
-                    await self._open_tunnel(ctx, handle, record.tunnel_ports[0], strict=False)
+                    await self._open_tunnel(ctx, handle, tunnel.local_port, strict=False)
                 except ManagerError as exc:
                     self.emit(JupyterState(iid, "running", handle.public_url(), 0, handle.port, error=str(exc)))
             else:
@@ -573,10 +543,7 @@ class RemoteManager:
         iid = ctx.instance.id
         self._servers[iid] = handle
         self._command_log(ctx).add_secret(handle.token)
-        old = self.state.servers.get(iid)
-        ports = old.tunnel_ports if old is not None and old.remote_port == handle.port else ()
-        self.state.put(record_for(iid, handle, settings, tunnel_ports=ports,
-                                  auto_reopen=self.settings.jupyter.auto_reopen_tunnels))
+        self.state.put(record_for(iid, handle, settings, auto_reopen=self.settings.jupyter.auto_reopen_tunnels))
 
     def _jupyter_failed(self, instance_id: str, message: str) -> ManagerError:
         message = redact(message)
@@ -587,7 +554,7 @@ class RemoteManager:
         """The tunnel to Jupyter's configured port, opened while Jupyter boots (its ssh handshake then costs no
         wait); None when that fails — the tunnel is then opened, and any error reported, after the start."""
         iid = ctx.instance.id
-        if self._tunnels.get(iid) is not None:
+        if self._tunnels.get((iid, JUPYTER)) is not None:
             return None
         wanted = self.settings.jupyter.local_port if local_port is None else local_port
         try:
@@ -596,9 +563,9 @@ class RemoteManager:
             return None
 
     async def _new_tunnel(self, ctx: RemoteContext, remote_port: int, wanted: int, strict: bool,
-                          report: bool = True) -> Tunnel:
-        """Open a tunnel to `remote_port` on the instance (kept in `_tunnels`). Raises ManagerError (an error
-        event too, when `report`)."""
+                          report: bool = True, purpose: str = JUPYTER, remote_host: str = "127.0.0.1") -> Tunnel:
+        """Open a tunnel to `remote_host:remote_port` on the instance (kept in `_tunnels` under (instance,
+        purpose)). Raises ManagerError (a Jupyter error event too, when `report`)."""
         fail = self._jupyter_failed if report else lambda _iid, message: ManagerError(message)
         iid, target = ctx.instance.id, ctx.target
         via_openssh = openssh_usable(target)
@@ -611,21 +578,24 @@ class RemoteManager:
         tunnel = Tunnel(iid, factory, remote_port, local_port=wanted or None, strict=strict,
                         on_change=lambda info: self.emit(TunnelChanged(info)),
                         keepalive_interval=float(self.settings.ssh.keepalive_s), openssh=target,
-                        close_connection=not via_openssh)
+                        close_connection=not via_openssh, purpose=purpose, remote_host=remote_host)
         try:
             await tunnel.open()
         except PortBusyError as exc:
             raise fail(iid, f"{exc}; pick another with --local-port, or omit it") from exc
         except (RemoteError, OSError, asyncssh.Error, TimeoutError) as exc:
             raise fail(iid, f"tunnel to {ctx.instance.name}: {exc}") from exc
-        self._tunnels[iid] = tunnel
+        self._tunnels[(iid, purpose)] = tunnel
         return tunnel
 
     async def _open_tunnel(
         self, ctx: RemoteContext, handle: ServerHandle, local_port: int | None, strict: bool
     ) -> JupyterState:
         iid = ctx.instance.id
-        tunnel = self._tunnels.get(iid)
+        tunnel = self._tunnels.get((iid, JUPYTER))
+        if local_port is None:  # the last port used for this instance, else the profile's
+            record = self.state.tunnel(iid, JUPYTER)
+            local_port = record.local_port if record is not None else None
         wanted = self.settings.jupyter.local_port if local_port is None else local_port
         reusable = (tunnel is not None and tunnel.state is not TunnelState.DOWN and tunnel.remote_port == handle.port
                     and (not strict or tunnel.local_port == wanted))
@@ -638,7 +608,7 @@ class RemoteManager:
             self._servers.pop(iid, None)
             raise self._jupyter_failed(iid, f"Jupyter on {ctx.instance.name} does not answer through the tunnel "
                                             f"within {self.options.ready_timeout:g} s")
-        self.state.set_tunnel_ports(iid, (tunnel.local_port,))
+        self.state.put_tunnel(TunnelRecord(iid, JUPYTER, tunnel.local_port, remote_port=handle.port))
         state = JupyterState(iid, "running", handle.public_url(tunnel.local_port), tunnel.local_port, handle.port)
         self.emit(state)
         return state
@@ -652,9 +622,23 @@ class RemoteManager:
             await asyncio.sleep(0.1)
         return True
 
-    async def _close_tunnel(self, instance_id: str, forget: bool = True) -> None:
-        tunnel = self._tunnels.pop(instance_id, None)
+    async def _close_tunnel(self, instance_id: str, forget: bool = True, purpose: str = JUPYTER) -> None:
+        tunnel = self._tunnels.pop((instance_id, purpose), None)
         if tunnel is not None:
             await tunnel.close()
+            self.emit(TunnelClosed(instance_id, purpose))
         if forget:
-            self.state.set_tunnel_ports(instance_id, ())
+            self.state.drop_tunnel(instance_id, purpose)
+
+
+def parse_metrics(instance_id: str, text: str, vcpus: int) -> Metrics | None:
+    """`/proc/loadavg` followed by `/proc/meminfo` → Metrics (None when either is missing)."""
+    lines = text.splitlines()
+    try:
+        load1 = float(lines[0].split()[0])
+        mem = {k.strip(): int(v.split()[0]) for k, v in (line.split(":", 1) for line in lines[1:] if ":" in line)}
+        total, available = mem["MemTotal"], mem["MemAvailable"]
+    except (IndexError, ValueError, KeyError):
+        return None
+    used = 100.0 * (total - available) / total if total else 0.0
+    return Metrics(instance_id, round(load1 / vcpus, 2), round(used, 1))

@@ -214,6 +214,9 @@ class TunnelState(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class TunnelInfo:
+    """One forward 127.0.0.1:local_port → remote_host:remote_port on an instance, for a purpose: `jupyter`,
+    `dask-dashboard`, `dask-scheduler` or a user's own name. Tunnels are keyed by (instance, purpose)."""
+
     instance: str
     local_port: int
     remote_host: str
@@ -223,6 +226,11 @@ class TunnelInfo:
     bytes_in: int = 0
     bytes_out: int = 0
     error: str = ""
+    purpose: str = "jupyter"
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.instance, self.purpose)
 
 
 class StepStatus(StrEnum):
@@ -242,3 +250,17 @@ class StepResult:
     command: str = ""
     output_tail: tuple[str, ...] = field(default_factory=tuple)
     error: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class KernelInfo:
+    id: str
+    name: str
+    execution_state: str
+    last_activity: datetime | None
+    connections: int = 0
+    path: str = ""  # the notebook using it, from /api/sessions
+
+    @property
+    def busy(self) -> bool:
+        return self.execution_state == "busy"

@@ -1,8 +1,11 @@
-"""The app's persistent state: which Jupyter servers run where, and their tunnels' local ports.
+"""The app's persistent state: which Jupyter servers run where, and the tunnels open to each (instance, purpose).
 
 One JSON file in the XDG state dir (`tui.core.paths.state_dir()/state.json`), written atomically
 (temporary file + os.replace, mode 600). Tokens are never stored: URLs are saved without their
 token and the token is re-read from the VM on reattach (`tui.core.jupyter.server.JupyterControl.find`).
+
+Version 2 keys tunnels by (instance, purpose) — `jupyter`, `dask-dashboard`, ... — in their own list; a version 1
+file (one `tunnel_ports` list per Jupyter server) is migrated on load, so servers and tunnels are still found.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import contextlib
 import json
 import os
 import tempfile
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,7 +23,8 @@ from tui.core import paths
 from tui.core.jupyter.logparse import url_without_token
 
 STATE_FILE = "state.json"
-VERSION = 1
+VERSION = 2
+JUPYTER = "jupyter"  # the purpose of a tunnel to Jupyter
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,18 +39,36 @@ class ServerRecord:
     workspace: str = ""
     logfile: str = ""
     started_at: str = ""
-    tunnel_ports: tuple[int, ...] = ()
     auto_reopen: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "url", url_without_token(self.url) if self.url else "")
-        object.__setattr__(self, "tunnel_ports", tuple(int(p) for p in self.tunnel_ports))
+
+
+@dataclass(frozen=True, slots=True)
+class TunnelRecord:
+    """A tunnel that was open: re-opened on the next start (same local port when free)."""
+
+    instance: str
+    purpose: str
+    local_port: int
+    remote_host: str = "127.0.0.1"
+    remote_port: int = 0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "local_port", int(self.local_port))
+        object.__setattr__(self, "remote_port", int(self.remote_port))
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.instance, self.purpose)
 
 
 @dataclass(slots=True)
 class AppState:
     path: Path
     servers: dict[str, ServerRecord] = field(default_factory=dict)
+    tunnels: dict[tuple[str, str], TunnelRecord] = field(default_factory=dict)
     snoozes: dict[str, str] = field(default_factory=dict)  # instance -> ISO time until idle nudges are quiet
 
     @classmethod
@@ -61,22 +83,34 @@ class AppState:
             data = json.loads(path.read_text())
         except (OSError, ValueError):
             return cls(path)
+        if not isinstance(data, dict):
+            return cls(path)
         servers: dict[str, ServerRecord] = {}
-        for raw in data.get("servers", []) if isinstance(data, dict) else []:
-            try:
-                rec = ServerRecord(**{k: raw[k] for k in raw if k in ServerRecord.__dataclass_fields__})
-            except (TypeError, ValueError):
+        tunnels: dict[tuple[str, str], TunnelRecord] = {}
+        for raw in _dicts(data.get("servers")):
+            rec = _record(ServerRecord, raw)
+            if rec is None:
                 continue
             servers[rec.instance] = rec
-        raw_snoozes = data.get("snoozes", {}) if isinstance(data, dict) else {}
+            for port in raw.get("tunnel_ports", ()) if isinstance(raw.get("tunnel_ports"), list) else ():
+                old = _record(TunnelRecord, {"instance": rec.instance, "purpose": JUPYTER, "local_port": port,
+                                             "remote_port": rec.remote_port})  # version 1: one list per server
+                if old is not None:
+                    tunnels.setdefault(old.key, old)
+        for raw in _dicts(data.get("tunnels")):
+            tunnel = _record(TunnelRecord, raw)
+            if tunnel is not None:
+                tunnels[tunnel.key] = tunnel
+        raw_snoozes = data.get("snoozes", {})
         snoozes = {str(k): str(v) for k, v in raw_snoozes.items()} if isinstance(raw_snoozes, dict) else {}
-        return cls(path, servers, snoozes)
+        return cls(path, servers, tunnels, snoozes)
 
     def save(self) -> None:
         payload: dict[str, Any] = {
             "version": VERSION,
             "saved_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "servers": [asdict(r) for r in self.servers.values()],
+            "tunnels": [asdict(r) for r in self.tunnels.values()],
             "snoozes": self.snoozes,
         }
         text = json.dumps(payload, indent=2, sort_keys=True)
@@ -89,7 +123,19 @@ class AppState:
         self.save()
 
     def forget(self, instance: str) -> None:
-        if self.servers.pop(instance, None) is not None:
+        """Forget the instance's Jupyter server and its Jupyter tunnel (Jupyter was stopped)."""
+        gone = self.servers.pop(instance, None) is not None
+        gone = self.tunnels.pop((instance, JUPYTER), None) is not None or gone
+        if gone:
+            self.save()
+
+    def forget_instance(self, instance: str) -> None:
+        """Forget everything about an instance that no longer exists."""
+        before = (len(self.servers), len(self.tunnels), len(self.snoozes))
+        self.servers.pop(instance, None)
+        self.snoozes.pop(instance, None)
+        self.tunnels = {k: v for k, v in self.tunnels.items() if k[0] != instance}
+        if (len(self.servers), len(self.tunnels), len(self.snoozes)) != before:
             self.save()
 
     def snooze(self, instance: str, until: datetime) -> None:
@@ -103,10 +149,29 @@ class AppState:
         except (KeyError, ValueError):
             return None
 
-    def set_tunnel_ports(self, instance: str, ports: tuple[int, ...]) -> None:
-        rec = self.servers.get(instance)
-        if rec is not None:
-            self.put(replace(rec, tunnel_ports=ports))
+    def tunnel(self, instance: str, purpose: str = JUPYTER) -> TunnelRecord | None:
+        return self.tunnels.get((instance, purpose))
+
+    def put_tunnel(self, record: TunnelRecord) -> None:
+        if self.tunnels.get(record.key) != record:
+            self.tunnels[record.key] = record
+            self.save()
+
+    def drop_tunnel(self, instance: str, purpose: str = JUPYTER) -> None:
+        if self.tunnels.pop((instance, purpose), None) is not None:
+            self.save()
+
+
+def _dicts(value: object) -> list[dict[str, Any]]:
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+
+
+def _record(cls: type[Any], raw: dict[str, Any]) -> Any:
+    """`cls(**raw)` with unknown keys ignored; None when the entry is unusable (the file is only a cache)."""
+    try:
+        return cls(**{k: raw[k] for k in raw if k in cls.__dataclass_fields__})
+    except (TypeError, ValueError):
+        return None
 
 
 def write_private(path: Path, text: str) -> None:

@@ -1,16 +1,8 @@
 """The guide's setup steps (guide.md steps 2-3) as a resumable, streamed pipeline."""
 
+from tui.core.events import OutputLines, PipelineFinished, Reconnecting, SetupEvent, StepFinished, StepStarted
 from tui.core.guide.executor import DryRunExecutor, Executor, SSHExecutor
-from tui.core.guide.runner import (
-    OutputLines,
-    PipelineFinished,
-    Reconnecting,
-    SetupEvent,
-    SetupRunner,
-    StepFinished,
-    StepStarted,
-    dry_run,
-)
+from tui.core.guide.runner import SetupRunner, dry_run
 from tui.core.guide.settings import InstallMethod, SetupSettings, VolumeSpec
 from tui.core.guide.steps import SetupContext, Step, StepFailed, default_steps
 

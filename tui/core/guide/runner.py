@@ -7,6 +7,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from tui.core.events import OutputLines, PipelineFinished, Reconnecting, SetupEvent, StepFinished, StepStarted
 from tui.core.guide.executor import DryRunExecutor, Executor
 from tui.core.guide.settings import SetupSettings
 from tui.core.guide.steps import ApproveFormat, SetupContext, Step, StepFailed, default_steps
@@ -17,44 +18,6 @@ from tui.core.remote.connection import ConnectionDropped, RemoteError, Unreachab
 MAX_RESUMES = 3
 
 
-@dataclass(frozen=True, slots=True)
-class StepStarted:
-    step: str
-    index: int  # 0-based
-    total: int
-    description: str
-
-
-@dataclass(frozen=True, slots=True)
-class OutputLines:
-    step: str
-    lines: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Reconnecting:
-    """The connection dropped during `step`; the runner reconnects and re-checks the step."""
-
-    step: str
-    attempt: int
-    error: str
-
-
-@dataclass(frozen=True, slots=True)
-class StepFinished:
-    result: StepResult
-
-
-@dataclass(frozen=True, slots=True)
-class PipelineFinished:
-    summary: str
-    seconds: float
-    ok: bool = True
-    results: tuple[StepResult, ...] = ()
-    error: Exception | None = None  # e.g. HostKeyUnknown: the UI asks the user, then runs again
-
-
-SetupEvent = StepStarted | OutputLines | Reconnecting | StepFinished | PipelineFinished
 
 
 class SetupRunner:

@@ -17,7 +17,6 @@ def record_for(
     handle: ServerHandle,
     settings: JupyterSettings,
     *,
-    tunnel_ports: tuple[int, ...] = (),
     auto_reopen: bool = False,
 ) -> ServerRecord:
     """What to remember about a started server (no token)."""
@@ -30,7 +29,6 @@ def record_for(
         workspace=settings.workspace,
         logfile=settings.logfile,
         started_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        tunnel_ports=tunnel_ports,
         auto_reopen=auto_reopen,
     )
 

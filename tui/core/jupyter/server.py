@@ -25,6 +25,7 @@ import asyncssh
 from tui.core.jupyter import http
 from tui.core.jupyter.logparse import ServerAnnouncement, clean_line, last_words, scan, url_without_token
 from tui.core.jupyter.logtail import LogTail
+from tui.core.models import KernelInfo
 from tui.core.remote.session import CTRL_C, Multiplexer, RemoteSession, SessionError, remote_path, run
 
 Kind = Literal["lab", "notebook"]
@@ -84,20 +85,6 @@ class ServerHandle:
     def public_url(self, port: int | None = None, host: str = "127.0.0.1") -> str:
         """The URL without the token: safe for state files and logs."""
         return url_without_token(self.url(port, host))
-
-
-@dataclass(frozen=True, slots=True)
-class KernelInfo:
-    id: str
-    name: str
-    execution_state: str
-    last_activity: datetime | None
-    connections: int = 0
-    path: str = ""  # the notebook using it, from /api/sessions
-
-    @property
-    def busy(self) -> bool:
-        return self.execution_state == "busy"
 
 
 @dataclass(frozen=True, slots=True)

@@ -314,8 +314,10 @@ class Tunnel:
         accept_wait: float = 20.0,
         close_connection: bool = True,
         openssh: SSHTarget | None = None,
+        purpose: str = "jupyter",
     ) -> None:
         self.instance = instance
+        self.purpose = purpose
         self.remote_host = remote_host
         self.remote_port = remote_port
         self.requested_port = local_port
@@ -361,6 +363,7 @@ class Tunnel:
             bytes_in=self._counters.bytes_in + sum(socket_bytes(c)[0] for c in self._attached),
             bytes_out=self._counters.bytes_out + sum(socket_bytes(c)[1] for c in self._attached),
             error=self.error,
+            purpose=self.purpose,
         )
 
     @property

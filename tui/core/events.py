@@ -1,0 +1,182 @@
+"""Every event the core emits, defined once: the UI turns each into a Textual message, the CLI prints it.
+
+Events are small frozen dataclasses named after what happened. Each one that concerns an instance carries
+`instance_id`; the live state (`tui.core.live.Fleet`) folds them in, so a new signal is one dataclass here, one
+`emit` in the core, and one place that shows it. Pure: no I/O, no asyncssh, no openstack — the UI imports this.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal
+
+from tui.core.jupyter.idle import Tier
+from tui.core.models import Flavor, Instance, KernelInfo, Quota, StepResult, TunnelInfo, Volume
+
+# -- setup pipeline (tui.core.guide) ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class StepStarted:
+    step: str
+    index: int  # 0-based
+    total: int
+    description: str
+
+
+@dataclass(frozen=True, slots=True)
+class OutputLines:
+    step: str
+    lines: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Reconnecting:
+    """The connection dropped during `step`; the runner reconnects and re-checks the step."""
+
+    step: str
+    attempt: int
+    error: str
+
+
+@dataclass(frozen=True, slots=True)
+class StepFinished:
+    result: StepResult
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineFinished:
+    summary: str
+    seconds: float
+    ok: bool = True
+    results: tuple[StepResult, ...] = ()
+    error: Exception | None = None  # e.g. HostKeyUnknown: the UI asks the user, then runs again
+
+
+SetupEvent = StepStarted | OutputLines | Reconnecting | StepFinished | PipelineFinished
+
+
+# -- the cloud ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Polled:
+    """One poll of the cloud. `flavors` is None when this poll did not re-read them."""
+
+    instances: tuple[Instance, ...]
+    quota: Quota
+    volumes: tuple[Volume, ...]
+    flavors: tuple[Flavor, ...] | None = None
+
+
+# -- one instance, over SSH ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SetupProgress:
+    """A setup pipeline event for one instance."""
+
+    instance_id: str
+    event: SetupEvent
+
+
+@dataclass(frozen=True, slots=True)
+class HostKeyQuestion:
+    """Trust on first use: show the fingerprint, then call `accept()` or `refuse()` (exactly once)."""
+
+    instance_id: str
+    host: str
+    port: int
+    key_type: str
+    fingerprint: str
+    answer: Callable[[bool], None] = field(repr=False, compare=False)
+
+    def accept(self) -> None:
+        self.answer(True)
+
+    def refuse(self) -> None:
+        self.answer(False)
+
+
+ConnPhase = Literal["connecting", "connected", "lost", "failed"]
+JupyterPhase = Literal["starting", "running", "stopping", "stopped", "error"]
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionState:
+    instance_id: str
+    state: ConnPhase
+    error: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class JupyterState:
+    """`public_url` has no token: through the tunnel when `local_port`, else the VM-side URL."""
+
+    instance_id: str
+    state: JupyterPhase
+    public_url: str = ""
+    local_port: int = 0
+    remote_port: int = 0
+    error: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class LogLines:
+    """New lines of the server log (cleaned, tokens redacted), batched."""
+
+    instance_id: str
+    lines: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class TunnelChanged:
+    """A tunnel's state or counters changed; `info.key` is (instance id, purpose)."""
+
+    info: TunnelInfo
+
+    @property
+    def instance_id(self) -> str:
+        return self.info.instance
+
+
+@dataclass(frozen=True, slots=True)
+class TunnelClosed:
+    """A tunnel was closed on purpose (by the user, or because its instance or server went away)."""
+
+    instance_id: str
+    purpose: str
+
+
+@dataclass(frozen=True, slots=True)
+class IdleNudge:
+    instance_id: str
+    tier: Tier
+    key: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Metrics:
+    """The VM's load and memory, read over the pooled SSH connection: `load1` is the 1-minute load average
+    divided by the vCPUs (1.0 = every core busy); `mem_used_pct` is memory in use (MemTotal - MemAvailable)."""
+
+    instance_id: str
+    load1: float
+    mem_used_pct: float
+
+
+@dataclass(frozen=True, slots=True)
+class StopOutcome:
+    """What `stop_jupyter` did: stopped, or refused because these kernels are busy (pass force=True)."""
+
+    stopped: bool
+    busy: tuple[KernelInfo, ...] = ()
+
+
+Event = (
+    Polled | SetupProgress | HostKeyQuestion | ConnectionState | JupyterState | LogLines | TunnelChanged
+    | TunnelClosed | IdleNudge | Metrics
+)
+Emit = Callable[[Event], None]
