@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, NoReturn
 from tui import __version__
 
 if TYPE_CHECKING:
-
-    from tui.core.cloud.base import Cloud
+    from tui.core.api import Engine
+    from tui.core.events import Emit
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
@@ -125,15 +125,15 @@ def run_app(args: argparse.Namespace) -> int:
     settings, demo = prepared
     from tui.ui.app import CadesApp
 
-    def cloud_factory() -> Cloud:
+    def build_engine(emit: Emit) -> Engine:  # in the app's thread worker, after the first frame
         if demo is not None:
             demo.ensure()
-        from tui.cli.cloud import make_cloud
+        from tui.core.engine import CoreEngine, open_cloud
 
-        return make_cloud(settings)
+        return CoreEngine(settings, open_cloud(settings), emit)
 
     try:
-        app = CadesApp(settings, cloud_factory=cloud_factory)
+        app = CadesApp(settings, build_engine)
         app.run()
         return int(app.return_code or 0)
     finally:

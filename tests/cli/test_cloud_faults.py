@@ -68,7 +68,9 @@ def test_launch_imports_the_users_public_key(cloud: OpenStackCloud, tmp_path) ->
 
     from tui.core.cloud.base import LaunchSpec
     from tui.core.keys import KeyStore
-    from tui.core.services import IMPORT_KEY_PREFIX, launch_instance, public_key_files
+    from tui.conventions import IMPORT_KEY_PREFIX
+    from tui.core.paths import public_key_files
+    from tui.core.services import launch_instance
 
     key = asyncssh.generate_private_key("ssh-ed25519")
     private = tmp_path / "id_ed25519"

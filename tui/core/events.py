@@ -7,6 +7,7 @@ Events are small frozen dataclasses named after what happened. Each one that con
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
@@ -75,10 +76,11 @@ class Polled:
 
 @dataclass(frozen=True, slots=True)
 class SetupProgress:
-    """A setup pipeline event for one instance."""
+    """A setup pipeline event for one instance, stamped with `time.monotonic()` when it happened."""
 
     instance_id: str
     event: SetupEvent
+    at: float = field(default_factory=time.monotonic, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +167,11 @@ class Metrics:
     instance_id: str
     load1: float
     mem_used_pct: float
+
+
+# Per-instance signals whose latest value the live state keeps as is (`InstanceLive.signal(Metrics)`), and whose
+# fields `status --json` prints: a new signal of this kind is a dataclass above, listed here, and a place showing it.
+SIGNALS: tuple[type, ...] = (Metrics,)
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,6 +24,7 @@ from typing import cast
 
 import asyncssh
 
+from tui.core.api import ManagerError
 from tui.core.config import Settings
 from tui.core.events import (
     ConnectionState,
@@ -67,10 +68,6 @@ from tui.core.remote.session import SessionError
 from tui.core.remote.tunnel import PortBusyError, Tunnel
 from tui.core.services import RemoteContext, Services
 from tui.core.state import JUPYTER, AppState, TunnelRecord
-
-
-class ManagerError(Exception):
-    """An operation failed; `str()` is a message for the user (already emitted as an event where one fits)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,4 @@
-"""Where the app keeps its files (XDG base directories). No I/O at import time."""
+"""Where the app keeps its files: XDG base directories here, the Jupyter log on the instance. No I/O at import."""
 
 from __future__ import annotations
 
@@ -6,6 +6,9 @@ import os
 from pathlib import Path
 
 APP = "cades-tui"
+
+# On the instance ("~/" is the remote HOME): the Jupyter server's output, read back for its URL, token and port.
+JUPYTER_LOGFILE = "~/.cades-tui/jupyter.log"
 
 
 def _xdg(var: str, default: str) -> Path:
@@ -32,3 +35,12 @@ def ensure_private_dir(path: Path) -> Path:
     path.mkdir(parents=True, exist_ok=True, mode=0o700)
     os.chmod(path, 0o700)
     return path
+
+
+def public_key_files(ssh_dir: Path | None = None) -> list[Path]:
+    """The user's OpenSSH public keys (~/.ssh/*.pub) that a launch can import as a key pair."""
+    folder = ssh_dir or Path.home() / ".ssh"
+    try:
+        return sorted(p for p in folder.glob("*.pub") if p.is_file())
+    except OSError:
+        return []

@@ -39,15 +39,6 @@ class RemoteContext:
 
 
 
-def public_key_files(ssh_dir: Path | None = None) -> list[Path]:
-    """The user's OpenSSH public keys (~/.ssh/*.pub) that a launch can import as a key pair."""
-    folder = ssh_dir or Path.home() / ".ssh"
-    try:
-        return sorted(p for p in folder.glob("*.pub") if p.is_file())
-    except OSError:
-        return []
-
-
 def import_public_key(cloud: Cloud, pub: Path, say: Callable[[str], None]) -> tuple[str, Path | None]:
     """Import `pub` as a key pair named after the file (once); (key pair name, the matching private key if any).
     The private key is never read or copied: only its path is remembered for SSH."""

@@ -54,11 +54,13 @@ class DeleteInstance(ModalScreen[bool | None]):
 
     BINDINGS = [Binding("escape", "dismiss(None)", "Cancel", id="delete.cancel")]
 
-    def __init__(self, instance: Instance, volumes: list[Volume], delete_volumes: bool = False) -> None:
+    def __init__(self, instance: Instance, volumes: list[Volume], delete_volumes: bool = False,
+                 running: str = "") -> None:
         super().__init__(classes="dialog-screen")
         self.instance = instance
         self.volumes = volumes
         self.delete_volumes = delete_volumes
+        self.running = running  # what runs on it and is lost (Jupyter, busy kernels), said in red
 
     def compose(self) -> ComposeResult:
         inst = self.instance
@@ -69,6 +71,8 @@ class DeleteInstance(ModalScreen[bool | None]):
                 "Anything on it that is not on a kept volume is lost.",
                 classes="dialog-body",
             )
+            if self.running:
+                yield Static(Text(self.running, style="bold red"), id="running-lost", classes="dialog-body")
             yield Static(self._volumes_text(), id="volumes-fate", classes="dialog-body")
             if self.volumes:
                 yield Checkbox("Also delete its volumes", self.delete_volumes, id="delete-volumes")

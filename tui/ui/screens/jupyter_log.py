@@ -29,10 +29,11 @@ class JupyterLogScreen(Screen[None]):
                 tooltip=f"Copy the last {COPY_LINES} shown lines to the clipboard (OSC 52)"),
     ]
 
-    def __init__(self, instance_id: str, name: str) -> None:
+    def __init__(self, instance_id: str, name: str, running: bool = True) -> None:
         super().__init__(id="jupyter-log-screen")
         self.instance_id = instance_id
         self.instance_name = name
+        self.running = running  # False: the log shown is an old one; say that Jupyter is not running
         self.lines: deque[str] = deque(maxlen=MAX_LINES)
         self.pattern = ""
         self.follow = True
@@ -56,12 +57,23 @@ class JupyterLogScreen(Screen[None]):
 
     def _status(self) -> None:
         self._status_due = False
-        text = Text.assemble(("● following" if self.follow else "‖ paused", "green" if self.follow else "yellow"),
-                             f"  {len(self.lines)} lines")
+        if not self.running:
+            text = Text.assemble(("○ Jupyter is not running", "yellow"),
+                                 f" on {self.instance_name} (j starts it)  {len(self.lines)} old lines")
+        else:
+            text = Text.assemble(("● following" if self.follow else "‖ paused", "green" if self.follow else "yellow"),
+                                 f"  {len(self.lines)} lines")
         if self.pattern:
             text.append(f"  filter: {self.pattern!r} ({self.log_view.line_count} shown)", style="bold")
         text.append("  — / filter · f follow · y copy · escape back", style="dim")
         self.status.update(text, layout=False)  # one line, always: a redraw, not a layout of the screen
+
+    def server_state(self, state: str) -> None:
+        """Jupyter started or stopped while the log is shown."""
+        running = state in ("running", "starting")
+        if running != self.running:
+            self.running = running
+            self._status()
 
     def add(self, lines: list[str]) -> None:
         """New lines from the server (a batch): kept, and shown when they match the filter."""

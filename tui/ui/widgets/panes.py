@@ -22,7 +22,8 @@ if TYPE_CHECKING:
 
     from textual.widgets import Log, ProgressBar
 
-    from tui.core.models import Flavor, Instance, Quota, StepResult, TunnelInfo
+    from tui.core.live import Fleet
+    from tui.core.models import Flavor, Quota, StepResult, TunnelInfo
     from tui.ui.widgets.tables import FlavorsTable, InstancesTable, TunnelsTable
 
 
@@ -57,10 +58,10 @@ class InstancesPane(Pane):
         self.table: InstancesTable = InstancesTable()
         return [self.table]
 
-    def show(self, instances: list[Instance], now: datetime) -> None:
-        self.table.show(instances, now)
+    def show(self, fleet: Fleet, now: datetime) -> None:
+        self.table.show(fleet, now)
         self.hint.update("No instances yet — press n to launch one.")
-        self.hint.display = not instances
+        self.hint.display = not self.table.instances
 
     def waiting(self, text: str) -> None:
         """Say why there is no data (still connecting, or the cloud failed) while the table is empty."""
@@ -214,6 +215,12 @@ class SetupPane(Pane):
         head.append("✓ setup finished" if ok else f"✗ failed at {failed.step if failed else self.step}",
                     style="green" if ok else "bold red")
         self.status.update(head)
+
+
+    def cancelled(self, instance: str, t: float) -> None:
+        if instance == self.instance:
+            self._write_line(f"{self._stamp(t)} ✗ cancelled (Ctrl+X); press s to run setup again")
+            self.status.update(Text.assemble((self.instance, "bold"), "  ", ("✗ cancelled", "bold red")))
 
 
 class TunnelsPane(Pane):

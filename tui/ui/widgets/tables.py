@@ -14,6 +14,8 @@ from textual.binding import Binding
 from textual.widgets import DataTable
 from textual.widgets.data_table import RowDoesNotExist
 
+from tui.core.events import Metrics
+from tui.core.live import Fleet, InstanceLive
 from tui.core.models import Family, Flavor, Instance, Quota, TunnelInfo, TunnelState
 from tui.ui.widgets.format import mb, short_age, short_duration, status_text
 
@@ -35,59 +37,83 @@ def cursor_key(table: DataTable[Text | str]) -> str | None:
 
 
 class InstancesTable(DataTable[Text | str]):
-    """Instances, one row per server keyed by its id, so the cursor stays on the same server."""
+    """Instances, one row per server keyed by its id (the cursor stays on the same server). It observes the live
+    state: rows are redrawn when their instance changed, and all of them once a minute (uptime)."""
 
     BINDINGS = [
         Binding("enter", "app.details", "Details", id="details",
                 tooltip="Flavor, image, volumes, addresses, key pair and uptime of the selected instance"),
     ]
 
-    COLUMNS = ("name", "status", "flavor", "ip", "uptime", "jupyter")
+    COLUMNS = ("name", "status", "flavor", "ip", "uptime", "load", "jupyter")
 
     def __init__(self) -> None:
         super().__init__(id="instances-table", cursor_type="row", zebra_stripes=True)
         self.instances: dict[str, Instance] = {}
-        self.remote: dict[str, Text] = {}  # instance id -> Jupyter/SSH cell, kept across polls
+        self._seen = -1  # the live state's version last drawn
+        self._minute = -1
 
     def on_mount(self) -> None:
         add_columns(self, ("Name", "name"), ("Status", "status"), ("Flavor", "flavor"), ("IP", "ip"),
-                    ("Uptime", "uptime"), ("Jupyter", "jupyter"))
-
-    def set_remote(self, instance_id: str, cell: Text) -> None:
-        """The Jupyter column of one instance (its server's state, and SSH trouble when there is some)."""
-        self.remote[instance_id] = cell
-        if instance_id in self.instances:
-            self.update_cell(instance_id, "jupyter", cell, update_width=True)
+                    ("Uptime", "uptime"), ("Load Mem", "load"), ("Jupyter", "jupyter"))
 
     @property
     def selected(self) -> Instance | None:
         return self.instances.get(cursor_key(self) or "")
 
-    def show(self, instances: list[Instance], now: datetime) -> None:
-        ordered = sorted(instances, key=lambda i: (i.name.lower(), i.id))
-        current = self.selected
+    def show(self, fleet: Fleet, now: datetime) -> None:
+        lives = sorted((x for x in fleet.live.values() if x.instance is not None),
+                       key=lambda x: (x.name.lower(), x.id))
+        current = cursor_key(self)
         old_ids = list(self.instances)
-        self.instances = {i.id: i for i in ordered}
-        if old_ids == [i.id for i in ordered]:
-            for inst in ordered:  # same rows in the same order: update cells in place
-                for column, value in zip(self.COLUMNS, self._cells(inst, now), strict=True):
-                    self.update_cell(inst.id, column, value)
-            return
-        self.clear()
-        for inst in ordered:
-            self.add_row(*self._cells(inst, now), key=inst.id)
-        if current is not None and current.id in self.instances:
-            self.move_cursor(row=self.get_row_index(current.id), animate=False)
+        self.instances = {x.id: x.instance for x in lives if x.instance is not None}
+        minute = int(now.timestamp() // 60)
+        if old_ids == [x.id for x in lives]:
+            redraw = {x.id for x in fleet.changed(self._seen)} if minute == self._minute else set(self.instances)
+            for x in lives:  # same rows in the same order: update the changed ones in place
+                if x.id in redraw:
+                    for column, value in zip(self.COLUMNS, cells(x, now), strict=True):
+                        self.update_cell(x.id, column, value, update_width=column == "jupyter")
+        else:
+            self.clear()
+            for x in lives:
+                self.add_row(*cells(x, now), key=x.id)
+            if current is not None and current in self.instances:
+                self.move_cursor(row=self.get_row_index(current), animate=False)
+        self._seen, self._minute = fleet.version, minute
 
-    def _cells(self, inst: Instance, now: datetime) -> tuple[Text | str, ...]:
-        return (
-            Text(inst.name, style="bold"),
-            status_text(inst.status, inst.task_state),
-            inst.flavor_name,
-            inst.ip or "–",
-            short_duration(inst.uptime_seconds(now)),
-            self.remote.get(inst.id, Text("–", style="dim")),
-        )
+
+def cells(x: InstanceLive, now: datetime) -> tuple[Text | str, ...]:
+    """One instance's row: what the cloud says, then its load and memory, then Jupyter and SSH trouble."""
+    inst = x.instance
+    assert inst is not None
+    status = status_text("DELETING" if x.deleting else inst.status, "" if x.deleting else inst.task_state)
+    return (Text(inst.name, style="bold"), status, inst.flavor_name, inst.ip or "–",
+            short_duration(inst.uptime_seconds(now)), load_cell(x.signal(Metrics)), remote_cell(x))
+
+
+def load_cell(m: Metrics | None) -> Text:
+    """1-minute load per vCPU and memory in use, e.g. "0.4 63%"; red when the VM is saturated."""
+    if m is None:
+        return Text("–", style="dim")
+    hot = m.load1 >= 1.0 or m.mem_used_pct >= 90
+    return Text(f"{m.load1:.1f} {m.mem_used_pct:.0f}%", style="bold red" if hot else "")
+
+
+JUPYTER_WORD = {"running": ("running", "green"), "starting": ("starting…", "yellow"),
+                "stopping": ("stopping…", "yellow"), "stopped": ("stopped", "dim"), "error": ("✗ error", "red")}
+
+
+def remote_cell(x: InstanceLive) -> Text:
+    cell = Text("–", style="dim")
+    if x.jupyter is not None:
+        word, style = JUPYTER_WORD[x.jupyter.state]
+        cell = Text(word, style=style)
+    if x.ssh == "lost":
+        cell.append(" ⚠ ssh lost", style="yellow")
+    elif x.ssh == "failed":
+        cell.append(" ✗ ssh", style="bold red")
+    return cell
 
 
 class FlavorsTable(DataTable[Text | str]):
@@ -143,7 +169,8 @@ def short_misfit(flavor: Flavor, quota: Quota | None) -> str:
 
 
 class TunnelsTable(DataTable[Text | str]):
-    """One row per instance's tunnel: name, local → remote port, state, for how long (humanized), bytes in/out."""
+    """One row per tunnel — instance and purpose, local → remote port, state, for how long, bytes in/out — keyed by
+    "instance id/purpose"."""
 
     BINDINGS = [
         Binding("delete,ctrl+w", "app.close_tunnel", "Close tunnel", id="tunnel.close",
@@ -159,21 +186,28 @@ class TunnelsTable(DataTable[Text | str]):
                     ("In / out", "traffic"))
 
     @property
-    def selected(self) -> str | None:
-        """The instance id of the highlighted tunnel."""
-        return cursor_key(self)
+    def selected(self) -> tuple[str, str] | None:
+        """(instance id, purpose) of the highlighted tunnel."""
+        key = cursor_key(self)
+        if key is None:
+            return None
+        iid, _, purpose = key.partition("/")
+        return iid, purpose
 
     def show(self, tunnels: list[TunnelInfo], names: dict[str, str], now: datetime) -> None:
         current = self.selected
         self.clear()
-        for t in sorted(tunnels, key=lambda t: (names.get(t.instance, t.instance), t.instance)):
+        for t in sorted(tunnels, key=lambda t: (names.get(t.instance, t.instance), t.instance, t.purpose)):
             style = {TunnelState.UP: "green", TunnelState.DOWN: "red"}.get(t.state, "yellow")
-            self.add_row(Text(names.get(t.instance, t.instance[:8]), style="bold"),
+            name = Text(names.get(t.instance, t.instance[:8]), style="bold")
+            if t.purpose != "jupyter":
+                name.append(f" {t.purpose}", style="dim")
+            self.add_row(name,
                          f":{t.local_port} → :{t.remote_port}",
                          Text(t.state.value, style=style),
                          short_age(t.since, now),
                          f"↓{humanize.naturalsize(t.bytes_in, gnu=True)} "
                          f"↑{humanize.naturalsize(t.bytes_out, gnu=True)}",
-                         key=t.instance)
-        if current is not None and current in {t.instance for t in tunnels}:
-            self.move_cursor(row=self.get_row_index(current), animate=False)
+                         key=f"{t.instance}/{t.purpose}")
+        if current is not None and current in {t.key for t in tunnels}:
+            self.move_cursor(row=self.get_row_index("/".join(current)), animate=False)

@@ -1,0 +1,166 @@
+"""The concrete core behind `tui.core.api.Engine`: one cloud, one remote manager, the SSH contexts of instances.
+
+Built by the entry point in a worker thread (it imports openstacksdk and asyncssh and authenticates), then driven
+by the app: blocking cloud calls from thread workers, remote work from async workers. It emits every event through
+one `emit` (the app's bridge, which is thread-safe), and returns results as values.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from datetime import datetime
+
+from tui.core.api import ApproveFormat, EngineFactory, ManagerError
+from tui.core.cloud.base import Cloud, CloudError, LaunchSpec
+from tui.core.config import Settings
+from tui.core.events import Emit, JupyterState, PipelineFinished, Polled, StopOutcome
+from tui.core.manager import ManagerOptions, RemoteManager
+from tui.core.models import Instance, KernelInfo, TunnelInfo
+from tui.core.services import RemoteContext, Services, launch_instance
+from tui.core.state import STATE_FILE, AppState
+
+log = logging.getLogger(__name__)
+
+
+class CoreEngine:
+    def __init__(self, settings: Settings, cloud: Cloud, emit: Emit, services: Services | None = None,
+                 options: ManagerOptions | None = None) -> None:
+        self.settings = settings
+        self.cloud = cloud
+        self.emit = emit
+        self.services = services or Services(settings)
+        state = AppState.load(self.services.state_dir / STATE_FILE)
+        self.manager = RemoteManager(settings, self.services, state, emit, options)
+        self._contexts: dict[str, RemoteContext] = {}
+
+    # -- the cloud (blocking) -------------------------------------------------------------------------------------
+    def poll(self, with_flavors: bool) -> Polled:
+        """Instances, quota, volumes (and flavors): emitted as `Polled` and returned."""
+        c = self.cloud
+        polled = Polled(tuple(c.list_instances()), c.get_quota(), tuple(c.list_volumes()),
+                        tuple(c.list_flavors()) if with_flavors else None)
+        self.emit(polled)
+        return polled
+
+    def launch(self, spec: LaunchSpec, say: Callable[[str], None]) -> Instance:
+        return launch_instance(self.cloud, spec, say)
+
+    # -- one instance over SSH -------------------------------------------------------------------------------------
+    async def context(self, inst: Instance) -> RemoteContext:
+        """The instance's SSH context (console log read once for host-key pinning), rebuilt when it moved."""
+        ctx = self._contexts.get(inst.id)
+        if ctx is None or (ctx.instance.ip, ctx.instance.ssh_port, ctx.instance.status) != (
+                inst.ip, inst.ssh_port, inst.status):
+            ctx = await asyncio.to_thread(self.services.prepare, self.cloud, inst.id)
+            self._contexts[inst.id] = ctx
+        return ctx
+
+    async def connect(self, inst: Instance) -> None:
+        await self.manager.connect(await self.context(inst))
+
+    async def run_setup(self, inst: Instance, approve_format: ApproveFormat | None = None) -> PipelineFinished:
+        return await self.manager.run_setup(await self.context(inst), approve_format=approve_format)
+
+    async def start_jupyter(self, inst: Instance) -> JupyterState:
+        return await self.manager.start_jupyter(await self.context(inst))
+
+    async def stop_jupyter(self, inst: Instance, force: bool = False) -> StopOutcome:
+        return await self.manager.stop_jupyter(await self.context(inst), force=force)
+
+    async def follow_log(self, inst: Instance) -> None:
+        await self.manager.follow_log(await self.context(inst))
+
+    async def unfollow_log(self, instance_id: str) -> None:
+        await self.manager.unfollow_log(instance_id)
+
+    async def kernels(self, inst: Instance) -> list[KernelInfo]:
+        return await self.manager.kernels(await self.context(inst))
+
+    async def open_tunnel(self, inst: Instance) -> JupyterState:
+        return await self.manager.open_tunnel(await self.context(inst))
+
+    async def close_tunnel(self, instance_id: str, purpose: str = "jupyter") -> None:
+        await self.manager.close_tunnel(instance_id, purpose)
+
+    async def token_url(self, inst: Instance) -> str | None:
+        """The tokenized URL through the tunnel, opening the tunnel when there is none (memory only)."""
+        url = self.manager.token_url(inst.id)
+        if url is None:
+            await self.open_tunnel(inst)
+            url = self.manager.token_url(inst.id)
+        return url
+
+    async def shell_argv(self, inst: Instance) -> list[str]:
+        """OpenSSH's command line for an interactive shell, after the host key is settled (pinned or asked)."""
+        from tui.core.remote.connection import openssh_argv
+
+        ctx = await self.context(inst)
+        await self.manager.connect(ctx)
+        return openssh_argv(ctx.target, tty=True)
+
+    def tunnels(self) -> list[TunnelInfo]:
+        return self.manager.tunnels()
+
+    def snooze(self, instance_id: str) -> datetime:
+        return self.manager.snooze(instance_id)
+
+    # -- all instances ---------------------------------------------------------------------------------------------
+    async def refresh(self, instances: Sequence[Instance]) -> None:
+        """Per-instance signals that need no login (load and memory over connections already open)."""
+        live = [i for i in instances if i.status == "ACTIVE" and self.manager.pool.is_connected(i.id)]
+        await asyncio.gather(*(self._metrics(i) for i in live))
+
+    async def _metrics(self, inst: Instance) -> None:
+        try:
+            await self.manager.read_metrics(await self.context(inst))
+        except (CloudError, ManagerError) as exc:
+            log.info("load of %s not read: %s", inst.name, exc)
+
+    async def reattach(self, instances: Sequence[Instance]) -> list[str]:
+        """Find the Jupyter servers recorded on these instances and re-open their tunnels; the ids running one."""
+        known = [i for i in instances if i.id in self.manager.state.servers and i.status == "ACTIVE"]
+        contexts = await asyncio.gather(*(self.context(i) for i in known), return_exceptions=True)
+        for inst, ctx in zip(known, contexts, strict=True):
+            if isinstance(ctx, BaseException):
+                log.warning("reattach %s: %s", inst.name, ctx)
+        return await self.manager.reattach_all([c for c in contexts if isinstance(c, RemoteContext)])
+
+    async def check_idle(self, instances: Sequence[Instance], now: datetime) -> list[str]:
+        """Idle check of each ACTIVE instance with a server (nudges come as events). One instance's failure —
+        expected or not — never stops the others; it is logged. Returns the names checked."""
+        checked = []
+        for inst in [i for i in instances if i.status == "ACTIVE" and self.manager.server(i.id) is not None]:
+            try:
+                await self.manager.check_idle(await self.context(inst), now=now)
+                checked.append(inst.name)
+            except (ManagerError, CloudError) as exc:
+                log.info("idle check of %s: %s", inst.name, exc)  # unreachable now: the next round tries again
+            except Exception:
+                log.exception("idle check of %s failed unexpectedly", inst.name)
+        return checked
+
+    async def forget_instance(self, instance_id: str) -> None:
+        self._contexts.pop(instance_id, None)
+        await self.manager.forget_instance(instance_id)
+
+    async def aclose(self) -> None:
+        await self.manager.aclose()
+
+
+def open_cloud(settings: Settings) -> Cloud:
+    """The profile's cloud, authenticated (blocking: imports openstacksdk)."""
+    from tui.core.cloud.openstack_cloud import OpenStackCloud
+
+    return OpenStackCloud.from_config(settings.cloud, settings.clouds_yaml or None)
+
+
+def engine_factory(settings: Settings, cloud_factory: Callable[[], Cloud], *, services: Services | None = None,
+                   options: ManagerOptions | None = None) -> EngineFactory:
+    """What the app is given: builds the cloud (authenticates) and the engine, in the app's thread worker."""
+
+    def build(emit: Emit) -> CoreEngine:
+        return CoreEngine(settings, cloud_factory(), emit, services=services, options=options)
+
+    return build

@@ -1,0 +1,254 @@
+"""Actions on instances in the cloud: launch (wizard), resize (+ confirm/revert), stop/start, reboot, delete,
+console log and details. Destructive ones ask first (a dialog inside an async worker), then run in a thread."""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import TYPE_CHECKING
+
+from textual import work
+
+from tui.ui.areas.base import Area, msg
+from tui.ui.widgets.format import mb
+
+if TYPE_CHECKING:
+    from tui.core.api import Engine
+    from tui.core.cloud.base import Cloud, LaunchSpec
+    from tui.core.models import Instance, Quota, Volume
+    from tui.ui.screens.wizard import LaunchWizard
+
+
+class InstancesArea(Area):
+    _wizard: LaunchWizard | None
+
+    # -- launch -------------------------------------------------------------------------------------------------
+    def action_launch(self) -> None:
+        if self.engine is None:
+            self.notify("Not connected to the cloud yet.", severity="warning")
+            return
+        self.notify("Reading images, flavors, key pairs and networks…", timeout=2)
+        self._load_launch_choices(self.engine.cloud)
+
+    @work(thread=True, group="launch-choices", exclusive=True, exit_on_error=False, name="read launch choices")
+    def _load_launch_choices(self, cloud: Cloud) -> None:
+        from tui.core.cloud.base import CloudError
+        from tui.core.paths import public_key_files
+
+        try:
+            choices = msg.LaunchChoices(cloud.list_images(), cloud.list_flavors(), cloud.list_keypairs(),
+                                        cloud.list_networks(), cloud.get_quota(),
+                                        [i.name for i in cloud.list_instances()], public_key_files())
+        except CloudError as exc:
+            self.post_message(msg.ActionFailed("launch", "wizard", exc))
+        else:
+            self.post_message(choices)
+
+    def on_launch_choices(self, message: msg.LaunchChoices) -> None:
+        from tui.ui.screens.wizard import LaunchWizard
+
+        self._wizard = LaunchWizard(message, self.settings.launch)
+        self.push_screen(self._wizard)
+
+    def on_launch_wizard_launch(self, message: LaunchWizard.Launch) -> None:
+        spec, engine = message.spec, self.engine
+        assert engine is not None
+
+        def say(text: str) -> None:
+            self.post_message(msg.ActionProgress("launch", spec.name, text))
+
+        self.run_cloud("launch", spec.name, partial(_launch, engine, spec, say),
+                       lambda i: f"{spec.name} is {i.status if i else '?'} at {i.ip if i else '?'}.",
+                       group=f"launch:{spec.name}")
+
+    def on_action_progress(self, message: msg.ActionProgress) -> None:
+        if message.action == "launch" and self._wizard is not None and self._wizard.is_attached:
+            self._wizard.progress(message.text)
+
+    def on_action_done(self, message: msg.ActionDone) -> None:
+        self.notify(message.text, title=message.action.capitalize())
+        if message.action == "launch" and message.instance and self._wizard is not None:
+            if self._wizard.is_attached:
+                self._wizard.finished(message.instance)
+            self._wizard = None
+        if message.action == "resize" and message.instance and message.instance.status == "VERIFY_RESIZE":
+            self._verify_resize(message.instance)
+        self.action_refresh()  # type: ignore[attr-defined]
+
+    def on_action_failed(self, message: msg.ActionFailed) -> None:
+        err = message.error
+        self.notify(f"{err.message}\n{err.hint}".strip(), title=f"{message.action.capitalize()} "
+                    f"{message.target} failed", severity="error", timeout=10)
+        if message.action == "launch" and self._wizard is not None and self._wizard.is_attached:
+            self._wizard.failed(err)
+        self.action_refresh()  # type: ignore[attr-defined]
+
+    # -- resize -------------------------------------------------------------------------------------------------
+    def action_resize(self) -> None:
+        inst = self.selected_instance()
+        if inst is None:
+            return
+        if inst.status == "VERIFY_RESIZE":
+            self._verify_resize(inst)
+        elif self.fleet.quota is not None:
+            self._resize_flow(inst, self.fleet.quota)
+
+    @work(group="resize-dialog", exclusive=True, exit_on_error=False, name="resize")
+    async def _resize_flow(self, inst: Instance, quota: Quota) -> None:
+        from tui.ui.screens.confirm import Confirm
+        from tui.ui.screens.instance import PickFlavor
+
+        flavor = await self.push_screen_wait(PickFlavor(inst, list(self.fleet.flavors), quota))
+        if flavor is None:
+            return
+        ok = await self.push_screen_wait(Confirm(
+            f"Resize {inst.name} to {flavor.name}?",
+            f"{inst.name} goes from {inst.flavor_name} to {flavor.name} ({flavor.vcpus} vCPU, {mb(flavor.ram_mb)} "
+            "RAM). It restarts: running programs and Jupyter stop. "
+            "You confirm or revert the new size afterwards.", "Resize", danger=True))
+        if ok:
+            self.notify(f"Resizing {inst.name} to {flavor.name}…")
+            self.run_cloud("resize", inst.name, lambda c: c.resize(inst.id, flavor.id),
+                           lambda i: f"{inst.name} is {i.status if i else '?'} with {flavor.name}.",
+                           group=f"action:{inst.id}")
+
+    @work(group="resize-dialog", exclusive=True, exit_on_error=False, name="confirm or revert a resize")
+    async def _verify_resize(self, inst: Instance) -> None:
+        from tui.ui.screens.instance import VerifyResize
+
+        answer = await self.push_screen_wait(VerifyResize(inst))
+        if answer == "confirm":
+            self.run_cloud("confirm resize", inst.name, lambda c: c.confirm_resize(inst.id),
+                           lambda i: f"{inst.name} keeps its new size ({i.flavor_name if i else '?'}).",
+                           group=f"action:{inst.id}")
+        elif answer == "revert":
+            self.run_cloud("revert resize", inst.name, lambda c: c.revert_resize(inst.id),
+                           lambda i: f"{inst.name} is back to {i.flavor_name if i else 'its old flavor'}.",
+                           group=f"action:{inst.id}")
+
+    # -- power ----------------------------------------------------------------------------------------------------
+    def action_power(self) -> None:
+        inst = self.selected_instance()
+        if inst is None:
+            return
+        if inst.status == "SHUTOFF":
+            self.notify(f"Starting {inst.name}…")
+            self.run_cloud("start", inst.name, lambda c: c.start(inst.id),
+                           lambda i: f"{inst.name} is {i.status if i else '?'}.", group=f"action:{inst.id}")
+        elif inst.status == "ACTIVE":
+            self._confirm_then("stop", inst, f"Shut down {inst.name}?",
+                               f"Like shutting down a computer: running programs, Jupyter and tunnels stop; the "
+                               f"disk is kept. A stopped instance still holds its quota ({inst.vcpus} cores, "
+                               f"{mb(inst.ram_mb)} RAM) — delete or resize it to free that. Press p again to "
+                               "start it.", "Shut down", lambda c: c.stop(inst.id))
+        else:
+            self.notify(f"{inst.name} is {inst.status}: it can be stopped when ACTIVE, started when SHUTOFF.",
+                        severity="warning")
+
+    def action_reboot(self) -> None:
+        inst = self.selected_instance()
+        if inst is not None:
+            self._confirm_then("reboot", inst, f"Reboot {inst.name}?",
+                               "Running programs, Jupyter and tunnels stop while it restarts.", "Reboot",
+                               lambda c: c.reboot(inst.id))
+
+    @work(group="power-dialog", exclusive=True, exit_on_error=False, name="stop or reboot")
+    async def _confirm_then(self, action: str, inst: Instance, title: str, body: str, button: str,
+                            call: object) -> None:
+        from tui.ui.screens.confirm import Confirm
+
+        if await self.push_screen_wait(Confirm(title, body, button, danger=True)):
+            self.notify(f"{'Stopping' if action == 'stop' else 'Rebooting'} {inst.name}…")
+            self.run_cloud(action, inst.name, call,  # type: ignore[arg-type]
+                           lambda i: f"{inst.name} is {i.status if i else '?'}.", group=f"action:{inst.id}")
+
+    # -- delete ---------------------------------------------------------------------------------------------------
+    def action_delete(self) -> None:
+        inst = self.selected_instance()
+        if inst is not None:
+            attached = [v for v in self.fleet.volumes if inst.id in v.attached_to or v.id in inst.volume_ids]
+            self._delete_flow(inst, attached)
+
+    @work(group="delete-dialog", exclusive=True, exit_on_error=False, name="delete")
+    async def _delete_flow(self, inst: Instance, volumes: list[Volume]) -> None:
+        from tui.ui.screens.confirm import DeleteInstance
+
+        choice = await self.push_screen_wait(DeleteInstance(
+            inst, volumes, self.settings.launch.delete_volume_on_termination, running=await self._running_on(inst)))
+        if choice is None:
+            self.notify("Nothing deleted.")
+            return
+        kept = "" if choice or not volumes else f" Its {len(volumes)} volume(s) are kept."
+        self.notify(f"Deleting {inst.name}…")
+        self.fleet.mark_deleting(inst.id)
+        self.fleet_changed()  # type: ignore[attr-defined]
+        self.run_cloud("delete", inst.name, lambda c: _delete(c, inst.id, choice),
+                       lambda _: f"{inst.name} is deleted.{kept}", group=f"action:{inst.id}")
+
+    async def _running_on(self, inst: Instance) -> str:
+        """What deleting ends on the instance, in words: Jupyter (with its busy kernels) — '' when nothing."""
+        live = self.fleet.get(inst.id)
+        if live is None or live.jupyter is None or live.jupyter.state != "running" or self.engine is None:
+            return ""
+        busy = await _busy_kernels(self.engine, inst)
+        kernels = f", and {len(busy)} kernel(s) are busy running code ({', '.join(busy)})" if busy else ""
+        return (f"Jupyter is running on {inst.name}{kernels}: deleting ends it, and everything in its "
+                "memory and unsaved notebooks is lost.")
+
+    # -- console, details -----------------------------------------------------------------------------------------
+    def action_console(self) -> None:
+        inst = self.selected_instance()
+        if inst is not None and self.engine is not None:
+            self._load_console(self.engine.cloud, inst)
+
+    @work(thread=True, group="console", exclusive=True, exit_on_error=False, name="read the console log")
+    def _load_console(self, cloud: Cloud, inst: Instance) -> None:
+        from tui.core.cloud.base import CloudError
+
+        try:
+            self.post_message(msg.ConsoleLoaded(inst, cloud.console_log(inst.id, lines=500)))
+        except CloudError as exc:
+            self.post_message(msg.ActionFailed("console", inst.name, exc))
+
+    def on_console_loaded(self, message: msg.ConsoleLoaded) -> None:
+        from tui.ui.screens.instance import ConsoleScreen
+
+        self.push_screen(ConsoleScreen(message.instance, message.text))
+
+    def action_details(self) -> None:
+        inst = self.selected_instance()
+        if inst is not None and self.engine is not None:
+            self._load_details(self.engine.cloud, inst)
+
+    @work(thread=True, group="details", exclusive=True, exit_on_error=False, name="read instance details")
+    def _load_details(self, cloud: Cloud, inst: Instance) -> None:
+        from tui.core.cloud.base import CloudError
+
+        try:
+            fresh = cloud.get_instance(inst.id)
+            images = {i.id: i.name for i in cloud.list_images()}
+            volumes = [v for v in cloud.list_volumes() if fresh.id in v.attached_to]
+        except CloudError as exc:
+            self.post_message(msg.ActionFailed("details", inst.name, exc))
+        else:
+            self.post_message(msg.InstanceDetails(fresh, images.get(fresh.image_id, ""), volumes))
+
+    def on_instance_details(self, message: msg.InstanceDetails) -> None:
+        from tui.ui.screens.instance import DetailsScreen
+
+        self.push_screen(DetailsScreen(message.instance, message.image_name, message.volumes, self.clock()))
+
+
+def _launch(engine: Engine, spec: LaunchSpec, say: object, cloud: Cloud) -> Instance:
+    """Launch as the CLI does (key pair, SSH rule, key remembered)."""
+    return engine.launch(spec, say)  # type: ignore[arg-type]
+
+
+def _delete(cloud: Cloud, instance_id: str, delete_volumes: bool) -> None:
+    cloud.delete(instance_id, delete_volumes=delete_volumes)
+
+
+async def _busy_kernels(engine: Engine, inst: Instance) -> list[str]:
+    try:
+        return [k.name for k in await engine.kernels(inst) if k.busy]
+    except Exception:  # unknown is not "none": the dialog still says Jupyter runs
+        return []

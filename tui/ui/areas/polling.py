@@ -1,0 +1,163 @@
+"""Connecting and polling the cloud: one poll at a time (re-armed when it ends, in `finally`), backing off while
+the cloud fails, a watchdog that says when it hangs; each poll's result arrives as the core's `Polled` event."""
+
+from __future__ import annotations
+
+import gc
+from typing import TYPE_CHECKING
+
+from textual import work
+from textual.timer import Timer
+
+from tui.ui.areas.base import Area, base, msg
+
+if TYPE_CHECKING:
+    from textual.widgets import DataTable
+
+    from tui.core.api import Engine, EngineFactory
+    from tui.core.events import Polled
+    from tui.ui.bridge import CoreMessage
+
+MAX_BACKOFF_S = 60.0
+FLAVORS_EVERY = 6  # re-read flavors on every 6th poll (they rarely change)
+
+
+def settle_memory() -> None:
+    """Exempt what is loaded so far (modules, classes, the widget tree) from Python's full garbage collections:
+    with Textual, openstacksdk and asyncssh loaded a full collection is a 50-80 ms pause that lands on key presses
+    while a log streams. Frozen objects are still freed by reference counting."""
+    gc.freeze()
+
+
+class PollingArea(Area):
+    engine_factory: EngineFactory
+    state: str
+    _delay: float
+    _timer: Timer | None
+    _watchdog: Timer | None
+    _busy: bool
+    _built: bool
+    _again: bool
+    _polls: int
+    stuck_after_s: float
+
+    def start_polling(self) -> None:
+        self._tick()
+
+    def _tick(self) -> None:
+        self._timer = None
+        self._busy = True
+        self._watchdog = self.set_timer(self.stuck_after_s, self._stuck)
+        if self.engine is None:
+            self._connect()
+        else:
+            self._polls += 1
+            self._poll(self.engine, not self.fleet.flavors or self._polls % FLAVORS_EVERY == 0)
+
+    def _stuck(self) -> None:
+        """A connect or poll has not returned: say so (the screen stays live; the worker keeps waiting)."""
+        self._watchdog = None
+        self._set_state("failed")
+        self._show_banner(f"⚠ The cloud has not answered for {self.stuck_after_s:.0f} s — still waiting. "
+                          "Check your network/VPN and the cloud's status page.")
+
+    def _show_banner(self, text: str) -> None:
+        banner = self.query_one("#banner")
+        banner.update(text)  # type: ignore[attr-defined]
+        banner.display = True
+        self._instances_pane.waiting(f"No data: {text.lstrip('⚠ ')}")
+
+    def _rearm(self) -> None:
+        self._busy = False
+        if self._watchdog is not None:
+            self._watchdog.stop()
+            self._watchdog = None
+        if self._quitting:
+            return
+        if self._again:
+            self._again = False
+            self._tick()
+        else:
+            self._timer = self.set_timer(self._delay, self._tick)
+
+    def action_refresh(self) -> None:
+        """Poll now (or right after the running poll: polls never overlap)."""
+        if not self._built:
+            return  # the first poll starts as soon as the tables are in place
+        if self._busy:
+            self._again = True
+            return
+        if self._timer is not None:
+            self._timer.stop()
+        self._tick()
+
+    @work(thread=True, group="connect", exclusive=True, exit_on_error=False, name="connect to the cloud")
+    def _connect(self) -> None:
+        try:
+            engine = self.engine_factory(self.bridge)  # type: ignore[attr-defined]
+        except base.CloudError as exc:
+            self.post_message(msg.CloudFailed(exc))
+        except Exception as exc:  # a broken profile, clouds.yaml or library: said, never a dead app
+            self.log.error("connect", exc)
+            self.post_message(msg.CloudFailed(base.CloudError(f"cannot connect: {exc}",
+                                                              "check the profile and clouds.yaml")))
+        else:
+            self.post_message(msg.EngineReady(engine))
+
+    @work(thread=True, group="poll", exclusive=True, exit_on_error=False, name="poll the cloud")
+    def _poll(self, engine: Engine, with_flavors: bool) -> None:
+        try:
+            engine.poll(with_flavors)  # the result arrives as the core's Polled event
+        except base.CloudError as exc:
+            self.post_message(msg.CloudFailed(exc))
+        except Exception as exc:
+            self.log.error("poll", exc)
+            self.post_message(msg.CloudFailed(base.CloudError(f"unexpected error while polling: {exc}")))
+
+    def on_engine_ready(self, message: msg.EngineReady) -> None:
+        self.engine = message.engine
+        settle_memory()  # openstacksdk's and asyncssh's modules are loaded now
+        self._set_state("connected")
+        self._again = True  # poll at once
+        self._rearm()
+
+    def on_polled(self, message: CoreMessage[Polled]) -> None:
+        try:
+            if self.state != "connected":
+                if self.state == "failed":
+                    self.notify(f"Connected to {self.settings.cloud} again.", title="Cloud")
+                self._set_state("connected")
+            self._delay = self.settings.ui.refresh_s
+            self.render_quota()
+            self.after_poll(message.event)  # type: ignore[attr-defined]
+        finally:
+            self._rearm()
+
+    def on_cloud_failed(self, message: msg.CloudFailed) -> None:
+        err = message.error
+        self._delay = min(MAX_BACKOFF_S, max(self.settings.ui.refresh_s, self._delay * 2))
+        if self.state != "failed":
+            self.notify(f"{err.message}\n{err.hint}".strip(), title=f"Cloud {self.settings.cloud}",
+                        severity="error", timeout=8)
+        self._set_state("failed")
+        self._show_banner(f"⚠ {err.message}" + (f" — {err.hint}" if err.hint else "")
+                          + f"  (retrying in {self._delay:.0f} s)")
+        self._rearm()
+
+    def _set_state(self, state: str) -> None:
+        self.state = state
+        self.sub_title = f"{self.settings.cloud} " + {
+            "connecting": "○ connecting…", "connected": "● connected", "failed": "✗ not connected"}[state]
+        if state == "connected":
+            self.query_one("#banner").display = False
+
+    def render_quota(self) -> None:
+        quota = self.fleet.quota
+        if quota is not None and self._built:
+            table = self._flavors_pane.table
+            table.show(list(self.fleet.flavors), quota)
+            self._quota_bar.show(quota, table.selected)
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.data_table.id == "flavors-table":
+            self.render_quota()

@@ -1,0 +1,62 @@
+"""The app's key bindings — every action with an id (remappable in the profile's keymap), a footer label and a
+tooltip for `?` and the palette — and which actions act on the main screen only."""
+
+from __future__ import annotations
+
+from textual.binding import Binding
+
+BINDINGS: list[Binding] = [
+    Binding("question_mark", "help", "Help", id="help", tooltip="List every key"),
+    Binding("q", "quit", "Quit", id="quit",
+            tooltip="Leave cades-tui (instances and Jupyter keep running; tunnels re-open on the next start)"),
+    Binding("n", "launch", "New", id="launch",
+            tooltip="Launch a new instance: image, flavor, boot volume, key pair, network"),
+    Binding("r", "resize", "Resize", id="resize",
+            tooltip="Change the selected instance's flavor; confirm or revert afterwards"),
+    Binding("p", "power", "Stop/Start", id="power", tooltip="Shut down the selected instance, or start it"),
+    Binding("b", "reboot", "Reboot", id="reboot", tooltip="Reboot the selected instance"),
+    Binding("ctrl+d", "delete", "Delete", id="delete",
+            tooltip="Delete the selected instance (asks for its name; you choose what happens to volumes)"),
+    Binding("c", "console", "Console", id="console",
+            tooltip="Show the selected instance's console log"),
+    Binding("v", "volumes", "Volumes", id="volumes",
+            tooltip="List volumes; create+attach, detach or delete them"),
+    Binding("s", "setup", "Setup", id="setup",
+            tooltip="Install and configure Python + Jupyter on the selected instance (done steps are skipped)"),
+    Binding("ctrl+x", "cancel_setup", "Cancel setup", id="setup.cancel",
+            tooltip="Cancel the running setup (the step running now stops; s runs it again, skipping done steps)"),
+    Binding("j", "jupyter_start", "Jupyter", id="jupyter.start",
+            tooltip="Start Jupyter on the selected instance in a screen session, with a tunnel to it"),
+    Binding("x", "jupyter_stop", "Stop Jupyter", id="jupyter.stop",
+            tooltip="Stop Jupyter on the selected instance (asks first when kernels are busy)"),
+    Binding("l", "jupyter_log", "Log", id="jupyter.log", tooltip="The selected instance's Jupyter log, live"),
+    Binding("t", "open_tunnel", "Tunnel", id="tunnel.open",
+            tooltip="Open a tunnel 127.0.0.1:port → the selected instance's Jupyter"),
+    Binding("o", "open_browser", "Open", id="open",
+            tooltip="Open Jupyter in the browser through the tunnel (URL with token copied too)"),
+    Binding("ctrl+s", "shell", "Shell", id="shell",
+            tooltip="Suspend the app and open an SSH shell on the selected instance; exit returns here"),
+    Binding("z", "snooze", "Snooze", id="snooze",
+            tooltip="Quiet the selected instance's idle reminders for a day"),
+    Binding("f5", "refresh", "Refresh", id="refresh", tooltip="Poll the cloud now"),
+    Binding("1", "focus_pane('instances')", "Instances", id="pane.instances", show=False,
+            tooltip="Focus the Instances pane"),
+    Binding("2", "focus_pane('flavors')", "Flavors", id="pane.flavors", show=False,
+            tooltip="Focus the Flavors pane"),
+    Binding("3", "focus_pane('setup')", "Setup log", id="pane.setup", show=False,
+            tooltip="Focus the Setup log pane"),
+    Binding("4", "focus_pane('tunnels')", "Tunnels", id="pane.tunnels", show=False,
+            tooltip="Focus the Tunnels pane"),
+    Binding("tab", "focus_next", "Next pane", id="pane.next", show=False, tooltip="Focus the next pane"),
+    Binding("shift+tab", "focus_previous", "Previous pane", id="pane.previous", show=False,
+            tooltip="Focus the previous pane"),
+    Binding("ctrl+p", "command_palette", "Palette", id="palette", show=False,
+            tooltip="Search every action by name"),
+]
+
+# Actions on the main screen only: with a dialog open, its keys must not act on the instance beneath.
+MAIN_SCREEN_ACTIONS = {"launch", "resize", "power", "reboot", "delete", "console", "volumes", "details",
+                       "focus_pane", "help", "quit", "setup", "cancel_setup", "jupyter_start", "jupyter_stop",
+                       "jupyter_log", "open_tunnel", "close_tunnel", "open_browser", "shell", "snooze"}
+PANES = {"instances": "#instances-table", "flavors": "#flavors-table", "setup": "#setup-log",
+         "tunnels": "#tunnels-table"}
