@@ -1,20 +1,31 @@
-"""Profiles: a YAML file -> frozen dataclasses.
+"""Profiles: one YAML file -> one tree of frozen settings, the only place the app's defaults live.
 
 Lookup order: ``--config PATH``, then ``$CADES_TUI_CONFIG``, then ``$XDG_CONFIG_HOME/cades-tui/config.yaml``;
 with none of them the built-in defaults apply. Credentials are never read here: the profile only names a
 clouds.yaml entry (``cloud:``); ``--cloud`` and ``$OS_CLOUD`` override it.
 
+The app, the CLI, the setup pipeline (``SetupSettings.from_settings``) and Jupyter (``JupyterSettings.from_settings``)
+all read this tree; their own settings are views of it with no defaults of their own.
+
 Every problem becomes one ``ConfigError`` whose text names ``file:line``, the key, what was found and what is
-expected, e.g. ``config.yaml:7: jupyter.port: expected an integer 1-65535, got 'abc'``.
+expected, e.g. ``config.yaml:7: jupyter.port: expected an integer port 1-65535, got 'abc'``.
+
+The decoder is a small walk over PyYAML's node tree (the nodes carry the line numbers) driven by the dataclasses'
+type hints. msgspec and pydantic were weighed and not taken: both would still need this walk for the lines and
+the unknown keys (msgspec ignores unknown dataclass keys), and they add ~20 ms (msgspec) and ~150-200 ms
+(pydantic: import + schema build) before the first frame when a profile exists.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import typing
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from tui.core import paths
@@ -31,13 +42,19 @@ class ConfigError(Exception):
 
 INSTALL_METHODS = ("uv", "miniforge", "anaconda")
 JUPYTER_APPS = ("lab", "notebook")
+# Where each install method puts its environment when `setup.env_path` is empty ("~/" is the remote HOME).
+ENV_PATHS: Mapping[str, str] = MappingProxyType(
+    {"uv": "~/jupyter-env", "miniforge": "~/miniforge3", "anaconda": "~/anaconda3"}
+)
 
 
 @dataclass(frozen=True, slots=True)
 class LaunchDefaults:
+    """What a new instance is launched with."""
+
     image: str = ""  # empty: the newest Ubuntu image
     flavor: str = ""  # empty: the smallest m1 flavor that fits the quota
-    volume_size_gb: int = 16  # the guide: 16 GB or larger
+    volume_size_gb: int = 16  # 16 GB or larger is recommended for the boot volume
     key_name: str = ""  # empty: the app's own key pair, generated once
     network: str = ""  # empty: the project's only (or first non-external) network
     delete_volume_on_termination: bool = False
@@ -45,33 +62,51 @@ class LaunchDefaults:
 
 @dataclass(frozen=True, slots=True)
 class SSHSettings:
+    """How the app logs in to an instance."""
+
     user: str = "ubuntu"
     key_path: str = ""  # empty: the key remembered for the instance, else the app's own key
     use_ssh_config: bool = True
     jump_host: str = ""  # e.g. "me@login.example.org"
-    keepalive_s: int = 15
+    keepalive_s: int = 15  # 0: no keepalives
 
 
 @dataclass(frozen=True, slots=True)
 class SetupSettings:
+    """What the setup installs on an instance, and where."""
+
     install_method: str = "uv"
-    env_path: str = "~/jupyter-env"
+    env_path: str = ""  # empty: ENV_PATHS[install_method]
     extra_packages: tuple[str, ...] = ("numpy", "scipy", "pandas", "matplotlib")
     installer_url: str = ""  # miniforge/anaconda installer; empty: the official one for the method
+
+    @property
+    def prefix(self) -> str:
+        """The environment's directory on the instance (may start with `~/`)."""
+        return self.env_path or ENV_PATHS[self.install_method]
+
+    @property
+    def jupyter_command(self) -> str:
+        """The jupyter executable the setup installs."""
+        return f"{self.prefix.rstrip('/')}/bin/jupyter"
 
 
 @dataclass(frozen=True, slots=True)
 class JupyterSettings:
+    """How Jupyter runs on an instance and is reached from here."""
+
     app: str = "lab"
-    port: int = 8889  # the remote port, as in the guide
-    local_port: int = 8889  # preferred local tunnel port; another free one is chosen when taken
-    workspace: str = "~/work"
-    session_name: str = "jupyter"
+    port: int = 8889  # the remote port
+    local_port: int = 8889  # preferred local tunnel port; another free one is chosen when taken; 0: any
+    workspace: str = "~/workspace"  # the server's root folder, created by the setup
+    session_name: str = "jupyter"  # the screen/tmux session that runs the server
     auto_reopen_tunnels: bool = True
 
 
 @dataclass(frozen=True, slots=True)
 class IdleSettings:
+    """When an idle instance is nudged: resize, then stop, then delete."""
+
     resize_after_hours: float = 24.0
     stop_after_hours: float = 72.0
     delete_after_days: float = 30.0
@@ -79,12 +114,36 @@ class IdleSettings:
 
 @dataclass(frozen=True, slots=True)
 class UISettings:
+    """The full-screen app."""
+
     refresh_s: float = 5.0
     theme: str = "textual-dark"
 
 
 @dataclass(frozen=True, slots=True)
+class ClusterSettings:
+    """A Dask cluster: a head instance (scheduler, dashboard, Jupyter) and worker instances."""
+
+    workers: int = 2  # worker instances besides the head
+    flavor: str = ""  # workers' flavor; empty: the smallest c1.* flavor that fits
+    threads_per_worker: int = 0  # 0: one per vCPU
+    memory_fraction: float = 0.9  # share of each worker's RAM given to Dask, 0 < f <= 1
+    head_worker: bool = True  # the head also runs a worker
+    scheduler_port: int = 8786
+    dashboard_port: int = 8787
+    idle_scale_down_hours: float = 2.0  # idle this long: the workers are removed
+    idle_delete_hours: float = 24.0  # idle this long: the whole cluster is deleted
+    auto_dashboard_tunnel: bool = True  # open a tunnel to the dashboard once the cluster is up
+
+
+def _no_keys() -> Mapping[str, str]:
+    return MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
+    """The whole profile. Frozen all the way down (the keymap is a read-only mapping)."""
+
     cloud: str = "sandbox"
     clouds_yaml: str = ""  # empty: openstacksdk's usual lookup (OS_CLIENT_CONFIG_FILE, ./, ~/.config/openstack, /etc)
     launch: LaunchDefaults = field(default_factory=LaunchDefaults)
@@ -93,24 +152,94 @@ class Settings:
     jupyter: JupyterSettings = field(default_factory=JupyterSettings)
     idle: IdleSettings = field(default_factory=IdleSettings)
     ui: UISettings = field(default_factory=UISettings)
-    keymap: dict[str, str] = field(default_factory=dict)  # action id -> keys, e.g. {"launch": "ctrl+n"}
+    cluster: ClusterSettings = field(default_factory=ClusterSettings)
+    keymap: Mapping[str, str] = field(default_factory=_no_keys)  # action id -> keys, e.g. {"launch": "ctrl+n"}
     source: str = "built-in defaults"  # where these settings came from (for messages)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.keymap, MappingProxyType):
+            object.__setattr__(self, "keymap", MappingProxyType(dict(self.keymap)))
 
     def with_cloud(self, cloud: str, clouds_yaml: str = "") -> Settings:
         return dataclasses.replace(self, cloud=cloud, clouds_yaml=clouds_yaml or self.clouds_yaml)
 
 
-# Field checks beyond the type: key path -> (predicate, what is expected)
-_CHECKS: dict[str, tuple[typing.Callable[[Any], bool], str]] = {
-    "launch.volume_size_gb": (lambda v: 1 <= v <= 16384, "an integer number of GB, at least 1 (the guide: 16+)"),
-    "setup.install_method": (lambda v: v in INSTALL_METHODS, "one of " + ", ".join(INSTALL_METHODS)),
-    "jupyter.app": (lambda v: v in JUPYTER_APPS, "one of " + ", ".join(JUPYTER_APPS)),
-    "jupyter.port": (lambda v: 1 <= v <= 65535, "an integer port 1-65535"),
-    "jupyter.local_port": (lambda v: 0 <= v <= 65535, "an integer port 0-65535 (0: any free port)"),
-    "ssh.keepalive_s": (lambda v: 0 <= v <= 3600, "seconds between keepalives, 0-3600"),
-    "ui.refresh_s": (lambda v: 0.5 <= v <= 3600, "seconds between refreshes, 0.5-3600"),
+DEFAULTS = Settings()  # what a missing key means; the views in guide/ and jupyter/ take their defaults from here
+
+# -- checks beyond the type -----------------------------------------------------------------------------------
+
+_SESSION_RE = re.compile(r"[A-Za-z0-9._-]{1,64}")
+_USER_RE = re.compile(r"[A-Za-z_][A-Za-z0-9._-]{0,31}")  # POSIX portable user names (no leading digit or '-')
+_PATH_RE = re.compile(r"(~(/[A-Za-z0-9._/-]*)?|[A-Za-z0-9._/-]+)")  # `~` only in front; no shell metacharacters
+_KEY_RE = re.compile(r"((ctrl|shift|alt|meta|super|hyper)\+)*([A-Za-z0-9_]+|[^\s,+])")
+_ACTION_RE = re.compile(r"[A-Za-z0-9_.-]+")
+_HOME = ("~", "~/", "/", ".", "./", "..", "~/..")
+
+
+def _is_path(value: str) -> bool:
+    return bool(_PATH_RE.fullmatch(value))
+
+
+def _is_keys(value: str) -> bool:
+    return all(_KEY_RE.fullmatch(k.strip()) for k in value.split(","))
+
+
+def _port(lo: int) -> tuple[Callable[[Any], bool], str]:
+    if lo == 0:
+        return (lambda v: 0 <= v <= 65535, "an integer port 1-65535, or 0 for any free port")
+    return (lambda v: 1 <= v <= 65535, "an integer port 1-65535")
+
+
+def _positive(unit: str) -> tuple[Callable[[Any], bool], str]:
+    return (lambda v: v > 0, f"a positive number of {unit}, e.g. 24")
+
+
+_PATH_FIX = "a folder like ~/workspace: letters, digits, '.', '_', '-', '/', and '~' only in front (no $, spaces, ;)"
+
+# key path -> (predicate on the decoded value, what is expected: the fix)
+_CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "cloud": (lambda v: bool(v.strip()), "the name of a clouds.yaml entry"),
+    "launch.volume_size_gb": (lambda v: 1 <= v <= 16384, "an integer number of GB, at least 1 (16+ recommended)"),
+    "ssh.user": (lambda v: bool(_USER_RE.fullmatch(v)), "a POSIX user name like ubuntu or cades "
+                 "(letters, digits, '.', '_', '-'; not starting with a digit or '-'; at most 32)"),
+    "ssh.keepalive_s": (lambda v: 0 <= v <= 3600, "seconds between keepalives, 0-3600 (0: none)"),
+    "setup.install_method": (lambda v: v in INSTALL_METHODS, "one of " + ", ".join(INSTALL_METHODS)),
+    "setup.env_path": (lambda v: v == "" or (_is_path(v) and v not in _HOME),
+                       "empty (the method's default) or " + _PATH_FIX.replace("~/workspace", "~/jupyter-env")
+                       + ", not HOME or /"),
+    "jupyter.app": (lambda v: v in JUPYTER_APPS, "one of " + ", ".join(JUPYTER_APPS)),
+    "jupyter.port": _port(1),
+    "jupyter.local_port": _port(0),
+    "jupyter.workspace": (_is_path, _PATH_FIX),
+    "jupyter.session_name": (lambda v: bool(_SESSION_RE.fullmatch(v)),
+                             "a session name of 1-64 letters, digits, '.', '_', '-' (no spaces), e.g. jupyter"),
+    "idle.resize_after_hours": _positive("hours"),
+    "idle.stop_after_hours": _positive("hours"),
+    "idle.delete_after_days": _positive("days"),
+    "ui.refresh_s": (lambda v: 0.5 <= v <= 3600, "seconds between refreshes, 0.5-3600"),
+    "cluster.workers": (lambda v: 0 <= v <= 1000, "a number of worker instances, 0-1000"),
+    "cluster.threads_per_worker": (lambda v: 0 <= v <= 1024, "threads per worker, 1-1024, or 0 for one per vCPU"),
+    "cluster.memory_fraction": (lambda v: 0 < v <= 1, "a fraction of the worker's memory, above 0 and at most 1"),
+    "cluster.scheduler_port": _port(1),
+    "cluster.dashboard_port": _port(1),
+    "cluster.idle_scale_down_hours": _positive("hours"),
+    "cluster.idle_delete_hours": _positive("hours"),
 }
+
+# section -> (the field the error points at, predicate on the section, what is expected)
+_SECTION_CHECKS: dict[str, list[tuple[str, Callable[[Any], bool], str]]] = {
+    "cluster": [
+        ("dashboard_port", lambda c: c.dashboard_port != c.scheduler_port,
+         "a port other than cluster.scheduler_port"),
+        ("idle_delete_hours", lambda c: c.idle_delete_hours >= c.idle_scale_down_hours,
+         "at least cluster.idle_scale_down_hours (workers are removed before the cluster is deleted)"),
+        ("workers", lambda c: c.workers > 0 or c.head_worker,
+         "at least 1 when cluster.head_worker is false (else no worker runs)"),
+    ],
+}
+
+
+# -- lookup ---------------------------------------------------------------------------------------------------
 
 
 def default_path() -> Path:
@@ -131,7 +260,7 @@ def find_config(explicit: str | None) -> Path | None:
 def load_settings(explicit: str | None = None, cloud: str | None = None) -> Settings:
     """Read the profile, then apply the cloud override (--cloud, else $OS_CLOUD)."""
     path = find_config(explicit)
-    settings = Settings() if path is None else load_file(path)
+    settings = DEFAULTS if path is None else load_file(path)
     override = cloud or os.environ.get("OS_CLOUD")
     if override:
         settings = dataclasses.replace(settings, cloud=override)
@@ -139,9 +268,22 @@ def load_settings(explicit: str | None = None, cloud: str | None = None) -> Sett
 
 
 def load_file(path: Path) -> Settings:
+    """The settings in `path`; ConfigError (one line: file:line, key, value, fix) on any problem."""
     import yaml  # only when there is a file to read: the app's first frame does not wait for it
 
     name = str(path)
+    node = _compose(path, name)
+    if node is None:
+        return dataclasses.replace(DEFAULTS, source=name)
+    if not isinstance(node, yaml.MappingNode):
+        raise ConfigError(f"{name}:{_line(node)}: expected a mapping of settings at the top level")
+    settings: Settings = _section(Settings, node, name, prefix="")
+    return dataclasses.replace(settings, source=name)
+
+
+def _compose(path: Path, name: str) -> yaml.Node | None:
+    import yaml
+
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -151,7 +293,7 @@ def load_file(path: Path) -> Settings:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{name}: cannot read ({exc})") from None
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        return yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"{name}:{mark.line + 1}" if mark else name
@@ -159,31 +301,124 @@ def load_file(path: Path) -> Settings:
         raise ConfigError(f"{where}: malformed YAML: {problem} — check indentation and quoting") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{name}: malformed YAML: {exc}") from None
-    if node is None:
-        return dataclasses.replace(Settings(), source=name)
-    if not isinstance(node, yaml.MappingNode):
-        raise ConfigError(f"{name}:{node.start_mark.line + 1}: expected a mapping of settings at the top level")
-    values = _build(Settings, node, name, prefix="")
-    return dataclasses.replace(Settings(**values), source=name)
 
 
-def _build(cls: type, node: yaml.MappingNode, file: str, prefix: str) -> dict[str, Any]:
+# -- the typed walk over the YAML nodes -----------------------------------------------------------------------
+
+
+def _line(node: yaml.Node) -> int:
+    return int(node.start_mark.line) + 1
+
+
+def _fail(file: str, node: yaml.Node, path: str, expected: str) -> ConfigError:
+    return ConfigError(f"{file}:{_line(node)}: {path}: expected {expected}, got {_show(node)}")
+
+
+def _section(cls: type, node: yaml.MappingNode, file: str, prefix: str) -> Any:
+    """A mapping node -> an instance of the settings dataclass `cls`; every key known, typed and checked."""
     hints = typing.get_type_hints(cls)
-    known = {f.name for f in dataclasses.fields(cls) if f.name != "source"}
-    out: dict[str, Any] = {}
+    known = [f.name for f in dataclasses.fields(cls) if f.name != "source"]
+    values: dict[str, Any] = {}
+    lines: dict[str, yaml.Node] = {}
     for key_node, value_node in node.value:
-        key = key_node.value
+        key = str(key_node.value)
         path = f"{prefix}{key}"
-        line = f"{file}:{key_node.start_mark.line + 1}"
         if key not in known:
-            close = ", ".join(sorted(known))
-            raise ConfigError(f"{line}: unknown key '{path}' — expected one of: {close}")
-        out[key] = _convert(hints[key], value_node, file, path)
+            raise ConfigError(f"{file}:{_line(key_node)}: unknown key '{path}' — expected one of: "
+                              + ", ".join(sorted(known)))
+        if key in values:
+            raise ConfigError(f"{file}:{_line(key_node)}: {path}: given twice — keep one")
+        values[key] = _decode(hints[key], value_node, file, path)
         check = _CHECKS.get(path)
-        if check and not check[0](out[key]):
-            raise ConfigError(f"{file}:{value_node.start_mark.line + 1}: {path}: expected {check[1]}, "
-                              f"got {value_node.value!r}")
-    return out
+        if check and not check[0](values[key]):
+            raise _fail(file, value_node, path, check[1])
+        lines[key] = value_node
+    result = cls(**values)
+    section = prefix.rstrip(".")
+    for name, ok, expected in _SECTION_CHECKS.get(section, ()):
+        if not ok(result):
+            raise _fail(file, lines.get(name, node), f"{section}.{name}", expected)
+    return result
+
+
+def _decode(hint: Any, node: yaml.Node, file: str, path: str) -> Any:
+    import yaml
+
+    if isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:null":
+        if hint is str and node.value == "~":
+            raise ConfigError(f"{file}:{_line(node)}: {path}: a bare ~ is YAML's 'nothing' — write '~' (quoted) "
+                              "for the home folder, or leave the key out for its default")
+        empty = _empty(hint)
+        if empty is not None:
+            return empty
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+        if not isinstance(node, yaml.MappingNode):
+            raise _fail(file, node, path, "a mapping of settings")
+        return _section(hint, node, file, path + ".")
+    origin = typing.get_origin(hint)
+    if origin is tuple:
+        if not isinstance(node, yaml.SequenceNode):
+            raise _fail(file, node, path, "a list like [numpy, pandas]")
+        return tuple(_text(item, file, path, "text items") for item in node.value)
+    if origin is Mapping:
+        if not isinstance(node, yaml.MappingNode):
+            raise _fail(file, node, path, "a mapping like 'launch: ctrl+n'")
+        return MappingProxyType({_action(k, file, path): _keys(v, file, f"{path}.{k.value}") for k, v in node.value})
+    accept, convert, expected = _SCALARS[hint]
+    value = _scalar(node)
+    if not accept(value):
+        raise _fail(file, node, path, expected)
+    return convert(value)
+
+
+def _empty(hint: Any) -> Any:
+    """What an empty value (`key:` with nothing after it) means: the section's defaults, no items, no text."""
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+        return hint()
+    origin = typing.get_origin(hint)
+    if origin is tuple:
+        return ()
+    if origin is Mapping:
+        return MappingProxyType({})
+    if hint is str:
+        return ""
+    return None  # none: a number or a boolean must be written (the scalar check says so)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+# type -> (accepts the YAML value, converts it, what is expected)
+_SCALARS: dict[Any, tuple[Callable[[Any], bool], Callable[[Any], Any], str]] = {
+    bool: (lambda v: isinstance(v, bool), bool, "true or false"),
+    int: (lambda v: isinstance(v, int) and not isinstance(v, bool), int, "an integer"),
+    float: (_is_number, float, "a number"),
+    str: (lambda v: isinstance(v, str) or _is_number(v), str, "text"),
+}
+
+
+def _text(node: yaml.Node, file: str, path: str, expected: str) -> str:
+    value = _scalar(node)
+    if not isinstance(value, str) or not value.strip():
+        raise _fail(file, node, path, expected)
+    return value
+
+
+def _action(node: yaml.Node, file: str, path: str) -> str:
+    value = _scalar(node)
+    if not isinstance(value, str) or not _ACTION_RE.fullmatch(value):
+        raise ConfigError(f"{file}:{_line(node)}: {path}: expected an action id like launch or pane.flavors "
+                          f"(see ? in the app), got {_show(node)}")
+    return value
+
+
+def _keys(node: yaml.Node, file: str, path: str) -> str:
+    expected = "keys as text like 'ctrl+n' or 'n,f2' (modifiers ctrl, shift, alt, meta, super, hyper)"
+    value = _text(node, file, path, expected)
+    if not _is_keys(value):
+        raise _fail(file, node, path, expected)
+    return value
 
 
 def _scalar(node: yaml.Node) -> Any:
@@ -193,63 +428,6 @@ def _scalar(node: yaml.Node) -> Any:
     if not isinstance(node, yaml.ScalarNode):
         return None
     return yaml.SafeLoader("").construct_object(node, deep=True)
-
-
-def _convert(hint: Any, node: yaml.Node, file: str, path: str) -> Any:
-    import yaml
-
-    line = f"{file}:{node.start_mark.line + 1}"
-    is_null = isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:null"
-    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
-        if is_null:
-            return hint()  # an empty section: its defaults
-        if not isinstance(node, yaml.MappingNode):
-            raise ConfigError(f"{line}: {path}: expected a mapping of settings, got {_show(node)}")
-        return hint(**_build(hint, node, file, prefix=path + "."))
-    origin = typing.get_origin(hint)
-    if origin in (dict, tuple) and is_null:
-        return origin()
-    if origin is dict:
-        if not isinstance(node, yaml.MappingNode):
-            raise ConfigError(f"{line}: {path}: expected a mapping like 'launch: ctrl+n', got {_show(node)}")
-        result: dict[str, str] = {}
-        for k, v in node.value:
-            value = _scalar(v)
-            if not isinstance(value, str) or not value.strip():
-                raise ConfigError(f"{file}:{v.start_mark.line + 1}: {path}.{k.value}: expected keys as text "
-                                  f"like 'ctrl+n' or 'n,f2', got {_show(v)}")
-            result[str(k.value)] = value
-        return result
-    if origin is tuple:
-        if not isinstance(node, yaml.SequenceNode):
-            raise ConfigError(f"{line}: {path}: expected a list like [numpy, pandas], got {_show(node)}")
-        items = []
-        for item in node.value:
-            value = _scalar(item)
-            if not isinstance(value, str) or not value.strip():
-                raise ConfigError(f"{file}:{item.start_mark.line + 1}: {path}: expected text items, got {_show(item)}")
-            items.append(value)
-        return tuple(items)
-    value = _scalar(node)
-    if hint is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(f"{line}: {path}: expected true or false, got {_show(node)}")
-        return value
-    if hint is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{line}: {path}: expected an integer, got {_show(node)}")
-        return value
-    if hint is float:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ConfigError(f"{line}: {path}: expected a number, got {_show(node)}")
-        return float(value)
-    if hint is str:
-        if value is None:
-            return ""
-        if not isinstance(value, str | int | float) or isinstance(value, bool):
-            raise ConfigError(f"{line}: {path}: expected text, got {_show(node)}")
-        return str(value)
-    raise ConfigError(f"{line}: {path}: unsupported setting type")  # pragma: no cover - a bug in Settings
 
 
 def _show(node: yaml.Node) -> str:

@@ -1,10 +1,16 @@
-"""What the setup pipeline installs and where: the lead maps the profile YAML onto `SetupSettings`."""
+"""What the setup pipeline installs and where: `SetupSettings`, a view of the profile (`tui.core.config`)."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TYPE_CHECKING
+
+from tui.core.config import DEFAULTS, ENV_PATHS
+
+if TYPE_CHECKING:
+    from tui.core.config import Settings
 
 
 class InstallMethod(StrEnum):
@@ -14,16 +20,13 @@ class InstallMethod(StrEnum):
 
 
 BASE_PACKAGES = ("jupyterlab", "notebook", "ipywidgets", "nbconvert")
-DEFAULT_ENV_PATHS = {
-    InstallMethod.UV: "~/jupyter-env",
-    InstallMethod.MINIFORGE: "~/miniforge3",
-    InstallMethod.ANACONDA: "~/anaconda3",
-}
+DEFAULT_ENV_PATHS = {InstallMethod(method): path for method, path in ENV_PATHS.items()}  # the profile's table
 # `{os}` and `{arch}` are filled from the detected `uname -s` / `uname -m`.
 DEFAULT_INSTALLER_URLS = {
     InstallMethod.MINIFORGE: "https://github.com/conda-forge/miniforge/releases/latest/download/Miniforge3-{os}-{arch}.sh",
     InstallMethod.ANACONDA: "https://repo.anaconda.com/archive/Anaconda3-2024.10-1-{os}-{arch}.sh",
 }
+_METHOD = InstallMethod(DEFAULTS.setup.install_method)
 _ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _MOUNT_RE = re.compile(r"^/[A-Za-z0-9._/-]*$")
 
@@ -45,12 +48,18 @@ class VolumeSpec:
 
 @dataclass(frozen=True, slots=True)
 class SetupSettings:
-    method: InstallMethod = InstallMethod.UV
-    env_path: str = ""  # "" = DEFAULT_ENV_PATHS[method]; "~/" is the remote HOME
+    """The setup's view of the profile: build it with `from_settings`.
+
+    Built directly (tests, benchmarks), the profile's fields default to the profile's defaults (`DEFAULTS`), except
+    `extra_packages`: none, so a bare `SetupSettings()` installs only `packages` (Jupyter itself).
+    """
+
+    method: InstallMethod = _METHOD
+    env_path: str = DEFAULTS.setup.env_path  # "" = DEFAULT_ENV_PATHS[method]; "~/" is the remote HOME
     extra_packages: tuple[str, ...] = ()
-    jupyter_port: int = 8889
-    workspace: str = "~/workspace"
-    installer_url: str = ""  # conda methods; "" = DEFAULT_INSTALLER_URLS[method]
+    jupyter_port: int = DEFAULTS.jupyter.port
+    workspace: str = DEFAULTS.jupyter.workspace
+    installer_url: str = DEFAULTS.setup.installer_url  # conda methods; "" = DEFAULT_INSTALLER_URLS[method]
     packages: tuple[str, ...] = BASE_PACKAGES
     env: tuple[tuple[str, str], ...] = ()  # exported in every remote command, e.g. UV_CACHE_DIR
     volume: VolumeSpec | None = None
@@ -72,6 +81,23 @@ class SetupSettings:
                 raise ValueError(f"{label} contains a newline or NUL")
         if self.env_path.rstrip("/") in ("~", "", ".", "..", "~/..") and self.env_path:
             raise ValueError(f"env_path {self.env_path!r} must be a directory of its own, not HOME or /")
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, *, env: tuple[tuple[str, str], ...] = (), volume: VolumeSpec | None = None
+    ) -> SetupSettings:
+        """The setup the profile asks for; `env` is exported in every remote command, `volume` is formatted and
+        mounted (the only profile-free parts)."""
+        return cls(
+            method=InstallMethod(settings.setup.install_method),
+            env_path=settings.setup.env_path,
+            extra_packages=settings.setup.extra_packages,
+            jupyter_port=settings.jupyter.port,
+            workspace=settings.jupyter.workspace,
+            installer_url=settings.setup.installer_url,
+            env=env,
+            volume=volume,
+        )
 
     @property
     def prefix(self) -> str:

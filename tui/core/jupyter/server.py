@@ -18,15 +18,20 @@ import shlex
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import asyncssh
 
+from tui.core.config import DEFAULTS
 from tui.core.jupyter import http
 from tui.core.jupyter.logparse import ServerAnnouncement, clean_line, last_words, scan, url_without_token
 from tui.core.jupyter.logtail import LogTail
 from tui.core.models import KernelInfo
+from tui.core.paths import JUPYTER_LOGFILE
 from tui.core.remote.session import CTRL_C, Multiplexer, RemoteSession, SessionError, remote_path, run
+
+if TYPE_CHECKING:
+    from tui.core.config import Settings
 
 Kind = Literal["lab", "notebook"]
 
@@ -38,19 +43,51 @@ class JupyterError(Exception):
     """The server could not be started, found, queried or stopped."""
 
 
+PORT_RETRIES = 50  # ports tried after a busy one (Jupyter's --port-retries)
+START_TIMEOUT = 90.0  # seconds for a new server to answer
+_KIND = cast(Kind, DEFAULTS.jupyter.app)
+
+
 @dataclass(frozen=True, slots=True)
 class JupyterSettings:
-    """How to run Jupyter on a VM. `command` is the jupyter executable (e.g. ~/jupyter-env/bin/jupyter)."""
+    """How to run Jupyter on a VM: a view of the profile (`tui.core.config`), built with `from_settings`.
 
-    kind: Kind = "lab"
-    command: str = "jupyter"
-    workspace: str = "~/workspace"
-    port: int = 8889
-    port_retries: int = 50
-    session: str = "jupyter"
-    logfile: str = "~/.cades-tui/jupyter.log"
+    `command` is the jupyter executable (e.g. ~/jupyter-env/bin/jupyter). Built directly (tests, benchmarks), the
+    profile's fields default to the profile's defaults (`DEFAULTS`), never to values of their own.
+    """
+
+    kind: Kind = _KIND
+    command: str = DEFAULTS.setup.jupyter_command
+    workspace: str = DEFAULTS.jupyter.workspace
+    port: int = DEFAULTS.jupyter.port
+    port_retries: int = PORT_RETRIES
+    session: str = DEFAULTS.jupyter.session_name
+    logfile: str = JUPYTER_LOGFILE
     extra_args: tuple[str, ...] = ()
-    start_timeout: float = 90.0
+    start_timeout: float = START_TIMEOUT
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        *,
+        command: str = "",
+        logfile: str = JUPYTER_LOGFILE,
+        port_retries: int = PORT_RETRIES,
+        start_timeout: float = START_TIMEOUT,
+    ) -> JupyterSettings:
+        """Jupyter as the profile asks for; `command` "" = the jupyter the setup installs (`<setup prefix>/bin`)."""
+        j = settings.jupyter
+        return cls(
+            kind=cast(Kind, j.app),
+            command=command or settings.setup.jupyter_command,
+            workspace=j.workspace,
+            port=j.port,
+            port_retries=port_retries,
+            session=j.session_name,
+            logfile=logfile or JUPYTER_LOGFILE,
+            start_timeout=start_timeout,
+        )
 
     def command_line(self) -> str:
         """The shell command that runs the server (adds --allow-root only when the VM user is root)."""
