@@ -192,6 +192,7 @@ class DaskCluster:
         t0 = time.monotonic()
         head_conn = await self._connect(self.head)
         await self._prepare_head(head_conn, install_timeout)
+        await self._check_ports(head_conn)  # before any worker starts: a taken port is reported as that
         results = await asyncio.gather(
             self._ensure_scheduler(head_conn),
             *(self._ensure_worker(w, install_timeout) for w in self.workers),
@@ -271,8 +272,7 @@ class DaskCluster:
         to_retire = [n for n in names if n in connected]
         if to_retire:
             self._emit("", "retire", f"retiring {_q_names(to_retire)} (moving their data first)")
-            env = await self._head_env(head_conn)
-            res = await _run(head_conn, cmd.retire_command(env, to_retire, timeout=30), timeout=timeout)
+            res = await _run(head_conn, cmd.retire_command(self.config.env, to_retire, timeout=30), timeout=timeout)
             if res.exit_status != 0:
                 raise ClusterError(f"the scheduler could not retire {_q_names(to_retire)}: "
                                    f"{_tail(res.stderr or res.stdout)}")
@@ -343,9 +343,6 @@ class DaskCluster:
         self._ca = await self._ensure_ca(conn)
         return probe
 
-    async def _head_env(self, conn: asyncssh.SSHClientConnection) -> str:
-        return self.config.env
-
     async def _ensure_ca(self, conn: asyncssh.SSHClientConnection) -> ClusterCA:
         """The CA kept on the head (read back), or a fresh one written there (ca.pem, ca.key; 0600)."""
         res = await _run(conn, cmd.read_ca_command())
@@ -368,19 +365,26 @@ class DaskCluster:
         if await session.is_running(cmd.SCHEDULER_SESSION):
             self._emit(self.head.name, "scheduler", "scheduler session already running: adopted")
         else:
-            for host, port, what in ((args.host, args.port, "scheduler"),
-                                     ("127.0.0.1", args.dashboard_port, "dashboard")):
-                res = await _run(conn, cmd.port_check_command(self.config.env, host, port))
-                if res.stdout.startswith("taken"):
-                    raise PortTaken(f"port {port} ({what}) on {self.head.name} ({host}) is already in use: "
-                                    f"{res.stdout.partition(':')[2].strip()}",
-                                    "stop what uses it, or choose another port for the cluster")
+            await self._check_ports(conn)
             await self._write_member(conn, self.head, probe)
             self._emit(self.head.name, "scheduler", f"starting the scheduler at {args.address}")
             await session.start(cmd.SCHEDULER_SESSION, cmd.scheduler_command(self.config.env, args),
                                 cmd.DASK_DIR, cmd.SCHEDULER_LOG)
         await _write(conn, cmd.CLIENT_CONFIG, cmd.client_config(probe.home, args.address).encode())
         await self._write_manifest(conn)
+
+    async def _check_ports(self, conn: asyncssh.SSHClientConnection) -> None:
+        """PortTaken when the scheduler's or the dashboard's port is in use on the head (unless our scheduler
+        session is what runs there)."""
+        if await (await self._session(self.head, conn)).is_running(cmd.SCHEDULER_SESSION):
+            return
+        args = cmd.SchedulerArgs(self._address_of(self.head), self.config.scheduler_port, self.config.dashboard_port)
+        for host, port, what in ((args.host, args.port, "scheduler"), ("127.0.0.1", args.dashboard_port, "dashboard")):
+            res = await _run(conn, cmd.port_check_command(self.config.env, host, port))
+            if res.stdout.startswith("taken"):
+                raise PortTaken(f"port {port} ({what}) on {self.head.name} ({host}) is already in use: "
+                                f"{res.stdout.partition(':')[2].strip()}",
+                                "stop what uses it, or choose another port for the cluster")
 
     async def _write_manifest(self, conn: asyncssh.SSHClientConnection) -> None:
         await _write(conn, MANIFEST, self.manifest().to_json().encode())
