@@ -64,7 +64,7 @@ async def test_unknown_host_key_refused_then_accepted(world: World, tmp_path: Pa
         finished = progress[-1]
         assert isinstance(finished, PipelineFinished) and finished.ok
         assert finished.results[0].status is StepStatus.SKIPPED  # connected while asking
-        assert (host.home / "work").is_dir()  # the profile's workspace, ~/work
+        assert (host.home / "workspace").is_dir()  # the profile's workspace, ~/workspace (as the guide says)
         assert "mkdir" in world.services.command_log(world.ctx.instance).read()
     finally:
         await manager.aclose()

@@ -18,6 +18,7 @@ from textual.pilot import Pilot
 from tui.core.cloud.base import LaunchSpec
 from tui.core.cloud.openstack_cloud import OpenStackCloud
 from tui.core.config import Settings, UISettings
+from tui.core.engine import engine_factory
 from tui.core.models import Instance
 from tui.ui.app import CadesApp
 
@@ -57,8 +58,8 @@ def settings_for(sb: Any, **changes: Any) -> Settings:
 def app_factory(sb: Any) -> Callable[..., CadesApp]:
     def make(clock: Callable[[], datetime] | None = None, **changes: Any) -> CadesApp:
         settings = settings_for(sb, **changes)
-        return CadesApp(settings, lambda: OpenStackCloud.from_config(cloud="sandbox", clouds_yaml=sb.clouds_yaml),
-                        clock=clock)
+        return CadesApp(settings, engine_factory(
+            settings, lambda: OpenStackCloud.from_config(cloud="sandbox", clouds_yaml=sb.clouds_yaml)), clock=clock)
 
     return make
 

@@ -19,7 +19,7 @@ from tui.ui.widgets.tables import InstancesTable
 async def _ready(ui: Any, pilot: Any, app: CadesApp, n: int = 0) -> None:
     def loaded() -> bool:
         """the first poll with instances"""
-        return app.quota is not None and len(app.query_one(InstancesTable).instances) >= n and bool(app.flavors)
+        return app.fleet.quota is not None and len(app.query_one(InstancesTable).instances) >= n and bool(app.fleet.flavors)
     await ui.wait_for(pilot, loaded)
 
 

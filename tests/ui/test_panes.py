@@ -7,6 +7,7 @@ from typing import Any
 from textual.command import CommandPalette
 from textual.widgets import Log, Static
 
+from tui.core.engine import engine_factory
 from tui.ui.app import CadesApp
 from tui.ui.screens.help import HelpScreen
 from tui.ui.screens.volumes import VolumesScreen
@@ -100,7 +101,7 @@ async def test_help_lists_every_binding_and_palette_has_every_action(ui: Any, sb
         await pilot.press("escape")
         assert not isinstance(app.screen, HelpScreen)
 
-        await ui.wait_for(pilot, lambda: app.quota is not None)
+        await ui.wait_for(pilot, lambda: app.fleet.quota is not None)
         await pilot.press("ctrl+p")
         await ui.screen(pilot, CommandPalette)
         await pilot.press(*"volumes")
@@ -146,7 +147,9 @@ async def test_bad_credentials_show_a_message_and_the_app_lives(ui: Any, sb: Any
 
     bad = tmp_path / "bad-clouds.yaml"
     bad.write_text(sb.clouds_yaml.read_text().replace("password:", "password: wrong-", 1))
-    app = CadesApp(ui.settings_for(sb), lambda: OpenStackCloud.from_config(cloud="sandbox", clouds_yaml=bad))
+    settings = ui.settings_for(sb)
+    app = CadesApp(settings, engine_factory(settings, lambda: OpenStackCloud.from_config(cloud="sandbox",
+                                                                                        clouds_yaml=bad)))
     async with app.run_test(size=(80, 24)) as pilot:
         banner = app.query_one("#banner", Static)
         await ui.wait_for(pilot, lambda: banner.display)
@@ -161,7 +164,7 @@ async def test_bad_credentials_show_a_message_and_the_app_lives(ui: Any, sb: Any
 async def test_api_errors_back_off_then_recover(ui: Any, sb: Any, make_app: Any) -> None:
     app = make_app()
     async with app.run_test(size=(120, 40)) as pilot:
-        await ui.wait_for(pilot, lambda: app.state == "connected" and app.quota is not None)
+        await ui.wait_for(pilot, lambda: app.state == "connected" and app.fleet.quota is not None)
         sb.faults.error_rate = 1.0
         banner = app.query_one("#banner", Static)
         await ui.wait_for(pilot, lambda: banner.display)
@@ -177,7 +180,7 @@ async def test_api_errors_back_off_then_recover(ui: Any, sb: Any, make_app: Any)
 async def test_rate_limiting_is_reported_then_recovers(ui: Any, sb: Any, make_app: Any) -> None:
     app = make_app()
     async with app.run_test(size=(120, 40)) as pilot:
-        await ui.wait_for(pilot, lambda: app.state == "connected" and app.quota is not None)
+        await ui.wait_for(pilot, lambda: app.state == "connected" and app.fleet.quota is not None)
         sb.faults.rate_limit_rate = 1.0
         banner = app.query_one("#banner", Static)
         await ui.wait_for(pilot, lambda: banner.display, timeout=30)
@@ -213,7 +216,7 @@ async def test_a_hanging_cloud_is_reported_while_the_screen_stays_live(ui: Any, 
     app = make_app()
     app.stuck_after_s = 1.0
     async with app.run_test(size=(80, 24)) as pilot:
-        await ui.wait_for(pilot, lambda: app.quota is not None)
+        await ui.wait_for(pilot, lambda: app.fleet.quota is not None)
         sb.faults.latency_s = 3.0
         banner = app.query_one("#banner", Static)
         await ui.wait_for(pilot, lambda: banner.display)

@@ -30,6 +30,7 @@ from tui.core.cloud.openstack_cloud import OpenStackCloud
 from tui.core.config import IdleSettings, JupyterSettings, Settings, SSHSettings, UISettings
 from tui.core.guide.steps import CreateWorkspace, DetectSystem, WaitForSSH, WriteJupyterConfig
 from tui.core.jupyter import http
+from tui.core.engine import engine_factory
 from tui.core.keys import KeyStore
 from tui.core.manager import ManagerOptions
 from tui.core.models import Instance, TunnelState
@@ -74,9 +75,9 @@ class Rig:
         known = known_hosts or self.base / "known_hosts"
         svc = services(self.settings, self.store, self.base / "state", known)
         sb = self.sandbox
-        return CadesApp(self.settings, lambda: OpenStackCloud.from_config(cloud="sandbox", clouds_yaml=sb.clouds_yaml),
-                        services=svc, manager_options=ManagerOptions(jupyter_command=JUPYTER, setup_steps=STEPS),
-                        **kw)
+        return CadesApp(self.settings, engine_factory(
+            self.settings, lambda: OpenStackCloud.from_config(cloud="sandbox", clouds_yaml=sb.clouds_yaml),
+            services=svc, options=ManagerOptions(jupyter_command=JUPYTER, setup_steps=STEPS)), **kw)
 
 
 @pytest.fixture(scope="module")

@@ -20,10 +20,10 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import cast
 
 import asyncssh
 
+from tui.core import paths
 from tui.core.api import ManagerError
 from tui.core.config import Settings
 from tui.core.events import (
@@ -46,10 +46,11 @@ from tui.core.jupyter.logparse import redact
 from tui.core.jupyter.logtail import LogTail
 from tui.core.jupyter.reattach import control_for, reattach, record_for
 from tui.core.jupyter.server import (
+    PORT_RETRIES,
+    START_TIMEOUT,
     JupyterControl,
     JupyterError,
     JupyterSettings,
-    Kind,
     ServerHandle,
     answers,
 )
@@ -85,13 +86,13 @@ class IdleReport:
 @dataclass(frozen=True, slots=True)
 class ManagerOptions:
     """Knobs beyond the profile. `remote_env` is exported in setup commands (e.g. UV_CACHE_DIR);
-    `jupyter_command` replaces `<setup.env_path>/bin/jupyter`; `setup_steps` replaces the guide's steps."""
+    `jupyter_command` replaces `<setup prefix>/bin/jupyter`; `setup_steps` replaces the guide's steps."""
 
     remote_env: tuple[tuple[str, str], ...] = ()
     jupyter_command: str = ""
-    jupyter_logfile: str = "~/.cades-tui/jupyter.log"
-    port_retries: int = 50
-    start_timeout: float = 90.0
+    jupyter_logfile: str = paths.JUPYTER_LOGFILE
+    port_retries: int = PORT_RETRIES
+    start_timeout: float = START_TIMEOUT
     ready_timeout: float = 15.0  # the server answering through a new tunnel
     log_history: int = 200
     setup_steps: tuple[Step, ...] | None = None
@@ -128,11 +129,9 @@ class RemoteManager:
     # -- what is known ---------------------------------------------------------------------------------
 
     def jupyter_settings(self) -> JupyterSettings:
-        j, o = self.settings.jupyter, self.options
-        command = o.jupyter_command or f"{self.services.setup_settings().prefix.rstrip('/')}/bin/jupyter"
-        return JupyterSettings(kind=cast(Kind, j.app), command=command, workspace=j.workspace, port=j.port,
-                               port_retries=o.port_retries, session=j.session_name, logfile=o.jupyter_logfile,
-                               start_timeout=o.start_timeout)
+        o = self.options
+        return JupyterSettings.from_settings(self.settings, command=o.jupyter_command, logfile=o.jupyter_logfile,
+                                             port_retries=o.port_retries, start_timeout=o.start_timeout)
 
     def token_url(self, instance_id: str) -> str | None:
         """The tokenized URL through the open tunnel (memory only: show it, never store or log it)."""

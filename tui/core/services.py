@@ -16,7 +16,7 @@ from tui.conventions import IMPORT_KEY_PREFIX
 from tui.core import paths
 from tui.core.cloud.base import Cloud, Conflict, LaunchSpec
 from tui.core.config import Settings
-from tui.core.guide import InstallMethod, SetupSettings, VolumeSpec
+from tui.core.guide import SetupSettings, VolumeSpec
 from tui.core.keys import KeyStore
 from tui.core.models import Instance, Volume
 from tui.core.remote.commands import CommandLog
@@ -121,17 +121,11 @@ class Services:
         return RemoteContext(instance=inst, target=self.target(inst, console), data_volumes=volumes)
 
     def setup_settings(self, ctx: RemoteContext | None = None, env: tuple[tuple[str, str], ...] = ()) -> SetupSettings:
-        s = self.settings
         volume = None
         if ctx is not None and ctx.data_volumes:
             v = ctx.data_volumes[0]
             volume = VolumeSpec(volume_id=v.id, device=v.device)
-        return SetupSettings(
-            method=InstallMethod(s.setup.install_method), env_path=s.setup.env_path,
-            extra_packages=s.setup.extra_packages, jupyter_port=s.jupyter.port, workspace=s.jupyter.workspace,
-            installer_url=s.setup.installer_url,
-            env=env, volume=volume,
-        )
+        return SetupSettings.from_settings(self.settings, env=env, volume=volume)
 
     def command_log(self, inst: Instance) -> CommandLog:
         return CommandLog.for_instance(self.state_dir, inst.id)

@@ -11,7 +11,8 @@ its SSH port and user are in the server metadata under `tui.conventions.META_SSH
 """
 
 from tui.sandbox.cli import serve
-from tui.sandbox.sandbox import Delays, Faults, Sandbox
+from tui.sandbox.knobs import Delays, Faults
+from tui.sandbox.sandbox import Sandbox
 from tui.sandbox.sshhost import SSHHost, SSHHostError
 
 __all__ = ["Delays", "Faults", "SSHHost", "SSHHostError", "Sandbox", "serve"]

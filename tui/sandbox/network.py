@@ -6,9 +6,10 @@ import ipaddress
 import random
 from typing import TYPE_CHECKING, Any
 
-from tui.sandbox import data
-from tui.sandbox.router import HTTPError, Request, Response, Router
-from tui.sandbox.state import Record, new_id, now_iso
+from tui.sandbox import data, secgroups
+from tui.sandbox.neutron import base_record, neutron_error
+from tui.sandbox.router import Request, Response, Route, Router, mount
+from tui.sandbox.state import Record, now_iso
 
 if TYPE_CHECKING:
     from tui.sandbox.sandbox import Sandbox
@@ -31,34 +32,13 @@ COLLECTIONS = {
 _SUBNET_CIDR = "10.0.0.0/16"
 
 
-def neutron_error(status: int, kind: str, message: str) -> HTTPError:
-    return HTTPError(status, {"NeutronError": {"type": kind, "message": message, "detail": ""}})
-
-
-def _base(sb: Sandbox, **fields: Any) -> Record:
-    now = now_iso()
-    pid = sb.state.data["project_id"]
-    rec: Record = {
-        "id": new_id(),
-        "tenant_id": pid,
-        "project_id": pid,
-        "description": "",
-        "tags": [],
-        "created_at": now,
-        "updated_at": now,
-        "revision_number": 1,
-    }
-    rec.update(fields)
-    return rec
-
-
 def seed(sb: Sandbox) -> None:
     """The project's network, the external network and the default security group (once, under the lock)."""
     st = sb.state
     if st.table("networks"):
         return
     for name, cidr, external in ((data.PRIVATE_NET, _SUBNET_CIDR, False), (data.PUBLIC_NET, "127.0.0.0/8", True)):
-        net = _base(
+        net = base_record(
             sb,
             name=name,
             status="ACTIVE",
@@ -74,7 +54,7 @@ def seed(sb: Sandbox) -> None:
             **{"router:external": external},
         )
         hosts = ipaddress.ip_network(cidr)
-        sub = _base(
+        sub = base_record(
             sb,
             name=f"{name}-subnet",
             network_id=net["id"],
@@ -93,40 +73,11 @@ def seed(sb: Sandbox) -> None:
         net["subnets"] = [sub["id"]]
         st.table("networks")[net["id"]] = net
         st.table("subnets")[sub["id"]] = sub
-    sg = _base(sb, name="default", description="Default security group", stateful=True, shared=False)
-    st.table("security_groups")[sg["id"]] = sg
-    for ethertype in ("IPv4", "IPv6"):
-        for direction in ("egress", "ingress"):
-            rule = _rule(sb, sg["id"], direction=direction, ethertype=ethertype)
-            if direction == "ingress":
-                rule["remote_group_id"] = sg["id"]
-            st.table("security_group_rules")[rule["id"]] = rule
-
-
-def _rule(sb: Sandbox, sg_id: str, **fields: Any) -> Record:
-    rule = _base(
-        sb,
-        security_group_id=sg_id,
-        direction="ingress",
-        ethertype="IPv4",
-        protocol=None,
-        port_range_min=None,
-        port_range_max=None,
-        remote_ip_prefix=None,
-        remote_group_id=None,
-        remote_address_group_id=None,
-        revision_number=0,
-    )
-    rule.update(fields)
-    return rule
+    secgroups.seed_default(sb)
 
 
 def network_by_name(sb: Sandbox, name: str) -> Record | None:
     return next((n for n in sb.state.table("networks").values() if n["name"] == name), None)
-
-
-def _default_sg(sb: Sandbox) -> Record:
-    return next(s for s in sb.state.table("security_groups").values() if s["name"] == "default")
 
 
 def _next_ip(sb: Sandbox) -> str:
@@ -140,7 +91,7 @@ def create_server_port(sb: Sandbox, server_id: str, network_id: str) -> Record:
     net = sb.state.table("networks")[network_id]
     mac = "fa:16:3e:" + ":".join(f"{random.randrange(256):02x}" for _ in range(3))
     ip = _next_ip(sb)
-    port = _base(
+    port = base_record(
         sb,
         name="",
         network_id=network_id,
@@ -152,7 +103,7 @@ def create_server_port(sb: Sandbox, server_id: str, network_id: str) -> Record:
         fixed_ips=[{"subnet_id": net["subnets"][0], "ip_address": ip}],
         allowed_address_pairs=[],
         extra_dhcp_opts=[],
-        security_groups=[_default_sg(sb)["id"]],
+        security_groups=[secgroups.default_group(sb)["id"]],
         port_security_enabled=True,
         dns_name="",
         **{"binding:vnic_type": "normal"},
@@ -160,7 +111,7 @@ def create_server_port(sb: Sandbox, server_id: str, network_id: str) -> Record:
     sb.state.table("ports")[port["id"]] = port
     public = network_by_name(sb, data.PUBLIC_NET)
     assert public is not None
-    fip = _base(
+    fip = base_record(
         sb,
         floating_ip_address=data.FLOATING_IP,
         floating_network_id=public["id"],
@@ -246,178 +197,166 @@ def _fields(rec: Record, fields: list[str]) -> Record:
     return {k: v for k, v in rec.items() if k in fields} if fields else rec
 
 
-def register(router: Router, sb: Sandbox) -> None:
-    base = r"/network/v2\.0/(?P<coll>" + "|".join(COLLECTIONS) + ")"
+BASE = r"/network/v2\.0/(?P<coll>" + "|".join(COLLECTIONS) + ")"
 
-    def versions(req: Request) -> Response:
-        return Response(
-            200,
-            {
-                "versions": [
-                    {"id": "v2.0", "status": "CURRENT", "links": [{"rel": "self", "href": f"{sb.url}/network/v2.0/"}]}
-                ]
-            },
-        )
 
-    def root(req: Request) -> Response:
-        return Response(
-            200,
-            {
-                "resources": [
-                    {
-                        "name": singular,
-                        "collection": coll,
-                        "links": [{"rel": "self", "href": f"{sb.url}/network/v2.0/{coll}"}],
-                    }
-                    for coll, (_, singular, _, _) in COLLECTIONS.items()
-                ]
-            },
-        )
+def versions(sb: Sandbox, req: Request) -> Response:
+    doc = {"id": "v2.0", "status": "CURRENT", "links": [{"rel": "self", "href": f"{sb.url}/network/v2.0/"}]}
+    return Response(200, {"versions": [doc]})
 
-    def extensions(req: Request) -> Response:
-        names = [
-            "external-net",
-            "router",
-            "security-group",
-            "quotas",
-            "port-security",
-            "standard-attr-tag",
-            "fip-port-details",
-            "binding",
-            "agent",
-            "subnet_allocation",
+
+def root(sb: Sandbox, req: Request) -> Response:
+    resources = [
+        {"name": singular, "collection": coll, "links": [{"rel": "self", "href": f"{sb.url}/network/v2.0/{coll}"}]}
+        for coll, (_, singular, _, _) in COLLECTIONS.items()
+    ]
+    return Response(200, {"resources": resources})
+
+
+EXTENSIONS = [
+    "external-net",
+    "router",
+    "security-group",
+    "quotas",
+    "port-security",
+    "standard-attr-tag",
+    "fip-port-details",
+    "binding",
+    "agent",
+    "subnet_allocation",
+]
+
+
+def extensions(sb: Sandbox, req: Request) -> Response:
+    exts = [
+        {"alias": n, "name": n, "description": "", "links": [], "updated": "2013-01-01T00:00:00-00:00"}
+        for n in EXTENSIONS
+    ]
+    return Response(200, {"extensions": exts})
+
+
+def list_(sb: Sandbox, req: Request) -> Response:
+    table, _, plural, _ = COLLECTIONS[req.params["coll"]]
+    fields = req.query.get("fields", [])
+    with sb.state.lock:
+        items = [
+            _fields(_render(sb, table, r), fields) for r in sb.state.table(table).values() if _matches(r, req.query)
         ]
-        return Response(
-            200,
-            {
-                "extensions": [
-                    {"alias": n, "name": n, "description": "", "links": [], "updated": "2013-01-01T00:00:00-00:00"}
-                    for n in names
-                ]
-            },
+    return Response(200, {plural: items})
+
+
+def _get(sb: Sandbox, req: Request) -> tuple[str, str, Record]:
+    table, singular, _, kind = COLLECTIONS[req.params["coll"]]
+    rec = sb.state.table(table).get(req.params["id"])
+    if rec is None:
+        raise neutron_error(
+            404,
+            f"{kind}NotFound",
+            f"{kind.replace('FloatingIP', 'Floating IP')} {req.params['id']} could not be found.",
         )
+    return table, singular, rec
 
-    def list_(req: Request) -> Response:
-        table, _, plural, _ = COLLECTIONS[req.params["coll"]]
-        fields = req.query.get("fields", [])
-        with sb.state.lock:
-            items = [
-                _fields(_render(sb, table, r), fields) for r in sb.state.table(table).values() if _matches(r, req.query)
-            ]
-        return Response(200, {plural: items})
 
-    def _get(req: Request) -> tuple[str, str, Record]:
-        table, singular, _, kind = COLLECTIONS[req.params["coll"]]
-        rec = sb.state.table(table).get(req.params["id"])
-        if rec is None:
-            raise neutron_error(
-                404,
-                f"{kind}NotFound",
-                f"{kind.replace('FloatingIP', 'Floating IP')} {req.params['id']} could not be found.",
-            )
-        return table, singular, rec
+def show(sb: Sandbox, req: Request) -> Response:
+    with sb.state.lock:
+        table, singular, rec = _get(sb, req)
+        return Response(200, {singular: _fields(_render(sb, table, rec), req.query.get("fields", []))})
 
-    def show(req: Request) -> Response:
-        with sb.state.lock:
-            table, singular, rec = _get(req)
-            return Response(200, {singular: _fields(_render(sb, table, rec), req.query.get("fields", []))})
 
-    def create(req: Request) -> Response:
-        coll = req.params["coll"]
-        table, singular, _, _ = COLLECTIONS[coll]
-        body = (req.body or {}).get(singular)
-        if not isinstance(body, dict):
-            raise neutron_error(400, "BadRequest", f"Resource body required: '{singular}'")
-        with sb.state.lock:
-            if coll == "security-groups":
-                rec = _base(
-                    sb, name=body.get("name", ""), description=body.get("description", ""), stateful=True, shared=False
-                )
-                sb.state.table(table)[rec["id"]] = rec
-                for ethertype in ("IPv4", "IPv6"):
-                    r = _rule(sb, rec["id"], direction="egress", ethertype=ethertype)
-                    sb.state.table("security_group_rules")[r["id"]] = r
-            elif coll == "security-group-rules":
-                rec = _create_rule(sb, body)
-            elif coll == "floatingips":
-                net = sb.state.table("networks").get(body.get("floating_network_id", ""))
-                if net is None or not net["router:external"]:
-                    raise neutron_error(
-                        404,
-                        "ExternalNetworkNotFound" if net is None else "BadRequest",
-                        f"Network {body.get('floating_network_id')} is not a valid external network.",
-                    )
-                rec = _base(
-                    sb,
-                    floating_ip_address=data.FLOATING_IP,
-                    floating_network_id=net["id"],
-                    router_id=None,
-                    port_id=None,
-                    fixed_ip_address=None,
-                    status="DOWN",
-                    dns_name="",
-                    dns_domain="",
-                    qos_policy_id=None,
-                    port_forwardings=[],
-                    description=body.get("description", ""),
-                )
-                if body.get("port_id"):
-                    _associate(sb, rec, body["port_id"])
-                sb.state.table(table)[rec["id"]] = rec
+def _create_fip(sb: Sandbox, body: dict[str, Any]) -> Record:
+    net = sb.state.table("networks").get(body.get("floating_network_id", ""))
+    if net is None or not net["router:external"]:
+        raise neutron_error(
+            404,
+            "ExternalNetworkNotFound" if net is None else "BadRequest",
+            f"Network {body.get('floating_network_id')} is not a valid external network.",
+        )
+    rec = base_record(
+        sb,
+        floating_ip_address=data.FLOATING_IP,
+        floating_network_id=net["id"],
+        router_id=None,
+        port_id=None,
+        fixed_ip_address=None,
+        status="DOWN",
+        dns_name="",
+        dns_domain="",
+        qos_policy_id=None,
+        port_forwardings=[],
+        description=body.get("description", ""),
+    )
+    if body.get("port_id"):
+        _associate(sb, rec, body["port_id"])
+    sb.state.table("floatingips")[rec["id"]] = rec
+    return rec
+
+
+def create(sb: Sandbox, req: Request) -> Response:
+    coll = req.params["coll"]
+    table, singular, _, _ = COLLECTIONS[coll]
+    body = (req.body or {}).get(singular)
+    if not isinstance(body, dict):
+        raise neutron_error(400, "BadRequest", f"Resource body required: '{singular}'")
+    makers = {
+        "security-groups": secgroups.create_group,
+        "security-group-rules": secgroups.create_rule,
+        "floatingips": _create_fip,
+    }
+    if coll not in makers:
+        raise neutron_error(
+            403, "PolicyNotAuthorized", f"rule:create_{singular} is disallowed by policy in the sandbox"
+        )
+    with sb.state.lock:
+        rec = makers[coll](sb, body)
+        sb.state.touch()
+        return Response(201, {singular: _render(sb, table, rec)})
+
+
+def update(sb: Sandbox, req: Request) -> Response:
+    with sb.state.lock:
+        table, singular, rec = _get(sb, req)
+        body = (req.body or {}).get(singular) or {}
+        if table == "floatingips" and "port_id" in body:
+            if body["port_id"]:
+                _associate(sb, rec, body["port_id"])
             else:
-                raise neutron_error(
-                    403, "PolicyNotAuthorized", f"rule:create_{singular} is disallowed by policy in the sandbox"
-                )
-            sb.state.touch()
-            return Response(201, {singular: _render(sb, table, rec)})
+                rec.update(port_id=None, fixed_ip_address=None, status="DOWN")
+        for key in ("name", "description"):
+            if key in body:
+                rec[key] = body[key]
+        rec["updated_at"] = now_iso()
+        rec["revision_number"] += 1
+        sb.state.touch()
+        return Response(200, {singular: _render(sb, table, rec)})
 
-    def update(req: Request) -> Response:
-        with sb.state.lock:
-            table, singular, rec = _get(req)
-            body = (req.body or {}).get(singular) or {}
-            if table == "floatingips" and "port_id" in body:
-                if body["port_id"]:
-                    _associate(sb, rec, body["port_id"])
-                else:
-                    rec.update(port_id=None, fixed_ip_address=None, status="DOWN")
-            for key in ("name", "description"):
-                if key in body:
-                    rec[key] = body[key]
-            rec["updated_at"] = now_iso()
-            rec["revision_number"] += 1
-            sb.state.touch()
-            return Response(200, {singular: _render(sb, table, rec)})
 
-    def delete(req: Request) -> Response:
-        with sb.state.lock:
-            table, singular, rec = _get(req)
-            if table in ("networks", "subnets", "ports"):
-                raise neutron_error(409, "InUse", f"Unable to complete operation on {singular} {rec['id']}: in use.")
-            if table == "security_groups":
-                if rec["name"] == "default":
-                    raise neutron_error(
-                        409,
-                        "SecurityGroupCannotRemoveDefault",
-                        "Insufficient rights for removing default security group.",
-                    )
-                for rid in [
-                    r["id"]
-                    for r in sb.state.table("security_group_rules").values()
-                    if r["security_group_id"] == rec["id"]
-                ]:
-                    del sb.state.table("security_group_rules")[rid]
+def delete(sb: Sandbox, req: Request) -> Response:
+    with sb.state.lock:
+        table, singular, rec = _get(sb, req)
+        if table in ("networks", "subnets", "ports"):
+            raise neutron_error(409, "InUse", f"Unable to complete operation on {singular} {rec['id']}: in use.")
+        if table == "security_groups":
+            secgroups.delete_group(sb, rec)
+        else:
             del sb.state.table(table)[rec["id"]]
-            sb.state.touch()
-        return Response(204)
+        sb.state.touch()
+    return Response(204)
 
-    router.add("GET", r"/network", versions, auth=False)
-    router.add("GET", r"/network/v2\.0", root)
-    router.add("GET", r"/network/v2\.0/extensions", extensions)
-    router.add("GET", base, list_)
-    router.add("POST", base, create)
-    router.add("GET", base + r"/(?P<id>[^/]+)", show)
-    router.add("PUT", base + r"/(?P<id>[^/]+)", update)
-    router.add("DELETE", base + r"/(?P<id>[^/]+)", delete)
+
+ROUTES = [
+    Route("GET", r"/network", versions, auth=False),
+    Route("GET", r"/network/v2\.0", root),
+    Route("GET", r"/network/v2\.0/extensions", extensions),
+    Route("GET", BASE, list_),
+    Route("POST", BASE, create),
+    Route("GET", BASE + r"/(?P<id>[^/]+)", show),
+    Route("PUT", BASE + r"/(?P<id>[^/]+)", update),
+    Route("DELETE", BASE + r"/(?P<id>[^/]+)", delete),
+]
+
+
+def register(router: Router, sb: Sandbox) -> None:
+    mount(router, sb, ROUTES)
 
 
 def _associate(sb: Sandbox, fip: Record, port_id: str) -> None:
@@ -425,34 +364,3 @@ def _associate(sb: Sandbox, fip: Record, port_id: str) -> None:
     if port is None:
         raise neutron_error(404, "PortNotFound", f"Port {port_id} could not be found.")
     fip.update(port_id=port_id, fixed_ip_address=port["fixed_ips"][0]["ip_address"], status=port["status"])
-
-
-def _create_rule(sb: Sandbox, body: dict[str, Any]) -> Record:
-    sg_id = body.get("security_group_id", "")
-    if sg_id not in sb.state.table("security_groups"):
-        raise neutron_error(404, "SecurityGroupNotFound", f"Security group {sg_id} does not exist")
-    if body.get("direction") not in ("ingress", "egress"):
-        raise neutron_error(
-            400,
-            "InvalidInput",
-            f"Invalid input for direction. Reason: {body.get('direction')!r} is not in ['ingress', 'egress'].",
-        )
-    fields = {
-        k: body.get(k)
-        for k in ("direction", "protocol", "port_range_min", "port_range_max", "remote_ip_prefix", "remote_group_id")
-    }
-    fields["ethertype"] = body.get("ethertype") or "IPv4"
-    if fields["protocol"] is not None:
-        fields["protocol"] = str(fields["protocol"]).lower()
-    for key in ("port_range_min", "port_range_max"):
-        value = fields[key]
-        if value is not None:
-            fields[key] = int(value)
-    for other in sb.state.table("security_group_rules").values():
-        if other["security_group_id"] == sg_id and all(other.get(k) == v for k, v in fields.items()):
-            raise neutron_error(
-                409, "SecurityGroupRuleExists", f"Security group rule already exists. Rule id is {other['id']}."
-            )
-    rule = _rule(sb, sg_id, description=body.get("description", ""), **fields)
-    sb.state.table("security_group_rules")[rule["id"]] = rule
-    return rule

@@ -1,8 +1,16 @@
-"""A small JSON router over http.server: a regex table, one Request in, one Response out."""
+"""A small JSON router over http.server: a regex table, one Request in, one Response out.
+
+Why not a web framework: the whole API is ~60 routes of JSON in, JSON out, served to one local client. The
+stdlib costs nothing to import (`--demo` starts the sandbox in-process, behind the app's first frame), has no
+event loop to share with the app's, and needs no new dependency; tornado, the one framework already installed
+(through Jupyter), costs ~90 ms to import and an IOLoop thread, and werkzeug/starlette/bottle would be new
+dependencies that buy routing we already have in 20 lines.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import re
@@ -51,25 +59,43 @@ class HTTPError(Exception):
 
 
 Handler = Callable[[Request], Response]
+# A service's handler: the sandbox (typed loosely: this module knows nothing of it) and the request.
+ServiceHandler = Callable[[Any, Request], Response]
 # Called before an authenticated handler: validates the token (and may inject faults). Raises HTTPError.
 Guard = Callable[[Request], None]
 
 
-@dataclass
+@dataclass(frozen=True)
 class Route:
+    """One row of a service's route table."""
+
+    method: str
+    pattern: str  # a regex matched against the whole path; named groups land in Request.params
+    handler: ServiceHandler
+    auth: bool = True
+
+
+@dataclass
+class _Compiled:
     method: str
     pattern: re.Pattern[str]
     handler: Handler
     auth: bool
 
 
+def mount(router: Router, sb: Any, routes: list[Route]) -> None:
+    """Add a service's route table, each handler bound to the sandbox."""
+    for r in routes:
+        router.add(r.method, r.pattern, functools.partial(r.handler, sb), auth=r.auth)
+
+
 class Router:
     def __init__(self, guard: Guard) -> None:
-        self.routes: list[Route] = []
+        self.routes: list[_Compiled] = []
         self.guard = guard
 
     def add(self, method: str, pattern: str, handler: Handler, *, auth: bool = True) -> None:
-        self.routes.append(Route(method, re.compile(pattern), handler, auth))
+        self.routes.append(_Compiled(method, re.compile(pattern), handler, auth))
 
     def dispatch(self, req: Request) -> Response:
         allowed = False

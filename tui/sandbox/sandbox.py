@@ -2,86 +2,28 @@
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import json
 import logging
-import os
 import random
 import secrets
 import shutil
 import threading
 import time
-from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from tui.conventions import DEMO_KEY, META_SSH_PORT, META_SSH_USER
-from tui.sandbox import compute, data, identity, image, network, volume
+from tui.conventions import META_SSH_PORT, META_SSH_USER
+from tui.sandbox import actions, compute, data, identity, image, network, seeding, volume
+from tui.sandbox.knobs import Delays, Faults
 from tui.sandbox.router import HTTPError, HTTPService, Request, Router
+from tui.sandbox.seeding import DEMO_SERVER  # noqa: F401  (re-exported)
 from tui.sandbox.sshhost import SSHHost, SSHHostError, port_is_free, remove_runtime_dir
-from tui.sandbox.state import State, now_iso, now_usec
+from tui.sandbox.state import State, write_private
 
 log = logging.getLogger("tui.sandbox")
 
 CLOUD_NAME = "sandbox"
-DEMO_SERVER = "analytics-1"
-
-
-@dataclass
-class Delays:
-    """Seconds each transition takes."""
-
-    build_s: float = 3.0
-    resize_s: float = 2.0
-    stop_s: float = 1.0
-    start_s: float = 1.5
-    reboot_s: float = 1.5
-    delete_s: float = 1.0
-    volume_s: float = 0.5
-
-    @classmethod
-    def fast(cls) -> Delays:
-        return cls(build_s=0.1, resize_s=0.1, stop_s=0.05, start_s=0.05, reboot_s=0.05, delete_s=0.05, volume_s=0.05)
-
-
-@dataclass
-class Faults:
-    """Test knobs; change them at any time (not persisted)."""
-
-    latency_s: float = 0.0  # added to every request
-    error_rate: float = 0.0  # probability of a 500 on an authenticated call
-    rate_limit_rate: float = 0.0  # probability of a 429 (Retry-After: 1) on an authenticated call
-    fail_next_create: bool = False  # the next server goes to ERROR with a fault
-    console_host_keys: bool = True  # False: console logs omit cloud-init's host-key block (as many real clouds do)
-    quota: dict[str, int] = field(default_factory=dict)  # overrides of data.DEFAULT_QUOTA
-
-    def set_quota(
-        self,
-        *,
-        ram_mb: int | None = None,
-        cores: int | None = None,
-        instances: int | None = None,
-        gigabytes: int | None = None,
-        volumes: int | None = None,
-        key_pairs: int | None = None,
-    ) -> None:
-        """Override project quotas (-1 = unlimited)."""
-        values = {
-            "ram_mb": ram_mb,
-            "cores": cores,
-            "instances": instances,
-            "gigabytes": gigabytes,
-            "volumes": volumes,
-            "key_pairs": key_pairs,
-        }
-        self.quota.update({k: v for k, v in values.items() if v is not None})
-
-    def reset(self) -> None:
-        """Back to no faults and the default quota."""
-        fresh = Faults()
-        for f in fields(self):
-            setattr(self, f.name, getattr(fresh, f.name))
 
 
 class Sandbox:
@@ -142,7 +84,7 @@ class Sandbox:
         self.state.start()
         self._restore()
         if self.seed_demo and not self.state.data["demo_seeded"]:
-            self._seed_demo()
+            seeding.seed_demo(self)
         self._write_clouds_yaml()
         self._http.start()
         self.state.touch()
@@ -202,39 +144,9 @@ class Sandbox:
             ]
             return out
 
-    def seed_servers(self, n: int, ssh_hosts: bool = False) -> list[str]:
+    def seed_servers(self, n: int, ssh_hosts: bool = False, public_ip: bool = True) -> list[str]:
         """Create `n` ACTIVE servers at once (quota not enforced); returns their ids."""
-        net = network.network_by_name(self, data.PRIVATE_NET)
-        assert net is not None
-        flavor = data.flavor_by_ref("m1.tiny")
-        image_id = data.stable_id("image:Ubuntu 22.04")
-        assert flavor is not None
-        ids = []
-        with self.state.lock:
-            start = len(self.state.table("servers"))
-            for i in range(n):
-                body = {
-                    "name": f"bench-{start + i:04d}",
-                    "flavorRef": flavor["id"],
-                    "imageRef": image_id,
-                    "networks": [{"uuid": net["id"]}],
-                }
-                srv = compute.create_server(self, body, enforce_quota=False)
-                srv["ssh"] = ssh_hosts and self.ssh_hosts
-                srv["pending"] = None
-                ids.append(srv["id"])
-                if not srv["ssh"]:
-                    compute._set(srv, "ACTIVE")
-                    srv["launched_at"] = now_usec()
-                    srv["boots"].append(now_iso())
-                    network.set_port_status(self, srv["port_id"], True)
-                else:
-                    srv["pending"] = "build"
-            self.state.touch()
-        for sid in ids:
-            if self.server_state(sid)["pending"] == "build":
-                compute.advance(self, sid, "build")
-        return ids
+        return seeding.seed_servers(self, n, ssh_hosts, public_ip)
 
     # -- used by the services -------------------------------------------------------------------------
 
@@ -244,7 +156,7 @@ class Sandbox:
         self.scheduler.call_later(delay, lambda: self._advance(table, rid, action))
 
     def _advance(self, table: str, rid: str, action: str) -> None:
-        (compute.advance if table == "servers" else volume.advance)(self, rid, action)
+        (actions.advance if table == "servers" else volume.advance)(self, rid, action)
 
     def vm_on(self, sid: str) -> str | None:
         """Start the server's SSH host (not under the lock). Returns an error message, or None."""
@@ -350,7 +262,7 @@ class Sandbox:
             "app_cred_name": "cades-tui",
             "app_cred_secret": secrets.token_urlsafe(24),
         }
-        _write_private(path, json.dumps(values, indent=2))
+        write_private(path, json.dumps(values, indent=2))
         return values
 
     def _write_clouds_yaml(self) -> None:
@@ -379,7 +291,7 @@ class Sandbox:
                 **common,
             },
         }
-        _write_private(self.clouds_yaml, yaml.safe_dump({"clouds": clouds}, sort_keys=False))
+        write_private(self.clouds_yaml, yaml.safe_dump({"clouds": clouds}, sort_keys=False))
 
     def _restore(self) -> None:
         """Resume pending transitions and power on the SSH hosts of running servers."""
@@ -409,57 +321,3 @@ class Sandbox:
             error = self.vm_on(sid)
             if error:
                 log.warning("sandbox: %s", error)
-
-    def _seed_demo(self) -> None:
-        private, public = self.generate_keypair(DEMO_KEY)
-        _write_private(self.demo_key_path, private)
-        net = network.network_by_name(self, data.PRIVATE_NET)
-        flavor = data.flavor_by_ref("m1.small")
-        assert net is not None and flavor is not None
-        with self.state.lock:
-            fingerprint = compute._fingerprint(public)
-            kps = self.state.table("keypairs")
-            kps[DEMO_KEY] = {
-                "name": DEMO_KEY,
-                "public_key": public,
-                "fingerprint": fingerprint,
-                "type": "ssh",
-                "created_at": now_usec(),
-                "id": len(kps) + 1,
-            }
-            srv = compute.create_server(
-                self,
-                {
-                    "name": DEMO_SERVER,
-                    "flavorRef": flavor["id"],
-                    "imageRef": "",
-                    "key_name": DEMO_KEY,
-                    "networks": [{"uuid": net["id"]}],
-                    "block_device_mapping_v2": [
-                        {
-                            "boot_index": 0,
-                            "uuid": data.stable_id("image:Ubuntu 24.04"),
-                            "source_type": "image",
-                            "destination_type": "volume",
-                            "volume_size": 16,
-                            "delete_on_termination": False,
-                        }
-                    ],
-                },
-            )
-            vol_ids = [v["id"] for v in srv["volumes"]]
-            self.state.data["demo_seeded"] = True
-        for vid in vol_ids:
-            volume.advance(self, vid, "create")
-        compute.advance(self, srv["id"], "build")
-
-
-def _write_private(path: Path, text: str) -> None:
-    """Write a file only its owner can read, atomically."""
-    tmp = path.with_name(path.name + ".tmp")
-    with contextlib.suppress(FileNotFoundError):
-        tmp.unlink()
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)

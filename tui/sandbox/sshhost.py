@@ -1,4 +1,4 @@
-"""An unprivileged SSH host on 127.0.0.1: one sandbox "VM".
+"""An unprivileged SSH host on loopback addresses (127.0.0.x): one sandbox "VM".
 
 Layout of an instance directory (`root`):
 
@@ -14,6 +14,12 @@ current user, who is then the only user it accepts. `SetEnv` gives sessions HOME
 Every session also gets `CADES_SANDBOX_VM=<root>`: `stop()` ("power off") ends every process carrying it,
 including detached screen/tmux sessions; `kill()` ("network cut") only kills sshd and its connections.
 
+The host listens on `listen` (default 127.0.0.1; a sandbox server: its private 127.0.0.N, plus 127.0.0.1 while it
+has a floating IP), one port on every address; `set_listen()` changes them without dropping sessions (SIGHUP).
+`log_level="DEBUG1"` makes sshd log every forwarded connection's target (OpenSSH 9.2 logs
+`server_request_direct_tcpip: originator ... target 127.0.0.N port P` at DEBUG1 only; VERBOSE and INFO do not),
+which is how a test proves a connection went through this host as a jump host.
+
 Fallback when no sshd binary is installed: an asyncssh server (public key auth, the same host key, commands
 run with `/bin/sh -c` in HOME with the same environment, port forwarding and SFTP allowed). It serves the
 same API; it does not allocate real PTYs.
@@ -21,7 +27,6 @@ same API; it does not allocate real PTYs.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import contextlib
 import getpass
@@ -33,10 +38,12 @@ import signal
 import socket
 import subprocess
 import tempfile
-import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+
+from tui.sandbox import procs
+from tui.sandbox.sshfallback import AsyncSSHServer
 
 SSHD = "/usr/sbin/sshd"
 SFTP_SERVER = "/usr/lib/openssh/sftp-server"
@@ -48,20 +55,25 @@ class SSHHostError(RuntimeError):
     """The SSH host could not be started."""
 
 
-def port_is_free(port: int) -> bool:
+def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            s.bind(("127.0.0.1", port))
+            s.bind((host, port))
         except OSError:
             return False
     return True
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def free_port(hosts: Sequence[str] = ("127.0.0.1",)) -> int:
+    """A port the OS calls free on the first address and that is free on the others too."""
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind((hosts[0], 0))
+            port = int(s.getsockname()[1])
+        if all(port_is_free(port, h) for h in hosts[1:]):
+            return port
+    raise SSHHostError(f"no port free on all of {', '.join(hosts)}")
 
 
 def fingerprint_sha256(public_key_line: str) -> str:
@@ -84,10 +96,15 @@ class SSHHost:
         authorized_keys: list[str],
         port: int = 0,
         *,
+        listen: Sequence[str] = ("127.0.0.1",),
+        log_level: str = "INFO",
         sshd_path: str | None = None,
     ) -> None:
-        """`sshd_path`: None finds /usr/sbin/sshd (else the asyncssh fallback); "" forces the fallback."""
+        """`sshd_path`: None finds /usr/sbin/sshd (else the asyncssh fallback); "" forces the fallback.
+        `listen`: loopback addresses to serve on; `log_level`: sshd's LogLevel (DEBUG1 logs forwarding targets)."""
         self.root = Path(root).resolve()
+        self.listen = _loopback(listen)
+        self.log_level = log_level
         self.authorized_keys = list(authorized_keys)
         self.port = port
         self.user = getpass.getuser()
@@ -104,7 +121,7 @@ class SSHHost:
             sshd_path = SSHD if os.access(SSHD, os.X_OK) else ""
         self.sshd_path = sshd_path
         self._proc: subprocess.Popen[bytes] | None = None
-        self._fallback: _AsyncSSHServer | None = None
+        self._fallback: AsyncSSHServer | None = None
         self._prepare_dirs()
         self.host_public_key = self._ensure_host_key()
         self.host_key_fingerprint = fingerprint_sha256(self.host_public_key)
@@ -130,8 +147,30 @@ class SSHHost:
         }
 
     def known_hosts_line(self) -> str:
+        """A known_hosts line naming every address the host listens on."""
         key_type, blob = self.host_public_key.split()[:2]
-        return f"[127.0.0.1]:{self.port} {key_type} {blob}"
+        return f"{','.join(f'[{a}]:{self.port}' for a in self.listen)} {key_type} {blob}"
+
+    def set_listen(self, listen: Sequence[str]) -> None:
+        """Serve on these addresses from now on; a running sshd re-reads its config (SIGHUP), sessions stay."""
+        listen = _loopback(listen)
+        if listen == self.listen:
+            return
+        gone = [a for a in self.listen if a not in listen]
+        added = [a for a in listen if a not in self.listen]
+        self.listen = listen
+        if not self.running:
+            return
+        if self._proc is not None:
+            if not all(port_is_free(self.port, a) for a in added):
+                raise SSHHostError(f"port {self.port} is taken on one of {', '.join(listen)}")
+            self._write_config()
+            self._proc.send_signal(signal.SIGHUP)
+            self._wait_listening(self._proc, self.log_path.stat().st_size if self.log_path.exists() else 0, gone)
+        elif self._fallback is not None:  # asyncssh cannot add a listener in place: restart it
+            self._fallback.stop()
+            self._fallback = None
+            self._start_fallback()
 
     def set_authorized_keys(self, keys: list[str]) -> None:
         self.authorized_keys = list(keys)
@@ -141,19 +180,18 @@ class SSHHost:
         """Start serving (no-op when running). Reuses `self.port` when set and free."""
         if self.running:
             return
-        if not self.port or not port_is_free(self.port):
-            self.port = free_port()
+        if not self.port or not all(port_is_free(self.port, a) for a in self.listen):
+            self.port = free_port(self.listen)
         self._write_authorized_keys()
         if self.sshd_path:
             self._start_sshd()
         else:
-            self._fallback = _AsyncSSHServer(self)
-            self._fallback.start()
+            self._start_fallback()
 
     def stop(self) -> None:
         """Power off: stop sshd, its connections and every process started in this VM. Idempotent."""
         self._stop_server(signal.SIGTERM)
-        _terminate_marked(str(self.root))
+        procs.terminate_marked(f"{MARKER_ENV}={self.root}")
 
     def disconnect(self) -> None:
         """The cloud goes offline but the VM keeps running: stop sshd and its connections (SIGTERM), leave the
@@ -207,11 +245,11 @@ class SSHHost:
         cfg = self.etc / "sshd_config"
         cfg.write_text(
             f"Port {self.port}\n"
-            "ListenAddress 127.0.0.1\n"
+            + "".join(f"ListenAddress {a}\n" for a in self.listen)
+            + f"LogLevel {self.log_level}\n"
             f"HostKey {_q(str(self.host_key_path))}\n"
             f"PidFile {_q(str(self.etc / 'sshd.pid'))}\n"
-            f"AuthorizedKeysFile {_q(str(self.etc / 'authorized_keys'))}\n"
-            "UsePAM no\n"
+            f"AuthorizedKeysFile {_q(str(self.etc / 'authorized_keys'))}\n" + "UsePAM no\n"
             "StrictModes no\n"
             "PubkeyAuthentication yes\n"
             "PasswordAuthentication no\n"
@@ -237,21 +275,32 @@ class SSHHost:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
         )
+        self._wait_listening(self._proc, log_offset)
+
+    def _wait_listening(self, proc: subprocess.Popen[bytes], log_offset: int, gone: Sequence[str] = ()) -> None:
+        """Until sshd answers on every listen address (and no longer on `gone`); SSHHostError if it cannot."""
+        where = ", ".join(f"{a}:{self.port}" for a in self.listen)
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
-            if self._proc.poll() is not None:
-                err = self._proc.stderr.read().decode(errors="replace") if self._proc.stderr else ""
+            if proc.poll() is not None:
+                err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
                 self._proc = None
-                raise SSHHostError(
-                    f"sshd exited at start on 127.0.0.1:{self.port}: {err.strip()} {self._log_tail(log_offset)}"
-                )
-            if _banner_ok(self.port):
+                raise SSHHostError(f"sshd exited at start on {where}: {err.strip()} {self._log_tail(log_offset)}")
+            if all(_banner_ok(a, self.port) for a in self.listen) and not any(_banner_ok(a, self.port) for a in gone):
                 return
             time.sleep(0.02)
         self._stop_server(signal.SIGKILL)
         raise SSHHostError(
-            f"sshd did not accept on 127.0.0.1:{self.port} within {START_TIMEOUT_S:.0f} s: {self._log_tail(log_offset)}"
+            f"sshd did not accept on {where} within {START_TIMEOUT_S:.0f} s: {self._log_tail(log_offset)}"
         )
+
+    def _start_fallback(self) -> None:
+        fallback = AsyncSSHServer(self)
+        try:
+            fallback.start(START_TIMEOUT_S)
+        except Exception as exc:
+            raise SSHHostError(f"asyncssh server could not listen on {self.listen}:{self.port}: {exc}") from exc
+        self._fallback = fallback
 
     def _log_tail(self, offset: int) -> str:
         try:
@@ -269,7 +318,7 @@ class SSHHost:
         if proc is None:
             return
         # Connection processes call setsid(): find them (and their sshd children) before the listener dies.
-        conns = [p for p in _descendants(proc.pid) if _comm(p) == "sshd"]
+        conns = [p for p in procs.descendants(proc.pid) if procs.comm(p) == "sshd"]
         for pid in [proc.pid, *conns]:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, sig)
@@ -280,7 +329,7 @@ class SSHHost:
             proc.wait(timeout=5)
         if proc.stderr:
             proc.stderr.close()
-        _wait_gone(conns, 3.0)
+        procs.wait_gone(conns, 3.0)
 
 
 def runtime_dir(root: Path) -> Path:
@@ -293,208 +342,18 @@ def remove_runtime_dir(root: Path) -> None:
     shutil.rmtree(runtime_dir(root), ignore_errors=True)
 
 
-# -- process helpers (Linux /proc) --------------------------------------------------------------------
-
-
-def _banner_ok(port: int) -> bool:
+def _banner_ok(host: str, port: int) -> bool:
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as s:
+        with socket.create_connection((host, port), timeout=0.5) as s:
             return s.recv(4).startswith(b"SSH-")
     except OSError:
         return False
 
 
-def _stat(pid: int) -> list[str] | None:
-    try:
-        raw = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return [raw[raw.index("(") + 1 : raw.rindex(")")], *raw[raw.rindex(")") + 2 :].split()]
-
-
-def _comm(pid: int) -> str:
-    st = _stat(pid)
-    return st[0] if st else ""
-
-
-def _alive(pid: int) -> bool:
-    st = _stat(pid)
-    return st is not None and st[1] != "Z"
-
-
-def _all_pids() -> list[int]:
-    return [int(p) for p in os.listdir("/proc") if p.isdigit()]
-
-
-def _descendants(root_pid: int) -> list[int]:
-    children: dict[int, list[int]] = {}
-    for pid in _all_pids():
-        st = _stat(pid)
-        if st:
-            children.setdefault(int(st[2]), []).append(pid)
-    out: list[int] = []
-    todo = [root_pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            out.append(child)
-            todo.append(child)
+def _loopback(addresses: Sequence[str]) -> list[str]:
+    """The addresses, checked: every listener binds 127.0.0.x, never a routable address."""
+    out = list(dict.fromkeys(addresses))
+    bad = [a for a in out if not a.startswith("127.")]
+    if not out or bad:
+        raise ValueError(f"SSH hosts listen on loopback addresses only, not {bad or 'nothing'}")
     return out
-
-
-def _marked_pids(marker: str) -> list[int]:
-    needle = f"{MARKER_ENV}={marker}".encode()
-    me = os.getpid()
-    out = []
-    for pid in _all_pids():
-        if pid == me:
-            continue
-        try:
-            env = Path(f"/proc/{pid}/environ").read_bytes()
-        except OSError:
-            continue
-        if needle in env.split(b"\0"):
-            out.append(pid)
-    return out
-
-
-def _wait_gone(pids: list[int], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        pids = [p for p in pids if _alive(p)]
-        if not pids:
-            return True
-        time.sleep(0.02)
-    return False
-
-
-def _terminate_marked(marker: str) -> None:
-    """SIGTERM, then SIGKILL, every process started inside the VM `marker`."""
-    pids = _marked_pids(marker)
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        for pid in pids:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, sig)
-        if _wait_gone(pids, 2.0):
-            return
-
-
-# -- asyncssh fallback --------------------------------------------------------------------------------
-
-
-class _AsyncSSHServer:
-    """An asyncssh server on its own event loop thread, standing in for sshd."""
-
-    def __init__(self, host: SSHHost) -> None:
-        self.host = host
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, name=f"sshhost-{host.port}", daemon=True)
-        self.server: Any = None
-        self.conns: set[Any] = set()
-        self.procs: set[asyncio.subprocess.Process] = set()
-
-    def start(self) -> None:
-        self.thread.start()
-        fut = asyncio.run_coroutine_threadsafe(self._listen(), self.loop)
-        try:
-            fut.result(timeout=START_TIMEOUT_S)
-        except Exception as exc:
-            self.stop()
-            raise SSHHostError(f"asyncssh server could not listen on 127.0.0.1:{self.host.port}: {exc}") from exc
-
-    def stop(self) -> None:
-        if self.thread.is_alive():
-            with contextlib.suppress(Exception):
-                asyncio.run_coroutine_threadsafe(self._close(), self.loop).result(timeout=5)
-            self.loop.call_soon_threadsafe(self.loop.stop)
-            self.thread.join(timeout=5)
-        if not self.loop.is_running():
-            self.loop.close()
-
-    async def _close(self) -> None:
-        if self.server is not None:
-            self.server.close()
-        for conn in list(self.conns):
-            conn.abort()
-        for proc in list(self.procs):
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
-            await proc.wait()
-
-    async def _listen(self) -> None:
-        import asyncssh
-
-        host = self.host
-        outer = self
-
-        class Server(asyncssh.SSHServer):
-            def connection_made(self, conn: Any) -> None:
-                self._conn = conn
-                outer.conns.add(conn)
-
-            def connection_lost(self, exc: Exception | None) -> None:
-                outer.conns.discard(self._conn)
-
-            def begin_auth(self, username: str) -> bool:
-                return True
-
-            def public_key_auth_supported(self) -> bool:
-                return True
-
-            def validate_public_key(self, username: str, key: Any) -> bool:
-                if username != host.user:
-                    return False
-                wanted = {" ".join(k.split()[:2]) for k in host.authorized_keys}
-                return " ".join(key.export_public_key().decode().split()[:2]) in wanted
-
-        self.server = await asyncssh.listen(
-            "127.0.0.1",
-            host.port,
-            server_factory=Server,
-            server_host_keys=[str(host.host_key_path)],
-            process_factory=self._run,
-            sftp_factory=self._sftp_factory(),
-            allow_scp=True,
-            encoding=None,
-            agent_forwarding=False,
-            x11_forwarding=False,
-        )
-
-    def _sftp_factory(self) -> Any:
-        import asyncssh
-
-        home = os.fsencode(self.host.home)
-
-        class HomeSFTP(asyncssh.SFTPServer):
-            def map_path(self, path: bytes) -> bytes:
-                return path if path.startswith(b"/") else os.path.join(home, path)
-
-        return HomeSFTP
-
-    async def _run(self, process: Any) -> None:
-        import asyncssh
-
-        cmd = process.command or "exec ${SHELL:-/bin/sh} -i"
-        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "USER": self.host.user, "SHELL": "/bin/sh"}
-        env.update(self.host.session_env())
-        sub = await asyncio.create_subprocess_exec(
-            "/bin/sh",
-            "-c",
-            cmd,
-            cwd=self.host.home,
-            env=env,
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            start_new_session=True,
-        )
-        self.procs.add(sub)
-        try:
-            await process.redirect(stdin=sub.stdin, stdout=sub.stdout, stderr=sub.stderr)
-            code = await sub.wait()
-            await process.stdout.drain()
-            await process.stderr.drain()
-            process.exit(code if code >= 0 else 255)
-        except (OSError, asyncssh.Error):
-            process.exit(255)
-        finally:
-            self.procs.discard(sub)

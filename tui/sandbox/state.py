@@ -6,6 +6,7 @@ Mutations happen under `state.lock` and end with `state.touch()`; a writer threa
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import threading
@@ -121,3 +122,14 @@ class State:
             threading.Event().wait(SAVE_DEBOUNCE_S)
             self._dirty.clear()
             self.save()
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write a file only its owner can read, atomically."""
+    tmp = path.with_name(path.name + ".tmp")
+    with contextlib.suppress(FileNotFoundError):
+        tmp.unlink()
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from tui.sandbox import data
-from tui.sandbox.router import HTTPError, Request, Response, Router
+from tui.sandbox.router import HTTPError, Request, Response, Route, Router, mount
 from tui.sandbox.state import Record, new_id, now_usec
 
 if TYPE_CHECKING:
@@ -166,158 +166,157 @@ def render(sb: Sandbox, vol: Record) -> dict[str, Any]:
     return out
 
 
+BASE = r"/volume/v3/(?P<pid>[0-9a-f]+)"
+_HEADERS = {"OpenStack-API-Version": f"volume {MAX_VERSION}", "Vary": "OpenStack-API-Version"}
+
+
+def versions(sb: Sandbox, req: Request) -> Response:
+    doc = {
+        "id": "v3.0",
+        "status": "CURRENT",
+        "version": MAX_VERSION,
+        "min_version": "3.0",
+        "updated": "2023-08-31T00:00:00Z",
+        "links": [{"rel": "self", "href": f"{sb.url}/volume/v3/"}],
+        "media-types": [{"base": "application/json", "type": "application/vnd.openstack.volume+json;version=3"}],
+    }
+    return Response(300, {"versions": [doc]})
+
+
+def _project(sb: Sandbox, req: Request) -> None:
+    if req.params["pid"] != sb.state.data["project_id"]:
+        raise HTTPError(403, {"forbidden": {"code": 403, "message": "Policy doesn't allow this project."}})
+
+
+def _get(sb: Sandbox, req: Request) -> Record:
+    _project(sb, req)
+    vol = sb.state.table("volumes").get(req.params["id"])
+    if vol is None:
+        raise cinder_error(404, f"Volume {req.params['id']} could not be found.")
+    return vol
+
+
+def list_volumes(sb: Sandbox, req: Request) -> Response:
+    _project(sb, req)
+    pid = req.params["pid"]
+    with sb.state.lock:
+        vols = sorted(sb.state.table("volumes").values(), key=lambda v: (v["created_at"], v["id"]), reverse=True)
+        for key in ("name", "status"):
+            wanted = req.arg(key)
+            if wanted is not None:
+                vols = [v for v in vols if v[key] == wanted]
+        if req.path.endswith("/detail"):
+            return Response(200, {"volumes": [render(sb, v) for v in vols]}, _HEADERS)
+        brief = [
+            {
+                "id": v["id"],
+                "name": v["name"],
+                "links": [{"rel": "self", "href": f"{sb.url}/volume/v3/{pid}/volumes/{v['id']}"}],
+            }
+            for v in vols
+        ]
+        return Response(200, {"volumes": brief}, _HEADERS)
+
+
+def show_volume(sb: Sandbox, req: Request) -> Response:
+    with sb.state.lock:
+        return Response(200, {"volume": render(sb, _get(sb, req))}, _HEADERS)
+
+
+def _size(body: dict[str, Any]) -> int:
+    try:
+        size = int(body.get("size", ""))
+    except (TypeError, ValueError):
+        raise cinder_error(
+            400, f"Invalid input received: Volume size '{body.get('size')}' must be an integer and greater than 0."
+        ) from None
+    if size <= 0:
+        raise cinder_error(400, f"Invalid input received: Volume size '{size}' must be an integer and greater than 0.")
+    return size
+
+
+def create_volume(sb: Sandbox, req: Request) -> Response:
+    _project(sb, req)
+    body = (req.body or {}).get("volume")
+    if not isinstance(body, dict):
+        raise cinder_error(400, "Missing required element 'volume' in request body.")
+    size = _size(body)
+    image_id = body.get("imageRef") or body.get("image_id")
+    if image_id and image_id not in data.IMAGES:
+        raise cinder_error(400, "Invalid image identifier or unable to access requested image. (HTTP 400)")
+    with sb.state.lock:
+        msg = quota_error(sb, size)
+        if msg:
+            raise HTTPError(413, {"overLimit": {"code": 413, "message": msg, "retryAfter": "0"}})
+        vol = new_volume(
+            sb, size, body.get("name") or "", body.get("description") or "", image_id, body.get("metadata") or {}
+        )
+        sb.later(sb.delays.volume_s, "volumes", vol["id"], "create")
+        sb.state.touch()
+        return Response(202, {"volume": render(sb, vol)}, _HEADERS)
+
+
+def delete_volume(sb: Sandbox, req: Request) -> Response:
+    with sb.state.lock:
+        vol = _get(sb, req)
+        if vol["status"] not in ("available", "error") or vol["attachments"]:
+            raise cinder_error(
+                400,
+                "Invalid volume: Volume status must be available or error or error_restoring "
+                "or error_extending or error_managing and must not be migrating, attached, "
+                "belong to a group, have snapshots, awaiting a transfer, or be disassociated "
+                "from snapshots after volume transfer.",
+            )
+        vol["status"] = "deleting"
+        sb.later(sb.delays.volume_s, "volumes", vol["id"], "delete")
+        sb.state.touch()
+    return Response(202, None, _HEADERS)
+
+
+def types(sb: Sandbox, req: Request) -> Response:
+    return Response(200, {"volume_types": [VOLUME_TYPE]}, _HEADERS)
+
+
+def default_type(sb: Sandbox, req: Request) -> Response:
+    return Response(200, {"volume_type": VOLUME_TYPE}, _HEADERS)
+
+
+def limits(sb: Sandbox, req: Request) -> Response:
+    q = sb.quota()
+    with sb.state.lock:
+        count, gigabytes = usage(sb)
+    absolute = {
+        "maxTotalVolumes": q["volumes"],
+        "maxTotalVolumeGigabytes": q["gigabytes"],
+        "maxTotalSnapshots": q["snapshots"],
+        "maxTotalBackups": q["backups"],
+        "maxTotalBackupGigabytes": q["backup_gigabytes"],
+        "totalVolumesUsed": count,
+        "totalGigabytesUsed": gigabytes,
+        "totalSnapshotsUsed": 0,
+        "totalBackupsUsed": 0,
+        "totalBackupGigabytesUsed": 0,
+    }
+    return Response(200, {"limits": {"rate": [], "absolute": absolute}}, _HEADERS)
+
+
+def zones(sb: Sandbox, req: Request) -> Response:
+    return Response(200, {"availabilityZoneInfo": [{"zoneName": "nova", "zoneState": {"available": True}}]}, _HEADERS)
+
+
+ROUTES = [
+    Route("GET", r"/volume", versions, auth=False),
+    Route("GET", r"/volume/v3", versions, auth=False),
+    Route("GET", BASE + r"/volumes(?:/detail)?", list_volumes),
+    Route("POST", BASE + r"/volumes", create_volume),
+    Route("GET", BASE + r"/volumes/(?P<id>[^/]+)", show_volume),
+    Route("DELETE", BASE + r"/volumes/(?P<id>[^/]+)", delete_volume),
+    Route("GET", BASE + r"/types", types),
+    Route("GET", BASE + r"/types/default", default_type),
+    Route("GET", BASE + r"/limits", limits),
+    Route("GET", BASE + r"/os-availability-zone", zones),
+]
+
+
 def register(router: Router, sb: Sandbox) -> None:
-    base = r"/volume/v3/(?P<pid>[0-9a-f]+)"
-    mv = {"OpenStack-API-Version": f"volume {MAX_VERSION}", "Vary": "OpenStack-API-Version"}
-
-    def versions(req: Request) -> Response:
-        return Response(
-            300,
-            {
-                "versions": [
-                    {
-                        "id": "v3.0",
-                        "status": "CURRENT",
-                        "version": MAX_VERSION,
-                        "min_version": "3.0",
-                        "updated": "2023-08-31T00:00:00Z",
-                        "links": [{"rel": "self", "href": f"{sb.url}/volume/v3/"}],
-                        "media-types": [
-                            {"base": "application/json", "type": "application/vnd.openstack.volume+json;version=3"}
-                        ],
-                    }
-                ]
-            },
-        )
-
-    def _project(req: Request) -> None:
-        if req.params["pid"] != sb.state.data["project_id"]:
-            raise HTTPError(403, {"forbidden": {"code": 403, "message": "Policy doesn't allow this project."}})
-
-    def _get(req: Request) -> Record:
-        _project(req)
-        vol = sb.state.table("volumes").get(req.params["id"])
-        if vol is None:
-            raise cinder_error(404, f"Volume {req.params['id']} could not be found.")
-        return vol
-
-    def list_(req: Request) -> Response:
-        _project(req)
-        with sb.state.lock:
-            vols = sorted(sb.state.table("volumes").values(), key=lambda v: (v["created_at"], v["id"]), reverse=True)
-            for key in ("name", "status"):
-                wanted = req.arg(key)
-                if wanted is not None:
-                    vols = [v for v in vols if v[key] == wanted]
-            if req.path.endswith("/detail"):
-                return Response(200, {"volumes": [render(sb, v) for v in vols]}, mv)
-            pid = req.params["pid"]
-            return Response(
-                200,
-                {
-                    "volumes": [
-                        {
-                            "id": v["id"],
-                            "name": v["name"],
-                            "links": [{"rel": "self", "href": f"{sb.url}/volume/v3/{pid}/volumes/{v['id']}"}],
-                        }
-                        for v in vols
-                    ]
-                },
-                mv,
-            )
-
-    def show(req: Request) -> Response:
-        with sb.state.lock:
-            return Response(200, {"volume": render(sb, _get(req))}, mv)
-
-    def create(req: Request) -> Response:
-        _project(req)
-        body = (req.body or {}).get("volume")
-        if not isinstance(body, dict):
-            raise cinder_error(400, "Missing required element 'volume' in request body.")
-        try:
-            size = int(body.get("size", ""))
-        except (TypeError, ValueError):
-            raise cinder_error(
-                400, f"Invalid input received: Volume size '{body.get('size')}' must be an integer and greater than 0."
-            ) from None
-        if size <= 0:
-            raise cinder_error(
-                400, f"Invalid input received: Volume size '{size}' must be an integer and greater than 0."
-            )
-        image_id = body.get("imageRef") or body.get("image_id")
-        if image_id and image_id not in data.IMAGES:
-            raise cinder_error(400, "Invalid image identifier or unable to access requested image. (HTTP 400)")
-        with sb.state.lock:
-            msg = quota_error(sb, size)
-            if msg:
-                raise HTTPError(413, {"overLimit": {"code": 413, "message": msg, "retryAfter": "0"}})
-            vol = new_volume(
-                sb, size, body.get("name") or "", body.get("description") or "", image_id, body.get("metadata") or {}
-            )
-            sb.later(sb.delays.volume_s, "volumes", vol["id"], "create")
-            sb.state.touch()
-            return Response(202, {"volume": render(sb, vol)}, mv)
-
-    def delete(req: Request) -> Response:
-        with sb.state.lock:
-            vol = _get(req)
-            if vol["status"] not in ("available", "error") or vol["attachments"]:
-                raise cinder_error(
-                    400,
-                    "Invalid volume: Volume status must be available or error or error_restoring "
-                    "or error_extending or error_managing and must not be migrating, attached, "
-                    "belong to a group, have snapshots, awaiting a transfer, or be disassociated "
-                    "from snapshots after volume transfer.",
-                )
-            vol["status"] = "deleting"
-            sb.later(sb.delays.volume_s, "volumes", vol["id"], "delete")
-            sb.state.touch()
-        return Response(202, None, mv)
-
-    def types(req: Request) -> Response:
-        return Response(200, {"volume_types": [VOLUME_TYPE]}, mv)
-
-    def default_type(req: Request) -> Response:
-        return Response(200, {"volume_type": VOLUME_TYPE}, mv)
-
-    def limits(req: Request) -> Response:
-        q = sb.quota()
-        with sb.state.lock:
-            count, gigabytes = usage(sb)
-        return Response(
-            200,
-            {
-                "limits": {
-                    "rate": [],
-                    "absolute": {
-                        "maxTotalVolumes": q["volumes"],
-                        "maxTotalVolumeGigabytes": q["gigabytes"],
-                        "maxTotalSnapshots": q["snapshots"],
-                        "maxTotalBackups": q["backups"],
-                        "maxTotalBackupGigabytes": q["backup_gigabytes"],
-                        "totalVolumesUsed": count,
-                        "totalGigabytesUsed": gigabytes,
-                        "totalSnapshotsUsed": 0,
-                        "totalBackupsUsed": 0,
-                        "totalBackupGigabytesUsed": 0,
-                    },
-                }
-            },
-            mv,
-        )
-
-    def zones(req: Request) -> Response:
-        return Response(200, {"availabilityZoneInfo": [{"zoneName": "nova", "zoneState": {"available": True}}]}, mv)
-
-    router.add("GET", r"/volume", versions, auth=False)
-    router.add("GET", r"/volume/v3", versions, auth=False)
-    router.add("GET", base + r"/volumes(?:/detail)?", list_)
-    router.add("POST", base + r"/volumes", create)
-    router.add("GET", base + r"/volumes/(?P<id>[^/]+)", show)
-    router.add("DELETE", base + r"/volumes/(?P<id>[^/]+)", delete)
-    router.add("GET", base + r"/types", types)
-    router.add("GET", base + r"/types/default", default_type)
-    router.add("GET", base + r"/limits", limits)
-    router.add("GET", base + r"/os-availability-zone", zones)
+    mount(router, sb, ROUTES)

@@ -159,7 +159,8 @@ class InstancesArea(Area):
         if await self.push_screen_wait(Confirm(title, body, button, danger=True)):
             self.notify(f"{'Stopping' if action == 'stop' else 'Rebooting'} {inst.name}…")
             self.run_cloud(action, inst.name, call,  # type: ignore[arg-type]
-                           lambda i: f"{inst.name} is {i.status if i else '?'}.", group=f"action:{inst.id}")
+                           lambda i: f"{inst.name} is {i.status if i else '?'}{' again' if action == 'reboot' else ''}.",
+                           group=f"action:{inst.id}")
 
     # -- delete ---------------------------------------------------------------------------------------------------
     def action_delete(self) -> None:

@@ -1,0 +1,61 @@
+"""The sandbox's knobs: how long transitions take (Delays) and which faults to inject (Faults)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+
+
+@dataclass
+class Delays:
+    """Seconds each transition takes."""
+
+    build_s: float = 3.0
+    resize_s: float = 2.0
+    stop_s: float = 1.0
+    start_s: float = 1.5
+    reboot_s: float = 1.5
+    delete_s: float = 1.0
+    volume_s: float = 0.5
+
+    @classmethod
+    def fast(cls) -> Delays:
+        return cls(build_s=0.1, resize_s=0.1, stop_s=0.05, start_s=0.05, reboot_s=0.05, delete_s=0.05, volume_s=0.05)
+
+
+@dataclass
+class Faults:
+    """Test knobs; change them at any time (not persisted)."""
+
+    latency_s: float = 0.0  # added to every request
+    error_rate: float = 0.0  # probability of a 500 on an authenticated call
+    rate_limit_rate: float = 0.0  # probability of a 429 (Retry-After: 1) on an authenticated call
+    fail_next_create: bool = False  # the next server goes to ERROR with a fault
+    console_host_keys: bool = True  # False: console logs omit cloud-init's host-key block (as many real clouds do)
+    quota: dict[str, int] = field(default_factory=dict)  # overrides of data.DEFAULT_QUOTA
+
+    def set_quota(
+        self,
+        *,
+        ram_mb: int | None = None,
+        cores: int | None = None,
+        instances: int | None = None,
+        gigabytes: int | None = None,
+        volumes: int | None = None,
+        key_pairs: int | None = None,
+    ) -> None:
+        """Override project quotas (-1 = unlimited)."""
+        values = {
+            "ram_mb": ram_mb,
+            "cores": cores,
+            "instances": instances,
+            "gigabytes": gigabytes,
+            "volumes": volumes,
+            "key_pairs": key_pairs,
+        }
+        self.quota.update({k: v for k, v in values.items() if v is not None})
+
+    def reset(self) -> None:
+        """Back to no faults and the default quota."""
+        fresh = Faults()
+        for f in fields(self):
+            setattr(self, f.name, getattr(fresh, f.name))

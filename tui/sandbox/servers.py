@@ -1,0 +1,305 @@
+"""Nova servers: rendering, creation (boot from image or volume), list/show/create/delete and metadata."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from typing import TYPE_CHECKING, Any
+
+from tui.conventions import META_SSH_PORT, META_SSH_USER
+from tui.sandbox import boot as booting
+from tui.sandbox import data, network
+from tui.sandbox.nova import (
+    MAX_LIMIT,
+    Version,
+    get_server,
+    links,
+    microversion,
+    nova_error,
+    ok,
+    quota_check,
+    set_status,
+)
+from tui.sandbox.router import Request, Response
+from tui.sandbox.state import Record, new_id, now_iso
+
+if TYPE_CHECKING:
+    from tui.sandbox.sandbox import Sandbox
+
+
+# -- rendering ----------------------------------------------------------------------------------------
+
+
+def _flavor_ref(sb: Sandbox, srv: Record, mv: Version) -> dict[str, Any]:
+    f = data.FLAVORS[srv["flavor_id"]]
+    if mv >= (2, 47):
+        return {
+            "vcpus": f["vcpus"],
+            "ram": f["ram"],
+            "disk": f["disk"],
+            "ephemeral": 0,
+            "swap": 0,
+            "original_name": f["name"],
+            "extra_specs": {},
+        }
+    return {"id": f["id"], "links": [{"rel": "bookmark", "href": f"{sb.url}/compute/flavors/{f['id']}"}]}
+
+
+def render_server(sb: Sandbox, srv: Record, mv: Version, fips: dict[str, list[Record]]) -> dict[str, Any]:
+    image: Any = ""
+    if srv["image_id"]:
+        image = {
+            "id": srv["image_id"],
+            "links": [{"rel": "bookmark", "href": f"{sb.url}/compute/images/{srv['image_id']}"}],
+        }
+    out = {
+        "id": srv["id"],
+        "name": srv["name"],
+        "status": srv["status"],
+        "tenant_id": sb.state.data["project_id"],
+        "user_id": sb.state.data["user_id"],
+        "metadata": srv["metadata"],
+        "hostId": srv["host_id"],
+        "image": image,
+        "flavor": _flavor_ref(sb, srv, mv),
+        "created": srv["created"],
+        "updated": srv["updated"],
+        "addresses": _addresses(sb, srv, fips),
+        "accessIPv4": "",
+        "accessIPv6": "",
+        "links": links(sb, "servers", srv["id"]),
+        "OS-DCF:diskConfig": "MANUAL",
+        "OS-EXT-AZ:availability_zone": "nova",
+        "config_drive": "",
+        "key_name": srv["key_name"],
+        "OS-SRV-USG:launched_at": srv["launched_at"],
+        "OS-SRV-USG:terminated_at": None,
+        "security_groups": [{"name": "default"}],
+        "OS-EXT-STS:task_state": srv["task_state"],
+        "OS-EXT-STS:vm_state": srv["vm_state"],
+        "OS-EXT-STS:power_state": srv["power_state"],
+        "os-extended-volumes:volumes_attached": [
+            {"id": v["id"], "delete_on_termination": v["delete_on_termination"]} for v in srv["volumes"]
+        ],
+        "locked": False,
+        "description": srv.get("description"),
+        "tags": [],
+        "trusted_image_certificates": None,
+        "locked_reason": None,
+        "server_groups": [],
+        "host_status": "UP",
+        "pinned_availability_zone": None,
+    }
+    if srv["status"] in ("BUILD", "RESIZE"):
+        out["progress"] = 0
+    if srv.get("fault"):
+        out["fault"] = srv["fault"]
+    return out
+
+
+def _addresses(sb: Sandbox, srv: Record, fips: dict[str, list[Record]]) -> dict[str, list[dict[str, Any]]]:
+    port = sb.state.table("ports").get(srv["port_id"] or "")
+    if port is None or srv["status"] == "BUILD":
+        return {}
+    net = sb.state.table("networks")[port["network_id"]]["name"]
+    mac = port["mac_address"]
+    addrs = [
+        {"version": 4, "addr": ip["ip_address"], "OS-EXT-IPS:type": "fixed", "OS-EXT-IPS-MAC:mac_addr": mac}
+        for ip in port["fixed_ips"]
+    ]
+    addrs += [
+        {"version": 4, "addr": f["floating_ip_address"], "OS-EXT-IPS:type": "floating", "OS-EXT-IPS-MAC:mac_addr": mac}
+        for f in fips.get(port["id"], [])
+    ]
+    return {net: addrs}
+
+
+def fips_by_port(sb: Sandbox) -> dict[str, list[Record]]:
+    index: dict[str, list[Record]] = {}
+    for fip in sb.state.table("floatingips").values():
+        if fip["port_id"]:
+            index.setdefault(fip["port_id"], []).append(fip)
+    return index
+
+
+# -- creation -----------------------------------------------------------------------------------------
+
+
+def create_server(sb: Sandbox, body: dict[str, Any], enforce_quota: bool = True) -> Record:
+    """Validate and create a server in BUILD (under the lock); raises Nova's errors."""
+    name = body.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise nova_error(400, "Invalid input for field/attribute server. Value: {}. 'name' is a required property")
+    flavor = data.FLAVORS.get(str(body.get("flavorRef", "")).rsplit("/", 1)[-1])
+    if flavor is None:
+        raise nova_error(400, "Invalid flavorRef provided.")
+    if int(body.get("max_count", 1) or 1) != 1 or int(body.get("min_count", 1) or 1) != 1:
+        raise nova_error(400, "The sandbox creates one server per request (min_count = max_count = 1).")
+    bdms = booting.parse_bdm(sb, body)
+    image_id = str(body.get("imageRef") or "").rsplit("/", 1)[-1]
+    boot = next((b for b in bdms if str(b["boot_index"]) == "0"), None)
+    booting.check_image(flavor, image_id, boot)
+    key_name = body.get("key_name")
+    keypair = sb.state.table("keypairs").get(key_name) if key_name else None
+    if key_name and keypair is None:
+        raise nova_error(400, "Invalid key_name provided.")
+    network_id = booting.network_id(sb, body)
+    metadata = body.get("metadata") or {}
+    if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
+        raise nova_error(400, "Invalid input for field/attribute metadata.")
+    if enforce_quota:
+        quota_check(sb, {"instances": 1, "cores": flavor["vcpus"], "ram": flavor["ram"]})
+
+    sid = new_id()
+    now = now_iso()
+    fail = None
+    if sb.faults.fail_next_create:
+        sb.faults.fail_next_create = False
+        fail = "No valid host was found. There are not enough hosts available."
+    volumes, volume_fail = booting.boot_volumes(sb, sid, bdms)
+    port = network.create_server_port(sb, sid, network_id)
+    srv: Record = {
+        "id": sid,
+        "name": name,
+        "flavor_id": flavor["id"],
+        "image_id": image_id if boot is None else "",
+        "key_name": key_name,
+        "public_key": keypair["public_key"] if keypair else None,
+        "created": now,
+        "updated": now,
+        "launched_at": None,
+        "metadata": dict(metadata),
+        "port_id": port["id"],
+        "volumes": volumes,
+        "host_id": hashlib.sha224(sid.encode()).hexdigest(),
+        "fault": None,
+        "pending": None,
+        "fail_build": fail or volume_fail,
+        "ssh": sb.ssh_hosts,
+        "ssh_port": 0,
+        "boots": [],
+        "description": body.get("description"),
+        "boot_image_id": image_id or (boot or {}).get("uuid") or "",
+    }
+    set_status(srv, "BUILD", "spawning")
+    sb.state.table("servers")[sid] = srv
+    sb.later(sb.delays.build_s, "servers", sid, "build")
+    sb.state.touch()
+    return srv
+
+
+# -- HTTP ---------------------------------------------------------------------------------------------
+
+
+def _filtered(servers: list[Record], req: Request) -> list[Record]:
+    name_re = req.arg("name")
+    status = (req.arg("status") or "").upper()
+    flavor_id = req.arg("flavor")
+    marker = req.arg("marker")
+    if name_re:
+        try:
+            pattern = re.compile(name_re)
+        except re.error:
+            raise nova_error(400, f"Invalid input for query parameters name. Value: {name_re}.") from None
+        servers = [s for s in servers if pattern.search(s["name"])]
+    if status:
+        servers = [s for s in servers if s["status"] == status]
+    if flavor_id:
+        servers = [s for s in servers if s["flavor_id"] == flavor_id]
+    if marker:
+        ids = [s["id"] for s in servers]
+        if marker not in ids:
+            raise nova_error(400, f"marker [{marker}] not found")
+        servers = servers[ids.index(marker) + 1 :]
+    return servers
+
+
+def list_servers(sb: Sandbox, req: Request) -> Response:
+    mv = microversion(req)
+    detail = req.path.endswith("/detail")
+    try:
+        limit = min(int(req.arg("limit") or MAX_LIMIT), MAX_LIMIT)
+    except ValueError:
+        raise nova_error(400, "Invalid input for query parameters limit.") from None
+    with sb.state.lock:
+        servers = sorted(sb.state.table("servers").values(), key=lambda s: (s["created"], s["id"]), reverse=True)
+        servers = _filtered(servers, req)
+        more = len(servers) > limit
+        servers = servers[:limit]
+        if detail:
+            fips = fips_by_port(sb)
+            items = [render_server(sb, s, mv, fips) for s in servers]
+        else:
+            items = [{"id": s["id"], "name": s["name"], "links": links(sb, "servers", s["id"])} for s in servers]
+    body: dict[str, Any] = {"servers": items}
+    if more and items:
+        params = [f"{k}={v[-1]}" for k, v in req.query.items() if k not in ("marker", "limit")]
+        params += [f"limit={limit}", f"marker={items[-1]['id']}"]
+        body["servers_links"] = [{"rel": "next", "href": f"{sb.url}{req.path}?{'&'.join(params)}"}]
+    return ok(200, body, mv)
+
+
+def show_server(sb: Sandbox, req: Request) -> Response:
+    mv = microversion(req)
+    with sb.state.lock:
+        srv = get_server(sb, req)
+        return ok(200, {"server": render_server(sb, srv, mv, fips_by_port(sb))}, mv)
+
+
+def post_server(sb: Sandbox, req: Request) -> Response:
+    mv = microversion(req)
+    body = (req.body or {}).get("server")
+    if not isinstance(body, dict):
+        raise nova_error(400, "Invalid input for field/attribute server.")
+    with sb.state.lock:
+        srv = create_server(sb, body)
+    out = {
+        "id": srv["id"],
+        "links": links(sb, "servers", srv["id"]),
+        "OS-DCF:diskConfig": "MANUAL",
+        "security_groups": [{"name": "default"}],
+        "adminPass": secrets.token_urlsafe(9),
+    }
+    resp = ok(202, {"server": out}, mv)
+    resp.headers["Location"] = f"{sb.url}/compute/v2.1/servers/{srv['id']}"
+    return resp
+
+
+def delete_server(sb: Sandbox, req: Request) -> Response:
+    mv = microversion(req)
+    with sb.state.lock:
+        srv = get_server(sb, req)
+        if srv["task_state"] != "deleting":
+            srv["task_state"] = "deleting"
+            srv["updated"] = now_iso()
+            sb.later(sb.delays.delete_s, "servers", srv["id"], "delete")
+            sb.state.touch()
+    return ok(204, None, mv)
+
+
+def get_metadata(sb: Sandbox, req: Request) -> Response:
+    with sb.state.lock:
+        return ok(200, {"metadata": dict(get_server(sb, req)["metadata"])}, microversion(req))
+
+
+def set_metadata(sb: Sandbox, req: Request) -> Response:
+    meta = (req.body or {}).get("metadata")
+    if not isinstance(meta, dict) or not all(isinstance(v, str) for v in meta.values()):
+        raise nova_error(400, "Malformed request body")
+    with sb.state.lock:
+        srv = get_server(sb, req)
+        if req.method == "PUT":
+            srv["metadata"] = {k: v for k, v in srv["metadata"].items() if k in (META_SSH_PORT, META_SSH_USER)}
+        srv["metadata"].update(meta)
+        sb.state.touch()
+        return ok(200, {"metadata": dict(srv["metadata"])}, microversion(req))
+
+
+def delete_metadata(sb: Sandbox, req: Request) -> Response:
+    with sb.state.lock:
+        srv = get_server(sb, req)
+        if srv["metadata"].pop(req.params["key"], None) is None:
+            raise nova_error(404, "Metadata item was not found")
+        sb.state.touch()
+    return ok(204, None, microversion(req))
