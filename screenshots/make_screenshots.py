@@ -19,12 +19,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from tui.ui.app import CadesApp
 from tui.core.cloud.openstack_cloud import OpenStackCloud
 from tui.core.config import Settings
-from tui.core.manager import JupyterState
-from tui.ui.messages import JupyterChanged, JupyterLog, SetupEvents, TunnelUpdated
-from tui.core.recorded import JUPYTER_LOG, SETUP_RUN, tunnel_up
+from tui.core.engine import engine_factory
+from tui.core.recorded import jupyter_events, log_events, setup_events
+from tui.ui.app import CadesApp
 from tui.ui.screens.help import HelpScreen
 from tui.ui.screens.jupyter_log import JupyterLogScreen
 from tui.ui.screens.wizard import LaunchWizard
@@ -50,7 +49,8 @@ def _shot(app: CadesApp, out: Path, name: str) -> Path:
 
 async def _capture(clouds_yaml: Path, out: Path) -> list[Path]:
     settings = Settings(cloud="sandbox", clouds_yaml=str(clouds_yaml))
-    app = CadesApp(settings, lambda: OpenStackCloud.from_config(cloud="sandbox", clouds_yaml=clouds_yaml))
+    app = CadesApp(settings, engine_factory(
+        settings, lambda: OpenStackCloud.from_config(cloud="sandbox", clouds_yaml=clouds_yaml)))
     shots = []
     async with app.run_test(size=SIZE) as pilot:
         def loaded() -> bool:
@@ -77,20 +77,22 @@ async def _capture(clouds_yaml: Path, out: Path) -> list[Path]:
         # the remote side, from recorded events (a real run needs a VM with PyPI access)
         inst = app.query_one(InstancesTable).selected
         assert inst is not None
-        app.post_message(SetupEvents(inst.id, SETUP_RUN))
+        for event in setup_events(inst.id, 0.0):
+            app.bridge(event)
         await pilot.press("3")
         await pilot.pause(0.3)
         shots.append(_shot(app, out, "setup-log"))
 
-        app.post_message(JupyterChanged(JupyterState(inst.id, "running", "http://127.0.0.1:8889/lab", 8889, 8889)))
-        app.post_message(TunnelUpdated(tunnel_up(inst.id, app.clock())))
+        for event in jupyter_events(inst.id, app.clock()):
+            app.bridge(event)
         await pilot.press("4")
         await pilot.pause(0.3)
         shots.append(_shot(app, out, "tunnels"))
 
         screen = app._log_screen = JupyterLogScreen(inst.id, inst.name)
         await app.push_screen(screen)
-        app.post_message(JupyterLog(inst.id, JUPYTER_LOG))
+        for event in log_events(inst.id):
+            app.bridge(event)
         await pilot.pause(0.5)
         shots.append(_shot(app, out, "jupyter-log"))
     return shots

@@ -19,7 +19,8 @@ from tui.ui.widgets.tables import InstancesTable
 async def _ready(ui: Any, pilot: Any, app: CadesApp, n: int = 0) -> None:
     def loaded() -> bool:
         """the first poll with instances"""
-        return app.fleet.quota is not None and len(app.query_one(InstancesTable).instances) >= n and bool(app.fleet.flavors)
+        table = app.query_one(InstancesTable)
+        return app.fleet.quota is not None and len(table.instances) >= n and bool(app.fleet.flavors)
     await ui.wait_for(pilot, loaded)
 
 

@@ -7,9 +7,7 @@ from typing import Any
 
 import pytest
 
-from tui.core.manager import JupyterState
-from tui.core.recorded import JUPYTER_LOG, SETUP_RUN, tunnel_up
-from tui.ui.messages import JupyterChanged, JupyterLog, SetupEvents, TunnelUpdated
+from tui.core.recorded import jupyter_events, log_events, setup_events
 from tui.ui.screens.jupyter_log import JupyterLogScreen
 from tui.ui.widgets.tables import InstancesTable
 
@@ -27,7 +25,7 @@ def scene(ui: Any, scene_sandbox: tuple[Any, Any]) -> Any:
 
 async def _loaded(ui: Any, pilot: Any) -> None:
     app = pilot.app
-    await ui.wait_for(pilot, lambda: bool(app.query_one(InstancesTable).instances) and app.manager is not None)
+    await ui.wait_for(pilot, lambda: bool(app.query_one(InstancesTable).instances) and app.engine is not None)
 
 
 async def _settle(pilot: Any) -> None:
@@ -41,7 +39,8 @@ def test_setup_log_mid_run(ui: Any, scene: Any, snap_compare: Any) -> None:
 
     async def run_before(pilot: Any) -> None:
         await _loaded(ui, pilot)
-        app.post_message(SetupEvents(alpha.id, SETUP_RUN))
+        for event in setup_events(alpha.id, 0.0):
+            app.bridge(event)
         await pilot.press("3")
         await _settle(pilot)
 
@@ -55,8 +54,8 @@ def test_tunnels_pane(ui: Any, scene: Any, snap_compare: Any, size: tuple[int, i
     async def run_before(pilot: Any) -> None:
         await _loaded(ui, pilot)
         now = app.clock()
-        app.post_message(JupyterChanged(JupyterState(alpha.id, "running", "http://127.0.0.1:8889/lab", 8889, 8890)))
-        app.post_message(TunnelUpdated(tunnel_up(alpha.id, now, remote_port=8890)))
+        for event in jupyter_events(alpha.id, now, remote_port=8890):
+            app.bridge(event)
         await pilot.press("4")
         await _settle(pilot)
 
@@ -71,7 +70,8 @@ def test_jupyter_log_view(ui: Any, scene: Any, snap_compare: Any, size: tuple[in
         await _loaded(ui, pilot)
         screen = app._log_screen = JupyterLogScreen(alpha.id, "alpha")
         await app.push_screen(screen)
-        app.post_message(JupyterLog(alpha.id, JUPYTER_LOG))
+        for event in log_events(alpha.id):
+            app.bridge(event)
         await _settle(pilot)
 
     assert snap_compare(app, terminal_size=size, run_before=run_before)

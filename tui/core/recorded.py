@@ -6,7 +6,17 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from tui.core.guide import OutputLines, SetupEvent, StepFinished, StepStarted
+from tui.core.events import (
+    Event,
+    JupyterState,
+    LogLines,
+    OutputLines,
+    SetupEvent,
+    SetupProgress,
+    StepFinished,
+    StepStarted,
+    TunnelChanged,
+)
 from tui.core.models import StepResult, StepStatus, TunnelInfo, TunnelState
 
 SETUP_RUN: list[tuple[float, SetupEvent]] = [  # (seconds since the start, event), cut in the middle of the run
@@ -35,7 +45,7 @@ JUPYTER_LOG = [  # as the app shows it: cleaned, the token elided
     "[I 2026-01-01 09:00:01.130 LabApp] JupyterLab extension loaded from /home/ubuntu/jupyter-env/lib/python3.12/"
     "site-packages/jupyterlab",
     "[I 2026-01-01 09:00:01.131 ServerApp] jupyterlab | extension was successfully loaded.",
-    "[I 2026-01-01 09:00:01.132 ServerApp] Serving notebooks from local directory: /home/ubuntu/work",
+    "[I 2026-01-01 09:00:01.132 ServerApp] Serving notebooks from local directory: /home/ubuntu/workspace",
     "[I 2026-01-01 09:00:01.132 ServerApp] Jupyter Server 2.21.1 is running at:",
     "[I 2026-01-01 09:00:01.132 ServerApp] http://127.0.0.1:8889/lab?token=…",
     "[I 2026-01-01 09:00:01.133 ServerApp] Use Control-C to stop this server and shut down all kernels.",
@@ -50,3 +60,18 @@ def tunnel_up(instance_id: str, now: datetime, local_port: int = 8889, remote_po
     """A tunnel up for 12 minutes, a notebook session's worth of traffic through it."""
     return TunnelInfo(instance_id, local_port, "127.0.0.1", remote_port, TunnelState.UP,
                       now - timedelta(minutes=12), 3_481_600, 182_272)
+
+
+def setup_events(instance_id: str, t0: float) -> list[Event]:
+    """The recorded setup run as the core emits it, started at monotonic time `t0`."""
+    return [SetupProgress(instance_id, event, at=t0 + t) for t, event in SETUP_RUN]
+
+
+def jupyter_events(instance_id: str, now: datetime, local_port: int = 8889, remote_port: int = 8889) -> list[Event]:
+    """Jupyter running behind a tunnel that has been up a while, as the core emits it."""
+    return [JupyterState(instance_id, "running", f"http://127.0.0.1:{local_port}/lab", local_port, remote_port),
+            TunnelChanged(tunnel_up(instance_id, now, local_port, remote_port))]
+
+
+def log_events(instance_id: str) -> list[Event]:
+    return [LogLines(instance_id, tuple(JUPYTER_LOG))]

@@ -45,7 +45,7 @@ class InstancesTable(DataTable[Text | str]):
                 tooltip="Flavor, image, volumes, addresses, key pair and uptime of the selected instance"),
     ]
 
-    COLUMNS = ("name", "status", "flavor", "ip", "uptime", "load", "jupyter")
+    COLUMNS = ("name", "status", "flavor", "ip", "uptime", "jupyter", "load")
 
     def __init__(self) -> None:
         super().__init__(id="instances-table", cursor_type="row", zebra_stripes=True)
@@ -55,7 +55,7 @@ class InstancesTable(DataTable[Text | str]):
 
     def on_mount(self) -> None:
         add_columns(self, ("Name", "name"), ("Status", "status"), ("Flavor", "flavor"), ("IP", "ip"),
-                    ("Uptime", "uptime"), ("Load Mem", "load"), ("Jupyter", "jupyter"))
+                    ("Uptime", "uptime"), ("Jupyter", "jupyter"), ("Load·Mem", "load"))
 
     @property
     def selected(self) -> Instance | None:
@@ -84,20 +84,20 @@ class InstancesTable(DataTable[Text | str]):
 
 
 def cells(x: InstanceLive, now: datetime) -> tuple[Text | str, ...]:
-    """One instance's row: what the cloud says, then its load and memory, then Jupyter and SSH trouble."""
+    """One instance's row: what the cloud says, then Jupyter (and SSH trouble), then its load and memory."""
     inst = x.instance
     assert inst is not None
     status = status_text("DELETING" if x.deleting else inst.status, "" if x.deleting else inst.task_state)
     return (Text(inst.name, style="bold"), status, inst.flavor_name, inst.ip or "–",
-            short_duration(inst.uptime_seconds(now)), load_cell(x.signal(Metrics)), remote_cell(x))
+            short_duration(inst.uptime_seconds(now)), remote_cell(x), load_cell(x.signal(Metrics)))
 
 
 def load_cell(m: Metrics | None) -> Text:
-    """1-minute load per vCPU and memory in use, e.g. "0.4 63%"; red when the VM is saturated."""
+    """1-minute load per vCPU and memory in use, e.g. "0.4·63%"; red when the VM is saturated."""
     if m is None:
         return Text("–", style="dim")
     hot = m.load1 >= 1.0 or m.mem_used_pct >= 90
-    return Text(f"{m.load1:.1f} {m.mem_used_pct:.0f}%", style="bold red" if hot else "")
+    return Text(f"{m.load1:.1f}·{m.mem_used_pct:.0f}%", style="bold red" if hot else "")
 
 
 JUPYTER_WORD = {"running": ("running", "green"), "starting": ("starting…", "yellow"),
