@@ -1,4 +1,4 @@
-"""The guide's setup steps (guide.md steps 2-3) as a resumable, streamed pipeline."""
+"""The guide's setup steps (its steps 2-3: install Python + Jupyter, configure it) as a resumable, streamed pipeline."""
 
 from tui.core.events import OutputLines, PipelineFinished, Reconnecting, SetupEvent, StepFinished, StepStarted
 from tui.core.guide.executor import DryRunExecutor, Executor, SSHExecutor

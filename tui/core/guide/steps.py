@@ -1,4 +1,4 @@
-"""The guide's setup steps (steps 2-3 of guide.md) as data: each has describe / check / apply.
+"""The guide's setup steps (its steps 2-3) as data: each has describe / check / apply.
 
 Every command is a POSIX shell snippet; every value in it is quoted with `shlex.quote` (paths under the
 remote HOME become `"$HOME"/'rest'`). Steps run commands only through `ctx.sh`, an `Executor`, so a dry

@@ -1,0 +1,1 @@
+"""Jupyter on a VM: start/stop/find in screen or tmux, its log, readiness over HTTP, activity and idle nudges."""

@@ -27,7 +27,7 @@ from tui.core.remote.hostkeys import (
     key_line,
 )
 
-# aes-gcm first: twice the tunnel throughput of asyncssh's default chacha20 here (DESIGN.md §3).
+# aes-gcm first: twice the tunnel throughput of asyncssh's default chacha20 here.
 ENCRYPTION_ALGS = (
     "aes128-gcm@openssh.com",
     "aes256-gcm@openssh.com",

@@ -1,0 +1,1 @@
+"""Modal dialogs and full screens of the app (no openstack, no asyncssh)."""
