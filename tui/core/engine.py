@@ -110,13 +110,13 @@ class CoreEngine:
     async def refresh(self, instances: Sequence[Instance]) -> None:
         """Per-instance signals that need no login (load and memory over connections already open)."""
         live = [i for i in instances if i.status == "ACTIVE" and self.manager.pool.is_connected(i.id)]
-        await asyncio.gather(*(self._metrics(i) for i in live))
+        await asyncio.gather(*(self._refresh(i) for i in live))
 
-    async def _metrics(self, inst: Instance) -> None:
+    async def _refresh(self, inst: Instance) -> None:
         try:
-            await self.manager.read_metrics(await self.context(inst))
+            await self.manager.refresh(await self.context(inst))
         except (CloudError, ManagerError) as exc:
-            log.info("load of %s not read: %s", inst.name, exc)
+            log.info("signals of %s not read: %s", inst.name, exc)
 
     async def reattach(self, instances: Sequence[Instance]) -> list[str]:
         """Find the Jupyter servers recorded on these instances and re-open their tunnels; the ids running one."""

@@ -294,7 +294,13 @@ class RemoteManager:
             self.state.put_tunnel(TunnelRecord(iid, purpose, tunnel.local_port, remote_host, remote_port))
             return tunnel.info
 
-    # -- load and memory -------------------------------------------------------------------------------
+    # -- per-instance signals, refreshed after each poll ----------------------------------------------------
+
+    async def refresh(self, ctx: RemoteContext) -> None:
+        """Read every per-instance signal that needs no login (each emits its event): called after each poll for
+        instances with an open connection. A new signal's reader is listed here."""
+        await self.read_metrics(ctx)
+
 
     async def read_metrics(self, ctx: RemoteContext) -> Metrics | None:
         """The VM's load (1-minute average per vCPU) and memory in use, from /proc over the pooled connection;
