@@ -35,7 +35,7 @@ def test_ssh_runs_commands_with_pinned_host_key(env: dict[str, str], tmp_path: P
         assert r.returncode == 3, r.stderr
         assert "hello-from-vm" in r.stdout
         known = (tmp_path / "data" / "cades-tui" / "known_hosts").read_text()
-        assert f"[127.0.0.1]:{inst['ssh_port']}" in known  # pinned from the console log, no question asked
+        assert f"[{inst['ip']}]:{inst['ssh_port']}" in known  # pinned from the console log, no question asked
         # the remote HOME is the instance's disk, not the user's real home
         r = cades(env, "ssh", "ssh-vm", "--", "pwd")
         assert r.returncode == 0 and "/instances/" in r.stdout
@@ -57,8 +57,9 @@ def test_ssh_to_unknown_instance_is_one_line(env: dict[str, str]) -> None:
 
 
 def test_demo_key_is_adopted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tui.conventions import DEMO_KEY
     from tui.core.demo import start_demo
-    from tui.core.keys import DEMO_KEY, KeyStore
+    from tui.core.keys import KeyStore
 
     demo = start_demo(tmp_path / "sb")
     try:

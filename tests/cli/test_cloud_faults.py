@@ -66,9 +66,9 @@ def test_launch_imports_the_users_public_key(cloud: OpenStackCloud, tmp_path) ->
     (never read or copied)."""
     import asyncssh
 
+    from tui.conventions import IMPORT_KEY_PREFIX
     from tui.core.cloud.base import LaunchSpec
     from tui.core.keys import KeyStore
-    from tui.conventions import IMPORT_KEY_PREFIX
     from tui.core.paths import public_key_files
     from tui.core.services import launch_instance
 

@@ -22,8 +22,8 @@ from urllib.parse import parse_qs, urlsplit
 from tornado.httpclient import HTTPRequest
 from tornado.websocket import websocket_connect
 
-from tui.cli.cloud import make_cloud
-from tui.cli.remote import FOREGROUND_NOTE, osc52
+from tui.cli.common import make_cloud
+from tui.cli.jupyter import FOREGROUND_NOTE, osc52
 from tui.core.config import load_settings
 from tui.core.jupyter import http
 from tui.core.manager import RemoteManager

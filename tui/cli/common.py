@@ -1,0 +1,177 @@
+"""What every command shares: the exit codes, the Context (profile, output, cloud on first use), output helpers.
+
+Light at import time (no openstacksdk, no humanize): `cades-tui --help` imports every group module, and they
+import this one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import sys
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from enum import Enum
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tui.core.cloud.base import Cloud
+    from tui.core.config import Settings
+    from tui.core.models import Instance
+
+EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+SIGNAL_NAMES = {2: "Ctrl+C", 15: "SIGTERM", 1: "SIGHUP"}
+
+
+class Context:
+    """What a command needs; the cloud connection is made on first use (it imports openstacksdk)."""
+
+    def __init__(self, settings: Settings, out: Any = None) -> None:
+        self.settings = settings
+        self.out = out or sys.stdout
+        self._cloud: Cloud | None = None
+
+    @property
+    def cloud(self) -> Cloud:
+        if self._cloud is None:
+            self._cloud = make_cloud(self.settings)
+        return self._cloud
+
+    def print(self, text: str = "") -> None:
+        print(text, file=self.out)
+
+    def json(self, data: Any) -> None:
+        json.dump(to_jsonable(data), self.out, indent=2)
+        self.out.write("\n")
+
+
+def say(message: str) -> None:
+    """Progress and notes on stderr: stdout stays the command's output (for pipes and --json)."""
+    print(message, file=sys.stderr, flush=True)
+
+
+def err(message: str) -> None:
+    """The one error line of a failed command."""
+    say(f"cades-tui: error: {plain(message)}")
+
+
+_TAG = re.compile(r"<[^>]{0,200}>")
+
+
+def plain(text: str) -> str:
+    """`text` without HTML markup and with its whitespace collapsed: some clouds answer errors with HTML
+    (`The resource could not be found.<br /><br />`)."""
+    import html
+
+    return " ".join(html.unescape(_TAG.sub(" ", text)).split())
+
+
+def make_cloud(settings: Settings) -> Cloud:
+    """The cloud named by the profile. A clouds.yaml that is not valid YAML is reported by file and line rather
+    than as "cloud not found" (openstacksdk skips a file it cannot parse)."""
+    from tui.core.cloud.base import CloudError
+    from tui.core.cloud.openstack_cloud import OpenStackCloud
+
+    try:
+        return OpenStackCloud.from_config(settings.cloud, settings.clouds_yaml or None)
+    except CloudError as exc:
+        if "not found" in exc.message:
+            check_clouds_yaml(settings.clouds_yaml)
+        raise
+
+
+def clouds_yaml_candidates(configured: str = "") -> list[Path]:
+    """Where openstacksdk looks for clouds.yaml, in its order (the profile's file first when it names one)."""
+    import os
+
+    if configured:
+        return [Path(configured).expanduser()]
+    found = [Path(p).expanduser() for p in [os.environ.get("OS_CLIENT_CONFIG_FILE", "")] if p]
+    found += [Path.cwd() / "clouds.yaml", Path.home() / ".config/openstack/clouds.yaml",
+              Path("/etc/openstack/clouds.yaml")]
+    return found
+
+
+def check_clouds_yaml(configured: str = "") -> None:
+    """Raise InvalidInput naming the file, line and YAML error of the first clouds.yaml that does not parse."""
+    import yaml
+
+    from tui.core.cloud.base import InvalidInput
+
+    for path in clouds_yaml_candidates(configured):
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError:
+            continue
+        try:
+            yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+            raise InvalidInput(f"{where}: not valid YAML ({problem})",
+                               "fix that line; Horizon's API Access page downloads a working clouds.yaml") from None
+
+
+def to_jsonable(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        from tui.core.models import Instance
+
+        data = {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        if isinstance(value, Instance):
+            data["metadata"] = dict(value.metadata)
+            data["ip"], data["ssh_port"] = value.ip, value.ssh_port
+            data["uptime_s"] = value.uptime_seconds()
+        return data
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_jsonable(v) for v in value]
+    return value
+
+
+def table(rows: Sequence[Sequence[str]], headers: Sequence[str]) -> str:
+    widths = [max(len(str(r[i])) for r in [headers, *rows]) for i in range(len(headers))]
+    lines = ["  ".join(str(h).ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
+    lines += ["  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    return "\n".join(lines)
+
+
+def uptime(inst: Instance, now: datetime | None = None) -> str:
+    import humanize
+
+    seconds = inst.uptime_seconds(now)
+    return "-" if seconds is None else humanize.naturaldelta(seconds)
+
+
+def ram(mb: int) -> str:
+    import humanize
+
+    return humanize.naturalsize(mb * 1024 * 1024, binary=True, format="%.0f")
+
+
+def used(used_: int, limit: int, unit: Callable[[int], str] = str) -> str:
+    return f"{unit(used_)} of {'unlimited' if limit < 0 else unit(limit)}"
+
+
+def confirm_typed(prompt: str, expected: str) -> bool:
+    """Ask on a terminal for `expected` to be typed; refuse when there is no terminal."""
+    from tui.core.cloud.base import InvalidInput
+
+    if not sys.stdin.isatty():
+        raise InvalidInput("refusing a destructive action without a terminal to confirm on", "pass --yes in scripts")
+    try:
+        answer = input(f"{prompt}\nType {expected!r} to confirm: ")
+    except EOFError:
+        return False
+    return answer.strip() == expected
+
+
+def yes(answer: str) -> bool:
+    return answer.strip().lower() in ("y", "yes")

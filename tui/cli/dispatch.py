@@ -1,0 +1,64 @@
+"""Run one parsed command: the profile (and --demo), the command's handler, and errors as one line and an exit code."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sys
+
+from tui.cli.common import EXIT_FAIL, EXIT_INTERRUPTED, EXIT_USAGE, Context, err
+from tui.startup import prepare
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run `args.handler` (set by the command's group module); the full-screen app is started by __main__."""
+    try:
+        if args.raw:
+            return int(args.handler(args))
+        return _run(args)
+    except KeyboardInterrupt:
+        _flush_or_quiet()
+        err("interrupted (Ctrl+C)")
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:  # `cades-tui list | head -1`: the reader is gone, nothing more to say
+        _quiet_stdout()
+        return EXIT_FAIL
+
+
+def _run(args: argparse.Namespace) -> int:
+    from tui.core.cloud.base import CloudError, InvalidInput
+
+    prepared = prepare(args)
+    if isinstance(prepared, int):
+        return prepared
+    settings, demo = prepared
+    try:
+        if demo is not None:
+            demo.ensure()
+        return int(args.handler(args, Context(settings)))
+    except InvalidInput as exc:
+        err(str(exc))
+        return EXIT_USAGE
+    except CloudError as exc:
+        err(str(exc))
+        return EXIT_FAIL
+    finally:
+        if demo is not None:
+            demo.stop()
+
+
+def _flush_or_quiet() -> None:
+    try:
+        sys.stdout.flush()
+    except (BrokenPipeError, ValueError):
+        _quiet_stdout()
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null: when its reader is gone, the interpreter's last flush must not raise
+    BrokenPipeError (and print a traceback) at exit."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)

@@ -1,0 +1,167 @@
+"""Instance commands: `list`, `show`, `launch`, `resize`, `stop`/`start`/`reboot`, `delete`, `console`."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from tui.cli.common import EXIT_FAIL, EXIT_OK, Context, confirm_typed, err, ram, say, table, uptime
+
+if TYPE_CHECKING:
+    from tui.cli.parser import Commands
+
+
+def add_parsers(commands: Commands) -> None:
+    commands.json(commands.add("list", "list instances", cmd_list))
+    la = commands.add("launch", "launch an instance (the guide's step 1)", cmd_launch)
+    la.add_argument("name")
+    la.add_argument("--flavor", default="", help="default: the profile's, else the smallest m1.* that fits")
+    la.add_argument("--image", default="", help="default: the profile's, else the newest Ubuntu")
+    la.add_argument("--volume-size", type=int, default=0, metavar="GB", help="boot volume size (default 16)")
+    la.add_argument("--key", default="", help="key pair name (default: the app's own key pair)")
+    la.add_argument("--network", default="", help="default: the profile's, else the project's network")
+    la.add_argument("--delete-volume-on-termination", action="store_true",
+                    help="delete the boot volume with the instance (default: keep it)")
+    la.add_argument("--wait", action="store_true", help="wait until ACTIVE with an address")
+    commands.json(la)
+
+    rs = commands.add("resize", "resize an instance to FLAVOR, then --confirm (or --revert) it", cmd_resize)
+    rs.add_argument("name")
+    rs.add_argument("flavor", nargs="?", default="")
+    grp = rs.add_mutually_exclusive_group()
+    grp.add_argument("--confirm", action="store_true", help="confirm a resize waiting in VERIFY_RESIZE (no FLAVOR)")
+    grp.add_argument("--revert", action="store_true", help="revert a resize waiting in VERIFY_RESIZE (no FLAVOR)")
+
+    for name, help_ in (("stop", "shut down an instance (keeps its disk)"), ("start", "start a stopped instance"),
+                        ("reboot", "reboot an instance")):
+        commands.add(name, help_, _power(name)).add_argument("name")
+    commands.add("console", "print an instance's console log", cmd_console).add_argument("name")
+    commands.json(commands.add("show", "show an instance's details", cmd_show)).add_argument("name")
+
+    d = commands.add("delete", "delete an instance", cmd_delete)
+    d.add_argument("name")
+    d.add_argument("--yes", action="store_true", help="do not ask (scripts)")
+    d.add_argument("--delete-volumes", action="store_true", help="also delete its boot and attached volumes")
+
+
+def cmd_list(args: argparse.Namespace, ctx: Context) -> int:
+    from datetime import UTC, datetime
+
+    instances = sorted(ctx.cloud.list_instances(), key=lambda i: i.name)
+    if args.json:
+        ctx.json(instances)
+        return EXIT_OK
+    if not instances:
+        ctx.print("No instances. Launch one with: cades-tui launch NAME")
+        return EXIT_OK
+    now = datetime.now(UTC)
+    rows = [(i.name, i.status, i.flavor_name, i.ip or "-", uptime(i, now)) for i in instances]
+    ctx.print(table(rows, ("NAME", "STATUS", "FLAVOR", "IP", "UPTIME")))
+    return EXIT_OK
+
+
+def cmd_show(args: argparse.Namespace, ctx: Context) -> int:
+    inst = ctx.cloud.get_instance(args.name)
+    if args.json:
+        ctx.json(inst)
+        return EXIT_OK
+    addresses = ", ".join(f"{a.addr} ({a.kind}, {a.network})" for a in inst.addresses) or "-"
+    status = inst.status + (f" ({inst.task_state})" if inst.task_state else "")
+    rows = [("name", inst.name), ("id", inst.id), ("status", status),
+            ("flavor", f"{inst.flavor_name} ({inst.vcpus} vCPU, {ram(inst.ram_mb)} RAM)"),
+            ("addresses", addresses), ("ssh", f"{inst.ssh_user or ctx.settings.ssh.user}@{inst.ip}:{inst.ssh_port}"),
+            ("key pair", inst.key_name or "-"), ("volumes", ", ".join(inst.volume_ids) or "-"),
+            ("created", inst.created_at.isoformat() if inst.created_at else "-"), ("uptime", uptime(inst))]
+    if inst.fault:
+        rows.append(("fault", inst.fault))
+    ctx.print(table(rows, ("FIELD", "VALUE")))
+    return EXIT_OK
+
+
+def cmd_launch(args: argparse.Namespace, ctx: Context) -> int:
+    from tui.core.cloud.base import InvalidInput, NotFound
+    from tui.core.cloud.launch import check_name, plan_launch
+    from tui.core.keys import KeyStore
+    from tui.core.services import launch_instance
+
+    check_name(args.name)  # before any API call
+    d = ctx.settings.launch
+    cloud = ctx.cloud
+    if args.name in {i.name for i in cloud.list_instances()}:
+        raise InvalidInput(f"an instance named {args.name!r} already exists", "pick another name")
+    key_name = args.key or d.key_name
+    if key_name and key_name not in {k.name for k in cloud.list_keypairs()}:
+        raise NotFound(f"key pair {key_name!r} not found", "see `cades-tui keypair list`, or omit --key")
+    plan = plan_launch(
+        args.name, flavors=cloud.list_flavors(), images=cloud.list_images(), networks=cloud.list_networks(),
+        quota=cloud.get_quota(), key_name=key_name, flavor=args.flavor or d.flavor, image=args.image or d.image,
+        network=args.network or d.network, volume_size_gb=args.volume_size or d.volume_size_gb,
+        delete_volume_on_termination=args.delete_volume_on_termination or d.delete_volume_on_termination,
+    )
+    for note in plan.notes:
+        say(f"Chose {note}")
+    inst = launch_instance(cloud, plan.spec, say, KeyStore(), wait=args.wait)
+    if args.json:
+        ctx.json(inst)
+    else:
+        ctx.print(f"{inst.name}  {inst.status}  {inst.ip or 'no address yet'}")
+    return EXIT_OK
+
+
+def cmd_resize(args: argparse.Namespace, ctx: Context) -> int:
+    from tui.core.cloud.base import InvalidInput
+
+    if (args.confirm or args.revert) and args.flavor:
+        flag = "--confirm" if args.confirm else "--revert"
+        raise InvalidInput(f"resize {flag} takes no FLAVOR ({args.flavor!r}): it {flag[2:]}s the resize already "
+                           "waiting in VERIFY_RESIZE",
+                           f"first `cades-tui resize {args.name} {args.flavor}`, then "
+                           f"`cades-tui resize {args.name} {flag}`")
+    if not (args.confirm or args.revert or args.flavor):
+        raise InvalidInput("resize needs a FLAVOR (or --confirm / --revert)", "see `cades-tui flavors`")
+    cloud = ctx.cloud
+    if args.confirm or args.revert:
+        inst = cloud.confirm_resize(args.name) if args.confirm else cloud.revert_resize(args.name)
+        ctx.print(f"{inst.name}: {'confirmed' if args.confirm else 'reverted'}, now {inst.flavor_name} {inst.status}")
+        return EXIT_OK
+    inst = cloud.resize(args.name, args.flavor)
+    if inst.status == "VERIFY_RESIZE":
+        ctx.print(f"{inst.name} now runs as {inst.flavor_name}; check it, then run "
+                  f"`cades-tui resize {inst.name} --confirm` (or --revert)")
+    else:
+        ctx.print(f"{inst.name}: {inst.status} {inst.flavor_name}")
+    return EXIT_OK
+
+
+def _power(action: str) -> Callable[[argparse.Namespace, Context], int]:
+    def handler(args: argparse.Namespace, ctx: Context) -> int:
+        inst = getattr(ctx.cloud, action)(args.name)
+        ctx.print(f"{inst.name}: {inst.status}")
+        return EXIT_OK
+
+    return handler
+
+
+def cmd_console(args: argparse.Namespace, ctx: Context) -> int:
+    ctx.out.write(ctx.cloud.console_log(args.name))
+    return EXIT_OK
+
+
+def cmd_delete(args: argparse.Namespace, ctx: Context) -> int:
+    from tui.core.keys import KeyStore
+    from tui.core.state import AppState
+
+    inst = ctx.cloud.get_instance(args.name)
+    volumes = len(inst.volume_ids)
+    fate = (f"its {volumes} volume(s) (boot volume included) will be DELETED" if args.delete_volumes
+            else f"its {volumes} volume(s) are kept (use --delete-volumes to delete them)")
+    if not args.yes and not confirm_typed(f"Delete instance {inst.name} ({inst.status}, {inst.ip or 'no IP'}): "
+                                          f"anything not on a kept volume is lost; {fate}.", inst.name):
+        err("not confirmed; nothing deleted")
+        return EXIT_FAIL
+    ctx.cloud.delete(inst.id, delete_volumes=args.delete_volumes)
+    KeyStore().forget(inst.id)
+    AppState.load().forget_instance(inst.id)  # its Jupyter server and tunnels are gone with it
+    ctx.print(f"Deleted {inst.name}; " + ("volumes deleted" if args.delete_volumes else "volumes kept"))
+    return EXIT_OK

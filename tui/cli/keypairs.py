@@ -1,0 +1,64 @@
+"""`keypair list | import FILE | generate NAME`: the key pairs the cloud puts on new instances."""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING
+
+from tui.cli.common import EXIT_OK, Context, table
+
+if TYPE_CHECKING:
+    from tui.cli.parser import Commands
+
+
+def add_parsers(commands: Commands) -> None:
+    kp = commands.group("keypair", "list, import or generate key pairs", "keypair_command")
+    commands.json(kp.add("list", "list key pairs", cmd_list))
+    ki = kp.add("import", "import a public key file", cmd_import)
+    ki.add_argument("file")
+    ki.add_argument("--name", default="", help="key pair name (default: the file's stem)")
+    kp.add("generate", "generate an ed25519 key pair and import it", cmd_generate).add_argument("name")
+
+
+def cmd_list(args: argparse.Namespace, ctx: Context) -> int:
+    from tui.core.keys import KeyStore
+
+    pairs = ctx.cloud.list_keypairs()
+    if args.json:
+        ctx.json(pairs)
+        return EXIT_OK
+    store = KeyStore()
+    rows = [(k.name, k.fingerprint, "yes" if store.private_path(k.name).exists() else "no") for k in pairs]
+    ctx.print(table(rows, ("NAME", "FINGERPRINT", "PRIVATE KEY HERE")))
+    return EXIT_OK
+
+
+def cmd_import(args: argparse.Namespace, ctx: Context) -> int:
+    from pathlib import Path
+
+    from tui.core.cloud.base import InvalidInput
+
+    path = Path(args.file).expanduser()
+    try:
+        public = path.read_text().strip()
+    except OSError as exc:
+        raise InvalidInput(f"{path}: cannot read ({exc.strerror})",
+                           "give a public key file like ~/.ssh/id_ed25519.pub") from None
+    if not public.startswith(("ssh-", "ecdsa-", "sk-")) or "PRIVATE KEY" in public:
+        raise InvalidInput(f"{path}: not an OpenSSH public key", "give the .pub file, never the private key")
+    kp = ctx.cloud.import_keypair(args.name or path.name.removesuffix(".pub"), public)
+    ctx.print(f"Imported key pair {kp.name} ({kp.fingerprint})")
+    return EXIT_OK
+
+
+def cmd_generate(args: argparse.Namespace, ctx: Context) -> int:
+    from tui.core.cloud.base import InvalidInput
+    from tui.core.keys import KeyStore
+
+    try:
+        path, public = KeyStore().generate(args.name)
+    except (ValueError, FileExistsError) as exc:
+        raise InvalidInput(str(exc), "pick another name") from None
+    kp = ctx.cloud.import_keypair(args.name, public)
+    ctx.print(f"Generated key pair {kp.name} ({kp.fingerprint}); private key saved to {path} (mode 600)")
+    return EXIT_OK

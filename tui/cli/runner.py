@@ -1,0 +1,133 @@
+"""One remote command on a fresh RemoteManager: resolve the instance, print its events, end cleanly on a signal.
+
+Ctrl+C, SIGTERM and SIGHUP all end a command the same way: the running step is cancelled, the manager closes its
+tunnels (their `ssh` masters included) and connections, one line on stderr says what was interrupted and what keeps
+running, and the exit code is 128 + the signal (130 for Ctrl+C).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import threading
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tui.cli.common import EXIT_FAIL, EXIT_OK, EXIT_USAGE, SIGNAL_NAMES, Context, err, say
+from tui.cli.printer import Printer
+
+if TYPE_CHECKING:
+    from tui.core.manager import RemoteManager
+    from tui.core.services import RemoteContext
+
+Body = Callable[["RemoteManager", "RemoteContext", Printer], Awaitable[int]]
+Interrupted = Callable[[Printer], str]  # what was interrupted, and what keeps running: one sentence
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def check_private_key(path: Path | None) -> None:
+    """OpenSSH refuses a private key others can read (and prints a raw warning, exit 255): say so first."""
+    from tui.core.cloud.base import InvalidInput
+
+    if path is None:
+        return
+    try:
+        mode = path.stat().st_mode & 0o777
+    except OSError:
+        return  # missing: the connection says so
+    if mode & 0o077:
+        raise InvalidInput(f"private key {path} is readable by others (mode {mode:04o}); OpenSSH refuses to use it",
+                           f"run: chmod 600 {path}")
+
+
+def with_manager(args: argparse.Namespace, ctx: Context, body: Body, interrupted: Interrupted,
+                 **options: Any) -> int:
+    """Resolve the instance (blocking cloud calls), then run `body` on a fresh manager. Errors are printed once;
+    a signal cancels `body`, then `interrupted(printer)` is said and 128 + signal returned."""
+    from tui.core.services import Services
+
+    services = Services(ctx.settings)
+    rctx = services.prepare(ctx.cloud, args.name)
+    check_private_key(rctx.target.key_path)
+    printer = Printer(ctx, {rctx.instance.id: rctx.instance.name}, args.accept_host_key)
+    received: list[int] = []
+    code = asyncio.run(_go(ctx, services, rctx, printer, body, received, options))
+    if received:
+        say(f"{interrupted(printer)} ({SIGNAL_NAMES.get(received[0], f'signal {received[0]}')})")
+        return 128 + received[0]
+    return code
+
+
+async def _go(ctx: Context, services: Any, rctx: RemoteContext, printer: Printer, body: Body,
+              received: list[int], options: dict[str, Any]) -> int:
+    from tui.core.api import ManagerError
+    from tui.core.manager import ManagerOptions, RemoteManager
+    from tui.core.state import AppState
+
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    assert task is not None
+
+    def stop(signum: int) -> None:
+        if not received:  # a second signal while cleaning up changes nothing: the cleanup is short
+            received.append(signum)
+            task.cancel()
+
+    handled = _add_handlers(loop, stop)
+    manager = RemoteManager(ctx.settings, services, AppState.load(), printer, ManagerOptions(**options))
+    try:
+        return await body(manager, rctx, printer)
+    except asyncio.CancelledError:
+        if not received:
+            raise
+        task.uncancel()
+        return EXIT_FAIL  # replaced by 128 + signal
+    except ManagerError as exc:
+        if not printer.bad_fingerprint:
+            err(str(exc))
+        return EXIT_USAGE if printer.bad_fingerprint else EXIT_FAIL
+    finally:
+        try:
+            await manager.aclose()
+        finally:
+            for signum in handled:
+                loop.remove_signal_handler(signum)
+
+
+def _add_handlers(loop: asyncio.AbstractEventLoop, stop: Callable[[int], None]) -> list[int]:
+    if threading.current_thread() is not threading.main_thread():
+        return []  # signals reach the main thread only (tests may run a command elsewhere)
+    for signum in STOP_SIGNALS:
+        loop.add_signal_handler(signum, stop, signum)
+    return list(STOP_SIGNALS)
+
+
+async def forever() -> int:
+    """Until a signal ends the command."""
+    await asyncio.Event().wait()
+    return EXIT_OK  # pragma: no cover - never set
+
+
+async def ask(prompt: str) -> str:
+    """`input(prompt)` without blocking the event loop, on a daemon thread: a signal still ends the command
+    (a thread of the default executor would keep the process waiting for the answer)."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[str] = loop.create_future()
+
+    def read() -> None:
+        try:
+            answer = input(prompt)
+        except (EOFError, OSError):
+            answer = ""
+        def settle() -> None:
+            if not future.done():
+                future.set_result(answer)
+
+        with contextlib.suppress(RuntimeError):  # the command ended meanwhile: its loop is closed
+            loop.call_soon_threadsafe(settle)
+
+    threading.Thread(target=read, daemon=True).start()
+    return await future

@@ -1,0 +1,147 @@
+"""`status`: every instance with its Jupyter server, load and memory, and its tunnels (per purpose) from the state.
+
+A URL is shown only where a local tunnel listens: Jupyter's own port is on the VM, and `http://127.0.0.1:8889/`
+there is no address on this machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING, Any
+
+from tui.cli.common import EXIT_OK, Context, table
+
+if TYPE_CHECKING:
+    from tui.cli.parser import Commands
+    from tui.core.events import Event
+    from tui.core.manager import RemoteManager
+    from tui.core.services import RemoteContext
+    from tui.core.state import AppState
+
+MASK = "********"
+NO_TUNNEL = "no tunnel: `cades-tui open {name}`"
+
+
+def add_parsers(commands: Commands) -> None:
+    st = commands.json(commands.add("status", "every instance with its Jupyter server, load, URL and tunnels",
+                                    cmd_status))
+    st.add_argument("--show-token", action="store_true", help="show Jupyter's token in URLs (masked otherwise)")
+
+
+def masked(url: str) -> str:
+    """`url` (without token) with a masked token parameter."""
+    return f"{url}{'&' if '?' in url else '?'}token={MASK}" if url else ""
+
+
+def _listening(port: int) -> bool:
+    import socket
+
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def tunnel_rows(state: AppState, instance_id: str) -> list[dict[str, Any]]:
+    return [{"purpose": t.purpose, "local_port": t.local_port, "remote_host": t.remote_host,
+             "remote_port": t.remote_port, "listening": _listening(t.local_port)}
+            for (iid, _), t in sorted(state.tunnels.items()) if iid == instance_id]
+
+
+def _row(iid: str, name: str, status: str, jupyter: str, remote_port: int | None, state: AppState,
+         error: str = "") -> dict[str, Any]:
+    return {"id": iid, "name": name, "status": status, "jupyter": jupyter, "url": "", "remote_port": remote_port,
+            "load1": None, "mem_used_pct": None, "tunnels": tunnel_rows(state, iid), "error": error}
+
+
+def cmd_status(args: argparse.Namespace, ctx: Context) -> int:
+    """Every instance of the cloud and of the state file; Jupyter, load and memory read over SSH where the app
+    started a server."""
+    import asyncio
+
+    from tui.core.cloud.base import CloudError
+    from tui.core.services import Services
+    from tui.core.state import AppState
+
+    state = AppState.load()
+    services = Services(ctx.settings)
+    instances = {i.id: i for i in ctx.cloud.list_instances()}
+    rows: list[dict[str, Any]] = []
+    contexts: list[tuple[dict[str, Any], RemoteContext]] = []
+    for inst in sorted(instances.values(), key=lambda i: i.name):
+        rec = state.servers.get(inst.id)
+        row = _row(inst.id, inst.name, inst.status, "-" if rec is None else "unknown",
+                   rec.remote_port if rec else None, state)
+        if rec is not None and inst.status == "ACTIVE":
+            try:
+                contexts.append((row, services.prepare(ctx.cloud, inst.id)))
+            except CloudError as exc:
+                row["error"] = str(exc)
+        elif rec is not None:
+            row["jupyter"] = "stopped"
+        rows.append(row)
+    for iid in sorted({*state.servers, *(k[0] for k in state.tunnels)} - set(instances)):
+        rec = state.servers.get(iid)
+        rows.append(_row(iid, "?", "GONE", "unknown", rec.remote_port if rec else None, state,
+                         "instance not found in the cloud"))
+    if contexts:
+        asyncio.run(_check(args, ctx, services, state, contexts))
+    if args.json:
+        ctx.json(rows)
+    elif not rows:
+        ctx.print("No instances. Launch one with: cades-tui launch NAME")
+    else:
+        ctx.print(table([_text_row(r) for r in rows],
+                        ("NAME", "STATUS", "JUPYTER", "LOAD/MEM", "URL", "TUNNELS", "NOTE")))
+    return EXIT_OK
+
+
+async def _check(args: argparse.Namespace, ctx: Context, services: Any, state: AppState,
+                 contexts: list[tuple[dict[str, Any], RemoteContext]]) -> None:
+    import asyncio
+
+    from tui.core.manager import RemoteManager
+
+    manager = RemoteManager(ctx.settings, services, state, _refuse_host_keys)
+    try:
+        await asyncio.gather(*(_one(args, manager, row, rctx) for row, rctx in contexts))
+    finally:
+        await manager.aclose()
+
+
+async def _one(args: argparse.Namespace, manager: RemoteManager, row: dict[str, Any], rctx: RemoteContext) -> None:
+    from tui.core.api import ManagerError
+    from tui.core.state import JUPYTER
+
+    try:
+        handle = await manager.find_jupyter(rctx)
+    except ManagerError as exc:
+        row["error"] = str(exc)
+        return
+    metrics = await manager.read_metrics(rctx)
+    if metrics is not None:
+        row.update(load1=metrics.load1, mem_used_pct=metrics.mem_used_pct)
+    if handle is None:
+        row["jupyter"] = "stopped"
+        return
+    row.update(jupyter="running", remote_port=handle.port)
+    local = [t["local_port"] for t in row["tunnels"] if t["purpose"] == JUPYTER and t["listening"]]
+    if local:
+        row["url"] = handle.url(local[0]) if args.show_token else masked(handle.public_url(local[0]))
+    else:
+        row["error"] = row["error"] or NO_TUNNEL.format(name=rctx.instance.name)
+
+
+def _text_row(r: dict[str, Any]) -> tuple[str, ...]:
+    load = "-" if r["load1"] is None else f"{r['load1']:.2f} / {r['mem_used_pct']:.0f}%"
+    jupyter = r["jupyter"] + (f" (VM port {r['remote_port']})" if r["jupyter"] == "running" else "")
+    tunnels = ", ".join(f"{t['purpose']} {t['local_port']} ({'listening' if t['listening'] else 'closed'})"
+                        for t in r["tunnels"]) or "-"
+    return (r["name"], r["status"], jupyter, load, r["url"] or "-", tunnels, r["error"])
+
+
+def _refuse_host_keys(event: Event) -> None:
+    """Status never asks: unknown host keys are refused (and reported on that instance's row)."""
+    from tui.core.events import HostKeyQuestion
+
+    if isinstance(event, HostKeyQuestion):
+        event.refuse()
