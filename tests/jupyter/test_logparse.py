@@ -10,7 +10,7 @@ import pytest
 
 from tui.core.jupyter.http import parse_response
 from tui.core.jupyter.logparse import clean_line, last_words, redact, scan, url_without_token
-from tui.core.state import AppState, ServerRecord
+from tui.core.state import AppState, ServerRecord, TunnelRecord
 
 TOKEN = "9a33a4d367bac645cae89120d6a6b83326e9f3bd373d5944"
 # Captured from jupyter_server 2.21 in screen (colours, shift-in, CRLF), the requested port taken.
@@ -74,19 +74,20 @@ def test_parse_response_plain_and_chunked() -> None:
 def test_state_never_holds_a_token_and_is_private(tmp_path: Path) -> None:
     path = tmp_path / "st" / "state.json"
     state = AppState.load(path)
-    assert state.servers == {}
+    assert state.servers == {} and state.tunnels == {}
     state.put(ServerRecord("vm1", "jupyter", "screen", 8890, url=f"http://127.0.0.1:8890/lab?token={TOKEN}",
-                           tunnel_ports=(8889,), auto_reopen=True))
+                           auto_reopen=True))
+    state.put_tunnel(TunnelRecord("vm1", "jupyter", 8889, remote_port=8890))
     text = path.read_text()
     assert TOKEN not in text and "token" not in text
     assert stat.S_IMODE(path.stat().st_mode) == 0o600 and stat.S_IMODE(path.parent.stat().st_mode) == 0o700
     again = AppState.load(path)
     assert again.servers["vm1"].url == "http://127.0.0.1:8890/lab"
-    assert again.servers["vm1"].tunnel_ports == (8889,)
-    again.set_tunnel_ports("vm1", (8891,))
-    assert AppState.load(path).servers["vm1"].tunnel_ports == (8891,)
-    again.forget("vm1")
-    assert AppState.load(path).servers == {}
+    assert again.tunnel("vm1") == TunnelRecord("vm1", "jupyter", 8889, "127.0.0.1", 8890)
+    again.put_tunnel(TunnelRecord("vm1", "jupyter", 8891, remote_port=8890))
+    assert AppState.load(path).tunnel("vm1", "jupyter").local_port == 8891  # type: ignore[union-attr]
+    again.forget("vm1")  # Jupyter stopped: its server and its Jupyter tunnel are forgotten
+    assert AppState.load(path).servers == {} and AppState.load(path).tunnels == {}
 
 
 def test_state_survives_garbage(tmp_path: Path) -> None:

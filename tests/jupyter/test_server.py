@@ -1,7 +1,7 @@
 """Jupyter in GNU screen on a real sshd "VM": start → tunnel → REST → live log → busy kernel → reattach → stop.
 
-One server is shared by the module's tests (a start costs ~3 s); they run in file order on one event loop,
-and the last one stops it.
+One server is shared by the module's tests (a start costs ~3 s) on one event loop; each test asks for it through
+`server`, which starts it when none runs (the stop test ends it), so every test passes alone and in any order.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from tui.core.jupyter.server import JupyterControl, JupyterSettings, ServerHandl
 from tui.core.models import TunnelState
 from tui.core.remote.session import Multiplexer
 from tui.core.remote.tunnel import Tunnel
-from tui.core.state import AppState
+from tui.core.state import AppState, TunnelRecord
 from tui.sandbox.sshhost import SSHHost
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -63,11 +63,17 @@ async def control(conn: asyncssh.SSHClientConnection, settings: JupyterSettings)
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def server(control: JupyterControl) -> AsyncIterator[ServerHandle]:
-    handle = await control.start()
-    yield handle
-    if await control.session.is_running(control.settings.session):
+async def _stopped_at_the_end(control: JupyterControl) -> AsyncIterator[None]:
+    yield
+    handle = await control.find()
+    if handle is not None or await control.session.is_running(control.settings.session):
         await control.stop(handle)
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def server(control: JupyterControl, _stopped_at_the_end: None) -> ServerHandle:
+    """The module's running server: the one found (idempotent), else a new one."""
+    return await control.find() or await control.start()
 
 
 @pytest_asyncio.fixture(loop_scope="module")
@@ -189,7 +195,8 @@ async def test_reattach_after_app_restart(
     caplog.set_level(logging.DEBUG)
     state_file = tmp_path / "state" / "state.json"
     state = AppState.load(state_file)
-    state.put(record_for("vm1", server, settings, tunnel_ports=(18889,), auto_reopen=True))
+    state.put(record_for("vm1", server, settings, auto_reopen=True))
+    state.put_tunnel(TunnelRecord("vm1", "jupyter", 18889, remote_port=server.port))
     text = state_file.read_text()
     assert server.token not in text and "token" not in text
     assert stat.S_IMODE(state_file.stat().st_mode) == 0o600
@@ -198,7 +205,8 @@ async def test_reattach_after_app_restart(
     # "restart the app": new objects, a new connection, the same state file
     again = AppState.load(state_file)
     rec = again.servers["vm1"]
-    assert (rec.remote_port, rec.tunnel_ports, rec.auto_reopen) == (server.port, (18889,), True)
+    assert (rec.remote_port, rec.auto_reopen) == (server.port, True)
+    assert again.tunnel("vm1") == TunnelRecord("vm1", "jupyter", 18889, "127.0.0.1", server.port)
     fresh = await connect()
     try:
         found = await reattach(again, "vm1", fresh, settings)
