@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -149,7 +150,8 @@ async def test_scale_down_keeps_held_data(rig: Any) -> None:
         line = await asyncio.wait_for(proc.stdout.readline(), 60)
         w2 = after.worker("w2")
         assert w2 is not None
-        assert line.startswith(f"after 1000 {sum(range(1000))} ") and w2.address in line, line
+        assert line.startswith(f"after 1000 {sum(range(1000))} ") and w2.address in line, (
+            line + await asyncio.wait_for(proc.stderr.read(), 30))
         proc.stdin.write_eof()
     assert not await RemoteSession(await r.connect(r.instances["w1"])).is_running(cmd.WORKER_SESSION)
     manifest = await read_manifest(r.instances["head"], r.connect)
@@ -166,3 +168,21 @@ async def test_a_taken_scheduler_port_is_reported_as_such(rig: Any) -> None:
             await cluster.start(timeout=30)
     for name, session_name in (("head", cmd.SCHEDULER_SESSION), ("w1", cmd.WORKER_SESSION)):
         assert not await RemoteSession(await r.connect(r.instances[name])).is_running(session_name)
+
+
+async def test_a_worker_without_dask_gets_the_heads_versions(rig: Any) -> None:
+    """The worker's environment is missing: it is created and given the head's Python minor version and the
+    head's dask/distributed (and serialization packages) pinned, from PyPI, with uv as setup does."""
+    r = rig("head", "w1")
+    await r.run("head", f"ln -s {shlex.quote(sys.prefix)} ~/env")
+    cluster = r.cluster("head", ["w1"])
+    cluster.config = replace(cluster.config, env="~/env")
+    t0 = time.monotonic()
+    status = await cluster.start(timeout=120, install_timeout=600)
+    print(f"install + start → 1 worker connected: {time.monotonic() - t0:.1f} s")
+    assert status.names == ("w1",)
+    assert any(e.instance == "w1" and e.phase == "install" for e in r.events)
+    res = await r.run("w1", "~/env/bin/python -c 'import distributed, sys; print(distributed.__version__)'")
+    import distributed
+
+    assert res.stdout.strip() == distributed.__version__

@@ -276,6 +276,14 @@ class DaskCluster:
             if res.exit_status != 0:
                 raise ClusterError(f"the scheduler could not retire {_q_names(to_retire)}: "
                                    f"{_tail(res.stderr or res.stdout)}")
+            try:
+                retired = set(json.loads(res.stdout.strip().splitlines()[-1]))
+            except (ValueError, IndexError):
+                retired = set()
+            kept = sorted(set(to_retire) - retired)
+            if kept:  # their data could not be moved: stopping them would lose it
+                raise ClusterError(f"the scheduler did not retire {_q_names(kept)}: they keep running",
+                                   "their data could not be moved to the remaining workers (memory?); try again")
         leaving = [w for w in self.workers if w.name in names]
         await asyncio.gather(*(self._stop_worker(w, graceful=True) for w in leaving))
         self.workers = [w for w in self.workers if w.name not in names]
