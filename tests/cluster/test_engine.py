@@ -23,6 +23,23 @@ from tui.core.remote.session import RemoteSession
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 
+def dask_processes(r: Any) -> list[str]:
+    """Command lines of the processes still running inside the rig's VMs that mention dask."""
+    from pathlib import Path
+
+    markers = {f"CADES_SANDBOX_VM={h.root}".encode() for h in r.hosts.values()}
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            env = set((proc / "environ").read_bytes().split(b"\0"))
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if env & markers and ("dask" in cmdline or "distributed" in cmdline):
+            found.append(cmdline)
+    return found
+
+
 def py(code: str) -> str:
     return f"{PY} -c {shlex.quote(textwrap.dedent(code))}"
 
@@ -92,10 +109,15 @@ async def test_scheduler_and_two_workers_over_tls(rig: Any) -> None:
     manifest = await read_manifest(r.instances["head"], r.connect)
     assert manifest is not None and manifest.workers == ("w1", "w2") and manifest.scheduler_port == port
 
+    assert len(dask_processes(r)) >= 5  # scheduler, 2 nannies and their 2 workers
     await cluster.stop()
     for name in ("head", "w1", "w2"):
         session = RemoteSession(await r.connect(r.instances[name]))
         assert await session.list() == []
+    deadline = time.monotonic() + 15  # the nannies' worker processes end with their sessions
+    while left := dask_processes(r):
+        assert time.monotonic() < deadline, left
+        await asyncio.sleep(0.2)
     res = await r.run("head", f"ls {cmd.remote_path(cmd.DASK_DIR)}; test -e {cmd.remote_path(cmd.CLIENT_CONFIG)}")
     assert ".key" not in res.stdout and res.exit_status != 0
 
@@ -144,6 +166,7 @@ async def test_scale_down_keeps_held_data(rig: Any) -> None:
         line = await asyncio.wait_for(proc.stdout.readline(), 60)
         assert line.startswith("held") and w1.address in line, line + await proc.stderr.read()
         after = await cluster.scale_down(["w1"])
+        assert any(e.phase == "retire" and "w1" in e.message for e in r.events)  # retired, not just stopped
         assert after.names == ("w2",)
         assert cluster.worker_names == ("w2",)
         proc.stdin.write("go\n")

@@ -257,17 +257,23 @@ class DaskCluster:
 
     # -- scale down / stop / reattach -------------------------------------------------------------------
 
-    async def scale_down(self, names: Iterable[str], *, timeout: float = 120.0) -> ClusterStatus:
+    async def scale_down(self, names: Iterable[str], *, timeout: float = 120.0, force: bool = False) -> ClusterStatus:
         """Retire the named workers gracefully (the scheduler first copies the data they hold to the remaining
-        workers), then end their sessions and remove their keys. Returns the scheduler's view afterwards."""
+        workers), then end their sessions and remove their keys. Returns the scheduler's view afterwards.
+
+        When the scheduler does not answer, nothing is stopped (ClusterError) unless `force` — then the workers'
+        sessions end without retiring and the data only they held is lost."""
         names = sorted(set(names))
         unknown = sorted(set(names) - set(self.worker_names))
         if unknown:
             raise ClusterError(f"not workers of this cluster: {_q_names(unknown)}")
         head_conn = await self._connect(self.head)
         try:
-            connected = set((await self.status()).names)
-        except StatusError:
+            connected = set((await self.status(timeout=20.0)).names)
+        except StatusError as exc:
+            if not force:
+                raise ClusterError(f"the scheduler does not answer ({exc}): cannot retire {_q_names(names)} safely",
+                                   "try again, or scale down with force (the data only they hold is lost)") from exc
             connected = set()
         to_retire = [n for n in names if n in connected]
         if to_retire:
@@ -288,7 +294,7 @@ class DaskCluster:
         await asyncio.gather(*(self._stop_worker(w, graceful=True) for w in leaving))
         self.workers = [w for w in self.workers if w.name not in names]
         await self._write_manifest(head_conn)
-        return await self.status()
+        return await self.status(timeout=20.0)
 
     async def stop(self) -> None:
         """End every session (workers first, then the scheduler) and remove the TLS keys and the head's client
