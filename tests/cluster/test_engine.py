@@ -209,3 +209,18 @@ async def test_a_worker_without_dask_gets_the_heads_versions(rig: Any) -> None:
     import distributed
 
     assert res.stdout.strip() == distributed.__version__
+
+
+async def test_the_head_can_run_a_worker_too(rig: Any) -> None:
+    r = rig("head", "w1")
+    cluster = r.cluster("head", ["head", "w1"], memory_limit="0.5")
+    status = await cluster.start(timeout=120)
+    assert status.names == ("head", "w1")
+    assert all(w.memory_limit > 0 for w in status.workers)
+    assert (await cluster.scale_down(["head"])).names == ("w1",)
+    res = await r.run("head", py("""
+        from distributed import Client
+        with Client(timeout=20) as c:
+            print(c.submit(lambda: 6 * 7).result())
+    """))
+    assert res.stdout.strip() == "42", res.stderr  # the head's TLS files stayed for notebooks

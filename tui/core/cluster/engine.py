@@ -146,7 +146,11 @@ def _q_names(names: Iterable[str]) -> str:
 
 
 class DaskCluster:
-    """One cluster: `head` runs the scheduler, each of `workers` one worker. See the module docstring."""
+    """One cluster: `head` runs the scheduler, each of `workers` one worker. See the module docstring.
+
+    The head may be one of `workers` too (settings `cluster.head_worker`): it then runs both sessions.
+    `ClusterConfig.memory_limit` takes what `dask worker --memory-limit` does: "auto", "4GiB", or a fraction of the
+    instance's RAM such as "0.9" (settings `cluster.memory_fraction`)."""
 
     def __init__(self, head: Instance, workers: Sequence[Instance], connect: ConnectFor, config: ClusterConfig,
                  *, progress: Progress | None = None,
@@ -193,11 +197,8 @@ class DaskCluster:
         head_conn = await self._connect(self.head)
         await self._prepare_head(head_conn, install_timeout)
         await self._check_ports(head_conn)  # before any worker starts: a taken port is reported as that
-        results = await asyncio.gather(
-            self._ensure_scheduler(head_conn),
-            *(self._ensure_worker(w, install_timeout) for w in self.workers),
-            return_exceptions=True,
-        )
+        results = await asyncio.gather(*self._start_all(head_conn, self.workers, install_timeout),
+                                       return_exceptions=True)
         errors = [r for r in results if isinstance(r, BaseException)]
         if errors:
             raise _first(errors)
@@ -323,14 +324,26 @@ class DaskCluster:
             return Found(scheduler_up, running, missing)
         await self._prepare_head(head_conn, 900.0, check_only=True)
         todo = [w for w in self.workers if w.name in missing]
-        results = await asyncio.gather(self._ensure_scheduler(head_conn),
-                                       *(self._ensure_worker(w, 900.0) for w in todo), return_exceptions=True)
+        results = await asyncio.gather(*self._start_all(head_conn, todo, 900.0), return_exceptions=True)
         errors = [r for r in results if isinstance(r, BaseException)]
         if errors:
             raise _first(errors)
         if wait:
             await self.wait_for_workers(self.worker_names, timeout=timeout)
         return Found(scheduler_up, running, missing, restarted=missing, scheduler_restarted=not scheduler_up)
+
+    def _start_all(self, head_conn: asyncssh.SSHClientConnection, workers: Sequence[Instance],
+                   install_timeout: float) -> list[Awaitable[None]]:
+        """The scheduler (then a worker on the head, which needs the scheduler's TLS files) in parallel with the
+        other workers (they retry until the scheduler is up)."""
+        on_head = [w for w in workers if w.id == self.head.id]
+
+        async def head_side() -> None:
+            await self._ensure_scheduler(head_conn)
+            for w in on_head:
+                await self._ensure_worker(w, install_timeout)
+
+        return [head_side(), *(self._ensure_worker(w, install_timeout) for w in workers if w.id != self.head.id)]
 
     # -- the head -------------------------------------------------------------------------------------
 
@@ -430,7 +443,8 @@ class DaskCluster:
             self._emit(worker.name, "worker", "worker session already running: adopted")
             return
         probe = await self._match_versions(worker, conn, install_timeout)
-        await self._write_member(conn, worker, probe)
+        if worker.id != self.head.id:  # on the head, the scheduler's member files serve the worker too
+            await self._write_member(conn, worker, probe)
         nthreads = self.config.nthreads or max(1, worker.vcpus)
         line = cmd.worker_command(self.config.env, self.scheduler_address, host=self._address_of(worker),
                                   name=worker.name, nthreads=nthreads, memory_limit=self.config.memory_limit)
@@ -482,7 +496,8 @@ class DaskCluster:
             await session.wait_gone(cmd.WORKER_SESSION, timeout=10.0)  # close_workers ends it by itself
         self._emit(worker.name, "stop", "stopping the worker")
         await session.kill(cmd.WORKER_SESSION)
-        await _run(conn, f"rm -f {_tls_files(head=False)}")
+        if worker.id != self.head.id:  # a worker on the head shares the scheduler's (and notebooks') TLS files
+            await _run(conn, f"rm -f {_tls_files(head=False)}")
 
     async def _check_sessions(self, pending: set[str]) -> None:
         """Raise when the scheduler's session or a pending worker's session has ended (with its log's tail)."""
