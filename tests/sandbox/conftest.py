@@ -50,12 +50,12 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, what: str = "c
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def known_hosts_from_console(console: str, port: int) -> str:
+def known_hosts_from_console(console: str, port: int, host: str = "127.0.0.1") -> str:
     """What a careful client does: pin the host key the console log printed (cloud-init block)."""
     block = re.search(r"-----BEGIN SSH HOST KEY KEYS-----\n(.*?)\n-----END SSH HOST KEY KEYS-----", console, re.S)
     assert block, "no SSH HOST KEY KEYS block in the console log"
     lines = []
     for key_line in block.group(1).splitlines():
         key_type, blob = key_line.split()[:2]
-        lines.append(f"[127.0.0.1]:{port} {key_type} {blob}")
+        lines.append(f"[{host}]:{port} {key_type} {blob}")
     return "\n".join(lines) + "\n"

@@ -82,6 +82,9 @@ def test_openstack_cli_walkthrough(sandbox: Sandbox) -> None:
         "--key-name cli-key --network sandbox-net --wait cli-vm -f json",
     )
     assert server["status"] == "ACTIVE" and server["image"] == "N/A (booted from volume)"
+    # No floating IP unless asked for (a real cloud's way): give it one, as `openstack` users do.
+    (fip,), _, _ = osc(sandbox, "floating ip create public -f json")
+    osc(sandbox, f"server add floating ip cli-vm {fip['id']}")
 
     (rows, shown, volume), _, _ = osc(
         sandbox,

@@ -75,3 +75,13 @@ def test_full_quota_no_flavor_fits() -> None:
                  instances_used=1)
     with pytest.raises(QuotaExceeded, match="no flavor fits"):
         plan(quota=full)
+
+
+def test_launch_spec_defaults_give_a_public_address_in_the_default_group() -> None:
+    from tui.core.cloud.base import LaunchSpec
+
+    spec = LaunchSpec(name="vm", image="i", flavor="f", key_name="k", network="n")
+    assert spec.public_ip is True and spec.security_groups == ("default",)
+    worker = LaunchSpec(name="w", image="i", flavor="f", key_name="k", network="n", public_ip=False,
+                        security_groups=("cluster",))
+    assert (worker.public_ip, worker.security_groups) == (False, ("cluster",))

@@ -106,6 +106,16 @@ class Instance:
         return self.addresses[0].addr if self.addresses else ""
 
     @property
+    def private_ip(self) -> str:
+        """The instance's fixed (private) IPv4 address: what other instances of its network reach it at."""
+        return next((a.addr for a in self.addresses if a.kind == "fixed" and a.version == 4), "")
+
+    @property
+    def public_ip(self) -> str:
+        """Its floating IPv4 address, or "" when it has none (a private-only instance)."""
+        return next((a.addr for a in self.addresses if a.kind == "floating" and a.version == 4), "")
+
+    @property
     def ssh_port(self) -> int:
         try:
             return int(self.meta.get(META_SSH_PORT, "22"))

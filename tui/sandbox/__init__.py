@@ -6,8 +6,13 @@
 URLs (one port): /identity (auth_url), /compute/v2.1, /image, /network, /volume/v3/<project>.
 `sb.clouds_yaml` names the clouds "sandbox" (password) and "sandbox-appcred" (application credential).
 
-Convention: the address of every server is the floating IP 127.0.0.1 (plus a fixed 10.0.x.y on "sandbox-net");
-its SSH port and user are in the server metadata under `tui.conventions.META_SSH_PORT` / `META_SSH_USER`.
+Addresses: every server has its own fixed IP 127.0.0.N (N >= 2, unique, kept across stop/start/resize, freed on
+delete) on "sandbox-net", and its sshd listens there. A server with a floating IP (always 127.0.0.1; openstacksdk's
+auto_ip, `openstack server add floating ip`, or the app's launch with `public_ip=True` add one) is also served on
+127.0.0.1; one without is reachable only at its private address (through a jump host, on a real cloud). Its SSH
+port (one port, every address) and user are in the server metadata under `tui.conventions.META_SSH_PORT` /
+`META_SSH_USER`; `sb.sshd_log_path(server)` is its sshd log (LogLevel DEBUG1: forwarded connections' targets).
+Security groups are records only: nothing on loopback is enforced (see secgroups.py).
 """
 
 from tui.sandbox.cli import serve

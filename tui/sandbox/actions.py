@@ -25,6 +25,17 @@ def advance(sb: Sandbox, sid: str, action: str) -> None:
             return
         was = srv.get("resize_from", "ACTIVE")
         fail = srv.get("fail_build")
+        if action == "build" and not fail:
+            blocked = sb.faults.blocks_build(srv["name"])
+            if blocked == "BUILD":  # stuck: nothing more will happen until it is deleted
+                srv["pending"] = None
+                sb.state.touch()
+                return
+            if blocked == "ERROR":
+                fail = (
+                    "Exceeded maximum number of retries. Exhausted all hosts available for retrying build "
+                    f"failures for instance {sid}."
+                )
     if action == "delete":
         sb.vm_destroy(sid)
         with sb.state.lock:

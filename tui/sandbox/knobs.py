@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 from dataclasses import dataclass, field, fields
 
 
@@ -30,6 +31,10 @@ class Faults:
     error_rate: float = 0.0  # probability of a 500 on an authenticated call
     rate_limit_rate: float = 0.0  # probability of a 429 (Retry-After: 1) on an authenticated call
     fail_next_create: bool = False  # the next server goes to ERROR with a fault
+    # Servers whose name matches this fnmatch pattern (e.g. "*-w2") never become ACTIVE: their build ends in
+    # `never_active_status`, "BUILD" (stuck, spawning forever) or "ERROR" (Nova's retries-exhausted fault).
+    never_active: str = ""
+    never_active_status: str = "BUILD"
     console_host_keys: bool = True  # False: console logs omit cloud-init's host-key block (as many real clouds do)
     quota: dict[str, int] = field(default_factory=dict)  # overrides of data.DEFAULT_QUOTA
 
@@ -53,6 +58,14 @@ class Faults:
             "key_pairs": key_pairs,
         }
         self.quota.update({k: v for k, v in values.items() if v is not None})
+
+    def blocks_build(self, name: str) -> str | None:
+        """ "BUILD" or "ERROR" when `never_active` matches this server name, else None."""
+        if self.never_active and fnmatch.fnmatchcase(name, self.never_active):
+            if self.never_active_status not in ("BUILD", "ERROR"):
+                raise ValueError(f"never_active_status must be BUILD or ERROR, not {self.never_active_status!r}")
+            return self.never_active_status
+        return None
 
     def reset(self) -> None:
         """Back to no faults and the default quota."""

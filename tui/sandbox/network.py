@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import ipaddress
 import random
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from tui.sandbox import data, secgroups
+from tui.sandbox import data, floatingips, secgroups
 from tui.sandbox.neutron import base_record, neutron_error
 from tui.sandbox.router import Request, Response, Route, Router, mount
 from tui.sandbox.state import Record, now_iso
@@ -29,7 +29,9 @@ COLLECTIONS = {
     ),
 }
 
-_SUBNET_CIDR = "10.0.0.0/16"
+# The project network's subnet: every server's fixed IP is its own loopback address 127.0.0.N (N >= 2), on which
+# its sshd listens; 127.0.0.1 is the gateway and the one floating IP (data.FLOATING_IP).
+_SUBNET_CIDR = "127.0.0.0/16"
 
 
 def seed(sb: Sandbox) -> None:
@@ -64,7 +66,7 @@ def seed(sb: Sandbox) -> None:
             enable_dhcp=not external,
             dns_nameservers=[],
             host_routes=[],
-            allocation_pools=[{"start": str(hosts[10]), "end": str(hosts[-2])}],
+            allocation_pools=[{"start": str(hosts[2 if not external else 10]), "end": str(hosts[-2])}],
             ipv6_ra_mode=None,
             ipv6_address_mode=None,
             subnetpool_id=None,
@@ -80,17 +82,22 @@ def network_by_name(sb: Sandbox, name: str) -> Record | None:
     return next((n for n in sb.state.table("networks").values() if n["name"] == name), None)
 
 
-def _next_ip(sb: Sandbox) -> str:
-    n = int(sb.state.data["next_ip"])
-    sb.state.data["next_ip"] = n + 1
-    return str(ipaddress.ip_network(_SUBNET_CIDR)[n])
+def _allocate_ip(sb: Sandbox, taken: set[str] | None = None) -> str:
+    """The lowest free address of the project subnet (127.0.0.2 up; never a .0 or .255). Under the lock."""
+    if taken is None:
+        taken = {ip["ip_address"] for p in sb.state.table("ports").values() for ip in p["fixed_ips"]}
+    net = ipaddress.ip_network(_SUBNET_CIDR)
+    for n in range(2, net.num_addresses - 1):
+        addr = net[n]
+        if addr.packed[-1] not in (0, 255) and str(addr) not in taken:
+            return str(addr)
+    raise neutron_error(409, "IpAddressGenerationFailure", "No more IP addresses available on network.")
 
 
-def create_server_port(sb: Sandbox, server_id: str, network_id: str) -> Record:
-    """A port on `network_id` for a server, plus its floating IP (127.0.0.1). Call under the lock."""
+def create_server_port(sb: Sandbox, server_id: str, network_id: str, security_groups: list[str]) -> Record:
+    """A port on `network_id` for a server, with its own fixed IP. Call under the lock."""
     net = sb.state.table("networks")[network_id]
     mac = "fa:16:3e:" + ":".join(f"{random.randrange(256):02x}" for _ in range(3))
-    ip = _next_ip(sb)
     port = base_record(
         sb,
         name="",
@@ -100,32 +107,57 @@ def create_server_port(sb: Sandbox, server_id: str, network_id: str) -> Record:
         status="DOWN",
         device_id=server_id,
         device_owner="compute:nova",
-        fixed_ips=[{"subnet_id": net["subnets"][0], "ip_address": ip}],
+        fixed_ips=[{"subnet_id": net["subnets"][0], "ip_address": _allocate_ip(sb)}],
         allowed_address_pairs=[],
         extra_dhcp_opts=[],
-        security_groups=[secgroups.default_group(sb)["id"]],
+        security_groups=list(security_groups),
         port_security_enabled=True,
         dns_name="",
         **{"binding:vnic_type": "normal"},
     )
     sb.state.table("ports")[port["id"]] = port
-    public = network_by_name(sb, data.PUBLIC_NET)
-    assert public is not None
-    fip = base_record(
-        sb,
-        floating_ip_address=data.FLOATING_IP,
-        floating_network_id=public["id"],
-        router_id=None,
-        port_id=port["id"],
-        fixed_ip_address=ip,
-        status="DOWN",
-        dns_name="",
-        dns_domain="",
-        qos_policy_id=None,
-        port_forwardings=[],
-    )
-    sb.state.table("floatingips")[fip["id"]] = fip
     return port
+
+
+def migrate_fixed_ips(sb: Sandbox) -> None:
+    """State saved before private addresses (10.0.x.y): give every port a 127.0.0.N and the subnet its CIDR."""
+    net = network_by_name(sb, data.PRIVATE_NET)
+    if net is None:
+        return
+    sub = sb.state.table("subnets")[net["subnets"][0]]
+    if sub["cidr"] == _SUBNET_CIDR:
+        return
+    hosts = ipaddress.ip_network(_SUBNET_CIDR)
+    sub.update(
+        cidr=_SUBNET_CIDR, gateway_ip=str(hosts[1]), allocation_pools=[{"start": str(hosts[2]), "end": str(hosts[-2])}]
+    )
+    taken: set[str] = set()
+    for port in sb.state.table("ports").values():
+        if port["network_id"] == net["id"]:
+            ip = _allocate_ip(sb, taken)
+            taken.add(ip)
+            port["fixed_ips"] = [{"subnet_id": sub["id"], "ip_address": ip}]
+            for fip in sb.state.table("floatingips").values():
+                if fip["port_id"] == port["id"]:
+                    fip["fixed_ip_address"] = ip
+    sb.state.touch()
+
+
+def listen_addresses(sb: Sandbox, port_id: str) -> list[str]:
+    """Where a server's sshd listens: its fixed IP, and 127.0.0.1 while a floating IP is bound. Under the lock."""
+    port = sb.state.table("ports").get(port_id or "")
+    if port is None:
+        return [data.FLOATING_IP]
+    out = [ip["ip_address"] for ip in port["fixed_ips"]]
+    if any(f["port_id"] == port_id for f in sb.state.table("floatingips").values()):
+        out.append(data.FLOATING_IP)
+    return out
+
+
+def port_server(sb: Sandbox, port_id: str | None) -> str | None:
+    """The server a port belongs to (its device_id), if any. Under the lock."""
+    port = sb.state.table("ports").get(port_id or "")
+    return port["device_id"] if port and port["device_owner"].startswith("compute:") else None
 
 
 def set_port_status(sb: Sandbox, port_id: str, up: bool) -> None:
@@ -143,24 +175,6 @@ def delete_server_port(sb: Sandbox, port_id: str) -> None:
     fips = sb.state.table("floatingips")
     for fid in [f["id"] for f in fips.values() if f["port_id"] == port_id]:
         del fips[fid]
-
-
-def server_addresses(sb: Sandbox, port_id: str) -> list[dict[str, Any]]:
-    """Nova `addresses` entries for one port: the fixed IP then the floating IP."""
-    port = sb.state.table("ports").get(port_id)
-    if port is None:
-        return []
-    mac = port["mac_address"]
-    out = [
-        {"version": 4, "addr": ip["ip_address"], "OS-EXT-IPS:type": "fixed", "OS-EXT-IPS-MAC:mac_addr": mac}
-        for ip in port["fixed_ips"]
-    ]
-    out += [
-        {"version": 4, "addr": f["floating_ip_address"], "OS-EXT-IPS:type": "floating", "OS-EXT-IPS-MAC:mac_addr": mac}
-        for f in sb.state.table("floatingips").values()
-        if f["port_id"] == port_id
-    ]
-    return out
 
 
 # -- HTTP ---------------------------------------------------------------------------------------------
@@ -263,34 +277,6 @@ def show(sb: Sandbox, req: Request) -> Response:
         return Response(200, {singular: _fields(_render(sb, table, rec), req.query.get("fields", []))})
 
 
-def _create_fip(sb: Sandbox, body: dict[str, Any]) -> Record:
-    net = sb.state.table("networks").get(body.get("floating_network_id", ""))
-    if net is None or not net["router:external"]:
-        raise neutron_error(
-            404,
-            "ExternalNetworkNotFound" if net is None else "BadRequest",
-            f"Network {body.get('floating_network_id')} is not a valid external network.",
-        )
-    rec = base_record(
-        sb,
-        floating_ip_address=data.FLOATING_IP,
-        floating_network_id=net["id"],
-        router_id=None,
-        port_id=None,
-        fixed_ip_address=None,
-        status="DOWN",
-        dns_name="",
-        dns_domain="",
-        qos_policy_id=None,
-        port_forwardings=[],
-        description=body.get("description", ""),
-    )
-    if body.get("port_id"):
-        _associate(sb, rec, body["port_id"])
-    sb.state.table("floatingips")[rec["id"]] = rec
-    return rec
-
-
 def create(sb: Sandbox, req: Request) -> Response:
     coll = req.params["coll"]
     table, singular, _, _ = COLLECTIONS[coll]
@@ -300,7 +286,7 @@ def create(sb: Sandbox, req: Request) -> Response:
     makers = {
         "security-groups": secgroups.create_group,
         "security-group-rules": secgroups.create_rule,
-        "floatingips": _create_fip,
+        "floatingips": floatingips.create_fip,
     }
     if coll not in makers:
         raise neutron_error(
@@ -309,25 +295,33 @@ def create(sb: Sandbox, req: Request) -> Response:
     with sb.state.lock:
         rec = makers[coll](sb, body)
         sb.state.touch()
-        return Response(201, {singular: _render(sb, table, rec)})
+        out = _render(sb, table, rec)
+        moved = port_server(sb, rec.get("port_id")) if table == "floatingips" else None
+    if moved:
+        sb.vm_relisten(moved)  # before answering: once the client sees the address, sshd serves on it
+    return Response(201, {singular: out})
 
 
 def update(sb: Sandbox, req: Request) -> Response:
+    moved: list[str | None] = []
     with sb.state.lock:
         table, singular, rec = _get(sb, req)
         body = (req.body or {}).get(singular) or {}
         if table == "floatingips" and "port_id" in body:
-            if body["port_id"]:
-                _associate(sb, rec, body["port_id"])
-            else:
-                rec.update(port_id=None, fixed_ip_address=None, status="DOWN")
+            moved = [port_server(sb, rec["port_id"])]
+            floatingips.associate(sb, rec, body["port_id"])
+            moved.append(port_server(sb, rec["port_id"]))
         for key in ("name", "description"):
             if key in body:
                 rec[key] = body[key]
         rec["updated_at"] = now_iso()
         rec["revision_number"] += 1
         sb.state.touch()
-        return Response(200, {singular: _render(sb, table, rec)})
+        out = _render(sb, table, rec)
+    for sid in dict.fromkeys(moved):
+        if sid:
+            sb.vm_relisten(sid)
+    return Response(200, {singular: out})
 
 
 def delete(sb: Sandbox, req: Request) -> Response:
@@ -335,11 +329,14 @@ def delete(sb: Sandbox, req: Request) -> Response:
         table, singular, rec = _get(sb, req)
         if table in ("networks", "subnets", "ports"):
             raise neutron_error(409, "InUse", f"Unable to complete operation on {singular} {rec['id']}: in use.")
+        moved = port_server(sb, rec.get("port_id")) if table == "floatingips" else None
         if table == "security_groups":
             secgroups.delete_group(sb, rec)
         else:
             del sb.state.table(table)[rec["id"]]
         sb.state.touch()
+    if moved:
+        sb.vm_relisten(moved)
     return Response(204)
 
 
@@ -357,10 +354,3 @@ ROUTES = [
 
 def register(router: Router, sb: Sandbox) -> None:
     mount(router, sb, ROUTES)
-
-
-def _associate(sb: Sandbox, fip: Record, port_id: str) -> None:
-    port = sb.state.table("ports").get(port_id)
-    if port is None:
-        raise neutron_error(404, "PortNotFound", f"Port {port_id} could not be found.")
-    fip.update(port_id=port_id, fixed_ip_address=port["fixed_ips"][0]["ip_address"], status=port["status"])

@@ -23,6 +23,10 @@ from tui.sandbox.state import State, write_private
 
 log = logging.getLogger("tui.sandbox")
 
+# OpenSSH 9.2 logs the target of a forwarded (direct-tcpip) connection at DEBUG1 only (measured): the sandbox's
+# servers log at that level so a test can prove a connection went through one of them as a jump host.
+SSHD_LOG_LEVEL = "DEBUG1"
+
 CLOUD_NAME = "sandbox"
 
 
@@ -52,6 +56,7 @@ class Sandbox:
         self.secrets: dict[str, str] = {}
         self._hosts: dict[str, SSHHost] = {}
         self._hosts_lock = threading.Lock()
+        self._vm_locks: dict[str, threading.Lock] = {}  # one per server: its power actions never overlap
         self._rng = random.Random()
         self._http: HTTPService | None = None
         from tui.sandbox.scheduler import Scheduler
@@ -70,6 +75,8 @@ class Sandbox:
         if not self.state.load():
             with self.state.lock:
                 network.seed(self)
+        with self.state.lock:
+            network.migrate_fixed_ips(self)
         router = Router(self._guard)
         for service in (identity, compute, image, network, volume):
             service.register(router, self)
@@ -158,19 +165,29 @@ class Sandbox:
     def _advance(self, table: str, rid: str, action: str) -> None:
         (actions.advance if table == "servers" else volume.advance)(self, rid, action)
 
+    def _vm_lock(self, sid: str) -> threading.Lock:
+        with self._hosts_lock:
+            return self._vm_locks.setdefault(sid, threading.Lock())
+
     def vm_on(self, sid: str) -> str | None:
         """Start the server's SSH host (not under the lock). Returns an error message, or None."""
+        with self._vm_lock(sid):  # two transitions of one server (e.g. a seeded build) must not start two hosts
+            return self._vm_on(sid)
+
+    def _vm_on(self, sid: str) -> str | None:
         with self.state.lock:
             srv = self.state.table("servers").get(sid)
             if srv is None or not srv["ssh"]:
                 return None
             keys = [srv["public_key"]] if srv["public_key"] else []
             port = int(srv["ssh_port"] or 0)
+            listen = network.listen_addresses(self, srv["port_id"])
         with self._hosts_lock:
             host = self._hosts.get(sid)
-        if host is None:
-            host = SSHHost(self.instances_dir / sid, keys, port)
         try:
+            if host is None:
+                host = SSHHost(self.instances_dir / sid, keys, port, listen=listen, log_level=SSHD_LOG_LEVEL)
+            host.set_listen(listen)
             host.start()
         except (SSHHostError, OSError) as e:
             log.warning("sandbox: SSH host of %s failed: %s", sid, e)
@@ -186,17 +203,41 @@ class Sandbox:
                 self.state.touch()
         return None
 
+    def vm_relisten(self, sid: str) -> None:
+        """A floating IP was bound to or taken from the server: its sshd serves where its addresses say."""
+        with self._vm_lock(sid):
+            with self.state.lock:
+                srv = self.state.table("servers").get(sid)
+                listen = network.listen_addresses(self, srv["port_id"]) if srv else []
+            with self._hosts_lock:
+                host = self._hosts.get(sid)
+            if host is None or not listen:
+                return
+            try:
+                host.set_listen(listen)
+            except (SSHHostError, OSError) as e:
+                log.warning("sandbox: SSH host of %s cannot listen on %s: %s", sid, listen, e)
+
+    def sshd_log_path(self, server_id_or_name: str) -> Path:
+        """The server's sshd log (LogLevel DEBUG1: it names the target of every forwarded connection, e.g.
+        `server_request_direct_tcpip: originator  port 0, target 127.0.0.3 port 40123` when it served as a jump
+        host). KeyError when there is no such server."""
+        return self.instances_dir / str(self.server_state(server_id_or_name)["id"]) / "etc" / "sshd.log"
+
     def vm_off(self, sid: str) -> None:
-        with self._hosts_lock:
-            host = self._hosts.get(sid)
-        if host is not None:
-            host.stop()
+        with self._vm_lock(sid):
+            with self._hosts_lock:
+                host = self._hosts.get(sid)
+            if host is not None:
+                host.stop()
 
     def vm_destroy(self, sid: str) -> None:
-        with self._hosts_lock:
-            host = self._hosts.pop(sid, None)
-        if host is not None:
-            host.stop()
+        with self._vm_lock(sid):
+            with self._hosts_lock:
+                host = self._hosts.pop(sid, None)
+                self._vm_locks.pop(sid, None)
+            if host is not None:
+                host.stop()
         remove_runtime_dir(self.instances_dir / sid)
         shutil.rmtree(self.instances_dir / sid, ignore_errors=True)
 

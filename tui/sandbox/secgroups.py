@@ -54,8 +54,8 @@ def default_group(sb: Sandbox) -> Record:
     return next(s for s in sb.state.table("security_groups").values() if s["name"] == "default")
 
 
-def resolve(sb: Sandbox, wanted: list[str]) -> list[str] | None:
-    """Group ids for names or ids (Nova's `security_groups` on create); None names the first one not found."""
+def resolve(sb: Sandbox, wanted: list[str]) -> list[str]:
+    """Group ids for names or ids (Nova's `security_groups` on create); LookupError(the first one not found)."""
     groups = sb.state.table("security_groups")
     out: list[str] = []
     for ref in wanted:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from tui.conventions import DEMO_KEY
-from tui.sandbox import actions, data, keypairs, network, servers, volume
+from tui.sandbox import actions, data, floatingips, keypairs, network, servers, volume
 from tui.sandbox.nova import set_status
 from tui.sandbox.state import now_iso, now_usec, write_private
 
@@ -33,6 +33,8 @@ def seed_servers(sb: Sandbox, n: int, ssh_hosts: bool = False, public_ip: bool =
                 "networks": [{"uuid": net["id"]}],
             }
             srv = servers.create_server(sb, body, enforce_quota=False)
+            if public_ip:
+                floatingips.bind_new(sb, srv["port_id"])
             srv["ssh"] = ssh_hosts and sb.ssh_hosts
             srv["pending"] = None
             ids.append(srv["id"])
@@ -79,6 +81,7 @@ def seed_demo(sb: Sandbox) -> None:
                 ],
             },
         )
+        floatingips.bind_new(sb, srv["port_id"])  # the Jupyter VM has a public address
         vol_ids = [v["id"] for v in srv["volumes"]]
         sb.state.data["demo_seeded"] = True
     for vid in vol_ids:

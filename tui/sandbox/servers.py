@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from tui.conventions import META_SSH_PORT, META_SSH_USER
 from tui.sandbox import boot as booting
-from tui.sandbox import data, network
+from tui.sandbox import data, network, secgroups
 from tui.sandbox.nova import (
     MAX_LIMIT,
     Version,
@@ -46,7 +46,35 @@ def _flavor_ref(sb: Sandbox, srv: Record, mv: Version) -> dict[str, Any]:
     return {"id": f["id"], "links": [{"rel": "bookmark", "href": f"{sb.url}/compute/flavors/{f['id']}"}]}
 
 
-def render_server(sb: Sandbox, srv: Record, mv: Version, fips: dict[str, list[Record]]) -> dict[str, Any]:
+# Nova shows `progress` only in these states (nova/api/openstack/compute/views/servers.py).
+_PROGRESS_STATUSES = ("ACTIVE", "BUILD", "REBUILD", "RESIZE", "VERIFY_RESIZE", "MIGRATING")
+
+
+def _versioned(srv: Record, mv: Version, show: bool) -> dict[str, Any]:
+    """The fields later microversions add, as Nova's view builder adds them for a non-admin (host_status and
+    OS-EXT-SRV-ATTR:* are admin-only by default policy, so never here). `show`: GET /servers/{id}, which alone
+    carries server_groups (2.71+); GET /servers/detail never does."""
+    out: dict[str, Any] = {}
+    if mv >= (2, 9):
+        out["locked"] = False
+    if mv >= (2, 19):
+        out["description"] = srv.get("description")
+    if mv >= (2, 26):
+        out["tags"] = []
+    if mv >= (2, 63):
+        out["trusted_image_certificates"] = None
+    if show and mv >= (2, 71):
+        out["server_groups"] = []
+    if mv >= (2, 73):
+        out["locked_reason"] = None
+    if mv >= (2, 96):
+        out["pinned_availability_zone"] = None
+    return out
+
+
+def render_server(
+    sb: Sandbox, srv: Record, mv: Version, fips: dict[str, list[Record]], show: bool = False
+) -> dict[str, Any]:
     image: Any = ""
     if srv["image_id"]:
         image = {
@@ -75,23 +103,17 @@ def render_server(sb: Sandbox, srv: Record, mv: Version, fips: dict[str, list[Re
         "key_name": srv["key_name"],
         "OS-SRV-USG:launched_at": srv["launched_at"],
         "OS-SRV-USG:terminated_at": None,
-        "security_groups": [{"name": "default"}],
+        "security_groups": group_names(sb, srv),
         "OS-EXT-STS:task_state": srv["task_state"],
         "OS-EXT-STS:vm_state": srv["vm_state"],
         "OS-EXT-STS:power_state": srv["power_state"],
         "os-extended-volumes:volumes_attached": [
-            {"id": v["id"], "delete_on_termination": v["delete_on_termination"]} for v in srv["volumes"]
+            {"id": v["id"], **({"delete_on_termination": v["delete_on_termination"]} if mv >= (2, 3) else {})}
+            for v in srv["volumes"]
         ],
-        "locked": False,
-        "description": srv.get("description"),
-        "tags": [],
-        "trusted_image_certificates": None,
-        "locked_reason": None,
-        "server_groups": [],
-        "host_status": "UP",
-        "pinned_availability_zone": None,
     }
-    if srv["status"] in ("BUILD", "RESIZE"):
+    out.update(_versioned(srv, mv, show))
+    if srv["status"] in _PROGRESS_STATUSES:
         out["progress"] = 0
     if srv.get("fault"):
         out["fault"] = srv["fault"]
@@ -126,6 +148,25 @@ def fips_by_port(sb: Sandbox) -> dict[str, list[Record]]:
 # -- creation -----------------------------------------------------------------------------------------
 
 
+def _security_groups(sb: Sandbox, body: dict[str, Any]) -> list[str]:
+    """The ids of the groups asked for (`default` when none), or Nova's 400 naming the first unknown one."""
+    wanted = body.get("security_groups") or [{"name": "default"}]
+    if not isinstance(wanted, list) or not all(isinstance(g, dict) and g.get("name") for g in wanted):
+        raise nova_error(400, "Invalid input for field/attribute security_groups.")
+    try:
+        return secgroups.resolve(sb, [str(g["name"]) for g in wanted])
+    except LookupError as e:
+        raise nova_error(400, f"Security group {e.args[0]} not found.") from None
+
+
+def group_names(sb: Sandbox, srv: Record) -> list[dict[str, str]]:
+    """Nova's `security_groups` of a server: the names of its port's groups."""
+    port = sb.state.table("ports").get(srv["port_id"] or "") or {}
+    groups = sb.state.table("security_groups")
+    names = [groups[g]["name"] for g in port.get("security_groups", []) if g in groups]
+    return [{"name": n} for n in dict.fromkeys(names)]
+
+
 def create_server(sb: Sandbox, body: dict[str, Any], enforce_quota: bool = True) -> Record:
     """Validate and create a server in BUILD (under the lock); raises Nova's errors."""
     name = body.get("name")
@@ -145,6 +186,7 @@ def create_server(sb: Sandbox, body: dict[str, Any], enforce_quota: bool = True)
     if key_name and keypair is None:
         raise nova_error(400, "Invalid key_name provided.")
     network_id = booting.network_id(sb, body)
+    group_ids = _security_groups(sb, body)
     metadata = body.get("metadata") or {}
     if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
         raise nova_error(400, "Invalid input for field/attribute metadata.")
@@ -158,7 +200,7 @@ def create_server(sb: Sandbox, body: dict[str, Any], enforce_quota: bool = True)
         sb.faults.fail_next_create = False
         fail = "No valid host was found. There are not enough hosts available."
     volumes, volume_fail = booting.boot_volumes(sb, sid, bdms)
-    port = network.create_server_port(sb, sid, network_id)
+    port = network.create_server_port(sb, sid, network_id, group_ids)
     srv: Record = {
         "id": sid,
         "name": name,
@@ -244,7 +286,7 @@ def show_server(sb: Sandbox, req: Request) -> Response:
     mv = microversion(req)
     with sb.state.lock:
         srv = get_server(sb, req)
-        return ok(200, {"server": render_server(sb, srv, mv, fips_by_port(sb))}, mv)
+        return ok(200, {"server": render_server(sb, srv, mv, fips_by_port(sb), show=True)}, mv)
 
 
 def post_server(sb: Sandbox, req: Request) -> Response:
@@ -258,7 +300,7 @@ def post_server(sb: Sandbox, req: Request) -> Response:
         "id": srv["id"],
         "links": links(sb, "servers", srv["id"]),
         "OS-DCF:diskConfig": "MANUAL",
-        "security_groups": [{"name": "default"}],
+        "security_groups": group_names(sb, srv),
         "adminPass": secrets.token_urlsafe(9),
     }
     resp = ok(202, {"server": out}, mv)

@@ -41,7 +41,6 @@ def empty_data() -> dict[str, Any]:
         "api_port": 0,
         "project_id": uuid.uuid4().hex,
         "user_id": uuid.uuid4().hex,
-        "next_ip": 10,
         "demo_seeded": False,
         "servers": {},
         "volumes": {},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 from tui.sandbox import data
@@ -109,7 +110,33 @@ def advance(sb: Sandbox, vid: str, action: str) -> None:
         sb.state.touch()
 
 
-def render(sb: Sandbox, vol: Record) -> dict[str, Any]:
+def microversion(req: Request) -> tuple[int, int]:
+    """The Cinder microversion asked for (3.0 when none), or Cinder's 400/406."""
+    raw = req.headers.get("openstack-api-version", "")
+    parts = raw.split()
+    value = parts[1] if len(parts) > 1 and parts[0] == "volume" else ""
+    if not value:
+        return (3, 0)
+    if value == "latest":
+        value = MAX_VERSION
+    m = re.fullmatch(r"3\.(\d+)", value.strip())
+    if not m:
+        raise cinder_error(400, f"Invalid API version request: {value}")
+    got = (3, int(m[1]))
+    if got > _MAX:
+        message = f"Version {value} is not supported by the API. Minimum is 3.0 and maximum is {MAX_VERSION}."
+        raise HTTPError(406, {"computeFault": {"code": 406, "message": message}})
+    return got
+
+
+def _headers(mv: tuple[int, int]) -> dict[str, str]:
+    return {"OpenStack-API-Version": f"volume {mv[0]}.{mv[1]}", "Vary": "OpenStack-API-Version"}
+
+
+def render(sb: Sandbox, vol: Record, mv: tuple[int, int] = (3, 0)) -> dict[str, Any]:
+    """A volume as Cinder shows it to its (non-admin) owner at microversion `mv`: the v3 view builder adds
+    group_id (3.13), shared_targets and service_uuid (3.48), volume_type_id (3.63), consumes_quota (3.65);
+    provider_id (3.21), cluster_name (3.61), migration_status and os-vol-host-attr are admin-only."""
     pid = sb.state.data["project_id"]
     out = {
         "id": vol["id"],
@@ -124,7 +151,6 @@ def render(sb: Sandbox, vol: Record) -> dict[str, Any]:
         "encrypted": False,
         "multiattach": False,
         "volume_type": VOLUME_TYPE["name"],
-        "volume_type_id": VOLUME_TYPE["id"],
         "snapshot_id": None,
         "source_volid": None,
         "metadata": vol["metadata"],
@@ -132,13 +158,6 @@ def render(sb: Sandbox, vol: Record) -> dict[str, Any]:
         "os-vol-tenant-attr:tenant_id": pid,
         "replication_status": None,
         "consistencygroup_id": None,
-        "migration_status": None,
-        "group_id": None,
-        "provider_id": None,
-        "service_uuid": None,
-        "shared_targets": True,
-        "cluster_name": None,
-        "consumes_quota": True,
         "links": [{"rel": "self", "href": f"{sb.url}/volume/v3/{pid}/volumes/{vol['id']}"}],
         "attachments": [
             {
@@ -153,6 +172,15 @@ def render(sb: Sandbox, vol: Record) -> dict[str, Any]:
             for a in vol["attachments"]
         ],
     }
+    if mv >= (3, 13):
+        out["group_id"] = None
+    if mv >= (3, 48):
+        out["shared_targets"] = True
+        out["service_uuid"] = data.stable_id("cinder-volume:sandbox@lvm")
+    if mv >= (3, 63):
+        out["volume_type_id"] = VOLUME_TYPE["id"]
+    if mv >= (3, 65):
+        out["consumes_quota"] = True
     if vol["image_id"] and vol["image_id"] in data.IMAGES:
         image = data.IMAGES[vol["image_id"]]
         out["volume_image_metadata"] = {
@@ -167,7 +195,7 @@ def render(sb: Sandbox, vol: Record) -> dict[str, Any]:
 
 
 BASE = r"/volume/v3/(?P<pid>[0-9a-f]+)"
-_HEADERS = {"OpenStack-API-Version": f"volume {MAX_VERSION}", "Vary": "OpenStack-API-Version"}
+_MAX = (3, int(MAX_VERSION.split(".")[1]))
 
 
 def versions(sb: Sandbox, req: Request) -> Response:
@@ -198,6 +226,7 @@ def _get(sb: Sandbox, req: Request) -> Record:
 
 def list_volumes(sb: Sandbox, req: Request) -> Response:
     _project(sb, req)
+    mv = microversion(req)
     pid = req.params["pid"]
     with sb.state.lock:
         vols = sorted(sb.state.table("volumes").values(), key=lambda v: (v["created_at"], v["id"]), reverse=True)
@@ -206,7 +235,7 @@ def list_volumes(sb: Sandbox, req: Request) -> Response:
             if wanted is not None:
                 vols = [v for v in vols if v[key] == wanted]
         if req.path.endswith("/detail"):
-            return Response(200, {"volumes": [render(sb, v) for v in vols]}, _HEADERS)
+            return Response(200, {"volumes": [render(sb, v, mv) for v in vols]}, _headers(mv))
         brief = [
             {
                 "id": v["id"],
@@ -215,12 +244,13 @@ def list_volumes(sb: Sandbox, req: Request) -> Response:
             }
             for v in vols
         ]
-        return Response(200, {"volumes": brief}, _HEADERS)
+        return Response(200, {"volumes": brief}, _headers(mv))
 
 
 def show_volume(sb: Sandbox, req: Request) -> Response:
+    mv = microversion(req)
     with sb.state.lock:
-        return Response(200, {"volume": render(sb, _get(sb, req))}, _HEADERS)
+        return Response(200, {"volume": render(sb, _get(sb, req), mv)}, _headers(mv))
 
 
 def _size(body: dict[str, Any]) -> int:
@@ -241,6 +271,7 @@ def create_volume(sb: Sandbox, req: Request) -> Response:
     if not isinstance(body, dict):
         raise cinder_error(400, "Missing required element 'volume' in request body.")
     size = _size(body)
+    mv = microversion(req)
     image_id = body.get("imageRef") or body.get("image_id")
     if image_id and image_id not in data.IMAGES:
         raise cinder_error(400, "Invalid image identifier or unable to access requested image. (HTTP 400)")
@@ -253,7 +284,7 @@ def create_volume(sb: Sandbox, req: Request) -> Response:
         )
         sb.later(sb.delays.volume_s, "volumes", vol["id"], "create")
         sb.state.touch()
-        return Response(202, {"volume": render(sb, vol)}, _HEADERS)
+        return Response(202, {"volume": render(sb, vol, mv)}, _headers(mv))
 
 
 def delete_volume(sb: Sandbox, req: Request) -> Response:
@@ -270,15 +301,15 @@ def delete_volume(sb: Sandbox, req: Request) -> Response:
         vol["status"] = "deleting"
         sb.later(sb.delays.volume_s, "volumes", vol["id"], "delete")
         sb.state.touch()
-    return Response(202, None, _HEADERS)
+    return Response(202, None, _headers(microversion(req)))
 
 
 def types(sb: Sandbox, req: Request) -> Response:
-    return Response(200, {"volume_types": [VOLUME_TYPE]}, _HEADERS)
+    return Response(200, {"volume_types": [VOLUME_TYPE]}, _headers(microversion(req)))
 
 
 def default_type(sb: Sandbox, req: Request) -> Response:
-    return Response(200, {"volume_type": VOLUME_TYPE}, _HEADERS)
+    return Response(200, {"volume_type": VOLUME_TYPE}, _headers(microversion(req)))
 
 
 def limits(sb: Sandbox, req: Request) -> Response:
@@ -297,11 +328,15 @@ def limits(sb: Sandbox, req: Request) -> Response:
         "totalBackupsUsed": 0,
         "totalBackupGigabytesUsed": 0,
     }
-    return Response(200, {"limits": {"rate": [], "absolute": absolute}}, _HEADERS)
+    return Response(200, {"limits": {"rate": [], "absolute": absolute}}, _headers(microversion(req)))
 
 
 def zones(sb: Sandbox, req: Request) -> Response:
-    return Response(200, {"availabilityZoneInfo": [{"zoneName": "nova", "zoneState": {"available": True}}]}, _HEADERS)
+    return Response(
+        200,
+        {"availabilityZoneInfo": [{"zoneName": "nova", "zoneState": {"available": True}}]},
+        _headers(microversion(req)),
+    )
 
 
 ROUTES = [

@@ -63,7 +63,11 @@ class LaunchSpec:
     network: str  # name or id; always explicit (openstacksdk would send "auto")
     volume_size_gb: int = 16
     delete_volume_on_termination: bool = False
-    security_groups: tuple[str, ...] = ("default",)
+    security_groups: tuple[str, ...] = ("default",)  # names or ids; Nova's default when empty
+    # True: the instance gets a public address (a floating IP from the external network when the cloud has one
+    # and Nova gave none), as the Jupyter VM needs. False: private only (a cluster worker), reached through a
+    # jump host on its private address (Instance.private_ip).
+    public_ip: bool = True
 
 
 Progress = Callable[[str], None]
@@ -98,3 +102,5 @@ class Cloud(Protocol):
     def detach_volume(self, volume: str) -> Volume: ...
     def delete_volume(self, volume: str) -> None: ...
     def ensure_ssh_rule(self, security_group: str = "default") -> bool: ...
+    def create_cluster_security_group(self, name: str) -> str: ...
+    def delete_security_group(self, name_or_id: str) -> bool: ...

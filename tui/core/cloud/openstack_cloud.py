@@ -177,7 +177,7 @@ class OpenStackCloud:
                 flavor_id=flavor.id,
                 networks=[{"uuid": network.id}],
                 key_name=spec.key_name or None,
-                security_groups=[{"name": g} for g in spec.security_groups],
+                security_groups=[{"name": g} for g in spec.security_groups] or None,
                 block_device_mapping=[{
                     "boot_index": 0,
                     "uuid": image.id,
@@ -190,13 +190,32 @@ class OpenStackCloud:
         if not wait:
             return self.get_instance(server.id)
         inst = self._wait(server.id, {"ACTIVE"}, say, "to become ACTIVE")
-        # The server returned at create time has no address yet: wait until it has one.
+        floating = spec.public_ip and not inst.public_ip and self._add_floating_ip(server.id, say)
+
+        # The server returned at create time has no address yet: wait until it has the one it should have.
+        def addressed(i: Instance) -> str:
+            return i.public_ip if floating else i.ip if spec.public_ip else i.private_ip
+
         deadline = time.monotonic() + 60
-        while not inst.ip and time.monotonic() < deadline:
+        while not addressed(inst) and time.monotonic() < deadline:
             time.sleep(POLL_S)
             inst = self.get_instance(server.id)
-        say(f"{inst.name} is ACTIVE at {inst.ip or 'no address yet'}")
+        where = inst.ip if spec.public_ip else f"{inst.private_ip} (private only)"
+        say(f"{inst.name} is ACTIVE at {where or 'no address yet'}")
         return inst
+
+    def _add_floating_ip(self, server_id: str, say: Progress) -> bool:
+        """Give the server a floating IP from the external network; False when the cloud has none (its fixed
+        addresses are then what reaches it, as on clouds with routable project networks)."""
+        net = self.conn.network
+        with translate_errors("adding a floating IP"):
+            external = next(iter(net.networks(is_router_external=True)), None)
+            port = next(iter(net.ports(device_id=server_id)), None)
+            if external is None or port is None:
+                return False
+            fip = net.create_ip(floating_network_id=external.id, port_id=port.id)
+        say(f"Floating IP {fip.floating_ip_address} attached")
+        return True
 
     def resize(self, name_or_id: str, flavor: str, wait: bool = True) -> Instance:
         server = self._server(name_or_id)
@@ -246,6 +265,11 @@ class OpenStackCloud:
         server = self._server(name_or_id)
         volume_ids = list(server.volume_ids)
         with translate_errors(f"deleting '{server.name}'"):
+            if server.public_ip:  # release its floating IPs (launch allocated them): they would outlive it
+                net = self.conn.network
+                for port in net.ports(device_id=server.id):
+                    for fip in net.ips(port_id=port.id):
+                        net.delete_ip(fip, ignore_missing=True)
             self.conn.compute.delete_server(server.id)
             if wait or (delete_volumes and volume_ids):
                 self._wait_gone(server.id)
@@ -318,6 +342,34 @@ class OpenStackCloud:
                 security_group_id=group.id, direction="ingress", protocol="tcp", ethertype="IPv4",
                 port_range_min=22, port_range_max=22, remote_ip_prefix="0.0.0.0/0",
             )
+        return True
+
+    def create_cluster_security_group(self, name: str) -> str:
+        """A group admitting tcp from its own members only (every port, and ssh named on its own); its id.
+        Idempotent: an existing group of that name is completed with the missing rules."""
+        net = self.conn.network
+        with translate_errors(f"creating security group '{name}'"):
+            group = net.find_security_group(name, ignore_missing=True)
+            if group is None:
+                group = net.create_security_group(
+                    name=name, description="cades-tui cluster: members reach each other over tcp, nobody else")
+            have = {(r.direction, r.ether_type, r.protocol, r.port_range_min, r.port_range_max, r.remote_group_id)
+                    for r in net.security_group_rules(security_group_id=group.id)}
+            for lo, hi in ((1, 65535), (22, 22)):
+                if ("ingress", "IPv4", "tcp", lo, hi, group.id) not in have:
+                    net.create_security_group_rule(
+                        security_group_id=group.id, direction="ingress", ethertype="IPv4", protocol="tcp",
+                        port_range_min=lo, port_range_max=hi, remote_group_id=group.id,
+                    )
+        return str(group.id)
+
+    def delete_security_group(self, name_or_id: str) -> bool:
+        """Delete a security group; False when there is none. Conflict (409) while an instance still uses it."""
+        with translate_errors(f"deleting security group '{name_or_id}'"):
+            group = self.conn.network.find_security_group(name_or_id, ignore_missing=True)
+            if group is None:
+                return False
+            self.conn.network.delete_security_group(group)
         return True
 
     # -------------------------------------------------------------- helpers
