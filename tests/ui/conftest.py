@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 from textual.css.query import NoMatches
+from textual.message import Message
+from textual.notifications import Notification, Notify
 from textual.pilot import Pilot
 
 from tui.core.cloud.base import LaunchSpec
@@ -138,8 +140,30 @@ async def in_thread(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     return await asyncio.to_thread(fn, *args, **kwargs)
 
 
+class Watch:
+    """What the app dispatched, as the user would learn it: pass `watch.hook` as `run_test(message_hook=...)`.
+    `notes()` are the notifications (title and message, as their toasts show them); `of("Polled")` the messages of
+    a class (core events arrive as message classes named after them)."""
+
+    def __init__(self) -> None:
+        self.messages: list[Message] = []
+
+    def hook(self, message: Message) -> None:
+        self.messages.append(message)
+
+    def of(self, name: str) -> list[Any]:
+        return [m for m in self.messages if type(m).__name__ == name]
+
+    def notifications(self) -> list[Notification]:
+        return [m.notification for m in self.messages if isinstance(m, Notify)]
+
+    def notes(self, severity: str | None = None) -> list[str]:
+        return [f"{n.title}\n{n.message}" if n.title else n.message for n in self.notifications()
+                if severity is None or n.severity == severity]
+
+
 @pytest.fixture
 def ui() -> SimpleNamespace:
     """The helpers above, for test modules (importlib mode: they cannot import conftest)."""
     return SimpleNamespace(launch=launch, frozen_after=frozen_after, wait_for=wait_for, screen=screen,
-                           in_thread=in_thread, settings_for=settings_for, app_factory=app_factory)
+                           in_thread=in_thread, settings_for=settings_for, app_factory=app_factory, Watch=Watch)
