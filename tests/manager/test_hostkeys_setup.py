@@ -13,9 +13,9 @@ from pathlib import Path
 import asyncssh
 import pytest
 
-from tui.core.guide import PipelineFinished, StepStarted
+from tui.core.api import ManagerError
+from tui.core.events import ConnectionState, HostKeyQuestion, PipelineFinished, SetupProgress, StepStarted
 from tui.core.guide.steps import CreateWorkspace, DetectSystem, WaitForSSH
-from tui.core.manager import ConnectionState, HostKeyQuestion, ManagerError, SetupProgress
 from tui.core.models import StepStatus
 from tui.core.remote.hostkeys import host_pattern
 from tui.core.services import RemoteContext

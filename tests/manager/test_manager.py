@@ -1,12 +1,14 @@
 """RemoteManager on a sandbox instance: real sshd, real screen, real Jupyter (the venv's), real tunnels.
 
-One server is shared by the module's tests, in file order on one event loop: start → live log → idle →
-busy-kernel refusal → "restart the app" (new manager, same state file) → verified stop → no token in files.
+The module's tests share one instance, one event loop and (while it lives) one manager, but none relies on another
+having run: each says what it needs — `running(rig, world)` adopts or starts the server (idempotent), `stopped(...)`
+ends it — and looks only at the events emitted after its own `mark()`. Run alone, or in any order.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
 import time
@@ -19,19 +21,21 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import pytest_asyncio
 
-from tui.core.jupyter import http
-from tui.core.jupyter.idle import Tier
-from tui.core.manager import (
-    BusyKernels,
+from tui.core.events import (
     ConnectionState,
     IdleNudge,
     JupyterState,
     LogLines,
-    RemoteManager,
+    Metrics,
+    StopOutcome,
     TunnelChanged,
+    TunnelClosed,
 )
+from tui.core.jupyter import http
+from tui.core.jupyter.idle import Tier
+from tui.core.manager import RemoteManager
 from tui.core.models import TunnelState
-from tui.core.state import AppState
+from tui.core.state import AppState, TunnelRecord
 
 from .conftest import Events, World, execute
 
@@ -58,26 +62,55 @@ class Rig:
 async def rig(world: World) -> AsyncIterator[Rig]:
     events = Events()
     r = Rig(world.manager(events), events)
-    yield r
-    await r.manager.aclose()
+    try:
+        yield r
+    finally:
+        await r.manager.aclose()
+
+
+@pytest.fixture
+def host_back_up(world: World):  # type: ignore[no-untyped-def]
+    """The instance's sshd, started again after the test if the test left it dead."""
+    host = world.sandbox.ssh_host(world.iid)
+    yield host
+    if not host.running:
+        host.start()
+
+
+async def running(rig: Rig, world: World) -> JupyterState:
+    """Jupyter running with its tunnel up, whatever ran before: adopts the running server, or starts one."""
+    state = await rig.manager.start_jupyter(world.ctx)
+    assert state.state == "running" and state.local_port > 0
+    return state
+
+
+async def stopped(rig: Rig, world: World) -> None:
+    """No Jupyter on the instance (busy kernels or not)."""
+    outcome = await rig.manager.stop_jupyter(world.ctx, force=True)
+    assert outcome == StopOutcome(stopped=True)
 
 
 async def test_start_answers_through_the_tunnel(rig: Rig, world: World) -> None:
+    await stopped(rig, world)
     m, iid = rig.manager, world.iid
     configured = world.settings.jupyter.port
+    mark = rig.events.mark()
     with socket.socket() as squatter:  # the configured port is taken on the VM: Jupyter moves (port retries)
-        squatter.bind(("127.0.0.1", configured))
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a server stopped before may linger
+        squatter.bind(("127.0.0.1", configured))  # in TIME_WAIT; a listener there still refuses Jupyter
         squatter.listen()
         t0 = time.monotonic()
         state = await m.start_jupyter(world.ctx)
         elapsed = time.monotonic() - t0
     assert state.state == "running" and state.local_port > 0 and state.remote_port > 0
     # the tunnel was opened while Jupyter booted (to the configured port) and then followed it to where it went
-    assert state.remote_port != configured and m.tunnels()[0].remote_port == state.remote_port
-    first_up = next(i for i, e in enumerate(rig.events.items) if isinstance(e, TunnelChanged)
-                    and e.info.state is TunnelState.UP)
-    running = next(i for i, e in enumerate(rig.events.items) if isinstance(e, JupyterState) and e.state == "running")
-    assert first_up < running
+    info = m.tunnel_info(iid)
+    assert info is not None and info.purpose == "jupyter" and info.key == (iid, "jupyter")
+    assert state.remote_port != configured and info.remote_port == state.remote_port
+    emitted = rig.events.items[mark:]
+    first_up = next(i for i, e in enumerate(emitted) if isinstance(e, TunnelChanged) and e.info.state is TunnelState.UP)
+    up_at = next(i for i, e in enumerate(emitted) if isinstance(e, JupyterState) and e.state == "running")
+    assert first_up < up_at
     assert state.public_url == f"http://127.0.0.1:{state.local_port}/lab" and "token" not in state.public_url
     port, token = rig.token(iid)
     assert port == state.local_port and len(token) >= 32
@@ -86,13 +119,13 @@ async def test_start_answers_through_the_tunnel(rig: Rig, world: World) -> None:
     assert api.status == 200 and "version" in api.json()
     assert (await http.request(through, "GET", "/api/status", token=token)).status == 200
     assert (await http.request(through, "GET", "/api/status")).status == 403  # token auth on
-    phases = [e.state for e in rig.events.of(JupyterState)]
+    phases = [e.state for e in rig.events.of(JupyterState, since=mark)]
     assert phases[0] == "starting" and phases[-1] == "running"
-    assert any(e.state == "connected" for e in rig.events.of(ConnectionState))
-    assert any(e.info.state is TunnelState.UP and e.info.instance == iid for e in rig.events.of(TunnelChanged))
-    rec = AppState.load(world.state_path).servers[iid]
-    assert (rec.remote_port, rec.tunnel_ports) == (state.remote_port, (port,))
-    assert rec.url == f"http://127.0.0.1:{rec.remote_port}/lab"
+    assert all(e.info.purpose == "jupyter" and e.info.instance == iid for e in rig.events.of(TunnelChanged, mark))
+    saved = AppState.load(world.state_path)
+    rec = saved.servers[iid]
+    assert rec.remote_port == state.remote_port and rec.url == f"http://127.0.0.1:{rec.remote_port}/lab"
+    assert saved.tunnel(iid) == TunnelRecord(iid, "jupyter", port, "127.0.0.1", state.remote_port)
     # starting again adopts the running server instead of failing or starting a second one
     again = await m.start_jupyter(world.ctx)
     assert (again.remote_port, again.local_port, rig.token(iid)[1]) == (state.remote_port, port, token)
@@ -100,17 +133,22 @@ async def test_start_answers_through_the_tunnel(rig: Rig, world: World) -> None:
 
 
 async def test_live_log_lines_arrive(rig: Rig, world: World) -> None:
+    await running(rig, world)
     m, iid = rig.manager, world.iid
     port, token = rig.token(iid)
-    await m.follow_log(world.ctx)
-    await m.follow_log(world.ctx)  # idempotent: one follower
-    await rig.events.wait(LogLines, lambda e: any("is running at" in x for x in e.lines))
-    marker = f"/api/no-such-{uuid.uuid4().hex}"
-    await http.request(http.tcp_opener("127.0.0.1", port), "GET", marker, token=token)
-    await rig.events.wait(LogLines, lambda e: any(marker in x for x in e.lines))
-    await m.unfollow_log(iid)
-    lines = [x for e in rig.events.of(LogLines) for x in e.lines]
-    assert all(e.instance_id == iid for e in rig.events.of(LogLines))
+    mark = rig.events.mark()
+    try:
+        await m.follow_log(world.ctx)
+        await m.follow_log(world.ctx)  # idempotent: one follower
+        await rig.events.wait(LogLines, lambda e: any("is running at" in x for x in e.lines), since=mark)
+        marker = f"/api/no-such-{uuid.uuid4().hex}"
+        await http.request(http.tcp_opener("127.0.0.1", port), "GET", marker, token=token)
+        await rig.events.wait(LogLines, lambda e: any(marker in x for x in e.lines), since=mark)
+    finally:
+        await m.unfollow_log(iid)
+    batches = rig.events.of(LogLines, since=mark)
+    lines = [x for e in batches for x in e.lines]
+    assert all(e.instance_id == iid for e in batches)
     assert any("token=…" in x for x in lines)
     assert not any(token in x for x in lines)
     assert not any("\x1b" in x or "\r" in x for x in lines)
@@ -121,21 +159,24 @@ async def test_live_log_lines_arrive(rig: Rig, world: World) -> None:
 
 
 async def test_idle_nudges_and_snooze(rig: Rig, world: World) -> None:
+    await running(rig, world)
     m, iid = rig.manager, world.iid
+    m.state.snoozes.pop(iid, None)  # not snoozed, whatever ran before
     fresh = await m.check_idle(world.ctx)
     assert fresh.nudge is None and fresh.kernels == 0 and fresh.jupyter_idle_s is not None
     assert fresh.jupyter_idle_s < 600 and fresh.uptime_s is not None
     later = time_after(hours=100)
+    mark = rig.events.mark()
     report = await m.check_idle(world.ctx, now=later)
     assert report.nudge is not None and report.nudge.tier is Tier.STOP  # 72 h < 100 h < 30 days
-    nudge = rig.events.of(IdleNudge)[-1]
+    [nudge] = rig.events.of(IdleNudge, since=mark)
     assert (nudge.instance_id, nudge.tier, nudge.key) == (iid, Tier.STOP, "p")
     assert "Press p" in nudge.message and "4 days" in nudge.message
     until = m.snooze(iid, hours=200, now=later)
     assert AppState.load(world.state_path).snoozed_until(iid) == until.replace(microsecond=0)
-    before = len(rig.events.of(IdleNudge))
+    mark = rig.events.mark()
     assert (await m.check_idle(world.ctx, now=later)).nudge is None
-    assert len(rig.events.of(IdleNudge)) == before
+    assert rig.events.of(IdleNudge, since=mark) == []
     much_later = await m.check_idle(world.ctx, now=time_after(hours=24 * 31 + 200))
     assert much_later.nudge is not None and much_later.nudge.tier is Tier.DELETE
 
@@ -145,6 +186,7 @@ def time_after(hours: float) -> datetime:
 
 
 async def test_busy_kernel_refuses_stop(rig: Rig, world: World) -> None:
+    await running(rig, world)
     m, iid = rig.manager, world.iid
     port, token = rig.token(iid)
     through = http.tcp_opener("127.0.0.1", port)
@@ -157,24 +199,26 @@ async def test_busy_kernel_refuses_stop(rig: Rig, world: World) -> None:
             if any(k.busy for k in await m.kernels(world.ctx)):
                 break
             await asyncio.sleep(0.1)
-        assert await m.stop_jupyter(world.ctx) is False
-        busy = rig.events.of(BusyKernels)[-1]
-        assert busy.instance_id == iid and [k.id for k in busy.kernels] == [kernel_id]
+        mark = rig.events.mark()
+        outcome = await m.stop_jupyter(world.ctx)
+        assert not outcome.stopped and [k.id for k in outcome.busy] == [kernel_id]
+        assert all(k.busy for k in outcome.busy)
+        assert rig.events.of(JupyterState, since=mark) == []  # not even "stopping"
         assert (await http.request(through, "GET", "/api/status", token=token)).status == 200  # still running
-        assert rig.events.of(JupyterState)[-1].state == "running"
+        assert m.token_url(iid) is not None and AppState.load(world.state_path).tunnel(iid) is not None
         assert (await http.request(through, "POST", f"/api/kernels/{kernel_id}/interrupt", token=token)).status == 204
     finally:
         await http.request(through, "DELETE", f"/api/kernels/{kernel_id}", token=token)
 
 
-async def test_tunnel_survives_an_sshd_restart(rig: Rig, world: World) -> None:
-    iid = world.iid
+async def test_tunnel_survives_an_sshd_restart(rig: Rig, world: World, host_back_up) -> None:  # type: ignore[no-untyped-def]
+    await running(rig, world)
+    iid, host = world.iid, host_back_up
     port, token = rig.token(iid)
-    host = world.sandbox.ssh_host(iid)
-    mark = len(rig.events.items)
+    mark = rig.events.mark()
     host.kill()  # network cut: sshd and its connections die, Jupyter keeps running
-    await rig.events.wait(TunnelChanged, lambda e: e.info.state is TunnelState.RECONNECTING)
-    await rig.events.wait(ConnectionState, lambda e: e.state == "lost")
+    await rig.events.wait(TunnelChanged, lambda e: e.info.state is TunnelState.RECONNECTING, since=mark)
+    await rig.events.wait(ConnectionState, lambda e: e.state == "lost", since=mark)
     host.start()
     assert host.port == world.ctx.target.port
     up = await rig.events.wait(TunnelChanged, lambda e: e.info.state is TunnelState.UP, timeout=20, since=mark)
@@ -184,10 +228,11 @@ async def test_tunnel_survives_an_sshd_restart(rig: Rig, world: World) -> None:
 
 
 async def test_reattach_after_restarting_the_app(rig: Rig, world: World) -> None:
+    await running(rig, world)
     iid = world.iid
     old_port, token = rig.token(iid)
-    await rig.manager.aclose()  # "quit the app": Jupyter keeps running on the VM
-    assert AppState.load(world.state_path).servers[iid].tunnel_ports == (old_port,)
+    await rig.manager.aclose()  # "quit the app": Jupyter keeps running on the VM, the state keeps the tunnel
+    assert AppState.load(world.state_path).tunnel(iid).local_port == old_port  # type: ignore[union-attr]
     events = Events()
     fresh = world.manager(events)
     rig.manager, rig.events = fresh, events
@@ -195,31 +240,122 @@ async def test_reattach_after_restarting_the_app(rig: Rig, world: World) -> None
     found = await fresh.reattach_all([world.ctx])
     elapsed = time.monotonic() - t0
     assert found == [iid]
-    running = [e for e in events.of(JupyterState) if e.state == "running"]
-    assert [e.local_port for e in running] == [old_port]  # reported once, with its tunnel re-opened
+    running_states = [e for e in events.of(JupyterState) if e.state == "running"]
+    assert [e.local_port for e in running_states] == [old_port]  # reported once, with its tunnel re-opened
     port, again = rig.token(iid)
     assert (port, again) == (old_port, token)  # token re-read from the VM, never from the state file
     assert (await http.request(http.tcp_opener("127.0.0.1", port), "GET", "/api/status", token=token)).status == 200
     print(f"\nbench: reattach on app start -> tunnel serving: {elapsed:.2f} s")
 
 
+async def test_start_after_restarting_the_app_reuses_the_last_local_port(rig: Rig, world: World) -> None:
+    """Not reattached but started (j): the running server is adopted and its tunnel comes back on the last
+    local port used for the instance, not on the profile's (any free port here)."""
+    await running(rig, world)
+    old_port, token = rig.token(world.iid)
+    await rig.manager.aclose()
+    events = Events()
+    rig.manager, rig.events = world.manager(events), events
+    state = await rig.manager.start_jupyter(world.ctx)
+    assert state.local_port == old_port and rig.token(world.iid) == (old_port, token)
+
+
+async def test_open_forward_by_purpose(rig: Rig, world: World) -> None:
+    """A second tunnel under its own purpose: reused when open, closed alone, re-opened on its last local port."""
+    iid = world.iid
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"dashboard:" + await reader.readline())
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)  # a service on the VM (the VM is this machine)
+    remote_port = server.sockets[0].getsockname()[1]
+
+    async def ask(local_port: int) -> bytes:
+        reader, writer = await asyncio.open_connection("127.0.0.1", local_port)
+        writer.write(b"hi\n")
+        await writer.drain()
+        try:
+            return await asyncio.wait_for(reader.read(), 5)
+        finally:
+            writer.close()
+
+    try:
+        mark = rig.events.mark()
+        info = await rig.manager.open_forward(world.ctx, "dask-dashboard", remote_port)
+        assert (info.instance, info.purpose, info.remote_port, info.state) == (iid, "dask-dashboard", remote_port,
+                                                                               TunnelState.UP)
+        assert info.local_port not in (0, remote_port)
+        assert await ask(info.local_port) == b"dashboard:hi\n"
+        now = rig.manager.tunnel_info(iid, "dask-dashboard")
+        assert now is not None and (now.key, now.local_port) == ((iid, "dask-dashboard"), info.local_port)
+        assert now.bytes_in > 0 and now.bytes_out > 0  # the bytes went through this tunnel
+        saved = AppState.load(world.state_path).tunnel(iid, "dask-dashboard")
+        assert saved == TunnelRecord(iid, "dask-dashboard", info.local_port, "127.0.0.1", remote_port)
+        again = await rig.manager.open_forward(world.ctx, "dask-dashboard", remote_port)
+        assert again.local_port == info.local_port  # the open one is reused
+        assert {e.info.purpose for e in rig.events.of(TunnelChanged, since=mark)} == {"dask-dashboard"}
+        jupyter_before = rig.manager.tunnel_info(iid)
+
+        # "restart the app": the forward comes back on its last local port
+        await rig.manager.aclose()
+        events = Events()
+        rig.manager, rig.events = world.manager(events), events
+        back = await rig.manager.open_forward(world.ctx, "dask-dashboard", remote_port)
+        assert back.local_port == info.local_port and await ask(back.local_port) == b"dashboard:hi\n"
+
+        await rig.manager.close_tunnel(iid, "dask-dashboard")
+        assert events.of(TunnelClosed) == [TunnelClosed(iid, "dask-dashboard")]
+        assert rig.manager.tunnel_info(iid, "dask-dashboard") is None
+        saved_after = AppState.load(world.state_path)
+        assert saved_after.tunnel(iid, "dask-dashboard") is None
+        if jupyter_before is not None:  # the Jupyter tunnel's record is not touched
+            assert saved_after.tunnel(iid) is not None
+        with pytest.raises(OSError):
+            await ask(back.local_port)
+    finally:
+        server.close()
+        await server.wait_closed()
+        with contextlib.suppress(Exception):
+            await rig.manager.close_tunnel(iid, "dask-dashboard")
+
+
+async def test_read_metrics_only_over_an_open_connection(rig: Rig, world: World) -> None:
+    await rig.manager.aclose()
+    events = Events()
+    rig.manager, rig.events = world.manager(events), events
+    assert await rig.manager.read_metrics(world.ctx) is None  # never logs in for this
+    assert events.items == []
+    await rig.manager.connect(world.ctx)
+    metrics = await rig.manager.read_metrics(world.ctx)
+    assert metrics is not None and metrics.instance_id == world.iid
+    assert 0.0 <= metrics.load1 < 64 and 0.0 < metrics.mem_used_pct <= 100.0
+    assert events.of(Metrics) == [metrics]
+
+
 async def test_stop_is_verified_and_no_token_is_written(
     rig: Rig, world: World, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
+    await running(rig, world)
+    rig.token(world.iid)
     m, iid = rig.manager, world.iid
     handle = m.server(iid)
     assert handle is not None and handle.pid is not None
-    assert await m.stop_jupyter(world.ctx) is True
-    assert [e.state for e in rig.events.of(JupyterState)][-2:] == ["stopping", "stopped"]
-    assert rig.events.of(TunnelChanged)[-1].info.state is TunnelState.DOWN
-    assert m.token_url(iid) is None and m.server(iid) is None
-    assert iid not in AppState.load(world.state_path).servers
+    mark = rig.events.mark()
+    assert await m.stop_jupyter(world.ctx) == StopOutcome(stopped=True)
+    assert [e.state for e in rig.events.of(JupyterState, since=mark)] == ["stopping", "stopped"]
+    assert rig.events.of(TunnelChanged, since=mark)[-1].info.state is TunnelState.DOWN
+    assert rig.events.of(TunnelClosed, since=mark) == [TunnelClosed(iid, "jupyter")]
+    assert m.token_url(iid) is None and m.server(iid) is None and m.tunnel_info(iid) is None
+    saved = AppState.load(world.state_path)
+    assert iid not in saved.servers and saved.tunnel(iid) is None
     conn = await m.pool.get(iid)
     assert f".{handle.session}" not in str((await conn.run("screen -ls", check=False)).stdout)
     assert (await conn.run(f"kill -0 {handle.pid}", check=False)).exit_status != 0
     assert await m.find_jupyter(world.ctx) is None
-    assert await m.stop_jupyter(world.ctx) is True  # nothing running: still fine
+    assert await m.stop_jupyter(world.ctx) == StopOutcome(stopped=True)  # nothing running: still fine
     command_log = world.services.command_log(world.ctx.instance).read()
     assert "screen" in command_log and "stop Jupyter" in command_log
     assert rig.seen_tokens
