@@ -7,6 +7,8 @@ from typing import Any
 
 from textual.widgets import Button, Checkbox, Input, Log, OptionList, Static
 
+from tui.core.cloud.openstack_cloud import OpenStackCloud
+from tui.core.engine import engine_factory
 from tui.core.keys import KeyStore
 from tui.ui.app import CadesApp
 from tui.ui.screens.confirm import Confirm, DeleteInstance
@@ -112,7 +114,8 @@ async def test_failed_launch_is_explained_and_polling_goes_on(ui: Any, sb: Any, 
                                                               make_app: Any) -> None:
     await ui.in_thread(ui.launch, cloud, "alpha")
     app = make_app()
-    async with app.run_test(size=(120, 40)) as pilot:
+    watch = ui.Watch()
+    async with app.run_test(size=(120, 40), message_hook=watch.hook) as pilot:
         await _ready(ui, pilot, app, 1)
         sb.faults.fail_next_create = True
         await pilot.press("n")
@@ -124,9 +127,9 @@ async def test_failed_launch_is_explained_and_polling_goes_on(ui: Any, sb: Any, 
         lines = wizard.query_one("#progress", Log).lines
         assert any(line.startswith("Failed:") for line in lines), lines
         await pilot.press("escape")
-        polls = app._polls
-        await ui.wait_for(pilot, lambda: app._polls >= polls + 2)
-        assert app.state == "connected"
+        polls = len(watch.of("Polled"))
+        await ui.wait_for(pilot, lambda: len(watch.of("Polled")) >= polls + 2)
+        assert app.sub_title == "sandbox ● connected"
 
 
 async def test_resize_then_confirm(ui: Any, sb: Any, cloud: Any, make_app: Any) -> None:
@@ -211,7 +214,8 @@ async def test_delete_with_volumes(ui: Any, sb: Any, cloud: Any, make_app: Any) 
 async def test_console_details_and_reboot(ui: Any, sb: Any, cloud: Any, make_app: Any) -> None:
     await ui.in_thread(ui.launch, cloud, "alpha", "m1.small")
     app = make_app()
-    async with app.run_test(size=(120, 40)) as pilot:
+    watch = ui.Watch()
+    async with app.run_test(size=(120, 40), message_hook=watch.hook) as pilot:
         await _ready(ui, pilot, app, 1)
         await pilot.press("c")
         await ui.screen(pilot, ConsoleScreen)
@@ -226,8 +230,7 @@ async def test_console_details_and_reboot(ui: Any, sb: Any, cloud: Any, make_app
         await pilot.press("b")
         await ui.screen(pilot, Confirm)
         await pilot.click("#confirm")
-        await ui.wait_for(pilot, lambda: any("alpha is ACTIVE again" in n.message
-                                             for n in app._notifications), timeout=20)
+        await ui.wait_for(pilot, lambda: any("alpha is ACTIVE again" in n for n in watch.notes()), timeout=20)
 
 
 async def test_volume_create_attach_detach_delete(ui: Any, sb: Any, cloud: Any, make_app: Any) -> None:
@@ -278,7 +281,8 @@ async def test_volume_create_attach_detach_delete(ui: Any, sb: Any, cloud: Any, 
 
 async def test_quota_exceeded_by_the_cloud_is_shown_with_its_message(ui: Any, sb: Any, make_app: Any) -> None:
     app = make_app()
-    async with app.run_test(size=(120, 40)) as pilot:
+    watch = ui.Watch()
+    async with app.run_test(size=(120, 40), message_hook=watch.hook) as pilot:
         await _ready(ui, pilot, app)
         await pilot.press("n")
         wizard = await ui.screen(pilot, LaunchWizard)
@@ -287,9 +291,43 @@ async def test_quota_exceeded_by_the_cloud_is_shown_with_its_message(ui: Any, sb
         await ui.wait_for(pilot, lambda: wizard.step == "progress" and not wizard.launching, timeout=30)
         failed = [line for line in wizard.query_one("#progress", Log).lines if line.startswith("Failed:")]
         assert failed and "quota" in failed[0].lower(), failed
-        assert any(n.severity == "error" and "quota" in n.message.lower() for n in app._notifications)
+        assert any("quota" in n.lower() for n in watch.notes("error"))
         await pilot.press("escape")
         assert not isinstance(app.screen, LaunchWizard)
-        polls = app._polls
-        await ui.wait_for(pilot, lambda: app._polls >= polls + 1)
-        assert app.state == "connected"
+        polls = len(watch.of("Polled"))
+        await ui.wait_for(pilot, lambda: len(watch.of("Polled")) >= polls + 1)
+        assert app.sub_title == "sandbox ● connected"
+
+
+class FakeCloudWithABuggyConsole:
+    """A fake at the edge: the real sandbox cloud, except that reading a console log raises an error no code
+    expects (a RuntimeError, not one of the cloud's CloudErrors) — as a bug in the cloud facade would."""
+
+    def __init__(self, real: OpenStackCloud) -> None:
+        self._real = real
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+    def console_log(self, *args: Any, **kwargs: Any) -> str:
+        raise RuntimeError("fake cloud: console_log broke")
+
+
+async def test_a_worker_that_raises_is_reported_naming_the_action(ui: Any, sb: Any, cloud: Any) -> None:
+    await ui.in_thread(ui.launch, cloud, "alpha")
+    settings = ui.settings_for(sb)
+    app = CadesApp(settings, engine_factory(settings, lambda: FakeCloudWithABuggyConsole(
+        OpenStackCloud.from_config(cloud="sandbox", clouds_yaml=sb.clouds_yaml))))
+    watch = ui.Watch()
+    async with app.run_test(size=(120, 40), notifications=True, message_hook=watch.hook) as pilot:
+        await _ready(ui, pilot, app, 1)
+        await pilot.press("c")
+        await ui.wait_for(pilot, lambda: watch.notes("error"))
+        assert watch.notes("error") == ["Read the console log failed\nRuntimeError: fake cloud: console_log broke\n"
+                                        "Details are in the app log."]
+        assert not isinstance(app.screen, ConsoleScreen)
+        polls = len(watch.of("Polled"))  # the app lives on: keys work, polling goes on
+        await pilot.press("2")
+        assert app.focused is not None and app.focused.id == "flavors-table"
+        await ui.wait_for(pilot, lambda: len(watch.of("Polled")) >= polls + 2)
+        assert app.sub_title == "sandbox ● connected"

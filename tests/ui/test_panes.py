@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import re
 from typing import Any
 
 from textual.command import CommandPalette
@@ -161,34 +163,45 @@ async def test_bad_credentials_show_a_message_and_the_app_lives(ui: Any, sb: Any
         assert app.is_running
 
 
+def _retrying_in(banner: Static) -> float:
+    """The back-off the banner states ("… (retrying in N s)"); 0 when it says none."""
+    found = re.search(r"retrying in (\d+) s", str(banner.render()))
+    return float(found[1]) if found else 0.0
+
+
 async def test_api_errors_back_off_then_recover(ui: Any, sb: Any, make_app: Any) -> None:
     app = make_app()
-    async with app.run_test(size=(120, 40)) as pilot:
-        await ui.wait_for(pilot, lambda: app.state == "connected" and app.fleet.quota is not None)
+    watch = ui.Watch()
+    async with app.run_test(size=(120, 40), message_hook=watch.hook) as pilot:
+        await ui.wait_for(pilot, lambda: app.sub_title == "sandbox ● connected" and app.fleet.quota is not None)
         sb.faults.error_rate = 1.0
         banner = app.query_one("#banner", Static)
         await ui.wait_for(pilot, lambda: banner.display)
-        assert app.state == "failed"
-        await ui.wait_for(pilot, lambda: app._delay >= 2.0)  # 0.5 s doubled at least twice
+        assert app.sub_title == "sandbox ✗ not connected"
+        await ui.wait_for(pilot, lambda: _retrying_in(banner) >= 2)  # 0.5 s doubled at least twice
         sb.faults.error_rate = 0.0
-        app.action_refresh()
-        await ui.wait_for(pilot, lambda: app.state == "connected")
+        await pilot.press("f5")
+        await ui.wait_for(pilot, lambda: app.sub_title == "sandbox ● connected")
         assert not banner.display
-        assert app._delay == 0.5
+        # back to the profile's 0.5 s: polls come well within the 2 s the back-off had reached
+        start = len(watch.of("Polled"))
+        await ui.wait_for(pilot, lambda: len(watch.of("Polled")) >= start + 4, timeout=20)
+        arrived = [m.time for m in watch.of("Polled")[start:]]
+        assert min(b - a for a, b in itertools.pairwise(arrived)) < 1.5, arrived
 
 
 async def test_rate_limiting_is_reported_then_recovers(ui: Any, sb: Any, make_app: Any) -> None:
     app = make_app()
     async with app.run_test(size=(120, 40)) as pilot:
-        await ui.wait_for(pilot, lambda: app.state == "connected" and app.fleet.quota is not None)
+        await ui.wait_for(pilot, lambda: app.sub_title == "sandbox ● connected" and app.fleet.quota is not None)
         sb.faults.rate_limit_rate = 1.0
         banner = app.query_one("#banner", Static)
         await ui.wait_for(pilot, lambda: banner.display, timeout=30)
         text = str(banner.render())
         assert "429" in text or "too many" in text.lower() or "rate" in text.lower(), text
         sb.faults.rate_limit_rate = 0.0
-        app.action_refresh()
-        await ui.wait_for(pilot, lambda: app.state == "connected", timeout=30)
+        await pilot.press("f5")
+        await ui.wait_for(pilot, lambda: app.sub_title == "sandbox ● connected", timeout=30)
 
 
 async def test_unreachable_cloud_shows_a_message_and_the_app_lives(ui: Any, sb: Any, tmp_path: Any) -> None:
@@ -201,12 +214,14 @@ async def test_unreachable_cloud_shows_a_message_and_the_app_lives(ui: Any, sb: 
         port = probe.getsockname()[1]
     gone = tmp_path / "gone-clouds.yaml"
     gone.write_text(sb.clouds_yaml.read_text().replace(f":{sb.port}/", f":{port}/"))
-    app = CadesApp(ui.settings_for(sb), lambda: OpenStackCloud.from_config(cloud="sandbox", clouds_yaml=gone))
+    settings = ui.settings_for(sb)
+    app = CadesApp(settings, engine_factory(settings, lambda: OpenStackCloud.from_config(cloud="sandbox",
+                                                                                        clouds_yaml=gone)))
     async with app.run_test(size=(80, 24)) as pilot:
         banner = app.query_one("#banner", Static)
         await ui.wait_for(pilot, lambda: banner.display)
         text = str(banner.render())
-        assert app.state == "failed" and "retrying in" in text, text
+        assert app.sub_title == "sandbox ✗ not connected" and "retrying in" in text, text
         assert "No data:" in str(app.query_one("#instances-empty", Static).render())
         await pilot.press("question_mark")
         assert isinstance(app.screen, HelpScreen)
@@ -224,5 +239,5 @@ async def test_a_hanging_cloud_is_reported_while_the_screen_stays_live(ui: Any, 
         await pilot.press("2")  # the UI thread is free
         assert app.focused is not None and app.focused.id == "flavors-table"
         sb.faults.latency_s = 0.0
-        await ui.wait_for(pilot, lambda: app.state == "connected", timeout=20)
+        await ui.wait_for(pilot, lambda: app.sub_title == "sandbox ● connected", timeout=20)
         assert not banner.display

@@ -1,5 +1,6 @@
 """Snapshots of the Setup log mid-run, the Tunnels pane and the Jupyter log view. Deterministic: the events are
-recorded ones posted as the app's messages (fixed ports, sizes and times), the clock is frozen."""
+recorded ones fed through the app's bridge (the log view: its recorded lines, as the app's handler feeds them), with
+fixed ports, sizes and times; the clock is frozen."""
 
 from __future__ import annotations
 
@@ -68,10 +69,11 @@ def test_jupyter_log_view(ui: Any, scene: Any, snap_compare: Any, size: tuple[in
 
     async def run_before(pilot: Any) -> None:
         await _loaded(ui, pilot)
-        screen = app._log_screen = JupyterLogScreen(alpha.id, "alpha")
+        screen = JupyterLogScreen(alpha.id, "alpha")
         await app.push_screen(screen)
         for event in log_events(alpha.id):
-            app.bridge(event)
+            screen.add(list(event.lines))  # as the app's LogLines handler feeds the open log view
+        await pilot.pause(0.3)  # the line count in the status line is redrawn at most every 0.25 s
         await _settle(pilot)
 
     assert snap_compare(app, terminal_size=size, run_before=run_before)
