@@ -106,6 +106,37 @@ def test_bad_input_refused_before_any_api_call(cli) -> None:  # type: ignore[no-
     assert "not found" in cli("launch", "nope", "--flavor", "m9.huge", expect=1)
     assert "not found" in cli("show", "no-such-vm", expect=1)
     assert all(i["name"] not in ("okname", "toobig", "nope") for i in jrun(cli, "list"))
+    # resize FLAVOR --confirm: the usage has no such form; refused before any API call, saying the two steps
+    err = cli("resize", "no-such-vm", "c1.small", "--confirm", expect=2)
+    assert "takes no FLAVOR" in err and "cades-tui resize no-such-vm c1.small" in err
+
+
+def test_not_found_is_exit_1_everywhere_and_nothing_is_left_behind(cli) -> None:  # type: ignore[no-untyped-def]
+    """The README's rule: 1 when the cloud has no such thing (instance, volume, image, flavor, key pair)."""
+    assert "not found" in cli("volume", "create", "orphan-vol", "--size", "1", "--attach", "ghost-vm", expect=1)
+    assert all(v["name"] != "orphan-vol" for v in jrun(cli, "volume", "list"))  # checked before creating
+    assert "volume 'ghost-vol' not found" in cli("volume", "delete", "ghost-vol", "--yes", expect=1)
+    assert "key pair 'ghost-key' not found" in cli("launch", "okname", "--key", "ghost-key", expect=1)
+    assert "not found" in cli("launch", "okname", "--image", "Ghost OS", expect=1)
+    assert "not found" in cli("stop", "ghost-vm", expect=1)
+
+
+def test_error_lines_carry_no_html(capsys: pytest.CaptureFixture[str]) -> None:
+    from tui.cli.common import err
+
+    err("reading instance 'x': The resource could not be found.<br /><br />\n\n — see `cades-tui list`")
+    assert capsys.readouterr().err == ("cades-tui: error: reading instance 'x': The resource could not be found. "
+                                       "— see `cades-tui list`\n")
+
+
+def test_malformed_clouds_yaml_is_named_with_its_line(tmp_path: Path) -> None:
+    bad = tmp_path / "clouds.yaml"
+    bad.write_text("clouds:\n  mycloud:\n    auth: {auth_url: http://127.0.0.1:1/v3\n    region_name: x\n")
+    env = {**os.environ, "OS_CLIENT_CONFIG_FILE": str(bad), "OS_CLOUD": "mycloud"}
+    r = subprocess.run([sys.executable, "-m", "tui", "list"], env=env, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2, r.stderr
+    assert f"{bad}:" in r.stderr and "not valid YAML" in r.stderr and "not found" not in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
 
 
 def test_keypairs(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

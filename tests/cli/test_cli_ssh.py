@@ -43,6 +43,15 @@ def test_ssh_runs_commands_with_pinned_host_key(env: dict[str, str], tmp_path: P
         assert log.returncode == 0 and "exit=" in log.stdout and "pwd" in log.stdout  # the TOFU/pin check ran
         out = tmp_path / "export.log"
         assert cades(env, "commands", "ssh-vm", "-o", str(out)).returncode == 0 and out.read_text() == log.stdout
+        key = tmp_path / "data" / "cades-tui" / "keys" / "cades-tui"
+        key.chmod(0o644)  # as a copy or an unzip may leave it: OpenSSH refuses it with a raw warning, exit 255
+        try:
+            r = cades(env, "ssh", "ssh-vm", "--", "true")
+        finally:
+            key.chmod(0o600)
+        assert r.returncode == 2, r.stderr
+        assert f"private key {key} is readable by others (mode 0644)" in r.stderr and f"chmod 600 {key}" in r.stderr
+        assert "UNPROTECTED" not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
         plan = cades(env, "setup", "ssh-vm", "--dry-run")
         assert plan.returncode == 0
         assert "[4/7] python:" in plan.stdout and "uv" in plan.stdout
@@ -70,6 +79,21 @@ def test_demo_key_is_adopted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
         assert main(["ssh", "analytics-1", "--", "true"]) == 0
     finally:
         demo.stop()
+
+
+def test_demo_option_after_the_name_and_before_the_remote_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                   capfd: pytest.CaptureFixture[str]) -> None:
+    """`ssh NAME --demo -- CMD`, like every other command that takes --demo after NAME."""
+    from tui.core.demo import start_demo
+
+    monkeypatch.setenv("CADES_TUI_SANDBOX_DIR", str(tmp_path / "sb"))
+    try:
+        assert main(["ssh", "analytics-1", "--demo", "--", "echo", "demo-says-hi"]) == 0, capfd.readouterr().err
+        assert "demo-says-hi" in capfd.readouterr().out
+    finally:  # the demo keeps its VMs running, as a cloud does: power them off for real
+        demo = start_demo(tmp_path / "sb")
+        demo.sandbox.stop()
+        demo.lock.close() if demo.lock else None
 
 
 def test_demo_vms_keep_running_while_the_app_is_closed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,

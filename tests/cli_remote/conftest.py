@@ -8,7 +8,11 @@ from __future__ import annotations
 import io
 import json
 import os
+import select
+import signal
+import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import redirect_stdout
@@ -87,3 +91,87 @@ def cli(cli_world: CliWorld, monkeypatch: pytest.MonkeyPatch,
 @pytest.fixture
 def subprocess_env(cli_world: CliWorld) -> dict[str, str]:
     return {**os.environ, **cli_world.env}
+
+
+@pytest.fixture
+def jupyter_running(cli: Callable[..., tuple[str, str]], cli_world: CliWorld) -> None:
+    """Jupyter runs on the module's VM, whatever ran before (tests run in any order): started, or adopted."""
+    cli("jupyter", "start", cli_world.name)
+
+
+class Foreground:
+    """`python -m tui ARGS` in the background: stdout read as lines when asked (no reader thread: the test may
+    close its end of the pipe at any time), stderr to a file. `close()` (in the fixture's finally) kills what is
+    left."""
+
+    def __init__(self, args: list[str], env: dict[str, str], stderr_path: Path) -> None:
+        self.stderr_path = stderr_path
+        self._err = stderr_path.open("w")
+        self.proc = subprocess.Popen([sys.executable, "-m", "tui", *args], env=env, stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.PIPE, stderr=self._err)
+        assert self.proc.stdout is not None
+        self._fd = self.proc.stdout.fileno()
+        self._partial = b""
+        self.seen: list[str] = []
+
+    @property
+    def stderr(self) -> str:
+        return self.stderr_path.read_text()
+
+    def _read(self, timeout: float) -> bool:
+        """Read what stdout has within `timeout`; False at its end."""
+        if not select.select([self._fd], [], [], timeout)[0]:
+            return True
+        chunk = os.read(self._fd, 65536)
+        *lines, self._partial = (self._partial + chunk).split(b"\n")
+        self.seen += [line.decode() for line in lines]
+        return bool(chunk)
+
+    def wait_for(self, text: str, timeout: float = 90) -> list[str]:
+        """Stdout lines until one contains `text`; fails at once (with stderr) if the process ends first."""
+        deadline = time.monotonic() + timeout
+        while not any(text in line for line in self.seen):
+            if not self._read(0.2) or time.monotonic() > deadline:
+                raise AssertionError(f"no {text!r} (exit {self.proc.poll()}): {self.seen}\n{self.stderr}")
+        return self.seen
+
+    def close_stdout(self) -> None:
+        """Our end of the pipe goes away, as `sed` does on Ctrl+C in `cades-tui open NAME | sed ...`."""
+        assert self.proc.stdout is not None
+        self.proc.stdout.close()
+
+    def stop(self, signum: int = signal.SIGINT, timeout: float = 30) -> int:
+        self.proc.send_signal(signum)
+        return self.proc.wait(timeout=timeout)
+
+    def rest(self) -> list[str]:
+        """Every stdout line, once the process has ended."""
+        assert self.proc.stdout is not None
+        while not self.proc.stdout.closed and self._read(5):
+            pass
+        return self.seen
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+        self._err.close()
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+
+
+@pytest.fixture
+def foreground(subprocess_env: dict[str, str], tmp_path: Path) -> Iterator[Callable[..., Foreground]]:
+    """`foreground(*args, env=...)`: start a command that runs until signalled; killed after the test."""
+    started: list[Foreground] = []
+
+    def start(*args: str, env: dict[str, str] | None = None) -> Foreground:
+        fg = Foreground(list(args), {**subprocess_env, **(env or {})}, tmp_path / f"stderr-{len(started)}")
+        started.append(fg)
+        return fg
+
+    try:
+        yield start
+    finally:
+        for fg in started:
+            fg.close()

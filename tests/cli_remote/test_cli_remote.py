@@ -1,17 +1,17 @@
-"""`cades-tui jupyter start|stop|logs`, `tunnel`, `open`, `status` against a sandbox instance: real sshd, screen,
-Jupyter (the venv's) and tunnels. The tests share one server and run in file order; the last one stops it."""
+"""`cades-tui jupyter start|stop|logs`, `tunnel`, `open`, `status`, `setup` against a sandbox instance: real sshd,
+screen, Jupyter (the venv's) and tunnels. The tests share one VM and run in any order: those that need Jupyter
+start it (or adopt the running one) with the `jupyter_running` fixture; processes started are killed afterwards."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
-import queue
+import re
 import signal
 import socket
 import subprocess
-import sys
-import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+import pytest
 from tornado.httpclient import HTTPRequest
 from tornado.websocket import websocket_connect
 
@@ -30,7 +31,7 @@ from tui.core.manager import RemoteManager
 from tui.core.services import Services
 from tui.core.state import AppState
 
-from .conftest import CliWorld
+from .conftest import CliWorld, Foreground
 
 Cli = Callable[..., tuple[str, str]]
 
@@ -48,18 +49,24 @@ def test_start_then_status_and_logs(cli: Cli, cli_world: CliWorld) -> None:
     assert token not in out
     row = status_row(cli, cli_world)
     assert row["jupyter"] == "running" and row["tunnels"] == []  # the start's check tunnel closed with it
-    assert row["url"] == f"http://127.0.0.1:{row['remote_port']}/lab?token=********"
-    shown = status_row(cli, cli_world, "--show-token")
-    assert shown["url"] == f"http://127.0.0.1:{row['remote_port']}/lab?token={token}"
+    # no tunnel: no URL (Jupyter's port is on the VM, not here), and why
+    assert row["url"] == "" and f"no tunnel: `cades-tui open {cli_world.name}`" in row["error"]
+    assert isinstance(row["load1"], float) and row["load1"] >= 0  # read over the connection status made
+    assert isinstance(row["mem_used_pct"], float) and 0 < row["mem_used_pct"] <= 100
+    assert status_row(cli, cli_world, "--show-token")["url"] == ""
     table, _ = cli("status")
-    assert cli_world.name in table and "running" in table and token not in table
+    header, *lines = table.splitlines()
+    assert "LOAD/MEM" in header and token not in table
+    line = next(x for x in lines if x.startswith(cli_world.name))
+    assert f"running (VM port {row['remote_port']})" in line and "http://" not in line
+    assert re.search(r" \d+\.\d\d / \d+% ", line), line
     logs, _ = cli("jupyter", "logs", cli_world.name)
     assert "is running at" in logs and "token=…" in logs and token not in logs
     cli("jupyter", "logs", cli_world.name, "-n", "-1", expect=2)
     assert cli_world.files_containing(token) == []  # state file, command log, known_hosts, keys
 
 
-def test_tunnel_refuses_a_busy_local_port(cli: Cli, cli_world: CliWorld) -> None:
+def test_tunnel_refuses_a_busy_local_port(cli: Cli, cli_world: CliWorld, jupyter_running: None) -> None:
     with socket.socket() as holder:
         holder.bind(("127.0.0.1", 0))
         holder.listen()
@@ -70,57 +77,100 @@ def test_tunnel_refuses_a_busy_local_port(cli: Cli, cli_world: CliWorld) -> None
     cli("tunnel", "no-such-instance", expect=1)
 
 
-def test_open_serves_in_the_foreground_until_ctrl_c(cli_world: CliWorld, subprocess_env: dict[str, str],
-                                                    tmp_path: Path) -> None:
+def test_open_serves_in_the_foreground_until_ctrl_c(cli_world: CliWorld, jupyter_running: None,
+                                                    foreground: Callable[..., Foreground], tmp_path: Path) -> None:
     opened = tmp_path / "opened-url"
     browser = tmp_path / "browser"
     browser.write_text(f"#!/bin/sh\nprintf '%s' \"$1\" > {opened}.tmp && mv {opened}.tmp {opened}\n")
     browser.chmod(0o755)
-    proc = subprocess.Popen([sys.executable, "-m", "tui", "open", cli_world.name],
-                            env={**subprocess_env, "BROWSER": f"{browser} %s"},
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    lines: queue.Queue[str] = queue.Queue()
-    assert proc.stdout is not None and proc.stderr is not None
+    fg = foreground("open", cli_world.name, env={"BROWSER": f"{browser} %s"})
+    seen = fg.wait_for(FOREGROUND_NOTE)
+    for _ in range(100):
+        if opened.exists():
+            break
+        time.sleep(0.05)
+    url = opened.read_text()
+    assert any(line.endswith(url) for line in seen)  # printed for terminals without a browser
+    parts = urlsplit(url)
+    token = parse_qs(parts.query)["token"][0]
+    assert token == cli_world.runtime_token() and parts.hostname == "127.0.0.1"
 
-    def read() -> None:
-        for line in proc.stdout:  # type: ignore[union-attr]
-            lines.put(line)
+    async def through() -> int:
+        assert parts.port is not None
+        opener = http.tcp_opener("127.0.0.1", parts.port)
+        return (await http.request(opener, "GET", "/api/status", token=token)).status
 
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
-    seen: list[str] = []
+    assert asyncio.run(through()) == 200
+    assert fg.proc.poll() is None  # still serving
+    assert fg.stop(signal.SIGINT) == 130
+    assert f"Tunnel to {cli_world.name} closed; Jupyter keeps running on the VM (Ctrl+C)" in fg.stderr
+    assert "Traceback" not in fg.stderr
+
+
+def test_open_into_a_pipe_whose_reader_is_gone_ends_without_a_traceback(
+        cli_world: CliWorld, jupyter_running: None, foreground: Callable[..., Foreground]) -> None:
+    """`cades-tui open NAME | sed ...` and Ctrl+C: sed goes first, then our last words find no reader."""
+    fg = foreground("open", cli_world.name, "--no-browser")
+    fg.wait_for(FOREGROUND_NOTE)
+    fg.close_stdout()  # the reader is gone
+    assert fg.stop(signal.SIGINT) == 130, fg.stderr
+    assert "Traceback" not in fg.stderr and "BrokenPipeError" not in fg.stderr, fg.stderr
+    assert "Tunnel to" in fg.stderr
+
+
+def _ssh_children(pid: int) -> list[int]:
+    """The `ssh` processes started by `pid` (the tunnel's OpenSSH master and its clients)."""
+    import psutil
+
+    return [c.pid for c in psutil.Process(pid).children(recursive=True) if c.name() == "ssh"]
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+def test_tunnel_ends_like_ctrl_c_on_sigterm_and_sighup(cli: Cli, cli_world: CliWorld, jupyter_running: None,
+                                                       foreground: Callable[..., Foreground], signum: int) -> None:
+    import psutil
+
+    fg = foreground("tunnel", cli_world.name)
+    seen = fg.wait_for(FOREGROUND_NOTE)
+    port = int(re.search(r"Forwarding http://127\.0\.0\.1:(\d+)/", "\n".join(seen)).group(1))  # type: ignore[union-attr]
+    row = status_row(cli, cli_world)
+    assert {"purpose": "jupyter", "local_port": port, "listening": True}.items() <= row["tunnels"][0].items()
+    assert row["url"] == f"http://127.0.0.1:{port}/lab?token=********"  # a local URL: the tunnel listens
+    masters = _ssh_children(fg.proc.pid)
+    assert masters, "the tunnel runs through an OpenSSH master"
+    assert fg.stop(signum) == 128 + signum, fg.stderr
+    assert f"Tunnel to {cli_world.name} closed; Jupyter keeps running on the VM ({signum.name})" in fg.stderr
+    for pid in masters:  # no ssh left logged in to the VM
+        with contextlib.suppress(psutil.NoSuchProcess):
+            psutil.Process(pid).wait(timeout=5)
+    assert not [p for p in masters if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
+
+
+def test_ctrl_c_during_setup_says_what_was_interrupted(cli_world: CliWorld, foreground: Callable[..., Foreground],
+                                                        tmp_path: Path) -> None:
+    config = tmp_path / "setup.yaml"  # the default env path (in the VM's home): never the test venv
+    config.write_text(f"cloud: sandbox\nclouds_yaml: {cli_world.sandbox.clouds_yaml}\nssh:\n  use_ssh_config: false\n")
+    fg = foreground("setup", cli_world.name, "--config", str(config))
+    fg.wait_for("[1/")
+    assert fg.stop(signal.SIGINT) == 130, fg.stderr
+    assert re.search(rf"Setup of {cli_world.name} interrupted( in step '\w+')?; finished steps are kept: run "
+                     rf"`cades-tui setup {cli_world.name}` again to go on \(Ctrl\+C\)", fg.stderr), fg.stderr
+    assert "Jupyter keeps running" not in fg.stderr + "\n".join(fg.rest())
+
+
+def test_a_refused_host_key_is_reported_once(cli: Cli, cli_world: CliWorld) -> None:
+    known = Path(cli_world.env["XDG_DATA_HOME"]) / "cades-tui" / "known_hosts"
+    aside = known.with_name("known_hosts.aside")
+    known.rename(aside)
+    cli_world.sandbox.faults.console_host_keys = False  # nothing pinned, nothing known: the key is asked about
     try:
-        deadline = time.monotonic() + 30
-        while FOREGROUND_NOTE not in seen[-1:]:
-            seen.append(lines.get(timeout=max(0.1, deadline - time.monotonic())).rstrip("\n"))
-        for _ in range(100):
-            if opened.exists():
-                break
-            time.sleep(0.05)
-        url = opened.read_text()
-        assert any(line.endswith(url) for line in seen)  # printed for terminals without a browser
-        parts = urlsplit(url)
-        token = parse_qs(parts.query)["token"][0]
-        assert token == cli_world.runtime_token() and parts.hostname == "127.0.0.1"
-
-        async def through() -> int:
-            assert parts.port is not None
-            opener = http.tcp_opener("127.0.0.1", parts.port)
-            return (await http.request(opener, "GET", "/api/status", token=token)).status
-
-        assert asyncio.run(through()) == 200
-        assert proc.poll() is None  # still serving
+        _, err = cli("open", cli_world.name, "--no-browser", expect=1)
     finally:
-        proc.send_signal(signal.SIGINT)
-        code = proc.wait(timeout=20)
-        reader.join(5)
-        stderr = proc.stderr.read()
-    rest = []
-    while not lines.empty():
-        rest.append(lines.get())
-    assert code == 0, stderr
-    assert "Stopped (Ctrl+C). Jupyter keeps running on the VM." in "".join(rest)
-    assert "Traceback" not in stderr
+        cli_world.sandbox.faults.console_host_keys = True
+        aside.rename(known)
+    assert "presents an unknown" in err and "Re-run with --accept-host-key SHA256:" in err
+    assert err.count("not trusted") == 1, err
+    assert err.count("cades-tui: error:") == 1, err
 
 
 def test_osc52_copies_the_url() -> None:
@@ -159,7 +209,7 @@ async def _make_busy_kernel(name: str) -> str:
         await manager.aclose()
 
 
-def test_stop_refuses_busy_kernels_unless_forced(cli: Cli, cli_world: CliWorld) -> None:
+def test_stop_refuses_busy_kernels_unless_forced(cli: Cli, cli_world: CliWorld, jupyter_running: None) -> None:
     kernel_id = asyncio.run(_make_busy_kernel(cli_world.name))
     out, err = cli("jupyter", "stop", cli_world.name, expect=1)  # no terminal to ask on: refused
     assert f"1 kernel(s) busy on {cli_world.name}:" in out and f"python3 {kernel_id[:8]}" in out
@@ -172,6 +222,8 @@ def test_stop_refuses_busy_kernels_unless_forced(cli: Cli, cli_world: CliWorld) 
                              capture_output=True, text=True, check=False).stdout
     assert ".jupyter" not in screens
     assert not list((host.home / ".local/share/jupyter/runtime").glob("jpserver-*.json"))
-    assert status_row(cli, cli_world)["jupyter"] == "-"  # forgotten
+    row = status_row(cli, cli_world)
+    assert row["jupyter"] == "-" and row["tunnels"] == []  # forgotten, with its tunnels
+    assert row["load1"] is None and row["mem_used_pct"] is None  # no server: not logged in to, nothing read
     _, err = cli("open", cli_world.name, expect=1)
     assert "no Jupyter server is running" in err and f"cades-tui jupyter start {cli_world.name}" in err

@@ -57,6 +57,18 @@ def err(message: str) -> None:
     say(f"cades-tui: error: {plain(message)}")
 
 
+def quiet_stdout() -> None:
+    """Point stdout at /dev/null once its reader is gone (`cades-tui open NAME | sed ...` and Ctrl+C): what is
+    still said, and the interpreter's last flush, must not raise BrokenPipeError (and print a traceback)."""
+    import contextlib
+    import os
+
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+
+
 _TAG = re.compile(r"<[^>]{0,200}>")
 
 

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
-import os
 import sys
 
-from tui.cli.common import EXIT_FAIL, EXIT_INTERRUPTED, EXIT_USAGE, Context, err
+from tui.cli.common import EXIT_FAIL, EXIT_INTERRUPTED, EXIT_USAGE, Context, err, quiet_stdout
 from tui.startup import prepare
 
 
@@ -22,7 +20,7 @@ def run(args: argparse.Namespace) -> int:
         err("interrupted (Ctrl+C)")
         return EXIT_INTERRUPTED
     except BrokenPipeError:  # `cades-tui list | head -1`: the reader is gone, nothing more to say
-        _quiet_stdout()
+        quiet_stdout()
         return EXIT_FAIL
 
 
@@ -52,13 +50,4 @@ def _flush_or_quiet() -> None:
     try:
         sys.stdout.flush()
     except (BrokenPipeError, ValueError):
-        _quiet_stdout()
-
-
-def _quiet_stdout() -> None:
-    """Point stdout at /dev/null: when its reader is gone, the interpreter's last flush must not raise
-    BrokenPipeError (and print a traceback) at exit."""
-    with contextlib.suppress(OSError, ValueError):
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        os.close(devnull)
+        quiet_stdout()

@@ -6,7 +6,7 @@ import sys
 import threading
 from typing import TYPE_CHECKING, Any
 
-from tui.cli.common import say, yes
+from tui.cli.common import quiet_stdout, say, yes
 
 if TYPE_CHECKING:
     from tui.cli.common import Context
@@ -23,12 +23,21 @@ class Printer:
         self.accept_fp = accept_fp
         self.bad_fingerprint = False
         self.step = ""  # the setup step running now ("" when none)
+        self._connected: set[str] = set()
         self._tunnel_seen: dict[tuple[str, str], tuple[str, str]] = {}
 
     def name(self, instance_id: str) -> str:
         return self.names.get(instance_id, instance_id)
 
     def __call__(self, event: Event) -> None:
+        """Never raises: a reader of stdout that went away must not break the operation (or its cleanup)."""
+        try:
+            self._show(event)
+            sys.stdout.flush()
+        except BrokenPipeError:
+            quiet_stdout()
+
+    def _show(self, event: Event) -> None:
         from tui.core import events as ev
 
         if isinstance(event, ev.HostKeyQuestion):
@@ -41,7 +50,10 @@ class Printer:
         elif isinstance(event, ev.ConnectionState):
             if event.state == "connecting":
                 say(f"Connecting to {self.name(event.instance_id)}...")
-            elif event.state == "lost":
+            elif event.state == "connected":
+                self._connected.add(event.instance_id)
+            elif event.state == "lost" and event.instance_id in self._connected:  # a failed login is raised
+                self._connected.discard(event.instance_id)
                 say(f"Connection to {self.name(event.instance_id)} lost ({event.error})")
         elif isinstance(event, ev.JupyterState):
             self._jupyter(event)
@@ -49,7 +61,6 @@ class Printer:
             self._tunnel(event)
         elif isinstance(event, ev.IdleNudge):
             say(event.message)
-        sys.stdout.flush()
 
     def _setup(self, event: SetupEvent) -> None:
         from tui.core import events as ev
