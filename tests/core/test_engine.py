@@ -1,0 +1,217 @@
+"""CoreEngine — the façade the UI drives — against the sandbox cloud and its real sshd hosts, with the live state
+(`Fleet`) folding what it emits, as the app does: poll, load and memory through `refresh`, reattach after an upgrade
+from a version-1 state file, `forget_instance`, and `check_idle` surviving one instance that fails.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import pytest_asyncio
+
+from tui.core.engine import CoreEngine
+from tui.core.events import IdleNudge, JupyterState, Metrics, Polled, TunnelClosed
+from tui.core.jupyter import http
+from tui.core.live import Fleet
+from tui.core.models import Instance, TunnelState
+from tui.core.state import AppState
+
+from .conftest import Cloudy, Events
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def rig(cloudy: Cloudy) -> AsyncIterator[tuple[CoreEngine, Events]]:
+    events = Events()
+    engine = cloudy.engine(events)
+    try:
+        yield engine, events
+    finally:
+        await engine.aclose()  # Jupyter keeps running on the VMs
+
+
+@pytest.fixture
+def sshd_back_up(cloudy: Cloudy) -> Iterator[Any]:
+    """B's sshd, started again after the test if the test left it dead."""
+    host = cloudy.sandbox.ssh_host(cloudy.b.id)
+    yield host
+    if not host.running:
+        host.start()
+
+
+async def running(engine: CoreEngine, inst: Instance) -> JupyterState:
+    """Jupyter running on `inst` with its tunnel up: adopted when it runs already (idempotent), else started."""
+    state = await engine.start_jupyter(inst)
+    assert state.state == "running" and state.local_port > 0
+    return state
+
+
+def fold(events: Events, fleet: Fleet | None = None) -> Fleet:
+    fleet = fleet or Fleet()
+    for e in events.items:
+        fleet.apply(e)
+    return fleet
+
+
+async def test_poll_is_emitted_and_folded(rig: tuple[CoreEngine, Events], cloudy: Cloudy) -> None:
+    engine, events = rig
+    polled = engine.poll(with_flavors=True)
+    assert events.of(Polled) == [polled] and polled.flavors
+    assert {cloudy.a.id, cloudy.b.id} <= {i.id for i in polled.instances}
+    assert engine.poll(with_flavors=False).flavors is None
+    fleet = fold(events)
+    assert fleet.polled and fleet.flavors == polled.flavors  # kept from the poll that read them
+    assert fleet.get(cloudy.a.id).instance.name == cloudy.a.name  # type: ignore[union-attr]
+
+
+async def test_refresh_reads_metrics_only_over_open_connections(
+    rig: tuple[CoreEngine, Events], cloudy: Cloudy
+) -> None:
+    engine, events = rig
+    a, b = cloudy.a, cloudy.b
+    await engine.refresh([a, b])  # nothing connected yet: refresh never logs in
+    assert events.of(Metrics) == []
+    await engine.connect(a)
+    mark = events.mark()
+    await engine.refresh([a, b, replace(b, status="SHUTOFF")])
+    [metrics] = events.of(Metrics, since=mark)
+    assert metrics.instance_id == a.id
+    assert 0.0 <= metrics.load1 < 64 and 0.0 < metrics.mem_used_pct <= 100.0
+    live = fold(events).get(a.id)
+    assert live is not None and live.ssh == "connected" and live.signal(Metrics) == metrics
+    assert live.signal_fields() == {"load1": metrics.load1, "mem_used_pct": metrics.mem_used_pct}
+    assert fold(events).get(b.id) is None  # nothing about b at all
+
+
+async def test_reattach_after_upgrading_from_a_version_1_state_file(
+    rig: tuple[CoreEngine, Events], cloudy: Cloudy
+) -> None:
+    """A user of the version-1 app quits with Jupyter running and its tunnel open, upgrades, starts the app: the
+    server is found and its tunnel re-opened on the same local port."""
+    engine, _ = rig
+    a = cloudy.a
+    state = await running(engine, a)
+    token_url = await engine.token_url(a)
+    assert token_url is not None and f":{state.local_port}/" in token_url
+    await engine.aclose()
+    # what version 1 wrote: the tunnel's port in the server's record
+    saved = json.loads(cloudy.state_path.read_text())
+    tunnels = {t["instance"]: t["local_port"] for t in saved.pop("tunnels") if t["purpose"] == "jupyter"}
+    assert tunnels[a.id] == state.local_port
+    for server in saved["servers"]:
+        server["tunnel_ports"] = [tunnels[server["instance"]]] if server["instance"] in tunnels else []
+    cloudy.state_path.write_text(json.dumps({**saved, "version": 1}))
+
+    events = Events()
+    upgraded = cloudy.engine(events)
+    try:
+        assert await upgraded.reattach([a]) == [a.id]
+        [found] = [e for e in events.of(JupyterState) if e.instance_id == a.id and e.state == "running"]
+        assert found.local_port == state.local_port and found.remote_port == state.remote_port
+        assert await upgraded.token_url(a) == token_url  # the token re-read from the VM
+        port = state.local_port
+        token = token_url.split("token=")[1]
+        assert (await http.request(http.tcp_opener("127.0.0.1", port), "GET", "/api/status",
+                                   token=token)).status == 200
+        # nothing changed, so nothing was written: the file migrates on every load until the next save, which
+        # writes version 2 with the tunnel kept
+        assert AppState.load(cloudy.state_path).tunnel(a.id).local_port == port  # type: ignore[union-attr]
+        upgraded.snooze(a.id)
+        rewritten = json.loads(cloudy.state_path.read_text())
+        assert rewritten["version"] == 2 and "tunnel_ports" not in cloudy.state_path.read_text()
+        assert AppState.load(cloudy.state_path).tunnel(a.id).local_port == port  # type: ignore[union-attr]
+        upgraded.manager.state.snoozes.pop(a.id)
+        upgraded.manager.state.save()
+    finally:
+        await upgraded.aclose()
+
+
+async def test_forget_instance_closes_its_tunnels_and_drops_its_state(
+    rig: tuple[CoreEngine, Events], cloudy: Cloudy
+) -> None:
+    engine, events = rig
+    a = cloudy.a
+    state = await running(engine, a)
+    ctx = await engine.context(a)
+    dashboard = await engine.manager.open_forward(ctx, "dask-dashboard", state.remote_port)
+    assert dashboard.state is TunnelState.UP
+    saved = AppState.load(cloudy.state_path)
+    assert a.id in saved.servers and {(a.id, "jupyter"), (a.id, "dask-dashboard")} <= set(saved.tunnels)
+    fleet = fold(events)
+    assert {t.purpose for t in fleet.get(a.id).tunnels} == {"jupyter", "dask-dashboard"}  # type: ignore[union-attr]
+    mark = events.mark()
+
+    await engine.forget_instance(a.id)
+
+    closed = {e.purpose for e in events.of(TunnelClosed, since=mark) if e.instance_id == a.id}
+    assert closed == {"jupyter", "dask-dashboard"}
+    assert [t for t in engine.tunnels() if t.instance == a.id] == []
+    assert engine.manager.server(a.id) is None and not engine.manager.pool.is_connected(a.id)
+    assert engine.manager.token_url(a.id) is None
+    saved = AppState.load(cloudy.state_path)
+    assert a.id not in saved.servers and not [k for k in saved.tunnels if k[0] == a.id]
+    assert fold(events).get(a.id).tunnels == ()  # type: ignore[union-attr]
+    for port in (state.local_port, dashboard.local_port):
+        with pytest.raises(http.HTTPError, match="Connect call failed"):  # nothing listens there any more
+            await http.request(http.tcp_opener("127.0.0.1", port), "GET", "/api")
+
+
+async def test_check_idle_survives_an_unreachable_instance(
+    rig: tuple[CoreEngine, Events], cloudy: Cloudy, sshd_back_up: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    engine, events = rig
+    a, b = cloudy.a, cloudy.b
+    await running(engine, a)
+    await running(engine, b)
+    later = datetime.now(UTC) + timedelta(hours=100)
+    sshd_back_up.kill()  # b's network is cut: its idle check fails, a's goes on
+    caplog.set_level(logging.INFO, logger="tui.core.engine")
+    mark = events.mark()
+    checked = await engine.check_idle([b, a, replace(b, id="not-known", name="nope")], later)
+    assert checked == [a.name]
+    assert [e.instance_id for e in events.of(IdleNudge, since=mark)] == [a.id]
+    assert any(f"idle check of {b.name}" in r.getMessage() for r in caplog.records)
+
+
+async def test_check_idle_survives_an_unexpected_error(
+    rig: tuple[CoreEngine, Events], cloudy: Cloudy, monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture
+) -> None:
+    engine, events = rig
+    a, b = cloudy.a, cloudy.b
+    await running(engine, a)
+    await running(engine, b)
+    real = engine.manager.check_idle
+
+    async def buggy(ctx: Any, now: datetime | None = None) -> Any:
+        if ctx.instance.id == a.id:
+            raise RuntimeError("a bug")
+        return await real(ctx, now=now)
+
+    monkeypatch.setattr(engine.manager, "check_idle", buggy)
+    mark = events.mark()
+    checked = await engine.check_idle([a, b], datetime.now(UTC) + timedelta(hours=100))
+    assert checked == [b.name]
+    assert [e.instance_id for e in events.of(IdleNudge, since=mark)] == [b.id]
+    [record] = [r for r in caplog.records if "failed unexpectedly" in r.getMessage()]
+    assert a.name in record.getMessage() and record.exc_info is not None
+
+
+async def test_stop_jupyter_returns_the_outcome(rig: tuple[CoreEngine, Events], cloudy: Cloudy) -> None:
+    engine, events = rig
+    b = cloudy.b
+    await running(engine, b)
+    mark = events.mark()
+    outcome = await engine.stop_jupyter(b)
+    assert outcome.stopped and outcome.busy == ()
+    assert [e.state for e in events.of(JupyterState, since=mark)] == ["stopping", "stopped"]
+    live = fold(events).get(b.id)
+    assert live is not None and live.jupyter is not None and live.jupyter.state == "stopped" and live.tunnel() is None
+    assert await engine.kernels(b) == []
