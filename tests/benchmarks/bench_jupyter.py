@@ -35,7 +35,7 @@ from tui.core.jupyter.reattach import control_for, reattach, record_for
 from tui.core.jupyter.server import JupyterControl, JupyterSettings, answers
 from tui.core.remote.connection import SSHTarget
 from tui.core.remote.tunnel import Tunnel
-from tui.core.state import AppState
+from tui.core.state import AppState, TunnelRecord
 from tui.sandbox.sshhost import SSHHost
 
 JUPYTER = str(Path(sys.executable).parent / "jupyter")
@@ -209,7 +209,9 @@ async def jupyter_cycle(connect: Connect, target: SSHTarget, state_file: Path) -
     tunnel.retarget(handle.port)
     assert await answers(http.tcp_opener("127.0.0.1", tunnel.local_port), handle.token)
     start_s = time.monotonic() - t0
-    AppState.load(state_file).put(record_for("bench", handle, settings, tunnel_ports=(tunnel.local_port,)))
+    saved = AppState.load(state_file)
+    saved.put(record_for("bench", handle, settings))
+    saved.put_tunnel(TunnelRecord("bench", "jupyter", tunnel.local_port, remote_port=handle.port))
     await tunnel.close()
     conn.close()
     await conn.wait_closed()
@@ -219,8 +221,9 @@ async def jupyter_cycle(connect: Connect, target: SSHTarget, state_file: Path) -
     conn2 = await connect()
     found = await reattach(state, "bench", conn2, settings)
     assert found is not None
-    tunnel2 = Tunnel("bench", connect, found.port, local_port=state.servers["bench"].tunnel_ports[0],
-                     openssh=target)
+    last = state.tunnel("bench", "jupyter")  # the last local port used for the instance
+    assert last is not None
+    tunnel2 = Tunnel("bench", connect, found.port, local_port=last.local_port, openssh=target)
     await tunnel2.open()
     assert await answers(http.tcp_opener("127.0.0.1", tunnel2.local_port), found.token)
     reattach_s = time.monotonic() - t0
