@@ -2,6 +2,8 @@
 # Set up everything the test suite needs on a fresh Debian/Ubuntu machine, then run all of it:
 # system packages (OpenSSH server+client, GNU screen, tmux, rsvg-convert), the venv with the test extras,
 # then the import contracts, ruff, mypy and pytest. Extra arguments go to pytest.
+# Tests run in a random order (pytest-randomly; the seed is printed in pytest's header): every test must pass alone
+# and after any other. Reproduce an order with `-p randomly --randomly-seed=N`; `-p no:randomly` runs in file order.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
