@@ -5,6 +5,7 @@
   connection factory for it. `client_key_file`: the same key as a 0600 file (+ its public line), for code that
   takes a key path. `new_vm()`: a fresh VM for one test (suites that kill, restart or reconfigure sshd). `gateway`: a
   jump host and the ~/.ssh/config block naming it.
+- A test that leaves the module's `ssh_host` dead (a failed network-cut test) has it started again after it.
 - `sandbox`: one real sandbox cloud per test session (HTTP on 127.0.0.1, servers are real SSH hosts), with short
   delays. `sandbox_env`: the environment that points openstacksdk / python-openstackclient at it.
 """
@@ -27,6 +28,16 @@ def _isolated_xdg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv(var, str(tmp_path / "xdg" / var.lower()))
     for var in ("CADES_TUI_CONFIG", "OS_CLOUD", "OS_CLIENT_CONFIG_FILE", "CADES_TUI_SANDBOX_DIR"):
         monkeypatch.delenv(var, raising=False)
+
+
+@pytest.fixture(autouse=True)
+def _module_vm_back_up(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Tests run in random order: a test that killed the module's VM (`ssh_host.kill()`, a network cut) and failed
+    before starting it again must not fail the tests after it. The VM is started again (same port) if it is down."""
+    host = request.getfixturevalue("ssh_host") if "ssh_host" in request.fixturenames else None
+    yield
+    if host is not None and not host.running:
+        host.start()
 
 
 @pytest.fixture(scope="session")

@@ -1,9 +1,9 @@
 """Key-press latency in the Jupyter log view while it ingests 10,000 lines/s, vs the same app without the stream.
 
 The stream goes the way a real one does: `LogLines` events (100 lines every 10 ms) into the app's event bridge,
-which batches them into `LogLines` messages (`tui.ui.bridge`); the view writes each batch with one `Log.write_lines`. A key press
-is `f` (follow on/off, which redraws the status line); its latency is the time from posting the key event to the
-first screen update composed after the key was handled. Goal: p99 ≤ 50 ms.
+which batches them into `LogLines` messages (`tui.ui.bridge`); the view writes each batch with one
+`Log.write_lines`. A key press is `f` (follow on/off, which redraws the status line); its latency is the time from
+posting the key event to the first screen update composed after the key was handled. Goal: p99 ≤ 50 ms.
 
 Run: .venv/bin/python tests/benchmarks/bench_log_keys.py [--seconds 5] [--rate 10000]
 """
