@@ -12,8 +12,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-import humanize
-
 from tui.core.config import IdleSettings
 
 
@@ -98,6 +96,8 @@ def nudge(
         return None
     key = key_for(tier, keymap)
     what = "Jupyter has had no kernel or terminal activity" if jupyter_idle_s is not None else "it has been up"
+    import humanize  # here, not at import: the app's first frame loads this module's Tier
+
     message = (f"{name}: {what} for {humanize.naturaldelta(timedelta(seconds=idle))}. "
                f"Consider: {_ADVICE[tier]}. Press {key} to do it; or snooze this reminder.")
     return Nudge(tier, idle, key, message)

@@ -158,8 +158,9 @@ class InstancesArea(Area):
 
         if await self.push_screen_wait(Confirm(title, body, button, danger=True)):
             self.notify(f"{'Stopping' if action == 'stop' else 'Rebooting'} {inst.name}…")
+            again = " again" if action == "reboot" else ""
             self.run_cloud(action, inst.name, call,  # type: ignore[arg-type]
-                           lambda i: f"{inst.name} is {i.status if i else '?'}{' again' if action == 'reboot' else ''}.",
+                           lambda i: f"{inst.name} is {i.status if i else '?'}{again}.",
                            group=f"action:{inst.id}")
 
     # -- delete ---------------------------------------------------------------------------------------------------
