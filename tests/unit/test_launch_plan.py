@@ -85,3 +85,12 @@ def test_launch_spec_defaults_give_a_public_address_in_the_default_group() -> No
     worker = LaunchSpec(name="w", image="i", flavor="f", key_name="k", network="n", public_ip=False,
                         security_groups=("cluster",))
     assert (worker.public_ip, worker.security_groups) == (False, ("cluster",))
+
+
+def test_cloud_error_text_carries_no_html() -> None:
+    """Nova's 404 body reads 'The resource could not be found.<br /><br />': the app shows plain text."""
+    from tui.core.cloud.openstack_cloud import _no_html
+
+    assert _no_html("The resource could not be found.<br /><br />\n") == "The resource could not be found."
+    assert _no_html("quota &lt; 8 GB<br/>") == "quota < 8 GB"
+    assert _no_html("plain text ") == "plain text"

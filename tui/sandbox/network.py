@@ -94,10 +94,13 @@ def _allocate_ip(sb: Sandbox, taken: set[str] | None = None) -> str:
     raise neutron_error(409, "IpAddressGenerationFailure", "No more IP addresses available on network.")
 
 
+_MACS = random.Random()  # its own generator: tests reseeding the global one must not repeat MACs
+
+
 def create_server_port(sb: Sandbox, server_id: str, network_id: str, security_groups: list[str]) -> Record:
     """A port on `network_id` for a server, with its own fixed IP. Call under the lock."""
     net = sb.state.table("networks")[network_id]
-    mac = "fa:16:3e:" + ":".join(f"{random.randrange(256):02x}" for _ in range(3))
+    mac = "fa:16:3e:" + ":".join(f"{_MACS.randrange(256):02x}" for _ in range(3))
     port = base_record(
         sb,
         name="",

@@ -13,6 +13,7 @@ The pitfalls of DESIGN.md §4 are handled deliberately here:
 from __future__ import annotations
 
 import contextlib
+import re
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -574,6 +575,15 @@ def _cloud_message(exc: BaseException) -> str:
     """The cloud's own message, without openstacksdk's wrapping where we can."""
     details = getattr(exc, "details", None)
     if isinstance(details, str) and details.strip():
-        return details.strip()
-    text = str(exc).strip()
+        return _no_html(details)
+    text = _no_html(str(exc))
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _no_html(text: str) -> str:
+    """Cloud messages carry HTML at times (`The resource could not be found.<br /><br />`): plain text only."""
+    if "<" not in text:
+        return text.strip()
+    import html
+
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", text)).split())
