@@ -67,6 +67,7 @@ def test_wizard_flavor_step(ui: Any, scene: Any, snap_compare: Any, size: tuple[
                      if str(flavors.get_option_at_index(i).prompt).startswith("m1.medium"))
         flavors.highlighted = index
         await pilot.press("enter")  # refused: does not fit
+        await pilot.pause(0.3)  # the refusal and the highlight's scroll settle
         _still(pilot.app)
         await pilot.pause()
 
