@@ -3,7 +3,6 @@ console log and details. Destructive ones ask first (a dialog inside an async wo
 
 from __future__ import annotations
 
-from functools import partial
 from typing import TYPE_CHECKING
 
 from textual import work
@@ -13,7 +12,7 @@ from tui.ui.widgets.format import mb
 
 if TYPE_CHECKING:
     from tui.core.api import Engine
-    from tui.core.cloud.base import Cloud, LaunchSpec
+    from tui.core.cloud.base import Cloud
     from tui.core.models import Instance, Quota, Volume
     from tui.ui.screens.wizard import LaunchWizard
 
@@ -56,7 +55,7 @@ class InstancesArea(Area):
         def say(text: str) -> None:
             self.post_message(msg.ActionProgress("launch", spec.name, text))
 
-        self.run_cloud("launch", spec.name, partial(_launch, engine, spec, say),
+        self.run_cloud("launch", spec.name, lambda _cloud: engine.launch(spec, say),
                        lambda i: f"{spec.name} is {i.status if i else '?'} at {i.ip if i else '?'}.",
                        group=f"launch:{spec.name}")
 
@@ -238,11 +237,6 @@ class InstancesArea(Area):
         from tui.ui.screens.instance import DetailsScreen
 
         self.push_screen(DetailsScreen(message.instance, message.image_name, message.volumes, self.clock()))
-
-
-def _launch(engine: Engine, spec: LaunchSpec, say: object, cloud: Cloud) -> Instance:
-    """Launch as the CLI does (key pair, SSH rule, key remembered)."""
-    return engine.launch(spec, say)  # type: ignore[arg-type]
 
 
 def _delete(cloud: Cloud, instance_id: str, delete_volumes: bool) -> None:
