@@ -99,3 +99,44 @@ async def test_log_tail_batches_a_flood_with_bounded_memory(connect) -> None:
         assert lines == [str(i) for i in range(1, 100001)]  # in order, clean, none lost
         assert tail.total == 100001 and len(tail.lines) == 1000 and tail.lines[-1] == "100000"
         assert len(batches) < 200 and max(len(b) for b in batches) <= 5000
+
+
+@pytest.mark.parametrize("kind", [Multiplexer.SCREEN, Multiplexer.TMUX])
+async def test_the_log_is_private_on_the_vm(connect, ssh_host: SSHHost, kind: Multiplexer) -> None:
+    """The log holds Jupyter's token URL: 0600 in a 0700 directory, also when an older version left them 0644/0755
+    (the shell's umask of 022 would make both world-readable)."""
+    state_dir = ssh_host.home / f".state-{kind}"
+    state_dir.mkdir(mode=0o755, exist_ok=True)
+    state_dir.chmod(0o755)
+    old = state_dir / "jupyter.log"
+    old.write_text("token=left-by-an-older-version\n")
+    old.chmod(0o644)
+    fresh_dir = f"~/.fresh-{kind}/sub"
+    async with await connect() as conn:
+        sessions = RemoteSession(conn, kind)
+        try:
+            await sessions.start(f"p-{kind}", "echo hello; sleep 30", "~", f"~/.state-{kind}/jupyter.log")
+            await sessions.start(f"q-{kind}", "echo hello; sleep 30", "~", f"{fresh_dir}/jupyter.log")
+            await _wait_for_text(ssh_host, f".state-{kind}/jupyter.log", "hello")
+            await _wait_for_text(ssh_host, f".fresh-{kind}/sub/jupyter.log", "hello")
+        finally:
+            await sessions.kill(f"p-{kind}")
+            await sessions.kill(f"q-{kind}")
+    for directory in (state_dir, ssh_host.home / f".fresh-{kind}" / "sub"):
+        assert directory.stat().st_mode & 0o777 == 0o700, directory
+        for f in directory.iterdir():
+            assert f.stat().st_mode & 0o777 == 0o600, f
+    assert "left-by-an-older-version" not in old.read_text()
+
+
+async def test_a_log_in_home_leaves_home_s_mode_alone(connect, ssh_host: SSHHost) -> None:
+    before = ssh_host.home.stat().st_mode & 0o777
+    async with await connect() as conn:
+        sessions = RemoteSession(conn, Multiplexer.SCREEN)
+        try:
+            await sessions.start("h", "echo hello; sleep 30", "~", "~/home.log")
+            await _wait_for_text(ssh_host, "home.log", "hello")
+        finally:
+            await sessions.kill("h")
+    assert ssh_host.home.stat().st_mode & 0o777 == before
+    assert (ssh_host.home / "home.log").stat().st_mode & 0o777 == 0o600

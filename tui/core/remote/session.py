@@ -83,11 +83,15 @@ class RemoteSession:
         q = shlex.quote
         cwd_arg, log_arg = remote_path(cwd), remote_path(logfile)
         inner = f"exec {command}"
-        prepare = f"mkdir -p {cwd_arg} && mkdir -p \"$(dirname {log_arg})\" && : > {log_arg} && cd {cwd_arg}"
+        # The log may hold secrets (Jupyter's token URL): 0600 in a 0700 directory, also when an older version left
+        # them readable; $HOME itself is never chmod-ed. The session's own umask is left as the user has it.
+        private = (f"D=$(dirname {log_arg}) && (umask 077 && mkdir -p \"$D\" && : > {log_arg}) && "
+                   f"chmod 600 {log_arg} && {{ [ \"$D\" -ef \"$HOME\" ] || chmod 700 \"$D\"; }}")
+        prepare = f"mkdir -p {cwd_arg} && {private} && cd {cwd_arg}"
         if self.kind is Multiplexer.SCREEN:
             rc = remote_path(logfile + ".screenrc")
             return (
-                f"{prepare} && printf '%s\\n' 'logfile flush 0' > {rc} && "
+                f"{prepare} && (umask 077 && printf '%s\\n' 'logfile flush 0' > {rc}) && "
                 f"screen -c {rc} -dmS {q(name)} -L -Logfile {log_arg} bash -c {q(inner)}"
             )
         # A placeholder runs until the log pipe is attached, so no early output is lost.
