@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from tui.core.jupyter.idle import Tier
-from tui.core.models import Flavor, Instance, KernelInfo, Quota, StepResult, TunnelInfo, Volume
+from tui.core.models import ClusterStatus, Flavor, Instance, KernelInfo, Quota, StepResult, TunnelInfo, Volume
 
 # -- setup pipeline (tui.core.guide) ------------------------------------------------------------------------
 
@@ -182,8 +182,41 @@ class StopOutcome:
     busy: tuple[KernelInfo, ...] = ()
 
 
+# -- a Dask cluster (tui.core.cluster) -------------------------------------------------------------------------
+
+ClusterPhase = Literal["plan", "launch", "probe", "install", "tls", "scheduler", "worker", "connected", "waiting",
+                       "retire", "stop", "found", "delete", "dashboard", "failed", "done"]
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterProgress:
+    """One step of cluster work. `instance` names the instance it concerns ("" = the whole cluster); `head_id` is
+    the cluster's head (filled in by the service; the engine works on one cluster and leaves it empty)."""
+
+    instance: str
+    phase: ClusterPhase
+    message: str
+    head_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterState:
+    """The scheduler's view of the cluster headed by `head_id` (None while it does not answer: `problem` says why),
+    and the local dashboard URL when a tunnel is open."""
+
+    head_id: str
+    status: ClusterStatus | None
+    dashboard_url: str = ""
+    problem: str = ""
+    at: float = field(default_factory=time.time)
+
+    @property
+    def instance_id(self) -> str:
+        return self.head_id
+
+
 Event = (
     Polled | SetupProgress | HostKeyQuestion | ConnectionState | JupyterState | LogLines | TunnelChanged
-    | TunnelClosed | IdleNudge | Metrics
+    | TunnelClosed | IdleNudge | Metrics | ClusterProgress | ClusterState
 )
 Emit = Callable[[Event], None]

@@ -274,3 +274,37 @@ class KernelInfo:
     @property
     def busy(self) -> bool:
         return self.execution_state == "busy"
+
+
+# -- a Dask cluster, as its scheduler sees it (tui.core.cluster) -----------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerRow:
+    name: str
+    address: str
+    status: str  # running, paused, closing_gracefully, …
+    threads: int
+    memory_used: int  # bytes (process RSS)
+    memory_limit: int  # bytes; 0 = no limit
+    processing: int  # tasks assigned and not finished
+    last_seen: float  # epoch seconds (the scheduler's clock)
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterStatus:
+    scheduler: str  # tls://host:port
+    dashboard_url: str  # as seen from the head (127.0.0.1:port); through a tunnel the UI shows its own
+    workers: tuple[WorkerRow, ...] = ()
+    started: float = 0.0
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(w.name for w in self.workers)
+
+    @property
+    def threads(self) -> int:
+        return sum(w.threads for w in self.workers)
+
+    def worker(self, name: str) -> WorkerRow | None:
+        return next((w for w in self.workers if w.name == name), None)

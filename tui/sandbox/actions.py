@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from tui.sandbox import data, network, volume
+from tui.sandbox import data, identity, network, secgroups, volume
 from tui.sandbox.console import console_log
 from tui.sandbox.nova import get_server, microversion, nova_error, ok, quota_check, set_status
 from tui.sandbox.router import Request, Response
@@ -163,7 +163,37 @@ def _revert_resize(sb: Sandbox, srv: Record, arg: Any) -> int:
     return 202
 
 
+def _group_arg(sb: Sandbox, name: str, arg: Any) -> str:
+    ref = str((arg or {}).get("name", "")) if isinstance(arg, dict) else ""
+    if not ref:
+        raise nova_error(400, f"Invalid input for field/attribute {name}.")
+    try:
+        return secgroups.resolve(sb, [ref])[0]
+    except LookupError:
+        raise nova_error(404, f"Security group {ref} not found for project {identity.PROJECT}.") from None
+
+
+def _add_security_group(sb: Sandbox, srv: Record, arg: Any) -> int:
+    """Nova's addSecurityGroup: the group joins the server's port (Neutron shows it at once)."""
+    gid = _group_arg(sb, "addSecurityGroup", arg)
+    port = sb.state.table("ports").get(srv["port_id"] or "")
+    if port is not None and gid not in port["security_groups"]:
+        port["security_groups"].append(gid)
+    return 202
+
+
+def _remove_security_group(sb: Sandbox, srv: Record, arg: Any) -> int:
+    gid = _group_arg(sb, "removeSecurityGroup", arg)
+    port = sb.state.table("ports").get(srv["port_id"] or "")
+    if port is None or gid not in port["security_groups"]:
+        raise nova_error(404, f"Security group {arg.get('name')} not associated with the instance {srv['id']}")
+    port["security_groups"].remove(gid)
+    return 202
+
+
 ACTIONS: dict[str, Callable[[Sandbox, Record, Any], int]] = {
+    "addSecurityGroup": _add_security_group,
+    "removeSecurityGroup": _remove_security_group,
     "os-stop": _stop,
     "os-start": _start,
     "reboot": _reboot,

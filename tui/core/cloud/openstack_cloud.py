@@ -364,6 +364,39 @@ class OpenStackCloud:
                     )
         return str(group.id)
 
+    def add_security_group(self, server: str, group: str) -> None:
+        """Put the server into security group `group` (name or id); nothing when it is in it already."""
+        sid = self._server_id(server)
+        with translate_errors(f"adding '{server}' to security group '{group}'"):
+            sg = self.conn.network.find_security_group(group, ignore_missing=False)
+            srv = self.conn.compute.get_server(sid)
+            if sg.name in {g.get("name") for g in (srv.security_groups or [])}:
+                return
+            srv.add_security_group(self.conn.compute, sg.name)
+
+    def remove_security_group(self, server: str, group: str) -> None:
+        """Take the server out of security group `group`; nothing when it is not in it."""
+        sid = self._server_id(server)
+        with translate_errors(f"removing '{server}' from security group '{group}'"):
+            sg = self.conn.network.find_security_group(group, ignore_missing=True)
+            srv = self.conn.compute.get_server(sid)
+            if sg is None or sg.name not in {g.get("name") for g in (srv.security_groups or [])}:
+                return
+            srv.remove_security_group(self.conn.compute, sg.name)
+
+    def boot_image(self, server: str) -> str:
+        """The id of the image the server was built from: Nova's, or its boot volume's (boot from volume)."""
+        inst = self.get_instance(server)
+        if inst.image_id:
+            return inst.image_id
+        with translate_errors(f"finding the image of '{inst.name}'"):
+            for vid in inst.volume_ids:
+                vol = self.conn.block_storage.get_volume(vid)
+                meta = getattr(vol, "volume_image_metadata", None) or {}
+                if meta.get("image_id"):
+                    return str(meta["image_id"])
+        raise NotFound(f"the image of '{inst.name}' is unknown", "pass the image to use")
+
     def delete_security_group(self, name_or_id: str) -> bool:
         """Delete a security group; False when there is none. Conflict (409) while an instance still uses it."""
         with translate_errors(f"deleting security group '{name_or_id}'"):

@@ -17,30 +17,22 @@ import json
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import asyncssh
 
 from tui.core.cluster import commands as cmd
 from tui.core.cluster.status import ClusterStatus, StatusError, fetch_status
 from tui.core.cluster.tls import ClusterCA, MemberTLS, issue, load_ca, new_ca
+from tui.core.events import ClusterPhase as Phase
+from tui.core.events import ClusterProgress
 from tui.core.jupyter.http import ssh_opener
 from tui.core.models import Instance
 from tui.core.remote.session import Multiplexer, RemoteSession, SessionError, detect_multiplexer, remote_path
 
 ConnectFor = Callable[[Instance], Awaitable[asyncssh.SSHClientConnection]]
-Phase = Literal["probe", "install", "tls", "scheduler", "worker", "connected", "waiting", "retire", "stop", "found"]
 MANIFEST = f"{cmd.DASK_DIR}/cluster.json"
 _FAILURES = (OSError, asyncssh.Error, TimeoutError, SessionError)
-
-
-@dataclass(frozen=True, slots=True)
-class ClusterProgress:
-    """One step of the engine's work. `instance` is the instance's name ("" = the whole cluster)."""
-
-    instance: str
-    phase: Phase
-    message: str
 
 
 Progress = Callable[[ClusterProgress], None]

@@ -11,45 +11,16 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
 from typing import Any
 
 from tui.core.jupyter.http import HTTPError, Opener, request
+from tui.core.models import ClusterStatus, WorkerRow
+
+__all__ = ["ClusterStatus", "StatusError", "WorkerRow", "fetch_status", "parse_identity", "parse_prometheus"]
 
 IDENTITY_PATH = "/json/identity.json"
 # Worker-side task states that count as "processing" (assigned, not yet finished).
 _PROCESSING_STATES = ("executing", "ready", "constrained", "long-running", "waiting", "fetch", "flight")
-
-
-@dataclass(frozen=True, slots=True)
-class WorkerRow:
-    name: str
-    address: str
-    status: str  # running, paused, closing_gracefully, …
-    threads: int
-    memory_used: int  # bytes (process RSS)
-    memory_limit: int  # bytes; 0 = no limit
-    processing: int  # tasks assigned and not finished
-    last_seen: float  # epoch seconds (the scheduler's clock)
-
-
-@dataclass(frozen=True, slots=True)
-class ClusterStatus:
-    scheduler: str  # tls://host:port
-    dashboard_url: str  # as seen from the head (127.0.0.1:port); through a tunnel the UI shows its own
-    workers: tuple[WorkerRow, ...] = ()
-    started: float = 0.0
-
-    @property
-    def names(self) -> tuple[str, ...]:
-        return tuple(w.name for w in self.workers)
-
-    @property
-    def threads(self) -> int:
-        return sum(w.threads for w in self.workers)
-
-    def worker(self, name: str) -> WorkerRow | None:
-        return next((w for w in self.workers if w.name == name), None)
 
 
 class StatusError(Exception):

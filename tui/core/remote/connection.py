@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import shlex
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
@@ -111,7 +112,9 @@ def _default_known_hosts() -> Path:
 
 @dataclass(frozen=True, slots=True)
 class SSHTarget:
-    """Where and how to connect. `jump` is `[user@]host[:port]` (ProxyJump)."""
+    """Where and how to connect. `jump` is `[user@]host[:port]` (ProxyJump, from the profile); `via` is a whole
+    target to go through (a cluster worker with only a private address, reached through its head: the head's own
+    key, pinned host keys and known_hosts apply to that hop)."""
 
     host: str
     port: int = 22
@@ -123,6 +126,7 @@ class SSHTarget:
     ssh_config: Path | None = None  # with use_ssh_config: this file instead of ~/.ssh/config
     pinned: ConsoleHostKeys | None = None  # host keys from the instance's console log
     connect_timeout: float = CONNECT_TIMEOUT_S
+    via: SSHTarget | None = None
 
     @classmethod
     def for_instance(cls, instance: Instance, user: str, **kwargs: Any) -> SSHTarget:
@@ -144,7 +148,8 @@ class SSHTarget:
 
     def describe(self) -> str:
         user = f"{self.user}@" if self.user else ""
-        via = f" via {self.jump}" if self.jump else ""
+        hop = self.via.describe() if self.via is not None else self.jump
+        via = f" via {hop}" if hop else ""
         return f"{user}{self.host}:{self.port}{via}"
 
 
@@ -174,12 +179,12 @@ async def connect(
     if target.key_path is not None and not target.key_path.is_file():
         raise AuthFailed(f"SSH key file not found: {target.key_path}")
     tunnel: asyncssh.SSHClientConnection | None = None
-    jump = target.jump_target()
+    jump = target.via or target.jump_target()
     if jump is not None:
         try:
             tunnel = await connect(jump)
         except (Unreachable, AuthFailed) as exc:  # host key errors already name the jump host
-            raise type(exc)(f"jump host {target.jump}: {exc}") from exc
+            raise type(exc)(f"jump host {jump.describe()}: {exc}") from exc
     store = KnownHosts(target.known_hosts)
     verifier = HostKeyVerifier(store, target.host, target.port, target.pinned)
     options: dict[str, Any] = {
@@ -384,7 +389,10 @@ def openssh_argv(target: SSHTarget, command: str | None = None, *, tty: bool | N
         argv[1:1] = ["-F", str(target.ssh_config)]
     if target.key_path is not None:
         argv += ["-i", str(target.key_path)]
-    if target.jump:
+    if target.via is not None:  # the hop with its own key and host keys, not just a -J name
+        hop = [*openssh_argv(target.via, tty=False)[:-2], "-W", "%h:%p", "--", target.via.host]
+        argv += ["-o", "ProxyCommand=" + shlex.join(hop)]
+    elif target.jump:
         argv += ["-J", target.jump]
     if tty is True:
         argv.append("-t")

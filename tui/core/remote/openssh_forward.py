@@ -108,6 +108,7 @@ def openssh_usable(target: SSHTarget | None) -> bool:
         target is not None
         and target.key_path is not None
         and not target.jump
+        and target.via is None
         and sys.platform.startswith("linux")
         and shutil.which("ssh") is not None
     )
