@@ -158,6 +158,11 @@ class RemoteManager:
         else uses it — e.g. before handing over to OpenSSH for an interactive shell. Raises ManagerError."""
         await self._conn(ctx)
 
+    async def connection(self, ctx: RemoteContext) -> asyncssh.SSHClientConnection:
+        """The instance's pooled connection (for work the manager does not do itself, e.g. a Dask cluster): host
+        key settled as in `connect`. The caller never closes it. Raises ManagerError."""
+        return await self._conn(ctx)
+
     async def run_setup(self, ctx: RemoteContext, approve_format: ApproveFormat | None = None) -> PipelineFinished:
         """The guide's setup pipeline; its events arrive as `SetupProgress`. The result says ok or not."""
         iid = ctx.instance.id
