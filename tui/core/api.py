@@ -11,8 +11,8 @@ from datetime import datetime
 from typing import Protocol
 
 from tui.core.cloud.base import Cloud, LaunchSpec
-from tui.core.events import Emit, JupyterState, PipelineFinished, Polled, StopOutcome
-from tui.core.models import Instance, KernelInfo, TunnelInfo
+from tui.core.events import ClusterState, Emit, JupyterState, PipelineFinished, Polled, StopOutcome
+from tui.core.models import ClusterSummary, Instance, KernelInfo, TunnelInfo
 
 
 class ManagerError(Exception):
@@ -20,6 +20,7 @@ class ManagerError(Exception):
 
 
 ApproveFormat = Callable[[str, str], Awaitable[bool]]  # (device, size) -> format it?
+Confirm = Callable[[str], Awaitable[bool]]  # (what will be lost) -> go ahead?
 
 
 class Engine(Protocol):
@@ -46,6 +47,13 @@ class Engine(Protocol):
     async def shell_argv(self, inst: Instance) -> list[str]: ...
     def tunnels(self) -> list[TunnelInfo]: ...
     def snooze(self, instance_id: str) -> datetime: ...
+
+    # -- a Dask cluster headed by an instance (async; failures raise ManagerError) ----------------------------
+    async def cluster_create(self, head: Instance, workers: int | None = None, flavor: str = "") -> ClusterSummary: ...
+    async def cluster_scale(self, head: Instance, n: int, confirm: Confirm | None = None) -> ClusterSummary: ...
+    async def cluster_status(self, head: Instance) -> ClusterState: ...
+    async def cluster_dashboard(self, head: Instance) -> str: ...
+    async def cluster_delete(self, head: Instance, confirm: Confirm | None = None) -> list[str]: ...
 
     # -- all instances (async) ------------------------------------------------------------------------------
     async def refresh(self, instances: Sequence[Instance]) -> None: ...

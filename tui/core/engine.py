@@ -8,16 +8,21 @@ one `emit` (the app's bridge, which is thread-safe), and returns results as valu
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 from datetime import datetime
 
-from tui.core.api import ApproveFormat, EngineFactory, ManagerError
+from tui.core.api import ApproveFormat, Confirm, EngineFactory, ManagerError
 from tui.core.cloud.base import Cloud, CloudError, LaunchSpec
+from tui.core.cluster.engine import ClusterError
+from tui.core.cluster.service import ClusterService
+from tui.core.cluster.status import StatusError
 from tui.core.config import Settings
-from tui.core.events import Emit, JupyterState, PipelineFinished, Polled, StopOutcome
+from tui.core.events import ClusterState, Emit, JupyterState, PipelineFinished, Polled, StopOutcome
 from tui.core.manager import ManagerOptions, RemoteManager
-from tui.core.models import Instance, KernelInfo, TunnelInfo
+from tui.core.models import ClusterSummary, Instance, KernelInfo, TunnelInfo
 from tui.core.services import RemoteContext, Services, launch_instance
 from tui.core.state import STATE_FILE, AppState
 
@@ -34,6 +39,7 @@ class CoreEngine:
         state = AppState.load(self.services.state_dir / STATE_FILE)
         self.manager = RemoteManager(settings, self.services, state, emit, options)
         self._contexts: dict[str, RemoteContext] = {}
+        self.cluster = ClusterService(settings, cloud, self.manager, self.context, emit)
 
     # -- the cloud (blocking) -------------------------------------------------------------------------------------
     def poll(self, with_flavors: bool) -> Polled:
@@ -49,12 +55,17 @@ class CoreEngine:
 
     # -- one instance over SSH -------------------------------------------------------------------------------------
     async def context(self, inst: Instance) -> RemoteContext:
-        """The instance's SSH context (console log read once for host-key pinning), rebuilt when it moved."""
+        """The instance's SSH context (console log read once for host-key pinning), rebuilt when it moved. A
+        cluster worker's goes through its head (the head's own context, pinned keys included)."""
         ctx = self._contexts.get(inst.id)
         if ctx is None or (ctx.instance.ip, ctx.instance.ssh_port, ctx.instance.status) != (
                 inst.ip, inst.ssh_port, inst.status):
             ctx = await asyncio.to_thread(self.services.prepare, self.cloud, inst.id)
             self._contexts[inst.id] = ctx
+        head = self.cluster.head_of(inst.id)
+        if head is not None:
+            via = (await self.context(head)).target
+            ctx = replace(ctx, target=replace(ctx.target, via=via, jump=None))
         return ctx
 
     async def connect(self, inst: Instance) -> None:
@@ -106,6 +117,26 @@ class CoreEngine:
     def snooze(self, instance_id: str) -> datetime:
         return self.manager.snooze(instance_id)
 
+    # -- a Dask cluster headed by an instance --------------------------------------------------------------------
+    async def cluster_create(self, head: Instance, workers: int | None = None, flavor: str = "") -> ClusterSummary:
+        with _as_manager_error():
+            return await self.cluster.create(head.id, workers, flavor)
+
+    async def cluster_scale(self, head: Instance, n: int, confirm: Confirm | None = None) -> ClusterSummary:
+        with _as_manager_error():
+            return await self.cluster.scale(head.id, n, confirm)
+
+    async def cluster_status(self, head: Instance) -> ClusterState:
+        return await self.cluster.status(head)
+
+    async def cluster_dashboard(self, head: Instance) -> str:
+        with _as_manager_error():
+            return await self.cluster.dashboard(head.id)
+
+    async def cluster_delete(self, head: Instance, confirm: Confirm | None = None) -> list[str]:
+        with _as_manager_error():
+            return await self.cluster.delete(head.id, confirm)
+
     # -- all instances ---------------------------------------------------------------------------------------------
     async def refresh(self, instances: Sequence[Instance]) -> None:
         """Per-instance signals that need no login (load and memory over connections already open)."""
@@ -125,7 +156,12 @@ class CoreEngine:
         for inst, ctx in zip(known, contexts, strict=True):
             if isinstance(ctx, BaseException):
                 log.warning("reattach %s: %s", inst.name, ctx)
-        return await self.manager.reattach_all([c for c in contexts if isinstance(c, RemoteContext)])
+        running = await self.manager.reattach_all([c for c in contexts if isinstance(c, RemoteContext)])
+        try:
+            await self.cluster.reattach([i for i in instances if i.status == "ACTIVE"])
+        except Exception:  # never stops the app's start; said in the log
+            log.exception("re-attaching Dask clusters failed")
+        return running
 
     async def check_idle(self, instances: Sequence[Instance], now: datetime) -> list[str]:
         """Idle check of each ACTIVE instance with a server (nudges come as events). One instance's failure —
@@ -147,6 +183,15 @@ class CoreEngine:
 
     async def aclose(self) -> None:
         await self.manager.aclose()
+
+
+@contextlib.contextmanager
+def _as_manager_error() -> Iterator[None]:
+    """Cluster and cloud failures reach the UI as ManagerError (one line: the message and the hint)."""
+    try:
+        yield
+    except (ClusterError, CloudError, StatusError) as exc:
+        raise ManagerError(str(exc)) from exc
 
 
 def open_cloud(settings: Settings) -> Cloud:

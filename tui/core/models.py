@@ -308,3 +308,15 @@ class ClusterStatus:
 
     def worker(self, name: str) -> WorkerRow | None:
         return next((w for w in self.workers if w.name == name), None)
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterSummary:
+    """What create/scale did: the scheduler's view, the local dashboard URL ("" without a tunnel), and the
+    workers that could not join (`name: reason`) — the rest of the cluster runs without them."""
+
+    head: str
+    status: ClusterStatus
+    dashboard: str = ""
+    failed: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()

@@ -1,0 +1,410 @@
+"""Dask clusters on the cloud: the orchestration the app and the CLI share (create, scale, status, dashboard,
+reattach, idle nudges, delete). No UI here.
+
+A cluster is a head (the instance that runs Jupyter; it gets the scheduler and, by default, a worker) and worker
+instances named `HEAD-w1 … HEAD-wN`: launched from the head's image, key pair and network, with **no public
+address** and only the cluster's security group (`cades-dask-HEAD`: members reach each other, nobody else). The
+app reaches a worker through the head as SSH jump host (`SSHTarget.via`), each hop's host key pinned from its
+console log. The Dask side (TLS, sessions, versions) is `DaskCluster`; the head's manifest is the only record of
+the cluster, so a later run (or another process) finds it again without any local state.
+
+Cloud calls block: they run in threads (`asyncio.to_thread`). Progress comes as `ClusterProgress` events (the
+Setup log pane and the CLI print them), the scheduler's view as `ClusterState`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
+
+import asyncssh
+
+from tui.core.api import ManagerError
+from tui.core.cloud.base import Cloud, CloudError, Conflict, LaunchSpec
+from tui.core.cluster.engine import ClusterConfig, ClusterError, DaskCluster, Found, Manifest, read_manifest
+from tui.core.cluster.plan import plan_workers, worker_numbers, worker_prefix
+from tui.core.cluster.status import StatusError
+from tui.core.config import Settings
+from tui.core.events import ClusterPhase, ClusterProgress, ClusterState, Emit, IdleNudge
+from tui.core.guide import SetupSettings
+from tui.core.jupyter.idle import Tier
+from tui.core.manager import RemoteManager
+from tui.core.models import ClusterStatus, ClusterSummary, Instance
+from tui.core.remote.connection import Unreachable
+from tui.core.services import RemoteContext, launch_instance
+
+log = logging.getLogger(__name__)
+
+DASHBOARD = "dask-dashboard"  # the dashboard tunnel's purpose
+SG_PREFIX = "cades-dask-"
+
+ContextFor = Callable[[Instance], Awaitable[RemoteContext]]
+Confirm = Callable[[str], Awaitable[bool]]  # (what will be lost) -> go ahead?
+
+
+def security_group_name(head: str) -> str:
+    return f"{SG_PREFIX}{head}"[:255]
+
+
+def dashboard_url(local_port: int) -> str:
+    return f"http://127.0.0.1:{local_port}/status"
+
+
+class ClusterService:
+    """See the module docstring. `context(instance)` gives the SSH context of any instance (the engine's cache);
+    for a worker it must carry `via` = the head's target, which `head_of(worker_id)` tells."""
+
+    def __init__(self, settings: Settings, cloud: Cloud, manager: RemoteManager, context: ContextFor, emit: Emit,
+                 *, active_timeout: float = 600.0, ssh_timeout: float = 120.0, poll_s: float = 1.0) -> None:
+        self.settings = settings
+        self.cloud = cloud
+        self.manager = manager
+        self._context = context
+        self.emit = emit
+        self.active_timeout = active_timeout
+        self.ssh_timeout = ssh_timeout
+        self.poll_s = poll_s
+        self._via: dict[str, Instance] = {}  # worker id -> its head
+        self._idle_since: dict[str, float] = {}  # head id -> when its workers were last seen without tasks
+        self._nudged: dict[str, Tier] = {}
+
+    # -- what other rooms ask ---------------------------------------------------------------------------------
+
+    def head_of(self, worker_id: str) -> Instance | None:
+        """The head a worker is reached through (None for any other instance)."""
+        return self._via.get(worker_id)
+
+    def config(self, manifest: Manifest | None = None) -> ClusterConfig:
+        cs = self.settings.cluster
+        memory = f"{cs.memory_fraction:g}"
+        if manifest is not None:
+            return manifest.config(nthreads=cs.threads_per_worker, memory_limit=memory)
+        env = SetupSettings.from_settings(self.settings).prefix
+        return ClusterConfig(env=env, scheduler_port=cs.scheduler_port, dashboard_port=cs.dashboard_port,
+                             nthreads=cs.threads_per_worker, memory_limit=memory)
+
+    async def connect(self, inst: Instance) -> asyncssh.SSHClientConnection:
+        """The pooled connection to a member (a worker through its head)."""
+        return await self.manager.connection(await self._context(inst))
+
+    # -- create / scale -----------------------------------------------------------------------------------------
+
+    async def create(self, head_ref: str, workers: int | None = None, flavor: str = "",
+                     head_worker: bool | None = None) -> ClusterSummary:
+        """Launch the missing workers (an existing `HEAD-wN` is adopted, never doubled), then start the scheduler
+        and every worker and wait until they are connected. Workers that never become ACTIVE or cannot start are
+        reported; the rest of the cluster runs. Idempotent."""
+        cs = self.settings.cluster
+        n = cs.workers if workers is None else workers
+        with_head = cs.head_worker if head_worker is None else head_worker
+        if n < 1 and not with_head:
+            raise ClusterError("a cluster without workers and without a worker on the head would compute nothing",
+                               "ask for at least one worker")
+        head = await self._head(head_ref)
+        members, failed = await self._grow(head, n, flavor)
+        cluster = DaskCluster(head, [*([head] if with_head else []), *members], self.connect, self.config(),
+                              progress=self._progress(head))
+        status = await cluster.start()
+        return await self._finish(head, status, failed)
+
+    async def scale(self, head_ref: str, n: int, confirm: Confirm | None = None, flavor: str = "") -> ClusterSummary:
+        """Up: launch and join new workers. Down: retire the highest-numbered workers gracefully (their data moves
+        first), end their sessions, then delete those instances — after `confirm` says yes."""
+        head = await self._head(head_ref)
+        cluster = await self._cluster(head)
+        current = [w for w in cluster.workers if w.id != head.id]
+        if n > len(current):
+            members, failed = await self._grow(head, n, flavor)
+            new = [w for w in members if w.name not in cluster.worker_names]
+            status = await cluster.add_workers(new)
+            return await self._finish(head, status, failed)
+        if n == len(current):
+            return await self._finish(head, await cluster.status(timeout=20.0), ())
+        victims = sorted(current, key=lambda w: _number(head, w.name))[n:]
+        names = [w.name for w in victims]
+        if confirm is not None and not await confirm(
+                f"Retire and delete {len(names)} worker instance(s): {', '.join(names)} (their boot volumes go "
+                "with them; the data they hold moves to the other workers first)"):
+            raise ClusterError("scale down cancelled; nothing changed")
+        status = await cluster.scale_down(names)
+        await self._delete_instances(head, victims)
+        return await self._finish(head, status, (), removed=tuple(names))
+
+    async def _grow(self, head: Instance, n: int, flavor: str) -> tuple[list[Instance], tuple[str, ...]]:
+        """The head's ACTIVE workers, n of them when everything goes well: existing ones adopted, the missing ones
+        launched (private only, the cluster's security group) and waited for. Also what failed, with reasons."""
+        instances = await asyncio.to_thread(self.cloud.list_instances)
+        existing = self.members(head, instances)
+        failed = [f"{w.name}: {w.status}" for w in existing if w.status not in ("ACTIVE", "BUILD")]
+        for line in failed:
+            self._say(head, line.split(":")[0], "failed", f"{line} — not used (delete it with `cluster delete`)")
+        usable = [w for w in existing if w.status in ("ACTIVE", "BUILD")][:max(n, 0)]
+        group = await asyncio.to_thread(self._security_group, head)
+        launched: list[Instance] = []
+        if n > len(usable):
+            specs = await asyncio.to_thread(self._specs, head, n - len(usable), flavor, instances, group)
+            results = await asyncio.gather(*(asyncio.to_thread(self._launch, head, s) for s in specs),
+                                           return_exceptions=True)
+            for spec, r in zip(specs, results, strict=True):
+                if isinstance(r, BaseException):
+                    failed.append(f"{spec.name}: {r}")
+                    self._say(head, spec.name, "failed", f"launch failed: {r}")
+                else:
+                    launched.append(r)
+        ready, not_ready = await self._wait_active(head, [*usable, *launched])
+        reachable, unreachable = await self._wait_ssh(head, ready)
+        return reachable, (*failed, *not_ready, *unreachable)
+
+    def _security_group(self, head: Instance) -> str:
+        """Blocking: the cluster's group exists and the head is in it (so workers reach its scheduler)."""
+        name = security_group_name(head.name)
+        self.cloud.create_cluster_security_group(name)
+        self.cloud.add_security_group(head.id, name)
+        return name
+
+    def _specs(self, head: Instance, n: int, flavor: str, instances: Sequence[Instance],
+               group: str) -> list[LaunchSpec]:
+        """Blocking: plan n more workers against the remaining quota (refused up front, with the numbers)."""
+        plan = plan_workers(head, n, self.cloud.list_flavors(), self.cloud.get_quota(),
+                            flavor or self.settings.cluster.flavor, existing=[i.name for i in instances])
+        for note in plan.notes:
+            self._say(head, "", "plan", note)
+        network = next((a.network for a in head.addresses if a.kind == "fixed"), "")
+        specs = plan.specs(image=self.cloud.boot_image(head.id), network=network, key_name=head.key_name,
+                           security_groups=(group,))
+        return [replace(s, public_ip=False) for s in specs]
+
+    def _launch(self, head: Instance, spec: LaunchSpec) -> Instance:
+        return launch_instance(self.cloud, spec, lambda line: self._say(head, spec.name, "launch", line), wait=False)
+
+    async def _wait_active(self, head: Instance, pending: Sequence[Instance]) -> tuple[list[Instance], list[str]]:
+        """Poll until each is ACTIVE with its private address; ERROR or the deadline: reported, the rest go on."""
+        waiting = {w.id: w for w in pending}
+        ready: list[Instance] = []
+        failed: list[str] = []
+        deadline = time.monotonic() + self.active_timeout
+        while waiting:
+            now = {i.id: i for i in await asyncio.to_thread(self.cloud.list_instances)}
+            for wid, before in list(waiting.items()):
+                inst = now.get(wid)
+                if inst is None:
+                    failed.append(f"{before.name}: deleted while starting")
+                elif inst.status == "ACTIVE" and inst.private_ip:
+                    ready.append(inst)
+                    self._say(head, inst.name, "launch", f"{inst.name} is ACTIVE at {inst.private_ip} (private only)")
+                elif inst.status == "ERROR":
+                    failed.append(f"{inst.name}: went to ERROR ({inst.fault or 'no reason given'})")
+                elif time.monotonic() > deadline:
+                    failed.append(f"{inst.name}: not ACTIVE after {self.active_timeout:.0f} s (still {inst.status})")
+                else:
+                    continue
+                waiting.pop(wid)
+            if waiting:
+                await asyncio.sleep(self.poll_s)
+        for line in failed:
+            self._say(head, line.split(":")[0], "failed", f"{line}; the cluster starts without it")
+        return ready, failed
+
+    async def _wait_ssh(self, head: Instance, workers: Sequence[Instance]) -> tuple[list[Instance], list[str]]:
+        """Each worker answers SSH through the head (a fresh VM's sshd starts after ACTIVE): retried while
+        unreachable; host-key and login failures are final."""
+        for w in workers:
+            self._via[w.id] = head
+
+        async def one(w: Instance) -> str | None:
+            deadline = time.monotonic() + self.ssh_timeout
+            while True:
+                try:
+                    await self.connect(w)
+                    return None
+                except (ManagerError, CloudError) as exc:
+                    retry = isinstance(exc.__cause__, Unreachable) or isinstance(exc, Conflict)
+                    if not retry or time.monotonic() > deadline:
+                        return f"{w.name}: {exc}"
+                    await asyncio.sleep(self.poll_s)
+
+        results = await asyncio.gather(*(one(w) for w in workers))
+        failed = [r for r in results if r is not None]
+        for line in failed:
+            self._say(head, line.split(":")[0], "failed", f"{line}; the cluster starts without it")
+        return [w for w, r in zip(workers, results, strict=True) if r is None], failed
+
+    async def _finish(self, head: Instance, status: ClusterStatus, failed: Sequence[str],
+                      removed: tuple[str, ...] = ()) -> ClusterSummary:
+        url = ""
+        if self.settings.cluster.auto_dashboard_tunnel or self.manager.tunnel_info(head.id, DASHBOARD):
+            url = await self.dashboard(head.id)
+        self.emit(ClusterState(head.id, status, url))
+        self._say(head, "", "done", f"cluster on {head.name}: {len(status.workers)} workers connected"
+                                    + (f"; {len(failed)} could not join" if failed else ""))
+        return ClusterSummary(head.name, status, url, tuple(failed), removed)
+
+    # -- watch ------------------------------------------------------------------------------------------------------
+
+    async def status(self, head_ref: str | Instance) -> ClusterState:
+        """The scheduler's view (also emitted). `status` None when it does not answer; `problem` says why."""
+        head = head_ref if isinstance(head_ref, Instance) else await self._head(head_ref)
+        tunnel = self.manager.tunnel_info(head.id, DASHBOARD)
+        url = dashboard_url(tunnel.local_port) if tunnel is not None else ""
+        try:
+            cluster = await self._cluster(head)
+            state = ClusterState(head.id, await cluster.status(timeout=10.0), url)
+        except (ClusterError, StatusError, ManagerError) as exc:
+            state = ClusterState(head.id, None, url, problem=str(exc))
+        self.emit(state)
+        return state
+
+    async def dashboard(self, head_ref: str) -> str:
+        """Open (or reuse) the dashboard tunnel; its local URL."""
+        head = await self._head(head_ref)
+        manifest = await read_manifest(head, self.connect)
+        port = manifest.dashboard_port if manifest else self.settings.cluster.dashboard_port
+        info = await self.manager.open_forward(await self._context(head), DASHBOARD, port)
+        url = dashboard_url(info.local_port)
+        self._say(head, "", "dashboard", f"dashboard: {url}")
+        return url
+
+    async def find(self, head: Instance, *, restart: bool = True) -> Found | None:
+        """The head's cluster after the app was away: sessions that ended are started again (only those)."""
+        manifest = await read_manifest(head, self.connect)
+        if manifest is None:
+            return None
+        cluster = await self._cluster(head, manifest)
+        return await cluster.find(restart=restart, wait=False)
+
+    async def reattach(self, instances: Sequence[Instance]) -> list[str]:
+        """Find the clusters of these instances (heads: with `HEAD-wN` siblings, or a dashboard tunnel on record),
+        restart what is missing, re-open the dashboard tunnels on record. The heads' names."""
+        names = {i.name for i in instances}
+        recorded = {iid for iid, purpose in self.manager.state.tunnels if purpose == DASHBOARD}
+        heads = [i for i in instances if i.status == "ACTIVE" and i.public_ip
+                 and (i.id in recorded or any(f"{worker_prefix(i.name)}{k}" in names for k in range(1, 65)))]
+        found = []
+        for head in heads:
+            try:
+                if await self.find(head) is None:
+                    continue
+                found.append(head.name)
+                if head.id in recorded:
+                    await self.dashboard(head.id)
+            except (ClusterError, ManagerError, CloudError, StatusError) as exc:
+                self._say(head, "", "failed", f"cluster on {head.name} not re-attached: {exc}")
+        return found
+
+    async def check_idle(self, head: Instance, now: float | None = None) -> Tier | None:
+        """Nudge (IdleNudge) when no worker had a task for `cluster.idle_scale_down_hours` (scale down to 0), then
+        `idle_delete_hours` (delete the cluster). Returns the tier nudged, if any."""
+        now = time.time() if now is None else now
+        state = await self.status(head)
+        if state.status is None:
+            return None
+        if any(w.processing for w in state.status.workers) or head.id not in self._idle_since:
+            self._idle_since[head.id] = now
+            self._nudged.pop(head.id, None)
+            return None
+        idle_h = (now - self._idle_since[head.id]) / 3600
+        cs = self.settings.cluster
+        tier = (Tier.DELETE if idle_h >= cs.idle_delete_hours else
+                Tier.RESIZE if idle_h >= cs.idle_scale_down_hours else None)
+        if tier is None or self._nudged.get(head.id) is tier:
+            return None
+        self._nudged[head.id] = tier
+        what = ("delete the cluster (the head and its Jupyter stay)" if tier is Tier.DELETE
+                else "scale it down to 0 workers")
+        self.emit(IdleNudge(head.id, tier, "cluster", f"The Dask cluster on {head.name} has had no task for "
+                                                      f"{idle_h:.1f} hours: {what}"))
+        return tier
+
+    # -- delete ---------------------------------------------------------------------------------------------------
+
+    async def delete(self, head_ref: str, confirm: Confirm | None = None) -> list[str]:
+        """Stop the scheduler and workers, delete the worker instances (with their boot volumes) and the
+        security group; the head and its Jupyter stay. Warns (through `confirm`) about running tasks."""
+        head = await self._head(head_ref)
+        instances = await asyncio.to_thread(self.cloud.list_instances)
+        workers = self.members(head, instances)
+        manifest = await read_manifest(head, self.connect)
+        busy = 0
+        if manifest is not None:
+            state = await self.status(head)
+            busy = sum(w.processing for w in state.status.workers) if state.status else 0
+        lost = (f"Delete the Dask cluster on {head.name}: {len(workers)} worker instance(s) "
+                f"({', '.join(w.name for w in workers) or 'none'}) and their boot volumes; the head keeps Jupyter"
+                + (f". {busy} task(s) are running and will be lost" if busy else ""))
+        if confirm is not None and not await confirm(lost):
+            raise ClusterError("delete cancelled; nothing changed")
+        if manifest is not None:
+            await (await self._cluster(head, manifest)).stop()
+        await self.manager.close_tunnel(head.id, DASHBOARD)
+        await self._delete_instances(head, workers)
+        await asyncio.to_thread(self._drop_security_group, head)
+        self.emit(ClusterState(head.id, None, "", problem="deleted"))
+        self._say(head, "", "done", f"cluster on {head.name} deleted")
+        return [w.name for w in workers]
+
+    async def _delete_instances(self, head: Instance, workers: Sequence[Instance]) -> None:
+        async def one(w: Instance) -> None:
+            self._say(head, w.name, "delete", f"deleting {w.name} and its boot volume")
+            await asyncio.to_thread(self.cloud.delete, w.id, True, True)
+            self._via.pop(w.id, None)
+            await self.manager.forget_instance(w.id)
+
+        await asyncio.gather(*(one(w) for w in workers))
+
+    def _drop_security_group(self, head: Instance) -> None:
+        """Blocking: the head leaves the group, then the group goes (retried while Neutron still sees it in use)."""
+        name = security_group_name(head.name)
+        self.cloud.remove_security_group(head.id, name)
+        for attempt in range(10):
+            try:
+                self.cloud.delete_security_group(name)
+                return
+            except Conflict:
+                if attempt == 9:
+                    raise
+                time.sleep(self.poll_s)
+
+    # -- internals ------------------------------------------------------------------------------------------------
+
+    def members(self, head: Instance, instances: Sequence[Instance]) -> list[Instance]:
+        """The head's worker instances (`HEAD-wN`), numbered order."""
+        return sorted((i for i in instances if worker_numbers(head.name, [i.name])),
+                      key=lambda i: _number(head, i.name))
+
+    async def _head(self, ref: str) -> Instance:
+        head = await asyncio.to_thread(self.cloud.get_instance, ref)
+        if head.status != "ACTIVE":
+            raise ClusterError(f"{head.name} is {head.status}", "start it first (p, or `cades-tui start`)")
+        return head
+
+    async def _cluster(self, head: Instance, manifest: Manifest | None = None) -> DaskCluster:
+        """The head's cluster from its manifest, workers looked up by name (and registered as behind the head)."""
+        manifest = manifest or await read_manifest(head, self.connect)
+        if manifest is None:
+            raise ClusterError(f"{head.name} runs no Dask cluster", f"create one: cades-tui cluster create {head.name}")
+        by_name = {i.name: i for i in await asyncio.to_thread(self.cloud.list_instances)}
+        members = []
+        for name in manifest.workers:
+            inst = head if name == head.name else by_name.get(name)
+            if inst is None:
+                self._say(head, name, "failed", f"{name} is gone from the cloud: left out")
+                continue
+            if inst.id != head.id:
+                self._via[inst.id] = head
+            members.append(inst)
+        return DaskCluster(head, members, self.connect, self.config(manifest), progress=self._progress(head))
+
+    def _progress(self, head: Instance) -> Callable[[ClusterProgress], None]:
+        return lambda p: self.emit(replace(p, head_id=head.id))
+
+    def _say(self, head: Instance, instance: str, phase: ClusterPhase, message: str) -> None:
+        self.emit(ClusterProgress(instance, phase, message, head.id))
+
+
+def _number(head: Instance, name: str) -> int:
+    m = re.search(r"(\d+)$", name[len(worker_prefix(head.name)):])
+    return int(m.group(1)) if m else 0
