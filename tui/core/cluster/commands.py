@@ -117,6 +117,7 @@ def probe_command(env: str, packages: Iterable[str] = PINNED_PACKAGES) -> str:
 _PORT_CHECK = r"""
 import socket, sys
 s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the scheduler binds: TIME_WAIT is not "taken"
 try:
     s.bind((sys.argv[1], int(sys.argv[2])))
 except OSError as e:
