@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set up everything the test suite needs on a fresh Debian/Ubuntu machine, then run all of it:
 # system packages (OpenSSH server+client, GNU screen, tmux, rsvg-convert), the venv with the test extras,
-# then the import contracts, ruff, mypy and pytest. Extra arguments go to pytest.
+# then the import contracts, ruff, mypy (for Linux, macOS and Windows) and pytest. Extra arguments go to pytest.
 # Tests run in a random order (pytest-randomly; the seed is printed in pytest's header): every test must pass alone
 # and after any other. Reproduce an order with `-p randomly --randomly-seed=N`; `-p no:randomly` runs in file order.
 set -euo pipefail
@@ -35,8 +35,10 @@ echo "==> import contracts"
 .venv/bin/lint-imports
 echo "==> ruff"
 .venv/bin/ruff check tui tests
-echo "==> mypy"
-.venv/bin/mypy tui
+echo "==> mypy (linux, darwin, win32: the laptops cades-tui runs on)"
+for platform in linux darwin win32; do
+  .venv/bin/mypy --platform "$platform" tui
+done
 echo "==> pytest"
 set +e
 .venv/bin/python -m pytest "$@"

@@ -12,7 +12,7 @@ import sys
 
 from tui.core import paths
 from tui.core.config import ConfigError, Settings, load_settings
-from tui.core.demo import LazyDemo
+from tui.core.demo import LazyDemo, host_note
 
 EXIT_USAGE = 2
 
@@ -52,4 +52,6 @@ def prepare(args: argparse.Namespace) -> tuple[Settings, LazyDemo | None] | int:
     if getattr(args, "demo", False):
         demo = LazyDemo()
         settings = settings.with_cloud("sandbox", str(demo.clouds_yaml))
+        if note := host_note():  # Windows: the cloud panes work, the SSH VMs need WSL
+            print(f"cades-tui: note: {note}", file=sys.stderr)
     return settings, demo

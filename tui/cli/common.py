@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from tui.core.models import Instance
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
-SIGNAL_NAMES = {2: "Ctrl+C", 15: "SIGTERM", 1: "SIGHUP"}
+SIGNAL_NAMES = {2: "Ctrl+C", 15: "SIGTERM", 1: "SIGHUP", 21: "Ctrl+Break or console closed"}  # 21: SIGBREAK (Windows)
 
 
 class Context:

@@ -2,7 +2,8 @@
 
 Ctrl+C, SIGTERM and SIGHUP all end a command the same way: the running step is cancelled, the manager closes its
 tunnels (their `ssh` masters included) and connections, one line on stderr says what was interrupted and what keeps
-running, and the exit code is 128 + the signal (130 for Ctrl+C).
+running, and the exit code is 128 + the signal (130 for Ctrl+C). On Windows, which has no SIGTERM or SIGHUP to
+catch, Ctrl+C and Ctrl+Break (SIGBREAK, also sent when the console window is closed) do (tui.core.platform).
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import signal
 import threading
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -25,22 +25,18 @@ if TYPE_CHECKING:
 
 Body = Callable[["RemoteManager", "RemoteContext", Printer], Awaitable[int]]
 Interrupted = Callable[[Printer], str]  # what was interrupted, and what keeps running: one sentence
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 def check_private_key(path: Path | None) -> None:
     """OpenSSH refuses a private key others can read (and prints a raw warning, exit 255): say so first."""
+    from tui.core import platform
     from tui.core.cloud.base import InvalidInput
 
     if path is None:
         return
-    try:
-        mode = path.stat().st_mode & 0o777
-    except OSError:
-        return  # missing: the connection says so
-    if mode & 0o077:
-        raise InvalidInput(f"private key {path} is readable by others (mode {mode:04o}); OpenSSH refuses to use it",
-                           f"run: chmod 600 {path}")
+    problem = platform.private_key_problem(path)
+    if problem is not None:
+        raise InvalidInput(problem, f"run: {platform.fix_private_key_hint(path)}")
 
 
 def with_manager(args: argparse.Namespace, ctx: Context, body: Body, interrupted: Interrupted,
@@ -76,7 +72,7 @@ async def _go(ctx: Context, services: Any, rctx: RemoteContext, printer: Printer
             received.append(signum)
             task.cancel()
 
-    handled = _add_handlers(loop, stop)
+    undo = _add_handlers(loop, stop)
     manager = RemoteManager(ctx.settings, services, AppState.load(), printer, ManagerOptions(**options))
     try:
         return await body(manager, rctx, printer)
@@ -93,16 +89,16 @@ async def _go(ctx: Context, services: Any, rctx: RemoteContext, printer: Printer
         try:
             await manager.aclose()
         finally:
-            for signum in handled:
-                loop.remove_signal_handler(signum)
+            undo()
 
 
-def _add_handlers(loop: asyncio.AbstractEventLoop, stop: Callable[[int], None]) -> list[int]:
+def _add_handlers(loop: asyncio.AbstractEventLoop, stop: Callable[[int], None]) -> Callable[[], None]:
+    """`stop(signum)` on each of this platform's stop signals; returns the undo."""
+    from tui.core import platform
+
     if threading.current_thread() is not threading.main_thread():
-        return []  # signals reach the main thread only (tests may run a command elsewhere)
-    for signum in STOP_SIGNALS:
-        loop.add_signal_handler(signum, stop, signum)
-    return list(STOP_SIGNALS)
+        return lambda: None  # signals reach the main thread only (tests may run a command elsewhere)
+    return platform.on_stop_signals(loop, stop)
 
 
 async def forever() -> int:

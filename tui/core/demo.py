@@ -3,18 +3,28 @@
 One process owns the sandbox (it holds an exclusive lock on the state dir); a second `cades-tui --demo ...`
 started meanwhile (say `cades-tui --demo list` in another terminal) talks to the running one instead of
 starting another.
+
+On Windows the sandbox's cloud runs as anywhere, but its SSH VMs need a Linux-like host (sshd, screen): `host_note`
+says so in one line (WSL works).
 """
 
 from __future__ import annotations
 
-import fcntl
 import os
+import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from tui.core import paths
+from tui.core import paths, platform
+
+
+def host_note() -> str | None:
+    """One line for the user when this machine cannot host the demo's SSH VMs (Windows: WSL can); else None."""
+    if sys.platform == "win32":
+        return platform.WSL_NOTE
+    return None
 
 
 def demo_state_dir() -> Path:
@@ -75,9 +85,7 @@ def start_demo(state_dir: Path | None = None) -> Demo:
 
     root = paths.ensure_private_dir(state_dir or demo_state_dir())
     lock = (root / "owner.lock").open("a+")
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
+    if not platform.try_lock(lock):
         lock.close()
         clouds = root / "clouds.yaml"
         return Demo(clouds_yaml=clouds, sandbox=None, lock=None)

@@ -1,6 +1,7 @@
 """SSH key pairs the app owns, and which private key belongs to which instance.
 
-Private keys live in the app's data dir (mode 0600) and are never printed or copied anywhere.
+Private keys live in the app's data dir, readable by the user alone (mode 0600; an owner-only ACL on Windows), and
+are never printed or copied anywhere.
 """
 
 from __future__ import annotations
@@ -13,17 +14,20 @@ from pathlib import Path
 
 import asyncssh
 
-from tui.core import paths
+from tui.core import paths, platform
 
 APP_KEY = "cades-tui"
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 
 
 def write_private(path: Path, data: bytes) -> None:
-    """Create `path` with mode 0600 atomically (never readable by others, not even briefly)."""
+    """Create `path` readable by its owner alone (mode 0600 on POSIX; on Windows an ACL granting the current user
+    alone, which OpenSSH for Windows demands of a private key) atomically: never readable by others, not even
+    briefly — the temporary file is restricted before its first byte (a leftover one may have had another mode)."""
     tmp = path.with_name(path.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as fh:
+        platform.restrict_to_owner(tmp)
         fh.write(data)
     os.replace(tmp, path)
 

@@ -1,12 +1,23 @@
-"""Linux /proc helpers for the SSH hosts: process trees, environment markers, waiting for processes to end."""
+"""Linux /proc helpers for the SSH hosts: process trees, environment markers, waiting for processes to end.
+
+Without /proc (macOS, Windows) they see no processes: a VM's stop then ends its sshd (or asyncssh server) and the
+sessions it started, not processes detached from them. Signals exist per platform: Windows has no SIGKILL (its
+SIGTERM is already TerminateProcess) and no SIGHUP.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import signal
+import sys
 import time
 from pathlib import Path
+
+if sys.platform == "win32":
+    HARD_KILL = signal.SIGTERM  # TerminateProcess: as final as SIGKILL
+else:
+    HARD_KILL = signal.SIGKILL
 
 
 def stat(pid: int) -> list[str] | None:
@@ -28,7 +39,10 @@ def alive(pid: int) -> bool:
 
 
 def all_pids() -> list[int]:
-    return [int(p) for p in os.listdir("/proc") if p.isdigit()]
+    try:
+        return [int(p) for p in os.listdir("/proc") if p.isdigit()]
+    except OSError:  # no /proc (macOS, Windows)
+        return []
 
 
 def descendants(root_pid: int) -> list[int]:
@@ -76,7 +90,7 @@ def wait_gone(pids: list[int], timeout: float) -> bool:
 def terminate_marked(env_entry: str) -> None:
     """SIGTERM, then SIGKILL, every process whose environment holds `env_entry` (all started inside one VM)."""
     pids = marked_pids(env_entry)
-    for sig in (signal.SIGTERM, signal.SIGKILL):
+    for sig in (signal.SIGTERM, HARD_KILL):
         for pid in pids:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, sig)

@@ -37,6 +37,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Sequence
@@ -165,7 +166,7 @@ class SSHHost:
             if not all(port_is_free(self.port, a) for a in added):
                 raise SSHHostError(f"port {self.port} is taken on one of {', '.join(listen)}")
             self._write_config()
-            self._proc.send_signal(signal.SIGHUP)
+            _reload_config(self._proc)
             self._wait_listening(self._proc, self.log_path.stat().st_size if self.log_path.exists() else 0, gone)
         elif self._fallback is not None:  # asyncssh cannot add a listener in place: restart it
             self._fallback.stop()
@@ -200,7 +201,7 @@ class SSHHost:
 
     def kill(self) -> None:
         """Network cut: SIGKILL sshd and its connections; processes in the VM keep running."""
-        self._stop_server(signal.SIGKILL)
+        self._stop_server(procs.HARD_KILL)
 
     # -- internals ------------------------------------------------------------------------------------
 
@@ -265,7 +266,7 @@ class SSHHost:
         return cfg
 
     def _start_sshd(self) -> None:
-        if os.geteuid() == 0:
+        if sys.platform != "win32" and os.geteuid() == 0:  # sshd's privilege-separation directory, as root
             Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
         cfg = self._write_config()
         log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
@@ -289,7 +290,7 @@ class SSHHost:
             if all(_banner_ok(a, self.port) for a in self.listen) and not any(_banner_ok(a, self.port) for a in gone):
                 return
             time.sleep(0.02)
-        self._stop_server(signal.SIGKILL)
+        self._stop_server(procs.HARD_KILL)
         raise SSHHostError(
             f"sshd did not accept on {where} within {START_TIMEOUT_S:.0f} s: {self._log_tail(log_offset)}"
         )
@@ -340,6 +341,12 @@ def runtime_dir(root: Path) -> Path:
 
 def remove_runtime_dir(root: Path) -> None:
     shutil.rmtree(runtime_dir(root), ignore_errors=True)
+
+
+def _reload_config(proc: subprocess.Popen[bytes]) -> None:
+    """sshd re-reads its config on SIGHUP (sshd runs on POSIX only: Windows has neither SIGHUP nor this sshd)."""
+    if sys.platform != "win32":
+        proc.send_signal(signal.SIGHUP)
 
 
 def _banner_ok(host: str, port: int) -> bool:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import shlex
 import time
 from collections.abc import Awaitable, Callable
@@ -384,7 +385,7 @@ def openssh_argv(target: SSHTarget, command: str | None = None, *, tty: bool | N
         "ServerAliveCountMax=3",
     ]
     if not target.use_ssh_config:
-        argv[1:1] = ["-F", "/dev/null"]
+        argv[1:1] = ["-F", os.devnull]  # no config file ("nul" on Windows)
     elif target.ssh_config is not None:
         argv[1:1] = ["-F", str(target.ssh_config)]
     if target.key_path is not None:

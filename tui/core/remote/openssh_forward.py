@@ -1,4 +1,8 @@
-"""OpenSSH as a tunnel's data path: C speed for the bytes, the app's guarantees kept.
+"""OpenSSH as a tunnel's data path on Linux: C speed for the bytes, the app's guarantees kept.
+
+Linux only (the hand-off of an accepted socket and the kernel's TCP_INFO/SIOCOUTQ byte counts); elsewhere, or
+with CADES_TUI_FORWARDER=asyncssh, `openssh_usable` says no and tunnels use the asyncssh forwarder. The module
+imports on every platform: `fcntl`/`termios` only under a Linux guard.
 
 asyncssh moves ~0.5-0.7x of OpenSSH's bytes per CPU second here (Python work per 32 KiB packet), so a
 tunnel hands its connections to OpenSSH when `ssh` is installed: one master connection per tunnel
@@ -19,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import os
 import shutil
 import signal
@@ -27,13 +30,17 @@ import socket
 import struct
 import sys
 import tempfile
-import termios
 from pathlib import Path
 
 import asyncssh
 
+from tui.core.platform import openssh_handoff_possible
 from tui.core.remote.connection import ENCRYPTION_ALGS, SSHTarget
 from tui.core.remote.hostkeys import key_line
+
+if sys.platform == "linux":  # the kernel's byte counts of a socket (TIOCOUTQ = SIOCOUTQ): Linux only, as the hand-off
+    import fcntl
+    import termios
 
 _ALIAS = "cades-tunnel-host"
 _START_POLL_S = 0.02
@@ -79,16 +86,17 @@ _INT = struct.Struct("i")
 def socket_bytes(sock: socket.socket) -> tuple[int, int]:
     """(bytes written, bytes received) on a TCP socket, from the kernel: written = acknowledged by the peer
     (TCP_INFO) + still queued or in flight (SIOCOUTQ). Exact while the connection is open; once it is closed each
-    may include TCP's FIN (one byte). (0, 0) when unavailable."""
-    try:
-        info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 256)
-        queued = _INT.unpack(fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0" * _INT.size))[0]
-    except OSError:
-        return 0, 0
-    if len(info) < _TCP_INFO_OFFSET + _TCP_INFO_BYTES.size:
-        return 0, 0
-    acked, received = _TCP_INFO_BYTES.unpack_from(info, _TCP_INFO_OFFSET)
-    return int(acked) + max(0, int(queued)), int(received)
+    may include TCP's FIN (one byte). (0, 0) when unavailable (on every platform but Linux)."""
+    if sys.platform == "linux":
+        try:
+            info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 256)
+            queued = _INT.unpack(fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0" * _INT.size))[0]
+        except OSError:
+            return 0, 0
+        if len(info) >= _TCP_INFO_OFFSET + _TCP_INFO_BYTES.size:
+            acked, received = _TCP_INFO_BYTES.unpack_from(info, _TCP_INFO_OFFSET)
+            return int(acked) + max(0, int(queued)), int(received)
+    return 0, 0
 
 
 def direct_endpoint(conn: asyncssh.SSHClientConnection) -> tuple[str, int, str] | None:
@@ -102,14 +110,15 @@ def direct_endpoint(conn: asyncssh.SSHClientConnection) -> tuple[str, int, str] 
 
 def openssh_usable(target: SSHTarget | None) -> bool:
     """Whether `target` can be served by OpenSSH with every guarantee (our key file, no jump host) and its byte
-    counts read from the kernel (Linux). With ~/.ssh/config in play, the tunnel also checks that the verified
-    connection went straight to the VM (see `direct_endpoint`)."""
+    counts read from the kernel (Linux; not when CADES_TUI_FORWARDER=asyncssh forces the asyncssh forwarder, see
+    tui.core.platform). With ~/.ssh/config in play, the tunnel also checks that the verified connection went
+    straight to the VM (see `direct_endpoint`)."""
     return (
         target is not None
         and target.key_path is not None
         and not target.jump
         and target.via is None
-        and sys.platform.startswith("linux")
+        and openssh_handoff_possible()
         and shutil.which("ssh") is not None
     )
 

@@ -23,6 +23,7 @@ import contextlib
 import errno
 import os
 import socket
+import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,6 +39,8 @@ ConnectFactory = Callable[[], Awaitable[asyncssh.SSHClientConnection]]
 OnChange = Callable[[TunnelInfo], None]
 
 LOOPBACK = "127.0.0.1"
+# A port someone holds: EADDRINUSE; on Windows also WSAEACCES (a port held exclusively, or reserved by the system).
+_IN_USE = {errno.EADDRINUSE, getattr(errno, "WSAEACCES", errno.EADDRINUSE)}
 _LOCAL_WRITE_HIGH = 1 << 20  # local socket write buffer before pausing the SSH channel
 _CHANNEL_WINDOW = 4 << 20
 _CHANNEL_MAX_PACKET = 256 << 10
@@ -461,7 +464,7 @@ class Tunnel:
                 try:
                     lsock = _listen(port)
                 except OSError as exc:
-                    if exc.errno != errno.EADDRINUSE:
+                    if exc.errno not in _IN_USE:
                         raise
                     if port and self.strict:
                         raise PortBusyError(port, find_port_holder(port)) from exc
@@ -609,7 +612,10 @@ def _listen(port: int) -> socket.socket:
     """A non-blocking TCP listener on 127.0.0.1:port (0: any free port)."""
     lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     try:
-        lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if sys.platform == "win32":  # Windows' SO_REUSEADDR would let another program bind the same port too
+            lsock.setsockopt(socket.SOL_SOCKET, socket.SO_EXCLUSIVEADDRUSE, 1)
+        else:  # POSIX: rebind at once after a restart (TIME_WAIT), never alongside a listener
+            lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         lsock.bind((LOOPBACK, port))
         lsock.listen(128)
         lsock.setblocking(False)
