@@ -61,6 +61,8 @@ class Printer:
             self._tunnel(event)
         elif isinstance(event, ev.IdleNudge):
             say(event.message)
+        elif isinstance(event, ev.ClusterProgress):
+            self.ctx.print(f"  {event.instance or 'cluster'}: {event.message}")
 
     def _setup(self, event: SetupEvent) -> None:
         from tui.core import events as ev

@@ -1,0 +1,268 @@
+"""`cades-tui cluster create|scale|status|dashboard|delete HEAD`: a Dask cluster headed by the Jupyter instance.
+
+Each command drives the same core as the app (`tui.core.cluster.service` through a `CoreEngine`) and prints its
+events: progress lines per instance, then the result. The cluster outlives the command (like Jupyter); `dashboard`
+serves its tunnel in the foreground until Ctrl+C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from tui.cli.common import EXIT_FAIL, EXIT_OK, EXIT_USAGE, SIGNAL_NAMES, Context, err, say, yes
+
+if TYPE_CHECKING:
+    from tui.cli.parser import Commands
+    from tui.core.engine import CoreEngine
+    from tui.core.models import ClusterStatus, ClusterSummary
+
+Body = Callable[["CoreEngine"], Awaitable[int]]
+
+
+def add_parsers(commands: Commands) -> None:
+    cl = commands.group("cluster", "a Dask cluster: the Jupyter instance (HEAD) plus worker instances",
+                        "cluster_command")
+    cr = _head(cl.add("create", "launch N workers (HEAD-w1…) and start the scheduler and workers; waits until "
+                                "every worker is connected", cmd_create))
+    cr.add_argument("--workers", type=int, default=None, metavar="N", help="worker instances (default: the "
+                    "profile's cluster.workers)")
+    cr.add_argument("--flavor", default="", help="workers' flavor (default: the smallest c1.* that fits)")
+    cr.add_argument("--no-head-worker", action="store_true", help="the head runs the scheduler only")
+    cr.add_argument("--wait", action="store_true", help="wait until every worker is connected (always done; "
+                    "accepted for scripts)")
+    sc = _head(cl.add("scale", "grow or shrink to N worker instances (down: retired gracefully, then deleted)",
+                      cmd_scale))
+    sc.add_argument("n", type=int, metavar="N", help="worker instances wanted (0 or more)")
+    sc.add_argument("--flavor", default="", help="flavor of new workers (default: as for create)")
+    sc.add_argument("--yes", action="store_true", help="delete retired workers without asking")
+    commands.json(_head(cl.add("status", "scheduler, dashboard and a row per worker", cmd_status)))
+    da = _head(cl.add("dashboard", "forward the Dask dashboard to 127.0.0.1 and open it (in the foreground)",
+                      cmd_dashboard))
+    da.add_argument("--no-browser", action="store_true", help="only print the URL")
+    de = _head(cl.add("delete", "stop the cluster, delete its worker instances and security group (the head "
+                                "and its Jupyter stay)", cmd_delete))
+    de.add_argument("--yes", action="store_true", help="do not ask (scripts)")
+
+
+def _head(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    p.add_argument("name", metavar="HEAD", help="the instance that runs Jupyter (name or id)")
+    p.add_argument("--accept-host-key", metavar="SHA256:...", default="",
+                   help="trust this host key fingerprint when the console log does not pin it (scripts)")
+    return p
+
+
+def _check_n(n: int | None, option: str) -> None:
+    from tui.core.cloud.base import InvalidInput
+    from tui.core.cluster.plan import MAX_WORKERS
+
+    if n is not None and not 0 <= n <= MAX_WORKERS:
+        raise InvalidInput(f"{option} {n}: expected 0 to {MAX_WORKERS} worker instances", f"e.g. {option} 2")
+
+
+def cmd_create(args: argparse.Namespace, ctx: Context) -> int:
+    _check_n(args.workers, "--workers")
+
+    async def body(engine: CoreEngine) -> int:
+        summary = await engine.cluster.create(args.name, args.workers, args.flavor,
+                                              head_worker=False if args.no_head_worker else None)
+        _print_summary(ctx, summary)
+        return EXIT_FAIL if summary.failed else EXIT_OK
+
+    return with_engine(args, ctx, body, "Creating the cluster interrupted; what started keeps running: see "
+                                        f"`cades-tui cluster status {args.name}`")
+
+
+def cmd_scale(args: argparse.Namespace, ctx: Context) -> int:
+    _check_n(args.n, "N")
+
+    async def body(engine: CoreEngine) -> int:
+        summary = await engine.cluster.scale(args.name, args.n, None if args.yes else _confirm_yes, args.flavor)
+        _print_summary(ctx, summary)
+        return EXIT_FAIL if summary.failed else EXIT_OK
+
+    return with_engine(args, ctx, body, f"Scaling interrupted: see `cades-tui cluster status {args.name}`")
+
+
+def cmd_status(args: argparse.Namespace, ctx: Context) -> int:
+    async def body(engine: CoreEngine) -> int:
+        from tui.core.cluster.engine import read_manifest
+
+        head = await asyncio.to_thread(engine.cloud.get_instance, args.name)
+        manifest = await read_manifest(head, engine.cluster.connect)
+        state = await engine.cluster.status(head)
+        tunnel = state.dashboard_url or None
+        if args.json:
+            ctx.json(status_json(manifest.scheduler if manifest else "", tunnel, state.status, state.problem))
+            return EXIT_OK if state.status is not None else EXIT_FAIL
+        if state.status is None:
+            err(f"no cluster answers on {head.name}: {state.problem}")
+            return EXIT_FAIL
+        _print_status(ctx, state.status, tunnel)
+        return EXIT_OK
+
+    return with_engine(args, ctx, body, "Status interrupted")
+
+
+def cmd_dashboard(args: argparse.Namespace, ctx: Context) -> int:
+    async def body(engine: CoreEngine) -> int:
+        import webbrowser
+
+        from tui.cli.runner import forever
+
+        url = await engine.cluster.dashboard(args.name)
+        ctx.print(f"Dask dashboard of {args.name}: {url}")
+        if not args.no_browser and ctx.out.isatty() and not await asyncio.to_thread(webbrowser.open, url):
+            say("No browser found here: open the URL above in yours.")
+        ctx.print("The tunnel serves while this command runs; Ctrl+C closes it (the cluster keeps running).")
+        ctx.out.flush()
+        return await forever()
+
+    return with_engine(args, ctx, body, f"Dashboard tunnel to {args.name} closed; the cluster keeps running",
+                       close_dashboard=True)
+
+
+def cmd_delete(args: argparse.Namespace, ctx: Context) -> int:
+    async def body(engine: CoreEngine) -> int:
+        async def typed(text: str) -> bool:
+            from tui.cli.common import confirm_typed
+
+            return await asyncio.to_thread(confirm_typed, text, args.name)
+
+        deleted = await engine.cluster.delete(args.name, None if args.yes else typed)
+        ctx.print(f"Cluster on {args.name} deleted: {', '.join(deleted) or 'no worker instances'} gone; the head "
+                  "and its Jupyter keep running.")
+        return EXIT_OK
+
+    return with_engine(args, ctx, body, "Deleting the cluster interrupted: run it again to finish")
+
+
+async def _confirm_yes(text: str) -> bool:
+    from tui.cli.runner import ask
+
+    if not sys.stdin.isatty():
+        from tui.core.cloud.base import InvalidInput
+
+        raise InvalidInput("refusing to delete worker instances without a terminal to confirm on",
+                           "pass --yes in scripts")
+    return yes(await ask(f"{text}. Go ahead? [y/N] "))
+
+
+# -- output ----------------------------------------------------------------------------------------------------
+
+
+def status_json(scheduler: str, dashboard: str | None, status: ClusterStatus | None, problem: str = "") -> Any:
+    """One object: `scheduler`, `dashboard` (the local URL or null), `workers` (one object per connected worker)."""
+    workers = [] if status is None else [
+        {"name": w.name, "address": w.address, "state": w.status, "threads": w.threads,
+         "memory_used": w.memory_used, "memory_limit": w.memory_limit, "tasks": w.processing,
+         "last_seen": w.last_seen} for w in status.workers]
+    out: dict[str, Any] = {"scheduler": (status.scheduler if status else "") or scheduler, "dashboard": dashboard,
+                           "workers": workers}
+    if problem:
+        out["problem"] = problem
+    return out
+
+
+def _print_status(ctx: Context, status: ClusterStatus, dashboard: str | None) -> None:
+    import time
+
+    import humanize
+
+    from tui.cli.common import table
+
+    ctx.print(f"Scheduler {status.scheduler}; dashboard "
+              + (dashboard or "not forwarded (cades-tui cluster dashboard HEAD)"))
+    rows = [(w.name, w.status, str(w.threads),
+             f"{humanize.naturalsize(w.memory_used, binary=True)} / "
+             + (humanize.naturalsize(w.memory_limit, binary=True) if w.memory_limit else "no limit"),
+             str(w.processing), humanize.naturaldelta(max(0.0, time.time() - w.last_seen)) + " ago")
+            for w in status.workers]
+    ctx.print(table(rows, ("WORKER", "STATE", "THREADS", "MEMORY", "TASKS", "SEEN")))
+
+
+def _print_summary(ctx: Context, summary: ClusterSummary) -> None:
+    _print_status(ctx, summary.status, summary.dashboard or None)
+    for line in summary.failed:
+        err(f"not in the cluster: {line}")
+    if summary.removed:
+        ctx.print(f"Retired and deleted: {', '.join(summary.removed)}")
+
+
+# -- running ---------------------------------------------------------------------------------------------------
+
+
+def with_engine(args: argparse.Namespace, ctx: Context, body: Body, interrupted: str,
+                close_dashboard: bool = False) -> int:
+    """Run `body` on a CoreEngine (this command's connections and tunnels closed at the end). Cluster failures
+    print one line (exit 1); a signal cancels the work, says `interrupted`, exits 128 + signal."""
+    from tui.cli.printer import Printer
+
+    names = _Names(ctx)
+    printer = Printer(ctx, names, args.accept_host_key)
+    received: list[int] = []
+    code = asyncio.run(_go(ctx, printer, body, received, args.name if close_dashboard else ""))
+    if received:
+        say(f"{interrupted} ({SIGNAL_NAMES.get(received[0], f'signal {received[0]}')})")
+        return 128 + received[0]
+    return EXIT_USAGE if printer.bad_fingerprint else code
+
+
+async def _go(ctx: Context, printer: Any, body: Body, received: list[int], dashboard_of: str) -> int:
+    from tui.cli.runner import _add_handlers
+    from tui.core.api import ManagerError
+    from tui.core.cloud.base import InvalidInput
+    from tui.core.cluster.engine import ClusterError
+    from tui.core.cluster.service import DASHBOARD
+    from tui.core.engine import CoreEngine
+
+    task = asyncio.current_task()
+    assert task is not None
+
+    def stop(signum: int) -> None:
+        if not received:
+            received.append(signum)
+            task.cancel()
+
+    undo = _add_handlers(asyncio.get_running_loop(), stop)
+    engine = CoreEngine(ctx.settings, ctx.cloud, printer)
+    try:
+        return await body(engine)
+    except asyncio.CancelledError:
+        if not received:
+            raise
+        task.uncancel()
+        return EXIT_FAIL
+    except InvalidInput:
+        raise  # exit 2, printed by dispatch
+    except (ClusterError, ManagerError) as exc:
+        if not printer.bad_fingerprint:
+            err(str(exc))
+        return EXIT_FAIL
+    finally:
+        try:
+            if dashboard_of:
+                head = engine.cloud.get_instance(dashboard_of)
+                await engine.close_tunnel(head.id, DASHBOARD)
+            await engine.aclose()
+        finally:
+            undo()
+
+
+class _Names(dict[str, str]):
+    """Instance id -> name for the printer, looked up in the cloud the first time an id is seen."""
+
+    def __init__(self, ctx: Context) -> None:
+        super().__init__()
+        self._ctx = ctx
+
+    def get(self, key: str, default: Any = None) -> Any:
+        if key not in self:
+            try:
+                self[key] = self._ctx.cloud.get_instance(key).name
+            except Exception:  # gone, or the cloud is away: the id will do
+                self[key] = key
+        return self[key]
