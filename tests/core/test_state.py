@@ -130,3 +130,15 @@ def test_unreadable_or_odd_files_are_an_empty_cache(tmp_path: Path) -> None:
         {"instance": "b", "purpose": "x", "local_port": "nope"},
     ]}))
     assert AppState.load(path).tunnels == {("a", "jupyter"): TunnelRecord("a", "jupyter", 1, remote_port=2)}
+
+
+def test_the_last_local_port_outlives_its_tunnel(tmp_path: Path) -> None:
+    state = AppState(tmp_path / "state.json")
+    state.put_tunnel(TunnelRecord("i1", "jupyter", 8890, remote_port=8889))
+    state.put_tunnel(TunnelRecord("i1", "dask-dashboard", 8790, remote_port=8787))
+    state.forget("i1")  # Jupyter stopped: its tunnel record goes, its port is still preferred
+    loaded = AppState.load(tmp_path / "state.json")
+    assert loaded.tunnel("i1") is None and loaded.last_port("i1") == 8890
+    assert loaded.last_port("i1", "dask-dashboard") == 8790 and loaded.last_port("i2") == 0
+    loaded.forget_instance("i1")
+    assert AppState.load(tmp_path / "state.json").last_port("i1") == 0

@@ -362,3 +362,136 @@ async def test_stop_is_verified_and_no_token_is_written(
     for token in rig.seen_tokens:
         assert world.files_containing(token) == []  # state, command log, known_hosts, keys...
         assert not any(token in r.getMessage() for r in caplog.records)
+
+
+class Squatter:
+    """A program that is not Jupyter listening on a port of the VM (the VM is this machine): answers 404 to
+    everything and keeps what it was sent — a token must never reach it."""
+
+    def __init__(self) -> None:
+        self.received = b""
+        self.server: asyncio.Server | None = None
+
+    async def start(self, port: int) -> None:
+        async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            with contextlib.suppress(OSError):
+                self.received += await asyncio.wait_for(reader.read(65536), 5)
+                writer.write(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                await writer.drain()
+            writer.close()
+
+        for _ in range(100):  # the stopped server's port may linger a moment
+            try:
+                self.server = await asyncio.start_server(serve, "127.0.0.1", port, reuse_address=True)
+                return
+            except OSError:
+                await asyncio.sleep(0.1)
+        raise AssertionError(f"port {port} stays taken")
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            self.server.close()
+            await self.server.wait_closed()
+
+
+async def test_the_tunnel_follows_jupyter_restarted_on_another_port(rig: Rig, world: World) -> None:
+    """Jupyter restarted behind the app's back (another terminal) lands on another port, a different program
+    now holding its old one: the next refresh (after each poll) moves the tunnel to the new port — same local port,
+    the new token — and the old port's program never sees a token."""
+    before = await running(rig, world)
+    iid = world.iid
+    local, old_token = rig.token(iid)
+    squatter = Squatter()
+    other = world.manager(Events())  # `cades-tui jupyter stop/start` in another terminal
+    try:
+        await other.stop_jupyter(world.ctx, force=True)
+        await squatter.start(before.remote_port)
+        moved = await other.start_jupyter(world.ctx)
+        assert moved.remote_port != before.remote_port
+        await other.aclose()
+        mark = rig.events.mark()
+        await rig.manager.refresh(world.ctx)
+        info = rig.manager.tunnel_info(iid)
+        assert info is not None and info.state is TunnelState.UP
+        assert (info.local_port, info.remote_port) == (local, moved.remote_port)
+        assert any(e.info.remote_port == moved.remote_port for e in rig.events.of(TunnelChanged, since=mark))
+        [state] = rig.events.of(JupyterState, since=mark)
+        assert (state.state, state.local_port, state.remote_port) == ("running", local, moved.remote_port)
+        port, token = rig.token(iid)
+        assert port == local and token != old_token
+        through = http.tcp_opener("127.0.0.1", local)
+        assert (await http.request(through, "GET", "/api/status", token=token)).status == 200
+        assert AppState.load(world.state_path).tunnel(iid) == TunnelRecord(iid, "jupyter", local, "127.0.0.1",
+                                                                           moved.remote_port)
+        mark = rig.events.mark()
+        await rig.manager.refresh(world.ctx)  # nothing moved: nothing to say
+        assert rig.events.of(JupyterState, since=mark) == []
+    finally:
+        await squatter.stop()
+        await other.aclose()
+    assert old_token.encode() not in squatter.received and token.encode() not in squatter.received
+
+
+async def test_jupyter_stopped_elsewhere_turns_the_tunnel_down(rig: Rig, world: World) -> None:
+    await running(rig, world)
+    iid = world.iid
+    local, _ = rig.token(iid)
+    other = world.manager(Events())
+    try:
+        await other.stop_jupyter(world.ctx, force=True)
+    finally:
+        await other.aclose()
+    mark = rig.events.mark()
+    await rig.manager.refresh(world.ctx)
+    info = rig.manager.tunnel_info(iid)
+    assert info is not None and info.state is TunnelState.DOWN and info.error == "Jupyter moved/stopped"
+    assert [e.state for e in rig.events.of(JupyterState, since=mark)] == ["stopped"]
+    last = rig.events.of(TunnelChanged, since=mark)[-1].info  # after "stopped": the pane keeps the row, down
+    assert (last.state, last.error) == (TunnelState.DOWN, "Jupyter moved/stopped")
+    assert rig.manager.token_url(iid) is None
+    with pytest.raises(OSError):  # nothing listens: no browser request goes anywhere
+        await asyncio.open_connection("127.0.0.1", local)
+    state = await rig.manager.start_jupyter(world.ctx)  # j: back on the same local port
+    assert state.local_port == local and rig.manager.tunnel_info(iid).state is TunnelState.UP  # type: ignore[union-attr]
+
+
+async def test_a_vm_restart_never_forwards_to_the_program_on_jupyter_s_old_port(
+    rig: Rig, world: World, host_back_up  # type: ignore[no-untyped-def]
+) -> None:
+    """Stop/start the VM: Jupyter is gone and another program took its port. The tunnel reconnects, finds no
+    Jupyter and turns DOWN ("Jupyter moved/stopped") instead of UP; started again, Jupyter moves elsewhere and the
+    tunnel comes back on the same local port."""
+    before = await running(rig, world)
+    iid, host = world.iid, host_back_up
+    local, token = rig.token(iid)
+    squatter = Squatter()
+    mark = rig.events.mark()
+    host.stop()  # power off: sshd and every process of the VM (Jupyter) end
+    await rig.events.wait(TunnelChanged, lambda e: e.info.state is TunnelState.RECONNECTING, since=mark)
+    try:
+        await squatter.start(before.remote_port)
+        host.start()
+        down = await rig.events.wait(TunnelChanged, lambda e: e.info.state is TunnelState.DOWN, timeout=30,
+                                     since=mark)
+        assert down.info.error == "Jupyter moved/stopped" and down.info.local_port == local
+        ups = [e for e in rig.events.of(TunnelChanged, since=mark) if e.info.state is TunnelState.UP]
+        assert ups == []  # never "up" while forwarding to the squatter
+        with pytest.raises(OSError):
+            await asyncio.open_connection("127.0.0.1", local)
+        state = await rig.manager.start_jupyter(world.ctx)
+        assert state.local_port == local and state.remote_port != before.remote_port
+        _, new_token = rig.token(iid)
+        through = http.tcp_opener("127.0.0.1", local)
+        assert (await http.request(through, "GET", "/api/status", token=new_token)).status == 200
+    finally:
+        await squatter.stop()
+    assert token.encode() not in squatter.received
+
+
+async def test_jupyter_stopped_and_started_again_keeps_its_local_port(rig: Rig, world: World) -> None:
+    """The profile asks for any free port (local_port: 0): the last one used for the instance is still preferred,
+    so a bookmark of the URL stays valid across a stop and a start."""
+    local = (await running(rig, world)).local_port
+    await stopped(rig, world)
+    assert AppState.load(world.state_path).tunnel(world.iid) is None  # closed: not re-opened on the next app start
+    assert (await running(rig, world)).local_port == local

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -36,8 +37,6 @@ from tui.core.events import (
     Metrics,
     SetupProgress,
     StopOutcome,
-    TunnelChanged,
-    TunnelClosed,
 )
 from tui.core.guide import PipelineFinished, SetupRunner, SSHExecutor
 from tui.core.guide.steps import ApproveFormat, Step
@@ -62,13 +61,14 @@ from tui.core.remote.connection import (
     HostKeyUnknown,
     RemoteError,
     Unreachable,
-    connect,
 )
-from tui.core.remote.openssh_forward import openssh_usable
 from tui.core.remote.session import SessionError
-from tui.core.remote.tunnel import PortBusyError, Tunnel
+from tui.core.remote.tunnel import GONE, Tunnel
 from tui.core.services import RemoteContext, Services
-from tui.core.state import JUPYTER, AppState, TunnelRecord
+from tui.core.state import JUPYTER, AppState
+from tui.core.tunnels import Tunnels
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +121,7 @@ class RemoteManager:
         self._locks: dict[str, asyncio.Lock] = {}
         self._conn_locks: dict[str, asyncio.Lock] = {}
         self._servers: dict[str, ServerHandle] = {}
-        self._tunnels: dict[tuple[str, str], Tunnel] = {}  # (instance id, purpose)
+        self._tunnels = Tunnels(settings, state, self.pool, emit)  # by (instance id, purpose)
         self._follows: dict[str, asyncio.Task[None]] = {}
         self._logs: dict[str, CommandLog] = {}
         self._questions: set[asyncio.Future[bool]] = set()
@@ -135,17 +135,16 @@ class RemoteManager:
 
     def token_url(self, instance_id: str) -> str | None:
         """The tokenized URL through the open tunnel (memory only: show it, never store or log it)."""
-        handle, tunnel = self._servers.get(instance_id), self._tunnels.get((instance_id, JUPYTER))
+        handle, tunnel = self._servers.get(instance_id), self._tunnels.get(instance_id, JUPYTER)
         if handle is None or tunnel is None or tunnel.state is TunnelState.DOWN or not tunnel.local_port:
             return None
         return handle.url(tunnel.local_port)
 
     def tunnel_info(self, instance_id: str, purpose: str = JUPYTER) -> TunnelInfo | None:
-        tunnel = self._tunnels.get((instance_id, purpose))
-        return tunnel.info if tunnel is not None else None
+        return self._tunnels.info(instance_id, purpose)
 
     def tunnels(self) -> list[TunnelInfo]:
-        return [t.info for t in self._tunnels.values()]
+        return self._tunnels.all()
 
     def server(self, instance_id: str) -> ServerHandle | None:
         """The running server found or started in this session (None when unknown or stopped)."""
@@ -198,7 +197,7 @@ class RemoteManager:
                         self._command_log(ctx).record(command, 0 if handle else 1, time.monotonic() - t0, started)
                         tunnel = await ahead
                         if tunnel is not None and handle is None:
-                            await self._close_tunnel(iid, forget=False)
+                            await self._tunnels.close(iid, forget=False)
                     if tunnel is not None:
                         tunnel.retarget(handle.port)  # port retries may have moved Jupyter
             except ManagerError as exc:
@@ -285,19 +284,9 @@ class RemoteManager:
                            strict: bool = False) -> TunnelInfo:
         """A self-healing tunnel 127.0.0.1:local → remote_host:remote_port on the instance, kept under
         (instance, purpose) and re-opened on the next start (e.g. `dask-dashboard`). An open one is reused."""
-        iid = ctx.instance.id
-        async with self._lock(iid):
-            key = (iid, purpose)
-            tunnel = self._tunnels.get(key)
-            if (tunnel is None or tunnel.state is TunnelState.DOWN or tunnel.remote_port != remote_port
-                    or tunnel.remote_host != remote_host):
-                await self._close_tunnel(iid, forget=False, purpose=purpose)
-                record = self.state.tunnel(iid, purpose)
-                wanted = local_port if local_port is not None else (record.local_port if record else 0)
-                tunnel = await self._new_tunnel(ctx, remote_port, wanted, strict, report=False, purpose=purpose,
-                                                remote_host=remote_host)
-            self.state.put_tunnel(TunnelRecord(iid, purpose, tunnel.local_port, remote_host, remote_port))
-            return tunnel.info
+        async with self._lock(ctx.instance.id):
+            return await self._tunnels.forward(ctx, purpose, remote_port, remote_host=remote_host,
+                                               local_port=local_port, strict=strict)
 
     # -- per-instance signals, refreshed after each poll ----------------------------------------------------
 
@@ -305,6 +294,7 @@ class RemoteManager:
         """Read every per-instance signal that needs no login (each emits its event): called after each poll for
         instances with an open connection. A new signal's reader is listed here."""
         await self.read_metrics(ctx)
+        await self.follow_jupyter(ctx)
 
 
     async def read_metrics(self, ctx: RemoteContext) -> Metrics | None:
@@ -323,10 +313,57 @@ class RemoteManager:
             self.emit(metrics)
         return metrics
 
+    async def follow_jupyter(self, ctx: RemoteContext) -> int | None:
+        """Keep the Jupyter tunnel pointed at the server: when it no longer answers where the tunnel forwards to
+        (restarted, moved to another port), the tunnel follows it, or turns DOWN ("Jupyter moved/stopped") when
+        none runs. Over the pooled connection only (never logs in); skipped while the instance is busy. The port
+        the tunnel forwards to, or None."""
+        iid = ctx.instance.id
+        tunnel = self._tunnels.get(iid, JUPYTER)
+        if (tunnel is None or tunnel.state is not TunnelState.UP or not self.pool.is_connected(iid)
+                or self._lock(iid).locked()):
+            return None
+        try:
+            port = await self._where_jupyter(ctx, await self.pool.get(iid), tunnel.remote_port)
+        except _FAILURES as exc:
+            log.info("following Jupyter on %s: %s", ctx.instance.name, redact(str(exc)))
+            return None
+        if self._tunnels.get(iid, JUPYTER) is not tunnel:  # replaced meanwhile (j, t)
+            return None
+        if port is None:
+            await self._tunnels.stop(iid, JUPYTER, GONE)
+            return None
+        tunnel.retarget(port)
+        self._tunnels.remember(tunnel)
+        return port
+
+    async def _where_jupyter(self, ctx: RemoteContext, conn: asyncssh.SSHClientConnection, port: int) -> int | None:
+        """Where the instance's Jupyter answers now: `port` (the known server, recognised by its runtime file before
+        any token is sent), the port it moved to (the server found again by its session, adopted with its new
+        token and reported running), or None when none runs (reported stopped; the tunnel's record is kept)."""
+        iid = ctx.instance.id
+        control = await self._control(conn, iid)
+        handle = self._servers.get(iid)
+        if handle is not None and handle.port == port:
+            ours = any(i.get("port") == port and i.get("token") == handle.token for i in await control.runtime_files())
+            if ours and await answers(control.opener(port), handle.token):
+                return port
+        found = await control.find()
+        if found is None:
+            self._servers.pop(iid, None)
+            self.state.forget(iid)
+            self.emit(JupyterState(iid, "stopped"))
+            return None
+        self._adopt(ctx, found, control.settings)
+        tunnel = self._tunnels.get(iid, JUPYTER)
+        local = tunnel.local_port if tunnel is not None else 0
+        moved = f"Jupyter on {ctx.instance.name} was restarted on port {found.port} of the VM: the tunnel follows it"
+        self.emit(JupyterState(iid, "running", found.public_url(local or None), local, found.port, error=moved))
+        return found.port
+
     async def forget_instance(self, instance_id: str) -> None:
         """The instance is gone (deleted): close its tunnels and log follower, drop its connection and state."""
-        for key in [k for k in self._tunnels if k[0] == instance_id]:
-            await self._close_tunnel(instance_id, purpose=key[1])
+        await self._tunnels.close_instance(instance_id)
         await self.unfollow_log(instance_id)
         self._servers.pop(instance_id, None)
         await self.pool.close(instance_id)
@@ -453,9 +490,7 @@ class RemoteManager:
             future.cancel()
         for iid in list(self._follows):
             await self.unfollow_log(iid)
-        for tunnel in list(self._tunnels.values()):
-            await tunnel.close()
-        self._tunnels.clear()
+        await self._tunnels.aclose()
         await self.pool.close_all()
 
     # -- internals -------------------------------------------------------------------------------------
@@ -561,61 +596,39 @@ class RemoteManager:
         """The tunnel to Jupyter's configured port, opened while Jupyter boots (its ssh handshake then costs no
         wait); None when that fails — the tunnel is then opened, and any error reported, after the start."""
         iid = ctx.instance.id
-        if self._tunnels.get((iid, JUPYTER)) is not None:
+        tunnel = self._tunnels.get(iid, JUPYTER)
+        if tunnel is not None and tunnel.state is not TunnelState.DOWN:
             return None
-        wanted = self.settings.jupyter.local_port if local_port is None else local_port
+        await self._tunnels.close(iid, forget=False)  # one left down when Jupyter went away: same local port
+        wanted = self._tunnels.wanted_port(iid, JUPYTER, local_port, self.settings.jupyter.local_port)
         try:
-            return await self._new_tunnel(ctx, port, wanted, strict=False, report=False)
+            return await self._tunnels.open(ctx, port, wanted)
         except ManagerError:
             return None
-
-    async def _new_tunnel(self, ctx: RemoteContext, remote_port: int, wanted: int, strict: bool,
-                          report: bool = True, purpose: str = JUPYTER, remote_host: str = "127.0.0.1") -> Tunnel:
-        """Open a tunnel to `remote_host:remote_port` on the instance (kept in `_tunnels` under (instance,
-        purpose)). Raises ManagerError (a Jupyter error event too, when `report`)."""
-        fail = self._jupyter_failed if report else lambda _iid, message: ManagerError(message)
-        iid, target = ctx.instance.id, ctx.target
-        via_openssh = openssh_usable(target)
-
-        async def factory() -> asyncssh.SSHClientConnection:
-            if via_openssh:  # only a verified host key is needed: the pooled connection's (the pool owns it)
-                return await self.pool.get(iid, target)
-            return await connect(target)  # the asyncssh path carries the bytes on a connection of its own
-
-        tunnel = Tunnel(iid, factory, remote_port, local_port=wanted or None, strict=strict,
-                        on_change=lambda info: self.emit(TunnelChanged(info)),
-                        keepalive_interval=float(self.settings.ssh.keepalive_s), openssh=target,
-                        close_connection=not via_openssh, purpose=purpose, remote_host=remote_host)
-        try:
-            await tunnel.open()
-        except PortBusyError as exc:
-            raise fail(iid, f"{exc}; pick another with --local-port, or omit it") from exc
-        except (RemoteError, OSError, asyncssh.Error, TimeoutError) as exc:
-            raise fail(iid, f"tunnel to {ctx.instance.name}: {exc}") from exc
-        self._tunnels[(iid, purpose)] = tunnel
-        return tunnel
 
     async def _open_tunnel(
         self, ctx: RemoteContext, handle: ServerHandle, local_port: int | None, strict: bool
     ) -> JupyterState:
         iid = ctx.instance.id
-        tunnel = self._tunnels.get((iid, JUPYTER))
-        if local_port is None:  # the last port used for this instance, else the profile's
-            record = self.state.tunnel(iid, JUPYTER)
-            local_port = record.local_port if record is not None else None
-        wanted = self.settings.jupyter.local_port if local_port is None else local_port
+        tunnel = self._tunnels.get(iid, JUPYTER)
+        # the last port used for this instance, else the profile's
+        wanted = self._tunnels.wanted_port(iid, JUPYTER, local_port, self.settings.jupyter.local_port)
         reusable = (tunnel is not None and tunnel.state is not TunnelState.DOWN and tunnel.remote_port == handle.port
                     and (not strict or tunnel.local_port == wanted))
         if not reusable:
-            await self._close_tunnel(iid, forget=False)
-            tunnel = await self._new_tunnel(ctx, handle.port, wanted, strict)
+            await self._tunnels.close(iid, forget=False)
+            try:
+                tunnel = await self._tunnels.open(ctx, handle.port, wanted, strict=strict)
+            except ManagerError as exc:
+                raise self._jupyter_failed(iid, str(exc)) from exc
         assert tunnel is not None
         if not await self._answers_through(tunnel, handle):
-            await self._close_tunnel(iid, forget=False)
+            await self._tunnels.close(iid, forget=False)
             self._servers.pop(iid, None)
             raise self._jupyter_failed(iid, f"Jupyter on {ctx.instance.name} does not answer through the tunnel "
                                             f"within {self.options.ready_timeout:g} s")
-        self.state.put_tunnel(TunnelRecord(iid, JUPYTER, tunnel.local_port, remote_port=handle.port))
+        tunnel.verify = lambda conn, port: self._where_jupyter(ctx, conn, port)  # checked after each reconnect
+        self._tunnels.remember(tunnel)
         state = JupyterState(iid, "running", handle.public_url(tunnel.local_port), tunnel.local_port, handle.port)
         self.emit(state)
         return state
@@ -630,12 +643,7 @@ class RemoteManager:
         return True
 
     async def _close_tunnel(self, instance_id: str, forget: bool = True, purpose: str = JUPYTER) -> None:
-        tunnel = self._tunnels.pop((instance_id, purpose), None)
-        if tunnel is not None:
-            await tunnel.close()
-            self.emit(TunnelClosed(instance_id, purpose))
-        if forget:
-            self.state.drop_tunnel(instance_id, purpose)
+        await self._tunnels.close(instance_id, purpose, forget=forget)
 
 
 def parse_metrics(instance_id: str, text: str, vcpus: int) -> Metrics | None:

@@ -6,6 +6,8 @@ token and the token is re-read from the VM on reattach (`tui.core.jupyter.server
 
 Version 2 keys tunnels by (instance, purpose) — `jupyter`, `dask-dashboard`, ... — in their own list; a version 1
 file (one `tunnel_ports` list per Jupyter server) is migrated on load, so servers and tunnels are still found.
+`last_ports` keeps the last local port of each (instance, purpose), also after its tunnel closed: the next tunnel
+for it prefers that port (a bookmark stays valid).
 """
 
 from __future__ import annotations
@@ -70,6 +72,7 @@ class AppState:
     servers: dict[str, ServerRecord] = field(default_factory=dict)
     tunnels: dict[tuple[str, str], TunnelRecord] = field(default_factory=dict)
     snoozes: dict[str, str] = field(default_factory=dict)  # instance -> ISO time until idle nudges are quiet
+    last_ports: dict[str, int] = field(default_factory=dict)  # "instance/purpose" -> the last local port used
 
     @classmethod
     def default_path(cls) -> Path:
@@ -103,7 +106,10 @@ class AppState:
                 tunnels[tunnel.key] = tunnel
         raw_snoozes = data.get("snoozes", {})
         snoozes = {str(k): str(v) for k, v in raw_snoozes.items()} if isinstance(raw_snoozes, dict) else {}
-        return cls(path, servers, tunnels, snoozes)
+        raw_ports = data.get("last_ports", {})
+        last_ports = {str(k): v for k, v in raw_ports.items() if isinstance(v, int) and 0 < v < 65536} \
+            if isinstance(raw_ports, dict) else {}
+        return cls(path, servers, tunnels, snoozes, last_ports)
 
     def save(self) -> None:
         payload: dict[str, Any] = {
@@ -112,6 +118,7 @@ class AppState:
             "servers": [asdict(r) for r in self.servers.values()],
             "tunnels": [asdict(r) for r in self.tunnels.values()],
             "snoozes": self.snoozes,
+            "last_ports": self.last_ports,
         }
         text = json.dumps(payload, indent=2, sort_keys=True)
         if "token=" in text:  # defence in depth: ServerRecord already strips tokens
@@ -131,11 +138,12 @@ class AppState:
 
     def forget_instance(self, instance: str) -> None:
         """Forget everything about an instance that no longer exists."""
-        before = (len(self.servers), len(self.tunnels), len(self.snoozes))
+        before = (len(self.servers), len(self.tunnels), len(self.snoozes), len(self.last_ports))
         self.servers.pop(instance, None)
         self.snoozes.pop(instance, None)
         self.tunnels = {k: v for k, v in self.tunnels.items() if k[0] != instance}
-        if (len(self.servers), len(self.tunnels), len(self.snoozes)) != before:
+        self.last_ports = {k: v for k, v in self.last_ports.items() if k.partition("/")[0] != instance}
+        if (len(self.servers), len(self.tunnels), len(self.snoozes), len(self.last_ports)) != before:
             self.save()
 
     def snooze(self, instance: str, until: datetime) -> None:
@@ -153,9 +161,16 @@ class AppState:
         return self.tunnels.get((instance, purpose))
 
     def put_tunnel(self, record: TunnelRecord) -> None:
-        if self.tunnels.get(record.key) != record:
+        last = f"{record.instance}/{record.purpose}"
+        if self.tunnels.get(record.key) != record or self.last_ports.get(last) != record.local_port:
             self.tunnels[record.key] = record
+            self.last_ports[last] = record.local_port
             self.save()
+
+    def last_port(self, instance: str, purpose: str = JUPYTER) -> int:
+        """The local port of the last tunnel for (instance, purpose), open or closed since; 0 when none."""
+        record = self.tunnels.get((instance, purpose))
+        return record.local_port if record is not None else self.last_ports.get(f"{instance}/{purpose}", 0)
 
     def drop_tunnel(self, instance: str, purpose: str = JUPYTER) -> None:
         if self.tunnels.pop((instance, purpose), None) is not None:

@@ -13,6 +13,11 @@ instead (tui.core.remote.openssh_forward): asyncssh still makes each connection 
 and an ssh master is then pinned to that very key; each accepted socket is handed to the master, which
 serves it directly; its byte counts come from the kernel. The listener, states and reconnects are the same.
 
+A tunnel may be told what it reaches (`verify`): after every reconnect, before it says UP again, `verify(conn,
+remote_port)` says where the service answers now — the same port, the port it moved to (the tunnel follows it), or
+None when it is gone: the tunnel then stops listening and turns DOWN with `GONE` as its error, so nothing is sent
+to whatever program took the old port.
+
 State changes are reported as `tui.core.models.TunnelInfo` through `on_change`.
 """
 
@@ -37,6 +42,8 @@ from tui.core.remote.openssh_forward import OpenSSHForward, direct_endpoint, ope
 _ACCEPT_PAUSE_S = 1.0
 ConnectFactory = Callable[[], Awaitable[asyncssh.SSHClientConnection]]
 OnChange = Callable[[TunnelInfo], None]
+Verify = Callable[[asyncssh.SSHClientConnection, int], Awaitable[int | None]]
+GONE = "Jupyter moved/stopped"  # the error of a tunnel whose service is no longer where it forwarded to
 
 LOOPBACK = "127.0.0.1"
 # A port someone holds: EADDRINUSE; on Windows also WSAEACCES (a port held exclusively, or reserved by the system).
@@ -346,6 +353,8 @@ class Tunnel:
         self._closing = False
         self._tasks: set[asyncio.Task[None]] = set()
         self._supervisor: asyncio.Task[None] | None = None
+        self.verify: Verify | None = None  # set once the service answered (see the module's docstring)
+        self.gone_reason = GONE
         self.local_port = 0
         self.state = TunnelState.STARTING
         self.since = datetime.now(UTC)
@@ -375,10 +384,13 @@ class Tunnel:
         return self._conn if self._up.is_set() else None
 
     def retarget(self, remote_port: int) -> None:
-        """Forward new connections to `remote_port` (a server that moved off its configured port)."""
+        """Forward new connections to `remote_port` (a server that moved off its configured port); reported."""
+        if remote_port == self.remote_port:
+            return
         self.remote_port = remote_port
         if self._forward is not None:
             self._forward.remote_port = remote_port
+        self._set_state(self.state)
 
     @property
     def backend(self) -> str:
@@ -409,13 +421,16 @@ class Tunnel:
         self._supervisor = asyncio.create_task(self._supervise())
         return self.info
 
-    async def close(self) -> None:
-        """Stop listening, drop forwarded connections and the SSH connection; state DOWN."""
+    async def close(self, reason: str = "") -> None:
+        """Stop listening, drop forwarded connections and the SSH connection; state DOWN (`reason` its error)."""
         self._closing = True
-        if self._supervisor is not None:
+        if self._supervisor is not None and self._supervisor is not asyncio.current_task():
             self._supervisor.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._supervisor
+        await self._shut(reason)
+
+    async def _shut(self, reason: str) -> None:
         server = self._server
         self._stop_serving()
         if server is not None:
@@ -434,6 +449,7 @@ class Tunnel:
                 await asyncio.wait_for(self._conn.wait_closed(), 2.0)
         self._conn = None
         self._up.clear()
+        self.error = reason
         self._set_state(TunnelState.DOWN)
 
     async def wait_state(self, state: TunnelState, timeout: float) -> bool:
@@ -573,13 +589,22 @@ class Tunnel:
                     lost.abort()
             self.error = "connection lost"
             self._set_state(TunnelState.RECONNECTING)
-            await self._reconnect()
+            if not await self._reconnect():
+                self._closing = True
+                await self._shut(self.gone_reason)
+                return
 
-    async def _reconnect(self) -> None:
+    async def _reconnect(self) -> bool:
+        """Connect again (backing off); False when `verify` says the service is gone."""
         delay = 0.25
         while True:
             try:
                 conn = await asyncio.wait_for(self._connect(), self._connect_timeout)
+                if self.verify is not None:
+                    port = await self._verified(conn)
+                    if port is None:
+                        return False
+                    self.retarget(port)
                 await self._adopt(conn)
             except Exception as exc:  # any factory failure (its own error family too), ssh failing: retry
                 self.error = f"reconnecting: {exc or type(exc).__name__}"
@@ -588,7 +613,20 @@ class Tunnel:
                 delay = min(delay * 2, self._max_backoff)
                 continue
             self.reconnects += 1
-            return
+            return True
+
+    async def _verified(self, conn: asyncssh.SSHClientConnection) -> int | None:
+        """Where the service answers now (see `verify`); the connection is closed when not kept."""
+        assert self.verify is not None
+        try:
+            port = await self.verify(conn, self.remote_port)
+        except BaseException:
+            if self._close_connection:
+                conn.close()
+            raise
+        if port is None and self._close_connection:
+            conn.close()
+        return port
 
     async def _wait_connection(self) -> asyncssh.SSHClientConnection:
         await asyncio.wait_for(self._up.wait(), self._accept_wait)

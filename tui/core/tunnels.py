@@ -1,0 +1,134 @@
+"""The instances' tunnels, kept by (instance, purpose): opened, reused, closed, and remembered in the saved state.
+
+`Tunnels` owns every `tui.core.remote.tunnel.Tunnel` of a `RemoteManager` — `jupyter` (its own rules live in the
+manager: verified through the tunnel, following the server when it moves), `dask-dashboard` or any other purpose
+opened with `forward`. A tunnel that was open is recorded (`TunnelRecord`) so that the next start re-opens it on the
+same local port when that is free; the last local port of each (instance, purpose) is preferred over the profile's.
+Callers hold the instance's lock; failures are raised as `ManagerError`, whose text is meant for the user.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import asyncssh
+
+from tui.core.api import ManagerError
+from tui.core.config import Settings
+from tui.core.events import Emit, TunnelChanged, TunnelClosed
+from tui.core.models import TunnelInfo, TunnelState
+from tui.core.remote.connection import ConnectionPool, RemoteError, connect
+from tui.core.remote.openssh_forward import openssh_usable
+from tui.core.remote.tunnel import LOOPBACK, PortBusyError, Tunnel, Verify
+from tui.core.services import RemoteContext
+from tui.core.state import JUPYTER, AppState, TunnelRecord
+
+
+class Tunnels:
+    def __init__(self, settings: Settings, state: AppState, pool: ConnectionPool, emit: Emit) -> None:
+        self.settings = settings
+        self.state = state
+        self.pool = pool
+        self.emit = emit
+        self._open: dict[tuple[str, str], Tunnel] = {}  # (instance id, purpose)
+
+    # -- what is open ------------------------------------------------------------------------------------------
+
+    def get(self, instance_id: str, purpose: str = JUPYTER) -> Tunnel | None:
+        return self._open.get((instance_id, purpose))
+
+    def info(self, instance_id: str, purpose: str = JUPYTER) -> TunnelInfo | None:
+        tunnel = self.get(instance_id, purpose)
+        return tunnel.info if tunnel is not None else None
+
+    def all(self) -> list[TunnelInfo]:
+        return [t.info for t in self._open.values()]
+
+    def purposes(self, instance_id: str) -> list[str]:
+        return [purpose for iid, purpose in self._open if iid == instance_id]
+
+    def __iter__(self) -> Iterator[Tunnel]:
+        return iter(list(self._open.values()))
+
+    def wanted_port(self, instance_id: str, purpose: str, local_port: int | None, default: int = 0) -> int:
+        """The local port to ask for: `local_port` when given, else the last one used for (instance, purpose),
+        else `default` (0: any free port)."""
+        if local_port is not None:
+            return local_port
+        last = self.state.last_port(instance_id, purpose)
+        return last if last else default
+
+    def remember(self, tunnel: Tunnel) -> None:
+        """Record the open tunnel: re-opened on the next start, on its local port when free."""
+        self.state.put_tunnel(TunnelRecord(tunnel.instance, tunnel.purpose, tunnel.local_port, tunnel.remote_host,
+                                           tunnel.remote_port))
+
+    # -- open and close ----------------------------------------------------------------------------------------
+
+    async def open(self, ctx: RemoteContext, remote_port: int, wanted: int, *, strict: bool = False,
+                   purpose: str = JUPYTER, remote_host: str = LOOPBACK, verify: Verify | None = None) -> Tunnel:
+        """A new tunnel 127.0.0.1:`wanted` (any free port when 0 or busy, unless `strict`) → remote_host:remote_port
+        on the instance, kept under (instance, purpose). The one it replaces must be closed first."""
+        iid, target = ctx.instance.id, ctx.target
+        via_openssh = openssh_usable(target)
+
+        async def factory() -> asyncssh.SSHClientConnection:
+            if via_openssh:  # only a verified host key is needed: the pooled connection's (the pool owns it)
+                return await self.pool.get(iid, target)
+            return await connect(target)  # the asyncssh path carries the bytes on a connection of its own
+
+        tunnel = Tunnel(iid, factory, remote_port, local_port=wanted or None, strict=strict,
+                        on_change=lambda info: self.emit(TunnelChanged(info)),
+                        keepalive_interval=float(self.settings.ssh.keepalive_s), openssh=target,
+                        close_connection=not via_openssh, purpose=purpose, remote_host=remote_host)
+        tunnel.verify = verify
+        try:
+            await tunnel.open()
+        except PortBusyError as exc:
+            raise ManagerError(f"{exc}; pick another with --local-port, or omit it") from exc
+        except (RemoteError, OSError, asyncssh.Error, TimeoutError) as exc:
+            raise ManagerError(f"tunnel to {ctx.instance.name}: {exc}") from exc
+        self._open[(iid, purpose)] = tunnel
+        return tunnel
+
+    async def forward(self, ctx: RemoteContext, purpose: str, remote_port: int, *, remote_host: str = LOOPBACK,
+                      local_port: int | None = None, strict: bool = False) -> TunnelInfo:
+        """The tunnel for (instance, purpose) to remote_host:remote_port: the open one when it goes there, else a
+        new one on `local_port`, the last local port used for it, or any free one. Recorded."""
+        iid = ctx.instance.id
+        tunnel = self.get(iid, purpose)
+        if (tunnel is None or tunnel.state is TunnelState.DOWN or tunnel.remote_port != remote_port
+                or tunnel.remote_host != remote_host):
+            await self.close(iid, purpose, forget=False)
+            wanted = self.wanted_port(iid, purpose, local_port)
+            tunnel = await self.open(ctx, remote_port, wanted, strict=strict, purpose=purpose,
+                                     remote_host=remote_host)
+        self.remember(tunnel)
+        return tunnel.info
+
+    async def stop(self, instance_id: str, purpose: str, reason: str) -> None:
+        """Stop forwarding but keep the tunnel listed (DOWN, `reason` its error) and its record: the next open
+        for it comes back on the same local port."""
+        tunnel = self.get(instance_id, purpose)
+        if tunnel is not None and tunnel.state is not TunnelState.DOWN:
+            await tunnel.close(reason)
+
+    async def close(self, instance_id: str, purpose: str = JUPYTER, *, forget: bool = True) -> None:
+        """Close and drop the tunnel (reported as `TunnelClosed`); `forget`: its record too (not re-opened on the
+        next start — its local port is still preferred next time)."""
+        tunnel = self._open.pop((instance_id, purpose), None)
+        if tunnel is not None:
+            await tunnel.close()
+            self.emit(TunnelClosed(instance_id, purpose))
+        if forget:
+            self.state.drop_tunnel(instance_id, purpose)
+
+    async def close_instance(self, instance_id: str) -> None:
+        for purpose in self.purposes(instance_id):
+            await self.close(instance_id, purpose)
+
+    async def aclose(self) -> None:
+        """Close every tunnel; the records stay, so the next start re-opens them."""
+        tunnels, self._open = list(self._open.values()), {}
+        for tunnel in tunnels:
+            await tunnel.close()
