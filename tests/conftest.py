@@ -6,6 +6,9 @@
   takes a key path. `new_vm()`: a fresh VM for one test (suites that kill, restart or reconfigure sshd). `gateway`: a
   jump host and the ~/.ssh/config block naming it.
 - A test that leaves the module's `ssh_host` dead (a failed network-cut test) has it started again after it.
+- `forwarder`: runs a test twice, once per tunnel data path — the OpenSSH hand-off (Linux with `ssh`) and the
+  asyncssh forwarder forced (CADES_TUI_FORWARDER=asyncssh; the one macOS and Windows use). `tunnel_target`: the
+  module's VM as an SSHTarget with `client_key_file`, what `Tunnel(openssh=...)` takes.
 - `sandbox`: one real sandbox cloud per test session (HTTP on 127.0.0.1, servers are real SSH hosts), with short
   delays. `sandbox_env`: the environment that points openstacksdk / python-openstackclient at it.
 """
@@ -13,6 +16,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import sys
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -124,3 +129,23 @@ def connect(ssh_host: Any, client_key: Any) -> Callable[[], Awaitable[Any]]:
         )
 
     return _connect
+
+
+@pytest.fixture(params=["openssh", "asyncssh"])
+def forwarder(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The tunnel data path this run forces (see the module's docstring)."""
+    from tui.core.platform import FORWARDER_ENV
+
+    if request.param == "openssh" and (shutil.which("ssh") is None or not sys.platform.startswith("linux")):
+        pytest.skip("the OpenSSH hand-off needs Linux and the OpenSSH client")
+    monkeypatch.setenv(FORWARDER_ENV, request.param)
+    return str(request.param)
+
+
+@pytest.fixture
+def tunnel_target(ssh_host: Any, client_key_file: tuple[Path, str], tmp_path: Path) -> Any:
+    """The module's VM as the SSHTarget a tunnel hands to OpenSSH (our key file, a private known_hosts)."""
+    from tui.core.remote.connection import SSHTarget
+
+    return SSHTarget(host="127.0.0.1", port=ssh_host.port, user=ssh_host.user, key_path=client_key_file[0],
+                     known_hosts=tmp_path / "known_hosts", connect_timeout=5)

@@ -27,6 +27,7 @@ from tui.core.jupyter.logtail import LogTail
 from tui.core.jupyter.reattach import reattach, record_for
 from tui.core.jupyter.server import JupyterControl, JupyterSettings, ServerHandle, answers
 from tui.core.models import TunnelState
+from tui.core.remote.connection import SSHTarget
 from tui.core.remote.session import Multiplexer
 from tui.core.remote.tunnel import Tunnel
 from tui.core.state import AppState, TunnelRecord
@@ -77,8 +78,11 @@ async def server(control: JupyterControl, _stopped_at_the_end: None) -> ServerHa
 
 
 @pytest_asyncio.fixture(loop_scope="module")
-async def tunnel(connect, server: ServerHandle) -> AsyncIterator[Tunnel]:
-    t = Tunnel("vm1", connect, server.port)
+async def tunnel(connect, server: ServerHandle, forwarder: str, tunnel_target: SSHTarget) -> AsyncIterator[Tunnel]:
+    """A tunnel to the server, through each data path in turn: the OpenSSH hand-off and the asyncssh forwarder
+    (forced; the one macOS and Windows use)."""
+    t = Tunnel("vm1", connect, server.port, openssh=tunnel_target)
+    assert t.backend == forwarder
     await t.open()
     yield t
     await t.close()

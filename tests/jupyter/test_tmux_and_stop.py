@@ -10,11 +10,13 @@ import pytest
 from tui.core.jupyter import http
 from tui.core.jupyter.logtail import LogTail
 from tui.core.jupyter.server import JupyterControl, JupyterSettings, ServerHandle
+from tui.core.remote.connection import SSHTarget
 from tui.core.remote.session import Multiplexer, RemoteSession
 from tui.core.remote.tunnel import Tunnel
 
 
-async def test_jupyter_in_tmux(connect, jupyter_cmd: str) -> None:
+async def test_jupyter_in_tmux(connect, jupyter_cmd: str, forwarder: str, tunnel_target: SSHTarget) -> None:
+    """Run twice: through the OpenSSH hand-off and through the asyncssh forwarder (forced)."""
     settings = JupyterSettings(kind="lab", command=jupyter_cmd, workspace="~/ws", port=28888,
                                session="jt", logfile="~/jt.log")
     async with await connect() as conn:
@@ -22,7 +24,8 @@ async def test_jupyter_in_tmux(connect, jupyter_cmd: str) -> None:
         handle = await control.start()
         try:
             assert handle.multiplexer is Multiplexer.TMUX and handle.pid is not None
-            tunnel = Tunnel("vm1", connect, handle.port)
+            tunnel = Tunnel("vm1", connect, handle.port, openssh=tunnel_target)
+            assert tunnel.backend == forwarder
             await tunnel.open()
             try:
                 through = http.tcp_opener("127.0.0.1", tunnel.local_port)

@@ -41,7 +41,7 @@ def _argv_options(argv: list[str]) -> dict[str, str]:
     return dict(p.split("=", 1) for p in pairs)
 
 
-def test_usable_only_with_every_guarantee(target: SSHTarget) -> None:
+def test_usable_only_with_every_guarantee(target: SSHTarget, monkeypatch: pytest.MonkeyPatch) -> None:
     from dataclasses import replace
 
     assert openssh_usable(target)
@@ -49,6 +49,17 @@ def test_usable_only_with_every_guarantee(target: SSHTarget) -> None:
     assert not openssh_usable(replace(target, key_path=None))  # agent/default keys: IdentitiesOnly impossible
     assert not openssh_usable(replace(target, jump="bastion"))
     assert openssh_usable(replace(target, use_ssh_config=True))  # then the verified connection's endpoint decides
+    monkeypatch.setenv("CADES_TUI_FORWARDER", "asyncssh")  # forced: the data path of macOS and Windows
+    assert not openssh_usable(target)
+    assert Tunnel("vm1", _never, 1, openssh=target).backend == "asyncssh"
+    monkeypatch.setenv("CADES_TUI_FORWARDER", "openssh")
+    assert openssh_usable(target)
+    monkeypatch.setattr(sys, "platform", "darwin")  # elsewhere than Linux: never (no hand-off, no TCP_INFO)
+    assert not openssh_usable(target)
+
+
+async def _never() -> asyncssh.SSHClientConnection:
+    raise AssertionError("not connected in this test")
 
 
 async def test_bytes_and_counters_through_ssh(
