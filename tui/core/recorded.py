@@ -7,6 +7,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from tui.core.events import (
+    ClusterProgress,
+    ClusterState,
     Event,
     JupyterState,
     LogLines,
@@ -17,7 +19,7 @@ from tui.core.events import (
     StepStarted,
     TunnelChanged,
 )
-from tui.core.models import StepResult, StepStatus, TunnelInfo, TunnelState
+from tui.core.models import ClusterStatus, StepResult, StepStatus, TunnelInfo, TunnelState, WorkerRow
 
 SETUP_RUN: list[tuple[float, SetupEvent]] = [  # (seconds since the start, event), cut in the middle of the run
     (0.0, StepStarted("ssh", 0, 6, "Wait for SSH (up to 300 s)")),
@@ -75,3 +77,31 @@ def jupyter_events(instance_id: str, now: datetime, local_port: int = 8889, remo
 
 def log_events(instance_id: str) -> list[Event]:
     return [LogLines(instance_id, tuple(JUPYTER_LOG))]
+
+
+def cluster_state(head_id: str, head: str, now: float, local_port: int = 8788) -> ClusterState:
+    """A cluster a while into a computation: the head runs the scheduler and a worker, two c1.small workers."""
+    gib = 1024 ** 3
+    workers = (
+        WorkerRow(head, "tls://10.0.0.12:40111", "running", 1, int(0.61 * gib), int(3.6 * gib), 3, now - 0.4),
+        WorkerRow(f"{head}-w1", "tls://10.0.0.17:39201", "running", 2, int(0.83 * gib), int(1.8 * gib), 8, now - 0.2),
+        WorkerRow(f"{head}-w2", "tls://10.0.0.18:44519", "running", 2, int(0.79 * gib), int(1.8 * gib), 7, now - 1.1),
+    )
+    status = ClusterStatus("tls://10.0.0.12:8786", "http://127.0.0.1:8787/status", workers, now - 1800)
+    return ClusterState(head_id, status, f"http://127.0.0.1:{local_port}/status", at=now)
+
+
+def cluster_events(head_id: str, head: str) -> list[Event]:
+    """A cluster being created, as the Setup log pane shows it."""
+    lines = [
+        ("", "plan", "flavor: c1.small (2 vCPU, 2 GiB RAM; the smallest c1.* that fits: many small parallel jobs)"),
+        (f"{head}-w1", "launch", f"{head}-w1 is ACTIVE at 10.0.0.17 (private only)"),
+        (f"{head}-w2", "launch", f"{head}-w2 is ACTIVE at 10.0.0.18 (private only)"),
+        (head, "probe", "Python 3.12.3, dask 2026.8.0, distributed 2026.8.0"),
+        (head, "scheduler", "starting the scheduler at tls://10.0.0.12:8786"),
+        (f"{head}-w1", "install", "installing dask[distributed]==2026.8.0 into ~/jupyter-env"),
+        (f"{head}-w1", "worker", "starting the worker (2 threads)"),
+        (f"{head}-w2", "worker", "starting the worker (2 threads)"),
+        (f"{head}-w1", "connected", f"{head}-w1 connected (2/3)"),
+    ]
+    return [ClusterProgress(i, phase, m, head_id) for i, phase, m in lines]  # type: ignore[arg-type]

@@ -23,6 +23,7 @@ from textual.signal import Signal
 from textual.widgets import Footer, Header, Static
 from textual.worker import Worker, WorkerState
 
+from tui.ui.areas.cluster import ClusterArea
 from tui.ui.areas.instances import InstancesArea
 from tui.ui.areas.jupyter import JupyterArea
 from tui.ui.areas.polling import PollingArea, settle_memory
@@ -50,8 +51,8 @@ def _actions_provider() -> type[Provider]:
     return ActionsProvider
 
 
-class CadesApp(PollingArea, InstancesArea, VolumesArea, SetupArea, JupyterArea, TunnelsArea, RemoteArea,
-               App[None]):
+class CadesApp(PollingArea, InstancesArea, VolumesArea, SetupArea, JupyterArea, TunnelsArea, ClusterArea,
+               RemoteArea, App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "cades-tui"
     COMMANDS = App.COMMANDS | {_actions_provider}
@@ -76,7 +77,7 @@ class CadesApp(PollingArea, InstancesArea, VolumesArea, SetupArea, JupyterArea, 
         self._polls = 0
         self.stuck_after_s = max(20.0, 4 * settings.ui.refresh_s)  # say so when a poll hangs this long
         self.idle_every_s = settings.ui.refresh_s * IDLE_EVERY
-        self._wizard = self._volumes_screen = self._log_screen = None
+        self._wizard = self._volumes_screen = self._log_screen = self._cluster_screen = None
         self._remote_jobs: set[tuple[str, str]] = set()  # (action, instance id) of remote jobs in progress
         if settings.ui.theme:
             self.theme = settings.ui.theme
@@ -137,10 +138,12 @@ class CadesApp(PollingArea, InstancesArea, VolumesArea, SetupArea, JupyterArea, 
 
     def binding_rows(self) -> list[tuple[str, str, str, str]]:
         """(keys as displayed, description, tooltip, action) for every binding, after the keymap."""
+        from tui.ui.screens.cluster import BINDINGS as CLUSTER
         from tui.ui.widgets.tables import InstancesTable, TunnelsTable
 
         rows = []
-        for binding in [*self.BINDINGS, *InstancesTable.BINDINGS, *TunnelsTable.BINDINGS]:
+        cluster = [b for b in CLUSTER if b.action.startswith("app.")]
+        for binding in [*self.BINDINGS, *InstancesTable.BINDINGS, *TunnelsTable.BINDINGS, *cluster]:
             assert isinstance(binding, Binding)
             keys = self._keymap.get(binding.id, binding.key) if binding.id else binding.key
             shown = ", ".join(self.get_key_display(replace(binding, key=k.strip())) for k in keys.split(","))
@@ -177,11 +180,17 @@ class CadesApp(PollingArea, InstancesArea, VolumesArea, SetupArea, JupyterArea, 
         """Leave; while a setup runs, ask first (quitting cancels it)."""
         from tui.ui.screens.confirm import Confirm
 
-        setups = self.running_setups()
+        setups, clusters = self.running_setups(), self.running_cluster_work()
         if setups and not await self.push_screen_wait(Confirm(
                 f"Quit while setup runs on {', '.join(setups)}?",
                 "Quitting cancels the setup: the step running now stops. Press s on the instance later to run it "
                 "again (finished steps are skipped).", "Quit", danger=True)):
+            return
+        if clusters and not await self.push_screen_wait(Confirm(
+                f"Quit while cluster work runs on {', '.join(clusters)}?",
+                "Quitting stops it half-way: instances already launched and sessions already started stay. Press k "
+                "on the head later and create again: what exists is adopted, the rest is done.", "Quit",
+                danger=True)):
             return
         running = self.fleet.running_jupyter()
         await self._close_remote()

@@ -34,6 +34,9 @@ BINDINGS: list[Binding] = [
             tooltip="Open a tunnel 127.0.0.1:port → the selected instance's Jupyter"),
     Binding("o", "open_browser", "Open", id="open",
             tooltip="Open Jupyter in the browser through the tunnel (URL with token copied too)"),
+    Binding("k", "cluster", "Cluster", id="cluster",
+            tooltip="The Dask cluster headed by the selected instance: workers live; create, scale, dashboard, "
+                    "delete"),
     Binding("ctrl+s", "shell", "Shell", id="shell",
             tooltip="Suspend the app and open an SSH shell on the selected instance; exit returns here"),
     Binding("z", "snooze", "Snooze", id="snooze",
@@ -57,6 +60,6 @@ BINDINGS: list[Binding] = [
 # Actions on the main screen only: with a dialog open, its keys must not act on the instance beneath.
 MAIN_SCREEN_ACTIONS = {"launch", "resize", "power", "reboot", "delete", "console", "volumes", "details",
                        "focus_pane", "help", "quit", "setup", "cancel_setup", "jupyter_start", "jupyter_stop",
-                       "jupyter_log", "open_tunnel", "close_tunnel", "open_browser", "shell", "snooze"}
+                       "jupyter_log", "open_tunnel", "close_tunnel", "open_browser", "shell", "snooze", "cluster"}
 PANES = {"instances": "#instances-table", "flavors": "#flavors-table", "setup": "#setup-log",
          "tunnels": "#tunnels-table"}

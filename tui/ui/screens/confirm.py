@@ -1,7 +1,7 @@
 """Confirmation dialogs for costly or destructive actions.
 
-`Confirm` answers yes/no; `DeleteInstance` asks for the instance's name typed out and whether its
-volumes go too. Both are meant for `await app.push_screen_wait(...)` inside a worker.
+`Confirm` answers yes/no; `TypedConfirm` wants a name typed out; `DeleteInstance` asks for the instance's name
+typed out and whether its volumes go too. All are meant for `await app.push_screen_wait(...)` inside a worker.
 """
 
 from __future__ import annotations
@@ -117,3 +117,42 @@ class DeleteInstance(ModalScreen[bool | None]):
     @on(Button.Pressed)
     def _pressed(self, event: Button.Pressed) -> None:
         self.dismiss(self.delete_volumes if event.button.id == "confirm" else None)
+
+
+class TypedConfirm(ModalScreen[bool]):
+    """A destructive action confirmed by typing a name (e.g. deleting a cluster: type its head's name)."""
+
+    BINDINGS = [Binding("escape", "dismiss(False)", "Cancel", id="typed.cancel")]
+
+    def __init__(self, title: str, body: str | Text, expected: str, confirm: str = "Delete") -> None:
+        super().__init__(classes="dialog-screen")
+        self.title_text = title
+        self.body = body
+        self.expected = expected
+        self.confirm_label = confirm
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(self.title_text, classes="dialog-title")
+            yield Static(self.body, classes="dialog-body")
+            yield Label(f"Type {self.expected} to confirm:")
+            yield Input(placeholder=self.expected, id="typed-name")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Cancel", id="cancel")
+                yield Button(self.confirm_label, id="confirm", variant="error", disabled=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#typed-name", Input).focus()
+
+    @on(Input.Changed, "#typed-name")
+    def _typed(self, event: Input.Changed) -> None:
+        self.query_one("#confirm", Button).disabled = event.value != self.expected
+
+    @on(Input.Submitted, "#typed-name")
+    def _submitted(self, event: Input.Submitted) -> None:
+        if event.value == self.expected:
+            self.dismiss(True)
+
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "confirm" and self.query_one("#typed-name", Input).value == self.expected)

@@ -217,6 +217,19 @@ class SetupPane(Pane):
         self.status.update(head)
 
 
+    def cluster_line(self, head: str, instance: str, phase: str, message: str, t: float) -> None:
+        """One line of cluster work headed by `head` (a run of its own in this pane, like a setup)."""
+        title = f"Dask cluster on {head}"
+        if self.instance != title:
+            self.begin(title, t)
+            self.progress.update(total=None, progress=0)
+        mark = {"failed": "✗", "done": "■", "connected": "✓"}.get(phase, "·")
+        self._write_line(f"{self._stamp(t)} {mark} {instance or 'cluster':<14}│ {message}")
+        style = "bold red" if phase == "failed" else "green" if phase in ("done", "connected") else ""
+        self.status.update(Text.assemble((head, "bold"), "  cluster: ", (message, style)))
+        if phase == "done":
+            self.progress.update(total=1, progress=1)
+
     def cancelled(self, instance: str, t: float) -> None:
         if instance == self.instance:
             self._write_line(f"{self._stamp(t)} ✗ cancelled (Ctrl+X); press s to run setup again")

@@ -1,0 +1,151 @@
+"""A Dask cluster headed by the selected instance: the cluster screen (`k`), create, grow/shrink by one worker,
+the dashboard in the browser, delete (typed confirmation). Progress lines go to the Setup log pane; the screen
+shows the scheduler's view, asked for every few seconds while it is open (a timer re-armed after each answer)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from tui.ui.areas.base import Area, RemoteJob
+
+if TYPE_CHECKING:
+    from tui.core.api import Engine
+    from tui.core.events import ClusterProgress, ClusterState
+    from tui.core.models import Instance
+    from tui.ui.bridge import CoreMessage
+    from tui.ui.screens.cluster import ClusterScreen
+
+CLUSTER_REFRESH_S = 3.0
+
+
+class ClusterArea(Area):
+    _cluster_screen: ClusterScreen | None
+
+    def action_cluster(self) -> None:
+        inst = self.selected_instance()
+        if inst is None:
+            return
+        from tui.ui.screens.cluster import ClusterScreen
+
+        screen = self._cluster_screen = ClusterScreen(inst.id, inst.name)
+
+        def closed(_: object) -> None:
+            self._cluster_screen = None
+
+        self.push_screen(screen, closed)
+        self._ask_cluster_status(inst)
+
+    def _cluster_head(self) -> Instance | None:
+        """The open cluster screen's head, else the selected instance."""
+        screen = self._cluster_screen
+        if screen is not None:
+            live = self.fleet.get(screen.head_id)
+            if live is not None and live.instance is not None:
+                return live.instance
+        return self.selected_instance()
+
+    def _ask_cluster_status(self, inst: Instance) -> None:
+        """Ask the scheduler now; while the screen stays open, again after the answer (never overlapping)."""
+        engine = self.engine
+        if engine is None:
+            return
+
+        async def ask() -> None:
+            try:
+                await engine.cluster_status(inst)  # the answer comes as a ClusterState event
+            finally:
+                screen = self._cluster_screen
+                if screen is not None and screen.head_id == inst.id and not self._quitting:
+                    self.set_timer(CLUSTER_REFRESH_S, lambda: self._ask_cluster_status(inst))
+
+        self.run_worker(ask(), group=f"cluster-status:{inst.id}", exclusive=True, exit_on_error=False,
+                        name=f"ask the cluster of {inst.name}")
+
+    def _workers_now(self, inst: Instance) -> int:
+        screen = self._cluster_screen
+        state = screen.state if screen is not None else None
+        if state is None or state.status is None:
+            return 0
+        return sum(1 for name in state.status.names if name != inst.name)
+
+    def action_cluster_create(self) -> None:
+        async def job(engine: Engine, inst: Instance) -> str | None:
+            n = self.settings.cluster.workers
+            self.notify(f"Creating a Dask cluster on {inst.name} with {n} worker instance(s); progress in the "
+                        "Setup log pane.", title="Cluster")
+            summary = await engine.cluster_create(inst)
+            failed = f" {len(summary.failed)} could not join: {'; '.join(summary.failed)}." if summary.failed else ""
+            return (f"Dask cluster on {inst.name}: {len(summary.status.workers)} workers connected.{failed} "
+                    "In a notebook on it, Client() connects.")
+
+        self._cluster_job("cluster", job)
+
+    def action_cluster_grow(self) -> None:
+        async def job(engine: Engine, inst: Instance) -> str | None:
+            summary = await engine.cluster_scale(inst, self._workers_now(inst) + 1)
+            return f"Cluster on {inst.name}: {len(summary.status.workers)} workers connected."
+
+        self._cluster_job("cluster", job)
+
+    def action_cluster_shrink(self) -> None:
+        async def job(engine: Engine, inst: Instance) -> str | None:
+            from tui.ui.screens.confirm import Confirm
+
+            async def confirm(text: str) -> bool:
+                return bool(await self.push_screen_wait(Confirm(  # type: ignore[arg-type]
+                    f"Remove a worker from the cluster on {inst.name}?", text, "Retire and delete", danger=True)))
+
+            n = self._workers_now(inst)
+            if n == 0:
+                return "The cluster has no worker instance to remove."
+            summary = await engine.cluster_scale(inst, n - 1, confirm)
+            return f"Retired and deleted {', '.join(summary.removed)}; {len(summary.status.workers)} workers remain."
+
+        self._cluster_job("cluster", job)
+
+    def action_cluster_dashboard(self) -> None:
+        async def job(engine: Engine, inst: Instance) -> str | None:
+            import asyncio
+            import webbrowser
+
+            url = await engine.cluster_dashboard(inst)
+            self.copy_to_clipboard(url)
+            opened = await asyncio.to_thread(webbrowser.open, url)
+            return f"Dask dashboard: {url} (copied){'' if opened else ' — no browser here: open it in yours'}"
+
+        self._cluster_job("dashboard", job)
+
+    def action_cluster_delete(self) -> None:
+        async def job(engine: Engine, inst: Instance) -> str | None:
+            from tui.ui.screens.confirm import TypedConfirm
+
+            async def confirm(text: str) -> bool:
+                return bool(await self.push_screen_wait(TypedConfirm(  # type: ignore[arg-type]
+                    f"Delete the Dask cluster on {inst.name}?", text, inst.name)))
+
+            deleted = await engine.cluster_delete(inst, confirm)
+            return (f"Cluster on {inst.name} deleted ({', '.join(deleted) or 'no worker instances'}); "
+                    "the head and its Jupyter keep running.")
+
+        self._cluster_job("cluster", job)
+
+    def _cluster_job(self, action: str, job: RemoteJob) -> None:
+        inst = self._cluster_head()
+        if inst is not None:
+            self.run_remote(action, job, inst)
+
+    def running_cluster_work(self) -> list[str]:
+        """Names of the heads with a cluster operation in progress (quitting asks first)."""
+        return [self.instance_name(iid) for action, iid in self._remote_jobs if action == "cluster"]
+
+    # -- what the core says ------------------------------------------------------------------------------------
+    def on_cluster_progress(self, message: CoreMessage[ClusterProgress]) -> None:
+        import time
+
+        p = message.event
+        self._setup_pane.cluster_line(self.instance_name(p.head_id), p.instance, p.phase, p.message, time.monotonic())
+
+    def on_cluster_state(self, message: CoreMessage[ClusterState]) -> None:
+        screen = self._cluster_screen
+        if screen is not None and screen.head_id == message.event.head_id:
+            screen.show(message.event)
