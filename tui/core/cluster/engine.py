@@ -181,6 +181,13 @@ class DaskCluster:
 
     # -- start / scale up -------------------------------------------------------------------------------
 
+    async def prepare(self, *, install_timeout: float = 900.0) -> None:
+        """Before any worker instance is launched: the head's Python and dask (installed when missing), the
+        cluster's CA, and the scheduler's and dashboard's ports free (PortTaken when not). Fails fast and cheap."""
+        conn = await self._connect(self.head)
+        await self._prepare_head(conn, install_timeout)
+        await self._check_ports(conn)
+
     async def start(self, *, timeout: float = 180.0, install_timeout: float = 900.0) -> ClusterStatus:
         """Make the cluster run: check the head's versions, bring each worker's environment to the same versions,
         hand out TLS material, start the scheduler and every worker in parallel (running sessions are adopted,

@@ -105,9 +105,11 @@ class ClusterService:
             raise ClusterError("a cluster without workers and without a worker on the head would compute nothing",
                                "ask for at least one worker")
         head = await self._head(head_ref)
-        members, failed = await self._grow(head, n, flavor)
-        cluster = DaskCluster(head, [*([head] if with_head else []), *members], self.connect, self.config(),
+        cluster = DaskCluster(head, [head] if with_head else [], self.connect, self.config(),
                               progress=self._progress(head))
+        await cluster.prepare()  # the head's Python and dask, free ports: before any instance is launched
+        members, failed = await self._grow(head, n, flavor)
+        cluster.workers.extend(members)
         status = await cluster.start()
         return await self._finish(head, status, failed)
 
