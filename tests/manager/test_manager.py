@@ -14,8 +14,9 @@ import socket
 import time
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -495,3 +496,25 @@ async def test_jupyter_stopped_and_started_again_keeps_its_local_port(rig: Rig, 
     await stopped(rig, world)
     assert AppState.load(world.state_path).tunnel(world.iid) is None  # closed: not re-opened on the next app start
     assert (await running(rig, world)).local_port == local
+
+
+async def test_a_login_that_fails_is_could_not_connect_never_lost(world: World, tmp_path: Path) -> None:
+    """A refused key: 'could not connect' with the reason — and no 'lost' for a connection that never was."""
+    import asyncssh
+
+    from tui.core.api import ManagerError
+
+    wrong = tmp_path / "wrong_key"
+    asyncssh.generate_private_key("ssh-ed25519").write_private_key(str(wrong))
+    events = Events()
+    manager = world.manager(events)
+    ctx = replace(world.ctx, target=replace(world.ctx.target, key_path=wrong))
+    name = world.ctx.instance.name
+    try:
+        with pytest.raises(ManagerError, match=f"^could not connect to {name}: .* refused the key"):
+            await manager.connect(ctx)
+        await asyncio.sleep(0.2)
+    finally:
+        await manager.aclose()
+    states = [(e.state, e.error.split(":")[0]) for e in events.of(ConnectionState)]
+    assert states == [("connecting", ""), ("failed", f"could not connect to {name}")]

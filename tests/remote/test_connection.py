@@ -127,6 +127,30 @@ async def test_pool_reports_and_remakes_dropped_connection(ssh_host: SSHHost, ta
     assert lost == ["i-1"]  # our own close is not reported as a drop
 
 
+async def test_pool_never_reports_a_connection_that_was_never_made(
+    ssh_host: SSHHost, target: SSHTarget, tmp_path: Path
+) -> None:
+    """A refused key, an unknown or changed host key, a closed port: the login fails (raised, 'could not
+    connect'), and nothing is reported 'lost' — there was no connection to lose."""
+    lost: list[tuple[str, Exception | None]] = []
+    pool = ConnectionPool(on_lost=lambda key, exc: lost.append((key, exc)))
+    wrong = tmp_path / "wrong_key"
+    asyncssh.generate_private_key("ssh-ed25519").write_private_key(str(wrong))
+    try:
+        with pytest.raises(HostKeyUnknown):
+            await pool.get("unknown-key", target)
+        KnownHosts(target.known_hosts).add("127.0.0.1", ssh_host.port, ssh_host.host_public_key)
+        with pytest.raises(AuthFailed):
+            await pool.get("refused", dataclasses.replace(target, key_path=wrong))
+        with pytest.raises(Unreachable):
+            await pool.get("closed-port", dataclasses.replace(target, port=free_port()))
+        await asyncio.sleep(0.2)
+        assert lost == []
+        assert not any(pool.is_connected(k) for k in ("unknown-key", "refused", "closed-port"))
+    finally:
+        await pool.close_all()
+
+
 async def test_pool_reconnect_waits_for_the_host(ssh_host: SSHHost, target: SSHTarget) -> None:
     KnownHosts(target.known_hosts).add("127.0.0.1", ssh_host.port, ssh_host.host_public_key)
     pool = ConnectionPool()

@@ -227,6 +227,22 @@ async def test_unreachable_cloud_shows_a_message_and_the_app_lives(ui: Any, sb: 
         assert isinstance(app.screen, HelpScreen)
 
 
+async def test_a_malformed_clouds_yaml_is_named_not_cloud_not_found(ui: Any, sb: Any, tmp_path: Any) -> None:
+    import dataclasses
+
+    from tui.core.engine import open_cloud
+
+    bad = tmp_path / "clouds.yaml"
+    bad.write_text("clouds:\n  sandbox:\n    auth: {auth_url: http://127.0.0.1:1/v3\n    region_name: x\n")
+    settings = dataclasses.replace(ui.settings_for(sb), clouds_yaml=str(bad))
+    app = CadesApp(settings, engine_factory(settings, lambda: open_cloud(settings)))
+    async with app.run_test(size=(120, 40)) as pilot:
+        banner = app.query_one("#banner", Static)
+        await ui.wait_for(pilot, lambda: banner.display)
+        text = " ".join(str(banner.render()).split())
+        assert f"{bad}:" in text and "not valid YAML" in text and "not found" not in text, text
+
+
 async def test_a_hanging_cloud_is_reported_while_the_screen_stays_live(ui: Any, sb: Any, make_app: Any) -> None:
     app = make_app()
     app.stuck_after_s = 1.0

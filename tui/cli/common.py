@@ -13,7 +13,6 @@ import sys
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from enum import Enum
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -81,50 +80,10 @@ def plain(text: str) -> str:
 
 
 def make_cloud(settings: Settings) -> Cloud:
-    """The cloud named by the profile. A clouds.yaml that is not valid YAML is reported by file and line rather
-    than as "cloud not found" (openstacksdk skips a file it cannot parse)."""
-    from tui.core.cloud.base import CloudError
-    from tui.core.cloud.openstack_cloud import OpenStackCloud
+    """The cloud named by the profile, authenticated (a malformed clouds.yaml is named with its line)."""
+    from tui.core.cloud.clouds_yaml import open_cloud
 
-    try:
-        return OpenStackCloud.from_config(settings.cloud, settings.clouds_yaml or None)
-    except CloudError as exc:
-        if "not found" in exc.message:
-            check_clouds_yaml(settings.clouds_yaml)
-        raise
-
-
-def clouds_yaml_candidates(configured: str = "") -> list[Path]:
-    """Where openstacksdk looks for clouds.yaml, in its order (the profile's file first when it names one)."""
-    import os
-
-    if configured:
-        return [Path(configured).expanduser()]
-    found = [Path(p).expanduser() for p in [os.environ.get("OS_CLIENT_CONFIG_FILE", "")] if p]
-    found += [Path.cwd() / "clouds.yaml", Path.home() / ".config/openstack/clouds.yaml",
-              Path("/etc/openstack/clouds.yaml")]
-    return found
-
-
-def check_clouds_yaml(configured: str = "") -> None:
-    """Raise InvalidInput naming the file, line and YAML error of the first clouds.yaml that does not parse."""
-    import yaml
-
-    from tui.core.cloud.base import InvalidInput
-
-    for path in clouds_yaml_candidates(configured):
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError:
-            continue
-        try:
-            yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
-            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-            raise InvalidInput(f"{where}: not valid YAML ({problem})",
-                               "fix that line; Horizon's API Access page downloads a working clouds.yaml") from None
+    return open_cloud(settings.cloud, settings.clouds_yaml)
 
 
 def to_jsonable(value: Any) -> Any:

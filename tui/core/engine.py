@@ -195,10 +195,11 @@ def _as_manager_error() -> Iterator[None]:
 
 
 def open_cloud(settings: Settings) -> Cloud:
-    """The profile's cloud, authenticated (blocking: imports openstacksdk)."""
-    from tui.core.cloud.openstack_cloud import OpenStackCloud
+    """The profile's cloud, authenticated (blocking: imports openstacksdk). A clouds.yaml that is not valid YAML is
+    reported by file and line rather than as "cloud not found" (openstacksdk skips a file it cannot parse)."""
+    from tui.core.cloud.clouds_yaml import open_cloud as open_named
 
-    return OpenStackCloud.from_config(settings.cloud, settings.clouds_yaml or None)
+    return open_named(settings.cloud, settings.clouds_yaml)
 
 
 def engine_factory(settings: Settings, cloud_factory: Callable[[], Cloud], *, services: Services | None = None,

@@ -524,8 +524,9 @@ class RemoteManager:
                     self.emit(ConnectionState(iid, "failed", message))
                     raise ManagerError(message) from exc
                 except RemoteError as exc:  # a changed host key included: refused, never accepted
-                    self.emit(ConnectionState(iid, "failed", str(exc)))
-                    raise ManagerError(str(exc)) from exc
+                    message = f"could not connect to {ctx.instance.name}: {exc}"
+                    self.emit(ConnectionState(iid, "failed", message))
+                    raise ManagerError(message) from exc
                 self.emit(ConnectionState(iid, "connected"))
                 return conn
 

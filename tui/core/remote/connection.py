@@ -161,12 +161,13 @@ class _Client(asyncssh.SSHClient):
     def __init__(self, verifier: HostKeyVerifier, on_lost: Callable[[Exception | None], None] | None) -> None:
         self._verifier = verifier
         self._on_lost = on_lost
+        self.established = False  # set once the login succeeded: only then can the connection be "lost"
 
     def validate_host_public_key(self, host: str, addr: str, port: int, key: asyncssh.SSHKey) -> bool:
         return self._verifier.accepts(key)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if self._on_lost is not None:
+        if self._on_lost is not None and self.established:
             self._on_lost(exc)
 
 
@@ -175,7 +176,8 @@ async def connect(
 ) -> asyncssh.SSHClientConnection:
     """Connect and authenticate; raises only `RemoteError` subclasses.
 
-    `on_lost(exc)` is called when the connection later closes (exc None on a clean close).
+    `on_lost(exc)` is called when the connection later closes (exc None on a clean close) — never for a login
+    that failed (the error is raised instead).
     """
     if target.key_path is not None and not target.key_path.is_file():
         raise AuthFailed(f"SSH key file not found: {target.key_path}")
@@ -188,9 +190,15 @@ async def connect(
             raise type(exc)(f"jump host {jump.describe()}: {exc}") from exc
     store = KnownHosts(target.known_hosts)
     verifier = HostKeyVerifier(store, target.host, target.port, target.pinned)
+    clients: list[_Client] = []
+
+    def new_client() -> _Client:
+        clients.append(_Client(verifier, on_lost))
+        return clients[-1]
+
     options: dict[str, Any] = {
         "known_hosts": (verifier.trusted_keys(), [], []),
-        "client_factory": lambda: _Client(verifier, on_lost),
+        "client_factory": new_client,
         "keepalive_interval": KEEPALIVE_INTERVAL_S,
         "keepalive_count_max": KEEPALIVE_COUNT_MAX,
         "encryption_algs": list(ENCRYPTION_ALGS),
@@ -220,6 +228,8 @@ async def connect(
         _close_quietly(tunnel)
         raise Unreachable(f"cannot reach {target.describe()}: {_reason(exc)}") from None
     verifier.confirmed(conn.get_server_host_key())
+    for client in clients:
+        client.established = True
     if tunnel is not None:
         _close_with(conn, tunnel)
     return conn
