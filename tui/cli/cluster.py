@@ -68,7 +68,7 @@ def cmd_create(args: argparse.Namespace, ctx: Context) -> int:
 
     async def body(engine: CoreEngine) -> int:
         summary = await engine.cluster.create(args.name, args.workers, args.flavor,
-                                              head_worker=False if args.no_head_worker else None)
+                                              head_worker=False if args.no_head_worker else None, dashboard=False)
         _print_summary(ctx, summary)
         return EXIT_FAIL if summary.failed else EXIT_OK
 
@@ -80,7 +80,8 @@ def cmd_scale(args: argparse.Namespace, ctx: Context) -> int:
     _check_n(args.n, "N")
 
     async def body(engine: CoreEngine) -> int:
-        summary = await engine.cluster.scale(args.name, args.n, None if args.yes else _confirm_yes, args.flavor)
+        summary = await engine.cluster.scale(args.name, args.n, None if args.yes else _confirm_yes, args.flavor,
+                                             dashboard=False)
         _print_summary(ctx, summary)
         return EXIT_FAIL if summary.failed else EXIT_OK
 
@@ -101,7 +102,7 @@ def cmd_status(args: argparse.Namespace, ctx: Context) -> int:
         if state.status is None:
             err(f"no cluster answers on {head.name}: {state.problem}")
             return EXIT_FAIL
-        _print_status(ctx, state.status, tunnel)
+        _print_status(ctx, state.status, tunnel, head.name)
         return EXIT_OK
 
     return with_engine(args, ctx, body, "Status interrupted")
@@ -167,7 +168,7 @@ def status_json(scheduler: str, dashboard: str | None, status: ClusterStatus | N
     return out
 
 
-def _print_status(ctx: Context, status: ClusterStatus, dashboard: str | None) -> None:
+def _print_status(ctx: Context, status: ClusterStatus, dashboard: str | None, head: str = "HEAD") -> None:
     import time
 
     import humanize
@@ -175,7 +176,7 @@ def _print_status(ctx: Context, status: ClusterStatus, dashboard: str | None) ->
     from tui.cli.common import table
 
     ctx.print(f"Scheduler {status.scheduler}; dashboard "
-              + (dashboard or "not forwarded (cades-tui cluster dashboard HEAD)"))
+              + (dashboard or f"not forwarded here (cades-tui cluster dashboard {head})"))
     rows = [(w.name, w.status, str(w.threads),
              f"{humanize.naturalsize(w.memory_used, binary=True)} / "
              + (humanize.naturalsize(w.memory_limit, binary=True) if w.memory_limit else "no limit"),
@@ -185,7 +186,7 @@ def _print_status(ctx: Context, status: ClusterStatus, dashboard: str | None) ->
 
 
 def _print_summary(ctx: Context, summary: ClusterSummary) -> None:
-    _print_status(ctx, summary.status, summary.dashboard or None)
+    _print_status(ctx, summary.status, summary.dashboard or None, summary.head)
     for line in summary.failed:
         err(f"not in the cluster: {line}")
     if summary.removed:

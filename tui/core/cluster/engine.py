@@ -447,7 +447,7 @@ class DaskCluster:
         nthreads = self.config.nthreads or max(1, worker.vcpus)
         line = cmd.worker_command(self.config.env, self.scheduler_address, host=self._address_of(worker),
                                   name=worker.name, nthreads=nthreads, memory_limit=self.config.memory_limit)
-        self._emit(worker.name, "worker", f"starting the worker ({nthreads} threads)")
+        self._emit(worker.name, "worker", f"starting the worker ({nthreads} thread{'s' if nthreads != 1 else ''})")
         await session.start(cmd.WORKER_SESSION, line, cmd.DASK_DIR, cmd.WORKER_LOG)
 
     def _differences(self, probe: Probe) -> list[str]:

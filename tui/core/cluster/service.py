@@ -94,7 +94,7 @@ class ClusterService:
     # -- create / scale -----------------------------------------------------------------------------------------
 
     async def create(self, head_ref: str, workers: int | None = None, flavor: str = "",
-                     head_worker: bool | None = None) -> ClusterSummary:
+                     head_worker: bool | None = None, dashboard: bool | None = None) -> ClusterSummary:
         """Launch the missing workers (an existing `HEAD-wN` is adopted, never doubled), then start the scheduler
         and every worker and wait until they are connected. Workers that never become ACTIVE or cannot start are
         reported; the rest of the cluster runs. Idempotent."""
@@ -111,9 +111,10 @@ class ClusterService:
         members, failed = await self._grow(head, n, flavor)
         cluster.workers.extend(members)
         status = await cluster.start()
-        return await self._finish(head, status, failed)
+        return await self._finish(head, status, failed, dashboard=dashboard)
 
-    async def scale(self, head_ref: str, n: int, confirm: Confirm | None = None, flavor: str = "") -> ClusterSummary:
+    async def scale(self, head_ref: str, n: int, confirm: Confirm | None = None, flavor: str = "",
+                    dashboard: bool | None = None) -> ClusterSummary:
         """Up: launch and join new workers. Down: retire the highest-numbered workers gracefully (their data moves
         first), end their sessions, then delete those instances — after `confirm` says yes."""
         head = await self._head(head_ref)
@@ -123,9 +124,9 @@ class ClusterService:
             members, failed = await self._grow(head, n, flavor)
             new = [w for w in members if w.name not in cluster.worker_names]
             status = await cluster.add_workers(new)
-            return await self._finish(head, status, failed)
+            return await self._finish(head, status, failed, dashboard=dashboard)
         if n == len(current):
-            return await self._finish(head, await cluster.status(timeout=20.0), ())
+            return await self._finish(head, await cluster.status(timeout=20.0), (), dashboard=dashboard)
         victims = sorted(current, key=lambda w: _number(head, w.name))[n:]
         names = [w.name for w in victims]
         if confirm is not None and not await confirm(
@@ -134,7 +135,7 @@ class ClusterService:
             raise ClusterError("scale down cancelled; nothing changed")
         status = await cluster.scale_down(names)
         await self._delete_instances(head, victims)
-        return await self._finish(head, status, (), removed=tuple(names))
+        return await self._finish(head, status, (), removed=tuple(names), dashboard=dashboard)
 
     async def _grow(self, head: Instance, n: int, flavor: str) -> tuple[list[Instance], tuple[str, ...]]:
         """The head's ACTIVE workers, n of them when everything goes well: existing ones adopted, the missing ones
@@ -236,9 +237,12 @@ class ClusterService:
         return [w for w, r in zip(workers, results, strict=True) if r is None], failed
 
     async def _finish(self, head: Instance, status: ClusterStatus, failed: Sequence[str],
-                      removed: tuple[str, ...] = ()) -> ClusterSummary:
+                      removed: tuple[str, ...] = (), dashboard: bool | None = None) -> ClusterSummary:
         url = ""
-        if self.settings.cluster.auto_dashboard_tunnel or self.manager.tunnel_info(head.id, DASHBOARD):
+        if dashboard is None:
+            open_one = self.manager.tunnel_info(head.id, DASHBOARD) is not None
+            dashboard = self.settings.cluster.auto_dashboard_tunnel or open_one
+        if dashboard:
             url = await self.dashboard(head.id)
         self.emit(ClusterState(head.id, status, url))
         self._say(head, "", "done", f"cluster on {head.name}: {len(status.workers)} workers connected"
