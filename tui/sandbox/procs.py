@@ -1,8 +1,9 @@
 """Linux /proc helpers for the SSH hosts: process trees, environment markers, waiting for processes to end.
 
-Without /proc (macOS, Windows) they see no processes: a VM's stop then ends its sshd (or asyncssh server) and the
-sessions it started, not processes detached from them. Signals exist per platform: Windows has no SIGKILL (its
-SIGTERM is already TerminateProcess) and no SIGHUP.
+Without /proc (macOS) the process table comes from `ps` (state, parent, command name), so a network cut still ends
+sshd's connections; environments cannot be read there, so a VM's stop ends its sshd and sessions but not processes
+detached from them (a Jupyter in screen). Windows has neither: no processes are seen. Signals exist per platform:
+Windows has no SIGKILL (its SIGTERM is already TerminateProcess) and no SIGHUP.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -20,9 +22,28 @@ else:
     HARD_KILL = signal.SIGKILL
 
 
-def stat(pid: int) -> list[str] | None:
+PROC = Path("/proc")
+
+
+def _ps(*args: str) -> list[list[str]]:
+    """Rows of `ps` output, split on whitespace; [] when there is no `ps` (Windows) or it fails."""
     try:
-        raw = Path(f"/proc/{pid}/stat").read_text()
+        out = subprocess.run(["ps", *args], capture_output=True, text=True, timeout=10, check=False).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return [line.split() for line in out.splitlines() if line.strip()]
+
+
+def stat(pid: int) -> list[str] | None:
+    """[command name, state letter, parent pid, ...] as in /proc/PID/stat; None when there is no such process."""
+    if not PROC.is_dir():
+        rows = _ps("-o", "stat=,ppid=,comm=", "-p", str(pid))
+        if not rows or len(rows[0]) < 3:
+            return None
+        state, ppid, *name = rows[0]
+        return [os.path.basename(" ".join(name)), state[:1], ppid]
+    try:
+        raw = (PROC / str(pid) / "stat").read_text()
     except OSError:
         return None
     return [raw[raw.index("(") + 1 : raw.rindex(")")], *raw[raw.rindex(")") + 2 :].split()]
@@ -39,18 +60,28 @@ def alive(pid: int) -> bool:
 
 
 def all_pids() -> list[int]:
-    try:
-        return [int(p) for p in os.listdir("/proc") if p.isdigit()]
-    except OSError:  # no /proc (macOS, Windows)
-        return []
+    if not PROC.is_dir():  # macOS: ps; Windows: none
+        return [int(row[0]) for row in _ps("-A", "-o", "pid=") if row[0].isdigit()]
+    return [int(p) for p in os.listdir(PROC) if p.isdigit()]
+
+
+def _parents() -> dict[int, int]:
+    """pid -> parent pid of every process."""
+    if not PROC.is_dir():
+        return {int(r[0]): int(r[1]) for r in _ps("-A", "-o", "pid=,ppid=") if len(r) == 2 and r[0].isdigit()
+                and r[1].isdigit()}
+    parents = {}
+    for pid in all_pids():
+        st = stat(pid)
+        if st:
+            parents[pid] = int(st[2])
+    return parents
 
 
 def descendants(root_pid: int) -> list[int]:
     children: dict[int, list[int]] = {}
-    for pid in all_pids():
-        st = stat(pid)
-        if st:
-            children.setdefault(int(st[2]), []).append(pid)
+    for pid, parent in _parents().items():
+        children.setdefault(parent, []).append(pid)
     out: list[int] = []
     todo = [root_pid]
     while todo:
@@ -69,7 +100,7 @@ def marked_pids(env_entry: str) -> list[int]:
         if pid == me:
             continue
         try:
-            env = Path(f"/proc/{pid}/environ").read_bytes()
+            env = (PROC / str(pid) / "environ").read_bytes()
         except OSError:
             continue
         if needle in env.split(b"\0"):
