@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import errno
 import getpass
 import hashlib
 import os
@@ -358,9 +359,23 @@ def _banner_ok(host: str, port: int) -> bool:
 
 
 def _loopback(addresses: Sequence[str]) -> list[str]:
-    """The addresses, checked: every listener binds 127.0.0.x, never a routable address."""
+    """The addresses, checked: every listener binds 127.0.0.x, never a routable address. Those this machine does
+    not have are left out while one remains: Linux answers on all of 127.0.0.0/8, macOS only on 127.0.0.1 until
+    more are added (`sudo ifconfig lo0 alias 127.0.0.2 up`) — there a VM with a floating IP (127.0.0.1) still
+    serves, one with only its private 127.0.0.N does not."""
     out = list(dict.fromkeys(addresses))
     bad = [a for a in out if not a.startswith("127.")]
     if not out or bad:
         raise ValueError(f"SSH hosts listen on loopback addresses only, not {bad or 'nothing'}")
-    return out
+    present = [a for a in out if _has_address(a)]
+    return present or out  # none at all: sshd says why
+
+
+def _has_address(address: str) -> bool:
+    """Whether this machine has `address` (a listener could bind it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind((address, 0))
+        except OSError as exc:
+            return exc.errno != errno.EADDRNOTAVAIL
+    return True
