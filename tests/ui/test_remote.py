@@ -389,8 +389,6 @@ async def test_quit_during_setup_asks_and_cancel_keeps_the_app(ui: Any, rig: Rig
     sleep.kill()  # see test_a_cancelled_step_s_command_ends_on_the_vm
 
 
-@pytest.mark.xfail(strict=True, reason="the sandbox's sshd runs every session under ForceCommand, and OpenSSH "
-                   "refuses 'signal' requests to forced-command sessions: the KILL sent on cancel is dropped")
 async def test_a_cancelled_step_s_command_ends_on_the_vm(ui: Any, rig: Rig) -> None:
     sleep = SleepOnTheVM()
     app = rig.app(steps=(WaitForSSH(), sleep))

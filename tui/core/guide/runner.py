@@ -65,6 +65,7 @@ class SetupRunner:
             self.on_event(OutputLines(step.name, tuple(lines)))
 
         self.ctx.out = out
+        self.ctx.sh.notice = out  # what the VM's setup lock did (waited for, or stopped, an earlier run's command)
         t0 = time.monotonic()
         attempt = 0
         while True:

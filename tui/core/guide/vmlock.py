@@ -1,0 +1,85 @@
+"""One setup at a time on a VM: every setup command runs holding `flock` on `~/.cades-tui/setup.lock`.
+
+The lock is taken by the command's own shell (file descriptor 9, inherited by everything it starts), so a command
+left running by an interrupted setup — the app killed, the terminal closed, the connection cut — still holds it. The
+next command of any setup run finds it held and says so, then waits for the orphan to finish (it then checks what
+is left: steps are idempotent), or stops it cleanly (SIGTERM to its process group, SIGKILL 10 s later) once
+`wait_s` has passed, and says which. A cancelled setup stops its own command the same way (`stop_command`): a
+closed SSH channel does not end a remote command, and sshd refuses signal requests to forced-command sessions.
+
+`owner` (next to the lock) names the holder: process group, run id, start time. Lines the lock prints start with
+`NOTICE` so the executor can show them to the user (also for read-only checks) and keep them out of results.
+Without `flock` on the VM, commands run unlocked.
+"""
+
+from __future__ import annotations
+
+import shlex
+
+from tui.core.remote.session import remote_path
+
+STATE_DIR = "~/.cades-tui"
+SCRIPT = f"{STATE_DIR}/setup-lock.sh"
+NOTICE = "cades-tui: "
+ORPHAN_WAIT_S = 600  # how long a re-run waits for a setup command left running before it stops it
+
+# Sourced (`. FILE RUN WAIT`) by the shell of every setup command. POSIX sh.
+_SCRIPT_TEXT = r"""# cades-tui: one setup at a time on this VM (sourced before each setup command)
+_cl="$HOME/.cades-tui/setup.lock"
+if command -v flock >/dev/null 2>&1; then
+  exec 9>>"$_cl"
+  if ! flock -n 9; then
+    _cpg=; _crun=; _ct0=
+    read -r _cpg _crun _ct0 < "$_cl.owner" 2>/dev/null
+    _cnow=$(date +%s)
+    echo "cades-tui: a setup command left running by an earlier run (process group ${_cpg:-?}," \
+      "for $((_cnow - ${_ct0:-$_cnow})) s) holds the setup lock: waiting for it to finish (up to $2 s)"
+    _cw=0; _cs=10; [ "$2" -lt 10 ] && _cs=$2
+    while ! flock -w "$_cs" 9; do
+      _cw=$((_cw + _cs))
+      if [ "$_cw" -ge "$2" ]; then
+        echo "cades-tui: it still runs after $_cw s: stopping it (SIGTERM to process group ${_cpg:-?})"
+        case "$_cpg" in ''|*[!0-9]*|0|1) ;; *) kill -TERM -- "-$_cpg" 2>/dev/null ;; esac
+        if ! flock -w 10 9; then
+          case "$_cpg" in ''|*[!0-9]*|0|1) ;; *) kill -KILL -- "-$_cpg" 2>/dev/null ;; esac
+          flock -w 10 9 || { echo "cades-tui: could not stop it; nothing done"; exit 75; }
+        fi
+        echo "cades-tui: stopped it; carrying on (each step checks what is already done)"
+        break
+      fi
+      echo "cades-tui: still waiting for it ($_cw s)"
+    done
+    [ "$_cw" -lt "$2" ] && echo "cades-tui: it finished after $_cw s: carrying on (what it did is checked, not redone)"
+  fi
+  _cpg=$(ps -o pgid= -p $$ 2>/dev/null | tr -d ' ')
+  echo "${_cpg:-$$} $1 $(date +%s)" > "$_cl.owner"
+fi
+"""
+
+
+def install_command() -> str:
+    """Write the lock script (stdin: `script_text()`) into the VM's private state dir."""
+    d, f = remote_path(STATE_DIR), remote_path(SCRIPT)
+    return f"(umask 077 && mkdir -p {d} && chmod 700 {d} && cat > {f}.tmp && mv -f {f}.tmp {f})"
+
+
+def script_text() -> str:
+    return _SCRIPT_TEXT
+
+
+def prefix(run_id: str, wait_s: int) -> str:
+    """What goes before each setup command: take the lock (or wait for / stop its orphan holder)."""
+    return f". {remote_path(SCRIPT)} {shlex.quote(run_id)} {int(wait_s)}\n"
+
+
+def stop_command(run_id: str) -> str:
+    """Stop the command of run `run_id` that holds the lock now (nothing when another run holds it)."""
+    owner = remote_path(STATE_DIR + "/setup.lock.owner")
+    return (f"read -r pg run _ < {owner} 2>/dev/null && [ \"$run\" = {shlex.quote(run_id)} ] && "
+            'case "$pg" in \'\'|*[!0-9]*|0|1) false ;; *) kill -TERM -- "-$pg" ;; esac')
+
+
+def split_notices(lines: list[str]) -> tuple[list[str], list[str]]:
+    """(the lock's notices, the command's own lines)."""
+    notices = [x for x in lines if x.startswith(NOTICE)]
+    return notices, [x for x in lines if not x.startswith(NOTICE)] if notices else lines
