@@ -71,7 +71,7 @@ def test_default_is_the_smallest_fitting_c1() -> None:
 def test_refused_up_front_with_the_numbers() -> None:
     with pytest.raises(QuotaExceeded) as err:
         plan_workers(HEAD, 9, FLAVORS, quota(ram=8192, cores=16))
-    assert "need 9216 MB RAM, 8192 MB left" in str(err.value) and "at most 8 workers of c1.tiny fit" in str(err.value)
+    assert "need 9 GiB RAM, 8 GiB left" in str(err.value) and "at most 8 workers of c1.tiny fit" in str(err.value)
     with pytest.raises(QuotaExceeded, match="need 4 cores, 3 left"):
         plan_workers(HEAD, 2, FLAVORS, quota(cores=3), "c1.small")
     with pytest.raises(QuotaExceeded, match=r"need 48 GB of volumes, 40 GB left"):

@@ -79,6 +79,7 @@ class CadesApp(PollingArea, InstancesArea, VolumesArea, SetupArea, JupyterArea, 
         self.idle_every_s = settings.ui.refresh_s * IDLE_EVERY
         self._wizard = self._volumes_screen = self._log_screen = self._cluster_screen = None
         self._remote_jobs: set[tuple[str, str]] = set()  # (action, instance id) of remote jobs in progress
+        self._clusters: set[str] = set()  # heads whose scheduler answered last time it was asked
         if settings.ui.theme:
             self.theme = settings.ui.theme
 
@@ -106,19 +107,20 @@ class CadesApp(PollingArea, InstancesArea, VolumesArea, SetupArea, JupyterArea, 
         self.query_one("#banner").display = False
 
     async def on_ready(self) -> None:
-        """The first frame (frames, titles, hints, keys) is on screen: now mount the tables and logs, then build
-        the core (imports openstacksdk, authenticates) — its answers always find the tables in place."""
+        """The first frame (frames, titles, hints, keys) is on screen: now start building the core (a thread:
+        the first listing, then openstacksdk's import) and mount the tables and logs meanwhile — the core's answers
+        are messages, handled after this, so they always find the tables in place."""
         from tui.ui.bridge import EventBridge
 
-        for pane in (self._instances_pane, self._flavors_pane, self._setup_pane, self._tunnels_pane):
-            await pane.build()
         self.bridge: EventBridge = EventBridge(self.fleet, self.post_message, lambda: self.message_queue_size,
                                                lambda _ids: self.fleet_changed())
+        self.start_polling()  # the cloud's first answers travel while the tables mount (handled after this)
+        for pane in (self._instances_pane, self._flavors_pane, self._setup_pane, self._tunnels_pane):
+            await pane.build()
         self.fleet_signal.subscribe(self, self._redraw)
         self._instances_pane.table.focus()
         self._built = True
         settle_memory()
-        self.start_polling()
 
     # ---- the live state, observed ------------------------------------------------------------------
     def fleet_changed(self) -> None:
@@ -192,14 +194,17 @@ class CadesApp(PollingArea, InstancesArea, VolumesArea, SetupArea, JupyterArea, 
                 "on the head later and create again: what exists is adopted, the rest is done.", "Quit",
                 danger=True)):
             return
-        running = self.fleet.running_jupyter()
+        running, clusters = self.fleet.running_jupyter(), self.running_clusters()
         await self._close_remote()
-        message = None
+        parts = []
         if running:
-            message = (f"Jupyter keeps running on {', '.join(running)}; its tunnels are closed. "
-                       "Start cades-tui again to reattach (tunnels re-open), or stop it with "
-                       "`cades-tui jupyter stop NAME`.")
-        self.exit(message=message)
+            parts.append(f"Jupyter keeps running on {', '.join(running)}; its tunnels are closed. "
+                         "Start cades-tui again to reattach (tunnels re-open), or stop it with "
+                         "`cades-tui jupyter stop NAME`.")
+        if clusters:
+            parts.append(f"The Dask cluster on {', '.join(clusters)} keeps running: k on its head shows it again, "
+                         "`cades-tui cluster delete HEAD` ends it.")
+        self.exit(message="\n".join(parts) or None)
 
     async def _close_remote(self) -> None:
         self._quitting = True

@@ -63,11 +63,18 @@ def capacity(flavor: Flavor, quota: Quota, volume_gb: int) -> int:
     return max(0, min(limits))
 
 
+def _ram(mb: int) -> str:
+    """RAM as the rest of the app says it: "2 GiB", "1.5 GiB", "512 MiB"."""
+    if mb >= 1024:
+        return f"{mb // 1024} GiB" if mb % 1024 == 0 else f"{mb / 1024:.1f} GiB"
+    return f"{mb} MiB"
+
+
 def misfit(flavor: Flavor, n: int, quota: Quota, volume_gb: int) -> list[str]:
     """Why `n` instances of `flavor` do not fit, with the numbers; empty when they do."""
     reasons = []
     if n * flavor.ram_mb > quota.ram_mb_free:
-        reasons.append(f"need {n * flavor.ram_mb} MB RAM, {quota.ram_mb_free} MB left")
+        reasons.append(f"need {_ram(n * flavor.ram_mb)} RAM, {_ram(quota.ram_mb_free)} left")
     if n * flavor.vcpus > quota.cores_free:
         reasons.append(f"need {n * flavor.vcpus} cores, {quota.cores_free} left")
     if n > quota.instances_free:
@@ -82,7 +89,8 @@ def _refuse(flavor: Flavor, n: int, quota: Quota, volume_gb: int) -> QuotaExceed
     reasons = "; ".join(misfit(flavor, n, quota, volume_gb))
     hint = (f"at most {fit} worker{'s' if fit != 1 else ''} of {flavor.name} fit" if fit
             else "stop or delete an instance, resize one down, or ask for more quota")
-    return QuotaExceeded(f"{n} workers of {flavor.name} do not fit the remaining quota: {reasons}", hint)
+    what = f"{n} worker{'s' if n != 1 else ''} of {flavor.name} {'do' if n != 1 else 'does'} not fit"
+    return QuotaExceeded(f"{what} the remaining quota: {reasons}", hint)
 
 
 def plan_workers(head: Instance, n: int, flavors: list[Flavor], quota: Quota, flavor_name: str = "", *,
@@ -115,7 +123,7 @@ def plan_workers(head: Instance, n: int, flavors: list[Flavor], quota: Quota, fl
             raise _refuse(pool[0], n, quota, volume_gb)
         chosen = fitting[0]
         why = "the smallest c1.* that fits: many small parallel jobs" if compute else "the smallest that fits"
-        notes.append(f"flavor: {chosen.name} ({chosen.vcpus} vCPU, {chosen.ram_mb} MB RAM; {why})")
+        notes.append(f"flavor: {chosen.name} ({chosen.vcpus} vCPU, {_ram(chosen.ram_mb)} RAM; {why})")
     notes.append(f"workers: {', '.join(names)}")
     return WorkerPlan(head=head.name, names=names, flavor=chosen, volume_gb=volume_gb, notes=tuple(notes))
 

@@ -20,6 +20,7 @@ CLUSTER_REFRESH_S = 3.0
 
 class ClusterArea(Area):
     _cluster_screen: ClusterScreen | None
+    _clusters: set[str]
 
     def action_cluster(self) -> None:
         inst = self.selected_instance()
@@ -145,7 +146,16 @@ class ClusterArea(Area):
         p = message.event
         self._setup_pane.cluster_line(self.instance_name(p.head_id), p.instance, p.phase, p.message, time.monotonic())
 
+    def running_clusters(self) -> list[str]:
+        """Heads whose cluster answered when last asked (quitting says they keep running)."""
+        return sorted(self.instance_name(iid) for iid in self._clusters)
+
     def on_cluster_state(self, message: CoreMessage[ClusterState]) -> None:
+        state = message.event
+        if state.status is not None:
+            self._clusters.add(state.head_id)
+        else:
+            self._clusters.discard(state.head_id)
         screen = self._cluster_screen
         if screen is not None and screen.head_id == message.event.head_id:
             screen.show(message.event)

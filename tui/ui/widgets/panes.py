@@ -163,7 +163,7 @@ class SetupPane(Pane):
     def _write_line(self, line: str) -> None:
         self._write([line])
 
-    def begin(self, instance: str, t: float) -> None:
+    def begin(self, instance: str, t: float, heading: str = "") -> None:
         """A new run on `instance`: the previous run's lines are cleared."""
         self.instance, self.t0, self.step = instance, t, ""
         self.query_one("#setup-empty").display = False
@@ -171,7 +171,7 @@ class SetupPane(Pane):
         self.log_view.clear()
         self.progress.update(total=None, progress=0)
         self.status.update(Text.assemble((instance, "bold"), ": connecting…"))
-        self._write_line(f"Setup on {instance}")
+        self._write_line(heading or f"Setup on {instance}")
 
     def _stamp(self, t: float) -> str:
         return f"{max(0.0, t - self.t0):6.1f}s"
@@ -221,14 +221,12 @@ class SetupPane(Pane):
         """One line of cluster work headed by `head` (a run of its own in this pane, like a setup)."""
         title = f"Dask cluster on {head}"
         if self.instance != title:
-            self.begin(title, t)
-            self.progress.update(total=None, progress=0)
+            self.begin(title, t, heading=title)
+            self.progress.display = False  # steps of unknown number: the lines and the status say how it goes
         mark = {"failed": "✗", "done": "■", "connected": "✓"}.get(phase, "·")
         self._write_line(f"{self._stamp(t)} {mark} {instance or 'cluster':<14}│ {message}")
         style = "bold red" if phase == "failed" else "green" if phase in ("done", "connected") else ""
-        self.status.update(Text.assemble((head, "bold"), "  cluster: ", (message, style)))
-        if phase == "done":
-            self.progress.update(total=1, progress=1)
+        self.status.update(Text.assemble((title, "bold"), "  ", (message, style)))
 
     def cancelled(self, instance: str, t: float) -> None:
         if instance == self.instance:
