@@ -28,6 +28,9 @@ def run_app(args: argparse.Namespace) -> int:
     def build_engine(emit: Emit) -> Engine:  # in the app's thread worker, after the first frame
         if demo is not None:
             demo.ensure()
+        from tui.core.cloud.quick import first_poll
+
+        first_poll(settings.cloud, settings.clouds_yaml or None, emit)  # instances before openstacksdk loads
         from tui.core.engine import CoreEngine, open_cloud
 
         return CoreEngine(settings, open_cloud(settings), emit)

@@ -27,6 +27,7 @@ from tui.core.services import RemoteContext, Services, launch_instance
 from tui.core.state import STATE_FILE, AppState
 
 log = logging.getLogger(__name__)
+QUOTA_EVERY = 6  # quota and volumes re-read at least on every 6th poll (volumes change without servers changing)
 
 
 class CoreEngine:
@@ -39,14 +40,28 @@ class CoreEngine:
         state = AppState.load(self.services.state_dir / STATE_FILE)
         self.manager = RemoteManager(settings, self.services, state, emit, options)
         self._contexts: dict[str, RemoteContext] = {}
+        self._last: Polled | None = None
+        self._polls = 0
         self.cluster = ClusterService(settings, cloud, self.manager, self.context, emit)
 
     # -- the cloud (blocking) -------------------------------------------------------------------------------------
-    def poll(self, with_flavors: bool) -> Polled:
-        """Instances, quota, volumes (and flavors): emitted as `Polled` and returned."""
+    def poll(self, with_flavors: bool, full: bool = False) -> Polled:
+        """Instances, quota, volumes (and flavors): emitted as `Polled` and returned.
+
+        Cheap when nothing changed: the cloud is asked only for the servers changed since the last poll (Nova's
+        `changes-since`; every server when `full`, and now and then anyway), and the quota and volumes are read
+        again only when a server changed, with flavors, on a full poll, or every QUOTA_EVERY-th poll."""
         c = self.cloud
-        polled = Polled(tuple(c.list_instances()), c.get_quota(), tuple(c.list_volumes()),
-                        tuple(c.list_flavors()) if with_flavors else None)
+        watch = getattr(c, "watch_instances", None)  # a Cloud without it lists everything every time
+        instances, changed = watch(full) if watch is not None else (c.list_instances(), True)
+        self._polls += 1
+        last = self._last
+        if last is None or changed or full or with_flavors or self._polls % QUOTA_EVERY == 0:
+            quota, volumes = c.get_quota(), tuple(c.list_volumes())
+        else:
+            quota, volumes = last.quota, last.volumes
+        polled = Polled(tuple(instances), quota, volumes, tuple(c.list_flavors()) if with_flavors else None)
+        self._last = polled
         self.emit(polled)
         return polled
 

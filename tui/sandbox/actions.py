@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from tui.sandbox import data, identity, network, secgroups, volume
+from tui.sandbox import data, identity, network, secgroups, servers, volume
 from tui.sandbox.console import console_log
 from tui.sandbox.nova import get_server, microversion, nova_error, ok, quota_check, set_status
 from tui.sandbox.router import Request, Response
@@ -86,6 +86,7 @@ def _finish_delete(sb: Sandbox, sid: str) -> None:
     srv = sb.state.table("servers").pop(sid, None)
     if srv is None:
         return
+    servers.remember_deleted(sb, srv)
     if srv["port_id"]:
         network.delete_server_port(sb, srv["port_id"])
     for att in srv["volumes"]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import secrets
 import time
@@ -15,6 +16,38 @@ if TYPE_CHECKING:
     from tui.sandbox.sandbox import Sandbox
 
 TOKEN_TTL_S = 3600
+
+
+class Tokens:
+    """Issued tokens, kept in the sandbox's state under their SHA-256: like Keystone's Fernet tokens they stay
+    valid across a restart (a client's cached token still works), and the state file holds no usable token."""
+
+    def __init__(self, state: Any) -> None:
+        self.state = state
+
+    def _table(self) -> dict[str, dict[str, Any]]:
+        table: dict[str, dict[str, Any]] = self.state.data.setdefault("tokens", {})
+        return table
+
+    @staticmethod
+    def _key(token: str) -> str:
+        return hashlib.sha256(token.encode()).hexdigest()
+
+    def __setitem__(self, token: str, record: dict[str, Any]) -> None:
+        with self.state.lock:
+            table, now = self._table(), time.time()
+            for key in [k for k, r in table.items() if r["expires"] < now]:
+                del table[key]
+            table[self._key(token)] = record
+            self.state.touch()
+
+    def get(self, token: str) -> dict[str, Any] | None:
+        return self._table().get(self._key(token))
+
+    def pop(self, token: str) -> None:
+        with self.state.lock:
+            if self._table().pop(self._key(token), None) is not None:
+                self.state.touch()
 USER = "demo"
 PROJECT = "cades-demo"
 DOMAIN = {"id": "default", "name": "Default"}
@@ -153,7 +186,7 @@ def register(router: Router, sb: Sandbox) -> None:
         return Response(200, {"token": rec["body"]}, {"X-Subject-Token": req.headers["x-subject-token"]})
 
     def revoke(req: Request) -> Response:
-        sb.tokens.pop(req.headers.get("x-subject-token", ""), None)
+        sb.tokens.pop(req.headers.get("x-subject-token", ""))
         return Response(204)
 
     def project(req: Request) -> Response:

@@ -52,7 +52,7 @@ class Sandbox:
         self.demo_key_path = self.state_dir / "demo_key"
         self.instances_dir = self.state_dir / "instances"
         self.url = ""
-        self.tokens: dict[str, dict[str, Any]] = {}
+        self.tokens = identity.Tokens(self.state)
         self.secrets: dict[str, str] = {}
         self._hosts: dict[str, SSHHost] = {}
         self._hosts_lock = threading.Lock()
@@ -332,7 +332,13 @@ class Sandbox:
                 **common,
             },
         }
-        write_private(self.clouds_yaml, yaml.safe_dump({"clouds": clouds}, sort_keys=False))
+        text = yaml.safe_dump({"clouds": clouds}, sort_keys=False)
+        try:
+            unchanged = self.clouds_yaml.read_text() == text
+        except OSError:
+            unchanged = False
+        if not unchanged:  # rewritten only when it changes: clients key their token caches by its mtime
+            write_private(self.clouds_yaml, text)
 
     def _restore(self) -> None:
         """Resume pending transitions and power on the SSH hosts of running servers."""

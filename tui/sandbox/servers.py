@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from tui.conventions import META_SSH_PORT, META_SSH_USER
@@ -234,6 +235,36 @@ def create_server(sb: Sandbox, body: dict[str, Any], enforce_quota: bool = True)
 # -- HTTP ---------------------------------------------------------------------------------------------
 
 
+DELETED_KEPT = 1000  # deleted servers remembered for changes-since (Nova keeps them until an archive job runs)
+
+
+def remember_deleted(sb: Sandbox, srv: Record) -> None:
+    """Keep what Nova shows of a deleted server: under `changes-since` it lists it with status DELETED. Under the
+    lock."""
+    gone = sb.state.table("deleted_servers")
+    gone[srv["id"]] = {
+        "id": srv["id"], "name": srv["name"], "status": "DELETED", "created": srv["created"], "updated": now_iso(),
+        "metadata": dict(srv["metadata"]), "key_name": srv["key_name"], "OS-EXT-STS:vm_state": "deleted",
+        "OS-EXT-STS:task_state": None, "OS-EXT-STS:power_state": 0, "addresses": {},
+    }
+    for old in sorted(gone, key=lambda i: gone[i]["updated"])[: max(0, len(gone) - DELETED_KEPT)]:
+        del gone[old]
+
+
+def changes_since(req: Request) -> str | None:
+    """`changes-since` as Nova's timestamp text (fixed width: compares as text), None when not asked; 400 when
+    it is not an ISO 8601 time."""
+    raw = req.arg("changes-since")
+    if raw is None:
+        return None
+    try:
+        when = datetime.fromisoformat(raw.replace("Z", "+00:00").replace(" ", "+"))
+    except ValueError:
+        raise nova_error(400, f"Invalid input for query parameters changes-since. Value: {raw}.") from None
+    when = when if when.tzinfo else when.replace(tzinfo=UTC)
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def _filtered(servers: list[Record], req: Request) -> list[Record]:
     name_re = req.arg("name")
     status = (req.arg("status") or "").upper()
@@ -264,14 +295,18 @@ def list_servers(sb: Sandbox, req: Request) -> Response:
         limit = min(int(req.arg("limit") or MAX_LIMIT), MAX_LIMIT)
     except ValueError:
         raise nova_error(400, "Invalid input for query parameters limit.") from None
+    since = changes_since(req)
     with sb.state.lock:
-        servers = sorted(sb.state.table("servers").values(), key=lambda s: (s["created"], s["id"]), reverse=True)
-        servers = _filtered(servers, req)
+        servers = list(sb.state.table("servers").values())
+        if since is not None:  # changed servers only, and the deleted ones (status DELETED) since then
+            servers = [s for s in servers if s["updated"] >= since]
+            servers += [s for s in sb.state.table("deleted_servers").values() if s["updated"] >= since]
+        servers = _filtered(sorted(servers, key=lambda s: (s["created"], s["id"]), reverse=True), req)
         more = len(servers) > limit
         servers = servers[:limit]
         if detail:
             fips = fips_by_port(sb)
-            items = [render_server(sb, s, mv, fips) for s in servers]
+            items = [_deleted(sb, s) if s["status"] == "DELETED" else render_server(sb, s, mv, fips) for s in servers]
         else:
             items = [{"id": s["id"], "name": s["name"], "links": links(sb, "servers", s["id"])} for s in servers]
     body: dict[str, Any] = {"servers": items}
@@ -280,6 +315,11 @@ def list_servers(sb: Sandbox, req: Request) -> Response:
         params += [f"limit={limit}", f"marker={items[-1]['id']}"]
         body["servers_links"] = [{"rel": "next", "href": f"{sb.url}{req.path}?{'&'.join(params)}"}]
     return ok(200, body, mv)
+
+
+def _deleted(sb: Sandbox, srv: Record) -> dict[str, Any]:
+    return {**srv, "tenant_id": sb.state.data["project_id"], "user_id": sb.state.data["user_id"],
+            "links": links(sb, "servers", srv["id"])}
 
 
 def show_server(sb: Sandbox, req: Request) -> Response:

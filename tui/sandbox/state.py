@@ -43,6 +43,7 @@ def empty_data() -> dict[str, Any]:
         "user_id": uuid.uuid4().hex,
         "demo_seeded": False,
         "servers": {},
+        "deleted_servers": {},  # what Nova still shows of deleted servers (status DELETED) under changes-since
         "volumes": {},
         "keypairs": {},
         "networks": {},

@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from tui.core.cloud import authcache, rest
 from tui.core.cloud.base import (
     AuthError,
     CloudError,
@@ -34,7 +35,6 @@ from tui.core.cloud.base import (
 from tui.core.models import Address, Flavor, Image, Instance, Keypair, Network, Quota, Volume
 
 POLL_S = 1.0
-PAGE = 1000
 API_TIMEOUT_S = 30.0  # per HTTP request, unless clouds.yaml sets api_timeout
 MICROVERSION = "2.79"  # flavor details embedded in servers (2.47), stable since Train
 WAIT_S = 900.0  # a slow cloud can take minutes to build a boot-from-volume server
@@ -43,9 +43,13 @@ WAIT_S = 900.0  # a slow cloud can take minutes to build a boot-from-volume serv
 class OpenStackCloud:
     """The real cloud, through openstacksdk."""
 
-    def __init__(self, conn: Any, name: str) -> None:
+    def __init__(self, conn: Any, name: str, clouds_yaml: str | None = None, token: str | None = None) -> None:
         self.conn = conn
         self.name = name
+        self.clouds_yaml = clouds_yaml
+        self._cached_token = token  # the token in the cache file (tui.core.cloud.authcache)
+        self._endpoints_noted = False
+        self.watch = rest.ServerWatch(to_instance)
 
     @classmethod
     def from_config(cls, cloud: str, clouds_yaml: str | Path | None = None,
@@ -67,8 +71,11 @@ class OpenStackCloud:
                     "name an entry of your clouds.yaml with --cloud or `cloud:` in the profile",
                 ) from None
             conn = openstack.connection.Connection(config=config, app_name="cades-tui")
+            profile = str(Path(clouds_yaml).expanduser()) if clouds_yaml else None
+            restored = authcache.restore(conn, cloud, profile)  # a token still good: no keystone round trip
             conn.authorize()  # fail now, with a clear message, rather than on the first poll
-        return cls(conn, cloud)
+            authcache.remember(conn, cloud, profile, restored)
+        return cls(conn, cloud, profile, restored or _token(conn))
 
     # ---------------------------------------------------------------- reads
     def list_instances(self) -> list[Instance]:
@@ -76,15 +83,18 @@ class OpenStackCloud:
 
         openstacksdk's Server resources cost ~7 ms each to build (7 s for 1,000 servers); the JSON is the same
         data, so the hot path (polling, `cades-tui list`) skips them."""
-        servers: list[dict[str, Any]] = []
-        url: str | None = f"/servers/detail?limit={PAGE}"
         with translate_errors("listing instances"):
-            while url:
-                body = self._get(url)
-                page = body.get("servers", [])
-                servers.extend(page)
-                url = _next_link(body.get("servers_links")) if len(page) >= PAGE else None
+            servers = rest.servers(self._json)
+        self._note_cache()
         return [to_instance(s) for s in servers]
+
+    def watch_instances(self, full: bool = False) -> tuple[list[Instance], bool]:
+        """Every instance, and whether any changed since the last call — between full listings only the servers
+        Nova says changed (`changes-since`) are read (`rest.ServerWatch`)."""
+        with translate_errors("listing instances"):
+            found = self.watch.instances(self._json, full)
+        self._note_cache()
+        return found
 
     def get_instance(self, name_or_id: str) -> Instance:
         server_id = self._server_id(name_or_id)
@@ -123,34 +133,12 @@ class OpenStackCloud:
 
     def list_volumes(self) -> list[Volume]:
         with translate_errors("listing volumes"):
-            return [to_volume(v) for v in self.conn.block_storage.volumes(details=True)]
+            return rest.volumes(self._json)
 
     def get_quota(self) -> Quota:
+        """Nova's and Cinder's absolute limits, as JSON (an old Cinder without /limits: counted from the volumes)."""
         with translate_errors("reading the quota"):
-            a = self.conn.compute.get_limits().absolute
-            volumes_limit, volumes_used, gb_limit, gb_used = -1, 0, -1, 0
-            try:
-                v = self.conn.block_storage.get_limits().absolute
-                volumes_limit, volumes_used = _int(v.max_total_volumes, -1), _int(v.total_volumes_used)
-                gb_limit, gb_used = _int(v.max_total_volume_gigabytes, -1), _int(v.total_gigabytes_used)
-            except Exception as exc:  # an old Cinder without /limits: count what we can
-                if _status(exc) not in (404, 501) and not isinstance(exc, AttributeError):
-                    raise
-                vols = self.list_volumes()
-                volumes_used, gb_used = len(vols), sum(v.size_gb for v in vols)
-        return Quota(
-            ram_mb_limit=_int(a.total_ram, -1),
-            ram_mb_used=_int(a.total_ram_used),
-            cores_limit=_int(a.total_cores, -1),
-            cores_used=_int(a.total_cores_used),
-            instances_limit=_int(a.instances, -1),
-            instances_used=_int(a.instances_used),
-            keypairs_limit=_int(a.keypairs, -1),
-            volumes_limit=volumes_limit,
-            volumes_used=volumes_used,
-            gigabytes_limit=gb_limit,
-            gigabytes_used=gb_used,
-        )
+            return rest.quota(self._json)
 
     def console_log(self, name_or_id: str, lines: int | None = None) -> str:
         server = self._server(name_or_id)
@@ -407,6 +395,29 @@ class OpenStackCloud:
         return True
 
     # -------------------------------------------------------------- helpers
+    def _json(self, service: str, path: str) -> dict[str, Any]:
+        """GET `path` of a service ("compute" at MICROVERSION, "block_storage"); an HTTP error as a CloudError."""
+        proxy = getattr(self.conn, service)
+        response = proxy.get(path, microversion=MICROVERSION) if service == "compute" else proxy.get(path)
+        if response.status_code >= 400:
+            raise classify(_http_error(response), f"reading {path.split('?')[0]}")
+        body: dict[str, Any] = response.json()
+        return body
+
+    def _note_cache(self) -> None:
+        """After a read: keep the token cache current (keystoneauth may have re-authenticated, say after a 401
+        on a revoked token) and record the endpoints the app's first listing goes straight to."""
+        token = _token(self.conn)
+        if token != self._cached_token:
+            authcache.remember(self.conn, self.name, self.clouds_yaml, self._cached_token)
+            self._cached_token, self._endpoints_noted = token, False
+        if not self._endpoints_noted:
+            self._endpoints_noted = True
+            with contextlib.suppress(Exception):  # a cloud without a block-storage service: the cache does without
+                for service in ("compute", "block_storage"):
+                    authcache.note_endpoint(self.name, self.clouds_yaml, service,
+                                            getattr(self.conn, service).get_endpoint())
+
     def _get(self, url: str) -> dict[str, Any]:
         response = self.conn.compute.get(url, microversion=MICROVERSION)
         if response.status_code >= 400:
@@ -461,6 +472,21 @@ class OpenStackCloud:
 
 
 # ------------------------------------------------------------------ conversions
+def _token(conn: Any) -> str | None:
+    auth_ref = getattr(getattr(conn.session, "auth", None), "auth_ref", None)
+    return getattr(auth_ref, "auth_token", None)
+
+
+def _http_error(response: Any) -> BaseException:
+    from openstack import exceptions
+
+    try:
+        exceptions.raise_from_response(response)
+    except exceptions.HttpException as exc:
+        return exc
+    return exceptions.HttpException(response=response)
+
+
 def _int(value: Any, default: int = 0) -> int:
     try:
         return int(value)
@@ -509,14 +535,6 @@ def to_instance(s: dict[str, Any]) -> Instance:
         volume_ids=tuple(v["id"] for v in (s.get("os-extended-volumes:volumes_attached") or []) if v.get("id")),
         metadata=tuple(sorted((str(k), str(v)) for k, v in (s.get("metadata") or {}).items())),
     )
-
-
-def _next_link(links: Any) -> str | None:
-    for link in links or []:
-        if link.get("rel") == "next" and link.get("href"):
-            href = str(link["href"])
-            return href[href.index("/servers"):] if "/servers" in href else href
-    return None
 
 
 def to_flavor(f: Any) -> Flavor:

@@ -1,9 +1,12 @@
 """Connecting and polling the cloud: one poll at a time (re-armed when it ends, in `finally`), backing off while
-the cloud fails, a watchdog that says when it hangs; each poll's result arrives as the core's `Polled` event."""
+the cloud fails and while the terminal is not focused, a watchdog that says when it hangs; each poll's result
+arrives as the core's `Polled` event — the first one possibly before the engine exists (read with the cached
+token while openstacksdk loads: `tui.core.cloud.quick`)."""
 
 from __future__ import annotations
 
 import gc
+import threading
 from typing import TYPE_CHECKING
 
 from textual import work
@@ -19,6 +22,8 @@ if TYPE_CHECKING:
     from tui.ui.bridge import CoreMessage
 
 MAX_BACKOFF_S = 60.0
+FIRST_DRAW_WAIT_S = 1.0  # the longest the core's build waits for the first listing to be drawn
+UNFOCUSED_S = 30.0  # at least this long between polls while the terminal says it is not focused
 FLAVORS_EVERY = 6  # re-read flavors on every 6th poll (they rarely change)
 
 
@@ -38,6 +43,8 @@ class PollingArea(Area):
     _busy: bool
     _built: bool
     _again: bool
+    _full: bool = False  # the next poll lists every server (F5, after an action)
+    _first_drawn: threading.Event = threading.Event()  # set when the first listing is on screen
     _polls: int
     stuck_after_s: float
 
@@ -52,7 +59,8 @@ class PollingArea(Area):
             self._connect()
         else:
             self._polls += 1
-            self._poll(self.engine, not self.fleet.flavors or self._polls % FLAVORS_EVERY == 0)
+            full, self._full = self._full, False
+            self._poll(self.engine, not self.fleet.flavors or self._polls % FLAVORS_EVERY == 0, full)
 
     def _stuck(self) -> None:
         """A connect or poll has not returned: say so (the screen stays live; the worker keeps waiting)."""
@@ -78,10 +86,25 @@ class PollingArea(Area):
             self._again = False
             self._tick()
         else:
-            self._timer = self.set_timer(self._delay, self._tick)
+            delay = self._delay if self.app_focus else max(self._delay, UNFOCUSED_S)
+            self._timer = self.set_timer(delay, self._tick)
+
+    def on_app_blur(self) -> None:
+        """The terminal lost focus (where it tells): the next polls wait UNFOCUSED_S (see `_rearm`)."""
+        if self._timer is not None and not self._busy:
+            self._timer.stop()
+            self._timer = self.set_timer(max(self._delay, UNFOCUSED_S), self._tick)
+
+    def on_app_focus(self) -> None:
+        """Back in front: poll now rather than at the end of a long unfocused wait."""
+        if self._timer is not None and not self._busy:
+            self._timer.stop()
+            self._tick()
 
     def action_refresh(self) -> None:
-        """Poll now (or right after the running poll: polls never overlap)."""
+        """Poll now (or right after the running poll: polls never overlap), listing every server — the other
+        polls ask the cloud only for what changed."""
+        self._full = True
         if not self._built:
             return  # the first poll starts as soon as the tables are in place
         if self._busy:
@@ -93,8 +116,18 @@ class PollingArea(Area):
 
     @work(thread=True, group="connect", exclusive=True, exit_on_error=False, name="connect to the cloud")
     def _connect(self) -> None:
+        drawn = self._first_drawn = threading.Event()
+        bridge = self.bridge  # type: ignore[attr-defined]
+
+        def emit(event: object) -> None:
+            """The bridge; the first listing (before the engine exists) waits until it is on screen (see
+            `on_polled`), so that openstacksdk's import, next in this thread, does not slow its drawing (one GIL)."""
+            bridge(event)
+            if self.engine is None and not drawn.is_set() and type(event).__name__ == "Polled":
+                drawn.wait(FIRST_DRAW_WAIT_S)
+
         try:
-            engine = self.engine_factory(self.bridge)  # type: ignore[attr-defined]
+            engine = self.engine_factory(emit)
         except base.CloudError as exc:
             self.post_message(msg.CloudFailed(exc))
         except Exception as exc:  # a broken profile, clouds.yaml or library: said, never a dead app
@@ -105,9 +138,9 @@ class PollingArea(Area):
             self.post_message(msg.EngineReady(engine))
 
     @work(thread=True, group="poll", exclusive=True, exit_on_error=False, name="poll the cloud")
-    def _poll(self, engine: Engine, with_flavors: bool) -> None:
+    def _poll(self, engine: Engine, with_flavors: bool, full: bool) -> None:
         try:
-            engine.poll(with_flavors)  # the result arrives as the core's Polled event
+            engine.poll(with_flavors, full)  # the result arrives as the core's Polled event
         except base.CloudError as exc:
             self.post_message(msg.CloudFailed(exc))
         except Exception as exc:
@@ -122,6 +155,10 @@ class PollingArea(Area):
         self._rearm()
 
     def on_polled(self, message: CoreMessage[Polled]) -> None:
+        if self.engine is None:  # the first listing, read while the engine is built: shown, nothing re-armed
+            self.fleet_changed()  # type: ignore[attr-defined]  # (it was folded in while the tables mounted)
+            self.call_after_refresh(self._first_drawn.set)
+            return
         try:
             if self.state != "connected":
                 if self.state == "failed":
