@@ -102,7 +102,7 @@ class Prefetch:
     def _read(self, name: str) -> None:
         try:
             self.bodies[name] = self.transport.get(*FIRST_READS[name])
-        except Exception as exc:  # noqa: BLE001 — reported by `get`, in the worker that reads it
+        except Exception as exc:  # re-raised by `get`, in the thread that converts the bodies
             self.bodies[name] = exc
 
     def get(self, service: str, path: str) -> dict[str, Any]:
