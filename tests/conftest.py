@@ -31,7 +31,8 @@ GCM = ["aes128-gcm@openssh.com", "aes256-gcm@openssh.com"]
 def _isolated_xdg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     for var in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME"):
         monkeypatch.setenv(var, str(tmp_path / "xdg" / var.lower()))
-    for var in ("CADES_TUI_CONFIG", "OS_CLOUD", "OS_CLIENT_CONFIG_FILE", "CADES_TUI_SANDBOX_DIR"):
+    for var in ("CADES_TUI_CONFIG", "OS_CLOUD", "OS_CLIENT_CONFIG_FILE", "CADES_TUI_SANDBOX_DIR",
+                "CADES_TUI_FORWARDER"):
         monkeypatch.delenv(var, raising=False)
 
 
