@@ -95,6 +95,23 @@ async def _capture(clouds_yaml: Path, out: Path) -> list[Path]:
             app.bridge(event)
         await pilot.pause(0.5)
         shots.append(_shot(app, out, "jupyter-log"))
+        await pilot.press("escape")
+
+        # the Dask cluster screen, from a recorded scheduler view (its progress in the Setup log pane)
+        import time
+
+        from tui.core.recorded import cluster_events, cluster_state
+        from tui.ui.screens.cluster import ClusterScreen
+
+        cluster = app._cluster_screen = ClusterScreen(inst.id, inst.name)
+        await app.push_screen(cluster)
+        await pilot.pause(0.2)
+        for event in cluster_events(inst.id, inst.name):
+            app.bridge(event)
+        now = time.time()
+        cluster.show(cluster_state(inst.id, inst.name, now), now=now)
+        await pilot.pause(0.3)
+        shots.append(_shot(app, out, "cluster"))
     return shots
 
 
@@ -113,9 +130,20 @@ def main(argv: list[str]) -> int:
     converter = shutil.which("rsvg-convert")
     for svg in shots:
         if converter:
-            subprocess.run([converter, str(svg), "-o", str(svg.with_suffix(".png"))], check=True)
+            to_png(converter, svg)
         print(svg, "+ png" if converter else "(no rsvg-convert: SVG only)")
     return 0
+
+
+def to_png(converter: str, svg: Path) -> Path:
+    """PNG beside `svg`. Textual draws each run of cells as its own <text>: without xml:space="preserve" librsvg
+    trims the spaces at either end of a run ("cades-tui — sandbox" became "cades-tui— sandbox")."""
+    text = svg.read_text(encoding="utf-8")
+    if 'xml:space="preserve"' not in text:
+        text = text.replace("<svg ", '<svg xml:space="preserve" ', 1)
+    png = svg.with_suffix(".png")
+    subprocess.run([converter, "-o", str(png), "/dev/stdin"], input=text.encode(), check=True)
+    return png
 
 
 if __name__ == "__main__":

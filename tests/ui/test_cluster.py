@@ -65,6 +65,7 @@ async def test_create_watch_and_delete_a_cluster_from_the_keyboard(ui: Any, sb: 
         assert table.get_row_at(0)[0] == "alpha-w1"
         log = "\n".join(app.query_one("#setup-log").lines)
         assert "Dask cluster on alpha" in log and "alpha-w1" in log and "is ACTIVE" in log
+        assert "alpha-w1 connected" in "\n".join(screen.query_one("#cluster-log").lines)
         assert cloud.get_instance("alpha-w1").public_ip == ""
 
         await pilot.press("ctrl+d")
@@ -90,11 +91,12 @@ def test_cluster_screen(ui: Any, scene_sandbox: tuple[Any, Any], snap_compare: A
 
     async def run_before(pilot: Any) -> None:
         await ui.wait_for(pilot, lambda: bool(app.query_one(InstancesTable).instances) and app.engine is not None)
-        for event in cluster_events(alpha.id, "alpha"):
-            app.bridge(event)
-        screen = ClusterScreen(alpha.id, "alpha")
+        screen = app._cluster_screen = ClusterScreen(alpha.id, "alpha")
         await app.push_screen(screen)
         await pilot.pause()
+        for event in cluster_events(alpha.id, "alpha"):
+            app.bridge(event)  # progress: in the Setup log pane and below the workers
+        await pilot.pause(0.3)
         now = time.time()
         screen.show(cluster_state(alpha.id, "alpha", now), now=now)
         await pilot.pause(0.2)

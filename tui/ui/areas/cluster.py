@@ -145,6 +145,9 @@ class ClusterArea(Area):
 
         p = message.event
         self._setup_pane.cluster_line(self.instance_name(p.head_id), p.instance, p.phase, p.message, time.monotonic())
+        screen = self._cluster_screen
+        if screen is not None and screen.head_id == p.head_id:
+            screen.progress(p.instance, p.message)
 
     def running_clusters(self) -> list[str]:
         """Heads whose cluster answered when last asked (quitting says they keep running)."""

@@ -1,6 +1,7 @@
 """`k`: the Dask cluster headed by the selected instance — the scheduler, the dashboard URL and a row per worker,
 live from the scheduler (refreshed every few seconds while shown). Its keys create, grow, shrink, open the
-dashboard and delete; the work itself is done by the app's cluster area, progress goes to the Setup log pane."""
+dashboard and delete; the work itself is done by the app's cluster area. Its progress shows below the workers (and
+in the Setup log pane)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Footer, Log, Static
 
 from tui.ui.widgets.format import short_duration
 
@@ -55,6 +56,7 @@ class ClusterScreen(Screen[None]):
             pane.border_title = f"Dask cluster — {self.head_name}"
             yield Static(Text("Asking the scheduler…", style="dim"), id="cluster-status")
             yield DataTable(id="cluster-workers", cursor_type="row", zebra_stripes=True)
+            yield Log(id="cluster-log", max_lines=500, auto_scroll=True)
         yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
@@ -66,6 +68,10 @@ class ClusterScreen(Screen[None]):
         table.add_column("Tasks", key="tasks")
         table.add_column("Seen", key="seen")
         table.focus()
+
+    def progress(self, instance: str, message: str) -> None:
+        """A line of the cluster's work (also in the Setup log pane)."""
+        self.query_one("#cluster-log", Log).write_line(f"{instance or 'cluster'}: {message}")
 
     def action_close(self) -> None:
         self.dismiss(None)
