@@ -12,6 +12,7 @@ import sys
 import urllib.request
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -210,6 +211,9 @@ async def test_a_worker_that_never_becomes_active_is_reported_and_the_rest_start
     assert await engine.cluster.check_idle(rig.head, now + cs.idle_delete_hours * 3600 + 1) is Tier.DELETE
     nudges = [e for e in events.of(IdleNudge) if e.instance_id == rig.head.id]
     assert [n.tier for n in nudges] == [Tier.RESIZE, Tier.DELETE] and "no task" in nudges[0].message
+    assert nudges[0].key == "k"  # the key that opens the cluster screen
+    checked = await engine.check_idle(rig.cloud.list_instances(), datetime.now(UTC))  # the app's idle round
+    assert f"{rig.head.name} (cluster)" in checked
 
     await engine.cluster_delete(rig.head)  # w2 in ERROR goes too
     assert rig.worker_names() == []

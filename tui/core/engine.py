@@ -190,6 +190,12 @@ class CoreEngine:
                 log.info("idle check of %s: %s", inst.name, exc)  # unreachable now: the next round tries again
             except Exception:
                 log.exception("idle check of %s failed unexpectedly", inst.name)
+        for head in [i for i in instances if i.status == "ACTIVE" and i.id in self.cluster.heads]:
+            try:
+                await self.cluster.check_idle(head, now.timestamp())
+                checked.append(f"{head.name} (cluster)")
+            except Exception:
+                log.exception("cluster idle check of %s failed unexpectedly", head.name)
         return checked
 
     async def forget_instance(self, instance_id: str) -> None:

@@ -69,6 +69,7 @@ class ClusterService:
         self.ssh_timeout = ssh_timeout
         self.poll_s = poll_s
         self._via: dict[str, Instance] = {}  # worker id -> its head
+        self.heads: set[str] = set()  # heads of the clusters this process created or found (idle checks)
         self._idle_since: dict[str, float] = {}  # head id -> when its workers were last seen without tasks
         self._nudged: dict[str, Tier] = {}
 
@@ -244,6 +245,7 @@ class ClusterService:
             dashboard = self.settings.cluster.auto_dashboard_tunnel or open_one
         if dashboard:
             url = await self.dashboard(head.id)
+        self.heads.add(head.id)
         self.emit(ClusterState(head.id, status, url))
         self._say(head, "", "done", f"cluster on {head.name}: {len(status.workers)} workers connected"
                                     + (f"; {len(failed)} could not join" if failed else ""))
@@ -294,6 +296,7 @@ class ClusterService:
             try:
                 if await self.find(head) is None:
                     continue
+                self.heads.add(head.id)
                 found.append(head.name)
                 if head.id in recorded:
                     await self.dashboard(head.id)
@@ -321,8 +324,8 @@ class ClusterService:
         self._nudged[head.id] = tier
         what = ("delete the cluster (the head and its Jupyter stay)" if tier is Tier.DELETE
                 else "scale it down to 0 workers")
-        self.emit(IdleNudge(head.id, tier, "cluster", f"The Dask cluster on {head.name} has had no task for "
-                                                      f"{idle_h:.1f} hours: {what}"))
+        self.emit(IdleNudge(head.id, tier, "k", f"The Dask cluster on {head.name} has had no task for "
+                                                f"{idle_h:.1f} hours: {what}"))
         return tier
 
     # -- delete ---------------------------------------------------------------------------------------------------
@@ -348,6 +351,8 @@ class ClusterService:
         await self.manager.close_tunnel(head.id, DASHBOARD)
         await self._delete_instances(head, workers)
         await asyncio.to_thread(self._drop_security_group, head)
+        self.heads.discard(head.id)
+        self._idle_since.pop(head.id, None)
         self.emit(ClusterState(head.id, None, "", problem="deleted"))
         self._say(head, "", "done", f"cluster on {head.name} deleted")
         return [w.name for w in workers]
