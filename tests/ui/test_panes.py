@@ -88,7 +88,39 @@ async def test_keys_move_focus_between_panes(ui: Any, sb: Any, make_app: Any) ->
             assert app.focused is not None and app.focused.id == expected, key
         # narrow layout: the focused pane takes the room, the others shrink to a title line
         assert app.query_one("#flavors-pane").size.height > 3
-        assert app.query_one("#instances-pane").outer_size.height == 3
+        assert app.query_one("#instances-pane").outer_size.height == 4  # its header and the selected instance
+
+
+def _visible_rows(table: Any) -> list[int]:
+    """The row indexes a table shows now (below its header, when it shows one)."""
+    body = table.size.height - (table.header_height if table.show_header else 0)
+    top = int(table.scroll_y)
+    return [r for r in range(top, top + max(0, body)) if r < table.row_count]
+
+
+async def test_collapsed_panes_at_80x24_still_show_the_selected_row(ui: Any, sb: Any, cloud: Any,
+                                                                   make_app: Any) -> None:
+    """Another pane has the focus: Instances keeps its header and the selected instance, Flavors its selected
+    flavor (not only headers)."""
+    for name in ("alpha", "beta", "gamma"):
+        await ui.in_thread(ui.launch, cloud, name, "m1.tiny")
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ui.wait_for(pilot, _loaded(app, 3))
+        instances, flavors = app.query_one(InstancesTable), app.query_one(FlavorsTable)
+        await pilot.press("down", "down")  # the third instance
+        await pilot.press("2", "down", "down", "down")
+        selected_flavor = flavors.cursor_row
+        await pilot.press("3")  # the setup log takes the room
+        await pilot.pause(0.2)
+        assert instances.show_header and _visible_rows(instances) == [instances.cursor_row] == [2]
+        assert _visible_rows(flavors) == [selected_flavor]
+        await pilot.press("4")
+        await pilot.pause(0.2)
+        assert _visible_rows(instances) == [2] and _visible_rows(flavors) == [selected_flavor]
+        await pilot.press("1")
+        await pilot.pause(0.2)
+        assert instances.show_header and len(_visible_rows(instances)) >= 3
 
 
 async def test_help_lists_every_binding_and_palette_has_every_action(ui: Any, sb: Any, make_app: Any) -> None:

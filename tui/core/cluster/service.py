@@ -286,7 +286,8 @@ class ClusterService:
 
     async def reattach(self, instances: Sequence[Instance]) -> list[str]:
         """Find the clusters of these instances (heads: with `HEAD-wN` siblings, or a dashboard tunnel on record),
-        restart what is missing, re-open the dashboard tunnels on record. The heads' names."""
+        restart what is missing, re-open the dashboard tunnels on record (all, with `cluster.auto_dashboard_tunnel`).
+        The heads' names."""
         names = {i.name for i in instances}
         recorded = {iid for iid, purpose in self.manager.state.tunnels if purpose == DASHBOARD}
         heads = [i for i in instances if i.status == "ACTIVE" and i.public_ip
@@ -298,7 +299,7 @@ class ClusterService:
                     continue
                 self.heads.add(head.id)
                 found.append(head.name)
-                if head.id in recorded:
+                if head.id in recorded or self.settings.cluster.auto_dashboard_tunnel:
                     await self.dashboard(head.id)
             except (ClusterError, ManagerError, CloudError, StatusError) as exc:
                 self._say(head, "", "failed", f"cluster on {head.name} not re-attached: {exc}")

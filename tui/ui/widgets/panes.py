@@ -43,6 +43,18 @@ class Pane(Vertical):
         if widgets:
             await self.mount_all(widgets, before=0 if self.children else None)
 
+    def on_resize(self) -> None:
+        """Collapsed to one line (narrow, another pane focused), a table shows its selected row, not its header;
+        at any height the selected row stays in view."""
+        from textual.widgets import DataTable
+
+        table = getattr(self, "table", None)
+        if not isinstance(table, DataTable):
+            return
+        table.show_header = self.size.height > 1
+        if table.row_count:
+            table.call_after_refresh(table.move_cursor, row=table.cursor_row, scroll=True)
+
 
 class InstancesPane(Pane):
     def __init__(self) -> None:
