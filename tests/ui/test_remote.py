@@ -336,7 +336,7 @@ async def test_ctrl_x_cancels_a_running_setup(ui: Any, rig: Rig) -> None:
         log = app.query_one("#setup-log", Log)
         pane = app.query_one(SetupPane)
         await pilot.press("s")
-        await ui.wait_for(pilot, lambda: any("sleep    │ sleeping" in line for line in log.lines), timeout=30)
+        await ui.wait_for(pilot, lambda: any("sleep     │ sleeping" in line for line in log.lines), timeout=30)
         assert "step 2/2" in str(pane.status.render())
         assert await asyncio.to_thread(sleep.running)
 
@@ -369,7 +369,7 @@ async def test_quit_during_setup_asks_and_cancel_keeps_the_app(ui: Any, rig: Rig
         log = app.query_one("#setup-log", Log)
         pane = app.query_one(SetupPane)
         await pilot.press("s")
-        await ui.wait_for(pilot, lambda: any("sleep    │ sleeping" in line for line in log.lines), timeout=30)
+        await ui.wait_for(pilot, lambda: any("sleep     │ sleeping" in line for line in log.lines), timeout=30)
 
         await pilot.press("q")
         confirm = await ui.screen(pilot, Confirm)

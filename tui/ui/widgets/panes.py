@@ -197,7 +197,7 @@ class SetupPane(Pane):
 
     def output(self, step: str, lines: list[str], t: float) -> None:
         stamp = self._stamp(t)
-        self._write([f"{stamp} {step:<9}│ {line}" for line in lines])
+        self._write([f"{stamp} {step:<9} │ {line}" for line in lines])  # a long step name never runs into it
 
     def reconnecting(self, step: str, attempt: int, error: str, t: float) -> None:
         self._write_line(f"{self._stamp(t)} ⟳ {step}: connection lost ({error}); reconnecting "
@@ -236,7 +236,7 @@ class SetupPane(Pane):
             self.begin(title, t, heading=title)
             self.progress.display = False  # steps of unknown number: the lines and the status say how it goes
         mark = {"failed": "✗", "done": "■", "connected": "✓"}.get(phase, "·")
-        self._write_line(f"{self._stamp(t)} {mark} {instance or 'cluster':<14}│ {message}")
+        self._write_line(f"{self._stamp(t)} {mark} {instance or 'cluster':<14} │ {message}")
         style = "bold red" if phase == "failed" else "green" if phase in ("done", "connected") else ""
         self.status.update(Text.assemble((title, "bold"), "  ", (message, style)))
 

@@ -26,6 +26,21 @@ def add_columns(table: DataTable[Text | str], *columns: tuple[str, str]) -> None
         table.add_column(label, key=key)
 
 
+def fit_columns(table: DataTable[Text | str], *keys: str) -> None:
+    """Size these auto-width columns to what they show now: DataTable only ever widens a column, so one long
+    value ("BUILD (spawning)") would keep it wide — and push the last columns out of view — for good."""
+    for key in keys:
+        column = table.columns.get(key)  # type: ignore[call-overload]
+        if column is None or table.row_count == 0:
+            continue
+        widths = [x.cell_len if isinstance(x, Text) else Text(str(x)).cell_len for x in table.get_column(key)]
+        width = max(column.label.cell_len, *widths)
+        if width < column.content_width:
+            column.content_width = width
+            row = table.coordinate_to_cell_key((0, 0)).row_key  # type: ignore[arg-type]
+            table.update_cell(row, key, table.get_cell(row, key), update_width=True)  # re-lays the table out
+
+
 def cursor_key(table: DataTable[Text | str]) -> str | None:
     """The key of the row under the cursor; None on an empty table."""
     if table.row_count == 0:
@@ -168,6 +183,13 @@ def short_misfit(flavor: Flavor, quota: Quota | None) -> str:
     return "+".join(parts)
 
 
+def tunnel_state(t: TunnelInfo) -> str:
+    """"up", "reconnecting"..., or why it is down ("down: moved/stopped" when Jupyter went away)."""
+    if t.state is TunnelState.DOWN and t.error:
+        return f"down: {t.error.removeprefix('Jupyter ') if t.purpose == 'jupyter' else t.error}"
+    return t.state.value
+
+
 class TunnelsTable(DataTable[Text | str]):
     """One row per tunnel — instance and purpose, local → remote port, state, for how long, bytes in/out — keyed by
     "instance id/purpose"."""
@@ -204,7 +226,7 @@ class TunnelsTable(DataTable[Text | str]):
                 name.append(f" {t.purpose}", style="dim")
             self.add_row(name,
                          f":{t.local_port} → :{t.remote_port}",
-                         Text(t.state.value, style=style),
+                         Text(tunnel_state(t), style=style),
                          short_age(t.since, now),
                          f"↓{humanize.naturalsize(t.bytes_in, gnu=True)} "
                          f"↑{humanize.naturalsize(t.bytes_out, gnu=True)}",

@@ -1,0 +1,74 @@
+"""The main tables on their own, fed the live state as the app feeds them: columns follow what they show."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime
+
+from textual.app import App, ComposeResult
+
+from tui.core.events import JupyterState, Polled
+from tui.core.live import Fleet
+from tui.core.models import Address, Instance, Quota
+from tui.ui.widgets.tables import InstancesTable
+
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+QUOTA = Quota(8192, 2048, 16, 1, 10, 1)
+
+
+class OneTable(App[None]):
+    def compose(self) -> ComposeResult:
+        yield InstancesTable()
+
+
+def instance(status: str, task_state: str = "") -> Instance:
+    return Instance("i-1", "analytics-1", status, "m1.small", vcpus=1, ram_mb=4096, task_state=task_state,
+                    addresses=(Address("private", "127.0.0.1", "fixed"),), launched_at=NOW)
+
+
+class OneSetupPane(App[None]):
+    def compose(self) -> ComposeResult:
+        from tui.ui.widgets.panes import SetupPane
+
+        yield SetupPane()
+
+
+async def test_setup_lines_keep_a_space_between_a_long_step_name_and_its_output() -> None:
+    from textual.widgets import Log
+
+    from tui.ui.widgets.panes import SetupPane
+
+    app = OneSetupPane()
+    async with app.run_test(size=(100, 20)) as pilot:
+        pane = app.query_one(SetupPane)
+        await pane.build()
+        pane.begin("analytics-1", 0.0)
+        pane.output("jupyter-config", ["wrote ~/.jupyter/jupyter_server_config.json"], 1.0)
+        pane.output("ssh", ["ok"], 1.5)
+        await pilot.pause()
+        lines = app.query_one("#setup-log", Log).lines
+        assert any("jupyter-config │ wrote" in x for x in lines), lines
+        assert any("ssh       │ ok" in x for x in lines), lines  # short names still line up
+
+
+class OneTunnelsTable(App[None]):
+    def compose(self) -> ComposeResult:
+        from tui.ui.widgets.tables import TunnelsTable
+
+        yield TunnelsTable()
+
+
+async def test_a_tunnel_down_because_jupyter_went_away_says_so() -> None:
+    from tui.core.models import TunnelInfo, TunnelState
+    from tui.core.remote.tunnel import GONE
+    from tui.ui.widgets.tables import TunnelsTable
+
+    app = OneTunnelsTable()
+    async with app.run_test(size=(57, 10)) as pilot:
+        table = app.query_one(TunnelsTable)
+        down = TunnelInfo("i-1", 8890, "127.0.0.1", 8889, TunnelState.DOWN, NOW, error=GONE)
+        table.show([down, replace(down, instance="i-2", state=TunnelState.UP, error="")],
+                   {"i-1": "alpha", "i-2": "beta"}, NOW)
+        await pilot.pause()
+        assert str(table.get_cell("i-1/jupyter", "state")) == "down: moved/stopped"
+        assert str(table.get_cell("i-2/jupyter", "state")) == "up"
