@@ -128,6 +128,8 @@ async def test_help_lists_every_binding_and_palette_has_every_action(ui: Any, sb
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("question_mark")
         assert isinstance(app.screen, HelpScreen)
+        said = " ".join(str(w.render()) for w in app.screen.query(Static))
+        assert "jupyter.local_port" in said and "last local port" in said
         shown = {description for _, description, _ in app.screen.rows}
         for binding in [*CadesApp.BINDINGS, *InstancesTable.BINDINGS]:
             assert binding.description in shown  # type: ignore[union-attr]

@@ -34,4 +34,7 @@ class HelpScreen(ModalScreen[None]):
             yield Static(table)
             yield Static(Text("ctrl+p opens the command palette with every action. "
                               "Keys can be changed in the profile's keymap: section.", style="dim"))
+            yield Static(Text("Tunnels: a tunnel to Jupyter comes back on the last local port used for that "
+                              "instance (a bookmark stays valid); set jupyter.local_port in the profile to ask for "
+                              "one port everywhere (0: any free port).", style="dim"))
             yield Label("[dim]escape closes this screen[/dim]")
