@@ -44,15 +44,16 @@ class Pane(Vertical):
             await self.mount_all(widgets, before=0 if self.children else None)
 
     def on_resize(self) -> None:
-        """Collapsed to one line (narrow, another pane focused), a table shows its selected row, not its header;
-        at any height the selected row stays in view."""
+        """Collapsed (narrow, another pane focused), a table shows its selected row: below its header in two
+        lines (Instances), instead of its header in one."""
         from textual.widgets import DataTable
 
         table = getattr(self, "table", None)
-        if not isinstance(table, DataTable):
+        if not isinstance(table, DataTable) or self.size.height == 0:  # not laid out yet
             return
-        table.show_header = self.size.height > 1
-        if table.row_count:
+        collapsed = self.screen.has_class("-narrow") and self.size.height <= 2
+        table.show_header = not (collapsed and self.size.height == 1)
+        if collapsed and table.row_count:  # bring the selected row into view
             table.call_after_refresh(table.move_cursor, row=table.cursor_row, scroll=True)
 
 
