@@ -20,7 +20,7 @@ from tui.ui.widgets.format import limit, mb
 if TYPE_CHECKING:
     from datetime import datetime
 
-    from textual.widgets import Log, ProgressBar
+    from textual.widgets import DataTable, Log, ProgressBar
 
     from tui.core.live import Fleet
     from tui.core.models import Flavor, Quota, StepResult, TunnelInfo
@@ -46,10 +46,8 @@ class Pane(Vertical):
     def on_resize(self) -> None:
         """Collapsed (narrow, another pane focused), a table shows its selected row: below its header in two
         lines (Instances), instead of its header in one."""
-        from textual.widgets import DataTable
-
-        table = getattr(self, "table", None)
-        if not isinstance(table, DataTable) or self.size.height == 0:  # not laid out yet
+        table: DataTable[Text | str] | None = getattr(self, "table", None)  # none before build(): nothing imported
+        if table is None or self.size.height == 0:  # not laid out yet
             return
         collapsed = self.screen.has_class("-narrow") and self.size.height <= 2
         table.show_header = not (collapsed and self.size.height == 1)
