@@ -74,14 +74,14 @@ def cmd_setup(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def cmd_ssh(args: argparse.Namespace, ctx: Context) -> int:
-    """An interactive shell (or COMMAND) through OpenSSH, with the app's key and its verified known_hosts."""
+    """An interactive shell (or COMMAND) through OpenSSH, with the app's key and its verified known_hosts; without
+    `ssh` on PATH, through the built-in client on the manager's verified connection (tui.core.remote.interactive)."""
     import shutil
 
     from tui.cli.runner import with_manager
-    from tui.core.cloud.base import CloudError
 
     if shutil.which("ssh") is None:
-        raise CloudError("the OpenSSH client (ssh) is not installed", "install openssh-client")
+        return _builtin(args, ctx, " ".join(getattr(args, REST)) or None)
     found: list[RemoteContext] = []
 
     async def body(m: RemoteManager, rctx: RemoteContext, out: Printer) -> int:
@@ -118,6 +118,29 @@ def _openssh(ctx: Context, rctx: RemoteContext, command: str | None) -> int:
     Services(ctx.settings).command_log(rctx.instance).record(command or "(interactive shell)", code,
                                                              time.monotonic() - t0, started)
     return code
+
+
+def _builtin(args: argparse.Namespace, ctx: Context, command: str | None) -> int:
+    """The built-in SSH client: a PTY session on a terminal (raw mode), plain pipes otherwise; the remote exit
+    status, logged like OpenSSH's runs."""
+    import time
+    from datetime import UTC, datetime
+
+    from tui.cli.runner import with_manager
+    from tui.core.remote.interactive import NOT_FOUND, interactive_session
+    from tui.core.services import Services
+
+    say(NOT_FOUND)
+
+    async def body(m: RemoteManager, rctx: RemoteContext, out: Printer) -> int:
+        conn = await m.connection(rctx)  # host key settled (pinned, known or accepted) before the session
+        started, t0 = datetime.now(UTC), time.monotonic()
+        code = await interactive_session(conn, command)
+        Services(ctx.settings).command_log(rctx.instance).record(command or "(interactive shell)", code,
+                                                                 time.monotonic() - t0, started)
+        return code
+
+    return with_manager(args, ctx, body, lambda out: f"The SSH session on {args.name} was interrupted")
 
 
 def cmd_commands(args: argparse.Namespace, ctx: Context) -> int:

@@ -119,11 +119,17 @@ class CoreEngine:
         return url
 
     async def shell_argv(self, inst: Instance) -> list[str]:
-        """OpenSSH's command line for an interactive shell, after the host key is settled (pinned or asked)."""
+        """OpenSSH's command line for an interactive shell, after the host key is settled (pinned or asked); without
+        `ssh` on PATH, the built-in client's (`cades-tui ssh ID` in a child process, same profile and cloud)."""
+        import shutil
+
         from tui.core.remote.connection import openssh_argv
+        from tui.core.remote.interactive import builtin_client_argv
 
         ctx = await self.context(inst)
         await self.manager.connect(ctx)
+        if shutil.which("ssh") is None:
+            return builtin_client_argv(self.settings, inst.id)
         return openssh_argv(ctx.target, tty=True)
 
     def tunnels(self) -> list[TunnelInfo]:
