@@ -137,18 +137,22 @@ def test_interactive_shell_in_a_real_terminal(env: dict[str, str], vm: str) -> N
         os.close(slave)
 
 
-def test_interactive_exit_status_and_command_with_a_pty(env: dict[str, str], vm: str) -> None:
-    """`ssh NAME -- CMD` on a terminal: the command gets a PTY (like `ssh -t`), its status is the exit code."""
+def test_command_on_a_terminal_gets_no_pty(env: dict[str, str], vm: str) -> None:
+    """`ssh NAME -- CMD` on a terminal, as OpenSSH's `ssh HOST CMD`: no PTY (output bytes unchanged), the terminal
+    stays as it was (typed lines are the command's stdin), and the command's status is the exit code."""
     import termios
 
     master, slave = os.openpty()
     before = termios.tcgetattr(slave)
-    proc = subprocess.Popen([sys.executable, "-m", "tui", "ssh", vm, "--", "tty; exit 7"],
+    proc = subprocess.Popen([sys.executable, "-m", "tui", "ssh", vm, "--", "tty; read x; echo got-$x; exit 7"],
                             env={**env, "PATH": no_ssh_path()}, stdin=slave, stdout=slave, stderr=slave,
                             start_new_session=True)
     seen = bytearray()
     try:
-        read_until(master, seen, b"/dev/pts/")
+        read_until(master, seen, b"not a tty")
+        assert termios.tcgetattr(slave) == before
+        os.write(master, b"abc\n")
+        read_until(master, seen, b"got-abc")
         assert proc.wait(timeout=30) == 7
         assert termios.tcgetattr(slave) == before
     finally:
@@ -172,13 +176,13 @@ def test_app_hand_off_runs_the_builtin_client_against_the_running_demo(tmp_path:
     assert demo.sandbox is not None
     try:
         settings = load_settings().with_cloud("sandbox", str(demo.clouds_yaml))  # as tui.startup.prepare does
-        argv = builtin_client_argv(settings, "analytics-1", "echo demo-child; exit 4")
+        argv = builtin_client_argv(settings, "analytics-1", "echo demo-child; pwd; exit 4")
         assert argv[:5] == [sys.executable, "-m", "tui", "ssh", "analytics-1"] and "--demo" in argv
         r = subprocess.run(argv, env={**os.environ, "PATH": no_ssh_path()}, capture_output=True, text=True,
                            timeout=120, stdin=subprocess.DEVNULL)
         assert r.returncode == 4, r.stderr
         assert "demo-child" in r.stdout and NOT_FOUND in r.stderr
-        assert demo.sandbox.running if hasattr(demo.sandbox, "running") else True
+        assert str(tmp_path / "sb") in r.stdout  # the VM's home is on this process's sandbox: no second one
     finally:
         demo.sandbox.stop()  # power the demo's VMs off for real
         demo.lock.close() if demo.lock else None

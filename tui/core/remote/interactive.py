@@ -4,13 +4,15 @@ Used where OpenSSH's `ssh` is not on PATH (`cades-tui ssh NAME [-- CMD]`, and `c
 `cades-tui ssh`). It runs on a connection the manager has already made, so the host key was checked (pinned,
 known or accepted) before a byte of the session flows; host key checking is never disabled here.
 
-- stdin is a terminal: a PTY on the remote side (`$TERM`, else xterm-256color; the terminal's size), the local
-  terminal in raw mode while the session runs (restored in `finally`, whatever ends it), keys go to the remote side
-  as they are typed — Ctrl+C included — and its output comes back as bytes. Resizes follow: SIGWINCH on POSIX; on
-  Windows, where there is none, the size is polled. Windows' console is switched to VT input and output
-  (`ENABLE_VIRTUAL_TERMINAL_INPUT` / `_PROCESSING`) for the session, so arrow keys and colours pass through.
-- stdin is not a terminal (a script, a pipe, /dev/null): no PTY and no raw mode — stdin is piped to the command
-  (EOF passed on), stdout and stderr come back apart.
+- A login shell (no command) with stdin on a terminal: a PTY on the remote side (`$TERM`, else xterm-256color;
+  the terminal's size), the local terminal in raw mode while the session runs (restored in `finally`, whatever
+  ends it), keys go to the remote side as they are typed — Ctrl+C included — and its output comes back as bytes.
+  Resizes follow: SIGWINCH on POSIX; on Windows, where there is none, the size is polled. Windows' console is
+  switched to VT input and output (`ENABLE_VIRTUAL_TERMINAL_INPUT` / `_PROCESSING`) for the session, so arrow keys
+  and colours pass through.
+- A command, or stdin not a terminal (a script, a pipe, /dev/null): no PTY and no raw mode, as OpenSSH's
+  `ssh HOST CMD` — stdin is piped to the command (EOF passed on), stdout and stderr come back apart and unchanged
+  (no PTY rewriting line ends in a `cades-tui ssh VM -- cat FILE > copy`).
 
 The result is the remote command's exit status; 255 when it ended by a signal or the connection was lost, as
 OpenSSH's `ssh` returns.
@@ -59,19 +61,19 @@ async def interactive_session(conn: asyncssh.SSHClientConnection, command: str |
     sout = stdout or sys.stdout.buffer
     serr = stderr or sys.stderr.buffer
     fd = sin.fileno()
-    tty = os.isatty(fd)
+    tty = command is None and os.isatty(fd)  # as OpenSSH's `ssh HOST CMD`: a PTY for a login shell only
     try:
         if tty:
-            cols, rows = terminal_size(sout.fileno() if os.isatty(sout.fileno()) else fd)
+            size_fd = sout.fileno() if os.isatty(sout.fileno()) else fd
             process = await conn.create_process(command, term_type=os.environ.get("TERM") or DEFAULT_TERM,
-                                                term_size=(cols, rows), request_pty="force", encoding=None)
-            with _raw_terminal(fd), _follow_resizes(process, fd):
+                                                term_size=terminal_size(size_fd), request_pty="force", encoding=None)
+            with _raw_terminal(fd), _follow_resizes(process, size_fd):
                 await _run(process, sin, sout, serr, tty=True)
         else:
             process = await conn.create_process(command, request_pty=False, encoding=None)
             await _run(process, sin, sout, serr, tty=False)
     except (asyncssh.Error, OSError) as exc:
-        serr.write(f"cades-tui: connection closed: {exc}\r\n".encode())
+        serr.write(f"cades-tui: the SSH session ended: {exc}\r\n".encode())
         serr.flush()
         return LOST
     status = process.exit_status
@@ -265,10 +267,13 @@ def _windows_keys(loop: asyncio.AbstractEventLoop, send: Callable[[bytes], None]
     def read() -> None:
         while not done.is_set():
             key = msvcrt.getwch()
+            if "\ud800" <= key <= "\udbff":  # the first half of a UTF-16 surrogate pair (an emoji): the rest
+                key += msvcrt.getwch()
             if done.is_set():
                 return  # typed after the session: lost, as the session is over
+            data = key.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace").encode("utf-8")
             with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(send, key.encode("utf-8", "surrogatepass"))
+                loop.call_soon_threadsafe(send, data)
 
     threading.Thread(target=read, name="ssh-keys", daemon=True).start()
     return done.set
