@@ -42,6 +42,8 @@ BINDINGS: list[Binding] = [
     Binding("z", "snooze", "Snooze", id="snooze",
             tooltip="Quiet the selected instance's idle reminders for a day"),
     Binding("f5", "refresh", "Refresh", id="refresh", tooltip="Poll the cloud now"),
+    Binding("slash", "filter", "Filter", id="filter",
+            tooltip="Filter the Instances table by name, status, flavor or IP (Enter keeps it, Esc clears it)"),
     Binding("1", "focus_pane('instances')", "Instances", id="pane.instances", show=False,
             tooltip="Focus the Instances pane"),
     Binding("2", "focus_pane('flavors')", "Flavors", id="pane.flavors", show=False,
@@ -60,6 +62,7 @@ BINDINGS: list[Binding] = [
 # Actions on the main screen only: with a dialog open, its keys must not act on the instance beneath.
 MAIN_SCREEN_ACTIONS = {"launch", "resize", "power", "reboot", "delete", "console", "volumes", "details",
                        "focus_pane", "help", "quit", "setup", "cancel_setup", "jupyter_start", "jupyter_stop",
-                       "jupyter_log", "open_tunnel", "close_tunnel", "open_browser", "shell", "snooze", "cluster"}
+                       "jupyter_log", "open_tunnel", "close_tunnel", "open_browser", "shell", "snooze", "cluster",
+                       "filter"}
 PANES = {"instances": "#instances-table", "flavors": "#flavors-table", "setup": "#setup-log",
          "tunnels": "#tunnels-table"}

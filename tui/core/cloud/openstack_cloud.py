@@ -13,6 +13,7 @@ The pitfalls of DESIGN.md §4 are handled deliberately here:
 from __future__ import annotations
 
 import contextlib
+import email.utils
 import re
 import time
 from collections.abc import Iterator
@@ -49,7 +50,8 @@ class OpenStackCloud:
         self.clouds_yaml = clouds_yaml
         self._cached_token = token  # the token in the cache file (tui.core.cloud.authcache)
         self._endpoints_noted = False
-        self.watch = rest.ServerWatch(to_instance)
+        self.answered: datetime | None = None  # the cloud's clock: the HTTP Date of its last answer
+        self.watch = rest.ServerWatch(to_instance, lambda: self.answered)
 
     @classmethod
     def from_config(cls, cloud: str, clouds_yaml: str | Path | None = None,
@@ -401,6 +403,8 @@ class OpenStackCloud:
         response = proxy.get(path, microversion=MICROVERSION) if service == "compute" else proxy.get(path)
         if response.status_code >= 400:
             raise classify(_http_error(response), f"reading {path.split('?')[0]}")
+        with contextlib.suppress(TypeError, ValueError):
+            self.answered = email.utils.parsedate_to_datetime(response.headers.get("Date"))
         body: dict[str, Any] = response.json()
         return body
 

@@ -112,24 +112,26 @@ class ServerWatch:
 
     `instances(get)` returns (every instance, whether anything changed since the last call). The first call, every
     FULL_EVERY-th and any with `full=True` list everything; the others ask only for servers changed since the
-    newest `updated` seen (the cloud's clock, not ours), minus SKEW_S for changes committed late — usually one or
-    two servers, a few kilobytes however many servers there are."""
+    previous listing was answered — by the cloud's clock (`clock`: the HTTP Date of the last answer), less SKEW_S
+    for changes committed late — usually none, a few hundred bytes however many servers there are."""
 
-    def __init__(self, convert: Callable[[dict[str, Any]], Instance]) -> None:
+    def __init__(self, convert: Callable[[dict[str, Any]], Instance],
+                 clock: Callable[[], datetime | None] = lambda: None) -> None:
         self.convert = convert
+        self.clock = clock
         self.known: dict[str, Instance] = {}
-        self.newest: datetime | None = None
+        self.since: datetime | None = None
         self.calls = 0
 
     def instances(self, get: Get, full: bool = False) -> tuple[list[Instance], bool]:
         self.calls += 1
-        if full or self.newest is None or self.calls % FULL_EVERY == 0:
+        if full or self.since is None or self.calls % FULL_EVERY == 0:
             listed = servers(get)
             fresh = {i.id: i for i in map(self.convert, listed)}
             changed = fresh != self.known
             self.known = fresh
         else:
-            listed = servers(get, self.newest - timedelta(seconds=SKEW_S))
+            listed = servers(get, self.since)
             changed = False
             for s in listed:
                 if str(s.get("status", "")).upper() in ("DELETED", "SOFT_DELETED"):
@@ -138,6 +140,5 @@ class ServerWatch:
                 inst = self.convert(s)
                 changed |= self.known.get(inst.id) != inst
                 self.known[inst.id] = inst
-        stamps = [t for t in (_time(s.get("updated")) for s in listed) if t is not None]
-        self.newest = max([*stamps, *([self.newest] if self.newest else [])], default=None) or datetime.now(UTC)
+        self.since = (self.clock() or datetime.now(UTC)) - timedelta(seconds=SKEW_S)
         return list(self.known.values()), changed

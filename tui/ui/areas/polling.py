@@ -137,7 +137,8 @@ class PollingArea(Area):
         else:
             self.post_message(msg.EngineReady(engine))
 
-    @work(thread=True, group="poll", exclusive=True, exit_on_error=False, name="poll the cloud")
+    @work(thread=True, group="poll", exclusive=True, exit_on_error=False, name="poll the cloud",
+          description="poll the cloud")
     def _poll(self, engine: Engine, with_flavors: bool, full: bool) -> None:
         try:
             engine.poll(with_flavors, full)  # the result arrives as the core's Polled event
@@ -194,6 +195,11 @@ class PollingArea(Area):
             table = self._flavors_pane.table
             table.show(list(self.fleet.flavors), quota)
             self._quota_bar.show(quota, table.selected)
+
+    def action_filter(self) -> None:
+        """`/`: the Instances table's filter line (the table observes the polled instances; it hides rows only)."""
+        if self._built:
+            self._instances_pane.table.open_filter()
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         if event.data_table.id == "flavors-table":

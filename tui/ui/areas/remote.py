@@ -38,7 +38,9 @@ class RemoteArea(Area):
             self._reattached = True
             self._reattach(engine, list(polled.instances))
 
-    @work(group="refresh", exclusive=True, exit_on_error=False, name="read load and memory")
+    # description=: without it Textual repr()s the arguments — every instance, ~0.5 s with 1,000 — on each poll
+    @work(group="refresh", exclusive=True, exit_on_error=False, name="read load and memory",
+          description="read load and memory")
     async def _refresh(self, engine: Engine, instances: list[Instance]) -> None:
         await engine.refresh(instances)
 
@@ -49,7 +51,8 @@ class RemoteArea(Area):
         self.fleet.forget(instance_id)
         self.fleet_changed()  # type: ignore[attr-defined]
 
-    @work(group="reattach", exclusive=True, exit_on_error=False, name="reattach to running Jupyter servers")
+    @work(group="reattach", exclusive=True, exit_on_error=False, name="reattach to running Jupyter servers",
+          description="reattach to running Jupyter servers")
     async def _reattach(self, engine: Engine, instances: list[Instance]) -> None:
         """After the first poll: find the Jupyter servers recorded on known instances and re-open their tunnels.
         The idle checks start afterwards, whatever happens here."""
