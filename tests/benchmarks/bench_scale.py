@@ -94,7 +94,8 @@ async def key_latencies(clouds_yaml: Path, servers: int, seconds: float) -> tupl
                 await asyncio.sleep(0.0005)
             latencies.append(displays[-1] - t0)
             if os.environ.get("BENCH_DEBUG"):
-                print(f"    {key:>9} {latencies[-1] * 1000:6.1f} ms  handled {(handled - t0) * 1000:6.1f} ms rows {table.row_count} filter {table.filter_text!r} polls {app._polls} t {time.perf_counter() - deadline + seconds:.2f}", file=sys.stderr)
+                print(f"    {key:>9} {latencies[-1] * 1000:6.1f} ms (handled {(handled - t0) * 1000:5.1f} ms)  "
+                      f"rows {table.row_count} filter {table.filter_text!r} polls {app._polls}", file=sys.stderr)
         polls = app._polls - polls_before
     return latencies, polls
 
