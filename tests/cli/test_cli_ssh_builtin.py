@@ -5,6 +5,7 @@ and the app's hand-off argv, which runs the same client in a child process, agai
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import select
@@ -57,7 +58,7 @@ def vm(env: dict[str, str]) -> Iterator[str]:
         cades(env, "delete", "builtin-vm", "--yes", "--delete-volumes")
 
 
-def test_piped_command_exit_code_stdin_and_stderr(env: dict[str, str], vm: str) -> None:
+def test_piped_command_exit_code_stdin_and_stderr(env: dict[str, str], vm: str, tmp_path: Path) -> None:
     bare = {**env, "PATH": no_ssh_path()}
     r = cades(bare, "ssh", vm, "--", "echo hi; echo to-stderr >&2; exit 3")
     assert r.returncode == 3, r.stderr
@@ -68,6 +69,16 @@ def test_piped_command_exit_code_stdin_and_stderr(env: dict[str, str], vm: str) 
     # no command: the remote shell reads its script from our stdin, and EOF ends it
     r = cades(bare, "ssh", vm, stdin="echo from-stdin; exit 5\n")
     assert r.returncode == 5 and "from-stdin" in r.stdout, r.stderr
+    # a big stdin streams through (no PTY: bytes unchanged) and its EOF ends the remote command's input: from a
+    # pipe (the event loop reads it) and from a regular file (a thread does)
+    r = cades(bare, "ssh", vm, "--", "wc -c", stdin="x" * 3_000_000 + "\n")
+    assert r.returncode == 0 and r.stdout.split()[0] == "3000001", r.stderr
+    data = tmp_path / "data.bin"
+    data.write_bytes(bytes(range(256)) * 8192)
+    with data.open("rb") as fh:
+        r = subprocess.run([sys.executable, "-m", "tui", "ssh", vm, "--", "md5sum"], env=bare, stdin=fh,
+                           capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and r.stdout.split()[0] == hashlib.md5(data.read_bytes()).hexdigest(), r.stderr
     log = cades(env, "commands", vm)
     assert "echo hi; echo to-stderr >&2; exit 3" in log.stdout and "exit=3" in log.stdout, log.stdout
     # with ssh on PATH the OpenSSH client runs, and nothing is said about it

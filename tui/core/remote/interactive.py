@@ -21,6 +21,7 @@ OpenSSH's `ssh` returns.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import os
 import shutil
@@ -101,14 +102,16 @@ async def _pump(reader: asyncssh.SSHReader[bytes], out: BinaryIO) -> None:
 
 
 def _feed_input(process: asyncssh.SSHClientProcess[bytes], sin: BinaryIO, tty: bool) -> Callable[[], None]:
-    """Send what arrives on `sin` to the remote side as it arrives; EOF is passed on. Returns the undo.
+    """Send what arrives on `sin` to the remote side as it arrives, no faster than the channel takes it (a big
+    file piped in is not read into memory); EOF is passed on. Returns the undo.
 
-    POSIX terminals and pipes: the event loop watches the descriptor. Regular files, /dev/null and anything on
-    Windows (whose loops watch sockets only): a daemon thread reads — it may stay blocked after the session, which
-    only the process's exit ends, so it never holds the process up."""
+    POSIX terminals and pipes: the event loop watches the descriptor, paused while the channel drains. Regular
+    files, /dev/null and anything on Windows (whose loops watch sockets only): a daemon thread reads, waiting for
+    each chunk to drain — it may stay blocked in a read after the session, which the process's exit ends."""
     loop = asyncio.get_running_loop()
     writer = process.stdin
     done = threading.Event()
+    tasks: set[asyncio.Task[None]] = set()
 
     def send(data: bytes) -> None:
         if done.is_set() or writer.is_closing():
@@ -119,12 +122,40 @@ def _feed_input(process: asyncssh.SSHClientProcess[bytes], sin: BinaryIO, tty: b
             else:
                 writer.write_eof()
 
+    async def forward(data: bytes) -> None:
+        send(data)
+        if data:
+            with contextlib.suppress(Exception):
+                await writer.drain()
+
     if sys.platform == "win32" and tty:
         return _windows_keys(loop, send, done)
-    fd = sin.fileno()
+    try:
+        fd = sin.fileno()
+    except (OSError, ValueError):  # no descriptor (a test's captured stdin): nothing to send
+        send(b"")
+        return done.set
     if sys.platform != "win32":
+        def ready() -> None:
+            try:
+                data = os.read(fd, CHUNK)
+            except BlockingIOError:
+                return
+            except OSError:
+                data = b""
+            loop.remove_reader(fd)  # until this chunk is on its way
+
+            async def go() -> None:
+                await forward(data)
+                if data and not done.is_set():
+                    loop.add_reader(fd, ready)
+
+            task = loop.create_task(go())
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+
         try:
-            loop.add_reader(fd, lambda: _read_ready(fd, loop, send))
+            loop.add_reader(fd, ready)
         except (OSError, ValueError, NotImplementedError):
             pass  # not pollable (a regular file, /dev/null): a thread below
         else:
@@ -140,25 +171,15 @@ def _feed_input(process: asyncssh.SSHClientProcess[bytes], sin: BinaryIO, tty: b
                 data = os.read(fd, CHUNK)
             except OSError:
                 data = b""
-            with contextlib.suppress(RuntimeError):  # the loop is closed: the session is over
-                loop.call_soon_threadsafe(send, data)
+            try:
+                asyncio.run_coroutine_threadsafe(forward(data), loop).result()
+            except (RuntimeError, concurrent.futures.CancelledError):  # the loop is closed: the session is over
+                return
             if not data:
                 return
 
     threading.Thread(target=read, name="ssh-stdin", daemon=True).start()
     return done.set
-
-
-def _read_ready(fd: int, loop: asyncio.AbstractEventLoop, send: Callable[[bytes], None]) -> None:
-    try:
-        data = os.read(fd, CHUNK)
-    except BlockingIOError:
-        return
-    except OSError:
-        data = b""
-    if not data:
-        loop.remove_reader(fd)
-    send(data)
 
 
 @contextlib.contextmanager
