@@ -26,6 +26,30 @@ def instance(status: str, task_state: str = "") -> Instance:
                     addresses=(Address("private", "127.0.0.1", "fixed"),), launched_at=NOW)
 
 
+async def test_the_status_column_shrinks_back_after_a_launch_and_jupyter_stays_in_view() -> None:
+    app = OneTable()
+    fleet = Fleet()
+    async with app.run_test(size=(61, 10)) as pilot:  # inside the Instances pane at 120x40
+        table = app.query_one(InstancesTable)
+        fleet.apply(Polled((instance("BUILD", "spawning"),), QUOTA, ()))
+        table.show(fleet, NOW)
+        await pilot.pause()
+        wide = table.columns["status"].content_width  # type: ignore[index]
+        assert wide == len("BUILD (spawning)")
+        fleet.apply(Polled((instance("ACTIVE"),), QUOTA, ()))
+        fleet.apply(JupyterState("i-1", "running", local_port=8890, remote_port=8889))
+        table.show(fleet, NOW)
+        await pilot.pause()
+        assert table.columns["status"].content_width == len("ACTIVE")  # type: ignore[index]
+        through_jupyter = list(table.columns.values())[:InstancesTable.COLUMNS.index("jupyter") + 1]
+        assert sum(c.get_render_width(table) for c in through_jupyter) <= table.size.width, "Jupyter is cut off"
+        # and it grows again when a longer status comes
+        fleet.apply(Polled((replace(instance("ACTIVE"), task_state="powering-off"),), QUOTA, ()))
+        table.show(fleet, NOW)
+        await pilot.pause()
+        assert table.columns["status"].content_width == len("ACTIVE (powering-off)")  # type: ignore[index]
+
+
 class OneSetupPane(App[None]):
     def compose(self) -> ComposeResult:
         from tui.ui.widgets.panes import SetupPane
