@@ -197,3 +197,16 @@ def test_app_hand_off_runs_the_builtin_client_against_the_running_demo(tmp_path:
     finally:
         demo.sandbox.stop()  # power the demo's VMs off for real
         demo.lock.close() if demo.lock else None
+
+
+def test_in_process_with_a_stdin_that_has_no_descriptor(env: dict[str, str], vm: str, monkeypatch: pytest.MonkeyPatch,
+                                                         capfd: pytest.CaptureFixture[str]) -> None:
+    """`main(["ssh", ...])` inside this process, where pytest's stdin has no descriptor: the command gets EOF."""
+    from tui.__main__ import main
+
+    for var in ("OS_CLIENT_CONFIG_FILE", "OS_CLOUD", "XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_CONFIG_HOME"):
+        monkeypatch.setenv(var, env[var])
+    monkeypatch.setenv("PATH", no_ssh_path())
+    assert main(["ssh", vm, "--", "cat; echo in-process; exit 2"]) == 2
+    out, err = capfd.readouterr()
+    assert out.splitlines()[-1] == "in-process" and NOT_FOUND in err

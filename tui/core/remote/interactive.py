@@ -61,10 +61,10 @@ async def interactive_session(conn: asyncssh.SSHClientConnection, command: str |
     sin = stdin or sys.stdin.buffer
     sout = stdout or sys.stdout.buffer
     serr = stderr or sys.stderr.buffer
-    fd = sin.fileno()
-    tty = command is None and os.isatty(fd)  # as OpenSSH's `ssh HOST CMD`: a PTY for a login shell only
+    tty = command is None and _isatty(sin)  # as OpenSSH's `ssh HOST CMD`: a PTY for a login shell only
     try:
         if tty:
+            fd = sin.fileno()
             size_fd = sout.fileno() if os.isatty(sout.fileno()) else fd
             process = await conn.create_process(command, term_type=os.environ.get("TERM") or DEFAULT_TERM,
                                                 term_size=terminal_size(size_fd), request_pty="force", encoding=None)
@@ -79,6 +79,13 @@ async def interactive_session(conn: asyncssh.SSHClientConnection, command: str |
         return LOST
     status = process.exit_status
     return status if status is not None and status >= 0 else LOST
+
+
+def _isatty(stream: BinaryIO) -> bool:
+    try:
+        return os.isatty(stream.fileno())
+    except (OSError, ValueError):  # no descriptor (a test's captured stdin)
+        return False
 
 
 async def _run(process: asyncssh.SSHClientProcess[bytes], sin: BinaryIO, sout: BinaryIO, serr: BinaryIO, *,
