@@ -31,7 +31,7 @@ def own_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 
 @pytest.fixture
 def cli(own_sandbox: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-        capsys: pytest.CaptureFixture[str]) -> Callable[..., tuple[str, str]]:
+        capfd: pytest.CaptureFixture[str]) -> Callable[..., tuple[str, str]]:
     profile = tmp_path / "config.yaml"
     profile.write_text(
         f"cloud: sandbox\nclouds_yaml: {own_sandbox.clouds_yaml}\n"
@@ -42,7 +42,7 @@ def cli(own_sandbox: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 
     def run(*args: str, expect: int = 0) -> tuple[str, str]:
         code = main(list(args))
-        out, err = capsys.readouterr()
+        out, err = capfd.readouterr()  # fd level: `ssh` runs OpenSSH as a child
         assert code == expect, f"exit {code} != {expect}\nstdout: {out}\nstderr: {err}"
         return out, err
 
@@ -70,6 +70,15 @@ def test_create_status_scale_delete(cli: Callable[..., tuple[str, str]], own_san
     assert status["scheduler"].startswith("tls://")
     assert [w["name"] for w in status["workers"]] == ["hd-w1"]
     assert {"state", "threads", "memory_used", "memory_limit", "tasks"} <= set(status["workers"][0])
+
+    # A worker has no public address: `cades-tui ssh` reaches it through the head (its sshd logs each forward).
+    head_log = own_sandbox.sshd_log_path("hd")
+    worker = next(s for s in _servers(own_sandbox) if s.name == "hd-w1")
+    hop = f"target {worker.private_ip} port {worker.ssh_port}"
+    before = head_log.read_text().count(hop)
+    out, _ = cli("ssh", "hd-w1", "--", "echo through-the-head")
+    assert "through-the-head" in out
+    assert head_log.read_text().count(hop) >= before + 2  # the host-key check (asyncssh), then OpenSSH's -W hop
 
     _, err = cli("cluster", "scale", "hd", "0", expect=2)  # no terminal to confirm on, no --yes
     assert "pass --yes" in err

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from tui.conventions import IMPORT_KEY_PREFIX
 from tui.core import paths
-from tui.core.cloud.base import Cloud, Conflict, LaunchSpec
+from tui.core.cloud.base import Cloud, CloudError, Conflict, LaunchSpec
 from tui.core.config import Settings
 from tui.core.guide import SetupSettings, VolumeSpec
 from tui.core.keys import KeyStore
@@ -118,7 +118,23 @@ class Services:
         except Exception:  # no console log on this cloud: fall back to trust on first use
             console = ""
         volumes = tuple(v for v in cloud.list_volumes() if inst.id in v.attached_to and not v.bootable)
-        return RemoteContext(instance=inst, target=self.target(inst, console), data_volumes=volumes)
+        target = self.target(inst, console)
+        head = self.cluster_head(cloud, inst)
+        if head is not None:  # a Dask worker has no public address: reached through its head, as the app does
+            target = replace(target, via=self.prepare(cloud, head.id).target, jump=None)
+        return RemoteContext(instance=inst, target=target, data_volumes=volumes)
+
+    @staticmethod
+    def cluster_head(cloud: Cloud, inst: Instance) -> Instance | None:
+        """The head of a cluster worker (`HEAD-wN` without a public address, its head having one), else None."""
+        m = re.fullmatch(r"(.+)-w\d+", inst.name)
+        if m is None or inst.public_ip:
+            return None
+        try:
+            head = cloud.get_instance(m.group(1))
+        except CloudError:
+            return None
+        return head if head.public_ip and head.id != inst.id else None
 
     def setup_settings(self, ctx: RemoteContext | None = None, env: tuple[tuple[str, str], ...] = ()) -> SetupSettings:
         volume = None
