@@ -272,6 +272,7 @@ class OpenStackCloud:
                     self.conn.block_storage.wait_for_status(vol, "available", failures=["error"],
                                                             interval=POLL_S, wait=120)
                     self.conn.block_storage.delete_volume(vol)
+                    self.conn.block_storage.wait_for_delete(vol, interval=POLL_S, wait=120)  # "deleted" means gone
 
     def import_keypair(self, name: str, public_key: str) -> Keypair:
         with translate_errors(f"importing key pair '{name}'"):
@@ -317,6 +318,7 @@ class OpenStackCloud:
             raise Conflict(f"volume '{vol.name}' is attached", "detach it first (`cades-tui volume detach`)")
         with translate_errors(f"deleting volume '{vol.name}'"):
             self.conn.block_storage.delete_volume(vol)
+            self.conn.block_storage.wait_for_delete(vol, interval=POLL_S, wait=120)  # Cinder deletes later
 
     def ensure_ssh_rule(self, security_group: str = "default") -> bool:
         """Allow SSH (tcp/22) in `security_group` if no rule does; True when a rule was added."""
