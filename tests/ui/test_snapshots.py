@@ -27,11 +27,17 @@ def scene(ui: Any, scene_sandbox: tuple[Any, Any]) -> Any:
     return ui.app_factory(sandbox)(clock=ui.frozen_after(alpha))
 
 
-def _still(app: Any) -> None:
-    """No notifications and no blinking cursors in a snapshot."""
+async def _still(pilot: Any) -> None:
+    """No notifications and no blinking cursors in a snapshot. `clear_notifications` refreshes only the top
+    screen: a toast shown before a dialog opened ("Reading images…", 2 s) stays on the screen below until it
+    expires, and showed at the dialog's edge whenever the test ran faster than that."""
+    app = pilot.app
     app.clear_notifications()
+    for below in app.screen_stack:
+        await below.query("ToastHolder").remove()
     for widget in app.screen.query(Input):
         widget.cursor_blink = False
+    await pilot.pause()
 
 
 async def _loaded(ui: Any, pilot: Any) -> None:
@@ -49,7 +55,7 @@ async def _loaded(ui: Any, pilot: Any) -> None:
 def test_main_screen(ui: Any, scene: Any, snap_compare: Any, size: tuple[int, int]) -> None:
     async def run_before(pilot: Any) -> None:
         await _loaded(ui, pilot)
-        _still(pilot.app)
+        await _still(pilot)
 
     assert snap_compare(scene, terminal_size=size, run_before=run_before)
 
@@ -68,8 +74,7 @@ def test_wizard_flavor_step(ui: Any, scene: Any, snap_compare: Any, size: tuple[
         flavors.highlighted = index
         await pilot.press("enter")  # refused: does not fit
         await pilot.pause(0.3)  # the refusal and the highlight's scroll settle
-        _still(pilot.app)
-        await pilot.pause()
+        await _still(pilot)
 
     assert snap_compare(scene, terminal_size=size, run_before=run_before)
 
@@ -80,7 +85,6 @@ def test_delete_confirmation(ui: Any, scene: Any, snap_compare: Any) -> None:
         await pilot.press("ctrl+d")
         await ui.screen(pilot, DeleteInstance)
         await pilot.press(*"alp")
-        _still(pilot.app)
-        await pilot.pause()
+        await _still(pilot)
 
     assert snap_compare(scene, terminal_size=(80, 24), run_before=run_before)

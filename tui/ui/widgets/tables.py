@@ -46,6 +46,15 @@ def fit_columns(table: DataTable[Text | str], *keys: str) -> None:
             table.update_cell(row, key, table.get_cell(row, key), update_width=True)  # re-lays the table out
 
 
+def measure_columns(table: DataTable[Text | str]) -> None:
+    """Widen the columns to the rows just added, now: DataTable measures them on its next idle, and a frame drawn
+    before that (the pane resizing, the cursor moving) caches each cell at its label's width ("c1.s", "com") —
+    drawn so for good when measuring does not resize the table (a pane of fixed height)."""
+    for key, column in table.columns.items():
+        widths = [x.cell_len if isinstance(x, Text) else cell_len(str(x)) for x in table.get_column(key)]
+        column.content_width = max([column.content_width, *widths])
+
+
 def cursor_key(table: DataTable[Text | str]) -> str | None:
     """The key of the row under the cursor; None on an empty table."""
     if table.row_count == 0:
@@ -269,6 +278,7 @@ class FlavorsTable(DataTable[Text | str]):
             self.add_row(Text(f.name, style=style or "bold"), str(f.vcpus), mb(f.ram_mb),
                          f"{f.disk_gb} GB" if f.disk_gb else "–", fits,
                          Text(FAMILY_WORD.get(f.family, ""), style="dim"), key=f.id)
+        measure_columns(self)
         if current is not None and current.id in self.flavors:
             self.move_cursor(row=self.get_row_index(current.id), animate=False)
 
@@ -338,5 +348,6 @@ class TunnelsTable(DataTable[Text | str]):
                          f"↓{humanize.naturalsize(t.bytes_in, gnu=True)} "
                          f"↑{humanize.naturalsize(t.bytes_out, gnu=True)}",
                          key=f"{t.instance}/{t.purpose}")
+        measure_columns(self)
         if current is not None and current in {t.key for t in tunnels}:
             self.move_cursor(row=self.get_row_index("/".join(current)), animate=False)
