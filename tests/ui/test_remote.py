@@ -658,9 +658,12 @@ async def test_delete_with_jupyter_running_warns_then_forgets_the_instance(ui: A
             lost = str(dialog.query_one("#running-lost", Static).render())
             assert "Jupyter is running on omega" in lost and "lost" in lost
             dialog.query_one("#typed-name", Input).value = "omega"
-            await pilot.click("#confirm")
-            # at once, before the cloud answers
-            await ui.wait_for(pilot, lambda: "DELETING" in str(table.get_row(omega.id)[1]), timeout=2)
+            quick, rig.sandbox.delays.delete_s = rig.sandbox.delays.delete_s, 3.0  # a cloud that takes a while
+            try:
+                await pilot.click("#confirm")
+                await ui.wait_for(pilot, lambda: "DELETING" in str(table.get_row(omega.id)[1]), timeout=2)
+            finally:
+                rig.sandbox.delays.delete_s = quick
 
             await ui.wait_for(pilot, lambda: omega.id not in table.instances, timeout=30)
             await ui.wait_for(pilot, lambda: f"{omega.id}/jupyter" not in
