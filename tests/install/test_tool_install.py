@@ -1,6 +1,7 @@
 """Installed as a tool, the way the README's Install section says: `uv tool install` from the clone, and from a
-built wheel, into a temporary tool dir (UV_TOOL_DIR, UV_TOOL_BIN_DIR) — then `cades-tui --help` and
-`cades-tui --demo list` run from the tool's own environment, with its package data.
+built wheel, into a temporary tool dir (UV_TOOL_DIR, UV_TOOL_BIN_DIR), and `pipx install` from the clone (PIPX_HOME,
+PIPX_BIN_DIR) — then `cades-tui --help` and `cades-tui --demo list` run from the tool's own environment, with its
+package data.
 
 The source is copied first (pyproject.toml, README.md and tui/ as they are on disk) so that building never writes
 build/ or *.egg-info into the working tree. Dependencies come from PyPI (uv's cache makes a second run quick); the
@@ -65,14 +66,20 @@ def _stop_demo_vms(sandbox_dir: Path) -> None:
         procs.terminate_marked(f"{MARKER_ENV}={vm.resolve()}")
 
 
-@pytest.mark.parametrize("source", ["clone", "wheel"])
+@pytest.mark.parametrize("source", ["clone", "wheel", "pipx"])
 def test_tool_install_gives_a_working_command(tmp_path: Path, source: str) -> None:
     src = _source(tmp_path)
     tools, bin_dir, sandbox_dir = tmp_path / "tools", tmp_path / "bin", tmp_path / "demo-sandbox"
     env = {**os.environ, "UV_TOOL_DIR": str(tools), "UV_TOOL_BIN_DIR": str(bin_dir), "UV_NO_CONFIG": "1",
-           "CADES_TUI_SANDBOX_DIR": str(sandbox_dir)}
+           "CADES_TUI_SANDBOX_DIR": str(sandbox_dir), "PIPX_HOME": str(tools), "PIPX_BIN_DIR": str(bin_dir)}
     env.pop("VIRTUAL_ENV", None)
     target = str(src)
+    if source == "pipx":
+        result = subprocess.run([sys.executable, "-m", "pipx", "install", "--python", sys.executable, target],
+                                env=env, cwd=tmp_path, capture_output=True, text=True, timeout=480)
+        assert result.returncode == 0, result.stdout + result.stderr
+        _check_tool(tools / "venvs", bin_dir, sandbox_dir, env, tmp_path)
+        return
     if source == "wheel":
         _uv(["build", "--wheel", "--out-dir", str(tmp_path / "dist"), str(src)], env, tmp_path)
         wheel = next((tmp_path / "dist").glob("cades_tui-*.whl"))
@@ -80,6 +87,11 @@ def test_tool_install_gives_a_working_command(tmp_path: Path, source: str) -> No
         assert "tui/ui/app.tcss" in names and "tui/py.typed" in names  # the package data travels in the wheel
         target = str(wheel)
     _uv(["tool", "install", "--python", sys.executable, target], env, tmp_path)
+    _check_tool(tools, bin_dir, sandbox_dir, env, tmp_path)
+
+
+def _check_tool(tools: Path, bin_dir: Path, sandbox_dir: Path, env: dict[str, str], tmp_path: Path) -> None:
+    """The installed command answers --help and --demo list, from the tool's own environment with its data."""
     command = bin_dir / ("cades-tui.exe" if sys.platform == "win32" else "cades-tui")
     assert command.is_file() and os.access(command, os.X_OK)
     try:
