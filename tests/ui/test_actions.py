@@ -74,7 +74,7 @@ async def test_wizard_refuses_bad_input_then_launches(ui: Any, sb: Any, cloud: A
         _highlight(flavors, "m1.medium")  # 8 GB RAM, but alpha already uses 4 GB of 8
         await pilot.press("enter")
         assert wizard.step == "flavor"
-        assert "m1.medium does not fit your quota: needs 8192 MB RAM, 4096 MB left" in str(error.render())
+        assert "m1.medium does not fit your quota: needs 8 GiB RAM, 4 GiB left" in str(error.render())
         _highlight(flavors, "m1.tiny")
         await pilot.press("enter")
         assert wizard.step == "volume"

@@ -42,8 +42,8 @@ async def test_panes_show_sandbox_data(ui: Any, sb: Any, cloud: Any, make_app: A
         tiny = next(f for f in flavors.flavors.values() if f.name == "m1.tiny")
         assert str(flavors.get_row(tiny.id)[4]) == "✓"
         quota = str(app.query_one(QuotaBar).render())
-        assert "RAM 4 GiB/8 GiB" in quota and "cores 1/16" in quota and "instances 1/" in quota
-        assert "volumes 16/" in quota
+        assert "RAM 4/8 GiB" in quota and "cores 1/16" in quota and "VMs 1/" in quota  # room kept for a hint
+        assert "vol 16/" in quota
         assert app.query_one("#setup-log", Log).lines == []
         setup_hint = app.query_one("#setup-empty", Static)
         assert setup_hint.display and str(setup_hint.render()) == SETUP_IDLE
@@ -65,7 +65,7 @@ async def test_quota_bar_says_what_the_highlighted_flavor_leaves(ui: Any, sb: An
         m1_large = next(f for f in flavors.flavors.values() if f.name == "m1.large")
         flavors.move_cursor(row=flavors.get_row_index(m1_large.id))
         await pilot.pause()
-        assert "m1.large does not fit: needs 16384 MB RAM, 8192 MB left" in str(app.query_one(QuotaBar).render())
+        assert "m1.large does not fit: needs 16 GiB RAM, 8 GiB left" in str(app.query_one(QuotaBar).render())
 
 
 async def test_empty_project_says_how_to_start(ui: Any, sb: Any, make_app: Any) -> None:

@@ -45,7 +45,7 @@ def test_bad_names_refused(bad: str) -> None:
 
 
 def test_flavor_that_does_not_fit_is_refused_with_numbers() -> None:
-    with pytest.raises(QuotaExceeded, match=r"m1.xlarge does not fit.*needs 16384 MB RAM, 8192 MB left"):
+    with pytest.raises(QuotaExceeded, match=r"m1.xlarge does not fit.*needs 16 GiB RAM, 8 GiB left"):
         plan(flavor="m1.xlarge")
 
 

@@ -122,9 +122,9 @@ def uptime(inst: Instance, now: datetime | None = None) -> str:
 
 
 def ram(mb: int) -> str:
-    import humanize
+    from tui.core.units import ram
 
-    return humanize.naturalsize(mb * 1024 * 1024, binary=True, format="%.0f")
+    return ram(mb)
 
 
 def used(used_: int, limit: int, unit: Callable[[int], str] = str) -> str:

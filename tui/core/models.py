@@ -14,6 +14,7 @@ from enum import StrEnum
 # user of the instance's SSH host. On a real cloud the port is 22 and the user comes
 # from the profile.
 from tui.conventions import META_SSH_PORT, META_SSH_USER
+from tui.core.units import left, ram
 
 
 class Family(StrEnum):
@@ -168,13 +169,14 @@ class Quota:
         """Why `flavor` (plus a boot volume) does not fit the remaining quota; empty if it fits."""
         reasons = []
         if flavor.ram_mb > self.ram_mb_free:
-            reasons.append(f"needs {flavor.ram_mb} MB RAM, {self.ram_mb_free} MB left")
+            reasons.append(f"needs {ram(flavor.ram_mb)} RAM, {left(self.ram_mb_free, ram(self.ram_mb_free))}")
         if flavor.vcpus > self.cores_free:
-            reasons.append(f"needs {flavor.vcpus} cores, {self.cores_free} left")
+            reasons.append(f"needs {flavor.vcpus} cores, {left(self.cores_free)}")
         if self.instances_free < 1:
             reasons.append("no instances left in the quota")
         if volume_gb and volume_gb > self.gigabytes_free:
-            reasons.append(f"needs {volume_gb} GB of volume, {self.gigabytes_free} GB left")
+            free = self.gigabytes_free
+            reasons.append(f"needs {volume_gb} GB of volume, {left(free, f'{free} GB')}")
         return reasons
 
     def fits(self, flavor: Flavor, volume_gb: int = 0) -> bool:

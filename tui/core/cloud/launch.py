@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from tui.core.cloud.base import InvalidInput, LaunchSpec, NotFound, QuotaExceeded
 from tui.core.models import Family, Flavor, Image, Network, Quota
+from tui.core.units import ram
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 MIN_VOLUME_GB = 8  # the cloud's smallest; the guide recommends 16+
@@ -123,7 +124,7 @@ def plan_launch(
         notes.append(f"boot volume: {volume_size_gb} GB is below the guide's recommended {RECOMMENDED_VOLUME_GB} GB")
     flv = pick_flavor(flavors, quota, volume_size_gb, flavor)
     if not flavor:
-        notes.append(f"flavor: {flv.name} ({flv.vcpus} vCPU, {flv.ram_mb // 1024} GB RAM; the smallest that fits)")
+        notes.append(f"flavor: {flv.name} ({flv.vcpus} vCPU, {ram(flv.ram_mb)} RAM; the smallest that fits)")
     net = pick_network(networks, network)
     if not network:
         notes.append(f"network: {net.name}")

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from tui.core.cloud.base import InvalidInput, LaunchSpec, NotFound, QuotaExceeded
 from tui.core.cloud.launch import RECOMMENDED_VOLUME_GB, check_name
 from tui.core.models import Family, Flavor, Instance, Quota
+from tui.core.units import left, ram
 
 MAX_WORKERS = 64
 
@@ -63,24 +64,18 @@ def capacity(flavor: Flavor, quota: Quota, volume_gb: int) -> int:
     return max(0, min(limits))
 
 
-def _ram(mb: int) -> str:
-    """RAM as the rest of the app says it: "2 GiB", "1.5 GiB", "512 MiB"."""
-    if mb >= 1024:
-        return f"{mb // 1024} GiB" if mb % 1024 == 0 else f"{mb / 1024:.1f} GiB"
-    return f"{mb} MiB"
-
-
 def misfit(flavor: Flavor, n: int, quota: Quota, volume_gb: int) -> list[str]:
     """Why `n` instances of `flavor` do not fit, with the numbers; empty when they do."""
     reasons = []
     if n * flavor.ram_mb > quota.ram_mb_free:
-        reasons.append(f"need {_ram(n * flavor.ram_mb)} RAM, {_ram(quota.ram_mb_free)} left")
+        reasons.append(f"need {ram(n * flavor.ram_mb)} RAM, {left(quota.ram_mb_free, ram(quota.ram_mb_free))}")
     if n * flavor.vcpus > quota.cores_free:
-        reasons.append(f"need {n * flavor.vcpus} cores, {quota.cores_free} left")
+        reasons.append(f"need {n * flavor.vcpus} cores, {left(quota.cores_free)}")
     if n > quota.instances_free:
-        reasons.append(f"need {n} instances, {quota.instances_free} left")
+        reasons.append(f"need {n} instances, {left(quota.instances_free)}")
     if volume_gb and n * volume_gb > quota.gigabytes_free:
-        reasons.append(f"need {n * volume_gb} GB of volumes, {quota.gigabytes_free} GB left")
+        free = quota.gigabytes_free
+        reasons.append(f"need {n * volume_gb} GB of volumes, {left(free, f'{free} GB')}")
     return reasons
 
 
@@ -123,7 +118,7 @@ def plan_workers(head: Instance, n: int, flavors: list[Flavor], quota: Quota, fl
             raise _refuse(pool[0], n, quota, volume_gb)
         chosen = fitting[0]
         why = "the smallest c1.* that fits: many small parallel jobs" if compute else "the smallest that fits"
-        notes.append(f"flavor: {chosen.name} ({chosen.vcpus} vCPU, {_ram(chosen.ram_mb)} RAM; {why})")
+        notes.append(f"flavor: {chosen.name} ({chosen.vcpus} vCPU, {ram(chosen.ram_mb)} RAM; {why})")
     notes.append(f"workers: {', '.join(names)}")
     return WorkerPlan(head=head.name, names=names, flavor=chosen, volume_gb=volume_gb, notes=tuple(notes))
 

@@ -14,6 +14,7 @@ from textual.widgets import Button, Label, Log, OptionList, Static
 from textual.widgets.option_list import Option
 
 from tui.core.models import Flavor, Instance, Quota, Volume
+from tui.core.units import left
 from tui.ui.widgets.format import ago, duration, mb, status_text, volume_label
 
 
@@ -23,9 +24,9 @@ def resize_misfit(instance: Instance, flavor: Flavor, quota: Quota) -> list[str]
     more_ram = flavor.ram_mb - instance.ram_mb
     more_cores = flavor.vcpus - instance.vcpus
     if more_ram > quota.ram_mb_free:
-        reasons.append(f"needs {more_ram} MB more RAM, {quota.ram_mb_free} MB left")
+        reasons.append(f"needs {mb(more_ram)} more RAM, {left(quota.ram_mb_free, mb(quota.ram_mb_free))}")
     if more_cores > quota.cores_free:
-        reasons.append(f"needs {more_cores} more cores, {quota.cores_free} left")
+        reasons.append(f"needs {more_cores} more cores, {left(quota.cores_free)}")
     return reasons
 
 

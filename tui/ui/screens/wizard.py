@@ -7,6 +7,7 @@ Every choice is validated here, before any API call. When the user presses Launc
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -27,7 +28,7 @@ from tui.core.cloud.launch import MIN_VOLUME_GB, check_name, pick_flavor, pick_i
 from tui.core.config import LaunchDefaults
 from tui.core.models import Flavor, Image, Instance, Network
 from tui.ui.messages import LaunchChoices
-from tui.ui.widgets.format import mb
+from tui.ui.widgets.format import leave_ram, mb
 
 T = TypeVar("T")
 APP_KEY_OPTION = "<app-key>"
@@ -80,6 +81,9 @@ class _Pick:
 
 
 class LaunchWizard(ModalScreen[None]):
+    # one line per choice: a flavor's reasons stay in their column, cut with an ellipsis where the dialog ends
+    DEFAULT_CSS = "LaunchWizard #flavor { text-wrap: nowrap; text-overflow: ellipsis; }"
+
     BINDINGS = [
         Binding("escape", "cancel", "Cancel", id="wizard.cancel", tooltip="Close the wizard"),
         Binding("ctrl+b", "back", "Back", id="wizard.back", tooltip="Previous step"),
@@ -357,7 +361,7 @@ class LaunchWizard(ModalScreen[None]):
             text.append(f"{label:<12}", style="dim")
             text.append(f"{value}\n", style="bold")
         text.append("\nAfter launch your quota has left: ", style="dim")
-        text.append(f"{mb(q.ram_mb_free - p.flavor.ram_mb)} RAM, {q.cores_free - p.flavor.vcpus} cores"
+        text.append(f"{leave_ram(q.ram_mb_free - p.flavor.ram_mb)} RAM, {q.cores_free - p.flavor.vcpus} cores"
                     if q.ram_mb_limit >= 0 and q.cores_limit >= 0 else "plenty")
         text.append("\nThe instance uses quota until it is deleted (shut it down when idle).", style="dim")
         return text
@@ -377,18 +381,32 @@ class LaunchWizard(ModalScreen[None]):
         self.post_message(self.Launch(spec))
 
     def progress(self, line: str) -> None:
-        self.query_one("#progress", Log).write_line(line)
+        """One line of the launch; a line wider than the log (a key's path) goes on below, indented: never cut."""
+        log = self.query_one("#progress", Log)
+        # the log's width less its scrollbar, read from the dialog: the log may not be laid out yet (it is shown
+        # as the launch begins)
+        width = self.query_one("#wizard").size.width - 2
+        if 0 < width < len(line):
+            log.write_lines(textwrap.wrap(line, width, subsequent_indent="  ", break_on_hyphens=False))
+        else:
+            log.write_line(line)
+
+    def _ended(self, how: str) -> None:
+        self.launching = False
+        self.query_one("#wizard-title", Label).update(f"Launch an instance — {how}")
 
     def finished(self, instance: Instance) -> None:
-        self.launching = False
-        self.progress(f"{instance.name} is {instance.status} at {instance.ip or 'no address yet'}.")
+        self._ended(f"{instance.name} launched")
+        said = f"{instance.name} is {instance.status}"
+        if not any(line.startswith(said) for line in self.query_one("#progress", Log).lines):  # the cloud said so
+            self.progress(f"{said} at {instance.ip or 'no address yet'}.")
         self.progress("Next: select it and press s to set up Jupyter.")
         nxt = self.query_one("#next", Button)
         nxt.disabled = False
         nxt.focus()
 
     def failed(self, error: CloudError) -> None:
-        self.launching = False
+        self._ended("failed")
         self.progress(f"Failed: {error.message}")
         if error.hint:
             self.progress(f"What to do: {error.hint}")

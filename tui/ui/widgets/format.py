@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 
 from rich.text import Text
 
+from tui.core.units import ram
+
 if TYPE_CHECKING:
     from tui.core.models import Volume
 
@@ -34,12 +36,13 @@ def status_text(status: str, task_state: str = "") -> Text:
 
 
 def mb(ram_mb: int) -> str:
-    """RAM in MiB as "2 GiB" / "512 MiB"."""
-    if ram_mb >= 1024 and ram_mb % 1024 == 0:
-        return f"{ram_mb // 1024} GiB"
-    if ram_mb >= 1024:
-        return f"{ram_mb / 1024:.1f} GiB"
-    return f"{ram_mb} MiB"
+    """RAM in MiB as "2 GiB" / "512 MiB" / "0 B": the core's one unit style (`tui.core.units.ram`)."""
+    return ram(ram_mb)
+
+
+def leave_ram(ram_mb: int) -> str:
+    """RAM that would be left, before the word RAM: "2 GiB", or "no" when none would."""
+    return "no" if ram_mb <= 0 else mb(ram_mb)
 
 
 def ago(when: datetime | None, now: datetime) -> str:

@@ -15,7 +15,7 @@ from textual.containers import Vertical
 from textual.widget import Widget
 from textual.widgets import Static
 
-from tui.ui.widgets.format import limit, mb
+from tui.ui.widgets.format import leave_ram, limit, mb
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -93,39 +93,95 @@ class FlavorsPane(Pane):
         return [self.table]
 
 
-class QuotaBar(Static):
-    """RAM, cores, instances and volume GB used of the limit, and what the highlighted flavor would leave."""
+class OneLine(Static):
+    """A line of text that never wraps: cut to fit, it ends with an ellipsis."""
+
+    DEFAULT_CSS = "OneLine { text-wrap: nowrap; text-overflow: ellipsis; }"
+
+
+class QuotaBar(OneLine):
+    """RAM, cores, instances and volume GB used of the limit, and what the highlighted flavor would leave — on one
+    line at any width: the labels shorten step by step, and the flavor's hint comes only where there is room (cut
+    with an ellipsis when only part of it fits)."""
 
     def __init__(self) -> None:
         super().__init__("Quota: waiting for the cloud…", id="quota")
+        self._shown: tuple[Quota, Flavor | None] | None = None
 
     def show(self, quota: Quota, flavor: Flavor | None) -> None:
-        text = Text.assemble(("Quota ", "bold"))
-        items = [
-            ("RAM", f"{mb(quota.ram_mb_used)}/{_lim_mb(quota.ram_mb_limit)}",
-             _ratio(quota.ram_mb_used, quota.ram_mb_limit)),
-            ("cores", f"{quota.cores_used}/{limit(quota.cores_limit)}", _ratio(quota.cores_used, quota.cores_limit)),
-            ("instances", f"{quota.instances_used}/{limit(quota.instances_limit)}",
-             _ratio(quota.instances_used, quota.instances_limit)),
-            ("volumes", f"{quota.gigabytes_used}/{limit(quota.gigabytes_limit)} GB",
-             _ratio(quota.gigabytes_used, quota.gigabytes_limit)),
-        ]
-        for i, (label, value, ratio) in enumerate(items):
-            if i:
-                text.append(" · ", style="dim")
-            text.append(f"{label} ")
-            text.append(value, style="bold red" if ratio >= 1 else "bold yellow" if ratio >= 0.8 else "bold")
-        if flavor is not None:
-            text.append("  │  ", style="dim")
-            reasons = quota.misfit(flavor)
-            if reasons:
-                text.append(f"{flavor.name} does not fit: {'; '.join(reasons)}", style="red")
-            else:
-                text.append(f"{flavor.name} would leave ")
-                text.append(f"{mb(quota.ram_mb_free - flavor.ram_mb) if quota.ram_mb_limit >= 0 else '∞'} RAM, "
-                            f"{quota.cores_free - flavor.vcpus if quota.cores_limit >= 0 else '∞'} cores",
-                            style="bold")
-        self.update(text)
+        self._shown = (quota, flavor)
+        self.update(quota_line(quota, flavor, self.size.width or 1000))
+
+    def on_resize(self) -> None:
+        if self._shown is not None:
+            self.show(*self._shown)
+
+
+HINT_ROOM = 55  # cells kept for the flavor's hint: "m1.xlarge does not fit: needs 32 GiB RAM, 4 GiB left"
+
+
+def quota_line(quota: Quota, flavor: Flavor | None, width: int) -> Text:
+    """The quota and the flavor's hint in `width` cells. The quota's wording depends on the width alone (it does
+    not change as the cursor moves over the flavors): the fullest that leaves room for a hint, else the shortest.
+    The hint is the fullest that fits beside it, else cut with an ellipsis, or left out when no part would say
+    anything."""
+    lines = [quota_items(quota, level) for level in range(3)]
+    room_for = HINT_ROOM if flavor is not None else 0
+    line = next((x for x in lines if x.cell_len + room_for <= width), lines[-1])
+    if line.cell_len > width:
+        line = line.copy()
+        line.truncate(width, overflow="ellipsis")
+        return line
+    room = width - line.cell_len - 3
+    hints = flavor_hints(quota, flavor) if flavor is not None else []
+    hint = next((h for h in hints if h.cell_len <= room), None)
+    if hint is None and hints and room >= 12:  # a part of the shortest hint still says something
+        hint = hints[-1].copy()
+        hint.truncate(room, overflow="ellipsis")
+    return Text.assemble(line, (" │ ", "dim"), hint) if hint is not None else line
+
+
+def quota_items(quota: Quota, level: int) -> Text:
+    """RAM, cores, instances and volumes used of their limits; `level` 0 says it in full, 1 and 2 shorter (2
+    without the "Quota" label: the line under the title says nothing else)."""
+    q = quota
+    if level == 0:
+        ram = f"{mb(q.ram_mb_used)}/{_lim_mb(q.ram_mb_limit)}"
+    else:  # one unit for both numbers when they share it: "4/8 GiB"
+        used, lim = mb(q.ram_mb_used), _lim_mb(q.ram_mb_limit)
+        unit = lim.rpartition(" ")[2]
+        ram = f"{used.removesuffix(' ' + unit)}/{lim}" if used.endswith(" " + unit) else f"{used}/{lim}"
+    labels = (("RAM", "cores", "instances", "volumes"), ("RAM", "cores", "VMs", "vol"),
+              ("RAM", "cores", "VMs", "vol"))[level]
+    items = [
+        (labels[0], ram, _ratio(q.ram_mb_used, q.ram_mb_limit)),
+        (labels[1], f"{q.cores_used}/{limit(q.cores_limit)}", _ratio(q.cores_used, q.cores_limit)),
+        (labels[2], f"{q.instances_used}/{limit(q.instances_limit)}", _ratio(q.instances_used, q.instances_limit)),
+        (labels[3], f"{q.gigabytes_used}/{limit(q.gigabytes_limit)} GB", _ratio(q.gigabytes_used, q.gigabytes_limit)),
+    ]
+    text = Text.assemble(("Quota ", "bold")) if level < 2 else Text()
+    for i, (label, value, ratio) in enumerate(items):
+        if i:
+            text.append(" · " if level < 2 else " ", style="dim")
+        text.append(f"{label} ")
+        text.append(value, style="bold red" if ratio >= 1 else "bold yellow" if ratio >= 0.8 else "bold")
+    return text
+
+
+def flavor_hints(quota: Quota, flavor: Flavor) -> list[Text]:
+    """What the highlighted flavor would leave, or why it does not fit: in full, then shorter."""
+    reasons = quota.misfit(flavor)
+    if reasons:
+        short = "+".join(word for word, over in (("RAM", flavor.ram_mb > quota.ram_mb_free),
+                                                 ("cores", flavor.vcpus > quota.cores_free),
+                                                 ("instances", quota.instances_free < 1)) if over)
+        return [Text(f"{flavor.name} does not fit: {'; '.join(reasons)}", style="red"),
+                Text(f"{flavor.name} ✗ {short or 'quota'}", style="red")]
+    ram = "∞" if quota.ram_mb_limit < 0 else leave_ram(quota.ram_mb_free - flavor.ram_mb)
+    cores = "∞" if quota.cores_limit < 0 else str(quota.cores_free - flavor.vcpus)
+    short = f"{ram} RAM" if ram == "no" else ram  # "leaves 2 GiB, 13 cores"; "leaves no RAM, 11 cores"
+    return [Text.assemble(f"{flavor.name} would leave ", (f"{ram} RAM, {cores} cores", "bold")),
+            Text.assemble(f"{flavor.name} leaves ", (f"{short}, {cores} cores", "bold"))]
 
 
 def _lim_mb(value: int) -> str:
@@ -157,7 +213,7 @@ class SetupPane(Pane):
     def content(self) -> list[Widget]:
         from textual.widgets import Log, ProgressBar
 
-        self.status = Static("", id="setup-status")
+        self.status = OneLine("", id="setup-status")
         self.progress: ProgressBar = ProgressBar(id="setup-progress", show_eta=False, show_percentage=True)
         self.log_view: Log = Log(id="setup-log", max_lines=5000, auto_scroll=True)
         self.status.display = self.progress.display = False
