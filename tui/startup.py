@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from pathlib import Path
 
 from tui.core import paths
 from tui.core.config import ConfigError, Settings, load_settings
@@ -17,22 +18,43 @@ from tui.core.demo import LazyDemo, host_note
 EXIT_USAGE = 2
 
 
-def setup_logging() -> None:
-    """Library warnings (keystoneauth, asyncssh, ...) go to the app's log file, never onto the terminal or the
-    full-screen app. Only warnings and errors: request bodies (which may carry secrets) are never logged."""
+class _Masked(logging.Formatter):
+    """Log lines with their secrets masked (token URLs, `password: x`, ...), as the command log writes commands."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        from tui.core.masking import mask_secrets
+
+        return mask_secrets(super().format(record))
+
+
+def setup_logging() -> Path | None:
+    """The app's log file, `cades-tui.log` in the state dir (private): cades-tui's own records from INFO up — every
+    action started, every notification, every failure — and library warnings (keystoneauth, asyncssh, ...), never
+    onto the terminal or the full-screen app. Libraries log nothing below warnings there (request bodies may carry
+    secrets), and every line is masked. Returns the file (None when it cannot be written)."""
     root = logging.getLogger()
-    if any(getattr(h, "_cades", False) for h in root.handlers):
-        return
     try:
-        path = paths.ensure_private_dir(paths.state_dir()) / "cades-tui.log"
-        handler: logging.Handler = logging.FileHandler(path, encoding="utf-8")
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        path: Path | None = paths.ensure_private_dir(paths.state_dir()) / "cades-tui.log"
     except OSError:
-        handler = logging.NullHandler()
-    handler.setLevel(logging.WARNING)
+        path = None
+    for old in [h for h in root.handlers if getattr(h, "_cades", False)]:
+        if getattr(old, "baseFilename", None) == str(path):
+            return path
+        root.removeHandler(old)  # another state dir (a test, a profile switch): follow it
+        old.close()
+    handler: logging.Handler = logging.NullHandler()
+    if path is not None:
+        try:
+            handler = logging.FileHandler(path, encoding="utf-8")
+        except OSError:
+            path = None
+    handler.setFormatter(_Masked("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setLevel(logging.INFO)
     handler._cades = True  # type: ignore[attr-defined]
     root.addHandler(handler)
-    root.setLevel(logging.WARNING)
+    root.setLevel(logging.WARNING)  # libraries: warnings and errors only
+    logging.getLogger("tui").setLevel(logging.INFO)
+    return path
 
 
 def err(message: str) -> None:

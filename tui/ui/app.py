@@ -35,7 +35,12 @@ from tui.ui.keys import BINDINGS, MAIN_SCREEN_ACTIONS, PANES
 from tui.ui.widgets.panes import FlavorsPane, InstancesPane, QuotaBar, SetupPane, TunnelsPane
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from textual.actions import ActionParseResult
     from textual.command import Provider
+    from textual.dom import DOMNode
+    from textual.notifications import SeverityLevel
 
     from tui.core.api import EngineFactory
     from tui.core.config import Settings
@@ -162,6 +167,26 @@ class CadesApp(PollingArea, InstancesArea, VolumesArea, SetupArea, JupyterArea, 
         target = self.query(PANES[pane])  # empty in the few ms before the panes are built
         if target:
             target.first().focus()
+
+    # ---- the app log: what the user did and was told ----------------------------------------------
+    async def run_action(self, action: str | ActionParseResult, default_namespace: DOMNode | None = None,
+                         namespaces: Mapping[str, DOMNode] | None = None) -> bool:
+        """Every action of the app or a screen — from a key, the palette or a button — goes to the app log (a
+        widget's own, the cursor's moves or typing, do not)."""
+        from textual.screen import Screen
+
+        if isinstance(action, str) and (default_namespace in (None, self) or isinstance(default_namespace, Screen)
+                                        or action.startswith("app.")):
+            where = "" if default_namespace in (None, self) else f" on {type(default_namespace).__name__}"
+            log.info("action %s%s", action.removeprefix("app."), where)
+        return await super().run_action(action, default_namespace, namespaces)
+
+    def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
+               timeout: float | None = None, markup: bool = True) -> None:
+        """What the user is told goes to the app log too: warnings and errors as such (masked, as every line)."""
+        level = {"warning": logging.WARNING, "error": logging.ERROR}.get(severity, logging.INFO)
+        log.log(level, "%s%s", f"{title}: " if title else "", message.replace("\n", " | "))
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
 
     # ---- failures: one handler for every worker ---------------------------------------------------
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import asyncssh
 
+from tui.core.masking import mask_secrets
 from tui.core.paths import ensure_private_dir
 from tui.core.remote.connection import CommandTimeout, ConnectionDropped, RemoteError
 
@@ -162,30 +163,6 @@ def quote_args(args: Iterable[str]) -> str:
 
 
 # -- secrets ----------------------------------------------------------------------------------------------
-
-MASK = "********"
-_SECRET_WORD = r"(?:token|password|passwd|passphrase|secret|api[_-]?key|access[_-]?key|credential)"  # noqa: S105
-_KV_RE = re.compile(
-    rf"(?i)([A-Za-z0-9_.\-]*{_SECRET_WORD}[A-Za-z0-9_.\-]*[\"']?\s*[=:]\s*)(\"[^\"]*\"|'[^']*'|[^\s&\"',;}}]+)"
-)
-_FLAG_RE = re.compile(rf"(?i)(--?[A-Za-z0-9-]*{_SECRET_WORD}[A-Za-z0-9-]*\s+)(\"[^\"]*\"|'[^']*'|[^\s]+)")
-_URL_AUTH_RE = re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://[^/\s:@]+:)([^@\s/]+)(@)")
-
-
-def mask_secrets(text: str, secrets: Iterable[str] = ()) -> str:
-    """Hide secret values: `token=...`, `--password x`, `"token": "..."`, URL passwords, and `secrets`."""
-    for value in sorted((s for s in secrets if s), key=len, reverse=True):
-        text = text.replace(value, MASK)
-    text = _URL_AUTH_RE.sub(lambda m: m.group(1) + MASK + m.group(3), text)
-    text = _FLAG_RE.sub(lambda m: m.group(1) + MASK, text)
-    return _KV_RE.sub(lambda m: m.group(1) + _keep_quotes(m.group(2)), text)
-
-
-def _keep_quotes(value: str) -> str:
-    if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
-        return value[0] + MASK + value[0]
-    return MASK
-
 
 # -- command log ------------------------------------------------------------------------------------------
 
