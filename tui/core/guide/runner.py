@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -15,6 +16,7 @@ from tui.core.remote.commands import TAIL_LINES
 from tui.core.remote.connection import ConnectionDropped, RemoteError, Unreachable
 
 MAX_RESUMES = 3
+HEARTBEAT_S = 5.0  # a step silent this long says it is still running (uv can say nothing for ~20 s)
 
 
 
@@ -30,10 +32,12 @@ class SetupRunner:
         *,
         steps: Sequence[Step] | None = None,
         approve_format: ApproveFormat | None = None,
+        heartbeat_s: float = HEARTBEAT_S,
     ) -> None:
         self.steps = list(steps) if steps is not None else default_steps()
         self.ctx = SetupContext(settings, executor, approve_format)
         self.on_event = on_event
+        self.heartbeat_s = heartbeat_s
 
     async def run(self) -> PipelineFinished:
         t0 = time.monotonic()
@@ -59,13 +63,36 @@ class SetupRunner:
 
     async def _run_step(self, step: Step) -> tuple[StepResult, Exception | None]:
         tail: deque[str] = deque(maxlen=TAIL_LINES)
+        spoke = [time.monotonic()]  # when the step last said something
 
         def out(lines: list[str]) -> None:
+            spoke[0] = time.monotonic()
             tail.extend(lines)
             self.on_event(OutputLines(step.name, tuple(lines)))
 
         self.ctx.out = out
         self.ctx.sh.notice = out  # what the VM's setup lock did (waited for, or stopped, an earlier run's command)
+        beat = None if self.ctx.sh.dry_run else asyncio.create_task(self._heartbeat(step.name, spoke))
+        try:
+            return await self._attempts(step, out, tail)
+        finally:
+            if beat is not None:
+                beat.cancel()
+
+    async def _heartbeat(self, step: str, spoke: list[float]) -> None:
+        """While the step is silent, say every `heartbeat_s` that it is still running — an event only: neither the
+        step's output tail nor the command log holds it."""
+        t0 = said = time.monotonic()
+        while True:
+            await asyncio.sleep(self.heartbeat_s / 5)
+            now = time.monotonic()
+            if now - max(spoke[0], said) >= self.heartbeat_s:
+                said = now
+                self.on_event(OutputLines(step, (f"… still running ({now - t0:.0f} s)",)))
+
+    async def _attempts(self, step: Step, out: Callable[[list[str]], None],
+                        tail: deque[str]) -> tuple[StepResult, Exception | None]:
+        """Check, then apply the step; after a dropped connection reconnect and check again (up to MAX_RESUMES)."""
         t0 = time.monotonic()
         attempt = 0
         while True:
