@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from tui.core.keys import KeyStore
 from tui.core.models import Flavor, Quota
 from tui.ui.screens.wizard import LaunchWizard
 from tui.ui.widgets.panes import QuotaBar, SetupPane
-from tui.ui.widgets.tables import FlavorsTable
+from tui.ui.widgets.tables import FlavorsTable, TunnelsTable
 
 QUOTA = Quota(8192, 6144, 16, 3, 10, 2)
 FLAVORS = [Flavor("f1", "c1.small", 2, 2048, 20), Flavor("f2", "c1.xlarge", 16, 16384, 160),
@@ -129,3 +130,32 @@ async def test_a_setup_step_cut_to_fit_its_status_line_ends_with_an_ellipsis() -
         line = status.render_line(0).text.rstrip()
         assert status.size.height == 1 and line.endswith("…"), line
         assert "step 2/6 screen — Ensure screen" in line, line
+
+
+class OneTunnelsTable(App[None]):
+    CSS = "TunnelsTable { height: 1fr; }"
+
+    def compose(self) -> ComposeResult:
+        yield TunnelsTable()
+
+
+async def test_a_tunnels_table_too_wide_for_its_pane_ends_its_last_column_with_an_ellipsis() -> None:
+    from datetime import UTC, datetime
+
+    from tui.core.models import TunnelInfo, TunnelState
+
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    app = OneTunnelsTable()
+    async with app.run_test(size=(56, 6)) as pilot:  # about the Tunnels pane at 120x40
+        table = app.query_one(TunnelsTable)
+        down = TunnelInfo("i-1", 8890, "127.0.0.1", 8889, TunnelState.RECONNECTING, now,
+                          bytes_in=3_300_000, bytes_out=178_000)
+        table.show([down], {"i-1": "analytics-1"}, now)
+        await pilot.pause()
+        header, row = table.render_line(0).text.rstrip(), table.render_line(1).text.rstrip()
+        assert header.endswith("In / o…"), header  # not "In / o" cut at the edge
+        assert row.endswith("…") and "↓3.1M" in row, row
+        assert table.virtual_size.width <= table.scrollable_content_region.width  # nothing hidden to the right
+        table.show([replace(down, state=TunnelState.UP, error="")], {"i-1": "a"}, now)  # room again: in full
+        await pilot.pause()
+        assert table.render_line(0).text.rstrip().endswith("In / out"), table.render_line(0).text

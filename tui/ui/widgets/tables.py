@@ -55,6 +55,31 @@ def measure_columns(table: DataTable[Text | str]) -> None:
         column.content_width = max([column.content_width, *widths])
 
 
+def fit_last_column(table: DataTable[Text | str]) -> None:
+    """Columns wider than the table: the last one gets what is left, its label and cells ending with an ellipsis
+    (Text cells made so), instead of running past the edge; back to its full width when there is room."""
+    if not table.columns or table.size.width == 0:
+        return
+    *others, last = table.columns.values()
+    room = table.scrollable_content_region.width - sum(c.get_render_width(table) for c in others)
+    room -= 2 * table.cell_padding
+    fits = room >= last.content_width
+    if fits == last.auto_width and (fits or last.width == max(1, room)):
+        return
+    last.auto_width, last.width = fits, max(1, room)
+    if table.row_count:  # redrawn at the new width (DataTable caches cells until a cell changes)
+        row = table.coordinate_to_cell_key((0, 0)).row_key  # type: ignore[arg-type]
+        table.update_cell(row, last.key, table.get_cell(row, last.key), update_width=True)
+    table.refresh(layout=True)
+
+
+def cut(text: str | Text) -> Text:
+    """A cell (or label) that ends with an ellipsis when its column is narrower than it."""
+    cell = text.copy() if isinstance(text, Text) else Text(text)
+    cell.no_wrap, cell.overflow = True, "ellipsis"
+    return cell
+
+
 def cursor_key(table: DataTable[Text | str]) -> str | None:
     """The key of the row under the cursor; None on an empty table."""
     if table.row_count == 0:
@@ -321,8 +346,11 @@ class TunnelsTable(DataTable[Text | str]):
 
     def on_mount(self) -> None:
         # narrow headers: at 120 columns the pane is ~57 wide and every column should fit
-        add_columns(self, ("Instance", "instance"), ("Local → VM", "ports"), ("State", "state"), ("For", "since"),
-                    ("In / out", "traffic"))
+        add_columns(self, ("Instance", "instance"), ("Local → VM", "ports"), ("State", "state"), ("For", "since"))
+        self.add_column(cut("In / out"), key="traffic")  # cut with an ellipsis where the pane is too narrow
+
+    def on_resize(self) -> None:
+        fit_last_column(self)
 
     @property
     def selected(self) -> tuple[str, str] | None:
@@ -345,9 +373,11 @@ class TunnelsTable(DataTable[Text | str]):
                          f":{t.local_port} → :{t.remote_port}",
                          Text(tunnel_state(t), style=style),
                          short_age(t.since, now),
-                         f"↓{humanize.naturalsize(t.bytes_in, gnu=True)} "
-                         f"↑{humanize.naturalsize(t.bytes_out, gnu=True)}",
+                         cut(f"↓{humanize.naturalsize(t.bytes_in, gnu=True)} "
+                             f"↑{humanize.naturalsize(t.bytes_out, gnu=True)}"),
                          key=f"{t.instance}/{t.purpose}")
         measure_columns(self)
+        fit_columns(self, "instance", "ports", "state", "since")  # narrower again when a long value is gone
+        fit_last_column(self)
         if current is not None and current in {t.key for t in tunnels}:
             self.move_cursor(row=self.get_row_index("/".join(current)), animate=False)
