@@ -32,7 +32,7 @@ async def test_panes_show_sandbox_data(ui: Any, sb: Any, cloud: Any, make_app: A
         table = app.query_one(InstancesTable)
         row = [str(c) for c in table.get_row_at(0)]
         assert row[0] == "alpha" and row[1] == "ACTIVE" and row[2] == "m1.small"
-        assert row[3] == "127.0.0.1"
+        assert row[InstancesTable.COLUMNS.index("ip")] == "127.0.0.1"
         flavors = app.query_one(FlavorsTable)
         names = {f.name for f in flavors.flavors.values()}
         assert {"m1.tiny", "m1.large", "c1.small"} <= names

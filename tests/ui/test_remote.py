@@ -226,11 +226,11 @@ async def ready(ui: Any, pilot: Any, app: CadesApp) -> None:
 
 
 def jupyter_cell(app: CadesApp, iid: str) -> str:
-    return str(app.query_one(InstancesTable).get_row(iid)[5])
+    return str(app.query_one(InstancesTable).get_row(iid)[InstancesTable.COLUMNS.index("jupyter")])
 
 
 def load_cell(app: CadesApp, iid: str) -> str:
-    return str(app.query_one(InstancesTable).get_row(iid)[6])
+    return str(app.query_one(InstancesTable).get_row(iid)[InstancesTable.COLUMNS.index("load")])
 
 
 def tunnel_row(app: CadesApp, iid: str) -> list[str]:

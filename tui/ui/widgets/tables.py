@@ -99,7 +99,9 @@ class InstancesTable(DataTable[Text | str]):
                 tooltip="Flavor, image, volumes, addresses, key pair and uptime of the selected instance"),
     ]
 
-    COLUMNS = ("name", "status", "flavor", "ip", "uptime", "jupyter", "load")
+    # The IP last: where the pane is narrow (120 columns: two panes side by side) it is the column cut with an
+    # ellipsis (enter shows it in full), never Jupyter or Load·Mem.
+    COLUMNS = ("name", "status", "flavor", "uptime", "jupyter", "load", "ip")
 
     def __init__(self) -> None:
         super().__init__(id="instances-table", cursor_type="row", zebra_stripes=True)
@@ -114,8 +116,12 @@ class InstancesTable(DataTable[Text | str]):
         self._last: tuple[Fleet, datetime] | None = None
 
     def on_mount(self) -> None:
-        add_columns(self, ("Name", "name"), ("Status", "status"), ("Flavor", "flavor"), ("IP", "ip"),
-                    ("Uptime", "uptime"), ("Jupyter", "jupyter"), ("Load·Mem", "load"))
+        add_columns(self, ("Name", "name"), ("Status", "status"), ("Flavor", "flavor"), ("Uptime", "uptime"),
+                    ("Jupyter", "jupyter"), ("Load·Mem", "load"))
+        self.add_column(cut("IP"), key="ip")
+
+    def on_resize(self) -> None:
+        fit_last_column(self)
 
     @property
     def selected(self) -> Instance | None:
@@ -146,6 +152,7 @@ class InstancesTable(DataTable[Text | str]):
             if current is not None and current in self._cells:
                 self.move_cursor(row=self._rows.index(current), animate=False)
         fit_columns(self, "status", "jupyter")
+        fit_last_column(self)
         self._seen, self._minute = fleet.version, minute
         if self.filter_text or self.filtering:
             self._show_filter()  # the count shown
@@ -244,8 +251,8 @@ def cells(x: InstanceLive, now: datetime) -> tuple[Text | str, ...]:
     inst = x.instance
     assert inst is not None
     status = status_text("DELETING" if x.deleting else inst.status, "" if x.deleting else inst.task_state)
-    return (Text(inst.name, style="bold"), status, inst.flavor_name, inst.ip or "–",
-            short_duration(inst.uptime_seconds(now)), remote_cell(x), load_cell(x.signal(Metrics)))
+    return (Text(inst.name, style="bold"), status, inst.flavor_name, short_duration(inst.uptime_seconds(now)),
+            remote_cell(x), load_cell(x.signal(Metrics)), cut(inst.ip or "–"))
 
 
 def load_cell(m: Metrics | None) -> Text:
