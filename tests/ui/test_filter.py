@@ -46,3 +46,37 @@ async def test_slash_filters_the_instances_table(ui: Any, sb: Any, make_app: Any
         await pilot.press("slash", "escape")
         assert table.filter_text == "" and _names(table) == every
         assert not pane.border_subtitle
+
+
+async def test_a_filter_shows_what_hidden_rows_became_and_keeps_the_rows_whole(ui: Any, sb: Any, make_app: Any,
+                                                                               cloud: Any) -> None:
+    """Rows hidden by the filter still follow the cloud (each instance's cells are made when it changes, shown or
+    not); a refilled table is what `add_row` would make: each row's cells, keys, index, height, the table's size."""
+    sb.seed_servers(6, ssh_hosts=False)
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        table = app.query_one(InstancesTable)
+        await ui.wait_for(pilot, lambda: table.row_count == 6 and app.engine is not None)
+        await pilot.press("slash", "0", "0", "0", "1", "enter")
+        assert _names(table) == {"bench-0001"}
+        await ui.in_thread(cloud.stop, "bench-0004")  # while its row is hidden
+
+        def polled() -> bool:
+            """bench-0004 seen SHUTOFF by a poll"""
+            return any(x.name == "bench-0004" and x.instance is not None and x.instance.status == "SHUTOFF"
+                       for x in app.fleet.live.values())
+
+        await ui.wait_for(pilot, polled)
+        await pilot.press("slash", "escape")
+        assert table.row_count == 6
+        names = [str(table.get_row_at(i)[0]) for i in range(6)]
+        assert names == [f"bench-{i:04d}" for i in range(6)]
+        assert "SHUTOFF" in str(table.get_row_at(4)[1])
+        for index, name in enumerate(names):
+            key = next(k for k, inst in table.instances.items() if inst.name == name)
+            assert table.get_row_index(key) == index and table.rows[table.coordinate_to_cell_key((index, 0)).row_key]
+            assert table.rows[table.coordinate_to_cell_key((index, 0)).row_key].height == 1
+        assert table.virtual_size.height == 6 + table.header_height
+        assert table.selected is not None and table.selected.name == "bench-0001"  # the cursor stayed on it
+        await pilot.press("down")
+        assert table.selected is not None and table.selected.name == "bench-0002"
