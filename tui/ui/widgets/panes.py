@@ -7,7 +7,7 @@ is asked for anything — so the app appears at once and fills in while it conne
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -58,7 +58,8 @@ class Pane(Vertical):
 class InstancesPane(Pane):
     def __init__(self) -> None:
         super().__init__(1, "Instances", id="instances-pane")
-        self.hint = Static("Connecting to the cloud…", id="instances-empty", classes="empty")
+        self._hint = "Connecting to the cloud…"
+        self.hint = Static(self._hint, id="instances-empty", classes="empty")
 
     def compose(self) -> ComposeResult:
         yield self.hint
@@ -71,15 +72,22 @@ class InstancesPane(Pane):
 
     def show(self, fleet: Fleet, now: datetime) -> None:
         self.table.show(fleet, now)
-        self.hint.update("No instances yet — press n to launch one.")
+        self._say("No instances yet — press n to launch one.")
         self.hint.display = not self.table.instances
 
     def waiting(self, text: str) -> None:
         """Say why there is no data (still connecting, or the cloud failed) while the table is empty."""
         table = getattr(self, "table", None)
         if table is None or not table.instances:
-            self.hint.update(text)
+            self._say(text)
             self.hint.display = True
+
+    def _say(self, text: str) -> None:
+        """The hint's text, updated only when it changes: an update re-lays the screen out (shown or not), and
+        `show` runs on every poll."""
+        if text != self._hint:
+            self._hint = text
+            self.hint.update(text)
 
 
 class FlavorsPane(Pane):
@@ -107,10 +115,15 @@ class QuotaBar(OneLine):
     def __init__(self) -> None:
         super().__init__("Quota: waiting for the cloud…", id="quota")
         self._shown: tuple[Quota, Flavor | None] | None = None
+        self._line: tuple[str, list[Any]] | None = None  # the line drawn
 
     def show(self, quota: Quota, flavor: Flavor | None) -> None:
+        """Redrawn only when the line changes (the app calls this on every poll; an update re-lays the screen out)."""
         self._shown = (quota, flavor)
-        self.update(quota_line(quota, flavor, self.size.width or 1000))
+        line = quota_line(quota, flavor, self.size.width or 1000)
+        if (line.plain, line.spans) != self._line:
+            self._line = (line.plain, line.spans)
+            self.update(line)
 
     def on_resize(self) -> None:
         if self._shown is not None:
@@ -214,7 +227,8 @@ class SetupPane(Pane):
         from textual.widgets import Log, ProgressBar
 
         self.status = OneLine("", id="setup-status")
-        self.progress: ProgressBar = ProgressBar(id="setup-progress", show_eta=False, show_percentage=True)
+        # total=1 until a run: a bar without a total animates, 15 timer ticks a second even while hidden
+        self.progress: ProgressBar = ProgressBar(total=1, id="setup-progress", show_eta=False, show_percentage=True)
         self.log_view: Log = Log(id="setup-log", max_lines=5000, auto_scroll=True)
         self.status.display = self.progress.display = False
         return [self.status, self.progress, self.log_view]

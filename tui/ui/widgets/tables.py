@@ -73,6 +73,11 @@ def fit_last_column(table: DataTable[Text | str]) -> None:
     table.refresh(layout=True)
 
 
+def same_as(cell: Text | str) -> tuple[object, ...]:
+    """What a cell shows, comparable: text, base style and spans (a Text's `==` leaves out its base style)."""
+    return (cell.plain, str(cell.style), tuple(cell.spans)) if isinstance(cell, Text) else (cell,)
+
+
 def cut(text: str | Text) -> Text:
     """A cell (or label) that ends with an ellipsis when its column is narrower than it."""
     cell = text.copy() if isinstance(text, Text) else Text(text)
@@ -372,6 +377,7 @@ class TunnelsTable(DataTable[Text | str]):
 
     def __init__(self) -> None:
         super().__init__(id="tunnels-table", cursor_type="row")
+        self._shown: list[tuple[str, tuple[tuple[object, ...], ...]]] | None = None  # the rows drawn, comparable
 
     def on_mount(self) -> None:
         # narrow headers: at 120 columns the pane is ~57 wide and every column should fit
@@ -391,20 +397,26 @@ class TunnelsTable(DataTable[Text | str]):
         return iid, purpose
 
     def show(self, tunnels: list[TunnelInfo], names: dict[str, str], now: datetime) -> None:
-        current = self.selected
-        self.clear()
+        """The tunnels' rows anew — unless they would be the same as shown: the app redraws on every poll and
+        every Metrics event, and a refill re-lays the screen out (most of an idle app's CPU)."""
+        rows: list[tuple[str, tuple[Text | str, ...]]] = []
         for t in sorted(tunnels, key=lambda t: (names.get(t.instance, t.instance), t.instance, t.purpose)):
             style = {TunnelState.UP: "green", TunnelState.DOWN: "red"}.get(t.state, "yellow")
             name = Text(names.get(t.instance, t.instance[:8]), style="bold")
             if t.purpose != "jupyter":
                 name.append(f" {t.purpose}", style="dim")
-            self.add_row(name,
-                         f":{t.local_port} → :{t.remote_port}",
-                         Text(tunnel_state(t), style=style),
-                         short_age(t.since, now),
-                         cut(f"↓{humanize.naturalsize(t.bytes_in, gnu=True)} "
-                             f"↑{humanize.naturalsize(t.bytes_out, gnu=True)}"),
-                         key=f"{t.instance}/{t.purpose}")
+            rows.append((f"{t.instance}/{t.purpose}", (
+                name, f":{t.local_port} → :{t.remote_port}", Text(tunnel_state(t), style=style),
+                short_age(t.since, now), cut(f"↓{humanize.naturalsize(t.bytes_in, gnu=True)} "
+                                             f"↑{humanize.naturalsize(t.bytes_out, gnu=True)}"))))
+        shown = [(key, tuple(map(same_as, row))) for key, row in rows]
+        if shown == self._shown:
+            return
+        self._shown = shown
+        current = self.selected
+        self.clear()
+        for key, row in rows:
+            self.add_row(*row, key=key)
         measure_columns(self)
         fit_columns(self, "instance", "ports", "state", "since")  # narrower again when a long value is gone
         fit_last_column(self)
