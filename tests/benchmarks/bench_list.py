@@ -53,8 +53,9 @@ def main() -> int:
     print(f"servers listed: cades-tui {n_ours}, openstack CLI {n_cli}")
     print(f"openstack server list -f json: median {c:.2f} s  (runs: {', '.join(f'{x:.2f}' for x in cli)})")
     print(f"cades-tui list --json:         median {o:.2f} s  (runs: {', '.join(f'{x:.2f}' for x in ours)})")
-    print(f"ratio cades-tui/openstack: {o / c:.2f}x  (goal < 1.00x)")
-    return 0
+    met = o / c < 1.0
+    print(f"ratio cades-tui/openstack: {o / c:.2f}x  (goal < 1.00x): goal {'met' if met else 'MISSED'}")
+    return 0 if met else 1
 
 
 if __name__ == "__main__":
