@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import replace
 from datetime import datetime
 
 from tui.core.api import ApproveFormat, Confirm, EngineFactory, ManagerError
@@ -71,16 +70,12 @@ class CoreEngine:
     # -- one instance over SSH -------------------------------------------------------------------------------------
     async def context(self, inst: Instance) -> RemoteContext:
         """The instance's SSH context (console log read once for host-key pinning), rebuilt when it moved. A
-        cluster worker's goes through its head (the head's own context, pinned keys included)."""
+        cluster worker's goes through its head (`Services.prepare` sets the hop)."""
         ctx = self._contexts.get(inst.id)
         if ctx is None or (ctx.instance.ip, ctx.instance.ssh_port, ctx.instance.status) != (
                 inst.ip, inst.ssh_port, inst.status):
             ctx = await asyncio.to_thread(self.services.prepare, self.cloud, inst.id)
             self._contexts[inst.id] = ctx
-        head = self.cluster.head_of(inst.id)
-        if head is not None:
-            via = (await self.context(head)).target
-            ctx = replace(ctx, target=replace(ctx.target, via=via, jump=None))
         return ctx
 
     async def connect(self, inst: Instance) -> None:

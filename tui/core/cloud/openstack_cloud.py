@@ -17,7 +17,7 @@ import email.utils
 import re
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -493,30 +493,12 @@ def _http_error(response: Any) -> BaseException:
     return exceptions.HttpException(response=response)
 
 
-def _int(value: Any, default: int = 0) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return default
-
-
-def _time(value: Any) -> datetime | None:
-    if not value:
-        return None
-    text = str(value).replace("Z", "+00:00")
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
 def to_instance(s: dict[str, Any]) -> Instance:
     """A server as Nova's JSON (microversion >= 2.47) -> Instance."""
     flavor = s.get("flavor") or {}
     addresses = tuple(
         Address(network=net, addr=a.get("addr", ""), kind=a.get("OS-EXT-IPS:type", "fixed"),
-                version=_int(a.get("version"), 4))
+                version=rest.as_int(a.get("version"), 4))
         for net, addrs in (s.get("addresses") or {}).items()
         for a in addrs
     )
@@ -528,15 +510,15 @@ def to_instance(s: dict[str, Any]) -> Instance:
         status=(s.get("status") or "UNKNOWN").upper(),
         flavor_name=flavor.get("original_name") or flavor.get("name") or flavor.get("id") or "",
         flavor_id=flavor.get("id") or "",
-        vcpus=_int(flavor.get("vcpus")),
-        ram_mb=_int(flavor.get("ram")),
+        vcpus=rest.as_int(flavor.get("vcpus")),
+        ram_mb=rest.as_int(flavor.get("ram")),
         image_id=image.get("id", "") if isinstance(image, dict) else "",
         key_name=s.get("key_name") or "",
         addresses=addresses,
-        created_at=_time(s.get("created")),
-        launched_at=_time(s.get("OS-SRV-USG:launched_at")),
+        created_at=rest.as_time(s.get("created")),
+        launched_at=rest.as_time(s.get("OS-SRV-USG:launched_at")),
         task_state=s.get("OS-EXT-STS:task_state") or "",
-        power_state=_int(s.get("OS-EXT-STS:power_state")),
+        power_state=rest.as_int(s.get("OS-EXT-STS:power_state")),
         fault=fault.get("message", "") if isinstance(fault, dict) else str(fault),
         volume_ids=tuple(v["id"] for v in (s.get("os-extended-volumes:volumes_attached") or []) if v.get("id")),
         metadata=tuple(sorted((str(k), str(v)) for k, v in (s.get("metadata") or {}).items())),
@@ -544,23 +526,24 @@ def to_instance(s: dict[str, Any]) -> Instance:
 
 
 def to_flavor(f: Any) -> Flavor:
-    return Flavor(id=f.id, name=f.name, vcpus=_int(f.vcpus), ram_mb=_int(f.ram), disk_gb=_int(f.disk),
+    return Flavor(id=f.id, name=f.name, vcpus=rest.as_int(f.vcpus), ram_mb=rest.as_int(f.ram),
+                  disk_gb=rest.as_int(f.disk),
                   is_public=bool(f.is_public if f.is_public is not None else True))
 
 
 def to_image(i: Any) -> Image:
-    return Image(id=i.id, name=i.name or i.id, status=i.status or "", min_disk_gb=_int(i.min_disk),
-                 size_bytes=_int(i.size), os_distro=getattr(i, "os_distro", None) or "",
-                 os_version=getattr(i, "os_version", None) or "", created_at=_time(i.created_at))
+    return Image(id=i.id, name=i.name or i.id, status=i.status or "", min_disk_gb=rest.as_int(i.min_disk),
+                 size_bytes=rest.as_int(i.size), os_distro=getattr(i, "os_distro", None) or "",
+                 os_version=getattr(i, "os_version", None) or "", created_at=rest.as_time(i.created_at))
 
 
 def to_volume(v: Any) -> Volume:
     attachments = v.attachments or []
     return Volume(
-        id=v.id, name=v.name or v.id, size_gb=_int(v.size), status=v.status or "",
+        id=v.id, name=v.name or v.id, size_gb=rest.as_int(v.size), status=v.status or "",
         attached_to=tuple(a.get("server_id", "") for a in attachments if a.get("server_id")),
         device=next((a.get("device", "") for a in attachments if a.get("device")), ""),
-        bootable=str(v.is_bootable).lower() == "true", created_at=_time(v.created_at),
+        bootable=str(v.is_bootable).lower() == "true", created_at=rest.as_time(v.created_at),
     )
 
 

@@ -25,14 +25,16 @@ FULL_EVERY = 12  # a full listing on every 12th poll (a minute at the default 5 
 SKEW_S = 5.0  # changes-since reaches this far behind the time of the last listing (clock skew, slow commits)
 
 
-def _int(value: Any, default: int = 0) -> int:
+def as_int(value: Any, default: int = 0) -> int:
+    """An integer from JSON, or `default` when it is none."""
     try:
         return int(value)
     except (TypeError, ValueError):
         return default
 
 
-def _time(value: Any) -> datetime | None:
+def as_time(value: Any) -> datetime | None:
+    """An OpenStack timestamp (with or without a zone; UTC when none), or None."""
     if not value:
         return None
     text = str(value).replace("Z", "+00:00")
@@ -78,10 +80,10 @@ def volumes(get: Get) -> list[Volume]:
 def to_volume(v: dict[str, Any]) -> Volume:
     attachments = v.get("attachments") or []
     return Volume(
-        id=v["id"], name=v.get("name") or v["id"], size_gb=_int(v.get("size")), status=v.get("status") or "",
+        id=v["id"], name=v.get("name") or v["id"], size_gb=as_int(v.get("size")), status=v.get("status") or "",
         attached_to=tuple(a.get("server_id", "") for a in attachments if a.get("server_id")),
         device=next((a.get("device", "") for a in attachments if a.get("device")), ""),
-        bootable=str(v.get("bootable")).lower() == "true", created_at=_time(v.get("created_at")),
+        bootable=str(v.get("bootable")).lower() == "true", created_at=as_time(v.get("created_at")),
     )
 
 
@@ -91,18 +93,18 @@ def quota(get: Get) -> Quota:
     volumes_limit, volumes_used, gb_limit, gb_used = -1, 0, -1, 0
     try:
         v = (get("block_storage", "/limits").get("limits") or {}).get("absolute") or {}
-        volumes_limit, volumes_used = _int(v.get("maxTotalVolumes"), -1), _int(v.get("totalVolumesUsed"))
-        gb_limit, gb_used = _int(v.get("maxTotalVolumeGigabytes"), -1), _int(v.get("totalGigabytesUsed"))
+        volumes_limit, volumes_used = as_int(v.get("maxTotalVolumes"), -1), as_int(v.get("totalVolumesUsed"))
+        gb_limit, gb_used = as_int(v.get("maxTotalVolumeGigabytes"), -1), as_int(v.get("totalGigabytesUsed"))
     except CloudError as exc:
         if exc.status not in (404, 501):
             raise
         vols = volumes(get)
         volumes_used, gb_used = len(vols), sum(x.size_gb for x in vols)
     return Quota(
-        ram_mb_limit=_int(a.get("maxTotalRAMSize"), -1), ram_mb_used=_int(a.get("totalRAMUsed")),
-        cores_limit=_int(a.get("maxTotalCores"), -1), cores_used=_int(a.get("totalCoresUsed")),
-        instances_limit=_int(a.get("maxTotalInstances"), -1), instances_used=_int(a.get("totalInstancesUsed")),
-        keypairs_limit=_int(a.get("maxTotalKeypairs"), -1),
+        ram_mb_limit=as_int(a.get("maxTotalRAMSize"), -1), ram_mb_used=as_int(a.get("totalRAMUsed")),
+        cores_limit=as_int(a.get("maxTotalCores"), -1), cores_used=as_int(a.get("totalCoresUsed")),
+        instances_limit=as_int(a.get("maxTotalInstances"), -1), instances_used=as_int(a.get("totalInstancesUsed")),
+        keypairs_limit=as_int(a.get("maxTotalKeypairs"), -1),
         volumes_limit=volumes_limit, volumes_used=volumes_used, gigabytes_limit=gb_limit, gigabytes_used=gb_used,
     )
 

@@ -56,7 +56,7 @@ def dashboard_url(local_port: int) -> str:
 
 class ClusterService:
     """See the module docstring. `context(instance)` gives the SSH context of any instance (the engine's cache);
-    for a worker it must carry `via` = the head's target, which `head_of(worker_id)` tells."""
+    for a worker it carries `via` = the head's target (`Services.prepare` sets it for every `HEAD-wN`)."""
 
     def __init__(self, settings: Settings, cloud: Cloud, manager: RemoteManager, context: ContextFor, emit: Emit,
                  *, active_timeout: float = 600.0, ssh_timeout: float = 120.0, poll_s: float = 1.0) -> None:
@@ -68,16 +68,11 @@ class ClusterService:
         self.active_timeout = active_timeout
         self.ssh_timeout = ssh_timeout
         self.poll_s = poll_s
-        self._via: dict[str, Instance] = {}  # worker id -> its head
         self.heads: set[str] = set()  # heads of the clusters this process created or found (idle checks)
         self._idle_since: dict[str, float] = {}  # head id -> when its workers were last seen without tasks
         self._nudged: dict[str, Tier] = {}
 
     # -- what other rooms ask ---------------------------------------------------------------------------------
-
-    def head_of(self, worker_id: str) -> Instance | None:
-        """The head a worker is reached through (None for any other instance)."""
-        return self._via.get(worker_id)
 
     def config(self, manifest: Manifest | None = None) -> ClusterConfig:
         cs = self.settings.cluster
@@ -216,9 +211,6 @@ class ClusterService:
     async def _wait_ssh(self, head: Instance, workers: Sequence[Instance]) -> tuple[list[Instance], list[str]]:
         """Each worker answers SSH through the head (a fresh VM's sshd starts after ACTIVE): retried while
         unreachable; host-key and login failures are final."""
-        for w in workers:
-            self._via[w.id] = head
-
         async def one(w: Instance) -> str | None:
             deadline = time.monotonic() + self.ssh_timeout
             while True:
@@ -291,7 +283,7 @@ class ClusterService:
         names = {i.name for i in instances}
         recorded = {iid for iid, purpose in self.manager.state.tunnels if purpose == DASHBOARD}
         heads = [i for i in instances if i.status == "ACTIVE" and i.public_ip
-                 and (i.id in recorded or any(f"{worker_prefix(i.name)}{k}" in names for k in range(1, 65)))]
+                 and (i.id in recorded or bool(worker_numbers(i.name, names)))]
         found = []
         for head in heads:
             try:
@@ -362,7 +354,6 @@ class ClusterService:
         async def one(w: Instance) -> None:
             self._say(head, w.name, "delete", f"deleting {w.name} and its boot volume")
             await asyncio.to_thread(self.cloud.delete, w.id, True, True)
-            self._via.pop(w.id, None)
             await self.manager.forget_instance(w.id)
 
         await asyncio.gather(*(one(w) for w in workers))
@@ -405,8 +396,6 @@ class ClusterService:
             if inst is None:
                 self._say(head, name, "failed", f"{name} is gone from the cloud: left out")
                 continue
-            if inst.id != head.id:
-                self._via[inst.id] = head
             members.append(inst)
         return DaskCluster(head, members, self.connect, self.config(manifest), progress=self._progress(head))
 
