@@ -86,3 +86,12 @@ def test_bad_requests() -> None:
         plan_workers(HEAD, 1, FLAVORS, quota(), "x1.huge")
     no_c1 = [f for f in FLAVORS if not f.name.startswith("c1")]
     assert plan_workers(HEAD, 1, no_c1, quota()).flavor.name == "m1.small"
+
+
+def test_heads_are_the_names_with_worker_siblings_found_in_one_pass() -> None:
+    from tui.core.cluster.plan import heads_named, worker_numbers
+
+    names = ["analytics-1", "analytics-1-w1", "analytics-1-w12", "lab", "lab-w", "lab-wx", "x-w1-w2", "solo-w3"]
+    assert heads_named(names) == {"analytics-1", "x-w1", "solo"}
+    # the same heads as asking each name for its workers, which is quadratic
+    assert {n for n in names if worker_numbers(n, names)} == heads_named(names) & set(names)

@@ -80,3 +80,30 @@ async def test_a_filter_shows_what_hidden_rows_became_and_keeps_the_rows_whole(u
         assert table.selected is not None and table.selected.name == "bench-0001"  # the cursor stayed on it
         await pilot.press("down")
         assert table.selected is not None and table.selected.name == "bench-0002"
+
+
+async def test_filtering_updates_the_scrollbar_and_the_scroll_range_without_a_screen_layout(
+        ui: Any, sb: Any, make_app: Any) -> None:
+    """The table's virtual size follows the rows shown; the vertical scrollbar goes when they fit and comes back
+    when they do not; the end of the table can be scrolled to either way. (Set without a screen-wide layout: see
+    `InstancesTable._update_dimensions`.)"""
+    sb.seed_servers(60, ssh_hosts=False)
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        table = app.query_one(InstancesTable)
+        await ui.wait_for(pilot, lambda: table.row_count == 60 and app.engine is not None)
+        await pilot.pause()
+        assert table.show_vertical_scrollbar and table.virtual_size.height == 60 + table.header_height
+        await pilot.press("slash", "0", "0", "0", "1")  # bench-0001 only: it fits, the scrollbar goes
+        await pilot.pause()
+        assert table.row_count == 1 and table.virtual_size.height == 1 + table.header_height
+        assert not table.show_vertical_scrollbar
+        await pilot.press(*["backspace"] * 4)
+        await pilot.pause()
+        assert table.row_count == 60 and table.show_vertical_scrollbar
+        assert table.virtual_size.height == 60 + table.header_height
+        table.move_cursor(row=59, animate=False)
+        await pilot.pause()
+        assert table.max_scroll_y == 60 + table.header_height - table.scrollable_content_region.height
+        assert table.scroll_y == table.max_scroll_y
+        assert str(table.get_row_at(59)[0]) == "bench-0059"

@@ -26,7 +26,7 @@ import asyncssh
 from tui.core.api import ManagerError
 from tui.core.cloud.base import Cloud, CloudError, Conflict, LaunchSpec
 from tui.core.cluster.engine import ClusterConfig, ClusterError, DaskCluster, Found, Manifest, read_manifest
-from tui.core.cluster.plan import plan_workers, worker_numbers, worker_prefix
+from tui.core.cluster.plan import heads_named, plan_workers, worker_numbers, worker_prefix
 from tui.core.cluster.status import StatusError
 from tui.core.config import Settings
 from tui.core.events import ClusterPhase, ClusterProgress, ClusterState, Emit, IdleNudge
@@ -280,10 +280,10 @@ class ClusterService:
         """Find the clusters of these instances (heads: with `HEAD-wN` siblings, or a dashboard tunnel on record),
         restart what is missing, re-open the dashboard tunnels on record (all, with `cluster.auto_dashboard_tunnel`).
         The heads' names."""
-        names = {i.name for i in instances}
+        named = heads_named(i.name for i in instances)
         recorded = {iid for iid, purpose in self.manager.state.tunnels if purpose == DASHBOARD}
         heads = [i for i in instances if i.status == "ACTIVE" and i.public_ip
-                 and (i.id in recorded or bool(worker_numbers(i.name, names)))]
+                 and (i.id in recorded or i.name in named)]
         found = []
         for head in heads:
             try:

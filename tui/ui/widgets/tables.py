@@ -13,15 +13,17 @@ import humanize
 from rich.cells import cell_len
 from rich.text import Text
 from textual import events
+from textual._two_way_dict import TwoWayDict
 from textual.binding import Binding
 from textual.geometry import Size
 from textual.widget import Widget
 from textual.widgets import DataTable
-from textual.widgets.data_table import Row, RowDoesNotExist, RowKey
+from textual.widgets.data_table import ColumnKey, Row, RowDoesNotExist, RowKey
 
 from tui.core.events import Metrics
 from tui.core.live import Fleet, InstanceLive
 from tui.core.models import Family, Flavor, Instance, Quota, TunnelInfo, TunnelState
+from tui.ui.widgets.fastcells import OneLineCells
 from tui.ui.widgets.format import mb, short_age, short_duration, status_text
 
 
@@ -31,15 +33,17 @@ def add_columns(table: DataTable[Text | str], *columns: tuple[str, str]) -> None
         table.add_column(label, key=key)
 
 
-def fit_columns(table: DataTable[Text | str], *keys: str) -> None:
+def fit_columns(table: DataTable[Text | str], *keys: str, widths: dict[str, int] | None = None) -> None:
     """Size these auto-width columns to what they show now: DataTable only ever widens a column, so one long
-    value ("BUILD (spawning)") would keep it wide — and push the last columns out of view — for good."""
+    value ("BUILD (spawning)") would keep it wide — and push the last columns out of view — for good. `widths`:
+    the widest cell per column where the caller knows it (else each cell is measured)."""
     for key in keys:
         column = table.columns.get(key)  # type: ignore[call-overload]
         if column is None or table.row_count == 0:
             continue
-        widths = [x.cell_len if isinstance(x, Text) else Text(str(x)).cell_len for x in table.get_column(key)]
-        width = max(column.label.cell_len, *widths)
+        widest = widths[key] if widths is not None else max(
+            x.cell_len if isinstance(x, Text) else cell_len(str(x)) for x in table.get_column(key))
+        width = max(column.label.cell_len, widest)
         if width < column.content_width:
             column.content_width = width
             row = table.coordinate_to_cell_key((0, 0)).row_key  # type: ignore[arg-type]
@@ -95,7 +99,7 @@ def cursor_key(table: DataTable[Text | str]) -> str | None:
         return None
 
 
-class InstancesTable(DataTable[Text | str]):
+class InstancesTable(OneLineCells):
     """Instances, one row per server keyed by its id (the cursor stays on the same server). It observes the live
     state: rows are redrawn when their instance changed, and all of them once a minute (uptime)."""
 
@@ -117,6 +121,11 @@ class InstancesTable(DataTable[Text | str]):
         self._rows: list[str] = []  # the ids shown, in order
         self._cells: dict[str, tuple[Text | str, ...]] = {}  # what each row shows: only differing cells update
         self._made: dict[str, tuple[Text | str, ...]] = {}  # each instance's cells, shown or not
+        self._widths: dict[str, tuple[int, ...]] = {}  # each instance's cells' widths, made with them
+        self._hay: dict[str, str] = {}  # what the filter looks in, per instance, made with its cells
+        self._order: tuple[int, list[InstanceLive]] | None = None  # the live state's version, its instances sorted
+        self._row_objects: dict[str, tuple[RowKey, Row]] = {}  # each instance's row key and Row
+        self._row_data: dict[str, tuple[tuple[Text | str, ...], dict[ColumnKey, Text | str]]] = {}  # cells -> dict
         self._seen = -1  # the live state's version last drawn
         self._minute = -1
         self._last: tuple[Fleet, datetime] | None = None
@@ -139,15 +148,27 @@ class InstancesTable(DataTable[Text | str]):
         instance's cells are made when it changes (and once a minute), shown or filtered out: a filter key only
         picks rows."""
         self._last = (fleet, now)
-        lives = sorted((x for x in fleet.live.values() if x.instance is not None),
-                       key=lambda x: (x.name.lower(), x.id))
+        if self._order is None or self._order[0] != fleet.version:  # a filter key re-shows the same state
+            self._order = (fleet.version, sorted((x for x in fleet.live.values() if x.instance is not None),
+                                                 key=lambda x: (x.name.lower(), x.id)))
+        lives = self._order[1]
         self.instances = {x.id: x.instance for x in lives if x.instance is not None}
         minute = int(now.timestamp() // 60)
         stale = {x.id for x in fleet.changed(self._seen)} if minute == self._minute else None
-        made = self._made = {x.id: cells(x, now) if stale is None or x.id in stale or x.id not in self._made
-                             else self._made[x.id] for x in lives}
+        old, made = self._made, {}
+        for x in lives:
+            row = old.get(x.id) if stale is not None and x.id not in stale else None
+            if row is None:
+                row = cells(x, now)
+                self._widths[x.id] = tuple(cell_len(c.plain if isinstance(c, Text) else c) for c in row)
+                self._hay[x.id] = _haystack(x)
+            made[x.id] = row
+        self._made = made
+        if len(self._widths) > 2 * len(made):  # instances gone
+            self._widths = {k: self._widths[k] for k in made}
+            self._hay = {k: self._hay[k] for k in made}
         if self.filter_text:
-            lives = [x for x in lives if self.filter_text in _haystack(x)]
+            lives = [x for x in lives if self.filter_text in self._hay[x.id]]
         if self._rows == [x.id for x in lives]:
             for x in lives:
                 if made[x.id] is not self._cells.get(x.id):
@@ -157,7 +178,10 @@ class InstancesTable(DataTable[Text | str]):
             self._refill({x.id: made[x.id] for x in lives})
             if current is not None and current in self._cells:
                 self.move_cursor(row=self._rows.index(current), animate=False)
-        fit_columns(self, "status", "jupyter")
+        if self._rows:
+            fit_columns(self, "status", "jupyter", widths={
+                key: max(self._widths[iid][self.COLUMNS.index(key)] for iid in self._rows)
+                for key in ("status", "jupyter")})
         fit_last_column(self)
         self._seen, self._minute = fleet.version, minute
         if self.filter_text or self.filtering:
@@ -173,17 +197,31 @@ class InstancesTable(DataTable[Text | str]):
     def _refill(self, rows: dict[str, tuple[Text | str, ...]]) -> None:
         """`clear()` then `add_row` for each row, without add_row's work per row (the cursor re-validated, an
         update counted, a prompt posted: 60 ms for 1,000 rows, on each filter key). Rows as add_row makes them
-        (height 1, no label); what add_row does once a row exists is done once. (Fills private structures of
-        Textual's DataTable, as `_update_dimensions` below reads them.)"""
+        (height 1, no label), their keys, `Row`s and cell dicts kept per instance for the next filter key; what
+        add_row does once a row exists is done once. (Fills private structures of Textual's DataTable, as
+        `_update_dimensions` below reads them.)"""
         self.clear()
         self._cells, self._rows = rows, list(rows)
         columns = [column.key for column in self.ordered_columns]
+        made, data = self._row_objects, self._row_data
+        if len(made) > 2 * len(self.instances) + 100:  # instances gone
+            self._row_objects = made = {k: v for k, v in made.items() if k in self.instances}
+            self._row_data = data = {k: v for k, v in data.items() if k in self.instances}
+        locations: dict[RowKey, int] = {}
         for index, (iid, row) in enumerate(rows.items()):
-            key = RowKey(iid)
-            self._row_locations[key] = index
-            self._data[key] = dict(zip(columns, row, strict=True))
-            self.rows[key] = Row(key, 1)
-            self._new_rows.add(key)
+            objects = made.get(iid)
+            if objects is None:
+                key = RowKey(iid)
+                objects = made[iid] = (key, Row(key, 1))
+            cells_of = data.get(iid)
+            if cells_of is None or cells_of[0] is not row:
+                cells_of = data[iid] = (row, dict(zip(columns, row, strict=True)))
+            key = objects[0]
+            locations[key] = index
+            self._data[key] = cells_of[1]
+            self.rows[key] = objects[1]
+        self._row_locations = TwoWayDict(locations)
+        self._new_rows.update(locations)
         self._require_update_dimensions = True
         self._update_count += 1
         self.cursor_coordinate = self.cursor_coordinate
@@ -198,21 +236,29 @@ class InstancesTable(DataTable[Text | str]):
         Textual's DataTable; rows it does not know fall back to it.)"""
         unknown = []
         columns = self.ordered_columns
+        known = []
         for row_key in new_rows:
-            row = self._cells.get(str(row_key.value)) if row_key in self.rows else None
-            if row is None:
+            widths = self._widths.get(str(row_key.value)) if row_key in self.rows else None
+            if widths is None:
                 unknown.append(row_key)
-                continue
-            for column, value in zip(columns, row, strict=False):
-                width = cell_len(value.plain if isinstance(value, Text) else value)
-                if width > column.content_width:
-                    column.content_width = width
+            else:
+                known.append(widths)
+        for column, width in zip(columns, map(max, zip(*known, strict=True)) if known else (), strict=False):
+            if width > column.content_width:
+                column.content_width = width
         if unknown:
             super()._update_dimensions(unknown)
             return
         width = sum(column.get_render_width(self) for column in self.columns.values())
-        self.virtual_size = Size(width + self._row_label_column_width,
-                                 self._total_row_height + (self.header_height if self.show_header else 0))
+        size = Size(width + self._row_label_column_width,
+                    self._total_row_height + (self.header_height if self.show_header else 0))
+        if size != self.virtual_size:
+            # Not `self.virtual_size = size`: a layout reactive, it re-lays the whole screen out and redraws every
+            # widget (~20 ms) on each filter key. The table's own size does not depend on its rows: only its
+            # scrollbars are updated — and should one appear or go, that is a layout (`show_*_scrollbar`).
+            self.set_reactive(Widget.virtual_size, size)
+            self._scroll_update(size)
+            self.refresh()
 
     # -- the `/` filter ----------------------------------------------------------------------------------------
     def open_filter(self) -> None:
@@ -306,7 +352,7 @@ def remote_cell(x: InstanceLive) -> Text:
     return cell
 
 
-class FlavorsTable(DataTable[Text | str]):
+class FlavorsTable(OneLineCells):
     """Flavors with their m1/c1 family and whether they fit the remaining quota."""
 
     def __init__(self) -> None:
@@ -366,7 +412,7 @@ def tunnel_state(t: TunnelInfo) -> str:
     return t.state.value
 
 
-class TunnelsTable(DataTable[Text | str]):
+class TunnelsTable(OneLineCells):
     """One row per tunnel — instance and purpose, local → remote port, state, for how long, bytes in/out — keyed by
     "instance id/purpose"."""
 
