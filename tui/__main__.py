@@ -23,14 +23,17 @@ def run_app(args: argparse.Namespace) -> int:
     if isinstance(prepared, int):
         return prepared
     settings, demo = prepared
+    from tui.core.cloud.quick import Prefetch, first_poll
+
+    # The first listing's requests go out now, on the cached token, and wait on the network while Textual loads
+    # and draws the first frame (the demo's cloud is not up yet: its listing is read once it is).
+    prefetch = Prefetch(settings.cloud, settings.clouds_yaml or None) if demo is None else None
     from tui.ui.app import CadesApp
 
     def build_engine(emit: Emit) -> Engine:  # in the app's thread worker, after the first frame
         if demo is not None:
             demo.ensure()
-        from tui.core.cloud.quick import first_poll
-
-        first_poll(settings.cloud, settings.clouds_yaml or None, emit)  # instances before openstacksdk loads
+        first_poll(settings.cloud, settings.clouds_yaml or None, emit, prefetch)  # before openstacksdk loads
         from tui.core.engine import CoreEngine, open_cloud
 
         return CoreEngine(settings, open_cloud(settings), emit)

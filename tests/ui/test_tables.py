@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime
+from typing import Any
 
 from textual.app import App, ComposeResult
 
@@ -96,3 +97,43 @@ async def test_a_tunnel_down_because_jupyter_went_away_says_so() -> None:
         await pilot.pause()
         assert str(table.get_cell("i-1/jupyter", "state")) == "down: moved/stopped"
         assert str(table.get_cell("i-2/jupyter", "state")) == "up"
+
+
+async def test_a_cell_that_grows_widens_its_column_and_only_changed_rows_are_drawn_again() -> None:
+    """Rows update in place (the same instances shown): a wider uptime or flavor widens its column at once — never
+    cut to the old width — and the other rows' cells are not drawn again."""
+    from datetime import timedelta
+
+    from tui.ui.widgets import fastcells
+
+    app = OneTable()
+    fleet = Fleet()
+    one, two = instance("ACTIVE"), replace(instance("ACTIVE"), id="i-2", name="analytics-2")
+    async with app.run_test(size=(100, 10)) as pilot:
+        table = app.query_one(InstancesTable)
+        fleet.apply(Polled((one, two), QUOTA, ()))
+        table.show(fleet, NOW + timedelta(minutes=5))
+        await pilot.pause()
+        uptime, flavor = table.columns["uptime"], table.columns["flavor"]  # type: ignore[index]
+        narrow = uptime.content_width
+        drawn: list[str] = []
+        real = fastcells.render_one_line
+
+        def counting(text: Any, *args: Any) -> Any:
+            drawn.append(text.plain)
+            return real(text, *args)
+
+        fastcells.render_one_line = counting  # type: ignore[assignment]
+        try:
+            fleet.apply(Polled((replace(one, flavor_name="m1.xlarge-with-gpu"), two), QUOTA, ()))
+            table.show(fleet, NOW + timedelta(minutes=5))
+            await pilot.pause()
+            assert flavor.content_width == len("m1.xlarge-with-gpu")
+            assert "m1.xlarge-with-gpu" in drawn and "analytics-2" not in drawn
+            assert str(table.get_row_at(0)[2]) == "m1.xlarge-with-gpu"
+            table.show(fleet, NOW + timedelta(days=3, hours=4, minutes=5))  # a new minute: every uptime anew
+            await pilot.pause()
+        finally:
+            fastcells.render_one_line = real  # type: ignore[assignment]
+        assert str(table.get_row_at(1)[3]) == "3 d" and uptime.content_width == narrow  # (its label is wider)
+        assert table.virtual_size.width == sum(c.get_render_width(table) for c in table.columns.values())

@@ -170,9 +170,7 @@ class InstancesTable(OneLineCells):
         if self.filter_text:
             lives = [x for x in lives if self.filter_text in self._hay[x.id]]
         if self._rows == [x.id for x in lives]:
-            for x in lives:
-                if made[x.id] is not self._cells.get(x.id):
-                    self._update_row(x.id, made[x.id])
+            self._update_rows([x.id for x in lives if made[x.id] is not self._cells.get(x.id)], made)
         else:
             current = cursor_key(self)
             self._refill({x.id: made[x.id] for x in lives})
@@ -187,12 +185,27 @@ class InstancesTable(OneLineCells):
         if self.filter_text or self.filtering:
             self._show_filter()  # the count shown
 
-    def _update_row(self, iid: str, new: tuple[Text | str, ...]) -> None:
-        old = self._cells.get(iid, ())
-        for i, (column, value) in enumerate(zip(self.COLUMNS, new, strict=True)):
-            if i >= len(old) or old[i] != value:
-                self.update_cell(iid, column, value, update_width=column in ("status", "jupyter"))
-        self._cells[iid] = new
+    def _update_rows(self, changed: list[str], made: dict[str, tuple[Text | str, ...]]) -> None:
+        """These rows' cells, in place, as one update (`update_cell` per cell counts an update and re-measures a
+        column whose cell got narrower through Rich, each time: once a minute every uptime changes). A column is
+        widened at once for a wider cell; `fit_columns` narrows Status and Jupyter again."""
+        if not changed:
+            return
+        columns = self.ordered_columns
+        for iid in changed:
+            key = self._row_objects[iid][0] if iid in self._row_objects else RowKey(iid)
+            data, new = self._data[key], made[iid]
+            for column, value, width in zip(columns, new, self._widths[iid], strict=True):
+                data[column.key] = value
+                if width > column.content_width:
+                    column.content_width = width
+                    self._require_update_dimensions = True
+            self._cells[iid] = new
+            if iid in self._row_data:
+                self._row_data[iid] = (new, data)
+        self._update_count += 1
+        self.refresh()
+        self.check_idle()
 
     def _refill(self, rows: dict[str, tuple[Text | str, ...]]) -> None:
         """`clear()` then `add_row` for each row, without add_row's work per row (the cursor re-validated, an
