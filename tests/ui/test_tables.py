@@ -137,3 +137,35 @@ async def test_a_cell_that_grows_widens_its_column_and_only_changed_rows_are_dra
             fastcells.render_one_line = real  # type: ignore[assignment]
         assert str(table.get_row_at(1)[3]) == "3 d" and uptime.content_width == narrow  # (its label is wider)
         assert table.virtual_size.width == sum(c.get_render_width(table) for c in table.columns.values())
+
+
+class TwoTables(App[None]):
+    def compose(self) -> ComposeResult:
+        from tui.ui.widgets.tables import TunnelsTable
+
+        yield TunnelsTable()
+
+
+async def test_tunnel_rows_whose_bytes_change_update_in_place_and_keep_the_cursor() -> None:
+    from tui.core.models import TunnelInfo, TunnelState
+    from tui.ui.widgets.tables import TunnelsTable
+
+    def tunnel(iid: str, bytes_in: int, purpose: str = "jupyter") -> TunnelInfo:
+        return TunnelInfo(iid, 8890, "127.0.0.1", 8889, TunnelState.UP, NOW, bytes_in=bytes_in, purpose=purpose)
+
+    names = {"i-1": "analytics-1", "i-2": "analytics-2"}
+    app = TwoTables()
+    async with app.run_test(size=(80, 8)) as pilot:
+        table = app.query_one(TunnelsTable)
+        table.show([tunnel("i-1", 0), tunnel("i-2", 0)], names, NOW)
+        await pilot.pause()
+        table.move_cursor(row=1)
+        rows = dict(table.rows)
+        table.show([tunnel("i-1", 0), tunnel("i-2", 1_500_000_000)], names, NOW)  # 1.5 GB came in
+        await pilot.pause()
+        assert dict(table.rows) == rows and all(table.rows[k] is rows[k] for k in rows)  # not refilled
+        assert "↓1.4G" in str(table.get_row_at(1)[4]) and table.selected == ("i-2", "jupyter")
+        assert table.columns["traffic"].content_width == len(str(table.get_row_at(1)[4]))  # type: ignore[index]
+        table.show([tunnel("i-2", 7)], names, NOW)  # a tunnel closed: rows anew
+        await pilot.pause()
+        assert table.row_count == 1 and table.selected == ("i-2", "jupyter")

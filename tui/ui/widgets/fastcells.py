@@ -13,11 +13,15 @@ renderables, tabs or newlines, justified text) goes to DataTable's renderer.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
+from rich.cells import cell_len
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 from textual.cache import LRUCache
 from textual.widgets import DataTable
+from textual.widgets.data_table import ColumnKey, RowKey
 
 SegmentLines = list[list[Segment]]
 
@@ -33,6 +37,24 @@ class OneLineCells(DataTable[Text | str]):
     def notify_style_update(self) -> None:  # (the cache outlives `clear()`: it is keyed by what a cell shows)
         super().notify_style_update()
         self._one_line_cache.clear()
+
+    def replace_cells(self, changes: Iterable[tuple[str, ColumnKey, Text | str]]) -> None:
+        """(row key, column key, value): these cells, in place, as one update (`update_cell` counts an update per
+        cell and re-measures through Rich a whole column whose cell got narrower); a column is widened at once
+        for a wider cell (narrowing is the caller's, e.g. `fit_columns`)."""
+        changed = False
+        for row, column_key, value in changes:
+            self._data[RowKey(row)][column_key] = value
+            column = self.columns[column_key]
+            width = cell_len(value.plain if isinstance(value, Text) else value)
+            if width > column.content_width:
+                column.content_width = width
+                self._require_update_dimensions = True
+            changed = True
+        if changed:
+            self._update_count += 1
+            self.refresh()
+            self.check_idle()
 
     def _render_cell(self, row_index: int, column_index: int, base_style: Style, width: int,
                      cursor: bool = False, hover: bool = False) -> SegmentLines:

@@ -186,26 +186,15 @@ class InstancesTable(OneLineCells):
             self._show_filter()  # the count shown
 
     def _update_rows(self, changed: list[str], made: dict[str, tuple[Text | str, ...]]) -> None:
-        """These rows' cells, in place, as one update (`update_cell` per cell counts an update and re-measures a
-        column whose cell got narrower through Rich, each time: once a minute every uptime changes). A column is
-        widened at once for a wider cell; `fit_columns` narrows Status and Jupyter again."""
-        if not changed:
-            return
-        columns = self.ordered_columns
+        """These rows' cells that differ, in place, as one update (once a minute every uptime changes)."""
+        columns = [column.key for column in self.ordered_columns]
+        self.replace_cells((iid, columns[i], value) for iid in changed
+                           for i, (value, old) in enumerate(zip(made[iid], self._cells[iid], strict=True))
+                           if value is not old and same_as(value) != same_as(old))
         for iid in changed:
-            key = self._row_objects[iid][0] if iid in self._row_objects else RowKey(iid)
-            data, new = self._data[key], made[iid]
-            for column, value, width in zip(columns, new, self._widths[iid], strict=True):
-                data[column.key] = value
-                if width > column.content_width:
-                    column.content_width = width
-                    self._require_update_dimensions = True
-            self._cells[iid] = new
+            self._cells[iid] = made[iid]
             if iid in self._row_data:
-                self._row_data[iid] = (new, data)
-        self._update_count += 1
-        self.refresh()
-        self.check_idle()
+                self._row_data[iid] = (made[iid], self._row_data[iid][1])
 
     def _refill(self, rows: dict[str, tuple[Text | str, ...]]) -> None:
         """`clear()` then `add_row` for each row, without add_row's work per row (the cursor re-validated, an
@@ -471,7 +460,16 @@ class TunnelsTable(OneLineCells):
         shown = [(key, tuple(map(same_as, row))) for key, row in rows]
         if shown == self._shown:
             return
-        self._shown = shown
+        before, self._shown = self._shown, shown
+        if before is not None and [k for k, _ in before] == [k for k, _ in shown] and self.row_count == len(rows):
+            # the same tunnels (their bytes or age changed): the cells that differ, in place — a refill drops every
+            # cached line and re-measures every cell, on each poll while a tunnel carries traffic
+            columns = [column.key for column in self.ordered_columns]
+            self.replace_cells((key, columns[i], value) for (key, row), (_, old) in zip(rows, before, strict=True)
+                               for i, value in enumerate(row) if same_as(value) != old[i])
+            fit_columns(self, "instance", "ports", "state", "since")
+            fit_last_column(self)
+            return
         current = self.selected
         self.clear()
         for key, row in rows:
