@@ -169,3 +169,22 @@ async def test_tunnel_rows_whose_bytes_change_update_in_place_and_keep_the_curso
         table.show([tunnel("i-2", 7)], names, NOW)  # a tunnel closed: rows anew
         await pilot.pause()
         assert table.row_count == 1 and table.selected == ("i-2", "jupyter")
+
+
+async def test_the_last_column_is_fitted_when_rows_are_shown_not_only_after_the_table_measured_them() -> None:
+    """Shown rows widen their columns at once: `fit_last_column`, run by `show`, sees the columns as drawn — a
+    frame drawn before DataTable's idle measuring had the IP cut without its ellipsis (a flaky snapshot under
+    load)."""
+    app = OneTable()
+    fleet = Fleet()
+    async with app.run_test(size=(82, 10)) as pilot:  # the IP has 5 of its 9 columns
+        table = app.query_one(InstancesTable)
+        await pilot.pause()
+        fleet.apply(Polled((replace(instance("ACTIVE"), name="a-rather-long-instance-name",
+                                    flavor_name="m1.xlarge"),), QUOTA, ()))
+        table.show(fleet, NOW)  # no pause: DataTable has not measured the row yet
+        ip = table.columns["ip"]  # type: ignore[index]
+        assert ip.content_width == len("127.0.0.1")
+        others = sum(c.get_render_width(table) for c in list(table.columns.values())[:-1])
+        assert others + ip.get_render_width(table) <= table.scrollable_content_region.width
+        assert not ip.auto_width  # cut, and so drawn with an ellipsis

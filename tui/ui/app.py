@@ -113,18 +113,25 @@ class CadesApp(PollingArea, InstancesArea, VolumesArea, SetupArea, JupyterArea, 
 
     async def on_ready(self) -> None:
         """The first frame (frames, titles, hints, keys) is on screen: now start building the core (a thread:
-        the first listing, then openstacksdk's import) and mount the tables and logs meanwhile — the core's answers
-        are messages, handled after this, so they always find the tables in place."""
+        the first listing, then openstacksdk's import) and mount the Instances table meanwhile. The other panes'
+        content is mounted after the messages already queued — the first listing among them, usually — so the
+        instances are on screen one layout sooner; the core's answers are messages, handled after this, so they
+        always find the Instances table in place (and the rest is drawn once built: see `_built`)."""
         from tui.ui.bridge import EventBridge
 
         self.bridge: EventBridge = EventBridge(self.fleet, self.post_message, lambda: self.message_queue_size,
                                                lambda _ids: self.fleet_changed())
-        self.start_polling()  # the cloud's first answers travel while the tables mount (handled after this)
-        for pane in (self._instances_pane, self._flavors_pane, self._setup_pane, self._tunnels_pane):
-            await pane.build()
+        self.start_polling()  # the cloud's first answers travel while the table mounts (handled after this)
+        await self._instances_pane.build()
         self.fleet_signal.subscribe(self, self._redraw)
         self._instances_pane.table.focus()
+        self.call_later(self._build_the_rest)
+
+    async def _build_the_rest(self) -> None:
+        # all at once: awaited one by one, each mount was a cycle of its own (layout, frame) before the next
+        await asyncio.gather(*(pane.build() for pane in (self._flavors_pane, self._setup_pane, self._tunnels_pane)))
         self._built = True
+        self._redraw(None)  # what came while they mounted
         settle_memory()
 
     # ---- the live state, observed ------------------------------------------------------------------

@@ -224,6 +224,7 @@ class InstancesTable(OneLineCells):
             self.rows[key] = objects[1]
         self._row_locations = TwoWayDict(locations)
         self._new_rows.update(locations)
+        self._widen(rows)
         self._require_update_dimensions = True
         self._update_count += 1
         self.cursor_coordinate = self.cursor_coordinate
@@ -236,20 +237,14 @@ class InstancesTable(OneLineCells):
         for 1,000 rows × 7 columns, on every refill). Our cells are one-line `Text`/`str`, whose width is their
         cell length: measured so, then the virtual size set as DataTable sets it. (Overrides a private method of
         Textual's DataTable; rows it does not know fall back to it.)"""
-        unknown = []
-        columns = self.ordered_columns
-        known = []
+        unknown: list[str] = []
+        known: list[str] = []
         for row_key in new_rows:
-            widths = self._widths.get(str(row_key.value)) if row_key in self.rows else None
-            if widths is None:
-                unknown.append(row_key)
-            else:
-                known.append(widths)
-        for column, width in zip(columns, map(max, zip(*known, strict=True)) if known else (), strict=False):
-            if width > column.content_width:
-                column.content_width = width
+            iid = str(row_key.value)
+            (known if row_key in self.rows and iid in self._widths else unknown).append(iid)
+        self._widen(known)
         if unknown:
-            super()._update_dimensions(unknown)
+            super()._update_dimensions([RowKey(iid) for iid in unknown])
             return
         width = sum(column.get_render_width(self) for column in self.columns.values())
         size = Size(width + self._row_label_column_width,
@@ -261,6 +256,16 @@ class InstancesTable(OneLineCells):
             self.set_reactive(Widget.virtual_size, size)
             self._scroll_update(size)
             self.refresh()
+        fit_last_column(self)  # a column widened: the last one may have less room now
+
+    def _widen(self, iids: Iterable[str]) -> None:
+        """Widen the columns to these rows' cells, now (DataTable measures new rows on its next idle: a frame
+        drawn before that, or `fit_last_column` run before it, would see the columns at their labels' widths)."""
+        known = [self._widths[iid] for iid in iids]
+        for column, width in zip(self.ordered_columns, map(max, zip(*known, strict=True)) if known else (),
+                                 strict=False):
+            if width > column.content_width:
+                column.content_width = width
 
     # -- the `/` filter ----------------------------------------------------------------------------------------
     def open_filter(self) -> None:
