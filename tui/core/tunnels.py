@@ -1,9 +1,10 @@
 """The instances' tunnels, kept by (instance, purpose): opened, reused, closed, and remembered in the saved state.
 
-`Tunnels` owns every `tui.core.remote.tunnel.Tunnel` of a `RemoteManager` — `jupyter` (its own rules live in the
-manager: verified through the tunnel, following the server when it moves), `dask-dashboard` or any other purpose
-opened with `forward`. A tunnel that was open is recorded (`TunnelRecord`) so that the next start re-opens it on the
-same local port when that is free; the last local port of each (instance, purpose) is preferred over the profile's.
+`Tunnels` owns every `tui.core.remote.tunnel.Tunnel` of a `RemoteManager` — `jupyter` (its own rules live in
+`tui.core.jupyter.lifecycle`: verified through the tunnel, following the server when it moves), `dask-dashboard`
+or any other purpose opened with `forward`. A tunnel that was open is recorded (`TunnelRecord`) so that the next
+start re-opens it on the same local port when that is free; the last local port of each (instance, purpose) is
+preferred over the profile's.
 Callers hold the instance's lock; failures are raised as `ManagerError`, whose text is meant for the user.
 """
 
