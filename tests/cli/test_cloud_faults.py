@@ -91,3 +91,30 @@ def test_launch_imports_the_users_public_key(cloud: OpenStackCloud, tmp_path) ->
         assert pairs[inst.key_name].public_key.split()[1] == key.export_public_key().decode().split()[1]
     finally:
         cloud.delete(inst.id, delete_volumes=True)
+
+
+def test_a_cloud_not_in_clouds_yaml_is_bad_input_naming_the_file_and_its_entries(sandbox, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """exit code 2, one line: the file, the entries it has, the fix — and without any clouds.yaml, where it was
+    looked for and the sandbox as a way to try."""
+    import os
+    import subprocess
+    import sys
+
+    env = os.environ | {"XDG_STATE_HOME": str(tmp_path / "state"), "XDG_CONFIG_HOME": str(tmp_path / "config"),
+                        "XDG_DATA_HOME": str(tmp_path / "data"), "OS_CLIENT_CONFIG_FILE": str(sandbox.clouds_yaml)}
+    env.pop("OS_CLOUD", None)
+    run = subprocess.run([sys.executable, "-m", "tui", "--cloud", "nope", "list"], env=env, capture_output=True,
+                         text=True, timeout=60)
+    assert run.returncode == 2, run.stderr
+    [line] = run.stderr.strip().splitlines()
+    assert f"cloud 'nope' is not in {sandbox.clouds_yaml}" in line and "sandbox" in line and "--cloud" in line
+    assert "Traceback" not in run.stderr
+
+    env.pop("OS_CLIENT_CONFIG_FILE")
+    run = subprocess.run([sys.executable, "-m", "tui", "--cloud", "nope", "list"], env=env | {"HOME": str(tmp_path)},
+                         capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    if any(os.path.exists(p) for p in ("/etc/openstack/clouds.yaml",)):
+        pytest.skip("this machine has a system clouds.yaml")
+    assert run.returncode == 2, run.stderr
+    [line] = run.stderr.strip().splitlines()
+    assert "no clouds.yaml found" in line and "cades-tui --demo" in line

@@ -26,6 +26,7 @@ from tui.core.cloud.base import (
     AuthError,
     CloudError,
     Conflict,
+    InvalidInput,
     LaunchSpec,
     NotFound,
     Progress,
@@ -39,6 +40,23 @@ POLL_S = 1.0
 API_TIMEOUT_S = 30.0  # per HTTP request, unless clouds.yaml sets api_timeout
 MICROVERSION = "2.79"  # flavor details embedded in servers (2.47), stable since Train
 WAIT_S = 900.0  # a slow cloud can take minutes to build a boot-from-volume server
+
+
+def no_such_cloud(cloud: str, loader: Any, exc: Exception) -> InvalidInput:
+    """Bad input, refused before asking any cloud (exit code 2): the clouds.yaml has no entry `cloud` — said with
+    the file and the entries it has — or the entry itself is broken (openstacksdk's reason)."""
+    where = getattr(loader, "config_filename", None)
+    if not where:
+        return InvalidInput(f"cloud '{cloud}': no clouds.yaml found (looked in ./clouds.yaml, "
+                            "~/.config/openstack/clouds.yaml, /etc/openstack/clouds.yaml)",
+                            "download it from Horizon (API Access) to one of those, set OS_CLIENT_CONFIG_FILE, "
+                            "or try the sandbox cloud: cades-tui --demo")
+    names = sorted(set(loader.get_cloud_names()))
+    if cloud not in names:
+        have = f"its entries: {', '.join(names)}" if names else "it has no entries"
+        return InvalidInput(f"cloud '{cloud}' is not in {where} ({have})",
+                            "name one with --cloud NAME or `cloud:` in the profile")
+    return InvalidInput(f"cloud '{cloud}' in {where}: {exc}", "fix that entry of clouds.yaml")
 
 
 class OpenStackCloud:
@@ -62,16 +80,13 @@ class OpenStackCloud:
             import openstack.connection
 
             files = [str(Path(clouds_yaml).expanduser())] if clouds_yaml else None
+            loader = openstack.config.OpenStackConfig(config_files=files)
             try:
-                config = openstack.config.OpenStackConfig(config_files=files).get_one(cloud=cloud)
+                config = loader.get_one(cloud=cloud)
                 if not config.config.get("api_timeout"):  # a stuck API call must end (clouds.yaml may set it)
                     config.config["api_timeout"] = api_timeout
             except openstack.exceptions.ConfigException as exc:
-                where = f" in {clouds_yaml}" if clouds_yaml else ""
-                raise CloudError(
-                    f"cloud '{cloud}' not found{where}: {exc}",
-                    "name an entry of your clouds.yaml with --cloud or `cloud:` in the profile",
-                ) from None
+                raise no_such_cloud(cloud, loader, exc) from None
             conn = openstack.connection.Connection(config=config, app_name="cades-tui")
             profile = str(Path(clouds_yaml).expanduser()) if clouds_yaml else None
             restored = authcache.restore(conn, cloud, profile)  # a token still good: no keystone round trip
