@@ -24,6 +24,8 @@ from typing import Any
 
 import pytest
 
+from tests._support import running_sandbox
+
 GCM = ["aes128-gcm@openssh.com", "aes256-gcm@openssh.com"]
 
 
@@ -48,14 +50,8 @@ def _module_vm_back_up(request: pytest.FixtureRequest) -> Iterator[None]:
 
 @pytest.fixture(scope="session")
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
-    from tui.sandbox import Delays, Sandbox
-
-    sb = Sandbox(tmp_path_factory.mktemp("sandbox"), delays=Delays.fast())
-    sb.start()
-    try:
+    with running_sandbox(tmp_path_factory.mktemp("sandbox")) as sb:
         yield sb
-    finally:
-        sb.stop()
 
 
 @pytest.fixture

@@ -15,7 +15,9 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -109,17 +111,38 @@ def set_size(fd: int, rows: int, cols: int) -> None:
     fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
 
 
-def test_interactive_shell_in_a_real_terminal(env: dict[str, str], vm: str) -> None:
+@contextmanager
+def in_a_terminal(argv: list[str], env: dict[str, str],
+                  size: tuple[int, int] | None = None) -> Iterator[tuple[int, int, subprocess.Popen[bytes], list[Any]]]:
+    """`argv` started as a session leader on a fresh PTY (its stdin, stdout and stderr), the terminal set to `size`
+    (rows, cols) first: (master fd, slave fd, the process, the terminal's modes before it started). Afterwards the
+    process is killed if it still runs, and both ends of the PTY are closed."""
     import termios
 
     master, slave = os.openpty()
-    set_size(slave, 30, 100)
-    before = termios.tcgetattr(slave)
-    proc = subprocess.Popen([sys.executable, "-c", CTTY, "-m", "tui", "ssh", vm],
-                            env={**env, "PATH": no_ssh_path(), "TERM": "xterm-256color"},
-                            stdin=slave, stdout=slave, stderr=slave, start_new_session=True)
-    seen = bytearray()
     try:
+        if size is not None:
+            set_size(slave, *size)
+        before = termios.tcgetattr(slave)
+        proc = subprocess.Popen(argv, env=env, stdin=slave, stdout=slave, stderr=slave, start_new_session=True)
+        try:
+            yield master, slave, proc, before
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(timeout=10)
+    finally:
+        os.close(master)
+        os.close(slave)
+
+
+def test_interactive_shell_in_a_real_terminal(env: dict[str, str], vm: str) -> None:
+    import termios
+
+    with in_a_terminal([sys.executable, "-c", CTTY, "-m", "tui", "ssh", vm],
+                       {**env, "PATH": no_ssh_path(), "TERM": "xterm-256color"},
+                       size=(30, 100)) as (master, slave, proc, before):
+        seen = bytearray()
         read_until(master, seen, NOT_FOUND.encode())
         os.write(master, b"echo $((6*7)); echo TERM=$TERM; stty size\r")
         read_until(master, seen, b"30 100")
@@ -142,12 +165,6 @@ def test_interactive_shell_in_a_real_terminal(env: dict[str, str], vm: str) -> N
         assert proc.wait(timeout=30) == 0, bytes(seen)[-2000:]
         after = termios.tcgetattr(slave)
         assert after == before  # the terminal's modes are back as they were
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=10)
-        os.close(master)
-        os.close(slave)
 
 
 def test_command_on_a_terminal_gets_no_pty(env: dict[str, str], vm: str) -> None:
@@ -155,25 +172,15 @@ def test_command_on_a_terminal_gets_no_pty(env: dict[str, str], vm: str) -> None
     stays as it was (typed lines are the command's stdin), and the command's status is the exit code."""
     import termios
 
-    master, slave = os.openpty()
-    before = termios.tcgetattr(slave)
-    proc = subprocess.Popen([sys.executable, "-m", "tui", "ssh", vm, "--", "tty; read x; echo got-$x; exit 7"],
-                            env={**env, "PATH": no_ssh_path()}, stdin=slave, stdout=slave, stderr=slave,
-                            start_new_session=True)
-    seen = bytearray()
-    try:
+    with in_a_terminal([sys.executable, "-m", "tui", "ssh", vm, "--", "tty; read x; echo got-$x; exit 7"],
+                       {**env, "PATH": no_ssh_path()}) as (master, slave, proc, before):
+        seen = bytearray()
         read_until(master, seen, b"not a tty")
         assert termios.tcgetattr(slave) == before
         os.write(master, b"abc\n")
         read_until(master, seen, b"got-abc")
         assert proc.wait(timeout=30) == 7
         assert termios.tcgetattr(slave) == before
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=10)
-        os.close(master)
-        os.close(slave)
 
 
 def test_app_hand_off_runs_the_builtin_client_against_the_running_demo(tmp_path: Path,

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from tests._support import running_sandbox
 from tui.__main__ import main
 from tui.sandbox.sshhost import free_port
 
@@ -19,14 +20,8 @@ pytestmark = pytest.mark.timeout(300)
 
 @pytest.fixture(scope="module")
 def own_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    from tui.sandbox import Delays, Sandbox
-
-    sandbox = Sandbox(tmp_path_factory.mktemp("cluster-cli"), delays=Delays.fast())
-    sandbox.start()
-    try:
+    with running_sandbox(tmp_path_factory.mktemp("cluster-cli")) as sandbox:
         yield sandbox
-    finally:
-        sandbox.stop()
 
 
 @pytest.fixture

@@ -14,22 +14,19 @@ from typing import Any
 
 import pytest
 
+from tests._support import running_sandbox
 from tui.core.cloud import authcache, quick
 from tui.core.cloud.openstack_cloud import OpenStackCloud
 from tui.core.config import Settings
 from tui.core.engine import CoreEngine
 from tui.core.events import Polled
-from tui.sandbox import Delays, Sandbox
+from tui.sandbox import Sandbox
 
 
 @pytest.fixture
 def sb(tmp_path: Path) -> Iterator[Sandbox]:
-    sandbox = Sandbox(tmp_path / "sandbox", delays=Delays.fast(), ssh_hosts=False)
-    sandbox.start()
-    try:
+    with running_sandbox(tmp_path / "sandbox", ssh_hosts=False) as sandbox:
         yield sandbox
-    finally:
-        sandbox.stop()
 
 
 def _open(sb: Sandbox) -> OpenStackCloud:

@@ -225,25 +225,13 @@ def test_images_networks_volumes(sandbox: Sandbox, conn: Any) -> None:
     public = conn.network.find_network("public")
     assert public.is_router_external and not conn.network.find_network("sandbox-net").is_router_external
     sg = conn.network.find_security_group("default")
-    rule = conn.network.create_security_group_rule(
-        security_group_id=sg.id,
-        direction="ingress",
-        protocol="tcp",
-        port_range_min=22,
-        port_range_max=22,
-        remote_ip_prefix="0.0.0.0/0",
-    )
+    ssh_from_anywhere = {"security_group_id": sg.id, "direction": "ingress", "protocol": "tcp",
+                         "port_range_min": 22, "port_range_max": 22, "remote_ip_prefix": "0.0.0.0/0"}
+    rule = conn.network.create_security_group_rule(**ssh_from_anywhere)
     import openstack.exceptions
 
-    with pytest.raises(openstack.exceptions.ConflictException):
-        conn.network.create_security_group_rule(
-            security_group_id=sg.id,
-            direction="ingress",
-            protocol="tcp",
-            port_range_min=22,
-            port_range_max=22,
-            remote_ip_prefix="0.0.0.0/0",
-        )
+    with pytest.raises(openstack.exceptions.ConflictException):  # the very same rule again
+        conn.network.create_security_group_rule(**ssh_from_anywhere)
     conn.network.delete_security_group_rule(rule)
     fip = conn.network.create_ip(floating_network_id=public.id)
     assert fip.floating_ip_address == "127.0.0.1"

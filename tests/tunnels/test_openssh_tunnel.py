@@ -15,6 +15,7 @@ from typing import Any
 import asyncssh
 import pytest
 
+from tests._support import eventually
 from tui.core.models import TunnelState
 from tui.core.remote.connection import SSHTarget
 from tui.core.remote.openssh_forward import OpenSSHForward, openssh_usable
@@ -82,15 +83,15 @@ async def test_bytes_and_counters_through_ssh(
         def counted(value: int, connections: int = 2) -> bool:
             return sent <= value <= sent + connections
 
-        assert await _eventually(lambda: not tunnel._attached  # both ended: their counts are final
-                                 and counted(tunnel.info.bytes_out) and counted(tunnel.info.bytes_in))
+        assert await eventually(lambda: not tunnel._attached  # both ended: their counts are final
+                                and counted(tunnel.info.bytes_out) and counted(tunnel.info.bytes_in))
         before = tunnel.info
         # a live connection is counted while it runs, to the byte
         reader, writer = await asyncio.open_connection("127.0.0.1", info.local_port)
         writer.write(b"x" * 1000)
         assert await reader.readexactly(1000) == b"x" * 1000
-        assert await _eventually(lambda: (tunnel.info.bytes_in, tunnel.info.bytes_out)
-                                 == (before.bytes_in + 1000, before.bytes_out + 1000))
+        assert await eventually(lambda: (tunnel.info.bytes_in, tunnel.info.bytes_out)
+                                == (before.bytes_in + 1000, before.bytes_out + 1000))
         writer.close()
         # the master's control socket is private: 0700 directory, 0600 socket; pinned to one host key, strictly
         assert stat.S_IMODE(forward.control_path.parent.stat().st_mode) == 0o700
@@ -179,15 +180,6 @@ async def test_ssh_config_alias_is_followed_and_a_proxyjump_falls_back(
                 assert tunnel._forward.endpoint == ("127.0.0.1", ssh_host.port, ssh_host.user)
         finally:
             await tunnel.close()
-
-
-async def _eventually(check: Callable[[], bool], timeout: float = 5.0) -> bool:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not check():
-        if asyncio.get_running_loop().time() > deadline:
-            return False
-        await asyncio.sleep(0.02)
-    return True
 
 
 def test_orphaned_ssh_of_a_killed_app_is_stopped_by_the_next(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
+from tests._support import eventually
 from tui.core.models import TunnelInfo, TunnelState
 from tui.core.remote.connection import SSHTarget
 from tui.core.remote.tunnel import PortBusyError, Tunnel, find_port_holder
@@ -27,15 +28,6 @@ def _listening_socket() -> socket.socket:
     s.bind(("127.0.0.1", 0))
     s.listen()
     return s
-
-
-async def _eventually(check: Callable[[], bool], timeout: float = 5.0) -> bool:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not check():
-        if asyncio.get_running_loop().time() > deadline:
-            return False
-        await asyncio.sleep(0.02)
-    return True
 
 
 async def test_forwards_and_counts_bytes(
@@ -58,7 +50,7 @@ async def test_forwards_and_counts_bytes(
             after = tunnel.info
             assert after.bytes_out == after.bytes_in == sent
         else:  # the kernel's counts of the sockets ssh served; a closed one's may include TCP's FIN (+1 each)
-            assert await _eventually(lambda: not tunnel._attached and all(
+            assert await eventually(lambda: not tunnel._attached and all(
                 sent <= n <= sent + 21 for n in (tunnel.info.bytes_out, tunnel.info.bytes_in)))
         after = tunnel.info
         assert after.instance == "vm1" and after.remote_port == echo_port and after.remote_host == "127.0.0.1"

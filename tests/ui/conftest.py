@@ -17,6 +17,7 @@ from textual.message import Message
 from textual.notifications import Notification, Notify
 from textual.pilot import Pilot
 
+from tests._support import running_sandbox
 from tui.core.cloud.base import LaunchSpec
 from tui.core.cloud.openstack_cloud import OpenStackCloud
 from tui.core.config import Settings, UISettings
@@ -36,14 +37,8 @@ def _quick_waits(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def sb(tmp_path: Path) -> Iterator[Any]:
-    from tui.sandbox import Delays, Sandbox
-
-    sandbox = Sandbox(tmp_path / "sandbox", delays=Delays.fast(), seed_demo=False)
-    sandbox.start()
-    try:
+    with running_sandbox(tmp_path / "sandbox", seed_demo=False) as sandbox:
         yield sandbox
-    finally:
-        sandbox.stop()
 
 
 @pytest.fixture
@@ -69,14 +64,8 @@ def app_factory(sb: Any) -> Callable[..., CadesApp]:
 @pytest.fixture(scope="module")
 def scene_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, OpenStackCloud]]:
     """One sandbox per snapshot module (its scenes are read-only), and a cloud connection to it."""
-    from tui.sandbox import Delays, Sandbox
-
-    sandbox = Sandbox(tmp_path_factory.mktemp("scene"), delays=Delays.fast(), seed_demo=False)
-    sandbox.start()
-    try:
+    with running_sandbox(tmp_path_factory.mktemp("scene"), seed_demo=False) as sandbox:
         yield sandbox, OpenStackCloud.from_config(cloud="sandbox", clouds_yaml=sandbox.clouds_yaml)
-    finally:
-        sandbox.stop()
 
 
 @pytest.fixture

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from textual.widgets import Button, Checkbox, Input, Log, OptionList, Static
@@ -26,6 +28,18 @@ async def _ready(ui: Any, pilot: Any, app: CadesApp, n: int = 0) -> None:
     await ui.wait_for(pilot, loaded)
 
 
+@asynccontextmanager
+async def _app_with_alpha(ui: Any, cloud: Any, make_app: Any, flavor: str = "m1.tiny",
+                          **run_test: Any) -> AsyncIterator[tuple[CadesApp, Any]]:
+    """alpha launched in the sandbox (`flavor`), then the app (120x40, `run_test` options) past its first poll
+    listing alpha: (app, pilot)."""
+    await ui.in_thread(ui.launch, cloud, "alpha", flavor)
+    app = make_app()
+    async with app.run_test(size=(120, 40), **run_test) as pilot:
+        await _ready(ui, pilot, app, 1)
+        yield app, pilot
+
+
 def _status(cloud: Any, name: str) -> str:
     return str(cloud.get_instance(name).status)
 
@@ -47,10 +61,7 @@ def _highlight(options: OptionList, text: str) -> None:
 
 
 async def test_wizard_refuses_bad_input_then_launches(ui: Any, sb: Any, cloud: Any, make_app: Any) -> None:
-    await ui.in_thread(ui.launch, cloud, "alpha", "m1.small")  # also imports the key pair
-    app = make_app()
-    async with app.run_test(size=(120, 40)) as pilot:
-        await _ready(ui, pilot, app, 1)
+    async with _app_with_alpha(ui, cloud, make_app, "m1.small") as (app, pilot):  # also imports the key pair
         await pilot.press("n")
         await ui.screen(pilot, LaunchWizard)
         wizard = app.screen
@@ -112,11 +123,8 @@ async def test_wizard_refuses_bad_input_then_launches(ui: Any, sb: Any, cloud: A
 
 async def test_failed_launch_is_explained_and_polling_goes_on(ui: Any, sb: Any, cloud: Any,
                                                               make_app: Any) -> None:
-    await ui.in_thread(ui.launch, cloud, "alpha")
-    app = make_app()
     watch = ui.Watch()
-    async with app.run_test(size=(120, 40), message_hook=watch.hook) as pilot:
-        await _ready(ui, pilot, app, 1)
+    async with _app_with_alpha(ui, cloud, make_app, message_hook=watch.hook) as (app, pilot):
         sb.faults.fail_next_create = True
         await pilot.press("n")
         await ui.screen(pilot, LaunchWizard)
@@ -133,10 +141,7 @@ async def test_failed_launch_is_explained_and_polling_goes_on(ui: Any, sb: Any, 
 
 
 async def test_resize_then_confirm(ui: Any, sb: Any, cloud: Any, make_app: Any) -> None:
-    await ui.in_thread(ui.launch, cloud, "alpha", "m1.tiny")
-    app = make_app()
-    async with app.run_test(size=(120, 40)) as pilot:
-        await _ready(ui, pilot, app, 1)
+    async with _app_with_alpha(ui, cloud, make_app, "m1.tiny") as (app, pilot):
         await pilot.press("r")
         await ui.screen(pilot, PickFlavor)
         options = app.screen.query_one(OptionList)
@@ -155,10 +160,7 @@ async def test_resize_then_confirm(ui: Any, sb: Any, cloud: Any, make_app: Any) 
 
 
 async def test_stop_then_start(ui: Any, sb: Any, cloud: Any, make_app: Any) -> None:
-    await ui.in_thread(ui.launch, cloud, "alpha")
-    app = make_app()
-    async with app.run_test(size=(120, 40)) as pilot:
-        await _ready(ui, pilot, app, 1)
+    async with _app_with_alpha(ui, cloud, make_app) as (app, pilot):
         await pilot.press("p")
         await ui.screen(pilot, Confirm)
         await pilot.press("enter")  # Cancel has the focus: nothing happens
@@ -176,10 +178,7 @@ async def test_stop_then_start(ui: Any, sb: Any, cloud: Any, make_app: Any) -> N
 
 async def test_delete_needs_the_typed_name_and_keeps_volumes(ui: Any, sb: Any, cloud: Any,
                                                              make_app: Any) -> None:
-    await ui.in_thread(ui.launch, cloud, "alpha")
-    app = make_app()
-    async with app.run_test(size=(120, 40)) as pilot:
-        await _ready(ui, pilot, app, 1)
+    async with _app_with_alpha(ui, cloud, make_app) as (app, pilot):
         await pilot.press("ctrl+d")
         await ui.screen(pilot, DeleteInstance)
         dialog = app.screen
@@ -197,10 +196,7 @@ async def test_delete_needs_the_typed_name_and_keeps_volumes(ui: Any, sb: Any, c
 
 
 async def test_delete_with_volumes(ui: Any, sb: Any, cloud: Any, make_app: Any) -> None:
-    await ui.in_thread(ui.launch, cloud, "alpha")
-    app = make_app()
-    async with app.run_test(size=(120, 40)) as pilot:
-        await _ready(ui, pilot, app, 1)
+    async with _app_with_alpha(ui, cloud, make_app) as (app, pilot):
         await pilot.press("ctrl+d")
         await ui.screen(pilot, DeleteInstance)
         app.screen.query_one("#delete-volumes", Checkbox).value = True
@@ -212,11 +208,8 @@ async def test_delete_with_volumes(ui: Any, sb: Any, cloud: Any, make_app: Any) 
 
 
 async def test_console_details_and_reboot(ui: Any, sb: Any, cloud: Any, make_app: Any) -> None:
-    await ui.in_thread(ui.launch, cloud, "alpha", "m1.small")
-    app = make_app()
     watch = ui.Watch()
-    async with app.run_test(size=(120, 40), message_hook=watch.hook) as pilot:
-        await _ready(ui, pilot, app, 1)
+    async with _app_with_alpha(ui, cloud, make_app, "m1.small", message_hook=watch.hook) as (app, pilot):
         await pilot.press("c")
         await ui.screen(pilot, ConsoleScreen)
         text = "\n".join(app.screen.query_one(Log).lines)

@@ -252,6 +252,11 @@ def tunnel_up(app: CadesApp, iid: str) -> bool:
         return False
 
 
+def setup_pane(app: CadesApp) -> tuple[Log, SetupPane]:
+    """The Setup pane's log and the pane itself (its status line)."""
+    return app.query_one("#setup-log", Log), app.query_one(SetupPane)
+
+
 def status_text(widget: Static) -> str:
     return str(widget.render())
 
@@ -259,6 +264,25 @@ def status_text(widget: Static) -> str:
 async def running_with_tunnel(ui: Any, pilot: Any, app: CadesApp, iid: str, timeout: float = 30) -> None:
     await ui.wait_for(pilot, lambda: "running" in jupyter_cell(app, iid), timeout=timeout)
     await ui.wait_for(pilot, lambda: tunnel_up(app, iid), timeout=timeout)
+
+
+@asynccontextmanager
+async def app_on_running_jupyter(ui: Any, rig: Rig, watch: Any) -> AsyncIterator[tuple[CadesApp, Any]]:
+    """Jupyter running on alpha (set through the core), then an app on the module's state, `watch` hooked, once it
+    shows that Jupyter running and its tunnel up: (app, pilot)."""
+    await ensure_jupyter_running(rig)
+    app = rig.app()
+    async with app.run_test(size=(120, 40), notifications=True, message_hook=watch.hook) as pilot:
+        await ready(ui, pilot, app)
+        await running_with_tunnel(ui, pilot, app, rig.instance.id)
+        yield app, pilot
+
+
+async def open_jupyter(ui: Any, pilot: Any, app: CadesApp) -> str:
+    """Press o (open Jupyter): the URL with its token, as the app puts it on the clipboard."""
+    await pilot.press("o")
+    await ui.wait_for(pilot, lambda: "token=" in app.clipboard)
+    return str(app.clipboard)
 
 
 # -- host keys and setup ---------------------------------------------------------------------------------
@@ -287,8 +311,7 @@ async def test_unknown_host_key_refused_then_trusted_and_setup_streams(ui: Any, 
     watch = ui.Watch()
     async with app.run_test(size=(120, 40), notifications=True, message_hook=watch.hook) as pilot:
         await ready(ui, pilot, app)
-        log = app.query_one("#setup-log", Log)
-        pane = app.query_one(SetupPane)
+        log, pane = setup_pane(app)
 
         await pilot.press("s")
         question = await ui.screen(pilot, HostKeyScreen)
@@ -333,8 +356,7 @@ async def test_ctrl_x_cancels_a_running_setup(ui: Any, rig: Rig) -> None:
     watch = ui.Watch()
     async with app.run_test(size=(120, 40), notifications=True, message_hook=watch.hook) as pilot:
         await ready(ui, pilot, app)
-        log = app.query_one("#setup-log", Log)
-        pane = app.query_one(SetupPane)
+        log, pane = setup_pane(app)
         await pilot.press("s")
         await ui.wait_for(pilot, lambda: any("sleep     │ sleeping" in line for line in log.lines), timeout=30)
         assert "step 2/2" in str(pane.status.render())
@@ -366,8 +388,7 @@ async def test_quit_during_setup_asks_and_cancel_keeps_the_app(ui: Any, rig: Rig
     app = rig.app(steps=(WaitForSSH(), sleep))
     async with app.run_test(size=(120, 40), notifications=True) as pilot:
         await ready(ui, pilot, app)
-        log = app.query_one("#setup-log", Log)
-        pane = app.query_one(SetupPane)
+        log, pane = setup_pane(app)
         await pilot.press("s")
         await ui.wait_for(pilot, lambda: any("sleep     │ sleeping" in line for line in log.lines), timeout=30)
 
@@ -520,17 +541,10 @@ async def test_jupyter_log_view_says_when_jupyter_is_not_running(ui: Any, rig: R
 async def test_open_copies_the_token_url_and_shows_it_masked(ui: Any, rig: Rig,
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BROWSER", "true")  # webbrowser runs `true URL`: nothing opens during tests
-    await ensure_jupyter_running(rig)
-    iid = rig.instance.id
-    app = rig.app()
     watch = ui.Watch()
-    async with app.run_test(size=(120, 40), notifications=True, message_hook=watch.hook) as pilot:
-        await ready(ui, pilot, app)
-        await running_with_tunnel(ui, pilot, app, iid)
-        local, _ = tunnel_ports(app, iid)
-        await pilot.press("o")
-        await ui.wait_for(pilot, lambda: "token=" in app.clipboard)
-        url = urlsplit(app.clipboard)
+    async with app_on_running_jupyter(ui, rig, watch) as (app, pilot):
+        local, _ = tunnel_ports(app, rig.instance.id)
+        url = urlsplit(await open_jupyter(ui, pilot, app))
         token = parse_qs(url.query)["token"][0]
         assert url.port == local
         await ui.wait_for(pilot, lambda: any("clipboard" in n and "token=" in n for n in watch.notes()))
@@ -602,17 +616,12 @@ async def _busy_kernel(port: int, token: str) -> str:
 async def test_busy_kernels_are_warned_about_then_stop_is_verified(ui: Any, rig: Rig,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BROWSER", "true")
-    await ensure_jupyter_running(rig)
     iid = rig.instance.id
-    app = rig.app()
     watch = ui.Watch()
-    async with app.run_test(size=(120, 40), notifications=True, message_hook=watch.hook) as pilot:
-        await ready(ui, pilot, app)
-        await running_with_tunnel(ui, pilot, app, iid)
+    async with app_on_running_jupyter(ui, rig, watch) as (app, pilot):
         local, remote = tunnel_ports(app, iid)
-        await pilot.press("o")  # the token, as the user gets it
-        await ui.wait_for(pilot, lambda: "token=" in app.clipboard)
-        token = parse_qs(urlsplit(app.clipboard).query)["token"][0]
+        url = await open_jupyter(ui, pilot, app)  # the token, as the user gets it
+        token = parse_qs(urlsplit(url).query)["token"][0]
 
         kernel = await _busy_kernel(local, token)
         await pilot.pause(1.0)
