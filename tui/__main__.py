@@ -23,14 +23,18 @@ def run_app(args: argparse.Namespace) -> int:
     if isinstance(prepared, int):
         return prepared
     settings, demo = prepared
-    from tui.core.cloud.quick import Prefetch, first_poll
+    prefetch = None
+    if demo is None:  # (the demo's cloud is not up yet: its listing is read once it is, after the first frame)
+        from tui.core.cloud.quick import Prefetch
 
-    # The first listing's requests go out now, on the cached token, and wait on the network while Textual loads
-    # and draws the first frame (the demo's cloud is not up yet: its listing is read once it is).
-    prefetch = Prefetch(settings.cloud, settings.clouds_yaml or None) if demo is None else None
+        # The first listing's requests go out now, on the cached token, and wait on the network while Textual
+        # loads and draws the first frame.
+        prefetch = Prefetch(settings.cloud, settings.clouds_yaml or None)
     from tui.ui.app import CadesApp
 
     def build_engine(emit: Emit) -> Engine:  # in the app's thread worker, after the first frame
+        from tui.core.cloud.quick import first_poll
+
         if demo is not None:
             demo.ensure()
         first_poll(settings.cloud, settings.clouds_yaml or None, emit, prefetch)  # before openstacksdk loads
@@ -39,7 +43,8 @@ def run_app(args: argparse.Namespace) -> int:
         return CoreEngine(settings, open_cloud(settings), emit)
 
     try:
-        app = CadesApp(settings, build_engine)
+        # the first listing on its way: the Instances table is part of the first frame, ready for it
+        app = CadesApp(settings, build_engine, table_first=prefetch is not None and prefetch.started)
         app.run()
         return int(app.return_code or 0)
     finally:

@@ -169,7 +169,9 @@ def test_cloud_errors_are_one_line_not_tracebacks(sandbox_env: dict[str, str], t
     assert "refused the credentials (401)" in r.stderr
     env = {**os.environ, "OS_CLIENT_CONFIG_FILE": str(bad), "OS_CLOUD": "nosuchcloud"}
     r = subprocess.run([sys.executable, "-m", "tui", "list"], env=env, capture_output=True, text=True, timeout=60)
-    assert r.returncode == 1 and "Traceback" not in r.stderr and "nosuchcloud" in r.stderr
+    # a cloud not in clouds.yaml is bad input, refused before asking any cloud: exit 2, the file and its entries
+    assert r.returncode == 2 and "Traceback" not in r.stderr and "nosuchcloud" in r.stderr
+    assert f"is not in {bad}" in r.stderr and "sandbox" in r.stderr
 
 
 def test_unreachable_cloud_is_one_line(tmp_path: Path) -> None:

@@ -56,6 +56,9 @@ def _actions_provider() -> type[Provider]:
     return ActionsProvider
 
 
+REST_AFTER_S = 0.3  # with `table_first`: the other panes' content waits this long at most for the first listing
+
+
 class CadesApp(PollingArea, InstancesArea, VolumesArea, SetupArea, JupyterArea, TunnelsArea, ClusterArea,
                RemoteArea, App[None]):
     CSS_PATH = "app.tcss"
@@ -65,8 +68,12 @@ class CadesApp(PollingArea, InstancesArea, VolumesArea, SetupArea, JupyterArea, 
     BINDINGS: ClassVar[list[Binding]] = BINDINGS  # type: ignore[assignment]
 
     def __init__(self, settings: Settings, engine_factory: EngineFactory, *,
-                 clock: Callable[[], datetime] | None = None) -> None:
+                 clock: Callable[[], datetime] | None = None, table_first: bool = False) -> None:
+        """`table_first`: the first listing is already on its way (read on a cached token while Textual loaded):
+        mount the Instances table before the first frame, so the listing lands in it without another layout."""
         super().__init__()
+        self._table_first = table_first
+        self._rest_started = False
         from tui.core.live import Fleet
 
         self.settings = settings
@@ -100,16 +107,19 @@ class CadesApp(PollingArea, InstancesArea, VolumesArea, SetupArea, JupyterArea, 
             yield TunnelsPane()
         yield Footer(compact=True, show_command_palette=False)
 
-    def on_mount(self) -> None:
+    async def on_mount(self) -> None:
         # Handlers keep references: a late message during shutdown must not fail a query.
         self._quota_bar = self.query_one(QuotaBar)
         self._instances_pane = self.query_one(InstancesPane)
         self._flavors_pane = self.query_one(FlavorsPane)
         self._setup_pane = self.query_one(SetupPane)
         self._tunnels_pane = self.query_one(TunnelsPane)
+        self._banner = self.query_one("#banner", Static)
+        self._banner.display = False
         self.set_keymap(self.settings.keymap)
         self._set_state("connecting")
-        self.query_one("#banner").display = False
+        if self._table_first:
+            await self._instances_pane.build()
 
     async def on_ready(self) -> None:
         """The first frame (frames, titles, hints, keys) is on screen: now start building the core (a thread:
@@ -122,12 +132,19 @@ class CadesApp(PollingArea, InstancesArea, VolumesArea, SetupArea, JupyterArea, 
         self.bridge: EventBridge = EventBridge(self.fleet, self.post_message, lambda: self.message_queue_size,
                                                lambda _ids: self.fleet_changed())
         self.start_polling()  # the cloud's first answers travel while the table mounts (handled after this)
-        await self._instances_pane.build()
+        if not self._table_first:
+            await self._instances_pane.build()
         self.fleet_signal.subscribe(self, self._redraw)
         self._instances_pane.table.focus()
-        self.call_later(self._build_the_rest)
+        if self._table_first:  # the listing first (see `PollingArea.on_polled`), unless it is slow to come
+            self.set_timer(REST_AFTER_S, self._build_the_rest)
+        else:
+            self.call_later(self._build_the_rest)
 
     async def _build_the_rest(self) -> None:
+        if self._rest_started:
+            return
+        self._rest_started = True
         # all at once: awaited one by one, each mount was a cycle of its own (layout, frame) before the next
         await asyncio.gather(*(pane.build() for pane in (self._flavors_pane, self._setup_pane, self._tunnels_pane)))
         self._built = True

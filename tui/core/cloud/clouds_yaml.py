@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from tui.core.cloud.base import Cloud, CloudError, InvalidInput
+from tui.core.cloud.base import Cloud, InvalidInput
 
 
 def open_cloud(cloud: str, clouds_yaml: str = "") -> Cloud:
@@ -19,9 +19,8 @@ def open_cloud(cloud: str, clouds_yaml: str = "") -> Cloud:
 
     try:
         return OpenStackCloud.from_config(cloud, clouds_yaml or None)
-    except CloudError as exc:
-        if "not found" in exc.message:
-            check_clouds_yaml(clouds_yaml)
+    except InvalidInput:  # no such entry, or no file: a file openstacksdk could not parse says why
+        check_clouds_yaml(clouds_yaml)
         raise
 
 

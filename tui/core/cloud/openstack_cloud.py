@@ -42,13 +42,15 @@ MICROVERSION = "2.79"  # flavor details embedded in servers (2.47), stable since
 WAIT_S = 900.0  # a slow cloud can take minutes to build a boot-from-volume server
 
 
-def no_such_cloud(cloud: str, loader: Any, exc: Exception) -> InvalidInput:
+def no_such_cloud(cloud: str, loader: Any, exc: Exception, files: list[str] | None) -> InvalidInput:
     """Bad input, refused before asking any cloud (exit code 2): the clouds.yaml has no entry `cloud` — said with
-    the file and the entries it has — or the entry itself is broken (openstacksdk's reason)."""
+    the file and the entries it has — or there is no clouds.yaml, or the entry itself is broken (openstacksdk's
+    reason). (A file that is not valid YAML is named by `tui.core.cloud.clouds_yaml.open_cloud`.)"""
     where = getattr(loader, "config_filename", None)
     if not where:
-        return InvalidInput(f"cloud '{cloud}': no clouds.yaml found (looked in ./clouds.yaml, "
-                            "~/.config/openstack/clouds.yaml, /etc/openstack/clouds.yaml)",
+        looked = ", ".join(files) if files else \
+            "./clouds.yaml, ~/.config/openstack/clouds.yaml, /etc/openstack/clouds.yaml"
+        return InvalidInput(f"cloud '{cloud}': no clouds.yaml found (looked in {looked})",
                             "download it from Horizon (API Access) to one of those, set OS_CLIENT_CONFIG_FILE, "
                             "or try the sandbox cloud: cades-tui --demo")
     names = sorted(set(loader.get_cloud_names()))
@@ -86,7 +88,7 @@ class OpenStackCloud:
                 if not config.config.get("api_timeout"):  # a stuck API call must end (clouds.yaml may set it)
                     config.config["api_timeout"] = api_timeout
             except openstack.exceptions.ConfigException as exc:
-                raise no_such_cloud(cloud, loader, exc) from None
+                raise no_such_cloud(cloud, loader, exc, files) from None
             conn = openstack.connection.Connection(config=config, app_name="cades-tui")
             profile = str(Path(clouds_yaml).expanduser()) if clouds_yaml else None
             restored = authcache.restore(conn, cloud, profile)  # a token still good: no keystone round trip

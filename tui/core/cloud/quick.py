@@ -99,6 +99,11 @@ class Prefetch:
             thread.start()
             self._threads.append(thread)
 
+    @property
+    def started(self) -> bool:
+        """Its requests went out (the cache can serve): the first listing is on its way."""
+        return bool(self._threads)
+
     def _read(self, name: str) -> None:
         try:
             self.bodies[name] = self.transport.get(*FIRST_READS[name])

@@ -15,7 +15,7 @@ from textual.timer import Timer
 from tui.ui.areas.base import Area, base, msg
 
 if TYPE_CHECKING:
-    from textual.widgets import DataTable
+    from textual.widgets import DataTable, Static
 
     from tui.core.api import Engine, EngineFactory
     from tui.core.events import Polled
@@ -42,6 +42,7 @@ class PollingArea(Area):
     _watchdog: Timer | None
     _busy: bool
     _built: bool
+    _banner: Static
     _again: bool
     _full: bool = False  # the next poll lists every server (F5, after an action)
     _first_drawn: threading.Event = threading.Event()  # set when the first listing is on screen
@@ -70,9 +71,8 @@ class PollingArea(Area):
                           "Check your network/VPN and the cloud's status page.")
 
     def _show_banner(self, text: str) -> None:
-        banner = self.query_one("#banner")
-        banner.update(text)  # type: ignore[attr-defined]
-        banner.display = True
+        self._banner.update(text)
+        self._banner.display = True
         self._instances_pane.waiting(f"No data: {text.lstrip('⚠ ')}")
 
     def _rearm(self) -> None:
@@ -159,6 +159,7 @@ class PollingArea(Area):
         if self.engine is None:  # the first listing, read while the engine is built: shown, nothing re-armed
             self.fleet_changed()  # type: ignore[attr-defined]  # (it was folded in while the tables mounted)
             self.call_after_refresh(self._first_drawn.set)
+            self.call_after_refresh(self._build_the_rest)  # type: ignore[attr-defined]  # (once: see CadesApp)
             return
         try:
             if self.state != "connected":
@@ -187,7 +188,7 @@ class PollingArea(Area):
         self.sub_title = f"{self.settings.cloud} " + {
             "connecting": "○ connecting…", "connected": "● connected", "failed": "✗ not connected"}[state]
         if state == "connected":
-            self.query_one("#banner").display = False
+            self._banner.display = False
 
     def render_quota(self) -> None:
         quota = self.fleet.quota
