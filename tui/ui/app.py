@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 
     from tui.core.api import EngineFactory
     from tui.core.config import Settings
+    from tui.core.live import Fleet
     from tui.ui.bridge import EventBridge
 
 log = logging.getLogger("tui.ui")
@@ -74,13 +75,11 @@ class CadesApp(PollingArea, InstancesArea, VolumesArea, SetupArea, JupyterArea, 
         super().__init__()
         self._table_first = table_first
         self._rest_started = False
-        from tui.core.live import Fleet
-
         self.settings = settings
         self.engine_factory = engine_factory
         self.clock = clock or (lambda: datetime.now(UTC))
         self.engine = None
-        self.fleet = Fleet()
+        self._fleet: Fleet | None = None
         self.fleet_signal: Signal[None] = Signal(self, "fleet")
         self.state = "connecting"
         self._delay = settings.ui.refresh_s
@@ -152,6 +151,17 @@ class CadesApp(PollingArea, InstancesArea, VolumesArea, SetupArea, JupyterArea, 
         settle_memory()
 
     # ---- the live state, observed ------------------------------------------------------------------
+    @property
+    def fleet(self) -> Fleet:
+        """The live state, made on first use: in `on_ready`, after the first frame (or sooner, if a key asks). Its
+        module brings the core's models and events — some 40 dataclasses, ~30 ms to create — so they stay off the
+        first frame's path."""
+        if self._fleet is None:
+            from tui.core.live import Fleet
+
+            self._fleet = Fleet()
+        return self._fleet
+
     def fleet_changed(self) -> None:
         """Something in the live state changed: observers redraw what changed (after the current message)."""
         self.fleet_signal.publish(None)

@@ -39,7 +39,10 @@ class Area(_AppBase):
 
     settings: Settings
     engine: Engine | None
-    fleet: Fleet
+    if TYPE_CHECKING:
+        @property
+        def fleet(self) -> Fleet: ...  # made on first use (`CadesApp.fleet`)
+
     clock: Callable[[], datetime]
     _instances_pane: InstancesPane
     _flavors_pane: FlavorsPane
