@@ -19,6 +19,7 @@ from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Container
+from textual.screen import Screen
 from textual.signal import Signal
 from textual.widgets import Footer, Header, Static
 from textual.worker import Worker, WorkerState
@@ -95,6 +96,15 @@ class CadesApp(PollingArea, InstancesArea, VolumesArea, SetupArea, JupyterArea, 
             self.theme = settings.ui.theme
 
     # ---- layout --------------------------------------------------------------------------------
+    def get_default_screen(self) -> Screen[None]:
+        """The main screen, its width's breakpoint class (-narrow/-wide) set from the start. Textual sets it on the
+        first Resize, just before the first frame, and restyles every widget again for it (~15 ms)."""
+        screen = super().get_default_screen()
+        width = self.size.width
+        screen.add_class(next(name for edge, name in sorted(self.HORIZONTAL_BREAKPOINTS, reverse=True)
+                              if width >= edge), update=False)
+        return screen
+
     def compose(self) -> ComposeResult:
         yield Header(icon="☁")
         yield Static("", id="banner")
