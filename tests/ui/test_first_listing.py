@@ -62,3 +62,32 @@ async def test_a_table_first_start_without_a_listing_still_builds_every_pane(ui:
         await ui.wait_for(pilot, lambda: app.query(TunnelsTable) and app.query_one(FlavorsTable).row_count > 0)
         assert app.query_one(InstancesTable).row_count == 1
         assert "first listing" not in _order(watch)
+
+
+async def test_the_first_frame_waits_on_no_collection_and_no_live_state(ui: Any, sb: Any, make_app: Any) -> None:
+    """`run_app` holds Python's collector off until the first frame; the app turns it back on then (and makes the
+    live state, whose module brings the core's dataclasses, only then)."""
+    import gc
+    import sys
+
+    sb.seed_servers(1, ssh_hosts=False)
+    app = make_app()
+    made: dict[str, bool] = {}
+    watch = ui.Watch()
+    original = watch.hook
+
+    def hook(message: Any) -> None:
+        if isinstance(message, events.Ready):  # handled next: the first frame is out
+            made["gc on at the first frame"] = gc.isenabled()
+            made["live state at the first frame"] = app._fleet is not None
+        original(message)
+
+    gc.disable()
+    try:
+        async with app.run_test(size=(120, 40), message_hook=hook) as pilot:
+            await ui.wait_for(pilot, lambda: app.query_one(InstancesTable).row_count == 1)
+            assert gc.isenabled()  # back on, for as long as the app runs
+            assert made == {"gc on at the first frame": False, "live state at the first frame": False}
+            assert "tui.core.live" in sys.modules and app.fleet.version > 0
+    finally:
+        gc.enable()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import Callable
 from dataclasses import replace
@@ -136,6 +137,9 @@ class CadesApp(PollingArea, InstancesArea, VolumesArea, SetupArea, JupyterArea, 
         content is mounted after the messages already queued — the first listing among them, usually — so the
         instances are on screen one layout sooner; the core's answers are messages, handled after this, so they
         always find the Instances table in place (and the rest is drawn once built: see `_built`)."""
+        if not gc.isenabled():  # `run_app` held collections off until the first frame: ~15 ms of them
+            gc.enable()
+            settle_memory()  # what start-up made is exempt from later collections; the young generation starts empty
         from tui.ui.bridge import EventBridge
 
         self.bridge: EventBridge = EventBridge(self.fleet, self.post_message, lambda: self.message_queue_size,
