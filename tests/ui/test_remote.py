@@ -566,9 +566,12 @@ async def test_a_new_app_reattaches_to_running_jupyter(ui: Any, rig: Rig) -> Non
         await ready(ui, pilot, app)
         await running_with_tunnel(ui, pilot, app, iid)
         assert app.query_one(TunnelsTable).row_count == 1
-        await ui.wait_for(pilot, lambda: any("Jupyter is running on alpha" in n for n in watch.notes()))
         local, _ = tunnel_ports(app, iid)
         assert local == recorded.local_port  # the same port as before
+        said = f"Jupyter · alpha\nJupyter answers at http://127.0.0.1:{local}/"
+        await ui.wait_for(pilot, lambda: any(n.startswith(said) for n in watch.notes()))
+        await pilot.pause(0.5)
+        assert [n for n in watch.notes() if "alpha" in n] == [next(n for n in watch.notes() if n.startswith(said))]
         assert (await http.request(http.tcp_opener("127.0.0.1", local), "GET", "/api")).status == 200
 
 

@@ -55,12 +55,10 @@ class RemoteArea(Area):
           description="reattach to running Jupyter servers")
     async def _reattach(self, engine: Engine, instances: list[Instance]) -> None:
         """After the first poll: find the Jupyter servers recorded on known instances and re-open their tunnels.
-        The idle checks start afterwards, whatever happens here."""
+        The idle checks start afterwards, whatever happens here. Each server found says so itself (its
+        JupyterState: where it answers, and `o` to open it), so no summary repeats it."""
         try:
-            running = await engine.reattach(instances)
-            if running:
-                names = ", ".join(self.instance_name(i) for i in running)
-                self.post_message(msg.RemoteResult("reattach", names, f"Jupyter is running on {names}."))
+            await engine.reattach(instances)
         finally:
             self._arm_idle()
 
