@@ -108,6 +108,9 @@ async def test_collapsed_panes_at_80x24_still_show_the_selected_row(ui: Any, sb:
     async with app.run_test(size=(80, 24)) as pilot:
         await ui.wait_for(pilot, _loaded(app, 3))
         instances, flavors = app.query_one(InstancesTable), app.query_one(FlavorsTable)
+        await pilot.pause(0.2)
+        # from the start: the panes were laid out (collapsed) before their tables were mounted in them
+        assert not flavors.show_header and _visible_rows(flavors) == [flavors.cursor_row]
         await pilot.press("down", "down")  # the third instance
         await pilot.press("2", "down", "down", "down")
         selected_flavor = flavors.cursor_row

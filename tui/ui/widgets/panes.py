@@ -42,6 +42,7 @@ class Pane(Vertical):
         widgets = self.content()
         if widgets:
             await self.mount_all(widgets, before=0 if self.children else None)
+            self.on_resize()  # the pane was laid out before its table came: fit the table to it now
 
     def on_resize(self) -> None:
         """Collapsed (narrow, another pane focused), a table shows its selected row: below its header in two
