@@ -6,7 +6,8 @@ instances named `HEAD-w1 … HEAD-wN`: launched from the head's image, key pair 
 address** and only the cluster's security group (`cades-dask-HEAD`: members reach each other, nobody else). The
 app reaches a worker through the head as SSH jump host (`SSHTarget.via`), each hop's host key pinned from its
 console log. The Dask side (TLS, sessions, versions) is `DaskCluster`; the head's manifest is the only record of
-the cluster, so a later run (or another process) finds it again without any local state.
+the cluster, so a later run (or another process) finds it again without any local state. The cloud side (worker
+instances, the security group) is `fleet.Fleet`; the idle round's clock is `idle.IdleClock`.
 
 Cloud calls block: they run in threads (`asyncio.to_thread`). Progress comes as `ClusterProgress` events (the
 Setup log pane and the CLI print them), the scheduler's view as `ClusterState`.
@@ -16,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
@@ -24,30 +24,29 @@ from dataclasses import replace
 import asyncssh
 
 from tui.core.api import ManagerError
-from tui.core.cloud.base import Cloud, CloudError, Conflict, LaunchSpec
+from tui.core.cloud.base import Cloud, CloudError
 from tui.core.cluster.engine import ClusterConfig, ClusterError, DaskCluster, Found, Manifest, read_manifest
-from tui.core.cluster.plan import heads_named, plan_workers, worker_numbers, worker_prefix
+from tui.core.cluster.fleet import SG_PREFIX, Fleet, number, security_group_name
+from tui.core.cluster.fleet import members as members_of
+from tui.core.cluster.idle import IdleClock
+from tui.core.cluster.plan import heads_named
 from tui.core.cluster.status import StatusError
 from tui.core.config import Settings
-from tui.core.events import ClusterPhase, ClusterProgress, ClusterState, Emit, IdleNudge
+from tui.core.events import ClusterPhase, ClusterProgress, ClusterState, Emit
 from tui.core.guide import SetupSettings
 from tui.core.jupyter.idle import Tier
 from tui.core.manager import RemoteManager
 from tui.core.models import ClusterStatus, ClusterSummary, Instance
-from tui.core.remote.connection import Unreachable
-from tui.core.services import RemoteContext, launch_instance
+from tui.core.services import RemoteContext
+
+__all__ = ["DASHBOARD", "SG_PREFIX", "ClusterService", "Confirm", "ContextFor", "dashboard_url", "security_group_name"]
 
 log = logging.getLogger(__name__)
 
 DASHBOARD = "dask-dashboard"  # the dashboard tunnel's purpose
-SG_PREFIX = "cades-dask-"
 
 ContextFor = Callable[[Instance], Awaitable[RemoteContext]]
 Confirm = Callable[[str], Awaitable[bool]]  # (what will be lost) -> go ahead?
-
-
-def security_group_name(head: str) -> str:
-    return f"{SG_PREFIX}{head}"[:255]
 
 
 def dashboard_url(local_port: int) -> str:
@@ -69,8 +68,7 @@ class ClusterService:
         self.ssh_timeout = ssh_timeout
         self.poll_s = poll_s
         self.heads: set[str] = set()  # heads of the clusters this process created or found (idle checks)
-        self._idle_since: dict[str, float] = {}  # head id -> when its workers were last seen without tasks
-        self._nudged: dict[str, Tier] = {}
+        self._idle = IdleClock()
 
     # -- what other rooms ask ---------------------------------------------------------------------------------
 
@@ -123,7 +121,7 @@ class ClusterService:
             return await self._finish(head, status, failed, dashboard=dashboard)
         if n == len(current):
             return await self._finish(head, await cluster.status(timeout=20.0), (), dashboard=dashboard)
-        victims = sorted(current, key=lambda w: _number(head, w.name))[n:]
+        victims = sorted(current, key=lambda w: number(head, w.name))[n:]
         names = [w.name for w in victims]
         if confirm is not None and not await confirm(
                 f"Retire and delete {len(names)} worker instance(s): {', '.join(names)} (their boot volumes go "
@@ -134,100 +132,8 @@ class ClusterService:
         return await self._finish(head, status, (), removed=tuple(names), dashboard=dashboard)
 
     async def _grow(self, head: Instance, n: int, flavor: str) -> tuple[list[Instance], tuple[str, ...]]:
-        """The head's ACTIVE workers, n of them when everything goes well: existing ones adopted, the missing ones
-        launched (private only, the cluster's security group) and waited for. Also what failed, with reasons."""
-        instances = await asyncio.to_thread(self.cloud.list_instances)
-        existing = self.members(head, instances)
-        failed = [f"{w.name}: {w.status}" for w in existing if w.status not in ("ACTIVE", "BUILD")]
-        for line in failed:
-            self._say(head, line.split(":")[0], "failed", f"{line} — not used (delete it with `cluster delete`)")
-        usable = [w for w in existing if w.status in ("ACTIVE", "BUILD")][:max(n, 0)]
-        group = await asyncio.to_thread(self._security_group, head)
-        launched: list[Instance] = []
-        if n > len(usable):
-            specs = await asyncio.to_thread(self._specs, head, n - len(usable), flavor, instances, group)
-            results = await asyncio.gather(*(asyncio.to_thread(self._launch, head, s) for s in specs),
-                                           return_exceptions=True)
-            for spec, r in zip(specs, results, strict=True):
-                if isinstance(r, BaseException):
-                    failed.append(f"{spec.name}: {r}")
-                    self._say(head, spec.name, "failed", f"launch failed: {r}")
-                else:
-                    launched.append(r)
-        ready, not_ready = await self._wait_active(head, [*usable, *launched])
-        reachable, unreachable = await self._wait_ssh(head, ready)
-        return reachable, (*failed, *not_ready, *unreachable)
-
-    def _security_group(self, head: Instance) -> str:
-        """Blocking: the cluster's group exists and the head is in it (so workers reach its scheduler)."""
-        name = security_group_name(head.name)
-        self.cloud.create_cluster_security_group(name)
-        self.cloud.add_security_group(head.id, name)
-        return name
-
-    def _specs(self, head: Instance, n: int, flavor: str, instances: Sequence[Instance],
-               group: str) -> list[LaunchSpec]:
-        """Blocking: plan n more workers against the remaining quota (refused up front, with the numbers)."""
-        plan = plan_workers(head, n, self.cloud.list_flavors(), self.cloud.get_quota(),
-                            flavor or self.settings.cluster.flavor, existing=[i.name for i in instances])
-        for note in plan.notes:
-            self._say(head, "", "plan", note)
-        network = next((a.network for a in head.addresses if a.kind == "fixed"), "")
-        specs = plan.specs(image=self.cloud.boot_image(head.id), network=network, key_name=head.key_name,
-                           security_groups=(group,))
-        return [replace(s, public_ip=False) for s in specs]
-
-    def _launch(self, head: Instance, spec: LaunchSpec) -> Instance:
-        return launch_instance(self.cloud, spec, lambda line: self._say(head, spec.name, "launch", line), wait=False)
-
-    async def _wait_active(self, head: Instance, pending: Sequence[Instance]) -> tuple[list[Instance], list[str]]:
-        """Poll until each is ACTIVE with its private address; ERROR or the deadline: reported, the rest go on."""
-        waiting = {w.id: w for w in pending}
-        ready: list[Instance] = []
-        failed: list[str] = []
-        deadline = time.monotonic() + self.active_timeout
-        while waiting:
-            now = {i.id: i for i in await asyncio.to_thread(self.cloud.list_instances)}
-            for wid, before in list(waiting.items()):
-                inst = now.get(wid)
-                if inst is None:
-                    failed.append(f"{before.name}: deleted while starting")
-                elif inst.status == "ACTIVE" and inst.private_ip:
-                    ready.append(inst)
-                    self._say(head, inst.name, "launch", f"{inst.name} is ACTIVE at {inst.private_ip} (private only)")
-                elif inst.status == "ERROR":
-                    failed.append(f"{inst.name}: went to ERROR ({inst.fault or 'no reason given'})")
-                elif time.monotonic() > deadline:
-                    failed.append(f"{inst.name}: not ACTIVE after {self.active_timeout:.0f} s (still {inst.status})")
-                else:
-                    continue
-                waiting.pop(wid)
-            if waiting:
-                await asyncio.sleep(self.poll_s)
-        for line in failed:
-            self._say(head, line.split(":")[0], "failed", f"{line}; the cluster starts without it")
-        return ready, failed
-
-    async def _wait_ssh(self, head: Instance, workers: Sequence[Instance]) -> tuple[list[Instance], list[str]]:
-        """Each worker answers SSH through the head (a fresh VM's sshd starts after ACTIVE): retried while
-        unreachable; host-key and login failures are final."""
-        async def one(w: Instance) -> str | None:
-            deadline = time.monotonic() + self.ssh_timeout
-            while True:
-                try:
-                    await self.connect(w)
-                    return None
-                except (ManagerError, CloudError) as exc:
-                    retry = isinstance(exc.__cause__, Unreachable) or isinstance(exc, Conflict)
-                    if not retry or time.monotonic() > deadline:
-                        return f"{w.name}: {exc}"
-                    await asyncio.sleep(self.poll_s)
-
-        results = await asyncio.gather(*(one(w) for w in workers))
-        failed = [r for r in results if r is not None]
-        for line in failed:
-            self._say(head, line.split(":")[0], "failed", f"{line}; the cluster starts without it")
-        return [w for w, r in zip(workers, results, strict=True) if r is None], failed
+        """The head's ACTIVE workers, n of them when everything goes well (see `Fleet.grow`), and what failed."""
+        return await self._fleet().grow(head, n, flavor or self.settings.cluster.flavor)
 
     async def _finish(self, head: Instance, status: ClusterStatus, failed: Sequence[str],
                       removed: tuple[str, ...] = (), dashboard: bool | None = None) -> ClusterSummary:
@@ -304,22 +210,11 @@ class ClusterService:
         state = await self.status(head)
         if state.status is None:
             return None
-        if any(w.processing for w in state.status.workers) or head.id not in self._idle_since:
-            self._idle_since[head.id] = now
-            self._nudged.pop(head.id, None)
+        nudge = self._idle.nudge(head, state.status, self.settings.cluster, now)
+        if nudge is None:
             return None
-        idle_h = (now - self._idle_since[head.id]) / 3600
-        cs = self.settings.cluster
-        tier = (Tier.DELETE if idle_h >= cs.idle_delete_hours else
-                Tier.RESIZE if idle_h >= cs.idle_scale_down_hours else None)
-        if tier is None or self._nudged.get(head.id) is tier:
-            return None
-        self._nudged[head.id] = tier
-        what = ("delete the cluster (the head and its Jupyter stay)" if tier is Tier.DELETE
-                else "scale it down to 0 workers")
-        self.emit(IdleNudge(head.id, tier, "k", f"The Dask cluster on {head.name} has had no task for "
-                                                f"{idle_h:.1f} hours: {what}"))
-        return tier
+        self.emit(nudge)
+        return nudge.tier
 
     # -- delete ---------------------------------------------------------------------------------------------------
 
@@ -343,9 +238,9 @@ class ClusterService:
             await (await self._cluster(head, manifest)).stop()
         await self.manager.close_tunnel(head.id, DASHBOARD)
         await self._delete_instances(head, workers)
-        await asyncio.to_thread(self._drop_security_group, head)
+        await asyncio.to_thread(self._fleet().drop_security_group, head)
         self.heads.discard(head.id)
-        self._idle_since.pop(head.id, None)
+        self._idle.forget(head.id)
         self.emit(ClusterState(head.id, None, "", problem="deleted"))
         self._say(head, "", "done", f"cluster on {head.name} deleted")
         return [w.name for w in workers]
@@ -358,25 +253,11 @@ class ClusterService:
 
         await asyncio.gather(*(one(w) for w in workers))
 
-    def _drop_security_group(self, head: Instance) -> None:
-        """Blocking: the head leaves the group, then the group goes (retried while Neutron still sees it in use)."""
-        name = security_group_name(head.name)
-        self.cloud.remove_security_group(head.id, name)
-        for attempt in range(10):
-            try:
-                self.cloud.delete_security_group(name)
-                return
-            except Conflict:
-                if attempt == 9:
-                    raise
-                time.sleep(self.poll_s)
-
     # -- internals ------------------------------------------------------------------------------------------------
 
     def members(self, head: Instance, instances: Sequence[Instance]) -> list[Instance]:
         """The head's worker instances (`HEAD-wN`), numbered order."""
-        return sorted((i for i in instances if worker_numbers(head.name, [i.name])),
-                      key=lambda i: _number(head, i.name))
+        return members_of(head, instances)
 
     async def _head(self, ref: str) -> Instance:
         head = await asyncio.to_thread(self.cloud.get_instance, ref)
@@ -399,13 +280,14 @@ class ClusterService:
             members.append(inst)
         return DaskCluster(head, members, self.connect, self.config(manifest), progress=self._progress(head))
 
+    def _fleet(self) -> Fleet:
+        """The cloud side, with this service's timeouts as they are now."""
+        return Fleet(self.cloud, self.connect, self._say, active_timeout=self.active_timeout,
+                     ssh_timeout=self.ssh_timeout, poll_s=self.poll_s)
+
     def _progress(self, head: Instance) -> Callable[[ClusterProgress], None]:
         return lambda p: self.emit(replace(p, head_id=head.id))
 
     def _say(self, head: Instance, instance: str, phase: ClusterPhase, message: str) -> None:
         self.emit(ClusterProgress(instance, phase, message, head.id))
 
-
-def _number(head: Instance, name: str) -> int:
-    m = re.search(r"(\d+)$", name[len(worker_prefix(head.name)):])
-    return int(m.group(1)) if m else 0
