@@ -89,7 +89,7 @@ def test_launch_spec_defaults_give_a_public_address_in_the_default_group() -> No
 
 def test_cloud_error_text_carries_no_html() -> None:
     """Nova's 404 body reads 'The resource could not be found.<br /><br />': the app shows plain text."""
-    from tui.core.cloud.openstack_cloud import _no_html
+    from tui.core.cloud.openstack_errors import _no_html
 
     assert _no_html("The resource could not be found.<br /><br />\n") == "The resource could not be found."
     assert _no_html("quota &lt; 8 GB<br/>") == "quota < 8 GB"
