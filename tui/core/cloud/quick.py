@@ -125,7 +125,7 @@ class Prefetch:
         """The first `Polled` (without flavors), or None when the cache could not serve or a read failed."""
         from tui.core.cloud import rest
         from tui.core.cloud.base import CloudError
-        from tui.core.cloud.openstack_cloud import to_instance
+        from tui.core.cloud.openstack_convert import to_instance  # not the whole client: its mixins load later
         from tui.core.events import Polled
 
         if not self._threads:
