@@ -118,3 +118,6 @@ def test_a_cloud_not_in_clouds_yaml_is_bad_input_naming_the_file_and_its_entries
     assert run.returncode == 2, run.stderr
     [line] = run.stderr.strip().splitlines()
     assert "no clouds.yaml found" in line and "cades-tui --demo" in line
+    # where openstacksdk really looked (HOME is tmp_path, shown as ~): here, and the user's config folder, which
+    # follows XDG_CONFIG_HOME
+    assert "looked in ~/clouds.yaml, ~/config/openstack/clouds.yaml, ~/.config/openstack/clouds.yaml" in line

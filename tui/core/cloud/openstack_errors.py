@@ -24,14 +24,24 @@ from tui.core.cloud.base import (
 )
 
 
+def _searched() -> list[str]:
+    """Where openstacksdk looks for clouds.yaml here (its user directory follows XDG_CONFIG_HOME), home as ~."""
+    import os
+
+    from openstack.config.loader import CONFIG_SEARCH_PATH
+
+    home = os.path.expanduser("~")
+    return list(dict.fromkeys(("~" + p[len(home):] if p.startswith(home + os.sep) else p)
+                              for p in (os.path.join(d, "clouds.yaml") for d in CONFIG_SEARCH_PATH)))
+
+
 def no_such_cloud(cloud: str, loader: Any, exc: Exception, files: list[str] | None) -> InvalidInput:
     """Bad input, refused before asking any cloud (exit code 2): the clouds.yaml has no entry `cloud` — said with
     the file and the entries it has — or there is no clouds.yaml, or the entry itself is broken (openstacksdk's
     reason). (A file that is not valid YAML is named by `tui.core.cloud.clouds_yaml.open_cloud`.)"""
     where = getattr(loader, "config_filename", None)
     if not where:
-        looked = ", ".join(files) if files else \
-            "./clouds.yaml, ~/.config/openstack/clouds.yaml, /etc/openstack/clouds.yaml"
+        looked = ", ".join(files or _searched())
         return InvalidInput(f"cloud '{cloud}': no clouds.yaml found (looked in {looked})",
                             "download it from Horizon (API Access) to one of those, set OS_CLIENT_CONFIG_FILE, "
                             "or try the sandbox cloud: cades-tui --demo")
