@@ -1,33 +1,27 @@
-"""The sandbox cloud: lifecycle, knobs, the state machine's side effects (SSH hosts), seeding."""
+"""The sandbox cloud: lifecycle, knobs, the state machine's side effects (SSH hosts), seeding.
+
+The parts live next to it: the HTTP API's assembly and guard (api.py), the servers' SSH hosts (vms.py), the
+credentials and clouds.yaml (credentials.py), seeding (seeding.py).
+"""
 
 from __future__ import annotations
 
 import copy
-import json
 import logging
 import random
-import secrets
-import shutil
-import threading
-import time
 from pathlib import Path
 from typing import Any
 
-from tui.conventions import META_SSH_PORT, META_SSH_USER
-from tui.sandbox import actions, compute, data, identity, image, network, seeding, volume
+from tui.sandbox import actions, api, credentials, data, identity, network, seeding, volume
+from tui.sandbox.credentials import CLOUD_NAME  # noqa: F401  (re-exported)
 from tui.sandbox.knobs import Delays, Faults
-from tui.sandbox.router import HTTPError, HTTPService, Request, Router
+from tui.sandbox.router import HTTPService
 from tui.sandbox.seeding import DEMO_SERVER  # noqa: F401  (re-exported)
-from tui.sandbox.sshhost import SSHHost, SSHHostError, port_is_free, remove_runtime_dir
-from tui.sandbox.state import State, write_private
+from tui.sandbox.sshhost import SSHHost, port_is_free
+from tui.sandbox.state import State
+from tui.sandbox.vms import SSHD_LOG_LEVEL, VMs  # noqa: F401  (SSHD_LOG_LEVEL re-exported)
 
 log = logging.getLogger("tui.sandbox")
-
-# OpenSSH 9.2 logs the target of a forwarded (direct-tcpip) connection at DEBUG1 only (measured): the sandbox's
-# servers log at that level so a test can prove a connection went through one of them as a jump host.
-SSHD_LOG_LEVEL = "DEBUG1"
-
-CLOUD_NAME = "sandbox"
 
 
 class Sandbox:
@@ -54,9 +48,7 @@ class Sandbox:
         self.url = ""
         self.tokens = identity.Tokens(self.state)
         self.secrets: dict[str, str] = {}
-        self._hosts: dict[str, SSHHost] = {}
-        self._hosts_lock = threading.Lock()
-        self._vm_locks: dict[str, threading.Lock] = {}  # one per server: its power actions never overlap
+        self._vms = VMs(self)
         self._rng = random.Random()
         self._http: HTTPService | None = None
         from tui.sandbox.scheduler import Scheduler
@@ -71,15 +63,13 @@ class Sandbox:
 
     def start(self) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self.secrets = self._load_secrets()
+        self.secrets = credentials.load_secrets(self.state_dir / "secrets.json")
         if not self.state.load():
             with self.state.lock:
                 network.seed(self)
         with self.state.lock:
             network.migrate_fixed_ips(self)
-        router = Router(self._guard)
-        for service in (identity, compute, image, network, volume):
-            service.register(router, self)
+        router = api.router(self, self._rng)
         port = self.port or int(self.state.data.get("api_port") or 0)
         if port and not port_is_free(port) and not self.port:
             port = 0
@@ -92,7 +82,7 @@ class Sandbox:
         self._restore()
         if self.seed_demo and not self.state.data["demo_seeded"]:
             seeding.seed_demo(self)
-        self._write_clouds_yaml()
+        credentials.write_clouds_yaml(self.clouds_yaml, self.auth_url, self.secrets)
         self._http.start()
         self.state.touch()
 
@@ -104,9 +94,7 @@ class Sandbox:
             self._http.stop()
             self._http = None
         self.scheduler.stop()
-        with self._hosts_lock:
-            hosts, self._hosts = list(self._hosts.values()), {}
-        for host in hosts:
+        for host in self._vms.take_all():
             if power_off:
                 host.stop()
             else:
@@ -131,8 +119,7 @@ class Sandbox:
         return q
 
     def ssh_host(self, server_id: str) -> SSHHost | None:
-        with self._hosts_lock:
-            return self._hosts.get(server_id)
+        return self._vms.host(server_id)
 
     def server_state(self, server_id_or_name: str) -> dict[str, Any]:
         """A copy of a server's internal record (KeyError when unknown), plus its volumes' records."""
@@ -165,58 +152,13 @@ class Sandbox:
     def _advance(self, table: str, rid: str, action: str) -> None:
         (actions.advance if table == "servers" else volume.advance)(self, rid, action)
 
-    def _vm_lock(self, sid: str) -> threading.Lock:
-        with self._hosts_lock:
-            return self._vm_locks.setdefault(sid, threading.Lock())
-
     def vm_on(self, sid: str) -> str | None:
         """Start the server's SSH host (not under the lock). Returns an error message, or None."""
-        with self._vm_lock(sid):  # two transitions of one server (e.g. a seeded build) must not start two hosts
-            return self._vm_on(sid)
-
-    def _vm_on(self, sid: str) -> str | None:
-        with self.state.lock:
-            srv = self.state.table("servers").get(sid)
-            if srv is None or not srv["ssh"]:
-                return None
-            keys = [srv["public_key"]] if srv["public_key"] else []
-            port = int(srv["ssh_port"] or 0)
-            listen = network.listen_addresses(self, srv["port_id"])
-        with self._hosts_lock:
-            host = self._hosts.get(sid)
-        try:
-            if host is None:
-                host = SSHHost(self.instances_dir / sid, keys, port, listen=listen, log_level=SSHD_LOG_LEVEL)
-            host.set_listen(listen)
-            host.start()
-        except (SSHHostError, OSError) as e:
-            log.warning("sandbox: SSH host of %s failed: %s", sid, e)
-            return f"Build of instance {sid} aborted: the SSH host could not start: {e}"
-        with self._hosts_lock:
-            self._hosts[sid] = host
-        with self.state.lock:
-            srv = self.state.table("servers").get(sid)
-            if srv is not None:
-                srv["ssh_port"] = host.port
-                srv["metadata"][META_SSH_PORT] = str(host.port)
-                srv["metadata"][META_SSH_USER] = host.user
-                self.state.touch()
-        return None
+        return self._vms.on(sid)
 
     def vm_relisten(self, sid: str) -> None:
         """A floating IP was bound to or taken from the server: its sshd serves where its addresses say."""
-        with self._vm_lock(sid):
-            with self.state.lock:
-                srv = self.state.table("servers").get(sid)
-                listen = network.listen_addresses(self, srv["port_id"]) if srv else []
-            with self._hosts_lock:
-                host = self._hosts.get(sid)
-            if host is None or not listen:
-                return
-            try:
-                host.set_listen(listen)
-            except (SSHHostError, OSError) as e:
-                log.warning("sandbox: SSH host of %s cannot listen on %s: %s", sid, listen, e)
+        self._vms.relisten(sid)
 
     def sshd_log_path(self, server_id_or_name: str) -> Path:
         """The server's sshd log (LogLevel DEBUG1: it names the target of every forwarded connection, e.g.
@@ -225,38 +167,14 @@ class Sandbox:
         return self.instances_dir / str(self.server_state(server_id_or_name)["id"]) / "etc" / "sshd.log"
 
     def vm_off(self, sid: str) -> None:
-        with self._vm_lock(sid):
-            with self._hosts_lock:
-                host = self._hosts.get(sid)
-            if host is not None:
-                host.stop()
+        self._vms.off(sid)
 
     def vm_destroy(self, sid: str) -> None:
-        with self._vm_lock(sid):
-            with self._hosts_lock:
-                host = self._hosts.pop(sid, None)
-                self._vm_locks.pop(sid, None)
-            if host is not None:
-                host.stop()
-        remove_runtime_dir(self.instances_dir / sid)
-        shutil.rmtree(self.instances_dir / sid, ignore_errors=True)
+        self._vms.destroy(sid)
 
     def host_public_key(self, sid: str) -> str | None:
         """The server's SSH host public key (what its console prints); None before its first boot."""
-        with self._hosts_lock:
-            host = self._hosts.get(sid)
-        if host is not None:
-            return host.host_public_key
-        pub = self.instances_dir / sid / "etc" / "ssh_host_ed25519_key.pub"
-        if pub.exists():
-            return " ".join(pub.read_text().split()[:2])
-        with self.state.lock:
-            srv = self.state.table("servers").get(sid)
-            if srv is None or not srv["boots"]:
-                return None
-            if not srv.get("host_key"):  # a server without an SSH host still has a host key on its console
-                srv["host_key"] = self.generate_keypair(srv["name"])[1]
-            return str(srv["host_key"])
+        return self._vms.host_public_key(sid)
 
     @staticmethod
     def generate_keypair(comment: str) -> tuple[str, str]:
@@ -267,78 +185,6 @@ class Sandbox:
         return key.export_private_key().decode(), key.export_public_key().decode().strip()
 
     # -- internals ------------------------------------------------------------------------------------
-
-    def _guard(self, req: Request) -> None:
-        f = self.faults
-        if f.latency_s:
-            time.sleep(f.latency_s)
-        identity.authenticate(self, req)
-        if f.rate_limit_rate and self._rng.random() < f.rate_limit_rate:
-            raise HTTPError(
-                429,
-                {"overLimit": {"code": 429, "message": "This request was rate-limited.", "retryAfter": "1"}},
-                {"Retry-After": "1"},
-            )
-        if f.error_rate and self._rng.random() < f.error_rate:
-            raise HTTPError(
-                500,
-                {
-                    "computeFault": {
-                        "code": 500,
-                        "message": "Unexpected API Error. Please report "
-                        "this at http://bugs.launchpad.net/nova/ and attach the Nova API "
-                        "log if possible.\n<class 'sandbox.InjectedFault'>",
-                    }
-                },
-            )
-
-    def _load_secrets(self) -> dict[str, str]:
-        path = self.state_dir / "secrets.json"
-        if path.exists():
-            loaded: dict[str, str] = json.loads(path.read_text())
-            return loaded
-        values = {
-            "password": secrets.token_urlsafe(18),
-            "app_cred_id": secrets.token_hex(16),
-            "app_cred_name": "cades-tui",
-            "app_cred_secret": secrets.token_urlsafe(24),
-        }
-        write_private(path, json.dumps(values, indent=2))
-        return values
-
-    def _write_clouds_yaml(self) -> None:
-        import yaml
-
-        common = {"region_name": "RegionOne", "identity_api_version": 3, "interface": "public"}
-        clouds = {
-            CLOUD_NAME: {
-                "auth": {
-                    "auth_url": self.auth_url,
-                    "username": identity.USER,
-                    "password": self.secrets["password"],
-                    "project_name": identity.PROJECT,
-                    "user_domain_name": "Default",
-                    "project_domain_name": "Default",
-                },
-                **common,
-            },
-            f"{CLOUD_NAME}-appcred": {
-                "auth_type": "v3applicationcredential",
-                "auth": {
-                    "auth_url": self.auth_url,
-                    "application_credential_id": self.secrets["app_cred_id"],
-                    "application_credential_secret": self.secrets["app_cred_secret"],
-                },
-                **common,
-            },
-        }
-        text = yaml.safe_dump({"clouds": clouds}, sort_keys=False)
-        try:
-            unchanged = self.clouds_yaml.read_text() == text
-        except OSError:
-            unchanged = False
-        if not unchanged:  # rewritten only when it changes: clients key their token caches by its mtime
-            write_private(self.clouds_yaml, text)
 
     def _restore(self) -> None:
         """Resume pending transitions and power on the SSH hosts of running servers."""

@@ -3,14 +3,14 @@
 Every choice is validated here, before any API call. When the user presses Launch the wizard posts
 `LaunchWizard.Launch(spec)`; the app runs the launch in a worker and feeds progress back through
 `progress()`, `finished()` and `failed()`.
+
+The steps' widgets and labels are in wizard_steps.py, the choices and their checks in wizard_pick.py.
 """
 
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
 
 from rich.text import Text
 from textual import on
@@ -20,64 +20,28 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, ContentSwitcher, Input, Label, Log, OptionList, Static
-from textual.widgets.option_list import Option
 
-from tui.conventions import IMPORT_KEY_PREFIX
-from tui.core.cloud.base import CloudError, InvalidInput, LaunchSpec
-from tui.core.cloud.launch import MIN_VOLUME_GB, check_name, pick_flavor, pick_image, pick_network
+from tui.core.cloud.base import CloudError, LaunchSpec
 from tui.core.config import LaunchDefaults
-from tui.core.models import Flavor, Image, Instance, Network
+from tui.core.models import Instance
 from tui.ui.messages import LaunchChoices
-from tui.ui.widgets.format import leave_ram, mb
+from tui.ui.screens.wizard_pick import (
+    first_pick,
+    flavor_problem,
+    image_problem,
+    launch_spec,
+    name_problem,
+    network_problem,
+    summary,
+    volume_problem,
+)
+from tui.ui.screens.wizard_steps import APP_KEY_OPTION, steps
 
-T = TypeVar("T")
-APP_KEY_OPTION = "<app-key>"
-
-
-def _key_label(key_name: str) -> str:
-    if not key_name:
-        return "cades-tui's own (imported if needed)"
-    if key_name.startswith(IMPORT_KEY_PREFIX):
-        return f"import {key_name[len(IMPORT_KEY_PREFIX):]}"
-    return key_name  # the key step's option for the app's own key pair (LaunchSpec.key_name "")
 STEPS = ("name", "image", "flavor", "volume", "key", "network", "review", "progress")
 TITLES = {
     "name": "Name", "image": "Image", "flavor": "Flavor", "volume": "Boot volume", "key": "Key pair",
     "network": "Network", "review": "Review", "progress": "Launching",
 }
-
-
-def name_problem(name: str, taken: list[str]) -> str:
-    """Why `name` cannot be an instance name; "" when it can."""
-    if not name:
-        return "Give the instance a name, e.g. analytics-1."
-    try:
-        check_name(name)
-    except InvalidInput as exc:
-        return f"{exc.message}: {exc.hint}."
-    if name in taken:
-        return f"An instance named {name} already exists; pick another name."
-    return ""
-
-
-def _default(pick: Callable[[], T], fallback: list[T]) -> T | None:
-    """The core's choice (profile, else the guide's default), else the first offered."""
-    try:
-        return pick()
-    except CloudError:
-        return fallback[0] if fallback else None
-
-
-@dataclass
-class _Pick:
-    """The wizard's current choices."""
-
-    name: str = ""
-    image: Image | None = None
-    flavor: Flavor | None = None
-    volume_gb: int = 16
-    key_name: str = ""
-    network: Network | None = None
 
 
 class LaunchWizard(ModalScreen[None]):
@@ -100,62 +64,16 @@ class LaunchWizard(ModalScreen[None]):
         self.choices = choices
         self.defaults = defaults
         self.public_keys = choices.public_keys
-        self.pick = _Pick(
-            image=_default(lambda: pick_image(choices.images, defaults.image), choices.images),
-            flavor=_default(lambda: pick_flavor(choices.flavors, choices.quota, 0, defaults.flavor), []),
-            volume_gb=defaults.volume_size_gb,
-            key_name=next((k.name for k in choices.keypairs if k.name == defaults.key_name), ""),
-            network=_default(lambda: pick_network(choices.networks, defaults.network), choices.networks),
-        )
+        self.pick = first_pick(choices, defaults)
         self.step = "name"
         self.launching = False
 
     # ---- layout -------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
-        c = self.choices
         with Vertical(classes="dialog", id="wizard"):
             yield Label("", id="wizard-title", classes="dialog-title")
-            with ContentSwitcher(initial="step-name", id="steps"):
-                with Vertical(id="step-name", classes="step"):
-                    yield Static("A short name you will recognise in lists and in your SSH config.",
-                                 classes="advice")
-                    yield Input(placeholder="e.g. analytics-1", id="name", max_length=63)
-                with Vertical(id="step-image", classes="step"):
-                    yield Static("Choose Ubuntu, as the guide does: the setup steps assume it.", classes="advice")
-                    yield OptionList(*[Option(self._image_label(i), id=i.id) for i in c.images], id="image")
-                with Vertical(id="step-flavor", classes="step"):
-                    yield Static(
-                        "[b]m1.*[/b] when memory matters (statistics, large data in RAM); "
-                        "[b]c1.*[/b] for many small parallel jobs. You can resize later. "
-                        "[red]✗[/red] = does not fit what is left of your quota.", classes="advice")
-                    yield OptionList(*[Option(self._flavor_label(f), id=f.id) for f in self._flavors()],
-                                     id="flavor")
-                with Vertical(id="step-volume", classes="step"):
-                    yield Static(self._volume_advice(), classes="advice")
-                    yield Input(str(self.pick.volume_gb), type="integer", id="volume")
-                with Vertical(id="step-key", classes="step"):
-                    yield Static("The key pair whose public key is put on the instance; you log in with its "
-                                 "private key.", classes="advice")
-                    yield OptionList(
-                        Option(Text.assemble(("cades-tui's own key pair", "bold"),
-                                             ("  made for you once; its private key stays in the app's data dir",
-                                              "dim")), id=APP_KEY_OPTION),
-                        *[Option(Text.assemble((k.name, "bold"), "  ", (k.fingerprint, "dim")), id=k.name)
-                          for k in c.keypairs],
-                        *[Option(Text.assemble(("Import ", "bold"), (str(pub), "bold"),
-                                               ("  your own public key, as a new key pair", "dim")),
-                                 id=IMPORT_KEY_PREFIX + str(pub)) for pub in self.public_keys], id="key")
-                with Vertical(id="step-network", classes="step"):
-                    yield Static("The instance's network. It is always named explicitly (some clouds refuse "
-                                 "\"auto\").", classes="advice")
-                    yield OptionList(*[Option(self._network_label(n), id=n.id) for n in c.networks],
-                                     id="network")
-                with Vertical(id="step-review", classes="step"):
-                    yield Static("", id="summary")
-                    yield Checkbox("Delete the boot volume when the instance is deleted",
-                                   self.defaults.delete_volume_on_termination, id="delete-on-term")
-                with Vertical(id="step-progress", classes="step"):
-                    yield Log(id="progress", max_lines=200)
+            yield from steps(self.choices, self.public_keys, self.pick.volume_gb,
+                             self.defaults.delete_volume_on_termination)
             yield Static("", id="wizard-error")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Cancel", id="cancel")
@@ -180,43 +98,6 @@ class LaunchWizard(ModalScreen[None]):
         if options.option_count:
             options.highlighted = 0
 
-    # ---- labels -------------------------------------------------------------------------------
-    def _flavors(self) -> list[Flavor]:
-        return sorted(self.choices.flavors, key=lambda f: (f.family.value, f.ram_mb, f.vcpus))
-
-    def _image_label(self, img: Image) -> Text:
-        text = Text(img.name, style="bold")
-        if img.min_disk_gb:
-            text.append(f"  needs ≥ {img.min_disk_gb} GB disk", style="dim")
-        if img.status.lower() != "active":
-            text.append(f"  ({img.status})", style="yellow")
-        return text
-
-    def _flavor_label(self, f: Flavor) -> Text:
-        reasons = self.choices.quota.misfit(f)
-        text = Text()
-        text.append(f"{f.name:<12}", style="dim" if reasons else "bold")
-        text.append(f"{f.vcpus:>3} vCPU {mb(f.ram_mb):>8}  ")
-        if reasons:
-            text.append("✗ " + "; ".join(reasons), style="red")
-        else:
-            text.append("✓ ", style="green")
-            text.append(f.hint.split(":")[0], style="dim")
-        return text
-
-    def _network_label(self, n: Network) -> Text:
-        text = Text(n.name, style="bold")
-        if n.external:
-            text.append("  external (provider) network", style="dim")
-        return text
-
-    def _volume_advice(self) -> str:
-        q = self.choices.quota
-        left = "unlimited" if q.gigabytes_limit < 0 else f"{q.gigabytes_free} GB left of {q.gigabytes_limit} GB"
-        return ("Size of the boot volume: it holds the OS, Python packages and your data. The guide "
-                "recommends 16 GB or more (8 GB works but fills up fast); adding a volume later is more work. "
-                f"It uses your volume quota ({left}).")
-
     # ---- navigation ---------------------------------------------------------------------------
     def _show(self, step: str) -> None:
         self.step = step
@@ -232,7 +113,7 @@ class LaunchWizard(ModalScreen[None]):
         self.query_one("#back", Button).display = step not in ("name", "progress")
         self.query_one("#cancel", Button).display = step != "progress"
         if step == "review":
-            self.query_one("#summary", Static).update(self._summary())
+            self.query_one("#summary", Static).update(summary(self.pick, self.choices.quota))
             nxt.focus()
         elif step == "progress":
             nxt.disabled = True
@@ -300,37 +181,25 @@ class LaunchWizard(ModalScreen[None]):
     def _take_image(self) -> str:
         chosen = self._highlighted("image")
         image = next((i for i in self.choices.images if i.id == chosen), None)
-        if image is None:
-            return "No image to choose — the project has no images; ask your cloud's support."
-        self.pick.image = image
-        return ""
+        problem = image_problem(image)
+        if not problem:
+            self.pick.image = image
+        return problem
 
     def _take_flavor(self) -> str:
         chosen = self._highlighted("flavor")
         flavor = next((f for f in self.choices.flavors if f.id == chosen), None)
-        if flavor is None:
-            return "Choose a flavor."
-        reasons = self.choices.quota.misfit(flavor)
-        if reasons:
-            return (f"{flavor.name} does not fit your quota: {'; '.join(reasons)}. "
-                    "Pick a smaller one, or ask for more quota.")
-        self.pick.flavor = flavor
-        return ""
+        problem = flavor_problem(flavor, self.choices.quota)
+        if not problem:
+            self.pick.flavor = flavor
+        return problem
 
     def _take_volume(self) -> str:
         raw = self.query_one("#volume", Input).value.strip()
-        try:
-            size = int(raw)
-        except ValueError:
-            return "The boot volume size is a whole number of GB, e.g. 16."
-        minimum = max(MIN_VOLUME_GB, self.pick.image.min_disk_gb if self.pick.image else 0)
-        if size < minimum:
-            return f"{size} GB is too small: use at least {minimum} GB (the guide recommends 16 GB or more)."
-        free = self.choices.quota.gigabytes_free
-        if size > free:
-            return f"{size} GB is more than your volume quota has left ({free} GB)."
-        self.pick.volume_gb = size
-        return ""
+        problem = volume_problem(raw, self.pick.image, self.choices.quota)
+        if not problem:
+            self.pick.volume_gb = int(raw)
+        return problem
 
     def _take_key(self) -> str:
         chosen = self._highlighted("key")
@@ -340,41 +209,17 @@ class LaunchWizard(ModalScreen[None]):
     def _take_network(self) -> str:
         chosen = self._highlighted("network")
         network = next((n for n in self.choices.networks if n.id == chosen), None)
-        if network is None:
-            return "This project has no network; create one or ask your cloud's support."
-        self.pick.network = network
-        return ""
+        problem = network_problem(network)
+        if not problem:
+            self.pick.network = network
+        return problem
 
     def _take_review(self) -> str:
         return ""
 
-    def _summary(self) -> Text:
-        p = self.pick
-        assert p.image and p.flavor and p.network
-        q = self.choices.quota
-        text = Text()
-        for label, value in (("Name", p.name), ("Image", p.image.name),
-                             ("Flavor", f"{p.flavor.name} — {p.flavor.vcpus} vCPU, {mb(p.flavor.ram_mb)} RAM"),
-                             ("Boot volume", f"{p.volume_gb} GB"),
-                             ("Key pair", _key_label(p.key_name)),
-                             ("Network", p.network.name)):
-            text.append(f"{label:<12}", style="dim")
-            text.append(f"{value}\n", style="bold")
-        text.append("\nAfter launch your quota has left: ", style="dim")
-        text.append(f"{leave_ram(q.ram_mb_free - p.flavor.ram_mb)} RAM, {q.cores_free - p.flavor.vcpus} cores"
-                    if q.ram_mb_limit >= 0 and q.cores_limit >= 0 else "plenty")
-        text.append("\nThe instance uses quota until it is deleted (shut it down when idle).", style="dim")
-        return text
-
     # ---- launching ----------------------------------------------------------------------------
     def _launch(self) -> None:
-        p = self.pick
-        assert p.image and p.flavor and p.network
-        spec = LaunchSpec(
-            name=p.name, image=p.image.id, flavor=p.flavor.id, key_name=p.key_name, network=p.network.id,
-            volume_size_gb=p.volume_gb,
-            delete_volume_on_termination=self.query_one("#delete-on-term", Checkbox).value,
-        )
+        spec = launch_spec(self.pick, self.query_one("#delete-on-term", Checkbox).value)
         self.launching = True
         self._show("progress")
         self.progress(f"Launching {spec.name}…")
