@@ -7,7 +7,7 @@ address** and only the cluster's security group (`cades-dask-HEAD`: members reac
 app reaches a worker through the head as SSH jump host (`SSHTarget.via`), each hop's host key pinned from its
 console log. The Dask side (TLS, sessions, versions) is `DaskCluster`; the head's manifest is the only record of
 the cluster, so a later run (or another process) finds it again without any local state. The cloud side (worker
-instances, the security group) is `fleet.Fleet`; the idle round's clock is `idle.IdleClock`.
+instances, the security group) is `workers.WorkerInstances`; the idle round's clock is `idle.IdleClock`.
 
 Cloud calls block: they run in threads (`asyncio.to_thread`). Progress comes as `ClusterProgress` events (the
 Setup log pane and the CLI print them), the scheduler's view as `ClusterState`.
@@ -26,11 +26,11 @@ import asyncssh
 from tui.core.api import ManagerError
 from tui.core.cloud.base import Cloud, CloudError
 from tui.core.cluster.engine import ClusterConfig, ClusterError, DaskCluster, Found, Manifest, read_manifest
-from tui.core.cluster.fleet import SG_PREFIX, Fleet, number, security_group_name
-from tui.core.cluster.fleet import members as members_of
 from tui.core.cluster.idle import IdleClock
 from tui.core.cluster.plan import heads_named
 from tui.core.cluster.status import StatusError
+from tui.core.cluster.workers import SG_PREFIX, WorkerInstances, number, security_group_name
+from tui.core.cluster.workers import members as members_of
 from tui.core.config import Settings
 from tui.core.events import ClusterPhase, ClusterProgress, ClusterState, Emit
 from tui.core.guide import SetupSettings
@@ -132,8 +132,8 @@ class ClusterService:
         return await self._finish(head, status, (), removed=tuple(names), dashboard=dashboard)
 
     async def _grow(self, head: Instance, n: int, flavor: str) -> tuple[list[Instance], tuple[str, ...]]:
-        """The head's ACTIVE workers, n of them when everything goes well (see `Fleet.grow`), and what failed."""
-        return await self._fleet().grow(head, n, flavor or self.settings.cluster.flavor)
+        """The head's ACTIVE workers, n of them when everything goes well (`WorkerInstances.grow`), and what failed."""
+        return await self._worker_instances().grow(head, n, flavor or self.settings.cluster.flavor)
 
     async def _finish(self, head: Instance, status: ClusterStatus, failed: Sequence[str],
                       removed: tuple[str, ...] = (), dashboard: bool | None = None) -> ClusterSummary:
@@ -238,7 +238,7 @@ class ClusterService:
             await (await self._cluster(head, manifest)).stop()
         await self.manager.close_tunnel(head.id, DASHBOARD)
         await self._delete_instances(head, workers)
-        await asyncio.to_thread(self._fleet().drop_security_group, head)
+        await asyncio.to_thread(self._worker_instances().drop_security_group, head)
         self.heads.discard(head.id)
         self._idle.forget(head.id)
         self.emit(ClusterState(head.id, None, "", problem="deleted"))
@@ -280,9 +280,9 @@ class ClusterService:
             members.append(inst)
         return DaskCluster(head, members, self.connect, self.config(manifest), progress=self._progress(head))
 
-    def _fleet(self) -> Fleet:
+    def _worker_instances(self) -> WorkerInstances:
         """The cloud side, with this service's timeouts as they are now."""
-        return Fleet(self.cloud, self.connect, self._say, active_timeout=self.active_timeout,
+        return WorkerInstances(self.cloud, self.connect, self._say, active_timeout=self.active_timeout,
                      ssh_timeout=self.ssh_timeout, poll_s=self.poll_s)
 
     def _progress(self, head: Instance) -> Callable[[ClusterProgress], None]:

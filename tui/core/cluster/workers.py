@@ -42,7 +42,7 @@ def number(head: Instance, name: str) -> int:
     return int(m.group(1)) if m else 0
 
 
-class Fleet:
+class WorkerInstances:
     """A cluster's instances on `cloud`; `connect` reaches a worker through its head, `say` reports progress."""
 
     def __init__(self, cloud: Cloud, connect: Callable[[Instance], Awaitable[asyncssh.SSHClientConnection]],
