@@ -672,6 +672,8 @@ async def test_delete_with_jupyter_running_warns_then_forgets_the_instance(ui: A
             dialog.query_one("#typed-name", Input).value = "omega"
             quick, rig.sandbox.delays.delete_s = rig.sandbox.delays.delete_s, 3.0  # a cloud that takes a while
             try:
+                app.clear_notifications()  # a toast ("Jupyter answers at …") may sit over the button: read, gone
+                await pilot.pause()
                 await pilot.click("#confirm")
                 await ui.wait_for(pilot, lambda: "DELETING" in str(table.get_row(omega.id)[1]), timeout=2)
             finally:
