@@ -2,7 +2,8 @@
 
 Run on its own (not collected by pytest):
 
-    .venv/bin/python tests/benchmarks/bench_jupyter.py [--mb 256] [--pings 2000] [--rounds 3] [--tunnel-only]
+    .venv/bin/python tests/benchmarks/bench_jupyter.py [--mb 256] [--pings 2000] [--rounds 3] [--jupyter-rounds 5]
+                                                       [--tunnel-only]
 
 Goals (issue 12), each against a baseline measured in the same run; exits 1 when one is missed:
 - Jupyter start → answering through the tunnel ≤ 1.1x a bare local `jupyter lab` start → GET /api 200 (no SSH,
@@ -207,9 +208,12 @@ def api_answers(port: int) -> bool:
         return False
 
 
-async def jupyter_cycles(work: Path, rounds: int) -> list[tuple[float, float, float, bool]]:
+async def jupyter_cycles(work: Path, rounds: int,
+                         bare: list[float] | None = None) -> list[tuple[float, float, float, bool]]:
     """On a sandbox cloud in its own process, with the app's engine: per round, a new instance; Jupyter start →
-    answering through the tunnel (s); a new engine reattaches → /api answers through the tunnel (s); stop (s)."""
+    answering through the tunnel (s); a new engine reattaches → /api answers through the tunnel (s); stop (s).
+    With `bare`: a bare `jupyter lab` start is timed just before each round's start (appended to it), so the two
+    alternate and meet the same load on the machine."""
     from tui.core.cloud.launch import plan_launch
     from tui.core.config import JupyterSettings, Settings, SSHSettings
     from tui.core.engine import CoreEngine, open_cloud
@@ -231,6 +235,8 @@ async def jupyter_cycles(work: Path, rounds: int) -> list[tuple[float, float, fl
                                networks=cloud.list_networks(), quota=cloud.get_quota(), key_name="")
             inst = await asyncio.to_thread(launch_instance, cloud, plan.spec, lambda _: None, services.keystore)
             engine = CoreEngine(settings, cloud, lambda _e: None, services=services, options=options)
+            if bare is not None:
+                bare.append(await asyncio.to_thread(baseline_jupyter_start, work / f"bare{i}"))
             t0 = time.monotonic()
             state = await engine.start_jupyter(inst)
             start_s = time.monotonic() - t0
@@ -318,7 +324,8 @@ async def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--mb", type=int, default=256, help="bytes per throughput transfer (MB)")
     ap.add_argument("--pings", type=int, default=2000)
-    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=3, help="throughput rounds (best of)")
+    ap.add_argument("--jupyter-rounds", type=int, default=5, help="Jupyter starts, each beside a bare one (median)")
     ap.add_argument("--tunnel-only", action="store_true", help="only throughput and latency (no Jupyter)")
     args = ap.parse_args()
     goals = Goals()
@@ -326,8 +333,8 @@ async def main() -> int:
         work = Path(tmp)
         if not args.tunnel_only:
             print("1. Jupyter start and reattach (CoreEngine / RemoteManager) vs a bare local jupyter lab")
-            bare = [baseline_jupyter_start(work / f"bare{i}") for i in range(args.rounds)]
-            cycles = await jupyter_cycles(work, args.rounds)
+            bare: list[float] = []  # alternating with the app's starts
+            cycles = await jupyter_cycles(work, args.jupyter_rounds, bare)
             start_s, bare_s = statistics.median(c[0] for c in cycles), statistics.median(bare)
             reattach_s = statistics.median(c[1] for c in cycles)
             print(f"  start -> answering through the tunnel: {', '.join(f'{c[0]:.2f}' for c in cycles)} s; "

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -59,13 +59,14 @@ class JupyterLifecycle:
                 conn = await self.connections.conn(ctx)
                 control = await self.servers.control(conn, iid)
                 handle = await control.find()
+                checked: list[Tunnel] = []  # the tunnel the start's readiness check went through, if any
                 if handle is None:
                     s = control.settings
                     started, t0 = datetime.now(UTC), time.monotonic()
                     command = control.session.start_command(s.session, s.command_line(), s.workspace, s.logfile)
                     ahead = asyncio.create_task(self._tunnel_ahead(ctx, s.port, local_port))
                     try:
-                        handle = await control.start()
+                        handle = await control.start(lambda port: self._through(ahead, port, checked))
                     finally:
                         self.connections.command_log(ctx).record(command, 0 if handle else 1, time.monotonic() - t0,
                                                                  started)
@@ -80,7 +81,7 @@ class JupyterLifecycle:
             except FAILURES as exc:
                 raise self.servers.failed(iid, f"starting Jupyter on {ctx.instance.name}: {exc}") from exc
             self.servers.adopt(ctx, handle, control.settings)
-            return await self._open_tunnel(ctx, handle, local_port, strict=False)
+            return await self._open_tunnel(ctx, handle, local_port, strict=False, answered=checked)
 
     async def stop(self, ctx: RemoteContext, force: bool = False) -> StopOutcome:
         """Stop the server and verify it is gone; close its tunnel and forget it. With busy kernels and not
@@ -191,9 +192,24 @@ class JupyterLifecycle:
         except ManagerError:
             return None
 
+    @staticmethod
+    def _through(ahead: asyncio.Task[Tunnel | None], port: int, checked: list[Tunnel]) -> http.Opener | None:
+        """The tunnel opened ahead, as the way to ask a new server whether it is ready — when it is up and goes to
+        the port the server announced (port retries may have moved it): one check then covers the server and
+        the tunnel. Noted in `checked`."""
+        checked.clear()
+        tunnel = ahead.result() if ahead.done() and not ahead.cancelled() and not ahead.exception() else None
+        if tunnel is None or tunnel.state is not TunnelState.UP or tunnel.remote_port != port:
+            return None
+        checked.append(tunnel)
+        return http.tcp_opener("127.0.0.1", tunnel.local_port)
+
     async def _open_tunnel(
-        self, ctx: RemoteContext, handle: ServerHandle, local_port: int | None, strict: bool
+        self, ctx: RemoteContext, handle: ServerHandle, local_port: int | None, strict: bool,
+        answered: Sequence[Tunnel] = (),
     ) -> JupyterState:
+        """The tunnel to a running server (the one in use when it fits), once the server answers through it —
+        already known when it is in `answered` (the start's readiness check went through it)."""
         iid = ctx.instance.id
         tunnel = self.tunnels.get(iid, JUPYTER)
         # the last port used for this instance, else the profile's
@@ -207,7 +223,7 @@ class JupyterLifecycle:
             except ManagerError as exc:
                 raise self.servers.failed(iid, str(exc)) from exc
         assert tunnel is not None
-        if not await self._answers_through(tunnel, handle):
+        if tunnel not in answered and not await self._answers_through(tunnel, handle):
             await self.tunnels.close(iid, forget=False)
             self.servers.drop(iid)
             raise self.servers.failed(iid, f"Jupyter on {ctx.instance.name} does not answer through the tunnel "

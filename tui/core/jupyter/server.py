@@ -31,6 +31,8 @@ from tui.core.paths import JUPYTER_LOGFILE
 from tui.core.remote.session import CTRL_C, Multiplexer, RemoteSession, SessionError, remote_path, run
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from tui.core.config import Settings
 
 Kind = Literal["lab", "notebook"]
@@ -45,6 +47,7 @@ class JupyterError(Exception):
 
 PORT_RETRIES = 50  # ports tried after a busy one (Jupyter's --port-retries)
 START_TIMEOUT = 90.0  # seconds for a new server to answer
+_CLOSING: set[asyncio.Task[None]] = set()  # log tails closing after a start (held until done)
 _KIND = cast(Kind, DEFAULTS.jupyter.app)
 
 
@@ -179,8 +182,10 @@ class JupyterControl:
 
     # -- start -----------------------------------------------------------------------------------------
 
-    async def start(self) -> ServerHandle:
-        """Start the server and return once it answers an authenticated request on its actual port."""
+    async def start(self, ready_opener: Callable[[int], http.Opener | None] | None = None) -> ServerHandle:
+        """Start the server and return once it answers an authenticated request on its actual port — asked
+        through `ready_opener(port)` when it gives an opener for that port (a tunnel opened while Jupyter
+        booted), else straight over the SSH connection."""
         s = self.settings
         try:
             await self.session.start(s.session, s.command_line(), s.workspace, s.logfile)
@@ -197,22 +202,28 @@ class JupyterControl:
 
         collector = asyncio.create_task(collect())
         try:
-            return await self._await_ready(lines, changed)
+            return await self._await_ready(lines, changed, ready_opener)
         finally:
             collector.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await collector
-            await tail.close()
+            # the remote tail ends on its own time (~30 ms): the server is ready now
+            closing = asyncio.create_task(tail.close())
+            _CLOSING.add(closing)
+            closing.add_done_callback(_CLOSING.discard)
 
-    async def _await_ready(self, lines: list[str], changed: asyncio.Event) -> ServerHandle:
+    async def _await_ready(self, lines: list[str], changed: asyncio.Event,
+                           ready_opener: Callable[[int], http.Opener | None] | None) -> ServerHandle:
         """Follow the log until the announced server answers; check the session about once a second."""
         s = self.settings
         start = time.monotonic()
         checked = start
         while True:
             found = scan(lines)
-            if found is not None and await answers(self.opener(found.port), found.token):
-                return await self._describe(found)
+            if found is not None:
+                opener = (ready_opener(found.port) if ready_opener else None) or self.opener(found.port)
+                if await answers(opener, found.token):
+                    return await self._describe(found)
             now = time.monotonic()
             if now - checked >= 1.0:
                 checked = now
@@ -382,7 +393,8 @@ class JupyterControl:
 
 
 async def answers(opener: http.Opener, token: str, timeout: float = 5.0) -> bool:
-    """True when `GET /api` is 200 and an authenticated `GET /api/status` is 200 (our server, ready)."""
+    """True when `GET /api` is 200 and an authenticated `GET /api/status` is 200 (our server, ready). The token
+    goes only to a Jupyter server: another program that took the port after a VM restart never sees it."""
     try:
         api = await http.request(opener, "GET", "/api", timeout=timeout)
         if api.status != 200:
