@@ -133,6 +133,31 @@ async def test_start_answers_through_the_tunnel(rig: Rig, world: World) -> None:
     print(f"\nbench: Jupyter start -> answering through the tunnel: {elapsed:.2f} s")
 
 
+async def test_a_new_server_is_checked_once_through_the_tunnel_opened_while_it_booted(
+    rig: Rig, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its configured port free, Jupyter announces the port the tunnel opened ahead goes to: readiness is asked
+    through that tunnel only — never straight over the SSH connection (which the port-moved start above needs)."""
+    from tui.core.jupyter.server import JupyterControl
+
+    await stopped(rig, world)
+    direct: list[int] = []
+    real = JupyterControl.opener
+
+    def counted(self: JupyterControl, port: int) -> http.Opener:
+        direct.append(port)
+        return real(self, port)
+
+    monkeypatch.setattr(JupyterControl, "opener", counted)
+    state = await rig.manager.start_jupyter(world.ctx)
+    assert state.state == "running" and state.remote_port == world.settings.jupyter.port
+    assert direct == []
+    info = rig.manager.tunnel_info(world.iid)
+    assert info is not None and info.bytes_in > 0 and info.bytes_out > 0  # the check's requests went through it
+    port, token = rig.token(world.iid)
+    assert (await http.request(http.tcp_opener("127.0.0.1", port), "GET", "/api/status", token=token)).status == 200
+
+
 async def test_live_log_lines_arrive(rig: Rig, world: World) -> None:
     await running(rig, world)
     m, iid = rig.manager, world.iid
