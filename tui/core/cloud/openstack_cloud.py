@@ -25,27 +25,12 @@ from typing import Any
 
 from tui.core.cloud import authcache, rest
 from tui.core.cloud.openstack_access import OpenStackAccess
-from tui.core.cloud.openstack_base import MICROVERSION, WAIT_S, auth_token
-from tui.core.cloud.openstack_convert import to_flavor, to_image, to_instance, to_volume
-from tui.core.cloud.openstack_errors import classify, no_such_cloud, translate_errors
+from tui.core.cloud.openstack_base import auth_token
+from tui.core.cloud.openstack_convert import to_instance
+from tui.core.cloud.openstack_errors import no_such_cloud, translate_errors
 from tui.core.cloud.openstack_reads import OpenStackReads
 from tui.core.cloud.openstack_servers import OpenStackServers
 from tui.core.cloud.openstack_volumes import OpenStackVolumes
-
-__all__ = [
-    "API_TIMEOUT_S",
-    "MICROVERSION",
-    "POLL_S",
-    "WAIT_S",
-    "OpenStackCloud",
-    "classify",
-    "no_such_cloud",
-    "to_flavor",
-    "to_image",
-    "to_instance",
-    "to_volume",
-    "translate_errors",
-]
 
 POLL_S = 1.0  # between two polls of a status; read at each poll (tests shorten it)
 API_TIMEOUT_S = 30.0  # per HTTP request, unless clouds.yaml sets api_timeout
