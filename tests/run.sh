@@ -27,9 +27,9 @@ if [ ! -x .venv/bin/python ]; then
   echo "==> creating .venv"
   python3 -m venv .venv
 fi
-echo "==> installing cades-tui with its test extras"
+echo "==> installing cades-tui with its test extras, at the versions of the lock (config/requirements.lock)"
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null
-.venv/bin/python -m pip install -q -e '.[test]'
+.venv/bin/python -m pip install -q -c config/requirements.lock -e '.[test]'
 
 echo "==> import contracts"
 .venv/bin/lint-imports

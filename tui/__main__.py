@@ -64,7 +64,21 @@ def _run_app(args: argparse.Namespace) -> int:
             demo.stop()
 
 
+def route_warnings() -> None:
+    """Python warnings (a library's DeprecationWarning, cryptography's "DSA is deprecated" on importing asyncssh,
+    ...) go to the app log as records of the `py.warnings` logger, never onto the user's terminal:
+    `tui.startup.setup_logging` gives the root logger the log file. Until it has, a warning is dropped rather than
+    printed (the NullHandler keeps logging's last-resort handler, which writes to stderr, out of it)."""
+    import logging
+
+    logging.captureWarnings(True)
+    logger = logging.getLogger("py.warnings")
+    if not logger.handlers:
+        logger.addHandler(logging.NullHandler())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    route_warnings()
     args = parse_args(argv)
     try:
         if args.command is None:

@@ -193,3 +193,28 @@ def test_unreachable_cloud_is_one_line(tmp_path: Path) -> None:
     assert "Traceback" not in r.stderr
     assert "cannot reach" in r.stderr or "auth_url" in r.stderr, r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_demo_list_in_a_fresh_home_writes_nothing_on_stderr(tmp_path: Path) -> None:
+    """A library's warning (cryptography's "DSA is deprecated" when asyncssh loads, keystoneauth's, ...) goes to the
+    app log, never onto the user's terminal: `--demo list` from a fresh home prints its table and nothing else."""
+    home = tmp_path / "home"
+    env = {**os.environ, "HOME": str(home), "XDG_CONFIG_HOME": str(home / "c"), "XDG_DATA_HOME": str(home / "d"),
+           "XDG_STATE_HOME": str(home / "s"), "PYTHONWARNINGS": "default"}  # every warning, once per place
+    for var in ("OS_CLOUD", "OS_CLIENT_CONFIG_FILE", "CADES_TUI_CONFIG", "CADES_TUI_SANDBOX_DIR"):
+        env.pop(var, None)
+    proc = subprocess.Popen([sys.executable, "-m", "tui", "--demo", "list"], env=env, cwd=tmp_path, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    try:
+        out, errout = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        from tui.sandbox import procs
+        from tui.sandbox.sshhost import MARKER_ENV
+
+        for vm in (home / "s" / "cades-tui" / "sandbox" / "instances").glob("*"):
+            procs.terminate_marked(f"{MARKER_ENV}={vm.resolve()}")
+    assert proc.returncode == 0 and "analytics-1" in out, out + errout
+    assert errout == ""

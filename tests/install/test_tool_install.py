@@ -3,9 +3,11 @@ built wheel, into a temporary tool dir (UV_TOOL_DIR, UV_TOOL_BIN_DIR), and `pipx
 PIPX_BIN_DIR) — then `cades-tui --help` and `cades-tui --demo list` run from the tool's own environment, with its
 package data.
 
-The source is copied first (pyproject.toml, README.md and tui/ as they are on disk) so that building never writes
-build/ or *.egg-info into the working tree. Dependencies come from PyPI (uv's cache makes a second run quick); the
-tool runs on this interpreter (`--python`), so nothing but packages is downloaded.
+The source is copied first (pyproject.toml, README.md, tui/ and the lock as they are on disk) so that building never
+writes build/ or *.egg-info into the working tree. Dependencies come from PyPI at the lock's versions
+(config/requirements.lock, passed as constraints exactly as the README says; uv's cache makes a second run quick);
+the tool runs on this interpreter (`--python`), so nothing but packages is downloaded. The installed tool must have
+exactly the lock's versions and `cades-tui --demo list` must write nothing on stderr (a library's warning included).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from tui.sandbox.sshhost import MARKER_ENV
 
 ROOT = Path(__file__).resolve().parents[2]
 UV = Path(sys.executable).with_name("uv")
+LOCK = "config/requirements.lock"
 
 pytestmark = [
     pytest.mark.slow,
@@ -35,7 +38,8 @@ pytestmark = [
 def _source(tmp_path: Path) -> Path:
     src = tmp_path / "src"
     src.mkdir()
-    for name in ("pyproject.toml", "README.md"):
+    for name in ("pyproject.toml", "README.md", LOCK):
+        (src / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / name, src / name)
     shutil.copytree(ROOT / "tui", src / "tui", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     return src
@@ -66,7 +70,7 @@ def _stop_demo_vms(sandbox_dir: Path) -> None:
         procs.terminate_marked(f"{MARKER_ENV}={vm.resolve()}")
 
 
-@pytest.mark.parametrize("source", ["clone", "wheel", "pipx"])
+@pytest.mark.parametrize("source", ["clone", "wheel", "pipx", "venv"])
 def test_tool_install_gives_a_working_command(tmp_path: Path, source: str) -> None:
     src = _source(tmp_path)
     tools, bin_dir, sandbox_dir = tmp_path / "tools", tmp_path / "bin", tmp_path / "demo-sandbox"
@@ -74,8 +78,18 @@ def test_tool_install_gives_a_working_command(tmp_path: Path, source: str) -> No
            "CADES_TUI_SANDBOX_DIR": str(sandbox_dir), "PIPX_HOME": str(tools), "PIPX_BIN_DIR": str(bin_dir)}
     env.pop("VIRTUAL_ENV", None)
     target = str(src)
+    if source == "venv":  # a clean venv, the lock as constraints (the Quick start's way, with uv for speed)
+        venv = tools / "cades-tui"
+        _uv(["venv", "-q", "--python", sys.executable, str(venv)], env, tmp_path)
+        _uv(["pip", "install", "-q", "--python", str(venv / "bin" / "python"), "-c", str(src / LOCK), target],
+            env, tmp_path)
+        bin_dir.mkdir()
+        (bin_dir / "cades-tui").symlink_to(venv / "bin" / "cades-tui")
+        _check_tool(tools, bin_dir, sandbox_dir, env, tmp_path)
+        return
     if source == "pipx":
-        result = subprocess.run([sys.executable, "-m", "pipx", "install", "--python", sys.executable, target],
+        result = subprocess.run([sys.executable, "-m", "pipx", "install", "--python", sys.executable,
+                                 f"--pip-args=-c {src / LOCK}", target],
                                 env=env, cwd=tmp_path, capture_output=True, text=True, timeout=480)
         assert result.returncode == 0, result.stdout + result.stderr
         _check_tool(tools / "venvs", bin_dir, sandbox_dir, env, tmp_path)
@@ -86,7 +100,7 @@ def test_tool_install_gives_a_working_command(tmp_path: Path, source: str) -> No
         names = zipfile.ZipFile(wheel).namelist()
         assert "tui/ui/app.tcss" in names and "tui/py.typed" in names  # the package data travels in the wheel
         target = str(wheel)
-    _uv(["tool", "install", "--python", sys.executable, target], env, tmp_path)
+    _uv(["tool", "install", "--python", sys.executable, "-c", str(src / LOCK), target], env, tmp_path)
     _check_tool(tools, bin_dir, sandbox_dir, env, tmp_path)
 
 
@@ -104,9 +118,45 @@ def _check_tool(tools: Path, bin_dir: Path, sandbox_dir: Path, env: dict[str, st
                       "print(r.files('tui.ui').joinpath('app.tcss').is_file())"], env, tmp_path)
         where, css = probe.stdout.split()
         assert Path(where).is_relative_to(tools) and css == "True", probe.stdout + probe.stderr
+        _assert_locked_versions(tool_python, env, tmp_path)
         listed = _run([str(command), "--demo", "list"], env, tmp_path)
         assert listed.returncode == 0, listed.stdout + listed.stderr
+        assert listed.stderr == ""  # no library warning (cryptography's "DSA is deprecated", ...) on the terminal
         assert "analytics-1" in listed.stdout  # the demo's ready-made instance, from its embedded cloud
         assert (sandbox_dir / "clouds.yaml").is_file()
     finally:
         _stop_demo_vms(sandbox_dir)
+
+
+def locked_versions() -> dict[str, str]:
+    """The lock's pins that apply on this machine: {normalized name: version}."""
+    from packaging.markers import Marker
+
+    pins = {}
+    for line in (ROOT / LOCK).read_text().splitlines():
+        if not line or line[0] in "# ":
+            continue
+        req, _, marker = line.partition(";")
+        if marker.strip() and not Marker(marker.strip()).evaluate():
+            continue
+        name, _, version = req.strip().partition("==")
+        pins[_normalize(name)] = version
+    return pins
+
+
+def _normalize(name: str) -> str:
+    return name.lower().replace("_", "-").replace(".", "-")
+
+
+def _assert_locked_versions(tool_python: Path, env: dict[str, str], cwd: Path) -> None:
+    """Every package of the tool's environment is at the lock's version: the user gets what CI tested."""
+    script = "import importlib.metadata as m\nfor d in m.distributions(): print(d.metadata['Name'], d.version)"
+    listed = _run([str(tool_python), "-c", script], env, cwd)
+    assert listed.returncode == 0, listed.stderr
+    pins = locked_versions()
+    installed = {_normalize(n): v for n, v in (line.split() for line in listed.stdout.splitlines())}
+    installed.pop("cades-tui", None)
+    for tool_only in ("pip", "setuptools", "wheel"):  # pipx's venv has its own pip
+        installed.pop(tool_only, None)
+    off = {n: (v, pins.get(n)) for n, v in installed.items() if pins.get(n) != v}
+    assert not off, f"installed vs lock: {off}"
