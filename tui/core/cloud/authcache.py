@@ -222,6 +222,10 @@ def restore(conn: Any, cloud: str, clouds_yaml: str | None) -> str | None:
         raise ValueError(f"the entry of cloud '{cloud}' has no token")
     try:
         plugin.set_auth_state(entry["auth_state"])
+        ref = plugin.auth_ref  # read now what keystoneauth reads lazily: a damaged body fails here, not later
+        if ref.auth_token != token or ref.expires is None or ref.will_expire_soon(MIN_LIFE_S / 2):
+            raise ValueError("the cached token does not read back whole")
+        ref.service_catalog.get_endpoints()
     except Exception:
         plugin.set_auth_state(None)  # nothing half-installed: the session authenticates as usual
         raise

@@ -154,21 +154,50 @@ def connect(cloud: str, clouds_yaml: str | None, api_timeout: float, ask: Ask | 
         secrets.attach(plugin)
     restored = authcache.restore(conn, cloud, clouds_yaml)  # a token still good: no keystone round trip
     try:
-        conn.authorize()  # fail now, with a clear message, rather than on the first poll
+        restored = authorize(conn, restored)  # fail now, with a clear message, rather than on the first poll
     except Exception as exc:
-        if "passcode" in secrets.given and _refused(exc):
-            raise AuthError(f"connecting to cloud '{cloud}': the cloud refused the credentials (401)",
-                            "check the TOTP passcode (a new one every 30 s) and try again") from exc
-        raise
+        said = refusal(cloud, exc, "passcode" in secrets.given)
+        if said is exc:
+            raise
+        raise said from exc
     authcache.remember(conn, cloud, clouds_yaml, restored)
     return conn, restored
 
 
-def _refused(exc: BaseException) -> bool:
-    """Whether keystone refused the credentials (401), under openstacksdk's wrapping."""
+def authorize(conn: Any, restored: str | None) -> str | None:
+    """`conn.authorize()`; with a token from the cache that fails there (it asks no one: only a damaged entry can),
+    once more without it. Returns the cached token still in use, if any."""
+    try:
+        conn.authorize()
+        return restored
+    except Exception as exc:
+        if restored is None:
+            raise
+        authcache.skipped("applying", exc)
+    conn.session.auth.set_auth_state(None)
+    conn.authorize()
+    return None
+
+
+def refusal(cloud: str, exc: Exception, passcode: bool) -> Exception:
+    """What to raise when signing in failed: keystone's refusal said for the sign-in it was (a passcode is often
+    just stale; a user with multi-factor rules needs `v3multifactor`), anything else as it came."""
+    from keystoneauth1.exceptions import MissingAuthMethods
+
     from tui.core.cloud.openstack_errors import classify
 
-    return isinstance(exc, AuthError) or isinstance(classify(exc, ""), AuthError)
+    doing = f"connecting to cloud '{cloud}'"
+    seen: BaseException | None = exc
+    while seen is not None and not isinstance(seen, MissingAuthMethods):
+        seen = seen.__cause__ or seen.__context__
+    if isinstance(seen, MissingAuthMethods):
+        wanted = " and ".join("+".join(rule) for rule in seen.required_auth_methods)
+        return AuthError(f"{doing}: the cloud wants more than this sign-in (401): {wanted}",
+                         "use `auth_type: v3multifactor` with `auth_methods: [v3password, v3totp]` in clouds.yaml")
+    if passcode and (isinstance(exc, AuthError) or isinstance(classify(exc, doing), AuthError)):
+        return AuthError(f"{doing}: the cloud refused the credentials (401)",
+                         "check the TOTP passcode (a new one every 30 s) and try again")
+    return exc
 
 
 def multifactor_methods(loader: Any, cloud: str) -> dict[str, Any]:
