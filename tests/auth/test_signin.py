@@ -18,7 +18,7 @@ import pytest
 from tests.auth.fake_oidc import FakeOIDCProvider
 from tests.auth.signin_support import SERVER, clouds_yaml, keystone_token, listed, overrides
 from tui.core import paths
-from tui.core.cloud import authcache
+from tui.core.cloud import authcache, quick
 from tui.sandbox.credentials import totp
 from tui.sandbox.federation import OIDCTrust
 
@@ -206,6 +206,9 @@ def test_oidc_password(sb: Any, cli: Any, tmp_path: Path, idp: Any) -> None:
     assert "POST /token" in idp.requests and "POST /introspect" in idp.requests
     token_user = json.loads(cache_entry("sso")["auth_state"])["body"]["token"]["user"]
     assert token_user["name"] == "alice" and "OS-FEDERATION" in token_user  # a federated user, project-scoped
+    asked = len(idp.requests)
+    assert listed(cli(path, "sso", "list", "--json")) == [SERVER]
+    assert len(idp.requests) == asked  # the next start: the cached keystone token, no trip to the provider
 
 
 def test_oidc_access_token(sb: Any, cli: Any, tmp_path: Path, idp: Any) -> None:
@@ -265,3 +268,50 @@ def test_a_cached_token_the_plugin_cannot_take_is_skipped(sb: Any, cli: Any) -> 
     path.chmod(0o600)
     assert listed(cli(sb.clouds_yaml, "sandbox", "list", "--json")) == [SERVER]
     assert "token cache skipped while applying" in _app_log()
+
+
+# -- the app's first listing (standard library, cached token) --------------------------------------------------
+
+
+def test_the_first_listing_serves_a_cached_totp_token_and_leaves_admin_token_to_openstacksdk(
+        sb: Any, cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = clouds_yaml(sb, tmp_path / "clouds.yaml", nova={
+        "auth_type": "admin_token", "region_name": "RegionOne", **overrides(sb),
+        "auth": {"token": keystone_token(sb), "endpoint": f"{sb.url}/compute/v2.1"}})
+    monkeypatch.setenv("OS_PASSCODE", passcode(sb))
+    for cloud in ("sandbox-totp", "nova"):
+        assert listed(cli(path, cloud, "list", "--json")) == [SERVER]
+    monkeypatch.delenv("OS_PASSCODE")
+    polled = quick.Prefetch("sandbox-totp", str(path)).poll()  # no passcode asked: the cached token serves
+    assert polled is not None and [i.name for i in polled.instances] == [SERVER]
+    prefetch = quick.Prefetch("nova", str(path))  # nothing cached: the engine's connection lists
+    assert not prefetch.started and prefetch.poll() is None
+
+
+def test_the_first_listing_steps_aside_from_a_damaged_entry(sb: Any, cli: Any, tmp_path: Path) -> None:
+    assert listed(cli(sb.clouds_yaml, "sandbox", "list", "--json")) == [SERVER]
+    path = authcache.cache_path()
+    data = json.loads(path.read_text())
+    data["clouds"]["sandbox"]["verify"] = str(tmp_path / "gone-ca.pem")  # a CA bundle since deleted
+    path.write_text(json.dumps(data))
+    prefetch = quick.Prefetch("sandbox", str(sb.clouds_yaml))  # as the app's start does, before Textual loads
+    assert not prefetch.started
+    assert quick.first_poll("sandbox", str(sb.clouds_yaml), lambda _: None, prefetch) is False
+    assert "token cache skipped while applying" in _app_log()
+    assert listed(cli(sb.clouds_yaml, "sandbox", "list", "--json")) == [SERVER]
+
+
+def test_a_password_left_out_of_clouds_yaml_is_asked_for(sb: Any, cli: Any, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Horizon's downloaded clouds.yaml has no password: without a terminal the one line names OS_PASSWORD, which
+    then answers (as it does for `openstack`)."""
+    entry = _sandbox_cloud(sb, "sandbox")
+    del entry["auth"]["password"]
+    path = clouds_yaml(sb, tmp_path / "clouds.yaml", horizon=entry)
+    monkeypatch.delenv("OS_PASSWORD", raising=False)
+    code, out, err = cli(path, "horizon", "list", "--json")
+    assert code == 2 and out == "" and "needs a password" in err and "OS_PASSWORD" in err
+    assert len(err.strip().splitlines()) == 1
+    monkeypatch.setenv("OS_PASSWORD", sb.secrets["password"])
+    assert listed(cli(path, "horizon", "list", "--json")) == [SERVER]
+    assert sb.secrets["password"] not in authcache.cache_path().read_text()
