@@ -110,10 +110,14 @@ def test_totp_without_a_terminal_is_one_line_naming_the_variable(sb: Any) -> Non
     assert len(lines) == 1 and "needs a TOTP passcode" in lines[0] and "OS_PASSCODE" in lines[0], lines
 
 
+EOF = b""  # `_read_until(fd, EOF)`: everything until the terminal closes
+
+
 def _read_until(fd: int, needle: bytes, timeout: float = 60.0) -> bytes:
+    """What the terminal shows until `needle` (or its end, for EOF); fails after `timeout` seconds."""
     seen = b""
     deadline = time.monotonic() + timeout
-    while needle not in seen:
+    while needle == EOF or needle not in seen:
         left = deadline - time.monotonic()
         assert left > 0, f"{needle!r} never came; got {seen!r}"
         if select.select([fd], [], [], left)[0]:
@@ -137,11 +141,10 @@ def test_totp_is_asked_on_the_terminal(sb: Any) -> None:
         assert b"TOTP passcode for cloud 'sandbox-totp'" in _read_until(main_fd, b"authenticator app): ")
         code = passcode(sb)
         os.write(main_fd, code.encode() + b"\n")
-        assert proc.stdout is not None
-        out = proc.stdout.read()
-        assert proc.wait(timeout=60) == 0
+        out, _ = proc.communicate(timeout=60)
+        assert proc.returncode == 0
         assert [i["name"] for i in json.loads(out)] == [SERVER]
-        assert code.encode() not in _read_until(main_fd, b"\0", timeout=0.5)  # never echoed
+        assert code.encode() not in _read_until(main_fd, EOF)  # never echoed (the rest, up to the end)
     finally:
         proc.kill()
         proc.wait()
