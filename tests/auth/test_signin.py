@@ -318,3 +318,24 @@ def test_a_password_left_out_of_clouds_yaml_is_asked_for(sb: Any, cli: Any, tmp_
     monkeypatch.setenv("OS_PASSWORD", sb.secrets["password"])
     assert listed(cli(path, "horizon", "list", "--json")) == [SERVER]
     assert sb.secrets["password"] not in authcache.cache_path().read_text()
+
+
+def test_a_new_sign_in_asks_for_a_new_passcode_but_not_for_the_password_again(sb: Any, tmp_path: Path) -> None:
+    """A long-running app outlives its token: keystoneauth signs in again, and a passcode serves one sign-in."""
+    from tui.core.cloud.openstack_cloud import OpenStackCloud
+
+    entry = _sandbox_cloud(sb, "sandbox-mfa")
+    del entry["auth"]["password"]
+    path = clouds_yaml(sb, tmp_path / "clouds.yaml", both=entry)
+    asked: list[str] = []
+
+    def ask(wanted: Any) -> str:
+        asked.append(wanted.kind)
+        return passcode(sb) if wanted.kind == "passcode" else sb.secrets["mfa_password"]
+
+    cloud = OpenStackCloud.from_config("both", path, ask=ask)
+    assert [i.name for i in cloud.list_instances()] == [SERVER]
+    assert sorted(asked) == ["passcode", "password"]
+    cloud.conn.session.auth.invalidate()  # as when the token expires
+    assert [i.name for i in cloud.list_instances()] == [SERVER]
+    assert sorted(asked) == ["passcode", "passcode", "password"]
