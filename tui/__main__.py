@@ -50,9 +50,11 @@ def _run_app(args: argparse.Namespace) -> int:
         if demo is not None:
             demo.ensure()
         first_poll(settings.cloud, settings.clouds_yaml or None, emit, prefetch)  # before openstacksdk loads
+        from tui.core.cloud.signin import ask_through
         from tui.core.engine import CoreEngine, open_cloud
 
-        return CoreEngine(settings, open_cloud(settings), emit)
+        # a password or TOTP passcode clouds.yaml does not hold is asked for in a dialog (the SecretWanted event)
+        return CoreEngine(settings, open_cloud(settings, ask_through(emit)), emit)
 
     try:
         # the first listing on its way: the Instances table is part of the first frame, ready for it

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from tui.core.cloud.base import Cloud
+    from tui.core.cloud.signin import Wanted
     from tui.core.config import Settings
     from tui.core.models import Instance
 
@@ -80,10 +81,26 @@ def plain(text: str) -> str:
 
 
 def make_cloud(settings: Settings) -> Cloud:
-    """The cloud named by the profile, authenticated (a malformed clouds.yaml is named with its line)."""
+    """The cloud named by the profile, authenticated (a malformed clouds.yaml is named with its line); a password
+    or TOTP passcode clouds.yaml does not hold is asked for on the terminal."""
     from tui.core.cloud.clouds_yaml import open_cloud
 
-    return open_cloud(settings.cloud, settings.clouds_yaml)
+    return open_cloud(settings.cloud, settings.clouds_yaml, ask_on_terminal)
+
+
+def ask_on_terminal(wanted: Wanted) -> str | None:
+    """A password or passcode typed on the terminal (not echoed); None at end of input. Without a terminal: one
+    line naming the variable that supplies it (OS_PASSCODE, OS_PASSWORD), exit code 2."""
+    import getpass
+
+    from tui.core.cloud.signin import no_answer
+
+    if not sys.stdin.isatty():
+        raise no_answer(wanted, "there is no terminal to ask on")
+    try:
+        return getpass.getpass(wanted.prompt)
+    except EOFError:
+        return None
 
 
 def to_jsonable(value: Any) -> Any:

@@ -15,6 +15,7 @@ from datetime import datetime
 
 from tui.core.api import ApproveFormat, Confirm, EngineFactory, ManagerError
 from tui.core.cloud.base import Cloud, CloudError, LaunchSpec
+from tui.core.cloud.signin import Ask
 from tui.core.cluster.engine import ClusterError
 from tui.core.cluster.service import ClusterService
 from tui.core.cluster.status import StatusError
@@ -216,12 +217,13 @@ def _as_manager_error() -> Iterator[None]:
         raise ManagerError(str(exc)) from exc
 
 
-def open_cloud(settings: Settings) -> Cloud:
+def open_cloud(settings: Settings, ask: Ask | None = None) -> Cloud:
     """The profile's cloud, authenticated (blocking: imports openstacksdk). A clouds.yaml that is not valid YAML is
-    reported by file and line rather than as "cloud not found" (openstacksdk skips a file it cannot parse)."""
+    reported by file and line rather than as "cloud not found" (openstacksdk skips a file it cannot parse). `ask`
+    answers for a password or TOTP passcode clouds.yaml does not hold (`tui.core.cloud.signin`)."""
     from tui.core.cloud.clouds_yaml import open_cloud as open_named
 
-    return open_named(settings.cloud, settings.clouds_yaml)
+    return open_named(settings.cloud, settings.clouds_yaml, ask)
 
 
 def engine_factory(settings: Settings, cloud_factory: Callable[[], Cloud], *, services: Services | None = None,

@@ -71,6 +71,17 @@ class Polled:
     flavors: tuple[Flavor, ...] | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class SecretWanted:
+    """Signing in to the cloud needs a secret clouds.yaml does not hold (`tui.core.cloud.signin`): the UI asks the
+    user and calls `answer` once with it (None: cancelled). The connecting thread waits for the answer."""
+
+    cloud: str
+    kind: str  # "passcode" (TOTP) | "password"
+    prompt: str
+    answer: Callable[[str | None], None] = field(compare=False, repr=False)
+
+
 # -- one instance, over SSH ---------------------------------------------------------------------------------
 
 
@@ -217,6 +228,6 @@ class ClusterState:
 
 Event = (
     Polled | SetupProgress | HostKeyQuestion | ConnectionState | JupyterState | LogLines | TunnelChanged
-    | TunnelClosed | IdleNudge | Metrics | ClusterProgress | ClusterState
+    | TunnelClosed | IdleNudge | Metrics | ClusterProgress | ClusterState | SecretWanted
 )
 Emit = Callable[[Event], None]

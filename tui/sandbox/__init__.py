@@ -4,7 +4,8 @@
     sb = Sandbox(tmp, delays=Delays.fast()); sb.start(); ...; sb.stop()
 
 URLs (one port): /identity (auth_url), /compute/v2.1, /image, /network, /volume/v3/<project>.
-`sb.clouds_yaml` names the clouds "sandbox" (password) and "sandbox-appcred" (application credential).
+`sb.clouds_yaml` names the clouds "sandbox" (password), "sandbox-appcred" (application credential), "sandbox-totp"
+(TOTP passcode) and "sandbox-mfa" (password and passcode).
 
 Addresses: every server has its own fixed IP 127.0.0.N (N >= 2, unique, kept across stop/start/resize, freed on
 delete) on "sandbox-net", and its sshd listens there. A server with a floating IP (always 127.0.0.1; openstacksdk's

@@ -27,7 +27,7 @@ def serve(port: int, state_dir: Path, seed_demo: bool = True) -> int:
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         print(f"Sandbox cloud listening on {sb.url} (state in {sb.state_dir})")
-        print(f"clouds.yaml: {sb.clouds_yaml}  (clouds: sandbox, sandbox-appcred)")
+        print(f"clouds.yaml: {sb.clouds_yaml}  (clouds: sandbox, sandbox-appcred, sandbox-totp, sandbox-mfa)")
         if sb.demo_key_path.exists():
             print(f"Demo key pair 'sandbox-demo': private key {sb.demo_key_path}")
         print("Use it with:")

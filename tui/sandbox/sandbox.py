@@ -41,6 +41,7 @@ class Sandbox:
         self.ssh_hosts = ssh_hosts
         self.seed_demo = seed_demo
         self.faults = Faults()
+        self.auth_modes = identity.AuthModes()  # noauth services, a trusted OpenID Connect provider (test knobs)
         self.state = State(self.state_dir / "state.json")
         self.clouds_yaml = self.state_dir / "clouds.yaml"
         self.demo_key_path = self.state_dir / "demo_key"

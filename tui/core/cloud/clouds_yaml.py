@@ -9,16 +9,21 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tui.core.cloud.base import Cloud, InvalidInput
 
+if TYPE_CHECKING:
+    from tui.core.cloud.signin import Ask
 
-def open_cloud(cloud: str, clouds_yaml: str = "") -> Cloud:
-    """The named cloud of clouds.yaml, authenticated (blocking: imports openstacksdk); CloudError otherwise."""
+
+def open_cloud(cloud: str, clouds_yaml: str = "", ask: Ask | None = None) -> Cloud:
+    """The named cloud of clouds.yaml, signed in with any auth type (blocking: imports openstacksdk); CloudError
+    otherwise. `ask` answers for a password or TOTP passcode clouds.yaml does not hold (`tui.core.cloud.signin`)."""
     from tui.core.cloud.openstack_cloud import OpenStackCloud
 
     try:
-        return OpenStackCloud.from_config(cloud, clouds_yaml or None)
+        return OpenStackCloud.from_config(cloud, clouds_yaml or None, ask=ask)
     except InvalidInput:  # no such entry, or no file: a file openstacksdk could not parse says why
         check_clouds_yaml(clouds_yaml)
         raise

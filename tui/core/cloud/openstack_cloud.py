@@ -23,11 +23,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tui.core.cloud import authcache, rest
+from tui.core.cloud import rest, signin
 from tui.core.cloud.openstack_access import OpenStackAccess
 from tui.core.cloud.openstack_base import auth_token
 from tui.core.cloud.openstack_convert import to_instance
-from tui.core.cloud.openstack_errors import no_such_cloud, translate_errors
+from tui.core.cloud.openstack_errors import translate_errors
 from tui.core.cloud.openstack_reads import OpenStackReads
 from tui.core.cloud.openstack_servers import OpenStackServers
 from tui.core.cloud.openstack_volumes import OpenStackVolumes
@@ -50,25 +50,12 @@ class OpenStackCloud(OpenStackReads, OpenStackServers, OpenStackVolumes, OpenSta
 
     @classmethod
     def from_config(cls, cloud: str, clouds_yaml: str | Path | None = None,
-                    api_timeout: float = API_TIMEOUT_S) -> OpenStackCloud:
-        """Connect to the clouds.yaml entry `cloud` (from `clouds_yaml` when given, else the usual lookup)."""
+                    api_timeout: float = API_TIMEOUT_S, ask: signin.Ask | None = None) -> OpenStackCloud:
+        """Connect to the clouds.yaml entry `cloud` (from `clouds_yaml` when given, else the usual lookup), with any
+        auth type (`tui.core.cloud.signin`); `ask` answers for a password or passcode clouds.yaml does not hold."""
+        profile = signin.profile_path(clouds_yaml)
         with translate_errors(f"connecting to cloud '{cloud}'"):
-            import openstack.config
-            import openstack.connection
-
-            files = [str(Path(clouds_yaml).expanduser())] if clouds_yaml else None
-            loader = openstack.config.OpenStackConfig(config_files=files)
-            try:
-                config = loader.get_one(cloud=cloud)
-                if not config.config.get("api_timeout"):  # a stuck API call must end (clouds.yaml may set it)
-                    config.config["api_timeout"] = api_timeout
-            except openstack.exceptions.ConfigException as exc:
-                raise no_such_cloud(cloud, loader, exc, files) from None
-            conn = openstack.connection.Connection(config=config, app_name="cades-tui")
-            profile = str(Path(clouds_yaml).expanduser()) if clouds_yaml else None
-            restored = authcache.restore(conn, cloud, profile)  # a token still good: no keystone round trip
-            conn.authorize()  # fail now, with a clear message, rather than on the first poll
-            authcache.remember(conn, cloud, profile, restored)
+            conn, restored = signin.connect(cloud, profile, api_timeout, ask)
         return cls(conn, cloud, profile, restored or auth_token(conn))
 
     def _poll_s(self) -> float:

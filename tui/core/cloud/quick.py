@@ -91,9 +91,13 @@ class Prefetch:
         entry = None if authcache.proxied() else authcache.load(cloud, clouds_yaml)
         if entry is None or entry.get("verify") is False:  # `verify: false`: left to openstacksdk, which warns
             return
-        if not {"compute", "block_storage"} <= set(entry.get("endpoints") or {}):
+        try:
+            if not {"compute", "block_storage"} <= set(entry.get("endpoints") or {}):
+                return
+            self.transport = CachedTransport(entry)
+        except Exception as exc:  # a damaged entry, a CA file gone: the engine's connection does without the cache
+            authcache.skipped("applying", exc)
             return
-        self.transport = CachedTransport(entry)
         for name in FIRST_READS:
             thread = threading.Thread(target=self._read, args=(name,), name=f"prefetch-{name}", daemon=True)
             thread.start()
@@ -124,7 +128,6 @@ class Prefetch:
     def poll(self) -> Polled | None:
         """The first `Polled` (without flavors), or None when the cache could not serve or a read failed."""
         from tui.core.cloud import rest
-        from tui.core.cloud.base import CloudError
         from tui.core.cloud.openstack_convert import to_instance  # not the whole client: its mixins load later
         from tui.core.events import Polled
 
@@ -135,7 +138,7 @@ class Prefetch:
         try:
             return Polled(tuple(map(to_instance, rest.servers(self.get))), rest.quota(self.get),
                           tuple(rest.volumes(self.get)))
-        except (CloudError, OSError, ValueError, KeyError, TypeError) as exc:
+        except Exception as exc:  # an expired token, a moved endpoint, odd JSON: the engine's poll is the authority
             log.info("first listing from the token cache skipped: %s", exc)
             return None
 

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from textual.widgets import DataTable, Static
 
     from tui.core.api import Engine, EngineFactory
-    from tui.core.events import Polled
+    from tui.core.events import Polled, SecretWanted
     from tui.ui.bridge import CoreMessage
 
 MAX_BACKOFF_S = 60.0
@@ -147,6 +147,21 @@ class PollingArea(Area):
         except Exception as exc:
             self.log.error("poll", exc)
             self.post_message(msg.CloudFailed(base.CloudError(f"unexpected error while polling: {exc}")))
+
+    def on_secret_wanted(self, message: CoreMessage[SecretWanted]) -> None:
+        """Signing in needs a passcode or password clouds.yaml does not hold: ask in a dialog (the connecting
+        thread waits for it). The watchdog pauses meanwhile: the user is typing, the cloud is not hanging."""
+        from tui.ui.screens.signin import SecretPrompt
+
+        if self._watchdog is not None:
+            self._watchdog.stop()
+            self._watchdog = None
+
+        def answered(_: str | None) -> None:
+            if self._busy and self._watchdog is None and not self._quitting:
+                self._watchdog = self.set_timer(self.stuck_after_s, self._stuck)
+
+        self.push_screen(SecretPrompt(message.event), answered)
 
     def on_engine_ready(self, message: msg.EngineReady) -> None:
         self.engine = message.engine
