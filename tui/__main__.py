@@ -5,13 +5,16 @@ from __future__ import annotations
 import argparse
 import gc
 import sys
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from tui.cli.parser import parse_args
 
 if TYPE_CHECKING:
+    from textual.app import App
+
     from tui.core.api import Engine
+    from tui.core.demo import LazyDemo
     from tui.core.events import Emit
 
 
@@ -54,14 +57,72 @@ def _run_app(args: argparse.Namespace) -> int:
 
         return CoreEngine(settings, open_cloud(settings), emit)
 
+    undo: Callable[[], None] = _nothing
     try:
         # the first listing on its way: the Instances table is part of the first frame, ready for it
         app = CadesApp(settings, build_engine, table_first=prefetch is not None and prefetch.started)
+        undo = end_on_signals(app, demo)
         app.run()
         return int(app.return_code or 0)
     finally:
         if demo is not None:
-            demo.stop()
+            demo.stop()  # the demo's SSH hosts end with the app, on every way out
+        undo()
+
+
+def _nothing() -> None:
+    return None
+
+
+GRACE_S = 15.0  # after a stop signal: the app's own quit closes tunnels and connections (≤ 10 s), then the demo
+
+
+def end_on_signals(app: App[Any], demo: LazyDemo | None) -> Callable[[], None]:
+    """SIGTERM, SIGHUP (the terminal was closed) and SIGINT end the app the way quitting does, without asking:
+    its connections and tunnels close, then `_run_app`'s `finally` stops the demo's SSH hosts. Python's default
+    for SIGTERM and SIGHUP would end the process on the spot, leaving the demo's sshd listening.
+
+    Should the app not be out within GRACE_S (a terminal gone mid-write), or a second signal come, the demo is
+    stopped from another thread and the process ends with 128 + signal. Returns the undo (the previous handlers).
+    Main thread only (signals reach it alone); on Windows, SIGINT and SIGBREAK."""
+    import asyncio
+    import os
+    import signal
+    import threading
+
+    from tui.core.platform import stop_signals
+
+    if threading.current_thread() is not threading.main_thread():
+        return _nothing
+    received: list[int] = []
+
+    def hard_exit(code: int) -> None:
+        if demo is not None:
+            demo.stop()  # from this thread: waits for a stop under way in the main thread, then returns
+        os._exit(code)
+
+    def handler(signum: int, _frame: object) -> None:
+        code = 128 + signum
+        if received:  # a second signal: end now
+            threading.Thread(target=hard_exit, args=(code,), daemon=True).start()
+            return
+        received.append(signum)
+        timer = threading.Timer(GRACE_S, hard_exit, args=(code,))
+        timer.daemon = True
+        timer.start()
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # before the app's loop runs, or after: unwind (the `finally` stops the demo)
+            raise SystemExit(code) from None
+        loop.call_soon_threadsafe(lambda: app.exit(return_code=code))
+
+    previous = {sig: signal.signal(sig, handler) for sig in stop_signals()}
+
+    def undo() -> None:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+    return undo
 
 
 def main(argv: Sequence[str] | None = None) -> int:
