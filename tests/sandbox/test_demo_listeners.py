@@ -9,6 +9,7 @@ pty's master). Listeners are read with `ss -ltnp`.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import pty
 import select
@@ -62,8 +63,8 @@ class DemoApp:
     """`cades-tui --demo` in a pty, with its own state, data and config dirs; its screen is read (and thrown
     away) all along, as a terminal does, so the app never waits on a full pty."""
 
-    def __init__(self, base: Path) -> None:
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith(("CADES_TUI_", "OS_"))}
+    def __init__(self, base: Path, **env: str) -> None:
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith(("CADES_TUI_", "OS_"))} | env
         self.env |= {"TERM": "xterm-256color", "COLUMNS": "100", "LINES": "30", "XDG_STATE_HOME": f"{base}/state",
                      "XDG_DATA_HOME": f"{base}/data", "XDG_CONFIG_HOME": f"{base}/config"}
         self.sandbox_dir = base / "state" / "cades-tui" / "sandbox"
@@ -142,7 +143,7 @@ def apps(tmp_path: Path) -> Iterator[list[DemoApp]]:
             app.kill()
 
 
-@pytest.mark.parametrize("how", ["close the terminal", "SIGHUP", "SIGTERM", "SIGINT", "q"])
+@pytest.mark.parametrize("how", ["close the terminal", "SIGHUP", "SIGTERM", "SIGINT", "q", "two signals"])
 def test_the_demos_ssh_hosts_end_with_the_app(apps: list[DemoApp], tmp_path: Path, how: str) -> None:
     app = DemoApp(tmp_path).start()
     apps.append(app)
@@ -153,11 +154,15 @@ def test_the_demos_ssh_hosts_end_with_the_app(apps: list[DemoApp], tmp_path: Pat
         app.close_terminal()
     elif how == "q":
         app.type(b"q")
+    elif how == "two signals":  # impatient: the second ends the app at once, the demo stopped first (two kinds:
+        os.kill(app.pid, signal.SIGTERM)  # a second one of the same kind may merge with the first)
+        os.kill(app.pid, signal.SIGHUP)
     else:
         os.kill(app.pid, getattr(signal, how))
     wait_for(app.exited, 30, "the app to end")
-    expected = {"close the terminal": 128 + signal.SIGHUP, "q": 0}.get(how, 128 + getattr(signal, how, 0))
-    assert app.status == expected, f"{how}: exit {app.status}"  # ended by itself, not by the signal's default
+    expected = {"close the terminal": {129}, "q": {0}, "two signals": {129, 143}}.get(
+        how, {128 + getattr(signal, how, 0)})
+    assert app.status in expected, f"{how}: exit {app.status}"  # ended by itself, not by the signal's default
 
     # Nothing of the sandbox listens, and no sshd of it is left at all (nor its connections).
     assert sandbox_listeners(app.sandbox_dir) == []
@@ -257,3 +262,48 @@ def test_a_start_ends_orphaned_sshd_of_deleted_vm_folders(tmp_path: Path) -> Non
             keeper.stop()
         with contextlib.suppress(ProcessLookupError):
             os.kill(orphan, signal.SIGKILL)
+
+
+WILDCARDS = {"0.0.0.0", "*", "[::]", "::", "[::ffff:0.0.0.0]"}
+
+
+def test_nothing_the_demo_app_starts_listens_on_a_wildcard(apps: list[DemoApp], tmp_path: Path) -> None:
+    """With Jupyter running on the demo VM and the app's tunnel to it open (and used, so the OpenSSH forwarder's
+    master and a multiplexing client run): every listener of the app's process tree (the app itself: the sandbox's
+    API, the tunnel; its children: the VMs' sshd, ssh) and of the processes in the VM (Jupyter) is on 127.x."""
+    import urllib.request
+
+    profile = tmp_path / "profile.yaml"
+    profile.write_text(f"setup:\n  env_path: {sys.prefix}\njupyter:\n  port: {free_port()}\n  local_port: 0\n")
+    app = DemoApp(tmp_path, CADES_TUI_CONFIG=str(profile))
+    apps.append(app)  # (its teardown also ends what runs in the VM: Jupyter)
+    # Jupyter started on the demo VM by the command line (which owns the sandbox meanwhile); the app finds it.
+    started = subprocess.run([sys.executable, "-m", "tui", "--demo", "jupyter", "start", "analytics-1"], env=app.env,
+                             capture_output=True, text=True, timeout=180)
+    assert started.returncode == 0, started.stdout + started.stderr
+    app.start()
+    app.wait_listening()
+    log = tmp_path / "state" / "cades-tui" / "cades-tui.log"
+    wait_for(lambda: "Jupyter answers at port" in log.read_text(), 90, "the app to find Jupyter")
+    app.type(b"t")  # open the tunnel (the only instance is the selected one)
+    api_port = int(json.loads((app.sandbox_dir / "state.json").read_text())["api_port"])
+
+    def tunnel_ports() -> list[int]:
+        return [port for host, port, _ in listening([app.pid]) if port != api_port]
+
+    (port, *_) = wait_for(tunnel_ports, 90, "the app's tunnel to Jupyter")
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/api", timeout=30) as resp:
+        assert resp.status == 200  # through the tunnel: the forwarder's master and a client have run
+
+    tree = [app.pid, *procs.descendants(app.pid)]
+    if shutil.which("ssh"):  # the OpenSSH forwarder carries the tunnel: its master runs (and listens nowhere)
+        assert "ssh" in {procs.comm(p) for p in tree}, [(p, procs.comm(p)) for p in tree]
+    vm = [p for root in (app.sandbox_dir / "instances").iterdir()
+          for p in procs.marked_pids(f"{MARKER_ENV}={root.resolve()}")]
+    found = listening(tree + vm)
+    print("\n".join(f"{h}:{p} {procs.comm(pid)} {' '.join(procs.cmdline(pid))[:80]}" for h, p, pid in found))
+    assert {procs.comm(pid) for _, _, pid in found} >= {"python", "sshd"}, found  # not vacuous
+    assert any(pid in vm for _, _, pid in found), found  # Jupyter in the VM
+    wild = [(h, p, procs.comm(pid)) for h, p, pid in found if h in WILDCARDS]
+    assert not wild, f"listening on a wildcard: {wild}"
+    assert all(h.startswith("127.") for h, _, _ in found), found

@@ -260,6 +260,7 @@ class SSHHost:
             "KbdInteractiveAuthentication no\n"
             "PermitRootLogin prohibit-password\n"
             "AllowTcpForwarding yes\n"
+            "GatewayPorts no\n"  # a client's remote forwards (-R) listen on loopback only, whatever it asks
             "PrintMotd no\n"
             "PrintLastLog no\n"
             "Subsystem sftp internal-sftp\n"
