@@ -44,24 +44,33 @@ class Demo:
             self.lock.close()
 
 
+class DemoStopped(RuntimeError):
+    """The demo was stopped (the app is quitting): it does not start again."""
+
+
 class LazyDemo:
     """Starts the sandbox on first use, from whichever thread asks first (the app asks from a worker, after its
-    first frame, so the sandbox's start never delays the first frame)."""
+    first frame, so the sandbox's start never delays the first frame). Once stopped it stays stopped: a worker
+    still on its way when the app quits (a signal) starts no SSH host behind the app's back."""
 
     def __init__(self, state_dir: Path | None = None) -> None:
         self.state_dir = state_dir or demo_state_dir()
         self.clouds_yaml = self.state_dir / "clouds.yaml"
         self._demo: Demo | None = None
+        self._stopped = False
         self._lock = threading.Lock()
 
     def ensure(self) -> Demo:
         with self._lock:
+            if self._stopped:
+                raise DemoStopped("the demo cloud was stopped: cades-tui is quitting")
             if self._demo is None:
                 self._demo = start_demo(self.state_dir)
             return self._demo
 
     def stop(self) -> None:
         with self._lock:
+            self._stopped = True
             if self._demo is not None:
                 self._demo.stop()
                 self._demo = None

@@ -80,6 +80,8 @@ class Sandbox:
         self.state.data["api_port"] = self.port
         self.scheduler.start()
         self.state.start()
+        if self.ssh_hosts:
+            self._vms.end_leftovers()
         self._restore()
         if self.seed_demo and not self.state.data["demo_seeded"]:
             seeding.seed_demo(self)

@@ -179,9 +179,11 @@ class SSHHost:
         self._write_authorized_keys()
 
     def start(self) -> None:
-        """Start serving (no-op when running). Reuses `self.port` when set and free."""
+        """Start serving (no-op when running). Reuses `self.port` when set and free. An sshd an earlier run left
+        serving this VM (its app was killed: its pid file names it) is ended first."""
         if self.running:
             return
+        end_leftover(self.root)
         if not self.port or not all(port_is_free(self.port, a) for a in self.listen):
             self.port = free_port(self.listen)
         self._write_authorized_keys()
@@ -258,6 +260,7 @@ class SSHHost:
             "KbdInteractiveAuthentication no\n"
             "PermitRootLogin prohibit-password\n"
             "AllowTcpForwarding yes\n"
+            "GatewayPorts no\n"  # a client's remote forwards (-R) listen on loopback only, whatever it asks
             "PrintMotd no\n"
             "PrintLastLog no\n"
             "Subsystem sftp internal-sftp\n"
@@ -269,10 +272,12 @@ class SSHHost:
     def _start_sshd(self) -> None:
         if sys.platform != "win32" and os.geteuid() == 0:  # sshd's privilege-separation directory, as root
             Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
-        cfg = self._write_config()
+        self._write_config()
         log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
-        self._proc = subprocess.Popen(
-            [self.sshd_path, "-D", "-f", str(cfg), "-E", str(self.log_path)],
+        # Tied to this process: sshd ends with it however it ends (SIGKILL included; Linux), and the terminal's
+        # SIGHUP, which sshd would take for "re-read your config", never reaches it.
+        self._proc = procs.popen_tied(
+            [self.sshd_path, *sshd_args(self.root)],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
@@ -332,6 +337,53 @@ class SSHHost:
         if proc.stderr:
             proc.stderr.close()
         procs.wait_gone(conns, 3.0)
+
+
+def sshd_args(root: Path) -> list[str]:
+    """sshd's arguments for the VM at `root` (after the program): by these its process is recognised later."""
+    etc = root / "etc"
+    return ["-D", "-f", str(etc / "sshd_config"), "-E", str(etc / "sshd.log")]
+
+
+def end_leftover(root: Path) -> int | None:
+    """End the sshd an earlier run left serving the VM at `root`, and its connections: the pid in its pid file,
+    when that process really is sshd run with this VM's config (never another process that got the number).
+    Returns the pid ended, or None."""
+    try:
+        pid = int((root / "etc" / "sshd.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    if not procs.runs_with(pid, "sshd", *sshd_args(root)[:3]):
+        return None
+    conns = [p for p in procs.descendants(pid) if procs.comm(p) == "sshd"]
+    procs.end([pid, *conns])
+    return pid
+
+
+def end_orphans() -> list[int]:
+    """End sshd listeners of VMs whose folder is gone, left by runs that ended without stopping them (before
+    their sshd was tied to the app): orphans (parent 1) of this user, run with exactly the arguments an SSH
+    host gives (`-D -f R/etc/sshd_config -E R/etc/sshd.log`) for an `R/etc` that no longer exists. Linux only
+    (elsewhere: nothing). Returns the pids ended."""
+    if not procs.PROC.is_dir():
+        return []
+    found = []
+    for pid in procs.all_pids():
+        st = procs.stat(pid)
+        if not st or st[0] != "sshd" or st[2] != "1" or not procs.owned(pid):
+            continue
+        argv = procs.cmdline(pid)
+        words = argv[0].split(" ") if len(argv) == 1 else argv
+        try:
+            cfg = Path(words[words.index("-f", 1) + 1])
+        except (ValueError, IndexError):
+            continue
+        root = cfg.parent.parent
+        if cfg.name == "sshd_config" and not cfg.parent.exists() and procs.runs_with(pid, "sshd", *sshd_args(root)):
+            found.append(pid)
+    if found:
+        procs.end(found)
+    return found
 
 
 def runtime_dir(root: Path) -> Path:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from tui.conventions import META_SSH_PORT, META_SSH_USER
 from tui.sandbox import network
-from tui.sandbox.sshhost import SSHHost, SSHHostError, remove_runtime_dir
+from tui.sandbox.sshhost import SSHHost, SSHHostError, end_leftover, end_orphans, remove_runtime_dir
 
 if TYPE_CHECKING:
     from tui.sandbox.sandbox import Sandbox
@@ -40,6 +40,22 @@ class VMs:
         with self._hosts_lock:
             hosts, self._hosts = list(self._hosts.values()), {}
         return hosts
+
+    def end_leftovers(self) -> list[int]:
+        """Before the hosts start: end what an earlier run left listening — the sshd of any of this sandbox's
+        VMs (by its pid file, verified on the process's command line), and orphaned sshd listeners of VMs whose
+        folder is gone. An app killed with SIGKILL leaves none on Linux (its sshd are tied to it): this is for
+        other systems and for what older versions left. Returns the pids ended."""
+        ended = end_orphans()
+        if self.sb.instances_dir.is_dir():
+            for root in sorted(self.sb.instances_dir.iterdir()):
+                pid = end_leftover(root)
+                if pid is not None:
+                    ended.append(pid)
+        if ended:
+            log.warning("sandbox: ended %d SSH host(s) an earlier run left listening (pids %s)", len(ended),
+                        ", ".join(map(str, ended)))
+        return ended
 
     def _vm_lock(self, sid: str) -> threading.Lock:
         with self._hosts_lock:

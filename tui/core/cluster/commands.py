@@ -40,6 +40,7 @@ WORKER_SESSION = "dask-worker"
 
 DEFAULT_SCHEDULER_PORT = 8786
 DEFAULT_DASHBOARD_PORT = 8787
+WORKER_HTTP_ADDRESS = "127.0.0.1:0"  # a worker's own HTTP server (metrics, health): the VM's loopback, any port
 
 CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 
@@ -196,11 +197,15 @@ def scheduler_command(env: str, args: SchedulerArgs) -> str:
 
 def worker_command(env: str, scheduler_address: str, *, host: str, name: str, nthreads: int,
                    memory_limit: str = "auto") -> str:
-    """A worker's command line: connects to `scheduler_address` (tls://…) and retries until it is up; listens on
-    its private address only; no worker dashboard (it would listen on every interface); spill files in its own
-    directory."""
+    """A worker's command line: connects to `scheduler_address` (tls://…) and retries until it is up; the nanny
+    and the worker listen on its private address only; no worker dashboard; spill files in its own directory.
+
+    `--no-dashboard` only leaves out the dashboard's pages: the worker still serves HTTP (`/metrics`, `/health`,
+    `/sitemap.json`, without TLS or auth) on `--dashboard-address`, whose default `:0` means every interface
+    (distributed 2026.8 `Node.start_http_server`). `127.0.0.1:0` keeps it on the VM's loopback."""
     return (f"{dask_of(env)} worker {q(scheduler_address)} --host {q(host)} --nthreads {int(nthreads)} "
             f"--memory-limit {q(memory_limit)} --name {q(name)} --no-dashboard "
+            f"--dashboard-address {q(WORKER_HTTP_ADDRESS)} "
             f"--local-directory {remote_path(WORKER_DIR)} {_tls_args()}")
 
 
