@@ -134,8 +134,8 @@ class AppState:
 
     def __init__(self, path: Path | None = None) -> None:
         self.path = path or self.default_path()
-        self._seen: tuple[int, int, int] | None = None  # the file's (inode, mtime, size) when `_view` was read
-        self._view = StateView()
+        # the last view read, with the file's (inode, mtime, size) then: one attribute, so threads swap it whole
+        self._cache: tuple[tuple[int, int, int], StateView] | None = None
 
     @classmethod
     def default_path(cls) -> Path:
@@ -154,13 +154,14 @@ class AppState:
         try:
             st = self.path.stat()
         except OSError:
-            self._seen, self._view = None, StateView()
-            return self._view
+            return StateView()
         seen = (st.st_ino, st.st_mtime_ns, st.st_size)
-        if seen != self._seen:
-            self._view = _read(self.path)[0].view()
-            self._seen = seen
-        return self._view
+        cache = self._cache
+        if cache is not None and cache[0] == seen:
+            return cache[1]
+        view = _read(self.path)[0].view()
+        self._cache = (seen, view)
+        return view
 
     @property
     def servers(self) -> Mapping[str, ServerRecord]:
@@ -262,7 +263,7 @@ class AppState:
                 with contextlib.suppress(OSError):
                     os.replace(self.path, self.path.with_name(self.path.name + ".unreadable"))
             _write(self.path, data)
-            self._seen = None  # the next view reads what was written
+            self._cache = None  # the next view reads what was written
 
 
 def _read(path: Path) -> tuple[_Data, bool]:
