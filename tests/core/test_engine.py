@@ -127,8 +127,7 @@ async def test_reattach_after_upgrading_from_a_version_1_state_file(
         rewritten = json.loads(cloudy.state_path.read_text())
         assert rewritten["version"] == 2 and "tunnel_ports" not in cloudy.state_path.read_text()
         assert AppState.load(cloudy.state_path).tunnel(a.id).local_port == port  # type: ignore[union-attr]
-        upgraded.manager.state.snoozes.pop(a.id)
-        upgraded.manager.state.save()
+        upgraded.manager.state.unsnooze(a.id)
     finally:
         await upgraded.aclose()
 

@@ -204,7 +204,9 @@ async def test_reattach_after_app_restart(
     text = state_file.read_text()
     assert server.token not in text and "token" not in text
     assert stat.S_IMODE(state_file.stat().st_mode) == 0o600
-    assert not [p for p in state_file.parent.iterdir() if p.name != "state.json"]  # no temp files left
+    # no temp files left; the writers' lock file holds nothing
+    assert not [p for p in state_file.parent.iterdir() if p.name not in ("state.json", "state.json.lock")]
+    assert (state_file.parent / "state.json.lock").read_text() == ""
 
     # "restart the app": new objects, a new connection, the same state file
     again = AppState.load(state_file)

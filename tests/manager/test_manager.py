@@ -187,7 +187,7 @@ async def test_live_log_lines_arrive(rig: Rig, world: World) -> None:
 async def test_idle_nudges_and_snooze(rig: Rig, world: World) -> None:
     await running(rig, world)
     m, iid = rig.manager, world.iid
-    m.state.snoozes.pop(iid, None)  # not snoozed, whatever ran before
+    m.state.unsnooze(iid)  # not snoozed, whatever ran before
     fresh = await m.check_idle(world.ctx)
     assert fresh.nudge is None and fresh.kernels == 0 and fresh.jupyter_idle_s is not None
     assert fresh.jupyter_idle_s < 600 and fresh.uptime_s is not None

@@ -202,8 +202,7 @@ async def ensure_jupyter_running(rig: Rig, inst: Instance | None = None) -> None
         assert state.state == "running", state
     saved = AppState.load(rig.state_file)
     assert inst.id in saved.servers and saved.tunnel(inst.id) is not None
-    if saved.snoozes.pop(inst.id, None) is not None:
-        saved.save()
+    saved.unsnooze(inst.id)
 
 
 async def ensure_jupyter_stopped(rig: Rig, inst: Instance | None = None) -> None:

@@ -4,7 +4,8 @@ The app runs on the user's laptop — Linux, macOS or Windows — and every modu
 nothing here (or in any module of the app) imports `fcntl`, `termios` or `msvcrt` at module level; each is imported
 inside the branch of the platform that has it. `mypy --platform linux|darwin|win32 tui` checks every branch.
 
-- File locks: `fcntl.flock` on POSIX, `msvcrt.locking` on Windows (`try_lock`).
+- File locks: `fcntl.flock` on POSIX, `msvcrt.locking` on Windows (`try_lock`; `held_lock` waits for one, with a
+  deadline: the saved state's writers take turns with it).
 - Signals that end a command: SIGINT, SIGTERM, SIGHUP on POSIX; on Windows SIGINT (Ctrl+C) and SIGBREAK (Ctrl+Break,
   and closing the console: CTRL_CLOSE_EVENT reaches Python as SIGBREAK) — there is no SIGHUP (`stop_signals`,
   `on_stop_signals`).
@@ -18,12 +19,14 @@ inside the branch of the platform that has it. `mypy --platform linux|darwin|win
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import getpass
 import os
 import signal
 import subprocess
 import sys
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -66,6 +69,23 @@ def try_lock(fh: IO[Any]) -> bool:
     except BlockingIOError:
         return False
     return True
+
+
+@contextlib.contextmanager
+def held_lock(path: Path, timeout: float = 10.0) -> Iterator[None]:
+    """Hold the exclusive lock of the file `path` (created mode 0600) for the `with` block, waiting for it up to
+    `timeout` seconds — TimeoutError after that. Another process, and another open of the same file in this one,
+    waits; a holder that dies releases it (the kernel closes its files)."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    with os.fdopen(fd, "a+") as fh:
+        deadline = time.monotonic() + timeout
+        pause = 0.001
+        while not try_lock(fh):
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"{path} stayed locked by another process for {timeout:g} s")
+            time.sleep(pause)  # holders keep it for milliseconds: a short, growing pause
+            pause = min(pause * 2, 0.05)
+        yield  # closing the file releases the lock
 
 
 def stop_signals() -> tuple[signal.Signals, ...]:

@@ -467,7 +467,7 @@ class MountVolume(Step):
             approved = ctx.approve_format is not None and await ctx.approve_format(dev.path, dev.size)
             if not approved and not ctx.sh.dry_run:
                 raise StepFailed(f"{dev.path} ({dev.size} bytes) is empty; formatting it needs your approval")
-            fmt = f"$SUDO mkfs.ext4 -q {shlex.quote(dev.path)}\n"
+            fmt = format_if_empty(dev.path)
         mp, devq = shlex.quote(volume.mount_point), shlex.quote(dev.path)
         await ctx.do(
             "set -e\n"
@@ -481,6 +481,14 @@ class MountVolume(Step):
             + f'$SUDO chown "$(id -u):$(id -g)" {mp}\n',
             what="mounting the volume",
         )
+
+
+def format_if_empty(device: str) -> str:
+    """mkfs.ext4 on `device` only if it has no filesystem *now*: checked again in the command that formats (under
+    the VM's setup lock), as another terminal's setup of the VM may have formatted and filled it since this run
+    looked."""
+    q = shlex.quote(device)
+    return f"[ -n \"$($SUDO blkid -s TYPE -o value {q} || true)\" ] || $SUDO mkfs.ext4 -q {q}\n"
 
 
 def default_steps() -> list[Step]:

@@ -4,11 +4,19 @@ The lock is taken by the command's own shell (file descriptor 9, inherited by ev
 left running by an interrupted setup — the app killed, the terminal closed, the connection cut — still holds it. The
 next command of any setup run finds it held and says so, then waits for the orphan to finish (it then checks what
 is left: steps are idempotent), or stops it cleanly (SIGTERM to its process group, SIGKILL 10 s later) once
-`wait_s` has passed, and says which. A cancelled setup stops its own command the same way (`stop_command`): a
-closed SSH channel does not end a remote command, and sshd refuses signal requests to forced-command sessions.
+`wait_s` has passed, and says which.
 
-`owner` (next to the lock) names the holder: process group, run id, start time. Lines the lock prints start with
-`NOTICE` so the executor can show them to the user (also for read-only checks) and keep them out of results.
+Only an orphan is stopped. A holder whose client is still connected — another terminal's setup of the same VM — is
+told apart by its SSH session: the owner file records the holder's shell and that shell's parent, the sshd process
+of its connection, which ends with the connection (the shell is then re-parented). A live holder is waited for, and
+after `wait_s` the waiting command refuses (exit 75) with a line saying so, and stops nothing.
+
+A cancelled setup stops its own command the same way as an orphan (`stop_command`): a closed SSH channel does not
+end a remote command, and sshd refuses signal requests to forced-command sessions.
+
+`owner` (next to the lock) names the holder: process group, run id, start time, shell pid, the shell's parent (an
+owner file of an older version, without the last two, is an orphan's). Lines the lock prints start with `NOTICE` so
+the executor can show them to the user (also for read-only checks) and keep them out of results.
 Without `flock` on the VM, commands run unlocked.
 """
 
@@ -26,18 +34,36 @@ ORPHAN_WAIT_S = 600  # how long a re-run waits for a setup command left running 
 # Sourced (`. FILE RUN WAIT`) by the shell of every setup command. POSIX sh.
 _SCRIPT_TEXT = r"""# cades-tui: one setup at a time on this VM (sourced before each setup command)
 _cl="$HOME/.cades-tui/setup.lock"
+# the holder is live while its shell is still the child of the sshd session that started it: a client that is
+# gone (app killed, terminal closed, connection cut) takes that sshd process with it, and the shell is re-parented
+_clive() {
+  case "$_cpid" in ''|*[!0-9]*) return 1 ;; esac
+  case "$_cppid" in ''|*[!0-9]*|0|1) return 1 ;; esac
+  [ "$(ps -o ppid= -p "$_cpid" 2>/dev/null | tr -d ' ')" = "$_cppid" ]
+}
+_cowner() { _cpg=; _crun=; _ct0=; _cpid=; _cppid=; read -r _cpg _crun _ct0 _cpid _cppid < "$_cl.owner" 2>/dev/null; }
 if command -v flock >/dev/null 2>&1; then
   exec 9>>"$_cl"
   if ! flock -n 9; then
-    _cpg=; _crun=; _ct0=
-    read -r _cpg _crun _ct0 < "$_cl.owner" 2>/dev/null
+    _cowner
     _cnow=$(date +%s)
-    echo "cades-tui: a setup command left running by an earlier run (process group ${_cpg:-?}," \
-      "for $((_cnow - ${_ct0:-$_cnow})) s) holds the setup lock: waiting for it to finish (up to $2 s)"
+    if _clive; then
+      echo "cades-tui: another setup run (run ${_crun:-?}, its client still connected, for" \
+        "$((_cnow - ${_ct0:-$_cnow})) s) holds the setup lock: waiting for it to finish (up to $2 s)"
+    else
+      echo "cades-tui: a setup command left running by an earlier run (process group ${_cpg:-?}," \
+        "for $((_cnow - ${_ct0:-$_cnow})) s) holds the setup lock: waiting for it to finish (up to $2 s)"
+    fi
     _cw=0; _cs=10; [ "$2" -lt 10 ] && _cs=$2
     while ! flock -w "$_cs" 9; do
       _cw=$((_cw + _cs))
       if [ "$_cw" -ge "$2" ]; then
+        _cowner
+        if _clive; then
+          echo "cades-tui: another setup run (run ${_crun:-?}) still runs after $_cw s, its client connected:" \
+            "not stopping it; nothing done — run the setup again once it has finished"
+          exit 75
+        fi
         echo "cades-tui: it still runs after $_cw s: stopping it (SIGTERM to process group ${_cpg:-?})"
         case "$_cpg" in ''|*[!0-9]*|0|1) ;; *) kill -TERM -- "-$_cpg" 2>/dev/null ;; esac
         if ! flock -w 10 9; then
@@ -52,7 +78,7 @@ if command -v flock >/dev/null 2>&1; then
     [ "$_cw" -lt "$2" ] && echo "cades-tui: it finished after $_cw s: carrying on (what it did is checked, not redone)"
   fi
   _cpg=$(ps -o pgid= -p $$ 2>/dev/null | tr -d ' ')
-  echo "${_cpg:-$$} $1 $(date +%s)" > "$_cl.owner"
+  echo "${_cpg:-$$} $1 $(date +%s) $$ $PPID" > "$_cl.owner"
 fi
 """
 

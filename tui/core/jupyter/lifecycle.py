@@ -63,7 +63,7 @@ class JupyterLifecycle:
                 if handle is None:
                     s = control.settings
                     started, t0 = datetime.now(UTC), time.monotonic()
-                    command = control.session.start_command(s.session, s.command_line(), s.workspace, s.logfile)
+                    command = control.start_command()  # under the VM's start lock: one server of two starts
                     ahead = asyncio.create_task(self._tunnel_ahead(ctx, s.port, local_port))
                     try:
                         handle = await control.start(lambda port: self._through(ahead, port, checked))

@@ -1,7 +1,9 @@
 """Start, find, check, inspect and stop a Jupyter server in a detached screen/tmux session on a VM.
 
 Start: `jupyter lab|notebook --no-browser --ip=127.0.0.1 --port=P --port-retries=N` in the workspace,
-in a named session logging to a file flushed immediately. The URL, token and port are read from
+in a named session logging to a file flushed immediately — only when that session is not running, checked and
+started under the VM's start lock (`tui.core.jupyter.startlock`): of two starts at once, one starts the server and
+the other follows it to readiness, so both report the one server. The URL, token and port are read from
 the log; the port is trusted only once an authenticated `GET /api/status` answers 200 on it (the
 announced URL can name a busy port; another server on the same host answers 403 to our token).
 Stop: Ctrl+C, then "y" + Enter ~0.5 s later, then a second Ctrl+C as a fallback, then verify that
@@ -23,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 import asyncssh
 
 from tui.core.config import DEFAULTS
-from tui.core.jupyter import http
+from tui.core.jupyter import http, startlock
 from tui.core.jupyter.logparse import ServerAnnouncement, clean_line, last_words, scan, url_without_token
 from tui.core.jupyter.logtail import LogTail
 from tui.core.models import KernelInfo
@@ -187,10 +189,16 @@ class JupyterControl:
         through `ready_opener(port)` when it gives an opener for that port (a tunnel opened while Jupyter
         booted), else straight over the SSH connection."""
         s = self.settings
-        try:
-            await self.session.start(s.session, s.command_line(), s.workspace, s.logfile)
-        except SessionError as exc:
-            raise JupyterError(str(exc)) from exc
+        res = await run(self.conn, self.start_command())
+        if res.exit_status != 0:
+            raise JupyterError(f"{self.session.kind} failed to start {s.session!r}: "
+                               f"{res.stderr.strip() or res.stdout.strip()}")
+        age = startlock.already_started(res.stdout)
+        if age is not None and not 0 <= age <= s.start_timeout:
+            raise JupyterError(f"a {self.session.kind} session named {s.session!r} is already running, and its "
+                               "Jupyter does not answer")
+        # age not None: another start (a second terminal) won the VM's start lock a moment ago — its server is
+        # followed to readiness like our own would be, so both report the same server
         lines: list[str] = []
         changed = asyncio.Event()
         tail = LogTail(self.conn, s.logfile, history=100_000, interval=0.02, redact_tokens=False)
@@ -211,6 +219,12 @@ class JupyterControl:
             closing = asyncio.create_task(tail.close())
             _CLOSING.add(closing)
             closing.add_done_callback(_CLOSING.discard)
+
+    def start_command(self) -> str:
+        """The remote command that starts the server's session, unless it runs (under the VM's start lock)."""
+        s = self.settings
+        return startlock.locked(self.session.kind, s.session,
+                                self.session.start_command(s.session, s.command_line(), s.workspace, s.logfile))
 
     async def _await_ready(self, lines: list[str], changed: asyncio.Event,
                            ready_opener: Callable[[int], http.Opener | None] | None) -> ServerHandle:
