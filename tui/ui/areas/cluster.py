@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from tui.core.api import ManagerError
 from tui.ui.areas.base import Area, RemoteJob
 
 if TYPE_CHECKING:
@@ -125,10 +126,34 @@ class ClusterArea(Area):
                     f"Delete the Dask cluster on {inst.name}?", text, inst.name)))
 
             deleted = await engine.cluster_delete(inst, confirm)
+            live = self.fleet.get(inst.id)
+            jupyter = live is not None and live.jupyter is not None and live.jupyter.state == "running"
             return (f"Cluster on {inst.name} deleted ({', '.join(deleted) or 'no worker instances'}); "
-                    "the head and its Jupyter keep running.")
+                    f"{inst.name} stays" + (" and its Jupyter keeps running." if jupyter else "."))
 
         self._cluster_job("cluster", job)
+
+    def check_leftovers(self) -> None:
+        """Look for what deleted Dask clusters left (workers whose head is gone, a group with no members): they
+        still count against the quota, so say so, with how to delete them."""
+        engine = self.engine
+        if engine is None or self._quitting:
+            return
+
+        async def look() -> None:
+            try:
+                left = await engine.cluster_leftovers()
+            except ManagerError as exc:
+                self.notify(f"Could not look for what deleted clusters left: {exc}", severity="warning")
+                return
+            if left:
+                workers = [w.name for x in left for w in x.workers]
+                how = (f"Select {workers[0]} and press ctrl+d: the rest goes with it. " if workers else "")
+                self.notify("\n".join(x.text() for x in left) + f"\n{how}`cades-tui cluster delete` deletes "
+                            "all of it.", title="Left over, still billing", severity="warning", timeout=20)
+
+        self.run_worker(look(), group="cluster-leftovers", exclusive=True, exit_on_error=False,
+                        name="look for what deleted clusters left")
 
     def _cluster_job(self, action: str, job: RemoteJob) -> None:
         inst = self._cluster_head()
