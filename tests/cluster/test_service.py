@@ -24,7 +24,7 @@ from tui.core.cluster import commands as cmd
 from tui.core.cluster.service import DASHBOARD, security_group_name
 from tui.core.config import ClusterSettings, JupyterSettings, Settings, SetupSettings, SSHSettings
 from tui.core.engine import CoreEngine, open_cloud
-from tui.core.events import ClusterProgress, IdleNudge
+from tui.core.events import ClusterProgress, ConnectionState, IdleNudge
 from tui.core.jupyter.idle import Tier
 from tui.core.keys import KeyStore
 from tui.core.models import Instance
@@ -186,6 +186,9 @@ async def test_create_use_reattach_scale_delete(rig: Rig) -> None:
     assert cmd.SCHEDULER_SESSION not in sessions
     assert engine2.manager.tunnel_info(head.id, DASHBOARD) is None
     assert rig.cloud.get_instance(head.id).status == "ACTIVE"
+    # Deliberate: the scale-down and the delete closed their connections first, so none was "lost".
+    lost = [e for e in events2.of(ConnectionState) if e.state == "lost"]
+    assert lost == [], lost
 
 
 async def test_a_worker_that_never_becomes_active_is_reported_and_the_rest_start(rig: Rig) -> None:

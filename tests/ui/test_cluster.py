@@ -11,13 +11,13 @@ from typing import Any
 
 import asyncssh
 import pytest
-from textual.widgets import DataTable, Static
+from textual.widgets import DataTable, Input, Static
 
 from tui.core.config import ClusterSettings, SetupSettings, SSHSettings
 from tui.core.recorded import cluster_events, cluster_state
 from tui.sandbox.sshhost import free_port
 from tui.ui.screens.cluster import ClusterScreen
-from tui.ui.screens.confirm import TypedConfirm
+from tui.ui.screens.confirm import DeleteInstance, TypedConfirm
 from tui.ui.widgets.tables import InstancesTable
 
 SIZES = [(80, 24), (120, 40)]
@@ -79,6 +79,51 @@ async def test_create_watch_and_delete_a_cluster_from_the_keyboard(ui: Any, sb: 
         await ui.wait_for(pilot, deleted, timeout=60)
         await pilot.press("escape")
         assert not isinstance(app.screen, ClusterScreen)
+
+
+@pytest.mark.timeout(240)
+async def test_ctrl_d_on_a_head_says_it_runs_a_cluster_and_deletes_it_with_the_head(ui: Any, sb: Any, cloud: Any,
+                                                                                   tmp_path: Path) -> None:
+    key = asyncssh.generate_private_key("ssh-ed25519")
+    key_path = tmp_path / "id_ed25519"
+    key.write_private_key(str(key_path))
+    key_path.chmod(0o600)
+    cloud.import_keypair("cluster-key", key.export_public_key().decode())
+    ui.launch(cloud, "beta", "m1.tiny")
+    app = ui.app_factory(sb)(
+        ssh=SSHSettings(key_path=str(key_path), use_ssh_config=False),
+        setup=SetupSettings(env_path=sys.prefix),
+        cluster=ClusterSettings(workers=1, head_worker=False, scheduler_port=free_port(), dashboard_port=free_port(),
+                                auto_dashboard_tunnel=False))
+    watch = ui.Watch()
+    async with app.run_test(size=(120, 40), message_hook=watch.hook) as pilot:
+        await ui.wait_for(pilot, lambda: bool(app.query_one(InstancesTable).instances) and app.engine is not None)
+        beta = cloud.get_instance("beta")
+        summary = await app.engine.cluster_create(beta)
+        assert summary.status.names == ("beta-w1",)
+
+        table = app.query_one(InstancesTable)
+        await ui.wait_for(pilot, lambda: beta.id in table.instances)
+        table.move_cursor(row=table.get_row_index(beta.id))
+        await pilot.press("ctrl+d")
+        dialog = await ui.screen(pilot, DeleteInstance, timeout=30)
+        said = _text(dialog.query_one("#cluster-lost", Static))
+        assert "beta heads a Dask cluster" in said and "1 worker instance (beta-w1)" in said, said
+        assert "boot volume of beta-w1, 16 GB" in said and "cades-dask-beta" in said, said
+        assert "boot volume of beta, 16 GB" in _text(dialog.query_one("#volumes-fate", Static))
+        dialog.query_one("#typed-name", Input).value = "beta"
+        app.clear_notifications()
+        await pilot.pause()
+        await pilot.click("#confirm")
+
+        def all_gone() -> bool:
+            """no instance named beta*, no cluster group"""
+            groups = [g.name for g in cloud.conn.network.security_groups()]
+            return not [i for i in cloud.list_instances() if i.name.startswith("beta")] \
+                and "cades-dask-beta" not in groups
+        await ui.wait_for(pilot, all_gone, timeout=60)
+        await ui.wait_for(pilot, lambda: any("beta is deleted" in n for n in watch.notes()), timeout=20)
+        assert not [n for n in watch.notes() if "lost" in n], watch.notes()
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
