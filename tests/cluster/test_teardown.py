@@ -190,3 +190,33 @@ def test_an_interrupted_create_leaves_workers_shown_as_unjoined(cli: CLI, cloud:
 
     cli("delete", "hy", "--yes", "--delete-volumes")
     assert names(cloud, "hy") == [] and "cades-dask-hy" not in groups(cloud)
+
+
+def test_the_prompts_say_when_jupyter_runs(cli: CLI, cloud: Any, profile: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    profile.write_text(profile.read_text() + f"jupyter:\n  port: {free_port()}\n  local_port: 0\n")
+    cli("launch", "hj", "--wait")
+    cli("cluster", "create", "hj", "--workers", "1")
+    prompts: list[str] = []
+
+    def fake_terminal(prompt: str, expected: str) -> bool:
+        prompts.append(prompt)
+        return False
+    monkeypatch.setattr("tui.cli.common.confirm_typed", fake_terminal)
+    monkeypatch.setattr("tui.cli.instances.confirm_typed", fake_terminal)
+
+    # No Jupyter yet: neither prompt claims it runs.
+    cli("cluster", "delete", "hj", expect=1)
+    cli("delete", "hj", expect=1)
+    assert "Jupyter" not in prompts[0] and "hj stays" in prompts[0], prompts[0]
+    assert "Jupyter" not in prompts[1], prompts[1]
+
+    cli("jupyter", "start", "hj")
+    cli("cluster", "delete", "hj", expect=1)
+    cli("delete", "hj", expect=1)
+    assert "hj stays and its Jupyter keeps running" in prompts[2], prompts[2]
+    assert "Jupyter is running on hj" in prompts[3] and "hj heads a Dask cluster" in prompts[3], prompts[3]
+    assert names(cloud, "hj") == ["hj", "hj-w1"]
+
+    cli("delete", "hj", "--yes", "--delete-volumes")
+    assert names(cloud, "hj") == [] and "cades-dask-hj" not in groups(cloud)
