@@ -126,6 +126,37 @@ async def test_ctrl_d_on_a_head_says_it_runs_a_cluster_and_deletes_it_with_the_h
         assert not [n for n in watch.notes() if "lost" in n], watch.notes()
 
 
+async def test_what_a_deleted_head_left_is_found_and_deleted_with_ctrl_d(ui: Any, sb: Any, cloud: Any) -> None:
+    ui.launch(cloud, "gone-w1", "m1.tiny")  # a worker whose head "gone" was deleted elsewhere
+    cloud.create_cluster_security_group("cades-dask-gone")
+    app = ui.app_factory(sb)()
+    watch = ui.Watch()
+    async with app.run_test(size=(120, 40), message_hook=watch.hook) as pilot:
+        def offered() -> bool:
+            """the toast naming what was left and how to delete it"""
+            return any("Left over from the Dask cluster of gone" in n and "gone-w1" in n and "ctrl+d" in n
+                       for n in watch.notes())
+        await ui.wait_for(pilot, offered, timeout=30)
+        worker = cloud.get_instance("gone-w1")
+        table = app.query_one(InstancesTable)
+        await ui.wait_for(pilot, lambda: worker.id in table.instances)
+        table.move_cursor(row=table.get_row_index(worker.id))
+        await pilot.press("ctrl+d")
+        dialog = await ui.screen(pilot, DeleteInstance, timeout=30)
+        said = _text(dialog.query_one("#cluster-lost", Static))
+        assert "left over from the Dask cluster of gone" in said and "cades-dask-gone" in said, said
+        dialog.query_one("#typed-name", Input).value = "gone-w1"
+        app.clear_notifications()
+        await pilot.pause()
+        await pilot.click("#confirm")
+
+        def all_gone() -> bool:
+            """no gone-w1, no cades-dask-gone"""
+            groups = [g.name for g in cloud.conn.network.security_groups()]
+            return not [i for i in cloud.list_instances() if i.name == "gone-w1"] and "cades-dask-gone" not in groups
+        await ui.wait_for(pilot, all_gone, timeout=60)
+
+
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 def test_cluster_screen(ui: Any, scene_sandbox: tuple[Any, Any], snap_compare: Any, size: tuple[int, int]) -> None:
     sandbox, cloud = scene_sandbox
