@@ -101,6 +101,8 @@ async def test_ctrl_d_on_a_head_says_it_runs_a_cluster_and_deletes_it_with_the_h
         beta = cloud.get_instance("beta")
         summary = await app.engine.cluster_create(beta)
         assert summary.status.names == ("beta-w1",)
+        await app.engine.cluster_dashboard(beta)
+        assert [t for t in app.engine.tunnels() if t.instance == beta.id]
 
         table = app.query_one(InstancesTable)
         await ui.wait_for(pilot, lambda: beta.id in table.instances)
@@ -123,6 +125,7 @@ async def test_ctrl_d_on_a_head_says_it_runs_a_cluster_and_deletes_it_with_the_h
                 and "cades-dask-beta" not in groups
         await ui.wait_for(pilot, all_gone, timeout=60)
         await ui.wait_for(pilot, lambda: any("beta is deleted" in n for n in watch.notes()), timeout=20)
+        assert not [t for t in app.engine.tunnels() if t.instance == beta.id]  # the dashboard's tunnel too
         assert not [n for n in watch.notes() if "lost" in n], watch.notes()
 
 

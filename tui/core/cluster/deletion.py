@@ -150,3 +150,11 @@ def cluster_delete_text(head: str, workers: Sequence[Instance], volumes: Sequenc
     stays = f"{head} stays" + (" and its Jupyter keeps running" if jupyter else "")
     busy = f". {plural(tasks, 'task')} {'is' if tasks == 1 else 'are'} running and will be lost" if tasks else ""
     return f"Delete the Dask cluster on {head}: " + ", ".join(what) + f"; {stays}{busy}"
+
+
+def scale_down_text(victims: Sequence[Instance], volumes: Sequence[Volume]) -> str:
+    """The warning before retiring and deleting worker instances."""
+    theirs = [v for w in victims for v in volumes_of(w, volumes)]
+    held = f", with their {plural(len(theirs), 'volume')} ({_volumes_phrase(theirs, victims)})" if theirs else ""
+    return (f"Retire and delete {plural(len(victims), 'worker instance')}: {names(victims)}{held}; the data they "
+            "hold moves to the other workers first")

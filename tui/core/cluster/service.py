@@ -25,7 +25,7 @@ import asyncssh
 
 from tui.core.api import ManagerError
 from tui.core.cloud.base import Cloud, CloudError
-from tui.core.cluster.deletion import Deletion, Leftover
+from tui.core.cluster.deletion import Deletion, Leftover, scale_down_text
 from tui.core.cluster.engine import ClusterConfig, ClusterError, DaskCluster, Found, Manifest, read_manifest
 from tui.core.cluster.idle import IdleClock
 from tui.core.cluster.plan import heads_named
@@ -151,9 +151,8 @@ class ClusterService:
             return await self._finish(head, await cluster.status(timeout=20.0), (), dashboard=dashboard)
         victims = sorted(current, key=lambda w: number(head, w.name))[n:]
         names = [w.name for w in victims]
-        if confirm is not None and not await confirm(
-                f"Retire and delete {len(names)} worker instance(s): {', '.join(names)} (their boot volumes go "
-                "with them; the data they hold moves to the other workers first)"):
+        if confirm is not None and not await confirm(scale_down_text(victims, await asyncio.to_thread(
+                self.cloud.list_volumes))):
             raise ClusterError("scale down cancelled; nothing changed")
         status = await cluster.scale_down(names)
         await self.teardown.remove([(w, True) for w in victims], head.id)
