@@ -11,7 +11,7 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, Static
 
@@ -54,6 +54,8 @@ class DeleteInstance(ModalScreen[bool | None]):
     """
 
     BINDINGS = [Binding("escape", "dismiss(None)", "Cancel", id="delete.cancel")]
+    DEFAULT_CSS = "DeleteInstance #delete-facts { height: auto; }"
+    FIXED_ROWS = 14  # title, name label and field, buttons, borders: what stays visible below and above the facts
 
     def __init__(self, plan: Deletion, delete_volumes: bool = False) -> None:
         super().__init__(classes="dialog-screen")
@@ -65,18 +67,19 @@ class DeleteInstance(ModalScreen[bool | None]):
         inst = self.instance
         with Vertical(classes="dialog"):
             yield Label(Text.assemble("Delete instance ", (inst.name, "bold"), "?"), classes="dialog-title")
-            yield Static(
-                f"{inst.name} ({inst.flavor_name}, {inst.status}) is shut down and removed for good. "
-                "Anything on it that is not on a kept volume is lost.",
-                classes="dialog-body",
-            )
-            if self.plan.jupyter:
-                yield Static(Text(self.plan.jupyter, style="bold red"), id="running-lost", classes="dialog-body")
-            if cluster := self.plan.cluster_text():
-                yield Static(Text(cluster, style="bold red"), id="cluster-lost", classes="dialog-body")
-            yield Static(self._volumes_text(), id="volumes-fate", classes="dialog-body")
-            if self.plan.volumes:
-                yield Checkbox("Also delete its volumes", self.delete_volumes, id="delete-volumes")
+            with VerticalScroll(id="delete-facts"):  # scrolls when they do not fit (80x24): the name field stays
+                yield Static(
+                    f"{inst.name} ({inst.flavor_name}, {inst.status}) is shut down and removed for good. "
+                    "Anything on it that is not on a kept volume is lost.",
+                    classes="dialog-body",
+                )
+                if self.plan.jupyter:
+                    yield Static(Text(self.plan.jupyter, style="bold red"), id="running-lost", classes="dialog-body")
+                if cluster := self.plan.cluster_text():
+                    yield Static(Text(cluster, style="bold red"), id="cluster-lost", classes="dialog-body")
+                yield Static(self._volumes_text(), id="volumes-fate", classes="dialog-body")
+                if self.plan.volumes:
+                    yield Checkbox("Also delete its volumes", self.delete_volumes, id="delete-volumes")
             yield Label("Type the instance name to confirm:")
             yield Input(placeholder=inst.name, id="typed-name")
             with Horizontal(classes="dialog-buttons"):
@@ -84,7 +87,15 @@ class DeleteInstance(ModalScreen[bool | None]):
                 yield Button("Delete", id="confirm", variant="error", disabled=True)
 
     def on_mount(self) -> None:
+        self._fit()
         self.query_one("#typed-name", Input).focus()
+
+    def on_resize(self) -> None:
+        self._fit()
+
+    def _fit(self) -> None:
+        """The facts take what the name field and the buttons leave (they scroll beyond that)."""
+        self.query_one("#delete-facts", VerticalScroll).styles.max_height = max(3, self.size.height - self.FIXED_ROWS)
 
     def _volumes_text(self) -> Text:
         if not self.plan.volumes:
