@@ -17,7 +17,7 @@ from tui.core.config import ClusterSettings, SetupSettings, SSHSettings
 from tui.core.recorded import cluster_events, cluster_state
 from tui.sandbox.sshhost import free_port
 from tui.ui.screens.cluster import ClusterScreen
-from tui.ui.screens.confirm import DeleteInstance, TypedConfirm
+from tui.ui.screens.confirm import Confirm, DeleteInstance, TypedConfirm
 from tui.ui.widgets.tables import InstancesTable
 
 SIZES = [(80, 24), (120, 40)]
@@ -129,17 +129,27 @@ async def test_ctrl_d_on_a_head_says_it_runs_a_cluster_and_deletes_it_with_the_h
         assert not [n for n in watch.notes() if "lost" in n], watch.notes()
 
 
-async def test_what_a_deleted_head_left_is_found_and_deleted_with_ctrl_d(ui: Any, sb: Any, cloud: Any) -> None:
+async def test_what_deleted_heads_left_is_found_and_offered_for_deletion(ui: Any, sb: Any, cloud: Any) -> None:
     ui.launch(cloud, "gone-w1", "m1.tiny")  # a worker whose head "gone" was deleted elsewhere
     cloud.create_cluster_security_group("cades-dask-gone")
+    cloud.create_cluster_security_group("cades-dask-ghost")  # a group with no member at all
+
+    def groups() -> list[str]:
+        return sorted(g.name for g in cloud.conn.network.security_groups() if g.name.startswith("cades-dask-"))
+
     app = ui.app_factory(sb)()
     watch = ui.Watch()
     async with app.run_test(size=(120, 40), message_hook=watch.hook) as pilot:
-        def offered() -> bool:
-            """the toast naming what was left and how to delete it"""
-            return any("Left over from the Dask cluster of gone" in n and "gone-w1" in n and "ctrl+d" in n
-                       for n in watch.notes())
-        await ui.wait_for(pilot, offered, timeout=30)
+        # Offered at start; declined: kept, and told how to delete them later.
+        offer = await ui.screen(pilot, Confirm, timeout=30)
+        said = _text(offer.query_one(".dialog-body", Static))
+        assert "Left over from the Dask cluster of gone" in said and "gone-w1" in said, said
+        assert "Left over from the Dask cluster of ghost" in said and "cades-dask-ghost" in said, said
+        await pilot.press("escape")
+        await ui.wait_for(pilot, lambda: any("ctrl+d on gone-w1" in n for n in watch.notes()))
+        assert groups() == ["cades-dask-ghost", "cades-dask-gone"]
+
+        # ctrl+d on the leftover worker says what goes with it, and deletes it with its group.
         worker = cloud.get_instance("gone-w1")
         table = app.query_one(InstancesTable)
         await ui.wait_for(pilot, lambda: worker.id in table.instances)
@@ -153,11 +163,18 @@ async def test_what_a_deleted_head_left_is_found_and_deleted_with_ctrl_d(ui: Any
         await pilot.pause()
         await pilot.click("#confirm")
 
-        def all_gone() -> bool:
+        def worker_gone() -> bool:
             """no gone-w1, no cades-dask-gone"""
-            groups = [g.name for g in cloud.conn.network.security_groups()]
-            return not [i for i in cloud.list_instances() if i.name == "gone-w1"] and "cades-dask-gone" not in groups
-        await ui.wait_for(pilot, all_gone, timeout=60)
+            return not [i for i in cloud.list_instances() if i.name == "gone-w1"] and groups() == ["cades-dask-ghost"]
+        await ui.wait_for(pilot, worker_gone, timeout=60)
+
+    # The next start offers the group left: accepted, deleted.
+    app = ui.app_factory(sb)()
+    async with app.run_test(size=(120, 40)) as pilot:
+        offer = await ui.screen(pilot, Confirm, timeout=30)
+        assert "cades-dask-ghost" in _text(offer.query_one(".dialog-body", Static))
+        await pilot.click("#confirm")
+        await ui.wait_for(pilot, lambda: groups() == [], timeout=30)
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")

@@ -22,6 +22,7 @@ CLUSTER_REFRESH_S = 3.0
 class ClusterArea(Area):
     _cluster_screen: ClusterScreen | None
     _clusters: set[str]
+    _leftovers_offered: set[str]
 
     def action_cluster(self) -> None:
         inst = self.selected_instance()
@@ -135,22 +136,39 @@ class ClusterArea(Area):
 
     def check_leftovers(self) -> None:
         """Look for what deleted Dask clusters left (workers whose head is gone, a group with no members): they
-        still count against the quota, so say so, with how to delete them."""
+        still count against the quota, so offer to delete them (once per head in a session; Cancel has the focus)."""
         engine = self.engine
         if engine is None or self._quitting:
             return
 
         async def look() -> None:
+            from tui.ui.screens.confirm import Confirm
+
             try:
-                left = await engine.cluster_leftovers()
+                left = [x for x in await engine.cluster_leftovers() if x.head not in self._leftovers_offered]
             except ManagerError as exc:
                 self.notify(f"Could not look for what deleted clusters left: {exc}", severity="warning")
                 return
-            if left:
+            if not left or self._quitting:
+                return
+            self._leftovers_offered.update(x.head for x in left)
+            text = "\n\n".join(x.text() for x in left)
+            if not await self.push_screen_wait(Confirm(
+                    "Left over from deleted Dask clusters, still billing", f"{text}\n\nDelete all of it?",
+                    "Delete them", danger=True)):
                 workers = [w.name for x in left for w in x.workers]
-                how = (f"Select {workers[0]} and press ctrl+d: the rest goes with it. " if workers else "")
-                self.notify("\n".join(x.text() for x in left) + f"\n{how}`cades-tui cluster delete` deletes "
-                            "all of it.", title="Left over, still billing", severity="warning", timeout=20)
+                how = f"ctrl+d on {workers[0]} deletes it with the rest, or " if workers else ""
+                self.notify(f"Kept. {how}`cades-tui cluster delete` deletes all of it.", title="Left over",
+                            severity="warning", timeout=12)
+                return
+            try:
+                gone = await engine.delete_leftovers(left)
+            except ManagerError as exc:
+                self.notify(str(exc), title="Deleting what deleted clusters left failed", severity="error")
+            else:
+                self.notify(f"Deleted what the cluster(s) of {', '.join(x.head for x in left)} left"
+                            + (f": {', '.join(gone)}." if gone else "."), title="Left over")
+            self.action_refresh()  # type: ignore[attr-defined]
 
         self.run_worker(look(), group="cluster-leftovers", exclusive=True, exit_on_error=False,
                         name="look for what deleted clusters left")
