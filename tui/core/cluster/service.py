@@ -189,7 +189,7 @@ class ClusterService:
             manifest = await read_manifest(head, self.connect)
             cluster = await self.cluster_of(head, manifest, instances)
             state = ClusterState(head.id, await cluster.status(timeout=10.0), url)
-        except (ClusterError, StatusError, ManagerError) as exc:
+        except (ClusterError, StatusError, ManagerError, CloudError) as exc:
             state = ClusterState(head.id, None, url, problem=str(exc))
         absent = await absent_workers(head, manifest.workers if manifest else None, instances, state.status,
                                       cluster.session_running if cluster else _unknown)

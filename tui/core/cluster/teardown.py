@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING
 
@@ -27,6 +28,8 @@ from tui.core.models import Instance, Volume
 
 if TYPE_CHECKING:
     from tui.core.cluster.service import ClusterService
+
+log = logging.getLogger(__name__)
 
 Ask = Callable[[Deletion], Awaitable[bool | None]]  # the facts -> None: cancelled; else delete its volumes too?
 Confirm = Callable[[str], Awaitable[bool]]
@@ -65,9 +68,18 @@ class Teardown:
 
     # -- what is there --------------------------------------------------------------------------------------------
     async def inventory(self) -> tuple[list[Instance], list[Volume], list[str]]:
+        """Instances, volumes and security group names. A cloud that lists no groups (no Neutron) has no
+        clusters either: it deletes instances all the same."""
         cloud = self.s.cloud
-        return await asyncio.to_thread(lambda: (cloud.list_instances(), cloud.list_volumes(),
-                                                cloud.list_security_groups()))
+
+        def groups() -> list[str]:
+            try:
+                return cloud.list_security_groups()
+            except CloudError as exc:
+                log.warning("security groups not listed: %s", exc)
+                return []
+
+        return await asyncio.to_thread(lambda: (cloud.list_instances(), cloud.list_volumes(), groups()))
 
     async def leftovers(self, only: str = "") -> list[Leftover]:
         """What deleted heads left (see `find_leftovers`)."""
@@ -80,9 +92,9 @@ class Teardown:
         present = {i.name for i in instances}
         workers: list[Instance] = []
         group, member_of, leftover_of = "", "", ""
-        if security_group_name(inst.name) in groups or members_named(inst.name, instances):
+        if security_group_name(inst.name) in groups:  # made before any worker: it marks a head (and its workers)
             workers = members_named(inst.name, instances)
-            group = security_group_name(inst.name) if security_group_name(inst.name) in groups else ""
+            group = security_group_name(inst.name)
         elif (m := WORKER_NAME.match(inst.name)) and security_group_name(m.group(1)) in groups:
             if m.group(1) in present:
                 member_of = m.group(1)
@@ -192,7 +204,13 @@ class Teardown:
             return await self.delete_leftovers(left, confirm)
         workers = members_named(head.name, instances)
         group = security_group_name(head.name)
-        manifest = await read_manifest(head, self.s.connect) if head.status == "ACTIVE" else None
+        manifest = None
+        if head.status == "ACTIVE":
+            try:
+                manifest = await read_manifest(head, self.s.connect)
+            except (ManagerError, CloudError) as exc:  # the sessions end with the workers' instances anyway
+                self._say(head.id, head.name, f"cannot reach {head.name} to stop the cluster's sessions ({exc}); "
+                          "deleting its workers all the same")
         running = (await self.jupyter_on(head))[0]
         text = cluster_delete_text(head.name, workers, [v for w in workers for v in volumes_of(w, volumes)],
                                    group if group in groups else "",
