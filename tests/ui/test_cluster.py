@@ -200,3 +200,33 @@ def test_cluster_screen(ui: Any, scene_sandbox: tuple[Any, Any], snap_compare: A
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+async def test_the_cluster_screen_lists_lost_and_unjoined_workers(ui: Any, scene_sandbox: tuple[Any, Any]) -> None:
+    from dataclasses import replace
+
+    from tui.core.models import AbsentWorker
+
+    sandbox, cloud = scene_sandbox
+    if not cloud.list_instances():
+        ui.launch(cloud, "alpha", "m1.small")
+    alpha = cloud.get_instance("alpha")
+    app = ui.app_factory(sandbox)(clock=ui.frozen_after(alpha))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ui.wait_for(pilot, lambda: bool(app.query_one(InstancesTable).instances) and app.engine is not None)
+        screen = app._cluster_screen = ClusterScreen(alpha.id, "alpha")
+        await app.push_screen(screen)
+        await pilot.pause()
+        now = time.time()
+        state = replace(cluster_state(alpha.id, "alpha", now), absent=(
+            AbsentWorker("alpha-w3", "lost", "its worker session ended"),
+            AbsentWorker("alpha-w4", "unjoined", "instance ACTIVE; never joined the cluster")))
+        screen.show(state, now=now)
+        await pilot.pause()
+        table = screen.query_one("#cluster-workers", DataTable)
+        rows = {str(table.get_row_at(i)[0]): [str(c) for c in table.get_row_at(i)] for i in range(table.row_count)}
+        assert rows["alpha-w3"][1] == "lost" and "session ended" in rows["alpha-w3"][3]
+        assert rows["alpha-w4"][1] == "unjoined"
+        assert "1 lost" in _text(screen.query_one("#cluster-status", Static))
+        assert "1 unjoined" in _text(screen.query_one("#cluster-status", Static))
+

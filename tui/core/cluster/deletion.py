@@ -129,7 +129,8 @@ class Deletion:
         if self.jupyter:
             lines.append(self.jupyter)
         if self.volumes:
-            fate = "DELETED" if delete_volumes else "kept (use --delete-volumes to delete them)"
+            them = "it" if len(self.volumes) == 1 else "them"
+            fate = "DELETED" if delete_volumes else f"kept (use --delete-volumes to delete {them})"
             lines.append(f"Its {plural(len(self.volumes), 'volume')} "
                          f"({'; '.join(p for p, _ in self.volume_fates(delete_volumes))}) will be {fate}.")
         else:
