@@ -79,7 +79,10 @@ class Teardown:
                 log.warning("security groups not listed: %s", exc)
                 return []
 
-        return await asyncio.to_thread(lambda: (cloud.list_instances(), cloud.list_volumes(), groups()))
+        instances, volumes, names = await asyncio.gather(asyncio.to_thread(cloud.list_instances),
+                                                         asyncio.to_thread(cloud.list_volumes),
+                                                         asyncio.to_thread(groups))
+        return instances, volumes, names
 
     async def leftovers(self, only: str = "") -> list[Leftover]:
         """What deleted heads left (see `find_leftovers`)."""
@@ -87,8 +90,8 @@ class Teardown:
 
     async def plan(self, ref: str) -> Deletion:
         """What deleting instance `ref` takes with it (see `Deletion`)."""
-        inst = await asyncio.to_thread(self.s.cloud.get_instance, ref)
-        instances, volumes, groups = await self.inventory()
+        inst, (instances, volumes, groups) = await asyncio.gather(asyncio.to_thread(self.s.cloud.get_instance, ref),
+                                                                  self.inventory())
         present = {i.name for i in instances}
         workers: list[Instance] = []
         group, member_of, leftover_of = "", "", ""
