@@ -24,7 +24,7 @@ from tui.core.cluster import commands as cmd
 from tui.core.cluster.service import DASHBOARD, security_group_name
 from tui.core.config import ClusterSettings, JupyterSettings, Settings, SetupSettings, SSHSettings
 from tui.core.engine import CoreEngine, open_cloud
-from tui.core.events import ClusterProgress, IdleNudge
+from tui.core.events import ClusterProgress, ConnectionState, IdleNudge
 from tui.core.jupyter.idle import Tier
 from tui.core.keys import KeyStore
 from tui.core.models import Instance
@@ -169,7 +169,8 @@ async def test_create_use_reattach_scale_delete(rig: Rig) -> None:
 
     summary = await engine2.cluster_scale(head, 1, confirm=yes)
     assert summary.removed == (names[1],) and summary.status.names == (names[0],)
-    assert names[1] in asked[0] and "boot volume" in asked[0]
+    assert f"Retire and delete 1 worker instance: {names[1]}" in asked[0], asked[0]
+    assert f"1 volume (boot volume of {names[1]}, 16 GB)" in asked[0], asked[0]
     assert rig.worker_names() == [names[0]]
 
     # Delete: no worker instance, no session, no security group; the head stays.
@@ -181,11 +182,17 @@ async def test_create_use_reattach_scale_delete(rig: Rig) -> None:
     assert rig.worker_names() == [names[0]]
     deleted = await engine2.cluster_delete(head, confirm=yes)
     assert deleted == [names[0]] and rig.worker_names() == []
+    said = asked[-1]  # names each volume with its server; no Jupyter runs on the head, so none is claimed
+    assert f"1 worker instance ({names[0]})" in said and f"boot volume of {names[0]}, 16 GB" in said, said
+    assert "Jupyter" not in said and f"{head.name} stays" in said, said
     assert rig.cloud.conn.network.find_security_group(group) is None  # type: ignore[attr-defined]
     sessions = await _on(engine2, head, "screen -ls || true")
     assert cmd.SCHEDULER_SESSION not in sessions
     assert engine2.manager.tunnel_info(head.id, DASHBOARD) is None
     assert rig.cloud.get_instance(head.id).status == "ACTIVE"
+    # Deliberate: the scale-down and the delete closed their connections first, so none was "lost".
+    lost = [e for e in events2.of(ConnectionState) if e.state == "lost"]
+    assert lost == [], lost
 
 
 async def test_a_worker_that_never_becomes_active_is_reported_and_the_rest_start(rig: Rig) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from tui.cli.common import EXIT_FAIL, EXIT_OK, EXIT_USAGE, SIGNAL_NAMES, Context, err, say, yes
@@ -18,7 +18,7 @@ from tui.cli.common import EXIT_FAIL, EXIT_OK, EXIT_USAGE, SIGNAL_NAMES, Context
 if TYPE_CHECKING:
     from tui.cli.parser import Commands
     from tui.core.engine import CoreEngine
-    from tui.core.models import ClusterStatus, ClusterSummary
+    from tui.core.models import AbsentWorker, ClusterStatus, ClusterSummary
 
 Body = Callable[["CoreEngine"], Awaitable[int]]
 
@@ -43,13 +43,18 @@ def add_parsers(commands: Commands) -> None:
     da = _head(cl.add("dashboard", "forward the Dask dashboard to 127.0.0.1 and open it (in the foreground)",
                       cmd_dashboard))
     da.add_argument("--no-browser", action="store_true", help="only print the URL")
-    de = _head(cl.add("delete", "stop the cluster, delete its worker instances and security group (the head "
-                                "and its Jupyter stay)", cmd_delete))
+    de = _head(cl.add("delete", "stop the cluster, delete its worker instances (with their volumes) and security "
+                                "group; the head stays. When HEAD was deleted: what its cluster left. Without HEAD: "
+                                "find and delete what deleted clusters left", cmd_delete), optional=True)
     de.add_argument("--yes", action="store_true", help="do not ask (scripts)")
 
 
-def _head(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    p.add_argument("name", metavar="HEAD", help="the instance that runs Jupyter (name or id)")
+def _head(p: argparse.ArgumentParser, optional: bool = False) -> argparse.ArgumentParser:
+    if optional:
+        p.add_argument("name", metavar="HEAD", nargs="?", default="",
+                       help="the instance that runs Jupyter (name or id), or the name of a deleted one")
+    else:
+        p.add_argument("name", metavar="HEAD", help="the instance that runs Jupyter (name or id)")
     p.add_argument("--accept-host-key", metavar="SHA256:...", default="",
                    help="trust this host key fingerprint when the console log does not pin it (scripts)")
     return p
@@ -72,8 +77,8 @@ def cmd_create(args: argparse.Namespace, ctx: Context) -> int:
         _print_summary(ctx, summary)
         return EXIT_FAIL if summary.failed else EXIT_OK
 
-    return with_engine(args, ctx, body, "Creating the cluster interrupted; what started keeps running: see "
-                                        f"`cades-tui cluster status {args.name}`")
+    # An interrupt is answered by the core first: which worker instances exist (unjoined ones bill too).
+    return with_engine(args, ctx, body, "Creating the cluster interrupted; what started keeps running")
 
 
 def cmd_scale(args: argparse.Namespace, ctx: Context) -> int:
@@ -97,12 +102,14 @@ def cmd_status(args: argparse.Namespace, ctx: Context) -> int:
         state = await engine.cluster.status(head)
         tunnel = state.dashboard_url or None
         if args.json:
-            ctx.json(status_json(manifest.scheduler if manifest else "", tunnel, state.status, state.problem))
+            ctx.json(status_json(manifest.scheduler if manifest else "", tunnel, state.status, state.problem,
+                                 state.absent))
             return EXIT_OK if state.status is not None else EXIT_FAIL
         if state.status is None:
             err(f"no cluster answers on {head.name}: {state.problem}")
+            _print_absent(ctx, state.absent, head.name)
             return EXIT_FAIL
-        _print_status(ctx, state.status, tunnel, head.name)
+        _print_status(ctx, state.status, tunnel, head.name, state.absent)
         return EXIT_OK
 
     return with_engine(args, ctx, body, "Status interrupted")
@@ -133,12 +140,48 @@ def cmd_delete(args: argparse.Namespace, ctx: Context) -> int:
 
             return await asyncio.to_thread(confirm_typed, text, args.name)
 
+        if not args.name:
+            return await _delete_leftovers(ctx, engine, args.yes)
+        head_stays = await _exists(engine, args.name)
         deleted = await engine.cluster.delete(args.name, None if args.yes else typed)
-        ctx.print(f"Cluster on {args.name} deleted: {', '.join(deleted) or 'no worker instances'} gone; the head "
-                  "and its Jupyter keep running.")
+        ctx.print(f"Cluster on {args.name} deleted: {', '.join(deleted) or 'no worker instances'} gone"
+                  + (f"; the head {args.name} stays." if head_stays else "."))
         return EXIT_OK
 
     return with_engine(args, ctx, body, "Deleting the cluster interrupted: run it again to finish")
+
+
+async def _exists(engine: CoreEngine, name: str) -> bool:
+    from tui.core.cloud.base import NotFound
+
+    try:
+        await asyncio.to_thread(engine.cloud.get_instance, name)
+    except NotFound:
+        return False
+    return True
+
+
+async def _delete_leftovers(ctx: Context, engine: CoreEngine, assume_yes: bool) -> int:
+    """`cluster delete` without HEAD: what deleted heads left (workers, groups), listed, then deleted."""
+    from tui.core.cluster.deletion import plural
+
+    left = await engine.cluster.leftovers()
+    if not left:
+        ctx.print("Nothing left over: every cluster's workers and security group have their head.")
+        return EXIT_OK
+    for item in left:
+        ctx.print(item.text())
+    ctx.out.flush()
+
+    async def ask(_text: str) -> bool:
+        return await _confirm_yes("Delete all of this")
+
+    deleted = await engine.cluster.teardown.delete_leftovers(left, None if assume_yes else ask)
+    ctx.print(f"Deleted what {plural(len(left), 'deleted cluster')} left: "
+              + "; ".join(x.head + ": " + (", ".join(w.name for w in x.workers) or "no workers")
+                          + (f", {x.group}" if x.group else "") for x in left)
+              + f" ({plural(len(deleted), 'instance')}).")
+    return EXIT_OK
 
 
 async def _confirm_yes(text: str) -> bool:
@@ -147,7 +190,7 @@ async def _confirm_yes(text: str) -> bool:
     if not sys.stdin.isatty():
         from tui.core.cloud.base import InvalidInput
 
-        raise InvalidInput("refusing to delete worker instances without a terminal to confirm on",
+        raise InvalidInput("refusing to delete instances without a terminal to confirm on",
                            "pass --yes in scripts")
     return yes(await ask(f"{text}. Go ahead? [y/N] "))
 
@@ -155,12 +198,16 @@ async def _confirm_yes(text: str) -> bool:
 # -- output ----------------------------------------------------------------------------------------------------
 
 
-def status_json(scheduler: str, dashboard: str | None, status: ClusterStatus | None, problem: str = "") -> Any:
-    """One object: `scheduler`, `dashboard` (the local URL or null), `workers` (one object per connected worker)."""
-    workers = [] if status is None else [
+def status_json(scheduler: str, dashboard: str | None, status: ClusterStatus | None, problem: str = "",
+                absent: Sequence[AbsentWorker] = ()) -> Any:
+    """One object: `scheduler`, `dashboard` (the local URL or null), `workers` (one object per connected worker,
+    then one per lost, starting or unjoined worker — `state` says which, `why` why; their numbers are null)."""
+    workers: list[dict[str, Any]] = [] if status is None else [
         {"name": w.name, "address": w.address, "state": w.status, "threads": w.threads,
          "memory_used": w.memory_used, "memory_limit": w.memory_limit, "tasks": w.processing,
          "last_seen": w.last_seen} for w in status.workers]
+    workers += [{"name": a.name, "address": None, "state": a.state, "why": a.why, "threads": None,
+                 "memory_used": None, "memory_limit": None, "tasks": None, "last_seen": None} for a in absent]
     out: dict[str, Any] = {"scheduler": (status.scheduler if status else "") or scheduler, "dashboard": dashboard,
                            "workers": workers}
     if problem:
@@ -168,7 +215,8 @@ def status_json(scheduler: str, dashboard: str | None, status: ClusterStatus | N
     return out
 
 
-def _print_status(ctx: Context, status: ClusterStatus, dashboard: str | None, head: str = "HEAD") -> None:
+def _print_status(ctx: Context, status: ClusterStatus, dashboard: str | None, head: str = "HEAD",
+                  absent: Sequence[AbsentWorker] = ()) -> None:
     import time
 
     import humanize
@@ -182,7 +230,18 @@ def _print_status(ctx: Context, status: ClusterStatus, dashboard: str | None, he
              + (humanize.naturalsize(w.memory_limit, binary=True) if w.memory_limit else "no limit"),
              str(w.processing), humanize.naturaldelta(max(0.0, time.time() - w.last_seen)) + " ago")
             for w in status.workers]
+    rows += [(a.name, a.state, "-", "-", "-", "-") for a in absent]
     ctx.print(table(rows, ("WORKER", "STATE", "THREADS", "MEMORY", "TASKS", "SEEN")))
+    _print_absent(ctx, absent, head, table_shown=True)
+
+
+def _print_absent(ctx: Context, absent: Sequence[AbsentWorker], head: str, table_shown: bool = False) -> None:
+    """Why each lost, starting or unjoined worker is so, and what to do (they bill all the same)."""
+    for a in absent:
+        ctx.print(f"{a.name}: {a.state} ({a.why})" if table_shown else f"{a.name}  {a.state}  ({a.why})")
+    if any(a.state in ("lost", "unjoined") for a in absent):
+        ctx.print(f"Lost and unjoined workers still bill: `cades-tui cluster create {head}` (re)joins them, "
+                  f"`cades-tui cluster delete {head}` deletes the cluster with them.")
 
 
 def _print_summary(ctx: Context, summary: ClusterSummary) -> None:

@@ -10,6 +10,8 @@ from tui.cli.common import EXIT_FAIL, EXIT_OK, Context, confirm_typed, err, ram,
 
 if TYPE_CHECKING:
     from tui.cli.parser import Commands
+    from tui.core.cluster.deletion import Deletion
+    from tui.core.engine import CoreEngine
 
 
 def add_parsers(commands: Commands) -> None:
@@ -149,19 +151,49 @@ def cmd_console(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def cmd_delete(args: argparse.Namespace, ctx: Context) -> int:
-    from tui.core.keys import KeyStore
-    from tui.core.state import AppState
+    """Delete an instance through the core's one delete (the app's ctrl+d too): the Dask cluster it heads goes
+    with it (workers, their volumes, the security group, the tunnels), and the prompt says so."""
+    import asyncio
 
-    inst = ctx.cloud.get_instance(args.name)
-    volumes = len(inst.volume_ids)
-    fate = (f"its {volumes} volume(s) (boot volume included) will be DELETED" if args.delete_volumes
-            else f"its {volumes} volume(s) are kept (use --delete-volumes to delete them)")
-    if not args.yes and not confirm_typed(f"Delete instance {inst.name} ({inst.status}, {inst.ip or 'no IP'}): "
-                                          f"anything not on a kept volume is lost; {fate}.", inst.name):
-        err("not confirmed; nothing deleted")
-        return EXIT_FAIL
-    ctx.cloud.delete(inst.id, delete_volumes=args.delete_volumes)
-    KeyStore().forget(inst.id)
-    AppState.load().forget_instance(inst.id)  # its Jupyter server and tunnels are gone with it
-    ctx.print(f"Deleted {inst.name}; " + ("volumes deleted" if args.delete_volumes else "volumes kept"))
-    return EXIT_OK
+    from tui.cli.cluster import with_engine
+    from tui.core.cluster.errors import ClusterError
+
+    declined: list[bool] = []
+
+    async def body(engine: CoreEngine) -> int:
+        inst = await asyncio.to_thread(engine.cloud.get_instance, args.name)
+
+        async def ask(plan: Deletion) -> bool | None:
+            if args.yes:
+                return bool(args.delete_volumes)
+            if await asyncio.to_thread(confirm_typed, plan.prompt(args.delete_volumes), inst.name):
+                return bool(args.delete_volumes)
+            declined.append(True)
+            return None
+
+        try:
+            plan = await engine.cluster.delete_instance(inst.id, ask, args.delete_volumes)
+        except ClusterError:
+            if declined:
+                err("not confirmed; nothing deleted")
+                return EXIT_FAIL
+            raise
+        ctx.print(deleted_line(plan, args.delete_volumes))
+        return EXIT_OK
+
+    args.accept_host_key = ""
+    return with_engine(args, ctx, body, f"Deleting {args.name} interrupted: run it again to finish")
+
+
+def deleted_line(plan: Deletion, delete_volumes: bool) -> str:
+    from tui.core.cluster.deletion import plural
+
+    inst = plan.instance
+    line = f"Deleted {inst.name}; " + ("volumes deleted" if delete_volumes else "volumes kept")
+    if plan.takes_cluster:
+        gone = [w.name for w in plan.workers]
+        what = f"{plural(len(gone), 'worker instance')} ({', '.join(gone)}) with their volumes" if gone else ""
+        group = f"security group {plan.group}" if plan.group else ""
+        whose = plan.leftover_of or inst.name
+        line += f". The Dask cluster of {whose} is deleted too: " + " and ".join(p for p in (what, group) if p)
+    return line + "."

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Protocol
 
 from tui.core.cloud.base import Cloud, LaunchSpec
+from tui.core.cluster.deletion import Deletion, Leftover
 from tui.core.events import ClusterState, Emit, JupyterState, PipelineFinished, Polled, StopOutcome
 from tui.core.models import ClusterSummary, Instance, KernelInfo, TunnelInfo
 
@@ -21,6 +22,7 @@ class ManagerError(Exception):
 
 ApproveFormat = Callable[[str, str], Awaitable[bool]]  # (device, size) -> format it?
 Confirm = Callable[[str], Awaitable[bool]]  # (what will be lost) -> go ahead?
+AskDelete = Callable[[Deletion], Awaitable[bool | None]]  # (what goes) -> None: cancel; else delete its volumes?
 
 
 class Engine(Protocol):
@@ -54,6 +56,10 @@ class Engine(Protocol):
     async def cluster_status(self, head: Instance) -> ClusterState: ...
     async def cluster_dashboard(self, head: Instance) -> str: ...
     async def cluster_delete(self, head: Instance, confirm: Confirm | None = None) -> list[str]: ...
+    async def delete_instance(self, inst: Instance, ask: AskDelete | None,
+                              delete_volumes: bool = False) -> Deletion: ...
+    async def cluster_leftovers(self) -> list[Leftover]: ...
+    async def delete_leftovers(self, left: Sequence[Leftover], confirm: Confirm | None = None) -> list[str]: ...
 
     # -- all instances (async) ------------------------------------------------------------------------------
     async def refresh(self, instances: Sequence[Instance]) -> None: ...

@@ -13,9 +13,10 @@ import logging
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 
-from tui.core.api import ApproveFormat, Confirm, EngineFactory, ManagerError
+from tui.core.api import ApproveFormat, AskDelete, Confirm, EngineFactory, ManagerError
 from tui.core.cloud.base import Cloud, CloudError, LaunchSpec
 from tui.core.cloud.signin import Ask
+from tui.core.cluster.deletion import Deletion, Leftover
 from tui.core.cluster.engine import ClusterError
 from tui.core.cluster.service import ClusterService
 from tui.core.cluster.status import StatusError
@@ -153,6 +154,23 @@ class CoreEngine:
     async def cluster_delete(self, head: Instance, confirm: Confirm | None = None) -> list[str]:
         with _as_manager_error():
             return await self.cluster.delete(head.id, confirm)
+
+    async def delete_instance(self, inst: Instance, ask: AskDelete | None, delete_volumes: bool = False) -> Deletion:
+        """Delete an instance and what goes with it: the Dask cluster it heads (workers, their volumes, the group,
+        the tunnels). `ask` sees the facts first (None from it: cancelled, ManagerError)."""
+        with _as_manager_error():
+            plan = await self.cluster.delete_instance(inst.id, ask, delete_volumes)
+        for gone in (*plan.workers, inst):
+            self._contexts.pop(gone.id, None)
+        return plan
+
+    async def cluster_leftovers(self) -> list[Leftover]:
+        with _as_manager_error():
+            return await self.cluster.leftovers()
+
+    async def delete_leftovers(self, left: Sequence[Leftover], confirm: Confirm | None = None) -> list[str]:
+        with _as_manager_error():
+            return await self.cluster.teardown.delete_leftovers(left, confirm)
 
     # -- all instances ---------------------------------------------------------------------------------------------
     async def refresh(self, instances: Sequence[Instance]) -> None:

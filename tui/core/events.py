@@ -13,7 +13,17 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from tui.core.jupyter.idle import Tier
-from tui.core.models import ClusterStatus, Flavor, Instance, KernelInfo, Quota, StepResult, TunnelInfo, Volume
+from tui.core.models import (
+    AbsentWorker,
+    ClusterStatus,
+    Flavor,
+    Instance,
+    KernelInfo,
+    Quota,
+    StepResult,
+    TunnelInfo,
+    Volume,
+)
 
 # -- setup pipeline (tui.core.guide) ------------------------------------------------------------------------
 
@@ -220,6 +230,7 @@ class ClusterState:
     dashboard_url: str = ""
     problem: str = ""
     at: float = field(default_factory=time.time)
+    absent: tuple[AbsentWorker, ...] = ()  # workers it should have that the scheduler does not list
 
     @property
     def instance_id(self) -> str:

@@ -294,6 +294,17 @@ class WorkerRow:
 
 
 @dataclass(frozen=True, slots=True)
+class AbsentWorker:
+    """A worker of the cluster that the scheduler does not list: `lost` (in the cluster's record, but its session
+    ended or its instance is gone or unreachable), `starting` (its session runs, not connected yet) or `unjoined`
+    (a `HEAD-wN` instance that never joined, e.g. launched by an interrupted create: it bills all the same)."""
+
+    name: str
+    state: str  # lost, starting, unjoined
+    why: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class ClusterStatus:
     scheduler: str  # tls://host:port
     dashboard_url: str  # as seen from the head (127.0.0.1:port); through a tunnel the UI shows its own

@@ -77,6 +77,17 @@ class OpenStackAccess(OpenStackBase):
                 return
             srv.remove_security_group(self.conn.compute, sg.name)
 
+    def list_security_groups(self) -> list[str]:
+        """The names of this project's security groups (a cluster's `cades-dask-HEAD` among them; an admin's token
+        would list every project's, hence the filter)."""
+        with translate_errors("listing security groups"):
+            try:
+                project = self.conn.current_project_id
+            except Exception:  # an auth type without a project (noauth): the groups Neutron shows
+                project = None
+            query = {"project_id": project} if project else {}
+            return sorted(str(g.name) for g in self.conn.network.security_groups(**query))
+
     def delete_security_group(self, name_or_id: str) -> bool:
         """Delete a security group; False when there is none. Conflict (409) while an instance still uses it."""
         with translate_errors(f"deleting security group '{name_or_id}'"):

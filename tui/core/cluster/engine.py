@@ -106,6 +106,10 @@ class DaskCluster:
                         scheduler_port=self.config.scheduler_port, dashboard_port=self.config.dashboard_port,
                         workers=self.worker_names)
 
+    async def session_running(self, worker: Instance) -> bool:
+        """Whether the worker's session runs on `worker` (asked over SSH)."""
+        return await self._members.worker_running(worker)
+
     async def status(self, timeout: float = 5.0) -> ClusterStatus:
         """The scheduler's view, through an SSH channel to the head's dashboard port (no tunnel needed).
         StatusError when the scheduler does not answer."""

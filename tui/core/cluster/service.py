@@ -25,10 +25,13 @@ import asyncssh
 
 from tui.core.api import ManagerError
 from tui.core.cloud.base import Cloud, CloudError
+from tui.core.cluster.deletion import Deletion, Leftover, scale_down_text
 from tui.core.cluster.engine import ClusterConfig, ClusterError, DaskCluster, Found, Manifest, read_manifest
 from tui.core.cluster.idle import IdleClock
 from tui.core.cluster.plan import heads_named
+from tui.core.cluster.roster import absent_workers
 from tui.core.cluster.status import StatusError
+from tui.core.cluster.teardown import Ask, Teardown
 from tui.core.cluster.workers import SG_PREFIX, WorkerInstances, number, security_group_name
 from tui.core.cluster.workers import members as members_of
 from tui.core.config import Settings
@@ -47,6 +50,10 @@ DASHBOARD = "dask-dashboard"  # the dashboard tunnel's purpose
 
 ContextFor = Callable[[Instance], Awaitable[RemoteContext]]
 Confirm = Callable[[str], Awaitable[bool]]  # (what will be lost) -> go ahead?
+
+
+async def _unknown(_inst: Instance) -> bool:
+    return False
 
 
 def dashboard_url(local_port: int) -> str:
@@ -69,6 +76,7 @@ class ClusterService:
         self.poll_s = poll_s
         self.heads: set[str] = set()  # heads of the clusters this process created or found (idle checks)
         self._idle = IdleClock()
+        self.teardown = Teardown(self)
 
     # -- what other rooms ask ---------------------------------------------------------------------------------
 
@@ -80,6 +88,9 @@ class ClusterService:
         env = SetupSettings.from_settings(self.settings).prefix
         return ClusterConfig(env=env, scheduler_port=cs.scheduler_port, dashboard_port=cs.dashboard_port,
                              nthreads=cs.threads_per_worker, memory_limit=memory)
+
+    async def context_of(self, inst: Instance) -> RemoteContext:
+        return await self._context(inst)
 
     async def connect(self, inst: Instance) -> asyncssh.SSHClientConnection:
         """The pooled connection to a member (a worker through its head)."""
@@ -102,17 +113,34 @@ class ClusterService:
         cluster = DaskCluster(head, [head] if with_head else [], self.connect, self.config(),
                               progress=self._progress(head))
         await cluster.prepare()  # the head's Python and dask, free ports: before any instance is launched
-        members, failed = await self._grow(head, n, flavor)
-        cluster.workers.extend(members)
-        status = await cluster.start()
+        try:
+            members, failed = await self._grow(head, n, flavor)
+            cluster.workers.extend(members)
+            status = await cluster.start()
+        except asyncio.CancelledError:
+            await self._interrupted(head)
+            raise
         return await self._finish(head, status, failed, dashboard=dashboard)
+
+    async def _interrupted(self, head: Instance) -> None:
+        """Create was interrupted: say which worker instances exist now (they bill until joined or deleted)."""
+        try:
+            workers = self.members(head, await asyncio.to_thread(self.cloud.list_instances))
+        except CloudError as exc:
+            self._say(head, "", "failed", f"interrupted; the cloud did not list the workers ({exc})")
+            return
+        if workers:
+            self._say(head, "", "failed", f"interrupted: worker instances {', '.join(w.name for w in workers)} "
+                      "exist and bill until deleted; those not joined show as unjoined in `cades-tui cluster status "
+                      f"{head.name}`; `cades-tui cluster create {head.name}` joins them, `cades-tui cluster delete "
+                      f"{head.name}` deletes them")
 
     async def scale(self, head_ref: str, n: int, confirm: Confirm | None = None, flavor: str = "",
                     dashboard: bool | None = None) -> ClusterSummary:
         """Up: launch and join new workers. Down: retire the highest-numbered workers gracefully (their data moves
         first), end their sessions, then delete those instances — after `confirm` says yes."""
         head = await self._head(head_ref)
-        cluster = await self._cluster(head)
+        cluster = await self.cluster_of(head)
         current = [w for w in cluster.workers if w.id != head.id]
         if n > len(current):
             members, failed = await self._grow(head, n, flavor)
@@ -123,12 +151,11 @@ class ClusterService:
             return await self._finish(head, await cluster.status(timeout=20.0), (), dashboard=dashboard)
         victims = sorted(current, key=lambda w: number(head, w.name))[n:]
         names = [w.name for w in victims]
-        if confirm is not None and not await confirm(
-                f"Retire and delete {len(names)} worker instance(s): {', '.join(names)} (their boot volumes go "
-                "with them; the data they hold moves to the other workers first)"):
+        if confirm is not None and not await confirm(scale_down_text(victims, await asyncio.to_thread(
+                self.cloud.list_volumes))):
             raise ClusterError("scale down cancelled; nothing changed")
         status = await cluster.scale_down(names)
-        await self._delete_instances(head, victims)
+        await self.teardown.remove([(w, True) for w in victims], head.id)
         return await self._finish(head, status, (), removed=tuple(names), dashboard=dashboard)
 
     async def _grow(self, head: Instance, n: int, flavor: str) -> tuple[list[Instance], tuple[str, ...]]:
@@ -156,11 +183,17 @@ class ClusterService:
         head = head_ref if isinstance(head_ref, Instance) else await self._head(head_ref)
         tunnel = self.manager.tunnel_info(head.id, DASHBOARD)
         url = dashboard_url(tunnel.local_port) if tunnel is not None else ""
+        instances = await asyncio.to_thread(self.cloud.list_instances)
+        manifest = cluster = None
         try:
-            cluster = await self._cluster(head)
+            manifest = await read_manifest(head, self.connect)
+            cluster = await self.cluster_of(head, manifest, instances)
             state = ClusterState(head.id, await cluster.status(timeout=10.0), url)
-        except (ClusterError, StatusError, ManagerError) as exc:
+        except (ClusterError, StatusError, ManagerError, CloudError) as exc:
             state = ClusterState(head.id, None, url, problem=str(exc))
+        absent = await absent_workers(head, manifest.workers if manifest else None, instances, state.status,
+                                      cluster.session_running if cluster else _unknown)
+        state = replace(state, absent=absent)
         self.emit(state)
         return state
 
@@ -179,7 +212,7 @@ class ClusterService:
         manifest = await read_manifest(head, self.connect)
         if manifest is None:
             return None
-        cluster = await self._cluster(head, manifest)
+        cluster = await self.cluster_of(head, manifest)
         return await cluster.find(restart=restart, wait=False)
 
     async def reattach(self, instances: Sequence[Instance]) -> list[str]:
@@ -216,42 +249,25 @@ class ClusterService:
         self.emit(nudge)
         return nudge.tier
 
-    # -- delete ---------------------------------------------------------------------------------------------------
-
+    # -- delete (tui.core.cluster.teardown) ------------------------------------------------------------------
     async def delete(self, head_ref: str, confirm: Confirm | None = None) -> list[str]:
-        """Stop the scheduler and workers, delete the worker instances (with their boot volumes) and the
-        security group; the head and its Jupyter stay. Warns (through `confirm`) about running tasks."""
-        head = await self._head(head_ref)
-        instances = await asyncio.to_thread(self.cloud.list_instances)
-        workers = self.members(head, instances)
-        manifest = await read_manifest(head, self.connect)
-        busy = 0
-        if manifest is not None:
-            state = await self.status(head)
-            busy = sum(w.processing for w in state.status.workers) if state.status else 0
-        lost = (f"Delete the Dask cluster on {head.name}: {len(workers)} worker instance(s) "
-                f"({', '.join(w.name for w in workers) or 'none'}) and their boot volumes; the head keeps Jupyter"
-                + (f". {busy} task(s) are running and will be lost" if busy else ""))
-        if confirm is not None and not await confirm(lost):
-            raise ClusterError("delete cancelled; nothing changed")
-        if manifest is not None:
-            await (await self._cluster(head, manifest)).stop()
-        await self.manager.close_tunnel(head.id, DASHBOARD)
-        await self._delete_instances(head, workers)
-        await asyncio.to_thread(self._worker_instances().drop_security_group, head)
-        self.heads.discard(head.id)
-        self._idle.forget(head.id)
-        self.emit(ClusterState(head.id, None, "", problem="deleted"))
-        self._say(head, "", "done", f"cluster on {head.name} deleted")
-        return [w.name for w in workers]
+        """Stop the scheduler and workers, delete the worker instances (with their boot volumes) and the security
+        group; the head stays. Warns (through `confirm`) about running tasks. When the head is gone: deletes what
+        its cluster left. The names of the instances deleted."""
+        return await self.teardown.delete_cluster(head_ref, confirm)
 
-    async def _delete_instances(self, head: Instance, workers: Sequence[Instance]) -> None:
-        async def one(w: Instance) -> None:
-            self._say(head, w.name, "delete", f"deleting {w.name} and its boot volume")
-            await asyncio.to_thread(self.cloud.delete, w.id, True, True)
-            await self.manager.forget_instance(w.id)
+    async def delete_instance(self, ref: str, ask: Ask | None, delete_volumes: bool = False) -> Deletion:
+        """Delete an instance with the cluster it heads (workers, their volumes, the group, the tunnels)."""
+        return await self.teardown.delete_instance(ref, ask, delete_volumes)
 
-        await asyncio.gather(*(one(w) for w in workers))
+    async def leftovers(self, only: str = "") -> list[Leftover]:
+        return await self.teardown.leftovers(only)
+
+    def forget_cluster(self, head_id: str) -> None:
+        """The cluster headed by `head_id` is deleted: no idle checks, no dashboard; said as a state."""
+        self.heads.discard(head_id)
+        self._idle.forget(head_id)
+        self.emit(ClusterState(head_id, None, "", problem="deleted"))
 
     # -- internals ------------------------------------------------------------------------------------------------
 
@@ -265,17 +281,21 @@ class ClusterService:
             raise ClusterError(f"{head.name} is {head.status}", "start it first (p, or `cades-tui start`)")
         return head
 
-    async def _cluster(self, head: Instance, manifest: Manifest | None = None) -> DaskCluster:
-        """The head's cluster from its manifest, workers looked up by name (and registered as behind the head)."""
+    async def cluster_of(self, head: Instance, manifest: Manifest | None = None,
+                         instances: Sequence[Instance] | None = None) -> DaskCluster:
+        """The head's cluster from its manifest, workers looked up by name (and registered as behind the head).
+        With `instances` (a listing already made): quiet about workers gone (the caller reports them)."""
         manifest = manifest or await read_manifest(head, self.connect)
         if manifest is None:
             raise ClusterError(f"{head.name} runs no Dask cluster", f"create one: cades-tui cluster create {head.name}")
-        by_name = {i.name: i for i in await asyncio.to_thread(self.cloud.list_instances)}
+        listed = instances if instances is not None else await asyncio.to_thread(self.cloud.list_instances)
+        by_name = {i.name: i for i in listed}
         members = []
         for name in manifest.workers:
             inst = head if name == head.name else by_name.get(name)
             if inst is None:
-                self._say(head, name, "failed", f"{name} is gone from the cloud: left out")
+                if instances is None:
+                    self._say(head, name, "failed", f"{name} is gone from the cloud: left out")
                 continue
             members.append(inst)
         return DaskCluster(head, members, self.connect, self.config(manifest), progress=self._progress(head))

@@ -67,8 +67,13 @@ class WorkerInstances:
         launched: list[Instance] = []
         if n > len(usable):
             specs = await asyncio.to_thread(self._specs, head, n - len(usable), flavor, instances, group)
-            results = await asyncio.gather(*(asyncio.to_thread(self._launch, head, s) for s in specs),
-                                           return_exceptions=True)
+            launches = asyncio.gather(*(asyncio.to_thread(self._launch, head, s) for s in specs),
+                                      return_exceptions=True)
+            try:
+                results = await asyncio.shield(launches)
+            except asyncio.CancelledError:  # the requests already sent finish: every launched worker is findable
+                await launches
+                raise
             for spec, r in zip(specs, results, strict=True):
                 if isinstance(r, BaseException):
                     failed.append(f"{spec.name}: {r}")
@@ -149,16 +154,3 @@ class WorkerInstances:
         for line in failed:
             self._say(head, line.split(":")[0], "failed", f"{line}; the cluster starts without it")
         return [w for w, r in zip(workers, results, strict=True) if r is None], failed
-
-    def drop_security_group(self, head: Instance) -> None:
-        """Blocking: the head leaves the group, then the group goes (retried while Neutron still sees it in use)."""
-        name = security_group_name(head.name)
-        self.cloud.remove_security_group(head.id, name)
-        for attempt in range(10):
-            try:
-                self.cloud.delete_security_group(name)
-                return
-            except Conflict:
-                if attempt == 9:
-                    raise
-                time.sleep(self.poll_s)

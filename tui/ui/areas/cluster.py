@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from tui.core.api import ManagerError
 from tui.ui.areas.base import Area, RemoteJob
 
 if TYPE_CHECKING:
@@ -21,6 +22,7 @@ CLUSTER_REFRESH_S = 3.0
 class ClusterArea(Area):
     _cluster_screen: ClusterScreen | None
     _clusters: set[str]
+    _leftovers_offered: set[str]
 
     def action_cluster(self) -> None:
         inst = self.selected_instance()
@@ -125,10 +127,51 @@ class ClusterArea(Area):
                     f"Delete the Dask cluster on {inst.name}?", text, inst.name)))
 
             deleted = await engine.cluster_delete(inst, confirm)
+            live = self.fleet.get(inst.id)
+            jupyter = live is not None and live.jupyter is not None and live.jupyter.state == "running"
             return (f"Cluster on {inst.name} deleted ({', '.join(deleted) or 'no worker instances'}); "
-                    "the head and its Jupyter keep running.")
+                    f"{inst.name} stays" + (" and its Jupyter keeps running." if jupyter else "."))
 
         self._cluster_job("cluster", job)
+
+    def check_leftovers(self) -> None:
+        """Look for what deleted Dask clusters left (workers whose head is gone, a group with no members): they
+        still count against the quota, so offer to delete them (once per head in a session; Cancel has the focus)."""
+        engine = self.engine
+        if engine is None or self._quitting:
+            return
+
+        async def look() -> None:
+            from tui.ui.screens.confirm import Confirm
+
+            try:
+                left = [x for x in await engine.cluster_leftovers() if x.head not in self._leftovers_offered]
+            except ManagerError as exc:
+                self.notify(f"Could not look for what deleted clusters left: {exc}", severity="warning")
+                return
+            if not left or self._quitting:
+                return
+            self._leftovers_offered.update(x.head for x in left)
+            text = "\n\n".join(x.text() for x in left)
+            if not await self.push_screen_wait(Confirm(
+                    "Left over from deleted Dask clusters, still billing", f"{text}\n\nDelete all of it?",
+                    "Delete them", danger=True)):
+                workers = [w.name for x in left for w in x.workers]
+                how = f"ctrl+d on {workers[0]} deletes it with the rest, or " if workers else ""
+                self.notify(f"Kept. {how}`cades-tui cluster delete` deletes all of it.", title="Left over",
+                            severity="warning", timeout=12)
+                return
+            try:
+                gone = await engine.delete_leftovers(left)
+            except ManagerError as exc:
+                self.notify(str(exc), title="Deleting what deleted clusters left failed", severity="error")
+            else:
+                self.notify(f"Deleted what the cluster(s) of {', '.join(x.head for x in left)} left"
+                            + (f": {', '.join(gone)}." if gone else "."), title="Left over")
+            self.action_refresh()  # type: ignore[attr-defined]
+
+        self.run_worker(look(), group="cluster-leftovers", exclusive=True, exit_on_error=False,
+                        name="look for what deleted clusters left")
 
     def _cluster_job(self, action: str, job: RemoteJob) -> None:
         inst = self._cluster_head()

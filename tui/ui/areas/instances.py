@@ -7,13 +7,15 @@ from typing import TYPE_CHECKING
 
 from textual import work
 
+from tui.core.cluster.deletion import plural
 from tui.ui.areas.base import Area, msg
 from tui.ui.widgets.format import mb
 
 if TYPE_CHECKING:
     from tui.core.api import Engine
     from tui.core.cloud.base import Cloud
-    from tui.core.models import Instance, Quota, Volume
+    from tui.core.cluster.deletion import Deletion
+    from tui.core.models import Instance, Quota
     from tui.ui.screens.wizard import LaunchWizard
 
 
@@ -165,35 +167,46 @@ class InstancesArea(Area):
     # -- delete ---------------------------------------------------------------------------------------------------
     def action_delete(self) -> None:
         inst = self.selected_instance()
-        if inst is not None:
-            attached = [v for v in self.fleet.volumes if inst.id in v.attached_to or v.id in inst.volume_ids]
-            self._delete_flow(inst, attached)
+        if inst is None:
+            return
+        self.notify(f"Checking what deleting {inst.name} takes with it…", timeout=2)
+        self.run_remote("delete", self._delete_job, inst)
 
-    @work(group="delete-dialog", exclusive=True, exit_on_error=False, name="delete")
-    async def _delete_flow(self, inst: Instance, volumes: list[Volume]) -> None:
+    async def _delete_job(self, engine: Engine, inst: Instance) -> str | None:
+        """The core's one delete (the CLI's too): the facts first (Jupyter, the Dask cluster it heads, volumes),
+        shown in the dialog; the cluster goes with the head."""
+        from tui.core.api import ManagerError
         from tui.ui.screens.confirm import DeleteInstance
 
-        choice = await self.push_screen_wait(DeleteInstance(
-            inst, volumes, self.settings.launch.delete_volume_on_termination, running=await self._running_on(inst)))
-        if choice is None:
-            self.notify("Nothing deleted.")
-            return
-        kept = "" if choice or not volumes else f" Its {len(volumes)} volume(s) are kept."
-        self.notify(f"Deleting {inst.name}…")
-        self.fleet.mark_deleting(inst.id)
-        self.fleet_changed()  # type: ignore[attr-defined]
-        self.run_cloud("delete", inst.name, lambda c: _delete(c, inst.id, choice),
-                       lambda _: f"{inst.name} is deleted.{kept}", group=f"action:{inst.id}")
+        declined: list[bool] = []
+        chosen: list[bool] = []
 
-    async def _running_on(self, inst: Instance) -> str:
-        """What deleting ends on the instance, in words: Jupyter (with its busy kernels) — '' when nothing."""
-        live = self.fleet.get(inst.id)
-        if live is None or live.jupyter is None or live.jupyter.state != "running" or self.engine is None:
-            return ""
-        busy = await _busy_kernels(self.engine, inst)
-        kernels = f", and {len(busy)} kernel(s) are busy running code ({', '.join(busy)})" if busy else ""
-        return (f"Jupyter is running on {inst.name}{kernels}: deleting ends it, and everything in its "
-                "memory and unsaved notebooks is lost.")
+        async def ask(plan: Deletion) -> bool | None:
+            default = self.settings.launch.delete_volume_on_termination
+            choice = await self.push_screen_wait(DeleteInstance(plan, default))
+            if choice is None:
+                declined.append(True)
+                return None
+            self.notify(f"Deleting {inst.name}" + (" and its Dask cluster" if plan.takes_cluster else "") + "…")
+            for gone in (*plan.workers, inst):
+                self.fleet.mark_deleting(gone.id)
+            self.fleet_changed()  # type: ignore[attr-defined]
+            chosen.append(bool(choice))
+            return bool(choice)
+
+        try:
+            plan = await engine.delete_instance(inst, ask)
+        except ManagerError:
+            if declined:
+                return "Nothing deleted."
+            raise
+        finally:
+            self.action_refresh()  # type: ignore[attr-defined]
+        kept = f" Its {plural(len(plan.volumes), 'volume')} kept." if plan.volumes and not chosen[0] else ""
+        cluster = (f" Its Dask cluster went with it ({', '.join(w.name for w in plan.workers) or 'no workers'}"
+                   + (f", {plan.group}" if plan.group else "") + ")." if plan.takes_cluster else "")
+        self.check_leftovers()  # type: ignore[attr-defined]
+        return f"{inst.name} is deleted.{kept}{cluster}"
 
     # -- console, details -----------------------------------------------------------------------------------------
     def action_console(self) -> None:
@@ -237,14 +250,3 @@ class InstancesArea(Area):
         from tui.ui.screens.instance import DetailsScreen
 
         self.push_screen(DetailsScreen(message.instance, message.image_name, message.volumes, self.clock()))
-
-
-def _delete(cloud: Cloud, instance_id: str, delete_volumes: bool) -> None:
-    cloud.delete(instance_id, delete_volumes=delete_volumes)
-
-
-async def _busy_kernels(engine: Engine, inst: Instance) -> list[str]:
-    try:
-        return [k.name for k in await engine.kernels(inst) if k.busy]
-    except Exception:  # unknown is not "none": the dialog still says Jupyter runs
-        return []

@@ -61,6 +61,7 @@ class RemoteArea(Area):
             await engine.reattach(instances)
         finally:
             self._arm_idle()
+            self.check_leftovers()  # type: ignore[attr-defined]
 
     def _arm_idle(self) -> None:
         if not self._quitting:

@@ -83,18 +83,32 @@ class ClusterScreen(Screen[None]):
         status = self.query_one("#cluster-status", Static)
         table = self.query_one("#cluster-workers", DataTable)
         table.clear()
+        absent = Text.assemble(*((f" · {n} {kind}", "bold red") for kind, n in _counts(state))) if state.absent \
+            else Text()
         if state.status is None:
             if state.problem == "deleted" or "runs no Dask cluster" in state.problem:
                 status.update(Text.assemble(("○ no cluster", "yellow"), f" on {self.head_name} — n creates one "
-                                            "(workers from the profile), then + and - scale it"))
+                                            "(workers from the profile), then + and - scale it", absent))
             else:
-                status.update(Text.assemble(("✗ the scheduler does not answer", "bold red"), f": {state.problem}"))
-            return
-        s = state.status
-        dashboard = state.dashboard_url or "d opens it through a tunnel"
-        status.update(Text.assemble(("● ", "green"), (f"{len(s.workers)} workers", "bold"),
-                                    f", {s.threads} threads · scheduler {s.scheduler} · dashboard {dashboard}"))
-        for w in s.workers:
-            limit = _size(w.memory_limit) if w.memory_limit else "no limit"
-            table.add_row(w.name, w.status, str(w.threads), f"{_size(w.memory_used)} / {limit}", str(w.processing),
-                          short_duration(max(0.0, now - w.last_seen)) + " ago", key=w.name)
+                status.update(Text.assemble(("✗ the scheduler does not answer", "bold red"), f": {state.problem}",
+                                            absent))
+        else:
+            s = state.status
+            dashboard = state.dashboard_url or "d opens it through a tunnel"
+            status.update(Text.assemble(("● ", "green"), (f"{len(s.workers)} workers", "bold"),
+                                        f", {s.threads} threads · scheduler {s.scheduler} · dashboard {dashboard}",
+                                        absent))
+            for w in s.workers:
+                limit = _size(w.memory_limit) if w.memory_limit else "no limit"
+                table.add_row(w.name, w.status, str(w.threads), f"{_size(w.memory_used)} / {limit}",
+                              str(w.processing), short_duration(max(0.0, now - w.last_seen)) + " ago", key=w.name)
+        for a in state.absent:  # they bill all the same: shown, with why
+            table.add_row(a.name, Text(a.state, style="bold red" if a.state != "starting" else "yellow"), "–",
+                          a.why, "–", "–", key=a.name)
+
+
+def _counts(state: ClusterState) -> list[tuple[str, int]]:
+    kinds: dict[str, int] = {}
+    for a in state.absent:
+        kinds[a.state] = kinds.get(a.state, 0) + 1
+    return sorted(kinds.items())

@@ -1,7 +1,8 @@
 """Confirmation dialogs for costly or destructive actions.
 
 `Confirm` answers yes/no; `TypedConfirm` wants a name typed out; `DeleteInstance` asks for the instance's name
-typed out and whether its volumes go too. All are meant for `await app.push_screen_wait(...)` inside a worker.
+typed out and whether its volumes go too, and says what goes with it (the core's words, as the CLI prints
+them). All are meant for `await app.push_screen_wait(...)` inside a worker.
 """
 
 from __future__ import annotations
@@ -10,12 +11,11 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, Static
 
-from tui.core.models import Instance, Volume
-from tui.ui.widgets.format import volume_label
+from tui.core.cluster.deletion import Deletion
 
 
 class Confirm(ModalScreen[bool]):
@@ -47,35 +47,39 @@ class Confirm(ModalScreen[bool]):
 
 
 class DeleteInstance(ModalScreen[bool | None]):
-    """Delete an instance: type its name; choose whether its volumes are deleted too.
+    """Delete an instance: type its name; choose whether its volumes are deleted too. Says what goes with it (the
+    core's `Deletion`): Jupyter and its busy kernels, the Dask cluster it heads (workers, their volumes, the group).
 
     Dismisses with None when cancelled, else with `delete_volumes`.
     """
 
     BINDINGS = [Binding("escape", "dismiss(None)", "Cancel", id="delete.cancel")]
+    DEFAULT_CSS = "DeleteInstance #delete-facts { height: auto; }"
+    FIXED_ROWS = 14  # title, name label and field, buttons, borders: what stays visible below and above the facts
 
-    def __init__(self, instance: Instance, volumes: list[Volume], delete_volumes: bool = False,
-                 running: str = "") -> None:
+    def __init__(self, plan: Deletion, delete_volumes: bool = False) -> None:
         super().__init__(classes="dialog-screen")
-        self.instance = instance
-        self.volumes = volumes
+        self.plan = plan
+        self.instance = plan.instance
         self.delete_volumes = delete_volumes
-        self.running = running  # what runs on it and is lost (Jupyter, busy kernels), said in red
 
     def compose(self) -> ComposeResult:
         inst = self.instance
         with Vertical(classes="dialog"):
             yield Label(Text.assemble("Delete instance ", (inst.name, "bold"), "?"), classes="dialog-title")
-            yield Static(
-                f"{inst.name} ({inst.flavor_name}, {inst.status}) is shut down and removed for good. "
-                "Anything on it that is not on a kept volume is lost.",
-                classes="dialog-body",
-            )
-            if self.running:
-                yield Static(Text(self.running, style="bold red"), id="running-lost", classes="dialog-body")
-            yield Static(self._volumes_text(), id="volumes-fate", classes="dialog-body")
-            if self.volumes:
-                yield Checkbox("Also delete its volumes", self.delete_volumes, id="delete-volumes")
+            with VerticalScroll(id="delete-facts"):  # scrolls when they do not fit (80x24): the name field stays
+                yield Static(
+                    f"{inst.name} ({inst.flavor_name}, {inst.status}) is shut down and removed for good. "
+                    "Anything on it that is not on a kept volume is lost.",
+                    classes="dialog-body",
+                )
+                if self.plan.jupyter:
+                    yield Static(Text(self.plan.jupyter, style="bold red"), id="running-lost", classes="dialog-body")
+                if cluster := self.plan.cluster_text():
+                    yield Static(Text(cluster, style="bold red"), id="cluster-lost", classes="dialog-body")
+                yield Static(self._volumes_text(), id="volumes-fate", classes="dialog-body")
+                if self.plan.volumes:
+                    yield Checkbox("Also delete its volumes", self.delete_volumes, id="delete-volumes")
             yield Label("Type the instance name to confirm:")
             yield Input(placeholder=inst.name, id="typed-name")
             with Horizontal(classes="dialog-buttons"):
@@ -83,15 +87,23 @@ class DeleteInstance(ModalScreen[bool | None]):
                 yield Button("Delete", id="confirm", variant="error", disabled=True)
 
     def on_mount(self) -> None:
+        self._fit()
         self.query_one("#typed-name", Input).focus()
 
+    def on_resize(self) -> None:
+        self._fit()
+
+    def _fit(self) -> None:
+        """The facts take what the name field and the buttons leave (they scroll beyond that)."""
+        self.query_one("#delete-facts", VerticalScroll).styles.max_height = max(3, self.size.height - self.FIXED_ROWS)
+
     def _volumes_text(self) -> Text:
-        if not self.volumes:
+        if not self.plan.volumes:
             return Text("It has no volumes attached.", style="dim")
         fate = ("deleted", "bold red") if self.delete_volumes else ("kept", "bold green")
         text = Text()
-        for v in self.volumes:
-            text.append(f"• {volume_label(v)} ({v.size_gb} GB{', boot' if v.bootable else ''}) will be ")
+        for phrase, _ in self.plan.volume_fates(self.delete_volumes):
+            text.append(f"• {phrase} will be ")
             text.append(*fate)
             text.append("\n")
         if not self.delete_volumes:
