@@ -193,3 +193,31 @@ def test_unreachable_cloud_is_one_line(tmp_path: Path) -> None:
     assert "Traceback" not in r.stderr
     assert "cannot reach" in r.stderr or "auth_url" in r.stderr, r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_launch_without_wait_gets_its_floating_ip_once_active(cli, sandbox) -> None:  # type: ignore[no-untyped-def]
+    """`launch NAME` without --wait returns in BUILD (Nova has no port to bind a floating IP to yet); the next
+    listing that sees it ACTIVE attaches the IP — once, however many processes list it at the same time."""
+    from tests.sandbox.conftest import wait_for
+    from tui.core.cloud.openstack_cloud import OpenStackCloud
+    from tui.core.cloud.openstack_reads import OpenStackReads
+
+    inst = jrun(cli, "launch", "nowait-vm")
+    try:
+        assert inst["status"] == "BUILD"
+        wait_for(lambda: sandbox.server_state("nowait-vm")["status"] == "ACTIVE", what="nowait-vm ACTIVE")
+        first = OpenStackCloud.from_config("sandbox", sandbox.clouds_yaml)
+        second = OpenStackCloud.from_config("sandbox", sandbox.clouds_yaml)
+        stale = [i for i in OpenStackReads.list_instances(second) if i.name == "nowait-vm"]  # read before the claim
+        assert stale and not stale[0].public_ip
+        (listed,) = [i for i in first.list_instances() if i.name == "nowait-vm"]
+        assert listed.public_ip, listed.addresses
+        (again,) = second.attach_pending_floating_ips(stale)  # the racing process finds the claim taken
+        assert again is stale[0]
+        port = sandbox.server_state("nowait-vm")["port_id"]
+        bound = [f for f in sandbox.state.table("floatingips").values() if f["port_id"] == port]
+        assert len(bound) == 1
+        shown = jrun(cli, "show", "nowait-vm")
+        assert shown["ip"] == listed.public_ip
+    finally:
+        cli("delete", "nowait-vm", "--yes", "--delete-volumes")
