@@ -16,6 +16,7 @@ from textual.widgets import Button, Checkbox, Input, Label, Static
 
 from tui.core.models import Instance, Volume
 from tui.ui.widgets.format import volume_label
+from tui.ui.widgets.tick import Tick
 
 
 class Confirm(ModalScreen[bool]):
@@ -75,7 +76,7 @@ class DeleteInstance(ModalScreen[bool | None]):
                 yield Static(Text(self.running, style="bold red"), id="running-lost", classes="dialog-body")
             yield Static(self._volumes_text(), id="volumes-fate", classes="dialog-body")
             if self.volumes:
-                yield Checkbox("Also delete its volumes", self.delete_volumes, id="delete-volumes")
+                yield Tick("Also delete its volumes", self.delete_volumes, id="delete-volumes")
             yield Label("Type the instance name to confirm:")
             yield Input(placeholder=inst.name, id="typed-name")
             with Horizontal(classes="dialog-buttons"):
