@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from textual.app import App, ComposeResult
 
+from tui.ui.screens.help import HelpScreen
 from tui.ui.widgets.tick import Tick
 
 
@@ -23,3 +26,26 @@ async def test_a_checkbox_looks_different_on_and_off_without_colour() -> None:
         off.focus()
         await pilot.press("space")
         assert off.value and off.render().plain.startswith("▐✓▌")
+
+
+async def test_help_groups_keys_by_screen_with_their_action_ids(ui: Any, make_app: Any) -> None:
+    """`?`: a heading per screen or pane; the cluster screen's `n` and `ctrl+d` under its own heading, not mixed
+    into the main screen's; each row names its action id (what the profile's keymap remaps)."""
+    app = make_app(keymap={"launch": "ctrl+n"})
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("question_mark")
+        help_screen = await ui.screen(pilot, HelpScreen)
+        groups = dict(help_screen.groups)
+        assert list(groups)[:4] == ["Main screen", "Instances table", "Tunnels pane", "Cluster screen (k)"]
+        for heading, rows in groups.items():
+            keys = [k for k, *_ in rows]
+            assert len(keys) == len(set(keys)), (heading, keys)  # no key twice under one heading
+        main = {action_id: keys for keys, _d, _t, action_id in groups["Main screen"]}
+        cluster = {action_id: keys for keys, _d, _t, action_id in groups["Cluster screen (k)"]}
+        assert main["launch"] == "^n" and main["delete"] == "^d"  # the keymap applies
+        assert cluster["cluster.create"] == "n" and cluster["cluster.delete"] == "^d"
+        shown = app.export_screenshot().replace("&#160;", " ")  # what is on screen (the top of the list)
+        assert "Main screen" in shown and "launch" in shown and "jupyter.start" in shown
+        await pilot.press("end")
+        shown = app.export_screenshot().replace("&#160;", " ")
+        assert "Cluster screen (k)" in shown and "cluster.create" in shown, shown

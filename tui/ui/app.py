@@ -200,16 +200,19 @@ class CadesApp(PollingArea, InstancesArea, VolumesArea, SetupArea, JupyterArea, 
         cluster = [b for b in CLUSTER if b.action.startswith("app.")]
         for binding in [*self.BINDINGS, *InstancesTable.BINDINGS, *TunnelsTable.BINDINGS, *cluster]:
             assert isinstance(binding, Binding)
-            keys = self._keymap.get(binding.id, binding.key) if binding.id else binding.key
-            shown = ", ".join(self.get_key_display(replace(binding, key=k.strip())) for k in keys.split(","))
             action = binding.action if "." in binding.action.split("(")[0] else f"app.{binding.action}"
-            rows.append((shown, binding.description, binding.tooltip, action))
+            rows.append((self.key_text(binding), binding.description, binding.tooltip, action))
         return rows
 
-    def action_help(self) -> None:
-        from tui.ui.screens.help import HelpScreen
+    def key_text(self, binding: Binding) -> str:
+        """A binding's keys as displayed, after the profile's keymap."""
+        keys = self._keymap.get(binding.id, binding.key) if binding.id else binding.key
+        return ", ".join(self.get_key_display(replace(binding, key=k.strip())) for k in keys.split(","))
 
-        self.push_screen(HelpScreen([(k, d, t) for k, d, t, _ in self.binding_rows()]))
+    def action_help(self) -> None:
+        from tui.ui.screens.help import HelpScreen, help_groups
+
+        self.push_screen(HelpScreen(help_groups(self)))
 
     def action_focus_pane(self, pane: str) -> None:
         target = self.query(PANES[pane])  # empty in the few ms before the panes are built
