@@ -27,7 +27,7 @@ from tui.core.api import ManagerError
 from tui.core.cloud.base import Cloud, CloudError
 from tui.core.cluster.engine import ClusterConfig, ClusterError, DaskCluster, Found, Manifest, read_manifest
 from tui.core.cluster.idle import IdleClock
-from tui.core.cluster.plan import heads_named
+from tui.core.cluster.plan import heads_named, plan_workers
 from tui.core.cluster.status import StatusError
 from tui.core.cluster.workers import SG_PREFIX, WorkerInstances, number, security_group_name
 from tui.core.cluster.workers import members as members_of
@@ -99,6 +99,7 @@ class ClusterService:
             raise ClusterError("a cluster without workers and without a worker on the head would compute nothing",
                                "ask for at least one worker")
         head = await self._head(head_ref)
+        await asyncio.to_thread(self._check_quota, head, n, flavor)  # before anything is installed or made
         cluster = DaskCluster(head, [head] if with_head else [], self.connect, self.config(),
                               progress=self._progress(head))
         await cluster.prepare()  # the head's Python and dask, free ports: before any instance is launched
@@ -130,6 +131,15 @@ class ClusterService:
         status = await cluster.scale_down(names)
         await self._delete_instances(head, victims)
         return await self._finish(head, status, (), removed=tuple(names), dashboard=dashboard)
+
+    def _check_quota(self, head: Instance, n: int, flavor: str) -> None:
+        """Blocking: the workers still to launch fit the remaining quota, else QuotaExceeded with the numbers —
+        checked first, so a cluster that cannot fit installs nothing and makes no CA."""
+        instances = self.cloud.list_instances()
+        usable = [w for w in members_of(head, instances) if w.status in ("ACTIVE", "BUILD")]
+        if n > len(usable):
+            plan_workers(head, n - len(usable), self.cloud.list_flavors(), self.cloud.get_quota(),
+                         flavor or self.settings.cluster.flavor, existing=[i.name for i in instances])
 
     async def _grow(self, head: Instance, n: int, flavor: str) -> tuple[list[Instance], tuple[str, ...]]:
         """The head's ACTIVE workers, n of them when everything goes well (`WorkerInstances.grow`), and what failed."""
