@@ -364,7 +364,7 @@ async def test_ctrl_x_cancels_a_running_setup(ui: Any, rig: Rig) -> None:
 
         await pilot.press("ctrl+x")
         await ui.wait_for(pilot, lambda: "✗ cancelled" in str(pane.status.render()))
-        assert "cancelled (Ctrl+X); press s to run setup again" in log.lines[-1]
+        assert "cancelled; press s to run setup again" in log.lines[-1]
         await ui.wait_for(pilot, lambda: any("Setup on alpha cancelled" in n for n in watch.notes("warning")))
 
         def ended() -> bool:
@@ -379,6 +379,36 @@ async def test_ctrl_x_cancels_a_running_setup(ui: Any, rig: Rig) -> None:
         await pilot.press("ctrl+x")  # nothing left to cancel
         await ui.wait_for(pilot, lambda: any("No setup is running." in n for n in watch.notes("warning")))
         await pilot.press("q")  # and quitting asks nothing
+        await ui.wait_for(pilot, lambda: not app.is_running)
+    sleep.kill()  # see test_a_cancelled_step_s_command_ends_on_the_vm
+
+
+async def test_ctrl_c_cancels_a_running_setup_then_asks_to_quit(ui: Any, rig: Rig) -> None:
+    """Ctrl+C (README: "Ctrl+C everywhere") cancels the running setup — not Textual's "Press ctrl+q to quit" —
+    and once nothing runs, asks to quit; Ctrl+C on that question quits."""
+    sleep = SleepOnTheVM()
+    app = rig.app(steps=(WaitForSSH(), sleep))
+    watch = ui.Watch()
+    async with app.run_test(size=(120, 40), notifications=True, message_hook=watch.hook) as pilot:
+        await ready(ui, pilot, app)
+        log, pane = setup_pane(app)
+        await pilot.press("s")
+        await ui.wait_for(pilot, lambda: any("sleep     │ sleeping" in line for line in log.lines), timeout=30)
+
+        await pilot.press("ctrl+c")
+        await ui.wait_for(pilot, lambda: "✗ cancelled" in str(pane.status.render()))
+        await ui.wait_for(pilot, lambda: any("Setup on alpha cancelled" in n for n in watch.notes("warning")))
+        assert app.is_running and not any("ctrl+q" in n for n in watch.notes())
+
+        await pilot.press("ctrl+c")  # nothing runs now: it asks
+        confirm = await ui.screen(pilot, Confirm)
+        assert confirm.title_text == "Quit cades-tui?"
+        await pilot.press("escape")  # no: the app stays
+        await ui.wait_for(pilot, lambda: not isinstance(app.screen, Confirm))
+        assert app.is_running
+        await pilot.press("ctrl+c")
+        await ui.screen(pilot, Confirm)
+        await pilot.press("ctrl+c")  # again: quits
         await ui.wait_for(pilot, lambda: not app.is_running)
     sleep.kill()  # see test_a_cancelled_step_s_command_ends_on_the_vm
 

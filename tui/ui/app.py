@@ -59,6 +59,7 @@ def _actions_provider() -> type[Provider]:
     return ActionsProvider
 
 
+QUIT_ASK = "quit-ask"  # the id of the "Quit cades-tui?" dialog Ctrl+C opens (Ctrl+C on it quits)
 REST_AFTER_S = 0.3  # with `table_first`: the other panes' content waits this long at most for the first listing
 
 
@@ -253,12 +254,32 @@ class CadesApp(PollingArea, InstancesArea, VolumesArea, SetupArea, JupyterArea, 
     async def action_quit(self) -> None:
         self._quit()
 
+    def action_interrupt(self) -> None:
+        """Ctrl+C, on every screen and dialog: copy the selected text when there is some (as Textual's Ctrl+C
+        does); else cancel the setups and cluster work running; when nothing runs, ask to quit — and on that
+        question, Ctrl+C again quits."""
+        selected = getattr(self.focused, "selected_text", "") or self.screen.get_selected_text()
+        if selected:
+            self.copy_to_clipboard(selected)
+        elif self.screen.id == QUIT_ASK:
+            self.screen.dismiss(True)
+        elif self.running_setups():
+            self.action_cancel_setup()
+        elif self.running_cluster_work():
+            self.cancel_cluster_work()
+        else:
+            self._quit(ask=True)
+
     @work(group="quit", exclusive=True, exit_on_error=False, name="quit")
-    async def _quit(self) -> None:
-        """Leave; while a setup runs, ask first (quitting cancels it)."""
+    async def _quit(self, ask: bool = False) -> None:
+        """Leave; while a setup runs, ask first (quitting cancels it); with `ask` (Ctrl+C), ask anyway."""
         from tui.ui.screens.confirm import Confirm
 
         setups, clusters = self.running_setups(), self.running_cluster_work()
+        if ask and not setups and not clusters and not await self.push_screen_wait(Confirm(
+                "Quit cades-tui?", "Instances, Jupyter and Dask clusters keep running; tunnels re-open on the next "
+                "start. Ctrl+C again quits.", "Quit", screen_id=QUIT_ASK)):
+            return
         if setups and not await self.push_screen_wait(Confirm(
                 f"Quit while setup runs on {', '.join(setups)}?",
                 "Quitting cancels the setup: the step running now stops. Press s on the instance later to run it "

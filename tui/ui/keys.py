@@ -9,6 +9,8 @@ BINDINGS: list[Binding] = [
     Binding("question_mark", "help", "Help", id="help", tooltip="List every key"),
     Binding("q", "quit", "Quit", id="quit",
             tooltip="Leave cades-tui (instances and Jupyter keep running; tunnels re-open on the next start)"),
+    Binding("ctrl+c", "interrupt", "Cancel/Quit", id="interrupt", show=False, priority=True,
+            tooltip="Cancel what runs (a setup, cluster work); when nothing runs, ask to quit (ctrl+c again quits)"),
     Binding("n", "launch", "New", id="launch",
             tooltip="Launch a new instance: image, flavor, boot volume, key pair, network"),
     Binding("r", "resize", "Resize", id="resize",

@@ -135,6 +135,17 @@ class ClusterArea(Area):
         if inst is not None:
             self.run_remote(action, job, inst)
 
+    def cancel_cluster_work(self) -> None:
+        """Ctrl+C: stop the cluster work running (create, scale, delete) where it is; what exists stays."""
+        running = [iid for action, iid in self._remote_jobs if action == "cluster"]
+        for iid in running:
+            self.workers.cancel_group(self, f"cluster:{iid}")
+            self._remote_jobs.discard(("cluster", iid))
+        names = ", ".join(self.instance_name(iid) for iid in running)
+        self.notify(f"Cluster work on {names} cancelled: instances already launched and sessions already started "
+                    "stay. n on the cluster screen creates again, adopting what exists.", title="Cluster",
+                    severity="warning")
+
     def running_cluster_work(self) -> list[str]:
         """Names of the heads with a cluster operation in progress (quitting asks first)."""
         return [self.instance_name(iid) for action, iid in self._remote_jobs if action == "cluster"]

@@ -24,8 +24,9 @@ class Confirm(ModalScreen[bool]):
 
     BINDINGS = [Binding("escape", "dismiss(False)", "Cancel", id="confirm.cancel")]
 
-    def __init__(self, title: str, body: str | Text, confirm: str = "Confirm", *, danger: bool = False) -> None:
-        super().__init__(classes="dialog-screen")
+    def __init__(self, title: str, body: str | Text, confirm: str = "Confirm", *, danger: bool = False,
+                 screen_id: str | None = None) -> None:
+        super().__init__(id=screen_id, classes="dialog-screen")
         self.title_text = title
         self.body = body
         self.confirm_label = confirm
