@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from textual.app import App, ComposeResult
@@ -49,3 +50,31 @@ async def test_help_groups_keys_by_screen_with_their_action_ids(ui: Any, make_ap
         await pilot.press("end")
         shown = app.export_screenshot().replace("&#160;", " ")
         assert "Cluster screen (k)" in shown and "cluster.create" in shown, shown
+
+
+class _ScreenApp(App[None]):
+    CSS_PATH = str(Path(__file__).resolve().parents[2] / "tui" / "ui" / "app.tcss")
+
+
+async def test_the_cluster_progress_pane_follows_new_lines() -> None:
+    """Lines arriving faster than frames (several per refresh) keep the newest in view; scrolled up, it stays."""
+    from textual.widgets import Log
+
+    from tui.ui.screens.cluster import ClusterScreen
+
+    app = _ScreenApp()
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = ClusterScreen("h", "head")
+        await app.push_screen(screen)
+        await pilot.pause()
+        log = screen.query_one("#cluster-log", Log)
+        for i in range(30):
+            screen.progress("head-w1", f"line {i}")
+            if i % 7 == 0:
+                await pilot.pause(0.01)
+        await pilot.pause()
+        assert log.max_scroll_y > 0 and log.scroll_y == log.max_scroll_y
+        log.scroll_home(animate=False, immediate=True)  # the user reads back
+        screen.progress("head-w1", "one more")
+        await pilot.pause()
+        assert log.scroll_y == 0

@@ -22,7 +22,7 @@ import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -36,7 +36,7 @@ from textual.worker import WorkerState
 from tui.core.api import Engine
 from tui.core.cloud.base import LaunchSpec
 from tui.core.cloud.openstack_cloud import OpenStackCloud
-from tui.core.config import IdleSettings, JupyterSettings, Settings, SSHSettings, UISettings
+from tui.core.config import ClusterSettings, IdleSettings, JupyterSettings, Settings, SSHSettings, UISettings
 from tui.core.engine import engine_factory
 from tui.core.events import HostKeyQuestion
 from tui.core.guide.steps import CreateWorkspace, DetectSystem, SetupContext, Step, WaitForSSH, WriteJupyterConfig
@@ -723,3 +723,82 @@ async def test_delete_with_jupyter_running_warns_then_forgets_the_instance(ui: A
             await asyncio.to_thread(rig.cloud.delete, omega.id, delete_volumes=True)
         leftover = AppState.load(rig.state_file)
         leftover.forget_instance(omega.id)
+
+
+async def test_cluster_screen_asks_how_many_workers_and_says_cancelled(ui: Any, rig: Rig) -> None:
+    """`n` on the cluster screen asks how many workers, defaulting to the profile's number capped to what the
+    remaining quota holds; declining it, or the delete dialog, says "cancelled" (not a failure, not silence)."""
+    from tui.core.cluster.plan import workers_that_fit
+    from tui.ui.screens.cluster import ClusterScreen
+    from tui.ui.screens.cluster_create import WorkerCount
+    from tui.ui.screens.confirm import TypedConfirm
+
+    fit = workers_that_fit(rig.cloud.list_flavors(), rig.cloud.get_quota())
+    settings = replace(rig.settings, cluster=ClusterSettings(workers=fit + 3))  # more than fits
+    app = CadesApp(settings, engine_factory(
+        settings, lambda: OpenStackCloud.from_config(cloud="sandbox", clouds_yaml=rig.sandbox.clouds_yaml),
+        services=Services(settings, rig.store, rig.base / "state", rig.base / "known_hosts"),
+        options=ManagerOptions(jupyter_command=JUPYTER, setup_steps=STEPS)))
+    watch = ui.Watch()
+    async with app.run_test(size=(120, 40), notifications=True, message_hook=watch.hook) as pilot:
+        await ready(ui, pilot, app)
+        await ui.wait_for(pilot, lambda: app.fleet.quota is not None and bool(app.fleet.flavors))
+        await pilot.press("k")
+        await ui.screen(pilot, ClusterScreen)
+        await pilot.press("n")
+        prompt = await ui.screen(pilot, WorkerCount)
+        assert prompt.query_one("#workers-count", Input).value == str(fit)
+        await pilot.press("end", "9", "enter")  # more than fit: refused in the dialog, with the numbers
+        assert f"the remaining quota holds {fit} more" in str(prompt.query_one("#workers-error", Static).render())
+        assert isinstance(app.screen, WorkerCount)
+        await pilot.press("escape")
+        await ui.wait_for(pilot, lambda: any("Cluster creation cancelled" in n for n in watch.notes()))
+
+        await ui.screen(pilot, ClusterScreen)
+        await pilot.press("ctrl+d")
+        await ui.screen(pilot, TypedConfirm, timeout=30)
+        await pilot.press("escape")
+        await ui.wait_for(pilot, lambda: any("Delete cancelled; nothing changed" in n for n in watch.notes()))
+        assert not any("cancelled" in n for n in watch.notes("error")), watch.notes("error")
+
+
+@pytest.mark.timeout(180)
+async def test_ctrl_c_cancels_a_running_cluster_create(ui: Any, rig: Rig) -> None:
+    """Ctrl+C while a cluster is being created (here: its worker never leaves BUILD) stops that work and says what
+    stays; the app keeps running."""
+    from tui.ui.screens.cluster import ClusterScreen
+    from tui.ui.screens.cluster_create import WorkerCount
+
+    settings = replace(rig.settings, setup=replace(rig.settings.setup, env_path=sys.prefix),  # dask is there
+                       cluster=ClusterSettings(workers=1, head_worker=False, scheduler_port=free_port(),
+                                               dashboard_port=free_port(), auto_dashboard_tunnel=False))
+    app = CadesApp(settings, engine_factory(
+        settings, lambda: OpenStackCloud.from_config(cloud="sandbox", clouds_yaml=rig.sandbox.clouds_yaml),
+        services=Services(settings, rig.store, rig.base / "state", rig.base / "known_hosts"),
+        options=ManagerOptions(jupyter_command=JUPYTER, setup_steps=STEPS)))
+    watch = ui.Watch()
+    rig.sandbox.faults.never_active = "alpha-w*"
+    try:
+        async with app.run_test(size=(120, 40), notifications=True, message_hook=watch.hook) as pilot:
+            await ready(ui, pilot, app)
+            await pilot.press("k")
+            await ui.screen(pilot, ClusterScreen)
+            await pilot.press("n")
+            await ui.screen(pilot, WorkerCount)
+            await pilot.press("enter")
+            await ui.wait_for(pilot, lambda: any(i.name == "alpha-w1" for i in app.fleet.instances()), timeout=60)
+            assert app.running_cluster_work() == ["alpha"]
+            await pilot.press("ctrl+c")
+            await ui.wait_for(pilot, lambda: any("Cluster work on alpha cancelled" in n for n in watch.notes()))
+
+            def ended() -> bool:
+                """the cluster worker to end as cancelled"""
+                return any(m.worker.name == "cluster alpha" and m.state is WorkerState.CANCELLED
+                           for m in watch.of("StateChanged"))
+            await ui.wait_for(pilot, ended)
+            assert app.running_cluster_work() == [] and app.is_running
+    finally:
+        rig.sandbox.faults.never_active = ""
+        for inst in rig.cloud.list_instances():
+            if inst.name.startswith("alpha-w"):
+                rig.cloud.delete(inst.id, delete_volumes=True)

@@ -13,9 +13,10 @@ import logging
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 
-from tui.core.api import ApproveFormat, Confirm, EngineFactory, ManagerError
+from tui.core.api import ApproveFormat, Cancelled, Confirm, EngineFactory, ManagerError
 from tui.core.cloud.base import Cloud, CloudError, LaunchSpec
 from tui.core.cluster.engine import ClusterError
+from tui.core.cluster.errors import Cancelled as ClusterCancelled
 from tui.core.cluster.service import ClusterService
 from tui.core.cluster.status import StatusError
 from tui.core.config import Settings
@@ -212,6 +213,8 @@ def _as_manager_error() -> Iterator[None]:
     """Cluster and cloud failures reach the UI as ManagerError (one line: the message and the hint)."""
     try:
         yield
+    except ClusterCancelled as exc:
+        raise Cancelled(str(exc)) from exc
     except (ClusterError, CloudError, StatusError) as exc:
         raise ManagerError(str(exc)) from exc
 

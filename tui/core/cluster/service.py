@@ -26,6 +26,7 @@ import asyncssh
 from tui.core.api import ManagerError
 from tui.core.cloud.base import Cloud, CloudError
 from tui.core.cluster.engine import ClusterConfig, ClusterError, DaskCluster, Found, Manifest, read_manifest
+from tui.core.cluster.errors import Cancelled
 from tui.core.cluster.idle import IdleClock
 from tui.core.cluster.plan import heads_named, plan_workers
 from tui.core.cluster.status import StatusError
@@ -127,7 +128,7 @@ class ClusterService:
         if confirm is not None and not await confirm(
                 f"Retire and delete {len(names)} worker instance(s): {', '.join(names)} (their boot volumes go "
                 "with them; the data they hold moves to the other workers first)"):
-            raise ClusterError("scale down cancelled; nothing changed")
+            raise Cancelled("scale down cancelled; nothing changed")
         status = await cluster.scale_down(names)
         await self._delete_instances(head, victims)
         return await self._finish(head, status, (), removed=tuple(names), dashboard=dashboard)
@@ -243,7 +244,7 @@ class ClusterService:
                 f"({', '.join(w.name for w in workers) or 'none'}) and their boot volumes; the head keeps Jupyter"
                 + (f". {busy} task(s) are running and will be lost" if busy else ""))
         if confirm is not None and not await confirm(lost):
-            raise ClusterError("delete cancelled; nothing changed")
+            raise Cancelled("delete cancelled; nothing changed")
         if manifest is not None:
             await (await self._cluster(head, manifest)).stop()
         await self.manager.close_tunnel(head.id, DASHBOARD)
