@@ -221,3 +221,16 @@ def test_launch_without_wait_gets_its_floating_ip_once_active(cli, sandbox) -> N
         assert shown["ip"] == listed.public_ip
     finally:
         cli("delete", "nowait-vm", "--yes", "--delete-volumes")
+
+
+def test_status_reads_load_and_memory_of_a_vm_before_setup(cli) -> None:  # type: ignore[no-untyped-def]
+    """`status --json` on a VM that answers SSH but never ran setup or Jupyter: its load and memory (a quiet login,
+    its host key pinned from the console log), not null."""
+    inst = jrun(cli, "launch", "load-vm", "--wait")
+    try:
+        row = next(r for r in jrun(cli, "status") if r["id"] == inst["id"])
+        assert row["jupyter"] == "-"
+        assert isinstance(row["load1"], float) and row["load1"] >= 0, row
+        assert isinstance(row["mem_used_pct"], float) and 0 < row["mem_used_pct"] <= 100, row
+    finally:
+        cli("delete", "load-vm", "--yes", "--delete-volumes")

@@ -459,19 +459,16 @@ async def test_a_cancelled_step_s_command_ends_on_the_vm(ui: Any, rig: Rig) -> N
         sleep.kill()
 
 
-async def test_load_and_memory_of_a_connected_instance(ui: Any, rig: Rig, tmp_path: Path) -> None:
+async def test_load_and_memory_of_an_instance_before_any_setup(ui: Any, rig: Rig, tmp_path: Path) -> None:
+    """Load·Mem shows for a VM that answers SSH, before setup or Jupyter ever ran: its host key is pinned from
+    the console log, so the app logs in quietly for it (no question) and reads /proc after each poll."""
     iid = rig.instance.id
-    app = rig.app(state_dir=tmp_path / "state")  # nothing to reattach: no connection until setup makes one
+    app = rig.app(state_dir=tmp_path / "state", known_hosts=tmp_path / "known_hosts")  # nothing open, nothing known
     watch = ui.Watch()
     async with app.run_test(size=(120, 40), notifications=True, message_hook=watch.hook) as pilot:
         await ready(ui, pilot, app)
-        await pilot.pause(1.0)  # a poll or two
-        assert load_cell(app, iid) == "–"  # never logs in for it
-        await pilot.press("s")
-        log = app.query_one("#setup-log", Log)
-        await ui.wait_for(pilot, lambda: any("Setup finished" in line for line in log.lines), timeout=30)
-        # read from /proc over the pooled SSH connection after each poll
-        await ui.wait_for(pilot, lambda: re.fullmatch(r"\d+\.\d·\d+%", load_cell(app, iid)), timeout=10)
+        await ui.wait_for(pilot, lambda: re.fullmatch(r"\d+\.\d·\d+%", load_cell(app, iid)), timeout=20)
+        assert not watch.of("HostKeyQuestion") and not isinstance(app.screen, HostKeyScreen)
         metrics = [m.event for m in watch.of("Metrics") if m.event.instance_id == iid]
         assert metrics and 0 < metrics[-1].mem_used_pct < 100 and metrics[-1].load1 >= 0
         # the sandbox's VMs run on this machine: their /proc is ours
@@ -479,7 +476,21 @@ async def test_load_and_memory_of_a_connected_instance(ui: Any, rig: Rig, tmp_pa
         count = len(metrics)
         await ui.wait_for(pilot, lambda: len([m for m in watch.of("Metrics") if m.event.instance_id == iid])
                           > count)  # and again on the next poll
-    rig.set_up.add(iid)
+
+
+async def test_no_load_without_a_known_host_key_and_nothing_asked(ui: Any, rig: Rig, tmp_path: Path,
+                                                                  unpinned: None) -> None:
+    """Nothing pinned and nothing known: no login for metrics — a trust question is for the user's own first
+    login (setup, shell), never for a number in a column."""
+    iid = rig.instance.id
+    app = rig.app(state_dir=tmp_path / "state", known_hosts=tmp_path / "known_hosts")
+    watch = ui.Watch()
+    async with app.run_test(size=(120, 40), notifications=True, message_hook=watch.hook) as pilot:
+        await ready(ui, pilot, app)
+        start = len(watch.of("Polled"))
+        await ui.wait_for(pilot, lambda: len(watch.of("Polled")) >= start + 3)  # a few polls and refreshes
+        assert load_cell(app, iid) == "–"
+        assert not watch.of("HostKeyQuestion") and not isinstance(app.screen, HostKeyScreen)
 
 
 def _mem_used_pct() -> float:
