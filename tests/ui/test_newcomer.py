@@ -78,3 +78,34 @@ async def test_the_cluster_progress_pane_follows_new_lines() -> None:
         screen.progress("head-w1", "one more")
         await pilot.pause()
         assert log.scroll_y == 0
+
+
+async def test_details_show_every_column_in_full() -> None:
+    """Enter: what the Instances and Tunnels panes cut or hide in a narrow pane — the IP, the status with its
+    task, Jupyter, load and memory, each tunnel with its bytes — is all in the details."""
+    from datetime import UTC, datetime
+
+    from textual.widgets import Static
+
+    from tui.core.events import JupyterState, Metrics
+    from tui.core.live import InstanceLive
+    from tui.core.models import Address, Instance, TunnelInfo, TunnelState
+    from tui.ui.screens.instance import DetailsScreen
+
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    inst = Instance("i-1", "analytics-1", "ACTIVE", "m1.small", vcpus=1, ram_mb=4096, task_state="deleting",
+                    addresses=(Address("private", "192.168.100.123", "fixed"),), launched_at=now)
+    tunnels = (TunnelInfo("i-1", 8890, "127.0.0.1", 8889, TunnelState.UP, now, 2_000_000, 30_000),
+               TunnelInfo("i-1", 8790, "127.0.0.1", 8787, TunnelState.UP, now, purpose="dask-dashboard"))
+    live = InstanceLive("i-1", inst, ssh="connected", jupyter=JupyterState("i-1", "running", local_port=8890,
+                                                                          remote_port=8889),
+                        tunnels=tunnels, signals=(Metrics("i-1", 0.25, 41.0),))
+    app = _ScreenApp()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await app.push_screen(DetailsScreen(inst, "Ubuntu 24.04", [], now, live))
+        await pilot.pause()
+        body = str(app.screen.query_one("#details-body", Static).render())
+        for shown in ("192.168.100.123", "running on VM port 8889", "0.25 load per vCPU", "41% memory",
+                      "Tunnel jupyter", "127.0.0.1:8890 → 127.0.0.1:8889", "↓1.9M ↑29.3K", "Tunnel dask-dashboard"):
+            assert shown in body, (shown, body)
+        assert "ACTIVE (deleting)" in str(app.screen.query_one(".dialog-title").render())

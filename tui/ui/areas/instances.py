@@ -236,7 +236,8 @@ class InstancesArea(Area):
     def on_instance_details(self, message: msg.InstanceDetails) -> None:
         from tui.ui.screens.instance import DetailsScreen
 
-        self.push_screen(DetailsScreen(message.instance, message.image_name, message.volumes, self.clock()))
+        self.push_screen(DetailsScreen(message.instance, message.image_name, message.volumes, self.clock(),
+                                       self.fleet.get(message.instance.id)))
 
 
 def _delete(cloud: Cloud, instance_id: str, delete_volumes: bool) -> None:
