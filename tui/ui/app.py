@@ -12,7 +12,6 @@ import contextlib
 import gc
 import logging
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, ClassVar
 
@@ -27,13 +26,14 @@ from textual.worker import Worker, WorkerState
 
 from tui.ui.areas.cluster import ClusterArea
 from tui.ui.areas.instances import InstancesArea
+from tui.ui.areas.interrupt import QUIT_ASK, InterruptArea
 from tui.ui.areas.jupyter import JupyterArea
 from tui.ui.areas.polling import PollingArea, settle_memory
 from tui.ui.areas.remote import IDLE_EVERY, RemoteArea
 from tui.ui.areas.setup import SetupArea
 from tui.ui.areas.tunnels import TunnelsArea
 from tui.ui.areas.volumes import VolumesArea
-from tui.ui.keys import BINDINGS, MAIN_SCREEN_ACTIONS, PANES
+from tui.ui.keys import BINDINGS, MAIN_SCREEN_ACTIONS, PANES, key_text
 from tui.ui.widgets.panes import FlavorsPane, InstancesPane, QuotaBar, SetupPane, TunnelsPane
 
 if TYPE_CHECKING:
@@ -59,12 +59,11 @@ def _actions_provider() -> type[Provider]:
     return ActionsProvider
 
 
-QUIT_ASK = "quit-ask"  # the id of the "Quit cades-tui?" dialog Ctrl+C opens (Ctrl+C on it quits)
 REST_AFTER_S = 0.3  # with `table_first`: the other panes' content waits this long at most for the first listing
 
 
 class CadesApp(PollingArea, InstancesArea, VolumesArea, SetupArea, JupyterArea, TunnelsArea, ClusterArea,
-               RemoteArea, App[None]):
+               RemoteArea, InterruptArea, App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "cades-tui"
     COMMANDS = App.COMMANDS | {_actions_provider}
@@ -202,13 +201,8 @@ class CadesApp(PollingArea, InstancesArea, VolumesArea, SetupArea, JupyterArea, 
         for binding in [*self.BINDINGS, *InstancesTable.BINDINGS, *TunnelsTable.BINDINGS, *cluster]:
             assert isinstance(binding, Binding)
             action = binding.action if "." in binding.action.split("(")[0] else f"app.{binding.action}"
-            rows.append((self.key_text(binding), binding.description, binding.tooltip, action))
+            rows.append((key_text(self, binding), binding.description, binding.tooltip, action))
         return rows
-
-    def key_text(self, binding: Binding) -> str:
-        """A binding's keys as displayed, after the profile's keymap."""
-        keys = self._keymap.get(binding.id, binding.key) if binding.id else binding.key
-        return ", ".join(self.get_key_display(replace(binding, key=k.strip())) for k in keys.split(","))
 
     def action_help(self) -> None:
         from tui.ui.screens.help import HelpScreen, help_groups
@@ -253,22 +247,6 @@ class CadesApp(PollingArea, InstancesArea, VolumesArea, SetupArea, JupyterArea, 
     # ---- quitting ------------------------------------------------------------------------------
     async def action_quit(self) -> None:
         self._quit()
-
-    def action_interrupt(self) -> None:
-        """Ctrl+C, on every screen and dialog: copy the selected text when there is some (as Textual's Ctrl+C
-        does); else cancel the setups and cluster work running; when nothing runs, ask to quit — and on that
-        question, Ctrl+C again quits."""
-        selected = getattr(self.focused, "selected_text", "") or self.screen.get_selected_text()
-        if selected:
-            self.copy_to_clipboard(selected)
-        elif self.screen.id == QUIT_ASK:
-            self.screen.dismiss(True)
-        elif self.running_setups():
-            self.action_cancel_setup()
-        elif self.running_cluster_work():
-            self.cancel_cluster_work()
-        else:
-            self._quit(ask=True)
 
     @work(group="quit", exclusive=True, exit_on_error=False, name="quit")
     async def _quit(self, ask: bool = False) -> None:

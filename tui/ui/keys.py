@@ -3,6 +3,10 @@ tooltip for `?` and the palette — and which actions act on the main screen onl
 
 from __future__ import annotations
 
+from dataclasses import replace
+from typing import Any
+
+from textual.app import App
 from textual.binding import Binding
 
 BINDINGS: list[Binding] = [
@@ -68,3 +72,9 @@ MAIN_SCREEN_ACTIONS = {"launch", "resize", "power", "reboot", "delete", "console
                        "filter"}
 PANES = {"instances": "#instances-table", "flavors": "#flavors-table", "setup": "#setup-log",
          "tunnels": "#tunnels-table"}
+
+
+def key_text(app: App[Any], binding: Binding) -> str:
+    """A binding's keys as displayed, after the profile's keymap (for `?` and the palette)."""
+    keys = app._keymap.get(binding.id, binding.key) if binding.id else binding.key
+    return ", ".join(app.get_key_display(replace(binding, key=k.strip())) for k in keys.split(","))

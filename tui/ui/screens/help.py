@@ -22,6 +22,7 @@ HelpGroup = tuple[str, list[HelpRow]]  # heading, rows
 
 def help_groups(app: CadesApp) -> list[HelpGroup]:
     """Every binding of the app, its panes and its screens, under a heading per screen or pane."""
+    from tui.ui.keys import key_text
     from tui.ui.screens.cluster import BINDINGS as CLUSTER
     from tui.ui.screens.jupyter_log import JupyterLogScreen
     from tui.ui.screens.volumes import VolumesScreen
@@ -35,7 +36,7 @@ def help_groups(app: CadesApp) -> list[HelpGroup]:
         ("Jupyter log (l)", list(JupyterLogScreen.BINDINGS)),  # type: ignore[arg-type]
         ("Volumes (v)", list(VolumesScreen.BINDINGS)),  # type: ignore[arg-type]
     ]
-    return [(heading, [(app.key_text(b), b.description, b.tooltip, b.id or "") for b in bindings])
+    return [(heading, [(key_text(app, b), b.description, b.tooltip, b.id or "") for b in bindings])
             for heading, bindings in groups]
 
 
