@@ -234,3 +234,30 @@ def test_status_reads_load_and_memory_of_a_vm_before_setup(cli) -> None:  # type
         assert isinstance(row["mem_used_pct"], float) and 0 < row["mem_used_pct"] <= 100, row
     finally:
         cli("delete", "load-vm", "--yes", "--delete-volumes")
+
+
+def test_a_floating_ip_that_cannot_be_attached_leaves_the_listing_working(cli, sandbox) -> None:  # type: ignore[no-untyped-def]
+    """The cloud refuses the owed floating IP (say, none left): the listing still answers, and the mark goes back
+    so that a later listing tries again."""
+    from tests.sandbox.conftest import wait_for
+    from tui.core.cloud.base import QuotaExceeded
+    from tui.core.cloud.openstack_cloud import OpenStackCloud
+    from tui.core.cloud.openstack_servers import FLOATING_IP_PENDING
+
+    inst = jrun(cli, "launch", "nofip-vm")
+    try:
+        wait_for(lambda: sandbox.server_state("nofip-vm")["status"] == "ACTIVE", what="nofip-vm ACTIVE")
+        cloud = OpenStackCloud.from_config("sandbox", sandbox.clouds_yaml)
+
+        def refused(_server_id: str, _say: object) -> bool:  # a named fake: the cloud's refusal
+            raise QuotaExceeded("Quota exceeded for resources: ['floatingip']")
+
+        cloud._add_floating_ip = refused  # type: ignore[method-assign]
+        (listed,) = [i for i in cloud.list_instances() if i.id == inst["id"]]
+        assert not listed.public_ip
+        assert FLOATING_IP_PENDING in sandbox.server_state("nofip-vm")["metadata"]  # owed still
+        (later,) = [i for i in OpenStackCloud.from_config("sandbox", sandbox.clouds_yaml).list_instances()
+                    if i.id == inst["id"]]
+        assert later.public_ip
+    finally:
+        cli("delete", "nofip-vm", "--yes", "--delete-volumes")

@@ -6,9 +6,11 @@ passes an explicit network and fetches the server again for its address; resize 
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import time
 
-from tui.core.cloud.base import LaunchSpec, NotFound, Progress
+from tui.core.cloud.base import CloudError, LaunchSpec, NotFound, Progress
 from tui.core.cloud.openstack_base import OpenStackBase
 from tui.core.cloud.openstack_errors import translate_errors
 from tui.core.models import Instance
@@ -17,6 +19,8 @@ from tui.core.models import Instance
 # bind one to before). Whichever cades-tui process first lists it ACTIVE claims it (deleting the key: one of
 # several racing processes gets 204, the others 404) and attaches the IP.
 FLOATING_IP_PENDING = "cades_tui_floating_ip"
+
+log = logging.getLogger(__name__)
 
 
 class OpenStackServers(OpenStackBase):
@@ -80,7 +84,14 @@ class OpenStackServers(OpenStackBase):
         for inst in instances:
             if (inst.status == "ACTIVE" and not inst.public_ip and FLOATING_IP_PENDING in inst.meta
                     and self._claim_pending_floating_ip(inst.id)):
-                self._add_floating_ip(inst.id, lambda _m: None)
+                try:
+                    self._add_floating_ip(inst.id, lambda _m: None)
+                except CloudError as exc:  # say so; the mark goes back for the next listing to try again
+                    log.warning("floating IP for %s not attached: %s", inst.name, exc)
+                    with contextlib.suppress(Exception):
+                        self.conn.compute.set_server_metadata(inst.id, **{FLOATING_IP_PENDING: "when-active"})
+                    out.append(inst)
+                    continue
                 inst = self.get_instance(inst.id)
             out.append(inst)
         return out
