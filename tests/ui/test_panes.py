@@ -133,10 +133,11 @@ async def test_help_lists_every_binding_and_palette_has_every_action(ui: Any, sb
         assert isinstance(app.screen, HelpScreen)
         said = " ".join(str(w.render()) for w in app.screen.query(Static))
         assert "jupyter.local_port" in said and "last local port" in said
-        shown = {description for _, description, _ in app.screen.rows}
+        rows = [row for _heading, group in app.screen.groups for row in group]
+        shown = {description for _, description, _, _ in rows}
         for binding in [*CadesApp.BINDINGS, *InstancesTable.BINDINGS]:
             assert binding.description in shown  # type: ignore[union-attr]
-        assert ("^n", "New") in {(k, d) for k, d, _ in app.screen.rows}  # the keymap is applied
+        assert ("^n", "New") in {(k, d) for k, d, _, _ in rows}  # the keymap is applied
         await pilot.press("escape")
         assert not isinstance(app.screen, HelpScreen)
 
