@@ -218,3 +218,69 @@ def test_demo_list_in_a_fresh_home_writes_nothing_on_stderr(tmp_path: Path) -> N
             procs.terminate_marked(f"{MARKER_ENV}={vm.resolve()}")
     assert proc.returncode == 0 and "analytics-1" in out, out + errout
     assert errout == ""
+def test_launch_without_wait_gets_its_floating_ip_once_active(cli, sandbox) -> None:  # type: ignore[no-untyped-def]
+    """`launch NAME` without --wait returns in BUILD (Nova has no port to bind a floating IP to yet); the next
+    listing that sees it ACTIVE attaches the IP — once, however many processes list it at the same time."""
+    from tests.sandbox.conftest import wait_for
+    from tui.core.cloud.openstack_cloud import OpenStackCloud
+    from tui.core.cloud.openstack_reads import OpenStackReads
+
+    inst = jrun(cli, "launch", "nowait-vm")
+    try:
+        assert inst["status"] == "BUILD"
+        wait_for(lambda: sandbox.server_state("nowait-vm")["status"] == "ACTIVE", what="nowait-vm ACTIVE")
+        first = OpenStackCloud.from_config("sandbox", sandbox.clouds_yaml)
+        second = OpenStackCloud.from_config("sandbox", sandbox.clouds_yaml)
+        stale = [i for i in OpenStackReads.list_instances(second) if i.name == "nowait-vm"]  # read before the claim
+        assert stale and not stale[0].public_ip
+        (listed,) = [i for i in first.list_instances() if i.name == "nowait-vm"]
+        assert listed.public_ip, listed.addresses
+        (again,) = second.attach_pending_floating_ips(stale)  # the racing process finds the claim taken
+        assert again is stale[0]
+        port = sandbox.server_state("nowait-vm")["port_id"]
+        bound = [f for f in sandbox.state.table("floatingips").values() if f["port_id"] == port]
+        assert len(bound) == 1
+        shown = jrun(cli, "show", "nowait-vm")
+        assert shown["ip"] == listed.public_ip
+    finally:
+        cli("delete", "nowait-vm", "--yes", "--delete-volumes")
+
+
+def test_status_reads_load_and_memory_of_a_vm_before_setup(cli) -> None:  # type: ignore[no-untyped-def]
+    """`status --json` on a VM that answers SSH but never ran setup or Jupyter: its load and memory (a quiet login,
+    its host key pinned from the console log), not null."""
+    inst = jrun(cli, "launch", "load-vm", "--wait")
+    try:
+        row = next(r for r in jrun(cli, "status") if r["id"] == inst["id"])
+        assert row["jupyter"] == "-"
+        assert isinstance(row["load1"], float) and row["load1"] >= 0, row
+        assert isinstance(row["mem_used_pct"], float) and 0 < row["mem_used_pct"] <= 100, row
+    finally:
+        cli("delete", "load-vm", "--yes", "--delete-volumes")
+
+
+def test_a_floating_ip_that_cannot_be_attached_leaves_the_listing_working(cli, sandbox) -> None:  # type: ignore[no-untyped-def]
+    """The cloud refuses the owed floating IP (say, none left): the listing still answers, and the mark goes back
+    so that a later listing tries again."""
+    from tests.sandbox.conftest import wait_for
+    from tui.core.cloud.base import QuotaExceeded
+    from tui.core.cloud.openstack_cloud import OpenStackCloud
+    from tui.core.cloud.openstack_servers import FLOATING_IP_PENDING
+
+    inst = jrun(cli, "launch", "nofip-vm")
+    try:
+        wait_for(lambda: sandbox.server_state("nofip-vm")["status"] == "ACTIVE", what="nofip-vm ACTIVE")
+        cloud = OpenStackCloud.from_config("sandbox", sandbox.clouds_yaml)
+
+        def refused(_server_id: str, _say: object) -> bool:  # a named fake: the cloud's refusal
+            raise QuotaExceeded("Quota exceeded for resources: ['floatingip']")
+
+        cloud._add_floating_ip = refused  # type: ignore[method-assign]
+        (listed,) = [i for i in cloud.list_instances() if i.id == inst["id"]]
+        assert not listed.public_ip
+        assert FLOATING_IP_PENDING in sandbox.server_state("nofip-vm")["metadata"]  # owed still
+        (later,) = [i for i in OpenStackCloud.from_config("sandbox", sandbox.clouds_yaml).list_instances()
+                    if i.id == inst["id"]]
+        assert later.public_ip
+    finally:
+        cli("delete", "nofip-vm", "--yes", "--delete-volumes")

@@ -227,6 +227,6 @@ def test_stop_refuses_busy_kernels_unless_forced(cli: Cli, cli_world: CliWorld, 
     assert not list((host.home / ".local/share/jupyter/runtime").glob("jpserver-*.json"))
     row = status_row(cli, cli_world)
     assert row["jupyter"] == "-" and row["tunnels"] == []  # forgotten, with its tunnels
-    assert row["load1"] is None and row["mem_used_pct"] is None  # no server: not logged in to, nothing read
+    assert isinstance(row["load1"], float)  # no server, yet SSH answers (key pinned): its load is read all the same
     _, err = cli("open", cli_world.name, expect=1)
     assert "no Jupyter server is running" in err and f"cades-tui jupyter start {cli_world.name}" in err

@@ -227,7 +227,9 @@ async def test_a_worker_that_never_becomes_active_is_reported_and_the_rest_start
 
 
 async def test_too_many_workers_are_refused_up_front(rig: Rig) -> None:
-    engine = rig.engine(Events())
+    """Refused before anything happens on the head: no dask probed or installed, no CA made, no instance."""
+    events = Events()
+    engine = rig.engine(events)
     rig.sandbox.set_quota(instances=3)
     try:
         with pytest.raises(ManagerError, match=r"do not fit the remaining quota: .*need 5 instances"):
@@ -235,3 +237,4 @@ async def test_too_many_workers_are_refused_up_front(rig: Rig) -> None:
     finally:
         rig.sandbox.set_quota(instances=20)
     assert rig.worker_names() == []
+    assert [e.phase for e in events.of(ClusterProgress)] == []  # nothing probed, installed or made first

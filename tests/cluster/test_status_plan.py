@@ -95,3 +95,16 @@ def test_heads_are_the_names_with_worker_siblings_found_in_one_pass() -> None:
     assert heads_named(names) == {"analytics-1", "x-w1", "solo"}
     # the same heads as asking each name for its workers, which is quadratic
     assert {n for n in names if worker_numbers(n, names)} == heads_named(names) & set(names)
+
+
+def test_workers_that_fit_is_what_the_plan_accepts() -> None:
+    """The app's worker-count prompt defaults to it: the plan takes that many, and refuses one more."""
+    from tui.core.cluster.plan import workers_that_fit
+
+    for q, flavor, fit in [(quota(), "", 8), (quota(gb=40), "", 2), (quota(cores=3), "c1.small", 1),
+                           (quota(instances=0), "", 0)]:
+        assert workers_that_fit(FLAVORS, q, flavor) == fit, (q, flavor)
+        if fit:
+            plan_workers(HEAD, fit, FLAVORS, q, flavor)
+        with pytest.raises(QuotaExceeded):
+            plan_workers(HEAD, fit + 1, FLAVORS, q, flavor)

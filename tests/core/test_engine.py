@@ -10,13 +10,14 @@ import logging
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 import pytest_asyncio
 
 from tui.core.engine import CoreEngine
-from tui.core.events import IdleNudge, JupyterState, Metrics, Polled, TunnelClosed
+from tui.core.events import HostKeyQuestion, IdleNudge, JupyterState, Metrics, Polled, TunnelClosed
 from tui.core.jupyter import http
 from tui.core.live import Fleet
 from tui.core.models import Instance, TunnelState
@@ -71,23 +72,48 @@ async def test_poll_is_emitted_and_folded(rig: tuple[CoreEngine, Events], cloudy
     assert fleet.get(cloudy.a.id).instance.name == cloudy.a.name  # type: ignore[union-attr]
 
 
-async def test_refresh_reads_metrics_only_over_open_connections(
-    rig: tuple[CoreEngine, Events], cloudy: Cloudy
+def _fresh_engine(cloudy: Cloudy, events: Events, base: Path) -> CoreEngine:
+    """An engine with a known_hosts of its own (empty): what it trusts comes from this test alone."""
+    from tests._support import JUPYTER
+    from tui.core.manager import ManagerOptions
+    from tui.core.services import Services
+
+    services = Services(cloudy.settings, cloudy.services.keystore, base / "state", base / "known_hosts")
+    return CoreEngine(cloudy.settings, cloudy.cloud, events, services=services,
+                      options=ManagerOptions(jupyter_command=JUPYTER))
+
+
+async def test_refresh_reads_metrics_of_instances_that_answer_ssh_with_a_pinned_key(
+    cloudy: Cloudy, tmp_path: Path
 ) -> None:
-    engine, events = rig
+    """Load and memory before any setup or Jupyter: a quiet login where the host key is pinned from the console
+    log — no question asked — and none where the key is unknown (the user's first login settles that)."""
     a, b = cloudy.a, cloudy.b
-    await engine.refresh([a, b])  # nothing connected yet: refresh never logs in
-    assert events.of(Metrics) == []
-    await engine.connect(a)
-    mark = events.mark()
-    await engine.refresh([a, b, replace(b, status="SHUTOFF")])
-    [metrics] = events.of(Metrics, since=mark)
-    assert metrics.instance_id == a.id
-    assert 0.0 <= metrics.load1 < 64 and 0.0 < metrics.mem_used_pct <= 100.0
-    live = fold(events).get(a.id)
-    assert live is not None and live.ssh == "connected" and live.signal(Metrics) == metrics
-    assert live.signal_fields() == {"load1": metrics.load1, "mem_used_pct": metrics.mem_used_pct}
-    assert fold(events).get(b.id) is None  # nothing about b at all
+    cloudy.sandbox.faults.console_host_keys = False  # nothing pinned, nothing known
+    events = Events()
+    engine = _fresh_engine(cloudy, events, tmp_path / "unpinned")
+    try:
+        await engine.refresh([a, b])
+        assert events.of(Metrics) == [] and events.of(HostKeyQuestion) == []
+        assert not engine.manager.pool.is_connected(a.id)
+    finally:
+        cloudy.sandbox.faults.console_host_keys = True
+        await engine.aclose()
+
+    events = Events()
+    engine = _fresh_engine(cloudy, events, tmp_path / "pinned")
+    try:
+        await engine.refresh([a, b, replace(b, id="gone", status="SHUTOFF")])
+        assert sorted(m.instance_id for m in events.of(Metrics)) == sorted([a.id, b.id])
+        assert events.of(HostKeyQuestion) == []
+        metrics = events.of(Metrics)[0]
+        assert 0.0 <= metrics.load1 < 64 and 0.0 < metrics.mem_used_pct <= 100.0
+        live = fold(events).get(a.id)
+        assert live is not None and live.ssh == "connected" and live.signal(Metrics) is not None
+        assert set(live.signal_fields()) == {"load1", "mem_used_pct"}
+        assert fold(events).get("gone") is None  # nothing about a SHUTOFF instance
+    finally:
+        await engine.aclose()
 
 
 async def test_reattach_after_upgrading_from_a_version_1_state_file(

@@ -15,7 +15,7 @@ import asyncssh
 import requests
 import yaml
 
-from tests.sandbox.conftest import connect, known_hosts_from_console
+from tests.sandbox.conftest import connect, known_hosts_from_console, wait_for
 from tui.core.models import META_SSH_PORT
 from tui.sandbox import Delays, Sandbox
 
@@ -128,3 +128,55 @@ def _zombie(pidfile: Path) -> bool:
         return Path(f"/proc/{pidfile.read_text().strip()}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
     except OSError:
         return True
+
+
+def test_transitions_due_while_no_sandbox_ran_are_finished_by_the_next_start(tmp_path: Path) -> None:
+    """`cades-tui --demo launch NAME` (no --wait) ends its process, and the sandbox with it, while the server is in
+    BUILD: the next process that starts the sandbox finds it ACTIVE (its build fell due meanwhile), before the
+    API answers — not BUILD for another full build delay from then on."""
+    sb = Sandbox(tmp_path / "sb", delays=Delays(build_s=0.2, volume_s=0.1), ssh_hosts=False)
+    sb.start()
+    try:
+        conn = connect(sb)
+        image = next(iter(conn.image.images()))
+        net = conn.network.find_network("sandbox-net")
+        server = conn.compute.create_server(
+            name="vm1", flavor_id=conn.compute.find_flavor("m1.tiny").id, networks=[{"uuid": net.id}],
+            block_device_mapping=[{"boot_index": 0, "uuid": image.id, "source_type": "image",
+                                   "destination_type": "volume", "volume_size": 16}])
+        sb.scheduler.stop()  # the process ends before the build is due
+        assert sb.server_state("vm1")["status"] == "BUILD"
+    finally:
+        sb.stop()
+    due = time.time() + 0.5  # its volume and build fell due by then, while no sandbox ran
+    wait_for(lambda: time.time() > due, what="the build to fall due")
+
+    again = Sandbox(tmp_path / "sb", delays=Delays(build_s=600, volume_s=600), ssh_hosts=False)
+    again.start()
+    try:
+        state = again.server_state("vm1")
+        assert state["status"] == "ACTIVE", state["status"]
+        assert [v["status"] for v in state["volume_records"]] == ["in-use"]
+        assert connect(again).compute.get_server(server.id).status == "ACTIVE"
+    finally:
+        again.stop()
+
+
+def test_transitions_not_yet_due_keep_their_remaining_time(tmp_path: Path) -> None:
+    """A transition still running when the sandbox stopped resumes with the time it had left, by its saved due
+    time — not with the delay of whichever sandbox starts next."""
+    sb = Sandbox(tmp_path / "sb", delays=Delays(build_s=600), ssh_hosts=False)
+    sb.start()
+    try:
+        sid = sb.seed_servers(1)[0]
+        with sb.state.lock:
+            sb.later(0.5, "servers", sid, "stop")
+            sb.state.table("servers")[sid]["task_state"] = "powering-off"
+    finally:
+        sb.stop()
+    again = Sandbox(tmp_path / "sb", delays=Delays(stop_s=600), ssh_hosts=False)
+    again.start()
+    try:
+        wait_for(lambda: again.server_state(sid)["status"] == "SHUTOFF", what="the stop to finish")
+    finally:
+        again.stop()

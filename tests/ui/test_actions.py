@@ -219,6 +219,7 @@ async def test_console_details_and_reboot(ui: Any, sb: Any, cloud: Any, make_app
         await ui.screen(pilot, DetailsScreen)
         body = str(app.screen.query_one("#details-body", Static).render())
         assert "m1.small" in body and "ui-key" in body and "16 GB (boot)" in body and "127.0.0.1" in body
+        assert "Jupyter" in body and "Load·Mem" in body  # the table's other columns, in full
         await pilot.press("escape")
         await pilot.press("b")
         await ui.screen(pilot, Confirm)

@@ -17,6 +17,7 @@ from tui.core.config import ClusterSettings, SetupSettings, SSHSettings
 from tui.core.recorded import cluster_events, cluster_state
 from tui.sandbox.sshhost import free_port
 from tui.ui.screens.cluster import ClusterScreen
+from tui.ui.screens.cluster_create import WorkerCount
 from tui.ui.screens.confirm import Confirm, DeleteInstance, TypedConfirm
 from tui.ui.widgets.tables import InstancesTable
 
@@ -56,6 +57,9 @@ async def test_create_watch_and_delete_a_cluster_from_the_keyboard(ui: Any, sb: 
         await ui.wait_for(pilot, no_cluster)
 
         await pilot.press("n")
+        prompt = await ui.screen(pilot, WorkerCount)  # how many: the profile's 1, which fits
+        assert prompt.query_one("#workers-count", Input).value == "1"
+        await pilot.press("enter")
         table = screen.query_one("#cluster-workers", DataTable)
 
         def one_worker() -> bool:

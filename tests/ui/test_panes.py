@@ -133,10 +133,11 @@ async def test_help_lists_every_binding_and_palette_has_every_action(ui: Any, sb
         assert isinstance(app.screen, HelpScreen)
         said = " ".join(str(w.render()) for w in app.screen.query(Static))
         assert "jupyter.local_port" in said and "last local port" in said
-        shown = {description for _, description, _ in app.screen.rows}
+        rows = [row for _heading, group in app.screen.groups for row in group]
+        shown = {description for _, description, _, _ in rows}
         for binding in [*CadesApp.BINDINGS, *InstancesTable.BINDINGS]:
             assert binding.description in shown  # type: ignore[union-attr]
-        assert ("^n", "New") in {(k, d) for k, d, _ in app.screen.rows}  # the keymap is applied
+        assert ("^n", "New") in {(k, d) for k, d, _, _ in rows}  # the keymap is applied
         await pilot.press("escape")
         assert not isinstance(app.screen, HelpScreen)
 
@@ -294,3 +295,21 @@ async def test_a_hanging_cloud_is_reported_while_the_screen_stays_live(ui: Any, 
         sb.faults.latency_s = 0.0
         await ui.wait_for(pilot, lambda: app.sub_title == "sandbox ● connected", timeout=20)
         assert not banner.display
+
+
+async def test_no_clouds_yaml_says_no_cloud_is_configured(ui: Any, tmp_path: Any, monkeypatch: Any) -> None:
+    """No profile, no clouds.yaml anywhere: the title says what is missing and how to go on — not
+    "sandbox ✗ not connected" (the settings' default cloud name), which reads as if the demo had failed."""
+    from tui.core.cloud.openstack_cloud import OpenStackCloud
+    from tui.core.config import Settings
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    settings = Settings()
+    app = CadesApp(settings, engine_factory(settings, lambda: OpenStackCloud.from_config(cloud=settings.cloud)))
+    async with app.run_test(size=(120, 40)) as pilot:
+        banner = app.query_one("#banner", Static)
+        await ui.wait_for(pilot, lambda: banner.display)
+        assert "sandbox" not in app.sub_title, app.sub_title
+        assert "no cloud configured" in app.sub_title and "--demo" in app.sub_title and "clouds.yaml" in app.sub_title
+        assert "no clouds.yaml found" in str(banner.render())

@@ -36,7 +36,7 @@ async def test_the_status_column_shrinks_back_after_a_launch_and_jupyter_stays_i
         table.show(fleet, NOW)
         await pilot.pause()
         wide = table.columns["status"].content_width  # type: ignore[index]
-        assert wide == len("BUILD (spawning)")
+        assert wide == len("spawning…")  # the task, short: the details show "BUILD (spawning)"
         fleet.apply(Polled((instance("ACTIVE"),), QUOTA, ()))
         fleet.apply(JupyterState("i-1", "running", local_port=8890, remote_port=8889))
         table.show(fleet, NOW)
@@ -48,7 +48,7 @@ async def test_the_status_column_shrinks_back_after_a_launch_and_jupyter_stays_i
         fleet.apply(Polled((replace(instance("ACTIVE"), task_state="powering-off"),), QUOTA, ()))
         table.show(fleet, NOW)
         await pilot.pause()
-        assert table.columns["status"].content_width == len("ACTIVE (powering-off)")  # type: ignore[index]
+        assert table.columns["status"].content_width == len("powering-off…")  # type: ignore[index]
 
 
 class OneSetupPane(App[None]):
@@ -109,6 +109,7 @@ async def test_a_cell_that_grows_widens_its_column_and_only_changed_rows_are_dra
     app = OneTable()
     fleet = Fleet()
     one, two = instance("ACTIVE"), replace(instance("ACTIVE"), id="i-2", name="analytics-2")
+    app = OneTable()
     async with app.run_test(size=(100, 10)) as pilot:
         table = app.query_one(InstancesTable)
         fleet.apply(Polled((one, two), QUOTA, ()))
@@ -177,7 +178,7 @@ async def test_the_last_column_is_fitted_when_rows_are_shown_not_only_after_the_
     load)."""
     app = OneTable()
     fleet = Fleet()
-    async with app.run_test(size=(82, 10)) as pilot:  # the IP has 5 of its 9 columns
+    async with app.run_test(size=(64, 10)) as pilot:  # Uptime and Flavor hidden, the IP has 6 of its 9 columns
         table = app.query_one(InstancesTable)
         await pilot.pause()
         fleet.apply(Polled((replace(instance("ACTIVE"), name="a-rather-long-instance-name",
@@ -188,3 +189,34 @@ async def test_the_last_column_is_fitted_when_rows_are_shown_not_only_after_the_
         others = sum(c.get_render_width(table) for c in list(table.columns.values())[:-1])
         assert others + ip.get_render_width(table) <= table.scrollable_content_region.width
         assert not ip.auto_width  # cut, and so drawn with an ellipsis
+        assert table.columns["uptime"].hidden and table.columns["flavor"].hidden  # type: ignore[index, attr-defined]
+
+
+async def test_at_120_columns_uptime_and_flavor_give_way_before_load_and_the_ip() -> None:
+    """Inside the Instances pane at 120x40: the least needed columns are hidden first, so a long status
+    (a task: "deleting…") never pushes Load·Mem off and the IP shows in full; with room they come back."""
+    from tui.core.events import Metrics
+
+    app = OneTable()
+    fleet = Fleet()
+    async with app.run_test(size=(61, 10)) as pilot:
+        table = app.query_one(InstancesTable)
+        fleet.apply(Polled((replace(instance("ACTIVE", "deleting"),
+                                    addresses=(Address("private", "192.168.100.123", "fixed"),)),), QUOTA, ()))
+        fleet.apply(Metrics("i-1", 0.25, 41.0))
+        table.show(fleet, NOW)
+        await pilot.pause()
+        row = table.render_line(1).text
+        assert "deleting…" in row and "0.2·41%" in row and "192.168.100.123" in row, row
+        assert table.columns["uptime"].hidden and table.columns["flavor"].hidden  # type: ignore[index, attr-defined]
+        fleet.apply(Polled((instance("ACTIVE"),), QUOTA, ()))
+        table.show(fleet, NOW)
+        await pilot.pause()
+        row = table.render_line(1).text
+        assert "m1.small" in row and "127.0.0.1" in row and "0.2·41%" in row, row  # Flavor back: room for it
+    app = OneTable()
+    async with app.run_test(size=(100, 10)) as pilot:
+        table = app.query_one(InstancesTable)
+        table.show(fleet, NOW)
+        await pilot.pause()
+        assert not any(getattr(c, "hidden", False) for c in table.columns.values())

@@ -54,8 +54,8 @@ def _row(iid: str, name: str, status: str, jupyter: str, remote_port: int | None
 
 
 def cmd_status(args: argparse.Namespace, ctx: Context) -> int:
-    """Every instance of the cloud and of the state file; Jupyter, load and memory read over SSH where the app
-    started a server."""
+    """Every instance of the cloud and of the state file; Jupyter read over SSH where the app started a server,
+    load and memory wherever SSH answers with a pinned or known host key."""
     import asyncio
 
     from tui.core.cloud.base import CloudError
@@ -71,7 +71,7 @@ def cmd_status(args: argparse.Namespace, ctx: Context) -> int:
         rec = state.servers.get(inst.id)
         row = _row(inst.id, inst.name, inst.status, "-" if rec is None else "unknown",
                    rec.remote_port if rec else None, state)
-        if rec is not None and inst.status == "ACTIVE":
+        if inst.status == "ACTIVE":  # load and memory wherever SSH answers (a pinned or known host key)
             try:
                 contexts.append((row, services.prepare(ctx.cloud, inst.id)))
             except CloudError as exc:
@@ -112,6 +112,11 @@ async def _one(args: argparse.Namespace, manager: RemoteManager, row: dict[str, 
     from tui.core.api import ManagerError
     from tui.core.state import JUPYTER
 
+    if row["jupyter"] == "-":  # the app never started Jupyter here: the load and memory only, asking nothing
+        metrics = await manager.read_metrics(rctx, connect=True)
+        if metrics is not None:
+            row.update(load1=metrics.load1, mem_used_pct=metrics.mem_used_pct)
+        return
     try:
         handle = await manager.find_jupyter(rctx)
     except ManagerError as exc:

@@ -20,6 +20,10 @@ class ManagerError(Exception):
     """A remote operation failed; `str()` is a message for the user (already emitted as an event where one fits)."""
 
 
+class Cancelled(ManagerError):
+    """The user declined a confirmation the operation asked for: nothing changed (said as such, not a failure)."""
+
+
 ApproveFormat = Callable[[str, str], Awaitable[bool]]  # (device, size) -> format it?
 Confirm = Callable[[str], Awaitable[bool]]  # (what will be lost) -> go ahead?
 AskDelete = Callable[[Deletion], Awaitable[bool | None]]  # (what goes) -> None: cancel; else delete its volumes?

@@ -13,11 +13,12 @@ import logging
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 
-from tui.core.api import ApproveFormat, AskDelete, Confirm, EngineFactory, ManagerError
+from tui.core.api import ApproveFormat, AskDelete, Cancelled, Confirm, EngineFactory, ManagerError
 from tui.core.cloud.base import Cloud, CloudError, LaunchSpec
 from tui.core.cloud.signin import Ask
 from tui.core.cluster.deletion import Deletion, Leftover
 from tui.core.cluster.engine import ClusterError
+from tui.core.cluster.errors import Cancelled as ClusterCancelled
 from tui.core.cluster.service import ClusterService
 from tui.core.cluster.status import StatusError
 from tui.core.config import Settings
@@ -27,6 +28,7 @@ from tui.core.models import ClusterSummary, Instance, KernelInfo, TunnelInfo
 from tui.core.services import RemoteContext, Services, launch_instance
 from tui.core.state import STATE_FILE, AppState
 
+QUIET_LOGINS_PER_ROUND = 4  # new logins for load and memory per refresh (each failed one waits QUIET_RETRY_S)
 log = logging.getLogger(__name__)
 QUOTA_EVERY = 6  # quota and volumes re-read at least on every 6th poll (volumes change without servers changing)
 
@@ -174,14 +176,19 @@ class CoreEngine:
 
     # -- all instances ---------------------------------------------------------------------------------------------
     async def refresh(self, instances: Sequence[Instance]) -> None:
-        """Per-instance signals that need no login (load and memory over connections already open)."""
-        live = [i for i in instances if i.status == "ACTIVE" and self.manager.pool.is_connected(i.id)]
-        await asyncio.gather(*(self._refresh(i) for i in live))
+        """Per-instance signals: load and memory of every ACTIVE instance that answers SSH with a pinned or known
+        host key (never a question) — over the connections already open, and a few quiet new logins per round."""
+        active = [i for i in instances if i.status == "ACTIVE"]
+        pool, logins = self.manager.pool, self.manager.connections
+        connected = [i for i in active if pool.is_connected(i.id)]
+        new = [i for i in active if not pool.is_connected(i.id) and logins.may_try_quietly(i.id)]
+        await asyncio.gather(*(self._refresh(i) for i in [*connected, *new[:QUIET_LOGINS_PER_ROUND]]))
 
     async def _refresh(self, inst: Instance) -> None:
         try:
             await self.manager.refresh(await self.context(inst))
         except (CloudError, ManagerError) as exc:
+            self.manager.connections.quiet_failed(inst.id)
             log.info("signals of %s not read: %s", inst.name, exc)
 
     async def reattach(self, instances: Sequence[Instance]) -> list[str]:
@@ -231,6 +238,8 @@ def _as_manager_error() -> Iterator[None]:
     """Cluster and cloud failures reach the UI as ManagerError (one line: the message and the hint)."""
     try:
         yield
+    except ClusterCancelled as exc:
+        raise Cancelled(str(exc)) from exc
     except (ClusterError, CloudError, StatusError) as exc:
         raise ManagerError(str(exc)) from exc
 

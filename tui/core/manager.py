@@ -190,16 +190,18 @@ class RemoteManager:
     # -- per-instance signals, refreshed after each poll ----------------------------------------------------
 
     async def refresh(self, ctx: RemoteContext) -> None:
-        """Read every per-instance signal that needs no login (each emits its event): called after each poll for
-        instances with an open connection. A new signal's reader is listed here."""
-        await self.read_metrics(ctx)
+        """Read every per-instance signal (each emits its event): called after each poll for ACTIVE instances.
+        Load and memory log in quietly when needed (host key pinned or known; nothing asked); the rest only use
+        an open connection. A new signal's reader is listed here."""
+        await self.read_metrics(ctx, connect=True)
         await self.follow_jupyter(ctx)
 
-    async def read_metrics(self, ctx: RemoteContext) -> Metrics | None:
+    async def read_metrics(self, ctx: RemoteContext, connect: bool = False) -> Metrics | None:
         """The VM's load (1-minute average per vCPU) and memory in use, from /proc over the pooled connection;
-        emitted as `Metrics`. None (nothing emitted) when the instance has no connection yet: this never logs in."""
+        emitted as `Metrics`. None (nothing emitted) when the instance has no connection — with `connect`, after
+        a quiet login (`InstanceConnections.quiet`: only with a pinned or known host key, never a question)."""
         iid = ctx.instance.id
-        if not self.pool.is_connected(iid):
+        if not self.pool.is_connected(iid) and not (connect and await self.connections.quiet(ctx)):
             return None
         try:
             conn = await self.pool.get(iid)

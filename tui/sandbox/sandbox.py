@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import logging
 import random
+import time
 from pathlib import Path
 from typing import Any
 
@@ -148,8 +149,12 @@ class Sandbox:
     # -- used by the services -------------------------------------------------------------------------
 
     def later(self, delay: float, table: str, rid: str, action: str) -> None:
-        """Record `action` as pending on `table[rid]` and finish it after `delay` (see compute/volume.advance)."""
-        self.state.table(table)[rid]["pending"] = action
+        """Record `action` as pending on `table[rid]`, with the wall-clock time it is due, and finish it after
+        `delay` (see compute/volume.advance). The due time is saved: a sandbox started later (the next
+        `cades-tui --demo …` command) finishes what fell due while none ran, instead of starting the delay over."""
+        rec = self.state.table(table)[rid]
+        rec["pending"] = action
+        rec["pending_due"] = time.time() + max(0.0, delay)
         self.scheduler.call_later(delay, lambda: self._advance(table, rid, action))
 
     def _advance(self, table: str, rid: str, action: str) -> None:
@@ -190,7 +195,8 @@ class Sandbox:
     # -- internals ------------------------------------------------------------------------------------
 
     def _restore(self) -> None:
-        """Resume pending transitions and power on the SSH hosts of running servers."""
+        """Resume pending transitions — those already due (by their saved wall-clock time) are finished now,
+        before the API answers, in due order — and power on the SSH hosts of running servers."""
         durations = {
             "build": self.delays.build_s,
             "stop": self.delays.stop_s,
@@ -200,19 +206,24 @@ class Sandbox:
             "revert": self.delays.resize_s,
             "delete": self.delays.delete_s,
         }
+        now = time.time()
+        due_now: list[tuple[float, str, str, str]] = []
         with self.state.lock:
             running = []
             for table in ("servers", "volumes"):
                 for rec in self.state.table(table).values():
                     if rec.get("pending"):
-                        delay = (
-                            durations.get(rec["pending"], self.delays.volume_s)
-                            if table == "servers"
+                        full = durations.get(rec["pending"], self.delays.volume_s) if table == "servers" \
                             else self.delays.volume_s
-                        )
-                        self.later(delay, table, rec["id"], rec["pending"])
+                        due = float(rec.get("pending_due") or now + full)
+                        if due <= now:
+                            due_now.append((due, table, rec["id"], rec["pending"]))
+                        else:
+                            self.later(due - now, table, rec["id"], rec["pending"])
                     elif table == "servers" and rec["ssh"] and rec["status"] in ("ACTIVE", "VERIFY_RESIZE"):
                         running.append(rec["id"])
+        for _due, table, rid, action in sorted(due_now, key=lambda d: (d[0], d[1] != "volumes")):
+            self._advance(table, rid, action)
         for sid in running:
             error = self.vm_on(sid)
             if error:

@@ -12,7 +12,6 @@ import contextlib
 import gc
 import logging
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, ClassVar
 
@@ -27,13 +26,14 @@ from textual.worker import Worker, WorkerState
 
 from tui.ui.areas.cluster import ClusterArea
 from tui.ui.areas.instances import InstancesArea
+from tui.ui.areas.interrupt import QUIT_ASK, InterruptArea
 from tui.ui.areas.jupyter import JupyterArea
 from tui.ui.areas.polling import PollingArea, settle_memory
 from tui.ui.areas.remote import IDLE_EVERY, RemoteArea
 from tui.ui.areas.setup import SetupArea
 from tui.ui.areas.tunnels import TunnelsArea
 from tui.ui.areas.volumes import VolumesArea
-from tui.ui.keys import BINDINGS, MAIN_SCREEN_ACTIONS, PANES
+from tui.ui.keys import BINDINGS, MAIN_SCREEN_ACTIONS, PANES, key_text
 from tui.ui.widgets.panes import FlavorsPane, InstancesPane, QuotaBar, SetupPane, TunnelsPane
 
 if TYPE_CHECKING:
@@ -63,7 +63,7 @@ REST_AFTER_S = 0.3  # with `table_first`: the other panes' content waits this lo
 
 
 class CadesApp(PollingArea, InstancesArea, VolumesArea, SetupArea, JupyterArea, TunnelsArea, ClusterArea,
-               RemoteArea, App[None]):
+               RemoteArea, InterruptArea, App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "cades-tui"
     COMMANDS = App.COMMANDS | {_actions_provider}
@@ -201,16 +201,14 @@ class CadesApp(PollingArea, InstancesArea, VolumesArea, SetupArea, JupyterArea, 
         cluster = [b for b in CLUSTER if b.action.startswith("app.")]
         for binding in [*self.BINDINGS, *InstancesTable.BINDINGS, *TunnelsTable.BINDINGS, *cluster]:
             assert isinstance(binding, Binding)
-            keys = self._keymap.get(binding.id, binding.key) if binding.id else binding.key
-            shown = ", ".join(self.get_key_display(replace(binding, key=k.strip())) for k in keys.split(","))
             action = binding.action if "." in binding.action.split("(")[0] else f"app.{binding.action}"
-            rows.append((shown, binding.description, binding.tooltip, action))
+            rows.append((key_text(self, binding), binding.description, binding.tooltip, action))
         return rows
 
     def action_help(self) -> None:
-        from tui.ui.screens.help import HelpScreen
+        from tui.ui.screens.help import HelpScreen, help_groups
 
-        self.push_screen(HelpScreen([(k, d, t) for k, d, t, _ in self.binding_rows()]))
+        self.push_screen(HelpScreen(help_groups(self)))
 
     def action_focus_pane(self, pane: str) -> None:
         target = self.query(PANES[pane])  # empty in the few ms before the panes are built
@@ -252,11 +250,15 @@ class CadesApp(PollingArea, InstancesArea, VolumesArea, SetupArea, JupyterArea, 
         self._quit()
 
     @work(group="quit", exclusive=True, exit_on_error=False, name="quit")
-    async def _quit(self) -> None:
-        """Leave; while a setup runs, ask first (quitting cancels it)."""
+    async def _quit(self, ask: bool = False) -> None:
+        """Leave; while a setup runs, ask first (quitting cancels it); with `ask` (Ctrl+C), ask anyway."""
         from tui.ui.screens.confirm import Confirm
 
         setups, clusters = self.running_setups(), self.running_cluster_work()
+        if ask and not setups and not clusters and not await self.push_screen_wait(Confirm(
+                "Quit cades-tui?", "Instances, Jupyter and Dask clusters keep running; tunnels re-open on the next "
+                "start. Ctrl+C again quits.", "Quit", screen_id=QUIT_ASK)):
+            return
         if setups and not await self.push_screen_wait(Confirm(
                 f"Quit while setup runs on {', '.join(setups)}?",
                 "Quitting cancels the setup: the step running now stops. Press s on the instance later to run it "

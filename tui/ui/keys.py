@@ -3,12 +3,18 @@ tooltip for `?` and the palette — and which actions act on the main screen onl
 
 from __future__ import annotations
 
+from dataclasses import replace
+from typing import Any
+
+from textual.app import App
 from textual.binding import Binding
 
 BINDINGS: list[Binding] = [
     Binding("question_mark", "help", "Help", id="help", tooltip="List every key"),
     Binding("q", "quit", "Quit", id="quit",
             tooltip="Leave cades-tui (instances and Jupyter keep running; tunnels re-open on the next start)"),
+    Binding("ctrl+c", "interrupt", "Cancel/Quit", id="interrupt", show=False, priority=True,
+            tooltip="Cancel what runs (a setup, cluster work); when nothing runs, ask to quit (ctrl+c again quits)"),
     Binding("n", "launch", "New", id="launch",
             tooltip="Launch a new instance: image, flavor, boot volume, key pair, network"),
     Binding("r", "resize", "Resize", id="resize",
@@ -66,3 +72,9 @@ MAIN_SCREEN_ACTIONS = {"launch", "resize", "power", "reboot", "delete", "console
                        "filter"}
 PANES = {"instances": "#instances-table", "flavors": "#flavors-table", "setup": "#setup-log",
          "tunnels": "#tunnels-table"}
+
+
+def key_text(app: App[Any], binding: Binding) -> str:
+    """A binding's keys as displayed, after the profile's keymap (for `?` and the palette)."""
+    keys = app._keymap.get(binding.id, binding.key) if binding.id else binding.key
+    return ", ".join(app.get_key_display(replace(binding, key=k.strip())) for k in keys.split(","))

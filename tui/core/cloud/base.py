@@ -54,6 +54,10 @@ class InvalidInput(CloudError):
     """Refused before any API call: a bad name, size, flavor..."""
 
 
+class NoCloudConfigured(InvalidInput):
+    """No clouds.yaml anywhere: nothing to connect to (the user wants `--demo` or a clouds.yaml)."""
+
+
 @dataclass(frozen=True, slots=True)
 class LaunchSpec:
     name: str

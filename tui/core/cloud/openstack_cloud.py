@@ -31,6 +31,7 @@ from tui.core.cloud.openstack_errors import translate_errors
 from tui.core.cloud.openstack_reads import OpenStackReads
 from tui.core.cloud.openstack_servers import OpenStackServers
 from tui.core.cloud.openstack_volumes import OpenStackVolumes
+from tui.core.models import Instance
 
 POLL_S = 1.0  # between two polls of a status; read at each poll (tests shorten it)
 API_TIMEOUT_S = 30.0  # per HTTP request, unless clouds.yaml sets api_timeout
@@ -61,3 +62,18 @@ class OpenStackCloud(OpenStackReads, OpenStackServers, OpenStackVolumes, OpenSta
     def _poll_s(self) -> float:
         """POLL_S, read at each poll (tests shorten it)."""
         return POLL_S
+
+    # A launch that did not wait owes its floating IP: the next listing that sees it ACTIVE attaches it.
+    def list_instances(self) -> list[Instance]:
+        return self.attach_pending_floating_ips(super().list_instances())
+
+    def watch_instances(self, full: bool = False) -> tuple[list[Instance], bool]:
+        instances, changed = super().watch_instances(full)
+        done = self.attach_pending_floating_ips(instances)
+        if done != instances:
+            self.watch.known.update({i.id: i for i in done})
+            return done, True
+        return instances, changed
+
+    def get_instance(self, name_or_id: str) -> Instance:
+        return self.attach_pending_floating_ips([super().get_instance(name_or_id)])[0]

@@ -17,6 +17,7 @@ from tui.core.cloud.base import (
     CloudError,
     Conflict,
     InvalidInput,
+    NoCloudConfigured,
     NotFound,
     QuotaExceeded,
     RateLimited,
@@ -42,7 +43,7 @@ def no_such_cloud(cloud: str, loader: Any, exc: Exception, files: list[str] | No
     where = getattr(loader, "config_filename", None)
     if not where:
         looked = ", ".join(files or _searched())
-        return InvalidInput(f"cloud '{cloud}': no clouds.yaml found (looked in {looked})",
+        return NoCloudConfigured(f"cloud '{cloud}': no clouds.yaml found (looked in {looked})",
                             "download it from Horizon (API Access) to one of those, set OS_CLIENT_CONFIG_FILE, "
                             "or try the sandbox cloud: cades-tui --demo")
     names = sorted(set(loader.get_cloud_names()))

@@ -6,12 +6,21 @@ passes an explicit network and fetches the server again for its address; resize 
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import time
 
-from tui.core.cloud.base import LaunchSpec, NotFound, Progress
+from tui.core.cloud.base import CloudError, LaunchSpec, NotFound, Progress
 from tui.core.cloud.openstack_base import OpenStackBase
 from tui.core.cloud.openstack_errors import translate_errors
 from tui.core.models import Instance
+
+# Server metadata of a launch that did not wait: the floating IP it should get once ACTIVE (Nova has no port to
+# bind one to before). Whichever cades-tui process first lists it ACTIVE claims it (deleting the key: one of
+# several racing processes gets 204, the others 404) and attaches the IP.
+FLOATING_IP_PENDING = "cades_tui_floating_ip"
+
+log = logging.getLogger(__name__)
 
 
 class OpenStackServers(OpenStackBase):
@@ -31,8 +40,10 @@ class OpenStackServers(OpenStackBase):
             if network is None:
                 raise NotFound(f"network '{spec.network}' not found", "pick one of the project's networks")
             say(f"Creating server {spec.name} ({flavor.name}, {image.name}, {spec.volume_size_gb} GB boot volume)")
+            later = spec.public_ip and not wait
             server = c.compute.create_server(
                 name=spec.name,
+                metadata={FLOATING_IP_PENDING: "when-active"} if later else None,
                 flavor_id=flavor.id,
                 networks=[{"uuid": network.id}],
                 key_name=spec.key_name or None,
@@ -47,6 +58,9 @@ class OpenStackServers(OpenStackBase):
                 }],
             )
         if not wait:
+            if later:
+                say("Its floating IP is attached once it is ACTIVE: by the next cades-tui command or app poll "
+                    "that lists it (or launch with --wait)")
             return self.get_instance(server.id)
         inst = self._wait(server.id, {"ACTIVE"}, say, "to become ACTIVE")
         floating = spec.public_ip and not inst.public_ip and self._add_floating_ip(server.id, say)
@@ -62,6 +76,31 @@ class OpenStackServers(OpenStackBase):
         where = inst.ip if spec.public_ip else f"{inst.private_ip} (private only)"
         say(f"{inst.name} is ACTIVE at {where or 'no address yet'}")
         return inst
+
+    def attach_pending_floating_ips(self, instances: list[Instance]) -> list[Instance]:
+        """The floating IPs launches that did not wait still owe: for each listed instance now ACTIVE with the
+        pending mark and no public address, claim the mark and attach one. Returns the list, those re-read."""
+        out = []
+        for inst in instances:
+            if (inst.status == "ACTIVE" and not inst.public_ip and FLOATING_IP_PENDING in inst.meta
+                    and self._claim_pending_floating_ip(inst.id)):
+                try:
+                    self._add_floating_ip(inst.id, lambda _m: None)
+                except CloudError as exc:  # say so; the mark goes back for the next listing to try again
+                    log.warning("floating IP for %s not attached: %s", inst.name, exc)
+                    with contextlib.suppress(Exception):
+                        self.conn.compute.set_server_metadata(inst.id, **{FLOATING_IP_PENDING: "when-active"})
+                    out.append(inst)
+                    continue
+                inst = self.get_instance(inst.id)
+            out.append(inst)
+        return out
+
+    def _claim_pending_floating_ip(self, server_id: str) -> bool:
+        with translate_errors("adding a floating IP"):
+            response = self.conn.compute.delete(f"/servers/{server_id}/metadata/{FLOATING_IP_PENDING}",
+                                                raise_exc=False)
+        return bool(response.status_code < 300)
 
     def _add_floating_ip(self, server_id: str, say: Progress) -> bool:
         """Give the server a floating IP from the external network; False when the cloud has none (its fixed

@@ -16,6 +16,10 @@ class ClusterError(Exception):
         return f"{self.message} ({self.hint})" if self.hint else self.message
 
 
+class Cancelled(ClusterError):
+    """The user declined the confirmation: nothing changed (not a failure)."""
+
+
 class PortTaken(ClusterError):
     """The scheduler's (or dashboard's) port on the head is used by another process."""
 

@@ -132,5 +132,15 @@ def plan_workers(head: Instance, n: int, flavors: list[Flavor], quota: Quota, fl
     return WorkerPlan(head=head.name, names=names, flavor=chosen, volume_gb=volume_gb, notes=tuple(notes))
 
 
+def workers_that_fit(flavors: list[Flavor], quota: Quota, flavor_name: str = "",
+                     volume_gb: int = RECOMMENDED_VOLUME_GB) -> int:
+    """How many workers of the flavor `plan_workers` would choose the remaining quota holds (0: none)."""
+    if flavor_name:
+        pool = [f for f in flavors if flavor_name in (f.id, f.name)]
+    else:
+        pool = sorted((f for f in flavors if f.family is Family.COMPUTE), key=_size) or sorted(flavors, key=_size)
+    return min(max((capacity(f, quota, volume_gb) for f in pool), default=0), MAX_WORKERS)
+
+
 def _size(f: Flavor) -> tuple[int, int, str]:
     return (f.ram_mb, f.vcpus, f.name)

@@ -27,8 +27,9 @@ from tui.core.api import ManagerError
 from tui.core.cloud.base import Cloud, CloudError
 from tui.core.cluster.deletion import Deletion, Leftover, scale_down_text
 from tui.core.cluster.engine import ClusterConfig, ClusterError, DaskCluster, Found, Manifest, read_manifest
+from tui.core.cluster.errors import Cancelled
 from tui.core.cluster.idle import IdleClock
-from tui.core.cluster.plan import heads_named
+from tui.core.cluster.plan import heads_named, plan_workers
 from tui.core.cluster.roster import absent_workers
 from tui.core.cluster.status import StatusError
 from tui.core.cluster.teardown import Ask, Teardown
@@ -110,6 +111,7 @@ class ClusterService:
             raise ClusterError("a cluster without workers and without a worker on the head would compute nothing",
                                "ask for at least one worker")
         head = await self._head(head_ref)
+        await asyncio.to_thread(self._check_quota, head, n, flavor)  # before anything is installed or made
         cluster = DaskCluster(head, [head] if with_head else [], self.connect, self.config(),
                               progress=self._progress(head))
         await cluster.prepare()  # the head's Python and dask, free ports: before any instance is launched
@@ -153,10 +155,19 @@ class ClusterService:
         names = [w.name for w in victims]
         if confirm is not None and not await confirm(scale_down_text(victims, await asyncio.to_thread(
                 self.cloud.list_volumes))):
-            raise ClusterError("scale down cancelled; nothing changed")
+            raise Cancelled("scale down cancelled; nothing changed")
         status = await cluster.scale_down(names)
         await self.teardown.remove([(w, True) for w in victims], head.id)
         return await self._finish(head, status, (), removed=tuple(names), dashboard=dashboard)
+
+    def _check_quota(self, head: Instance, n: int, flavor: str) -> None:
+        """Blocking: the workers still to launch fit the remaining quota, else QuotaExceeded with the numbers —
+        checked first, so a cluster that cannot fit installs nothing and makes no CA."""
+        instances = self.cloud.list_instances()
+        usable = [w for w in members_of(head, instances) if w.status in ("ACTIVE", "BUILD")]
+        if n > len(usable):
+            plan_workers(head, n - len(usable), self.cloud.list_flavors(), self.cloud.get_quota(),
+                         flavor or self.settings.cluster.flavor, existing=[i.name for i in instances])
 
     async def _grow(self, head: Instance, n: int, flavor: str) -> tuple[list[Instance], tuple[str, ...]]:
         """The head's ACTIVE workers, n of them when everything goes well (`WorkerInstances.grow`), and what failed."""

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from tui.core.api import ManagerError
 from tui.core.cloud.base import CloudError, Conflict, NotFound
 from tui.core.cluster.deletion import Deletion, Leftover, cluster_delete_text, plural, volumes_of
-from tui.core.cluster.errors import ClusterError
+from tui.core.cluster.errors import Cancelled, ClusterError
 from tui.core.cluster.manifest import read_manifest
 from tui.core.cluster.plan import WORKER_NAME, worker_numbers
 from tui.core.cluster.workers import SG_PREFIX, number, security_group_name
@@ -149,7 +149,7 @@ class Teardown:
         if ask is not None:
             choice = await ask(plan)
             if choice is None:
-                raise ClusterError("delete cancelled; nothing deleted")
+                raise Cancelled("delete cancelled; nothing deleted")
             delete_volumes = choice
         inst = plan.instance
         await self.remove([*((w, True) for w in plan.workers), (inst, delete_volumes)], inst.id)
@@ -219,7 +219,7 @@ class Teardown:
                                    group if group in groups else "",
                                    await self._tasks(head, workers) if manifest else 0, running)
         if confirm is not None and not await confirm(text):
-            raise ClusterError("delete cancelled; nothing changed")
+            raise Cancelled("delete cancelled; nothing changed")
         if manifest is not None:
             await (await self.s.cluster_of(head, manifest)).stop()
         await self.s.manager.close_tunnel(head.id, "dask-dashboard")
@@ -237,7 +237,7 @@ class Teardown:
         text = ("Delete what deleted Dask clusters left, still counted against your quota:\n"
                 + "\n".join(f"- {x.text()}" for x in left))
         if confirm is not None and not await confirm(text):
-            raise ClusterError("delete cancelled; nothing changed")
+            raise Cancelled("delete cancelled; nothing changed")
         gone: list[str] = []
         for item in left:
             await self.remove([(w, True) for w in item.workers])

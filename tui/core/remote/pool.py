@@ -9,6 +9,7 @@ Failures are raised as `ManagerError`, whose text is meant for the user.
 from __future__ import annotations
 
 import asyncio
+import time
 
 import asyncssh
 
@@ -16,7 +17,10 @@ from tui.core.api import ManagerError
 from tui.core.events import ConnectionState, Emit, HostKeyQuestion
 from tui.core.remote.commands import CommandLog
 from tui.core.remote.connection import ConnectionPool, HostKeyUnknown, RemoteError
+from tui.core.remote.hostkeys import KnownHosts
 from tui.core.services import RemoteContext, Services
+
+QUIET_RETRY_S = 120.0  # a quiet login that failed is tried again no sooner than this
 
 
 class InstanceConnections:
@@ -28,6 +32,7 @@ class InstanceConnections:
         self._conn_locks: dict[str, asyncio.Lock] = {}
         self._logs: dict[str, CommandLog] = {}
         self._questions: set[asyncio.Future[bool]] = set()
+        self._quiet_after: dict[str, float] = {}  # instance id -> when a failed quiet login may be tried again
 
     def lock(self, instance_id: str) -> asyncio.Lock:
         """The instance's lock: held by each operation of the manager on it (setup, start, stop, tunnels)."""
@@ -61,6 +66,36 @@ class InstanceConnections:
                     raise ManagerError(message) from exc
                 self.emit(ConnectionState(iid, "connected"))
                 return conn
+
+    def may_try_quietly(self, instance_id: str) -> bool:
+        """Whether a quiet login to the instance is due (none failed in the last QUIET_RETRY_S)."""
+        return self._quiet_after.get(instance_id, 0.0) <= time.monotonic()
+
+    async def quiet(self, ctx: RemoteContext) -> bool:
+        """Log in without asking anything — for signals such as load and memory: only when the host key is pinned
+        from the console log or already known (never a trust-on-first-use question), and no sooner than
+        QUIET_RETRY_S after a failed try. Whether the instance is connected now."""
+        iid, target = ctx.instance.id, ctx.target
+        if self.pool.is_connected(iid):
+            return True
+        if not self.may_try_quietly(iid):
+            return False
+        if not (target.pinned or KnownHosts(target.known_hosts).keys_for(target.host, target.port)):
+            self.quiet_failed(iid)  # its key is unknown: the user's first login (setup, shell) settles it
+            return False
+        async with self._conn_locks.setdefault(iid, asyncio.Lock()):
+            try:
+                await self.pool.get(iid, target)
+            except (RemoteError, OSError, asyncssh.Error):  # a key not accepted included: nothing is asked
+                self.quiet_failed(iid)
+                return False
+        self._quiet_after.pop(iid, None)
+        self.emit(ConnectionState(iid, "connected"))
+        return True
+
+    def quiet_failed(self, instance_id: str) -> None:
+        """No quiet login to the instance before QUIET_RETRY_S from now."""
+        self._quiet_after[instance_id] = time.monotonic() + QUIET_RETRY_S
 
     def cancel_questions(self) -> None:
         """Give up every host key question still open (on shutdown): the logins waiting for them end."""

@@ -104,6 +104,8 @@ class Area(_AppBase):
             text = await job(engine, inst)
         except base.CloudError as exc:
             self.post_message(msg.RemoteResult(action, inst.name, f"{exc.message}\n{exc.hint}".strip(), ok=False))
+        except api.Cancelled as exc:  # the user said no to a confirmation: said so, not as a failure
+            self.post_message(msg.RemoteResult(action, inst.name, str(exc).capitalize() + "."))
         except api.ManagerError as exc:
             self.post_message(msg.RemoteResult(action, inst.name, str(exc), ok=False))
         else:

@@ -73,15 +73,30 @@ class ClusterArea(Area):
 
     def action_cluster_create(self) -> None:
         async def job(engine: Engine, inst: Instance) -> str | None:
-            n = self.settings.cluster.workers
+            from tui.ui.screens.cluster_create import WorkerCount
+
+            n = await self.push_screen_wait(WorkerCount(inst.name, *self._worker_room(inst)))
+            if n is None:
+                return "Cluster creation cancelled; nothing changed."
             self.notify(f"Creating a Dask cluster on {inst.name} with {n} worker instance(s); progress in the "
                         "Setup log pane.", title="Cluster")
-            summary = await engine.cluster_create(inst)
+            summary = await engine.cluster_create(inst, n)
             failed = f" {len(summary.failed)} could not join: {'; '.join(summary.failed)}." if summary.failed else ""
             return (f"Dask cluster on {inst.name}: {len(summary.status.workers)} workers connected.{failed} "
                     "In a notebook on it, Client() connects.")
 
         self._cluster_job("cluster", job)
+
+    def _worker_room(self, head: Instance) -> tuple[int, int, int, int]:
+        """For the worker-count prompt: (the profile's number, the head's worker instances already there, how many
+        more the remaining quota holds, the least number: 0 when the head runs a worker too)."""
+        from tui.core.cluster.plan import MAX_WORKERS, worker_numbers, workers_that_fit
+
+        cs = self.settings.cluster
+        names = [i.name for i in self.fleet.instances() if i.status in ("ACTIVE", "BUILD")]
+        quota = self.fleet.quota
+        fit = workers_that_fit(list(self.fleet.flavors), quota, cs.flavor) if quota is not None else MAX_WORKERS
+        return cs.workers, len(worker_numbers(head.name, names)), fit, 0 if cs.head_worker else 1
 
     def action_cluster_grow(self) -> None:
         async def job(engine: Engine, inst: Instance) -> str | None:
@@ -177,6 +192,17 @@ class ClusterArea(Area):
         inst = self._cluster_head()
         if inst is not None:
             self.run_remote(action, job, inst)
+
+    def cancel_cluster_work(self) -> None:
+        """Ctrl+C: stop the cluster work running (create, scale, delete) where it is; what exists stays."""
+        running = [iid for action, iid in self._remote_jobs if action == "cluster"]
+        for iid in running:
+            self.workers.cancel_group(self, f"cluster:{iid}")
+            self._remote_jobs.discard(("cluster", iid))
+        names = ", ".join(self.instance_name(iid) for iid in running)
+        self.notify(f"Cluster work on {names} cancelled: instances already launched and sessions already started "
+                    "stay. n on the cluster screen creates again, adopting what exists.", title="Cluster",
+                    severity="warning")
 
     def running_cluster_work(self) -> list[str]:
         """Names of the heads with a cluster operation in progress (quitting asks first)."""

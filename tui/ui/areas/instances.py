@@ -249,4 +249,5 @@ class InstancesArea(Area):
     def on_instance_details(self, message: msg.InstanceDetails) -> None:
         from tui.ui.screens.instance import DetailsScreen
 
-        self.push_screen(DetailsScreen(message.instance, message.image_name, message.volumes, self.clock()))
+        self.push_screen(DetailsScreen(message.instance, message.image_name, message.volumes, self.clock(),
+                                       self.fleet.get(message.instance.id)))

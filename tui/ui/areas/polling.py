@@ -178,7 +178,7 @@ class PollingArea(Area):
             return
         try:
             if self.state != "connected":
-                if self.state == "failed":
+                if self.state in ("failed", "unconfigured"):
                     self.notify(f"Connected to {self.settings.cloud} again.", title="Cloud")
                 self._set_state("connected")
             self._delay = self.settings.ui.refresh_s
@@ -190,16 +190,19 @@ class PollingArea(Area):
     def on_cloud_failed(self, message: msg.CloudFailed) -> None:
         err = message.error
         self._delay = min(MAX_BACKOFF_S, max(self.settings.ui.refresh_s, self._delay * 2))
-        if self.state != "failed":
+        if self.state not in ("failed", "unconfigured"):
             self.notify(f"{err.message}\n{err.hint}".strip(), title=f"Cloud {self.settings.cloud}",
                         severity="error", timeout=8)
-        self._set_state("failed")
+        self._set_state("unconfigured" if isinstance(err, base.NoCloudConfigured) else "failed")
         self._show_banner(f"⚠ {err.message}" + (f" — {err.hint}" if err.hint else "")
                           + f"  (retrying in {self._delay:.0f} s)")
         self._rearm()
 
     def _set_state(self, state: str) -> None:
         self.state = state
+        if state == "unconfigured":  # not the sandbox: no cloud at all (the settings' default name says nothing)
+            self.sub_title = "✗ no cloud configured: run with --demo, or add a clouds.yaml"
+            return
         self.sub_title = f"{self.settings.cloud} " + {
             "connecting": "○ connecting…", "connected": "● connected", "failed": "✗ not connected"}[state]
         if state == "connected":

@@ -23,8 +23,8 @@ if TYPE_CHECKING:
 BINDINGS = [
     Binding("escape,q", "close", "Close", id="cluster.close", tooltip="Back to the main screen"),
     Binding("n", "app.cluster_create", "Create", id="cluster.create",
-            tooltip="Make the selected instance the head of a Dask cluster: launch the profile's number of "
-                    "workers (private, through the head), start the scheduler and workers (TLS)"),
+            tooltip="Make the selected instance the head of a Dask cluster: asks how many workers (what fits the "
+                    "quota), launches them (private, through the head), starts the scheduler and workers (TLS)"),
     Binding("plus", "app.cluster_grow", "Add worker", id="cluster.grow",
             tooltip="Launch one more worker instance and join it to the cluster"),
     Binding("minus", "app.cluster_shrink", "Remove worker", id="cluster.shrink",
@@ -50,6 +50,7 @@ class ClusterScreen(Screen[None]):
         self.head_id = head_id
         self.head_name = head_name
         self.state: ClusterState | None = None
+        self._log_end = 0.0  # where the progress pane's last line was scrolled to
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="pane", id="cluster-pane") as pane:
@@ -70,8 +71,18 @@ class ClusterScreen(Screen[None]):
         table.focus()
 
     def progress(self, instance: str, message: str) -> None:
-        """A line of the cluster's work (also in the Setup log pane)."""
-        self.query_one("#cluster-log", Log).write_line(f"{instance or 'cluster'}: {message}")
+        """A line of the cluster's work (also in the Setup log pane). The pane follows new lines unless scrolled up
+        from where the last line put it (Log's own auto-scroll decides before the line counts, and stops following
+        for good once a line arrives in the same frame as the one before)."""
+        log = self.query_one("#cluster-log", Log)
+        follow = log.scroll_y >= self._log_end
+        log.write_line(f"{instance or 'cluster'}: {message}", scroll_end=False)
+        if follow:
+            def to_end() -> None:
+                log.scroll_end(animate=False, immediate=True, x_axis=False)
+                self._log_end = log.scroll_y
+
+            self.call_after_refresh(to_end)
 
     def action_close(self) -> None:
         self.dismiss(None)
@@ -88,7 +99,7 @@ class ClusterScreen(Screen[None]):
         if state.status is None:
             if state.problem == "deleted" or "runs no Dask cluster" in state.problem:
                 status.update(Text.assemble(("○ no cluster", "yellow"), f" on {self.head_name} — n creates one "
-                                            "(workers from the profile), then + and - scale it", absent))
+                                            "(asks how many workers), then + and - scale it", absent))
             else:
                 status.update(Text.assemble(("✗ the scheduler does not answer", "bold red"), f": {state.problem}",
                                             absent))

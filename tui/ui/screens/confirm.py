@@ -16,6 +16,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, Static
 
 from tui.core.cluster.deletion import Deletion
+from tui.ui.widgets.tick import Tick
 
 
 class Confirm(ModalScreen[bool]):
@@ -23,8 +24,9 @@ class Confirm(ModalScreen[bool]):
 
     BINDINGS = [Binding("escape", "dismiss(False)", "Cancel", id="confirm.cancel")]
 
-    def __init__(self, title: str, body: str | Text, confirm: str = "Confirm", *, danger: bool = False) -> None:
-        super().__init__(classes="dialog-screen")
+    def __init__(self, title: str, body: str | Text, confirm: str = "Confirm", *, danger: bool = False,
+                 screen_id: str | None = None) -> None:
+        super().__init__(id=screen_id, classes="dialog-screen")
         self.title_text = title
         self.body = body
         self.confirm_label = confirm
@@ -79,7 +81,7 @@ class DeleteInstance(ModalScreen[bool | None]):
                     yield Static(Text(cluster, style="bold red"), id="cluster-lost", classes="dialog-body")
                 yield Static(self._volumes_text(), id="volumes-fate", classes="dialog-body")
                 if self.plan.volumes:
-                    yield Checkbox("Also delete its volumes", self.delete_volumes, id="delete-volumes")
+                    yield Tick("Also delete its volumes", self.delete_volumes, id="delete-volumes")
             yield Label("Type the instance name to confirm:")
             yield Input(placeholder=inst.name, id="typed-name")
             with Horizontal(classes="dialog-buttons"):

@@ -13,9 +13,10 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Log, OptionList, Static
 from textual.widgets.option_list import Option
 
+from tui.core.live import InstanceLive
 from tui.core.models import Flavor, Instance, Quota, Volume
 from tui.core.units import left
-from tui.ui.widgets.format import ago, duration, mb, status_text, volume_label
+from tui.ui.widgets.format import ago, duration, mb, short_age, status_text, volume_label
 
 
 def resize_misfit(instance: Instance, flavor: Flavor, quota: Quota) -> list[str]:
@@ -148,15 +149,48 @@ class ConsoleScreen(ModalScreen[None]):
         log.focus()
 
 
+def live_rows(live: InstanceLive | None, now: datetime) -> list[tuple[str, str]]:
+    """Jupyter, load and memory, and each tunnel with its bytes: the Instances and Tunnels panes' cells in full."""
+    from tui.core.events import Metrics
+
+    if live is None:
+        return []
+    j = live.jupyter
+    jupyter = "not started by cades-tui" if j is None else j.state + (
+        f" on VM port {j.remote_port}" if j.remote_port else "") + (f" — {j.public_url}" if j.public_url else "")
+    m = live.signal(Metrics)
+    load = (f"{m.load1:.2f} load per vCPU (1 min), {m.mem_used_pct:.0f}% memory in use" if m is not None
+            else "not read yet (read once the VM answers SSH with a known host key)")
+    rows = [("Jupyter", jupyter), ("Load·Mem", load)]
+    if live.ssh:
+        rows.append(("SSH", live.ssh + (f": {live.ssh_error}" if live.ssh_error else "")))
+    for t in live.tunnels:
+        rows.append((f"Tunnel {t.purpose}",
+                     f"127.0.0.1:{t.local_port} → {t.remote_host}:{t.remote_port}, {t.state.value}"
+                     f"{' (' + t.error + ')' if t.error else ''}, for {short_age(t.since, now)}, "
+                     f"↓{natural_size(t.bytes_in)} ↑{natural_size(t.bytes_out)}"))
+    return rows
+
+
+def natural_size(n: int) -> str:
+    import humanize
+
+    return str(humanize.naturalsize(n, gnu=True))
+
+
 class DetailsScreen(ModalScreen[None]):
     BINDINGS = [Binding("escape,q,enter", "dismiss", "Close", id="details.close")]
 
-    def __init__(self, instance: Instance, image_name: str, volumes: list[Volume], now: datetime) -> None:
+    def __init__(self, instance: Instance, image_name: str, volumes: list[Volume], now: datetime,
+                 live: InstanceLive | None = None) -> None:
+        """`live`: what the app knows of it besides the cloud (Jupyter, load, tunnels): every column of the
+        Instances table — some hidden or cut in a narrow pane — is here in full."""
         super().__init__(classes="dialog-screen")
         self.instance = instance
         self.image_name = image_name
         self.volumes = volumes
         self.now = now
+        self.live = live
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(classes="dialog"):
@@ -180,10 +214,12 @@ class DetailsScreen(ModalScreen[None]):
         vols = [f"{volume_label(v)} {v.size_gb} GB{' (boot)' if v.bootable else ''}"
                 f"{' on ' + v.device if v.device else ''}" for v in self.volumes]
         rows.append(("Volumes", ", ".join(vols) or "none"))
+        rows += live_rows(self.live, self.now)
         if i.fault:
             rows.append(("Fault", i.fault))
         text = Text()
+        pad = max(11, *(len(label) + 2 for label, _ in rows))
         for label, value in rows:
-            text.append(f"{label:<11}", style="dim")
+            text.append(f"{label:<{pad}}", style="dim")
             text.append(f"{value}\n")
         return text

@@ -8,13 +8,14 @@ from pathlib import Path
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
-from textual.widgets import Checkbox, ContentSwitcher, Input, Log, OptionList, Static
+from textual.widgets import ContentSwitcher, Input, Log, OptionList, Static
 from textual.widgets.option_list import Option
 
 from tui.conventions import IMPORT_KEY_PREFIX
 from tui.core.models import Flavor, Image, Keypair, Network, Quota
 from tui.ui.messages import LaunchChoices
 from tui.ui.widgets.format import mb
+from tui.ui.widgets.tick import Tick
 
 APP_KEY_OPTION = "<app-key>"  # the key step's option for the app's own key pair (LaunchSpec.key_name "")
 
@@ -50,7 +51,7 @@ def steps(choices: LaunchChoices, public_keys: list[Path], volume_gb: int, delet
             yield OptionList(*[Option(network_label(n), id=n.id) for n in c.networks], id="network")
         with Vertical(id="step-review", classes="step"):
             yield Static("", id="summary")
-            yield Checkbox("Delete the boot volume when the instance is deleted", delete_on_term,
+            yield Tick("Delete the boot volume when the instance is deleted", delete_on_term,
                            id="delete-on-term")
         with Vertical(id="step-progress", classes="step"):
             yield Log(id="progress", max_lines=200)

@@ -58,6 +58,8 @@ class OneLineCells(DataTable[Text | str]):
 
     def _render_cell(self, row_index: int, column_index: int, base_style: Style, width: int,
                      cursor: bool = False, hover: bool = False) -> SegmentLines:
+        if width <= 0:  # a hidden column (tables.Hideable)
+            return [[]]
         if row_index < 0 or column_index < 0 or row_index < self.fixed_rows or column_index < self.fixed_columns:
             return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
         row_key = self._row_locations.get_key(row_index)

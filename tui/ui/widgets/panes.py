@@ -312,7 +312,7 @@ class SetupPane(Pane):
 
     def cancelled(self, instance: str, t: float) -> None:
         if instance == self.instance:
-            self._write_line(f"{self._stamp(t)} ✗ cancelled (Ctrl+X); press s to run setup again")
+            self._write_line(f"{self._stamp(t)} ✗ cancelled; press s to run setup again")
             self.status.update(Text.assemble((self.instance, "bold"), "  ", ("✗ cancelled", "bold red")))
 
 

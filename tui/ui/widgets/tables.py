@@ -7,7 +7,9 @@ widget to import and mount, and a table has nothing to show before the cloud ans
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import humanize
 from rich.cells import cell_len
@@ -18,7 +20,7 @@ from textual.binding import Binding
 from textual.geometry import Size
 from textual.widget import Widget
 from textual.widgets import DataTable
-from textual.widgets.data_table import ColumnKey, Row, RowDoesNotExist, RowKey
+from textual.widgets.data_table import Column, ColumnKey, Row, RowDoesNotExist, RowKey
 
 from tui.core.events import Metrics
 from tui.core.live import Fleet, InstanceLive
@@ -59,11 +61,63 @@ def measure_columns(table: DataTable[Text | str]) -> None:
         column.content_width = max([column.content_width, *widths])
 
 
+@dataclass(eq=False)
+class Hideable(Column):
+    """A column the table may hide (render width 0) when the columns do not fit: see `fit_by_priority`."""
+
+    hidden: bool = False
+
+    def get_render_width(self, data_table: DataTable[Any]) -> int:
+        return 0 if self.hidden else super().get_render_width(data_table)
+
+
+def make_hideable(table: DataTable[Text | str], *keys: str) -> None:
+    """These columns (added already) may be hidden by `fit_by_priority`."""
+    for key in keys:
+        c = table.columns[ColumnKey(key)]
+        table.columns[c.key] = Hideable(c.key, c.label, c.width, c.content_width, c.auto_width)
+
+
+def fit_by_priority(table: DataTable[Text | str], drop: Iterable[str]) -> None:
+    """Columns wider than the table: hide the least needed ones, in `drop` order (Hideable columns), until the rest
+    fit — only then is the last column cut with an ellipsis (`fit_last_column`); shown again when there is room.
+    What is hidden is in the details (enter)."""
+    room = table.scrollable_content_region.width
+    if room <= 0 or not table.columns:
+        return
+    *_, last = table.columns.values()
+    pad = 2 * table.cell_padding
+
+    def full(c: Column) -> int:
+        return pad + (c.content_width if c.auto_width or c is last else c.width)
+
+    total = sum(full(c) for c in table.columns.values())
+    hide = set()
+    for key in drop:
+        column = table.columns.get(ColumnKey(key))
+        if total <= room:
+            break
+        if isinstance(column, Hideable):
+            hide.add(key)
+            total -= full(column)
+    changed = False
+    for ckey, column in table.columns.items():
+        if isinstance(column, Hideable) and column.hidden != (ckey.value in hide):
+            column.hidden, changed = ckey.value in hide, True
+    if changed:  # every line drawn anew at the new widths
+        table._update_count += 1
+        width = sum(c.get_render_width(table) for c in table.columns.values())
+        table.set_reactive(Widget.virtual_size, Size(width, table.virtual_size.height))
+        table.refresh(layout=True)
+
+
 def fit_last_column(table: DataTable[Text | str]) -> None:
-    """Columns wider than the table: the last one gets what is left, its label and cells ending with an ellipsis
-    (Text cells made so), instead of running past the edge; back to its full width when there is room."""
+    """Columns wider than the table: the least needed are hidden first (`DROP_ORDER` of the table, if any), then
+    the last one gets what is left, its label and cells ending with an ellipsis (Text cells made so), instead of
+    running past the edge; back to its full width when there is room."""
     if not table.columns or table.size.width == 0:
         return
+    fit_by_priority(table, getattr(table, "DROP_ORDER", ()))
     *others, last = table.columns.values()
     room = table.scrollable_content_region.width - sum(c.get_render_width(table) for c in others)
     room -= 2 * table.cell_padding
@@ -108,9 +162,10 @@ class InstancesTable(OneLineCells):
                 tooltip="Flavor, image, volumes, addresses, key pair and uptime of the selected instance"),
     ]
 
-    # The IP last: where the pane is narrow (120 columns: two panes side by side) it is the column cut with an
-    # ellipsis (enter shows it in full), never Jupyter or Load·Mem.
+    # Where the pane is narrow (120 columns: two panes side by side) Uptime, then Flavor are hidden first; then the
+    # IP, last, is the column cut with an ellipsis — never Jupyter or Load·Mem. Enter shows everything.
     COLUMNS = ("name", "status", "flavor", "uptime", "jupyter", "load", "ip")
+    DROP_ORDER = ("uptime", "flavor")
 
     def __init__(self) -> None:
         super().__init__(id="instances-table", cursor_type="row", zebra_stripes=True)
@@ -134,6 +189,7 @@ class InstancesTable(OneLineCells):
         add_columns(self, ("Name", "name"), ("Status", "status"), ("Flavor", "flavor"), ("Uptime", "uptime"),
                     ("Jupyter", "jupyter"), ("Load·Mem", "load"))
         self.add_column(cut("IP"), key="ip")
+        make_hideable(self, *self.DROP_ORDER)
 
     def on_resize(self) -> None:
         fit_last_column(self)
@@ -177,9 +233,9 @@ class InstancesTable(OneLineCells):
             if current is not None and current in self._cells:
                 self.move_cursor(row=self._rows.index(current), animate=False)
         if self._rows:
-            fit_columns(self, "status", "jupyter", widths={
+            fit_columns(self, "status", "jupyter", "ip", widths={
                 key: max(self._widths[iid][self.COLUMNS.index(key)] for iid in self._rows)
-                for key in ("status", "jupyter")})
+                for key in ("status", "jupyter", "ip")})
         fit_last_column(self)
         self._seen, self._minute = fleet.version, minute
         if self.filter_text or self.filtering:
@@ -330,7 +386,8 @@ def cells(x: InstanceLive, now: datetime) -> tuple[Text | str, ...]:
     """One instance's row: what the cloud says, then Jupyter (and SSH trouble), then its load and memory."""
     inst = x.instance
     assert inst is not None
-    status = status_text("DELETING" if x.deleting else inst.status, "" if x.deleting else inst.task_state)
+    status = status_text("DELETING" if x.deleting else inst.status) if x.deleting or not inst.task_state \
+        else Text(f"{inst.task_state}…", style="yellow italic")  # the task alone, short ("deleting…"); enter: both
     return (Text(inst.name, style="bold"), status, inst.flavor_name, short_duration(inst.uptime_seconds(now)),
             remote_cell(x), load_cell(x.signal(Metrics)), cut(inst.ip or "–"))
 
