@@ -150,17 +150,16 @@ def test_interactive_shell_in_a_real_terminal(env: dict[str, str], vm: str) -> N
         # raw mode while the session runs: no local echo, Ctrl+C is a key for the remote side
         mid = termios.tcgetattr(slave)
         assert not mid[3] & (termios.ECHO | termios.ICANON | termios.ISIG)
-        os.write(master, b"sleep 30; echo not-interrupted\r")
-        time.sleep(1)
+        os.write(master, b"echo sleeping-$((6*7)); sleep 30; echo not-interrupted\r")
+        read_until(master, seen, b"\r\nsleeping-42\r\n")  # the remote shell runs the line (its echo has no 42)
         os.write(master, b"\x03")  # interrupts the remote sleep, not us
         os.write(master, b"echo still-here\r")
         read_until(master, seen, b"\rstill-here\r\n")
         # the remote sleep was interrupted: "not-interrupted" only in the echoed command line, never as output
         assert proc.poll() is None and not re.search(rb"[\r\n]not-interrupted\r\n", seen), bytes(seen)
-        set_size(master, 40, 120)  # SIGWINCH: the remote PTY follows
-        time.sleep(0.5)
-        os.write(master, b"stty size\r")
-        read_until(master, seen, b"40 120")
+        set_size(master, 40, 120)  # SIGWINCH: the remote PTY follows (the remote shell waits until it has)
+        os.write(master, b"until [ \"$(stty size)\" = '40 120' ]; do sleep 0.05; done; echo resized-$((6*7))\r")
+        read_until(master, seen, b"\r\nresized-42\r\n")
         os.write(master, b"exit\r")
         assert proc.wait(timeout=30) == 0, bytes(seen)[-2000:]
         after = termios.tcgetattr(slave)
