@@ -3,7 +3,8 @@
 - `running_sandbox(base, **options)`: a sandbox cloud with fast delays for a `with` block, stopped at its end.
 - `sandbox_settings`, `sandbox_services`, `launch`, `JUPYTER`: the app's settings and services against a sandbox,
   and an instance launched the way `cades-tui launch NAME --wait` does.
-- `Events`: records what an engine or a manager emits; `eventually`: polls a condition on the event loop; `never`:
+- `Events`: records what an engine or a manager emits; `eventually`: polls a condition on the event loop (and
+  `wait_until` where there is no event loop); `never`:
   that a condition stays false for a while (what a test says must NOT happen, waited for rather than slept over).
 - `starts_something(source)`: whether test code starts a process, an SSH host or a sandbox (the fast tier's rule,
   applied by tests/conftest.py).
@@ -16,6 +17,7 @@ import functools
 import inspect
 import re
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -166,6 +168,14 @@ async def eventually(check: Callable[[], bool], timeout: float = 5.0) -> bool:
             return False
         await asyncio.sleep(0.02)
     return True
+
+
+def wait_until(check: Callable[[], bool], timeout: float = 10.0, what: str = "the condition") -> None:
+    """`check()` holds within `timeout` seconds (polled every 20 ms), else AssertionError naming `what`."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"timed out after {timeout} s waiting for {what}"
+        time.sleep(0.02)
 
 
 async def never(check: Callable[[], bool], within: float) -> bool:
