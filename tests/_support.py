@@ -79,7 +79,7 @@ def is_fast(item: pytest.Item) -> bool:
 
     if not isinstance(item, pytest.Function) or item.get_closest_marker("slow") is not None:
         return False
-    if _file_starts(Path(str(item.fspath)).resolve()):
+    if _file_starts(item.path.resolve()):
         return False
     defs = item._fixtureinfo.name2fixturedefs
     return not any(_fixture_starts(d.func) for name in item.fixturenames for d in defs.get(name, ()))

@@ -88,7 +88,7 @@ def test_no_fast_test_uses_a_fixture_that_starts_something(request: pytest.Fixtu
     for item in fast:
         assert not starters & set(item.fixturenames), item.nodeid
         assert item.get_closest_marker("slow") is None, item.nodeid
-        assert not starts_something(Path(str(item.fspath)).read_text()), item.nodeid
+        assert not starts_something(item.path.read_text()), item.nodeid
 
 
 def test_this_module_is_fast(request: pytest.FixtureRequest) -> None:
