@@ -3,13 +3,21 @@
 - `running_sandbox(base, **options)`: a sandbox cloud with fast delays for a `with` block, stopped at its end.
 - `sandbox_settings`, `sandbox_services`, `launch`, `JUPYTER`: the app's settings and services against a sandbox,
   and an instance launched the way `cades-tui launch NAME --wait` does.
-- `Events`: records what an engine or a manager emits; `eventually`: polls a condition on the event loop.
+- `Events`: records what an engine or a manager emits; `eventually`: polls a condition on the event loop (and
+  `wait_until` where there is no event loop); `never`:
+  that a condition stays false for a while (what a test says must NOT happen, waited for rather than slept over).
+- `starts_something(source)`: whether test code starts a process, an SSH host or a sandbox (the fast tier's rule,
+  applied by tests/conftest.py).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
+import inspect
+import re
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -17,6 +25,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
+    import pytest
+
     from tui.core.cloud.base import Cloud
     from tui.core.config import Settings
     from tui.core.events import Event
@@ -25,8 +35,54 @@ if TYPE_CHECKING:
     from tui.core.services import Services
     from tui.sandbox import Sandbox
 
+TESTS = Path(__file__).resolve().parent
 JUPYTER = str(Path(sys.executable).parent / "jupyter")  # the venv's, standing in for ~/jupyter-env
 E = TypeVar("E")
+
+# What starts a process, an SSH host or a sandbox cloud when test code names it: the sandbox and its VMs, any
+# subprocess (`python -m tui` included), a fork or exec, an SSH server or connection, the app's `--demo` cloud.
+STARTS = re.compile(
+    r"\b(?:Sandbox|SSHHost|running_sandbox|AsyncSSHServer|Popen|create_subprocess_\w+|start_demo|LazyDemo)\("
+    r"|--demo\b"
+    r"|\bsubprocess\b|\bpexpect\b|\bos\.(?:fork|exec\w*|spawn\w*|system|popen)\b|\bpty\.(?:fork|spawn)\b"
+    r"|\basyncssh\.(?:connect|listen|create_server|create_connection)\b"
+)
+
+
+def starts_something(source: str) -> bool:
+    """Whether this test code (a test module, or a fixture function) starts a process, an SSH host or a sandbox:
+    tests/conftest.py puts a test in the fast tier only when neither its module nor any fixture it uses (defined
+    under tests/) does."""
+    return STARTS.search(source) is not None
+
+
+@functools.cache
+def _file_starts(path: Path) -> bool:
+    return starts_something(path.read_text())
+
+
+@functools.cache
+def _fixture_starts(func: Callable[..., Any]) -> bool:
+    """Whether a fixture defined under tests/ starts something (plugins' fixtures, tmp_path & co., do not)."""
+    func = inspect.unwrap(func)  # pytest-asyncio wraps async fixtures
+    try:
+        path = Path(inspect.getfile(func)).resolve()
+    except TypeError:
+        return False
+    return path.is_relative_to(TESTS) and starts_something(inspect.getsource(func))
+
+
+def is_fast(item: pytest.Item) -> bool:
+    """The fast tier's rule: a test function not marked `slow` whose module starts nothing, nor any fixture it
+    uses, directly or through the fixtures those use (`item.fixturenames` is that whole closure)."""
+    import pytest
+
+    if not isinstance(item, pytest.Function) or item.get_closest_marker("slow") is not None:
+        return False
+    if _file_starts(item.path.resolve()):
+        return False
+    defs = item._fixtureinfo.name2fixturedefs
+    return not any(_fixture_starts(d.func) for name in item.fixturenames for d in defs.get(name, ()))
 
 
 @contextmanager
@@ -112,3 +168,17 @@ async def eventually(check: Callable[[], bool], timeout: float = 5.0) -> bool:
             return False
         await asyncio.sleep(0.02)
     return True
+
+
+def wait_until(check: Callable[[], bool], timeout: float = 10.0, what: str = "the condition") -> None:
+    """`check()` holds within `timeout` seconds (polled every 20 ms), else AssertionError naming `what`."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"timed out after {timeout} s waiting for {what}"
+        time.sleep(0.02)
+
+
+async def never(check: Callable[[], bool], within: float) -> bool:
+    """Whether `check()` stays false for `within` seconds — the window in which what must not happen would have
+    happened (ends at once, False, when it does)."""
+    return not await eventually(check, within)

@@ -1,6 +1,11 @@
-"""Fixtures shared by every test area.
+"""Fixtures shared by every test area, and the fast tier.
 
-- Every test runs with its own XDG config/data/state dirs: nothing ever touches the real ~/.config, ~/.ssh etc.
+- The fast tier: a test whose module and fixtures (those defined under tests/, and the ones they use) start nothing
+  — no sandbox, no SSH host, no subprocess (`tests._support.starts_something`) — and that is not marked `slow` is
+  marked `fast` at collection. `pytest -m fast` runs it alone (tests/run.sh runs it first); `-m "not fast"` the rest.
+- Every test runs with its own HOME and XDG config/data/state/cache dirs (under its tmp_path): nothing ever touches
+  the real ~/.config, ~/.ssh etc., and parallel workers (pytest-xdist) never share one. uv's and pip's download
+  caches stay where they were (they are safe to share, and a warm cache keeps PyPI installs quick).
 - `client_key`, `ssh_host`, `connect`: a real OpenSSH sshd "VM" (SSHHost) per test module and an asyncssh
   connection factory for it. `client_key_file`: the same key as a 0600 file (+ its public line), for code that
   takes a key path. `new_vm()`: a fresh VM for one test (suites that kill, restart or reconfigure sshd). `gateway`: a
@@ -24,15 +29,29 @@ from typing import Any
 
 import pytest
 
-from tests._support import running_sandbox
+from tests._support import is_fast, running_sandbox
 
 GCM = ["aes128-gcm@openssh.com", "aes256-gcm@openssh.com"]
+# The real download caches, fixed before any test moves HOME and XDG_CACHE_HOME.
+_CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+SHARED_CACHES = {"UV_CACHE_DIR": os.environ.get("UV_CACHE_DIR") or str(_CACHE / "uv"),
+                 "PIP_CACHE_DIR": os.environ.get("PIP_CACHE_DIR") or str(_CACHE / "pip")}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if is_fast(item):
+            item.add_marker(pytest.mark.fast)
 
 
 @pytest.fixture(autouse=True)
 def _isolated_xdg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    for var in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME"):
+    (tmp_path / "home").mkdir(exist_ok=True)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    for var in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME"):
         monkeypatch.setenv(var, str(tmp_path / "xdg" / var.lower()))
+    for var, value in SHARED_CACHES.items():
+        monkeypatch.setenv(var, value)
     for var in ("CADES_TUI_CONFIG", "OS_CLOUD", "OS_CLIENT_CONFIG_FILE", "CADES_TUI_SANDBOX_DIR",
                 "CADES_TUI_FORWARDER"):
         monkeypatch.delenv(var, raising=False)

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Set up everything the test suite needs on a fresh Debian/Ubuntu machine, then run all of it:
-# system packages (OpenSSH server+client, GNU screen, tmux, rsvg-convert), the venv with the test extras,
-# then the import contracts, ruff, mypy (for Linux, macOS and Windows) and pytest. Extra arguments go to pytest.
+# system packages (OpenSSH server+client, GNU screen, tmux, rsvg-convert), the venv with the test extras, then
+# the fast tier (`pytest -m fast`: the tests that start nothing, about a minute; a failure there stops here),
+# the import contracts, ruff, mypy (for Linux, macOS and Windows) and the rest of pytest (`-m "not fast"`) on
+# parallel workers (pytest-xdist, CADES_TEST_WORKERS of them, 4 unless set: most of these tests wait on sshd,
+# Jupyter or the sandbox rather than compute). Extra arguments go to both pytest runs (`-n 0`: no workers).
 # Tests run in a random order (pytest-randomly; the seed is printed in pytest's header): every test must pass alone
 # and after any other. Reproduce an order with `-p randomly --randomly-seed=N`; `-p no:randomly` runs in file order.
 set -euo pipefail
@@ -31,6 +34,17 @@ echo "==> installing cades-tui with its test extras, at the versions of the lock
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null
 .venv/bin/python -m pip install -q -c config/requirements.lock -e '.[test]'
 
+# pytest's exit code 5 is "no tests collected": fine for one tier (arguments may pick tests of one kind only).
+echo "==> pytest, fast tier: the tests that start nothing (no sandbox, no SSH host, no subprocess)"
+set +e
+.venv/bin/python -m pytest -m fast "$@"
+fast_rc=$?
+set -e
+if [ $fast_rc -ne 0 ] && [ $fast_rc -ne 5 ]; then
+  echo "the fast tier failed: stopping before the slow checks" >&2
+  exit $fast_rc
+fi
+
 echo "==> import contracts"
 .venv/bin/lint-imports
 echo "==> ruff"
@@ -39,13 +53,15 @@ echo "==> mypy (linux, darwin, win32: the laptops cades-tui runs on)"
 for platform in linux darwin win32; do
   .venv/bin/mypy --platform "$platform" tui
 done
-echo "==> pytest"
+workers="${CADES_TEST_WORKERS:-4}"
+echo "==> pytest, the rest: sandbox, SSH hosts, Jupyter, the app's processes ($workers workers)"
 set +e
-.venv/bin/python -m pytest "$@"
+.venv/bin/python -m pytest -m "not fast" -n "$workers" --dist loadscope "$@"
 rc=$?
 set -e
-if [ $rc -eq 5 ]; then
+if [ $rc -eq 5 ] && [ $fast_rc -eq 5 ]; then
   echo "pytest collected no tests: that is a failure here" >&2
   exit 1
 fi
+[ $rc -eq 5 ] && rc=0
 exit $rc

@@ -9,6 +9,7 @@ import hashlib
 import json
 import os
 import re
+import secrets
 import select
 import shutil
 import subprocess
@@ -21,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from tests._support import wait_until
 from tui.core.remote.interactive import NOT_FOUND
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="the PTY half needs POSIX; the sandbox's VMs too")
@@ -150,17 +152,18 @@ def test_interactive_shell_in_a_real_terminal(env: dict[str, str], vm: str) -> N
         # raw mode while the session runs: no local echo, Ctrl+C is a key for the remote side
         mid = termios.tcgetattr(slave)
         assert not mid[3] & (termios.ECHO | termios.ICANON | termios.ISIG)
-        os.write(master, b"sleep 30; echo not-interrupted\r")
-        time.sleep(1)
+        argv = f"sleep {30 + secrets.randbelow(10**6) / 10**6:.6f}"  # unique: found by its argv (the VM runs here)
+        os.write(master, f"{argv}; echo not-interrupted\r".encode())
+        wait_until(lambda: subprocess.run(["pgrep", "-f", "-x", argv], capture_output=True).returncode == 0,
+                   what="the remote sleep to run")
         os.write(master, b"\x03")  # interrupts the remote sleep, not us
         os.write(master, b"echo still-here\r")
         read_until(master, seen, b"\rstill-here\r\n")
         # the remote sleep was interrupted: "not-interrupted" only in the echoed command line, never as output
         assert proc.poll() is None and not re.search(rb"[\r\n]not-interrupted\r\n", seen), bytes(seen)
-        set_size(master, 40, 120)  # SIGWINCH: the remote PTY follows
-        time.sleep(0.5)
-        os.write(master, b"stty size\r")
-        read_until(master, seen, b"40 120")
+        set_size(master, 40, 120)  # SIGWINCH: the remote PTY follows (the remote shell waits until it has)
+        os.write(master, b"until [ \"$(stty size)\" = '40 120' ]; do sleep 0.05; done; echo resized-$((6*7))\r")
+        read_until(master, seen, b"resized-42\r\n")
         os.write(master, b"exit\r")
         assert proc.wait(timeout=30) == 0, bytes(seen)[-2000:]
         after = termios.tcgetattr(slave)

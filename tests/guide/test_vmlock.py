@@ -66,7 +66,7 @@ class ReadWhatTheOrphanDid(Step):
 
 
 async def test_a_rerun_waits_for_the_command_an_earlier_run_left_running(rig: Rig, ssh_host: SSHHost) -> None:
-    argv = f"sleep {2 + secrets.randbelow(1000) / 1000:.3f}"
+    argv = f"sleep {2 + secrets.randbelow(10**6) / 10**6:.6f}"  # unique: parallel workers run sleeps too
     try:
         await orphan(rig, f"{argv}; echo done > ~/orphan-wrote", argv)
         result = await rig.setup(SetupSettings(), steps=[ReadWhatTheOrphanDid()])

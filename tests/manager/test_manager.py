@@ -22,6 +22,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import pytest_asyncio
 
+from tests._support import never
 from tui.core.events import (
     ConnectionState,
     IdleNudge,
@@ -180,8 +181,7 @@ async def test_live_log_lines_arrive(rig: Rig, world: World) -> None:
     assert not any("\x1b" in x or "\r" in x for x in lines)
     count = len(rig.events.of(LogLines))
     await http.request(http.tcp_opener("127.0.0.1", port), "GET", marker + "-after", token=token)
-    await asyncio.sleep(0.4)
-    assert len(rig.events.of(LogLines)) == count  # unfollowed: nothing more arrives
+    assert await never(lambda: len(rig.events.of(LogLines)) > count, within=0.4)  # unfollowed: nothing more arrives
 
 
 async def test_idle_nudges_and_snooze(rig: Rig, world: World) -> None:
@@ -538,7 +538,7 @@ async def test_a_login_that_fails_is_could_not_connect_never_lost(world: World, 
     try:
         with pytest.raises(ManagerError, match=f"^could not connect to {name}: .* refused the key"):
             await manager.connect(ctx)
-        await asyncio.sleep(0.2)
+        assert await never(lambda: len(events.of(ConnectionState)) > 2, within=0.2)  # no "lost" after "failed"
     finally:
         await manager.aclose()
     states = [(e.state, e.error.split(":")[0]) for e in events.of(ConnectionState)]

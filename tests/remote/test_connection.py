@@ -10,6 +10,7 @@ from pathlib import Path
 import asyncssh
 import pytest
 
+from tests._support import never
 from tui.core.remote.commands import run
 from tui.core.remote.connection import (
     AuthFailed,
@@ -144,8 +145,7 @@ async def test_pool_never_reports_a_connection_that_was_never_made(
             await pool.get("refused", dataclasses.replace(target, key_path=wrong))
         with pytest.raises(Unreachable):
             await pool.get("closed-port", dataclasses.replace(target, port=free_port()))
-        await asyncio.sleep(0.2)
-        assert lost == []
+        assert await never(lambda: lost != [], within=0.2)
         assert not any(pool.is_connected(k) for k in ("unknown-key", "refused", "closed-port"))
     finally:
         await pool.close_all()

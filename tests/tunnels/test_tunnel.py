@@ -147,7 +147,8 @@ async def test_survives_sshd_kill_and_restart(
         assert await tunnel.wait_state(TunnelState.RECONNECTING, 5)
         assert tunnel.connection is None
         waiting = asyncio.create_task(roundtrip(info.local_port, b"during"))  # accepted, waits for SSH
-        await asyncio.sleep(0.8)  # a few failed attempts with backoff
+        seen = states.count(TunnelState.RECONNECTING)  # each failed attempt says "reconnecting" again
+        assert await eventually(lambda: states.count(TunnelState.RECONNECTING) >= seen + 2, 10)  # two, backing off
         assert tunnel.info.error.startswith("reconnecting")
         await asyncio.to_thread(ssh_host.start)
         assert await tunnel.wait_state(TunnelState.UP, 10)

@@ -129,8 +129,9 @@ async def test_collapsed_panes_at_80x24_still_show_the_selected_row(ui: Any, sb:
 async def test_help_lists_every_binding_and_palette_has_every_action(ui: Any, sb: Any, make_app: Any) -> None:
     app = make_app(keymap={"launch": "ctrl+n"})
     async with app.run_test(size=(120, 40)) as pilot:
+        await ui.wait_for(pilot, lambda: app.query_one(FlavorsTable).row_count > 0)  # up (slow under load)
         await pilot.press("question_mark")
-        assert isinstance(app.screen, HelpScreen)
+        await ui.screen(pilot, HelpScreen)
         said = " ".join(str(w.render()) for w in app.screen.query(Static))
         assert "jupyter.local_port" in said and "last local port" in said
         rows = [row for _heading, group in app.screen.groups for row in group]
@@ -161,6 +162,7 @@ async def test_help_lists_every_binding_and_palette_has_every_action(ui: Any, sb
 async def test_remapped_key_runs_the_action(ui: Any, sb: Any, make_app: Any) -> None:
     app = make_app(keymap={"pane.flavors": "f"})
     async with app.run_test(size=(120, 40)) as pilot:
+        await ui.wait_for(pilot, lambda: app.query_one(FlavorsTable).row_count > 0)  # up (slow under load)
         await pilot.press("f")
         assert app.focused is not None and app.focused.id == "flavors-table"
         await pilot.press("1", "2")  # "2" is no longer bound to it

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from textual import events
 
+from tests._support import never
 from tui.ui.widgets.tables import InstancesTable
 
 
@@ -17,9 +17,8 @@ async def test_polls_pause_while_the_terminal_is_unfocused(ui: Any, sb: Any, mak
     async with app.run_test(size=(120, 40), message_hook=watch.hook) as pilot:
         await ui.wait_for(pilot, lambda: app.query_one(InstancesTable).row_count == 2 and len(watch.of("Polled")) > 2)
         app.post_message(events.AppBlur())
-        await pilot.pause(0.6)  # a poll already running may still land
+        await ui.wait_for(pilot, lambda: not app.app_focus and not app._busy)  # blurred; a running poll landed
         polls = len(watch.of("Polled"))
-        await asyncio.sleep(2.0)  # four refresh intervals
-        assert len(watch.of("Polled")) == polls
+        assert await never(lambda: len(watch.of("Polled")) > polls, within=2.0)  # four refresh intervals
         app.post_message(events.AppFocus())
         await ui.wait_for(pilot, lambda: len(watch.of("Polled")) > polls, timeout=2.0)
