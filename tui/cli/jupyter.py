@@ -78,11 +78,13 @@ def cmd_stop(args: argparse.Namespace, ctx: Context) -> int:
     async def body(m: RemoteManager, rctx: RemoteContext, out: Printer) -> int:
         outcome = await m.stop_jupyter(rctx, force=args.force)
         if not outcome.stopped:
-            ctx.print(f"{len(outcome.busy)} kernel(s) busy on {rctx.instance.name}:")
+            ctx.print(f"Could not tell whether kernels are busy on {rctx.instance.name} ({outcome.unknown}): some "
+                      "may be running code." if outcome.unknown else
+                      f"{len(outcome.busy)} kernel(s) busy on {rctx.instance.name}:")
             for k in outcome.busy:
                 ctx.print(f"  {k.name} {k.id[:8]} {k.path or '(no notebook)'}: {k.execution_state}")
             if not sys.stdin.isatty():
-                err("not stopped: kernels are busy (their work would be lost); pass --force to stop anyway")
+                err(f"not stopped: {outcome.asks} (their work would be lost); pass --force to stop anyway")
                 return EXIT_FAIL
             if not yes(await ask("Stop Jupyter anyway? Running work is lost. [y/N] ")):
                 ctx.print("Not stopped.")

@@ -59,8 +59,8 @@ class Printer:
             self._jupyter(event)
         elif isinstance(event, ev.TunnelChanged):
             self._tunnel(event)
-        elif isinstance(event, ev.IdleNudge):
-            say(event.message)
+        elif isinstance(event, ev.IdleNudge | ev.BackgroundFailed | ev.HostKeysUnpinned):
+            say(event.message if isinstance(event, ev.IdleNudge) else f"warning: {event.message}")
         elif isinstance(event, ev.ClusterProgress):
             self.ctx.print(f"  {event.instance or 'cluster'}: {event.message}")
 

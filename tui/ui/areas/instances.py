@@ -3,6 +3,7 @@ console log and details. Destructive ones ask first (a dialog inside an async wo
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 from textual import work
@@ -15,6 +16,8 @@ if TYPE_CHECKING:
     from tui.core.cloud.base import Cloud
     from tui.core.models import Instance, Quota, Volume
     from tui.ui.screens.wizard import LaunchWizard
+
+log = logging.getLogger("tui.ui.areas.instances")
 
 
 class InstancesArea(Area):
@@ -191,7 +194,10 @@ class InstancesArea(Area):
         if live is None or live.jupyter is None or live.jupyter.state != "running" or self.engine is None:
             return ""
         busy = await _busy_kernels(self.engine, inst)
-        kernels = f", and {len(busy)} kernel(s) are busy running code ({', '.join(busy)})" if busy else ""
+        if isinstance(busy, str):  # unknown is not "none": said, and counted as possibly busy
+            kernels = f", and it could not tell whether kernels are busy ({busy}): some may be running code"
+        else:
+            kernels = f", and {len(busy)} kernel(s) are busy running code ({', '.join(busy)})" if busy else ""
         return (f"Jupyter is running on {inst.name}{kernels}: deleting ends it, and everything in its "
                 "memory and unsaved notebooks is lost.")
 
@@ -243,8 +249,10 @@ def _delete(cloud: Cloud, instance_id: str, delete_volumes: bool) -> None:
     cloud.delete(instance_id, delete_volumes=delete_volumes)
 
 
-async def _busy_kernels(engine: Engine, inst: Instance) -> list[str]:
+async def _busy_kernels(engine: Engine, inst: Instance) -> list[str] | str:
+    """The names of the busy kernels, or why they could not be listed."""
     try:
         return [k.name for k in await engine.kernels(inst) if k.busy]
-    except Exception:  # unknown is not "none": the dialog still says Jupyter runs
-        return []
+    except Exception as exc:  # unknown is not "none": the dialog says so
+        log.warning("listing the kernels on %s before deleting it: %s", inst.name, exc)
+        return str(exc) or type(exc).__name__
