@@ -98,7 +98,7 @@ def cmd_stop(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def cmd_logs(args: argparse.Namespace, ctx: Context) -> int:
-    from tui.cli.runner import forever, with_manager
+    from tui.cli.runner import with_manager
     from tui.core.cloud.base import InvalidInput
 
     if args.lines < 0:
@@ -110,7 +110,8 @@ def cmd_logs(args: argparse.Namespace, ctx: Context) -> int:
                 ctx.print(line)
             return EXIT_OK
         await m.follow_log(rctx)
-        return await forever()
+        await out.background_failed.wait()  # until a signal — or the follower ended (said on stderr)
+        return EXIT_FAIL
 
     return with_manager(args, ctx, body, lambda out: f"Stopped following the Jupyter log of {args.name}",
                         log_history=args.lines)
