@@ -692,3 +692,25 @@ async def test_delete_with_jupyter_running_warns_then_forgets_the_instance(ui: A
             await asyncio.to_thread(rig.cloud.delete, omega.id, delete_volumes=True)
         leftover = AppState.load(rig.state_file)
         leftover.forget_instance(omega.id)
+
+
+async def test_delete_says_when_it_cannot_tell_whether_kernels_are_busy(ui: Any, rig: Rig) -> None:
+    """The VM's sshd is gone (the VM and its Jupyter keep running): the delete dialog cannot list the kernels and
+    says so, rather than counting none busy."""
+    watch = ui.Watch()
+    host = rig.host
+    try:
+        async with app_on_running_jupyter(ui, rig, watch) as (app, pilot):
+            host.disconnect()
+            table = app.query_one(InstancesTable)
+            table.move_cursor(row=table.get_row_index(rig.instance.id))
+            await pilot.press("ctrl+d")
+            dialog = await ui.screen(pilot, DeleteInstance, timeout=60)
+            lost = str(dialog.query_one("#running-lost", Static).render())
+            assert "Jupyter is running on alpha" in lost and "could not tell whether kernels are busy (" in lost
+            assert "lost" in lost
+            await pilot.press("escape")
+            await ui.wait_for(pilot, lambda: any("Nothing deleted" in n for n in watch.notes()))
+    finally:
+        host.start()
+    assert any(i.id == rig.instance.id for i in await asyncio.to_thread(rig.cloud.list_instances))
