@@ -176,6 +176,50 @@ def test_a_refused_host_key_is_reported_once(cli: Cli, cli_world: CliWorld) -> N
     assert err.count("cades-tui: error:") == 1, err
 
 
+def test_an_unreadable_console_log_is_said_before_the_host_key_question(cli: Cli, cli_world: CliWorld) -> None:
+    """The cloud cannot give the console log: the CLI says so (and why) on stderr, then asks about the host key."""
+    known = Path(cli_world.env["XDG_DATA_HOME"]) / "cades-tui" / "known_hosts"
+    aside = known.with_name("known_hosts.aside")
+    had = known.exists()
+    if had:
+        known.rename(aside)
+    cli_world.sandbox.faults.console_unavailable = True
+    try:
+        _, err = cli("open", cli_world.name, "--no-browser", expect=1)
+    finally:
+        cli_world.sandbox.faults.console_unavailable = False
+        if had:
+            aside.replace(known)
+    said = f"warning: Could not read the console log of {cli_world.name} ("
+    assert said in err and "falling back to trust on first use" in err, err
+    assert err.index(said) < err.index("presents an unknown")
+
+
+def test_logs_follow_ends_when_its_follower_cannot_log_in(cli_world: CliWorld,
+                                                          foreground: Callable[..., Foreground]) -> None:
+    """`jupyter logs -f` whose follower is refused (here: an unknown host key, no terminal to ask on) says why
+    and ends with exit 1 — not a command that waits forever printing nothing."""
+    known = Path(cli_world.env["XDG_DATA_HOME"]) / "cades-tui" / "known_hosts"
+    aside = known.with_name("known_hosts.aside")
+    had = known.exists()
+    if had:
+        known.rename(aside)
+    cli_world.sandbox.faults.console_host_keys = False  # nothing pinned, nothing known: the key is refused
+    try:
+        fg = foreground("jupyter", "logs", "-f", cli_world.name)
+        try:
+            code = fg.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            code = None
+    finally:
+        cli_world.sandbox.faults.console_host_keys = True
+        if had:
+            aside.replace(known)
+    assert code == 1, fg.stderr
+    assert f"warning: following the Jupyter log of {cli_world.name} stopped: " in fg.stderr, fg.stderr
+    assert "Traceback" not in fg.stderr
+
+
 def test_osc52_copies_the_url() -> None:
     assert osc52("http://x/?token=a") == "\x1b]52;c;aHR0cDovL3gvP3Rva2VuPWE=\x07"
 

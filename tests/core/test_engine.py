@@ -5,6 +5,7 @@ from a version-1 state file, `forget_instance`, and `check_idle` surviving one i
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator, Iterator
@@ -17,7 +18,7 @@ import pytest
 import pytest_asyncio
 
 from tui.core.engine import CoreEngine
-from tui.core.events import HostKeyQuestion, IdleNudge, JupyterState, Metrics, Polled, TunnelClosed
+from tui.core.events import HostKeyQuestion, HostKeysUnpinned, IdleNudge, JupyterState, Metrics, Polled, TunnelClosed
 from tui.core.jupyter import http
 from tui.core.live import Fleet
 from tui.core.models import Instance, TunnelState
@@ -240,3 +241,27 @@ async def test_stop_jupyter_returns_the_outcome(rig: tuple[CoreEngine, Events], 
     live = fold(events).get(b.id)
     assert live is not None and live.jupyter is not None and live.jupyter.state == "stopped" and live.tunnel() is None
     assert await engine.kernels(b) == []
+
+
+async def test_an_unreadable_console_log_is_said(cloudy: Cloudy, caplog: pytest.LogCaptureFixture) -> None:
+    """The cloud cannot give the console log (the sandbox's knob: Nova's 409): the host key cannot be pinned from
+    it, and the user is told to compare the fingerprint — not silently switched to trust on first use."""
+    events = Events()
+    engine = cloudy.engine(events)
+    a = cloudy.a
+    cloudy.sandbox.faults.console_unavailable = True
+    try:
+        with caplog.at_level(logging.WARNING, logger="tui"):
+            ctx = await engine.context(a)
+            await engine.context(a)  # the same context again: said once
+    finally:
+        cloudy.sandbox.faults.console_unavailable = False
+        await engine.aclose()
+    assert ctx.pinned is None and "console available" in ctx.unpinned
+    [said] = events.of(HostKeysUnpinned)
+    assert (said.instance_id, said.name, said.reason) == (a.id, a.name, ctx.unpinned)
+    assert said.message.startswith(f"Could not read the console log of {a.name} (")
+    assert "falling back to trust on first use" in said.message and "compare the host key fingerprint" in said.message
+    [record] = [r for r in caplog.records if r.name == "tui.core.services"]
+    assert record.levelno == logging.WARNING and a.name in record.getMessage()
+    assert (await asyncio.to_thread(cloudy.services.prepare, cloudy.cloud, a.id)).unpinned == ""  # the knob is off

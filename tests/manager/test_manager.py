@@ -24,6 +24,7 @@ import pytest_asyncio
 
 from tests._support import never
 from tui.core.events import (
+    BackgroundFailed,
     ConnectionState,
     IdleNudge,
     JupyterState,
@@ -543,3 +544,56 @@ async def test_a_login_that_fails_is_could_not_connect_never_lost(world: World, 
         await manager.aclose()
     states = [(e.state, e.error.split(":")[0]) for e in events.of(ConnectionState)]
     assert states == [("connecting", ""), ("failed", f"could not connect to {name}")]
+
+
+async def test_a_log_follower_that_cannot_log_in_says_it_stopped(world: World, tmp_path: Path,
+                                                                 caplog: pytest.LogCaptureFixture) -> None:
+    """The follower's login is refused: it ends, and says so (an event the app shows, a line in the app log) —
+    not a log view that silently never fills."""
+    import asyncssh
+
+    wrong = tmp_path / "wrong_key"
+    asyncssh.generate_private_key("ssh-ed25519").write_private_key(str(wrong))
+    events = Events()
+    manager = world.manager(events)
+    ctx = replace(world.ctx, target=replace(world.ctx.target, key_path=wrong))
+    name = world.ctx.instance.name
+    try:
+        with caplog.at_level(logging.ERROR, logger="tui"):
+            await manager.follow_log(ctx)
+            failed = await events.wait(BackgroundFailed, timeout=30)
+    finally:
+        await manager.aclose()  # unfollows: the ended follower's failure is not raised again
+    assert failed.instance_id == world.iid and failed.what == f"following the Jupyter log of {name}"
+    assert "refused the key" in failed.error
+    assert failed.message.startswith(f"following the Jupyter log of {name} stopped: ")
+    assert any(r.name == "tui.core.tasks" and name in r.getMessage() for r in caplog.records)
+
+
+async def test_kernels_that_cannot_be_listed_count_as_possibly_busy(rig: Rig, world: World) -> None:
+    """Jupyter stopped answering behind the manager's back: whether kernels are busy is unknown, so the stop
+    stops nothing and says why (the app and the CLI then ask, as for busy kernels)."""
+    await running(rig, world)
+    m, iid = rig.manager, world.iid
+    port, token = rig.token(iid)
+    through = http.tcp_opener("127.0.0.1", port)
+    assert (await http.request(through, "POST", "/api/shutdown", token=token)).status in (200, 204)
+
+    async def answers() -> bool:
+        try:
+            return (await http.request(through, "GET", "/api/status", token=token, timeout=2)).status == 200
+        except (OSError, http.HTTPError):
+            return False
+
+    for _ in range(200):  # Jupyter's shutdown takes a moment
+        if not await answers():
+            break
+        await asyncio.sleep(0.05)
+    mark = rig.events.mark()
+    try:
+        outcome = await m.stop_jupyter(world.ctx)
+        assert not outcome.stopped and outcome.busy == () and outcome.unknown
+        assert outcome.asks == f"could not tell whether kernels are busy ({outcome.unknown})"
+        assert rig.events.of(JupyterState, since=mark) == []  # nothing stopped, not even "stopping"
+    finally:
+        await stopped(rig, world)  # forced: the server is gone, its session and tunnel are cleaned up

@@ -812,3 +812,23 @@ async def test_ctrl_c_cancels_a_running_cluster_create(ui: Any, rig: Rig) -> Non
         for inst in rig.cloud.list_instances():
             if inst.name.startswith("alpha-w"):
                 rig.cloud.delete(inst.id, delete_volumes=True)
+async def test_delete_says_when_it_cannot_tell_whether_kernels_are_busy(ui: Any, rig: Rig) -> None:
+    """The VM's sshd is gone (the VM and its Jupyter keep running): the delete dialog cannot list the kernels and
+    says so, rather than counting none busy."""
+    watch = ui.Watch()
+    host = rig.host
+    try:
+        async with app_on_running_jupyter(ui, rig, watch) as (app, pilot):
+            host.disconnect()
+            table = app.query_one(InstancesTable)
+            table.move_cursor(row=table.get_row_index(rig.instance.id))
+            await pilot.press("ctrl+d")
+            dialog = await ui.screen(pilot, DeleteInstance, timeout=60)
+            lost = str(dialog.query_one("#running-lost", Static).render())
+            assert "Jupyter is running on alpha" in lost and "could not tell whether kernels are busy (" in lost
+            assert "lost" in lost
+            await pilot.press("escape")
+            await ui.wait_for(pilot, lambda: any("Nothing deleted" in n for n in watch.notes()))
+    finally:
+        host.start()
+    assert any(i.id == rig.instance.id for i in await asyncio.to_thread(rig.cloud.list_instances))

@@ -171,3 +171,26 @@ def test_every_module_starts_with_a_docstring() -> None:
         if not is_doc:
             missing.append(_rel(path))
     assert missing == [], "modules without a docstring first:\n" + "\n".join(missing)
+
+
+# Tasks their creator awaits (or cancels and awaits) itself, so a failure reaches the caller: not background work.
+AWAITED_BY_THEIR_CREATOR = {
+    "tui/core/jupyter/lifecycle.py": 1,  # the tunnel opened while Jupyter boots: awaited in the start's `finally`
+    "tui/core/jupyter/server.py": 1,  # the start's log collector: cancelled and awaited when the server is ready
+    "tui/core/jupyter/logtail.py": 1,  # the tail's reader: cancelled and awaited by `LogTail.close`
+    "tui/core/remote/tunnel.py": 2,  # the supervisor: to move to `tui.core.tasks.spawn` with the tunnel's rewrite
+}
+
+
+def test_background_tasks_in_the_core_are_spawned() -> None:
+    """A task nobody awaits goes through `tui.core.tasks.spawn`: held until it ends, and its failure logged and
+    said (`BackgroundFailed`) — never a bare `create_task`/`ensure_future` that dies silently."""
+    import re
+
+    found = {}
+    for path in sorted((ROOT / "tui" / "core").rglob("*.py")):
+        rel = path.relative_to(ROOT).as_posix()
+        count = len(re.findall(r"\b(?:create_task|ensure_future)\(", path.read_text(encoding="utf-8")))
+        if count and rel != "tui/core/tasks.py":
+            found[rel] = count
+    assert found == AWAITED_BY_THEIR_CREATOR

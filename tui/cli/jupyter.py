@@ -78,11 +78,13 @@ def cmd_stop(args: argparse.Namespace, ctx: Context) -> int:
     async def body(m: RemoteManager, rctx: RemoteContext, out: Printer) -> int:
         outcome = await m.stop_jupyter(rctx, force=args.force)
         if not outcome.stopped:
-            ctx.print(f"{len(outcome.busy)} kernel(s) busy on {rctx.instance.name}:")
+            ctx.print(f"Could not tell whether kernels are busy on {rctx.instance.name} ({outcome.unknown}): some "
+                      "may be running code." if outcome.unknown else
+                      f"{len(outcome.busy)} kernel(s) busy on {rctx.instance.name}:")
             for k in outcome.busy:
                 ctx.print(f"  {k.name} {k.id[:8]} {k.path or '(no notebook)'}: {k.execution_state}")
             if not sys.stdin.isatty():
-                err("not stopped: kernels are busy (their work would be lost); pass --force to stop anyway")
+                err(f"not stopped: {outcome.asks} (their work would be lost); pass --force to stop anyway")
                 return EXIT_FAIL
             if not yes(await ask("Stop Jupyter anyway? Running work is lost. [y/N] ")):
                 ctx.print("Not stopped.")
@@ -96,7 +98,7 @@ def cmd_stop(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def cmd_logs(args: argparse.Namespace, ctx: Context) -> int:
-    from tui.cli.runner import forever, with_manager
+    from tui.cli.runner import with_manager
     from tui.core.cloud.base import InvalidInput
 
     if args.lines < 0:
@@ -108,7 +110,8 @@ def cmd_logs(args: argparse.Namespace, ctx: Context) -> int:
                 ctx.print(line)
             return EXIT_OK
         await m.follow_log(rctx)
-        return await forever()
+        await out.background_failed.wait()  # until a signal — or the follower ended (said on stderr)
+        return EXIT_FAIL
 
     return with_manager(args, ctx, body, lambda out: f"Stopped following the Jupyter log of {args.name}",
                         log_history=args.lines)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sys
 import threading
 from typing import TYPE_CHECKING, Any
@@ -25,6 +26,7 @@ class Printer:
         self.step = ""  # the setup step running now ("" when none)
         self._connected: set[str] = set()
         self._tunnel_seen: dict[tuple[str, str], tuple[str, str]] = {}
+        self.background_failed = asyncio.Event()  # set (on the loop) when a background task died: said on stderr
 
     def name(self, instance_id: str) -> str:
         return self.names.get(instance_id, instance_id)
@@ -59,8 +61,10 @@ class Printer:
             self._jupyter(event)
         elif isinstance(event, ev.TunnelChanged):
             self._tunnel(event)
-        elif isinstance(event, ev.IdleNudge):
-            say(event.message)
+        elif isinstance(event, ev.IdleNudge | ev.BackgroundFailed | ev.HostKeysUnpinned):
+            say(event.message if isinstance(event, ev.IdleNudge) else f"warning: {event.message}")
+            if isinstance(event, ev.BackgroundFailed):
+                self.background_failed.set()
         elif isinstance(event, ev.ClusterProgress):
             self.ctx.print(f"  {event.instance or 'cluster'}: {event.message}")
 

@@ -49,6 +49,8 @@ def with_manager(args: argparse.Namespace, ctx: Context, body: Body, interrupted
     rctx = services.prepare(ctx.cloud, args.name)
     check_private_key(rctx.target.key_path)
     printer = Printer(ctx, {rctx.instance.id: rctx.instance.name}, args.accept_host_key)
+    if (unpinned := rctx.unpinned_event()) is not None:
+        printer(unpinned)
     received: list[int] = []
     code = asyncio.run(_go(ctx, services, rctx, printer, body, received, options))
     if received:

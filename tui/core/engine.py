@@ -80,6 +80,9 @@ class CoreEngine:
                 inst.ip, inst.ssh_port, inst.status):
             ctx = await asyncio.to_thread(self.services.prepare, self.cloud, inst.id)
             self._contexts[inst.id] = ctx
+            unpinned = ctx.unpinned_event()
+            if unpinned is not None:  # trust on first use instead of pinning: the user compares the fingerprint
+                self.emit(unpinned)
         return ctx
 
     async def connect(self, inst: Instance) -> None:

@@ -190,6 +190,35 @@ class Metrics:
     mem_used_pct: float
 
 
+@dataclass(frozen=True, slots=True)
+class BackgroundFailed:
+    """A background task (`tui.core.tasks.spawn`) ended with an error; `what` names it in words ("following the
+    Jupyter log of vm1"), `instance_id` is "" when it concerns no one instance. Shown as a warning."""
+
+    instance_id: str
+    what: str
+    error: str
+
+    @property
+    def message(self) -> str:
+        return f"{self.what} stopped: {self.error}"
+
+
+@dataclass(frozen=True, slots=True)
+class HostKeysUnpinned:
+    """The console log of the instance could not be read, so its host keys are not pinned from it: the first
+    login falls back to trust on first use (`reason` says why the read failed). Shown as a warning."""
+
+    instance_id: str
+    name: str
+    reason: str
+
+    @property
+    def message(self) -> str:
+        return (f"Could not read the console log of {self.name} ({self.reason}): falling back to trust on first use"
+                " — compare the host key fingerprint shown with the one your cloud's console shows.")
+
+
 # Per-instance signals whose latest value the live state keeps as is (`InstanceLive.signal(Metrics)`), and whose
 # fields `status --json` prints: a new signal of this kind is a dataclass above, listed here, and a place showing it.
 SIGNALS: tuple[type, ...] = (Metrics,)
@@ -201,6 +230,16 @@ class StopOutcome:
 
     stopped: bool
     busy: tuple[KernelInfo, ...] = ()
+    unknown: str = ""  # not stopped because the kernels could not be listed (why): they may be busy, ask
+
+    @property
+    def asks(self) -> str:
+        """Why stopping needs the user's yes ('' when it stopped): kernels busy, or whether they are is unknown."""
+        if self.stopped:
+            return ""
+        if self.unknown:
+            return f"could not tell whether kernels are busy ({self.unknown})"
+        return f"{len(self.busy)} kernel(s) are busy"
 
 
 # -- a Dask cluster (tui.core.cluster) -------------------------------------------------------------------------
@@ -239,6 +278,7 @@ class ClusterState:
 
 Event = (
     Polled | SetupProgress | HostKeyQuestion | ConnectionState | JupyterState | LogLines | TunnelChanged
-    | TunnelClosed | IdleNudge | Metrics | ClusterProgress | ClusterState | SecretWanted
+    | TunnelClosed | IdleNudge | Metrics | ClusterProgress | ClusterState | SecretWanted | BackgroundFailed
+    | HostKeysUnpinned
 )
 Emit = Callable[[Event], None]

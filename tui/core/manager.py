@@ -150,7 +150,8 @@ class RemoteManager:
 
     async def stop_jupyter(self, ctx: RemoteContext, force: bool = False) -> StopOutcome:
         """Stop the server and verify it is gone; close its tunnel and forget it. With busy kernels and not
-        `force`: stop nothing and return them (`StopOutcome(stopped=False, busy=...)`)."""
+        `force`: stop nothing and return them (`StopOutcome(stopped=False, busy=...)`), or, when the kernels cannot
+        be listed, why (`unknown`)."""
         return await self.jupyter.stop(ctx, force)
 
     async def find_jupyter(self, ctx: RemoteContext) -> ServerHandle | None:

@@ -7,6 +7,7 @@ thread), everything else here is async or pure.
 from __future__ import annotations
 
 import getpass
+import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -16,12 +17,15 @@ from tui.conventions import IMPORT_KEY_PREFIX
 from tui.core import paths
 from tui.core.cloud.base import Cloud, CloudError, Conflict, LaunchSpec
 from tui.core.config import Settings
+from tui.core.events import HostKeysUnpinned
 from tui.core.guide import SetupSettings, VolumeSpec
 from tui.core.keys import KeyStore
 from tui.core.models import Instance, Volume
 from tui.core.remote.commands import CommandLog
 from tui.core.remote.connection import SSHTarget
 from tui.core.remote.hostkeys import ConsoleHostKeys, parse_console_host_keys
+
+log = logging.getLogger("tui.core.services")
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +35,11 @@ class RemoteContext:
     instance: Instance
     target: SSHTarget
     data_volumes: tuple[Volume, ...] = ()
+    unpinned: str = ""  # why the console log (for host-key pinning) could not be read: trust on first use instead
+
+    def unpinned_event(self) -> HostKeysUnpinned | None:
+        """What to tell the user when the host keys are not pinned because the console log was not read."""
+        return HostKeysUnpinned(self.instance.id, self.instance.name, self.unpinned) if self.unpinned else None
 
     @property
     def pinned(self) -> ConsoleHostKeys | None:
@@ -113,16 +122,22 @@ class Services:
         inst = cloud.get_instance(name_or_id)
         if inst.status != "ACTIVE":
             raise Conflict(f"instance {inst.name} is {inst.status}", "start it first (p, or `cades-tui start`)")
+        unpinned = ""
         try:
             console = cloud.console_log(inst.id)
-        except Exception:  # no console log on this cloud: fall back to trust on first use
-            console = ""
+        except Exception as exc:  # no console log on this cloud: trust on first use — said, never silently
+            console, unpinned = "", str(exc).strip() or type(exc).__name__
+            log.warning("could not read the console log of %s (%s): host keys not pinned, trust on first use",
+                        inst.name, unpinned)
         volumes = tuple(v for v in cloud.list_volumes() if inst.id in v.attached_to and not v.bootable)
         target = self.target(inst, console)
         head = self.cluster_head(cloud, inst)
         if head is not None:  # a Dask worker has no public address: reached through its head, as the app does
-            target = replace(target, via=self.prepare(cloud, head.id).target, jump=None)
-        return RemoteContext(instance=inst, target=target, data_volumes=volumes)
+            via = self.prepare(cloud, head.id)
+            target = replace(target, via=via.target, jump=None)
+            if via.unpinned:
+                unpinned = "; ".join(x for x in (unpinned, f"its head {head.name}: {via.unpinned}") if x)
+        return RemoteContext(instance=inst, target=target, data_volumes=volumes, unpinned=unpinned)
 
     @staticmethod
     def cluster_head(cloud: Cloud, inst: Instance) -> Instance | None:

@@ -213,6 +213,8 @@ def action(sb: Sandbox, req: Request) -> Response:
     with sb.state.lock:
         srv = get_server(sb, req)
         if name == "os-getConsoleOutput":
+            if sb.faults.console_unavailable:
+                raise nova_error(409, "Guest does not have a console available.")
             length = (arg or {}).get("length")
             return ok(200, {"output": console(sb, srv, None if length is None else int(length))}, mv)
         if srv["task_state"] is not None or srv.get("pending"):

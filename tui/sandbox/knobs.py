@@ -36,6 +36,7 @@ class Faults:
     never_active: str = ""
     never_active_status: str = "BUILD"
     console_host_keys: bool = True  # False: console logs omit cloud-init's host-key block (as many real clouds do)
+    console_unavailable: bool = False  # True: reading a console log fails (409, as Nova's ConsoleNotAvailable)
     quota: dict[str, int] = field(default_factory=dict)  # overrides of data.DEFAULT_QUOTA
 
     def set_quota(

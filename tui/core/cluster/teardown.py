@@ -111,9 +111,10 @@ class Teardown:
                         jupyter_text(inst.name, busy) if running else "", await self._tasks(inst, workers),
                         member_of, leftover_of)
 
-    async def jupyter_on(self, inst: Instance) -> tuple[bool, list[str]]:
+    async def jupyter_on(self, inst: Instance) -> tuple[bool, list[str] | str]:
         """Whether Jupyter runs on the instance, and its busy kernels — asked only where a server is on record (a
-        VM never seen running Jupyter is not logged into just to delete it); unknown (unreachable) is "no"."""
+        VM never seen running Jupyter is not logged into just to delete it). A server on record that cannot be asked
+        (the VM does not answer, its kernels cannot be listed) is unknown, not "none busy": (True, why)."""
         manager = self.s.manager
         if inst.status != "ACTIVE" or (manager.server(inst.id) is None and inst.id not in manager.state.servers):
             return False, []
@@ -122,12 +123,10 @@ class Teardown:
                 ctx = await self.s.context_of(inst)
                 if manager.server(inst.id) is None and await manager.find_jupyter(ctx) is None:
                     return False, []
-                try:
-                    return True, [k.name for k in await manager.kernels(ctx) if k.busy]
-                except (ManagerError, CloudError):
-                    return True, []
-        except (ManagerError, CloudError, TimeoutError):
-            return False, []
+                return True, [k.name for k in await manager.kernels(ctx) if k.busy]
+        except (ManagerError, CloudError, TimeoutError) as exc:
+            log.warning("asking Jupyter on %s for its kernels before deleting it: %s", inst.name, exc)
+            return True, str(exc) or type(exc).__name__
 
     async def _tasks(self, head: Instance, workers: Sequence[Instance]) -> int:
         """Tasks running on the cluster headed by `head` (0 when none, or when the scheduler does not answer)."""
@@ -252,9 +251,13 @@ class Teardown:
         self.s.emit(ClusterProgress(instance, "delete", message, head_id))
 
 
-def jupyter_text(name: str, busy: Sequence[str]) -> str:
-    kernels = (f", and {plural(len(busy), 'kernel')} {'is' if len(busy) == 1 else 'are'} busy running code "
-               f"({', '.join(busy)})" if busy else "")
+def jupyter_text(name: str, busy: Sequence[str] | str) -> str:
+    """What deleting ends on the instance; `busy` the busy kernels, or why they could not be listed."""
+    if isinstance(busy, str):  # unknown is not "none": said, and counted as possibly busy
+        kernels = f", and it could not tell whether kernels are busy ({busy}): some may be running code"
+    else:
+        kernels = (f", and {plural(len(busy), 'kernel')} {'is' if len(busy) == 1 else 'are'} busy running code "
+                   f"({', '.join(busy)})" if busy else "")
     return (f"Jupyter is running on {name}{kernels}: deleting ends it, and everything in its memory and unsaved "
             "notebooks is lost.")
 

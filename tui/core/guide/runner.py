@@ -14,6 +14,7 @@ from tui.core.guide.steps import ApproveFormat, SetupContext, Step, StepFailed, 
 from tui.core.models import StepResult, StepStatus
 from tui.core.remote.commands import TAIL_LINES
 from tui.core.remote.connection import ConnectionDropped, RemoteError, Unreachable
+from tui.core.tasks import spawn
 
 MAX_RESUMES = 3
 HEARTBEAT_S = 5.0  # a step silent this long says it is still running (uv can say nothing for ~20 s)
@@ -72,7 +73,8 @@ class SetupRunner:
 
         self.ctx.out = out
         self.ctx.sh.notice = out  # what the VM's setup lock did (waited for, or stopped, an earlier run's command)
-        beat = None if self.ctx.sh.dry_run else asyncio.create_task(self._heartbeat(step.name, spoke))
+        beat = None if self.ctx.sh.dry_run else spawn(self._heartbeat(step.name, spoke),
+                                                      name=f"the heartbeat of setup step {step.name}", emit=None)
         try:
             return await self._attempts(step, out, tail)
         finally:

@@ -85,7 +85,8 @@ class JupyterLifecycle:
 
     async def stop(self, ctx: RemoteContext, force: bool = False) -> StopOutcome:
         """Stop the server and verify it is gone; close its tunnel and forget it. With busy kernels and not
-        `force`: stop nothing and return them (`StopOutcome(stopped=False, busy=...)`)."""
+        `force`: stop nothing and return them (`StopOutcome(stopped=False, busy=...)`); when the kernels cannot be
+        listed, stop nothing either and say why (`StopOutcome(stopped=False, unknown=...)`)."""
         iid = ctx.instance.id
         async with self.connections.lock(iid):
             try:
@@ -96,7 +97,12 @@ class JupyterLifecycle:
                     record = self.state.servers.get(iid)
                     handle = await control.find(port=record.remote_port if record else None)
                 if handle is not None and not force:
-                    busy = tuple(k for k in await control.kernels(handle) if k.busy)
+                    try:
+                        busy = tuple(k for k in await control.kernels(handle) if k.busy)
+                    except FAILURES as exc:  # unknown is not "none busy": nothing is stopped, the caller asks
+                        reason = redact(str(exc)) or type(exc).__name__
+                        log.warning("listing the kernels on %s before stopping Jupyter: %s", ctx.instance.name, reason)
+                        return StopOutcome(stopped=False, unknown=reason)
                     if busy:
                         return StopOutcome(stopped=False, busy=busy)
                 self.emit(JupyterState(iid, "stopping"))

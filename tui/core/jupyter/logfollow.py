@@ -3,13 +3,12 @@
 One follower task per instance tails the server's log file (the recorded one, else the configured one) over the
 instance's pooled connection: the last `log_history` lines first, then new lines as they come. A dropped connection
 is followed again (with a growing pause, at most 10 s) without repeating what was shown; a refused host key or login
-ends the follower (the login already reported why).
+ends the follower, and so does any other error: each is logged and said as `BackgroundFailed` (`tui.core.tasks`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from typing import TYPE_CHECKING
 
 import asyncssh
@@ -21,6 +20,7 @@ from tui.core.remote.connection import ConnectionDropped, Unreachable
 from tui.core.remote.pool import InstanceConnections
 from tui.core.services import RemoteContext
 from tui.core.state import AppState
+from tui.core.tasks import spawn
 
 if TYPE_CHECKING:
     from tui.core.manager import ManagerOptions
@@ -44,14 +44,14 @@ class LogFollower:
             return
         record = self.state.servers.get(iid)
         logfile = record.logfile if record and record.logfile else self.options.jupyter_logfile
-        self._follows[iid] = asyncio.create_task(self._follow(ctx, logfile))
+        self._follows[iid] = spawn(self._follow(ctx, logfile), name=f"following the Jupyter log of {ctx.instance.name}",
+                                   emit=self.emit, instance_id=iid)
 
     async def unfollow(self, instance_id: str) -> None:
         task = self._follows.pop(instance_id, None)
         if task is not None:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await asyncio.wait([task])  # ended: a failure was reported when it happened (`spawn`), not raised here
 
     async def aclose(self) -> None:
         """End every follower."""
@@ -66,7 +66,7 @@ class LogFollower:
                 conn = await self.connections.conn(ctx)
             except ManagerError as exc:
                 if not isinstance(exc.__cause__, Unreachable | ConnectionDropped):
-                    return  # host key or authentication: final, already reported
+                    raise  # host key or authentication: final — the follower ends, and says so
             else:
                 tail = LogTail(conn, logfile, history=history)
                 try:

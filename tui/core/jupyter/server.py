@@ -31,6 +31,7 @@ from tui.core.jupyter.logtail import LogTail
 from tui.core.models import KernelInfo
 from tui.core.paths import JUPYTER_LOGFILE
 from tui.core.remote.session import CTRL_C, Multiplexer, RemoteSession, SessionError, remote_path, run
+from tui.core.tasks import spawn
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -49,7 +50,6 @@ class JupyterError(Exception):
 
 PORT_RETRIES = 50  # ports tried after a busy one (Jupyter's --port-retries)
 START_TIMEOUT = 90.0  # seconds for a new server to answer
-_CLOSING: set[asyncio.Task[None]] = set()  # log tails closing after a start (held until done)
 _KIND = cast(Kind, DEFAULTS.jupyter.app)
 
 
@@ -216,9 +216,7 @@ class JupyterControl:
             with contextlib.suppress(asyncio.CancelledError):
                 await collector
             # the remote tail ends on its own time (~30 ms): the server is ready now
-            closing = asyncio.create_task(tail.close())
-            _CLOSING.add(closing)
-            closing.add_done_callback(_CLOSING.discard)
+            spawn(tail.close(), name="closing the log tail of a Jupyter start", emit=None)
 
     def start_command(self) -> str:
         """The remote command that starts the server's session, unless it runs (under the VM's start lock)."""

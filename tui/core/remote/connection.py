@@ -28,6 +28,7 @@ from tui.core.remote.hostkeys import (
     fingerprint,
     key_line,
 )
+from tui.core.tasks import spawn
 
 # aes-gcm first: twice the tunnel throughput of asyncssh's default chacha20 here.
 ENCRYPTION_ALGS = (
@@ -279,12 +280,7 @@ def _close_with(conn: asyncssh.SSHClientConnection, tunnel: asyncssh.SSHClientCo
         await conn.wait_closed()
         tunnel.close()
 
-    task = asyncio.get_running_loop().create_task(watch())
-    _background.add(task)
-    task.add_done_callback(_background.discard)
-
-
-_background: set[asyncio.Task[None]] = set()
+    spawn(watch(), name="closing the jump host connection with its connection", emit=None)
 
 
 # -- the pool ---------------------------------------------------------------------------------------------

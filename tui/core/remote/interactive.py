@@ -31,6 +31,8 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, BinaryIO
 
+from tui.core.tasks import spawn
+
 if TYPE_CHECKING:
     import asyncssh
 
@@ -118,7 +120,6 @@ def _feed_input(process: asyncssh.SSHClientProcess[bytes], sin: BinaryIO, tty: b
     loop = asyncio.get_running_loop()
     writer = process.stdin
     done = threading.Event()
-    tasks: set[asyncio.Task[None]] = set()
 
     def send(data: bytes) -> None:
         if done.is_set() or writer.is_closing():
@@ -157,9 +158,7 @@ def _feed_input(process: asyncssh.SSHClientProcess[bytes], sin: BinaryIO, tty: b
                 if data and not done.is_set():
                     loop.add_reader(fd, ready)
 
-            task = loop.create_task(go())
-            tasks.add(task)
-            task.add_done_callback(tasks.discard)
+            spawn(go(), name="forwarding the terminal's input", emit=None)  # held until done
 
         try:
             loop.add_reader(fd, ready)
@@ -235,7 +234,7 @@ def _follow_resizes(process: asyncssh.SSHClientProcess[bytes], fd: int) -> Itera
             await asyncio.sleep(0.5)
             resized()
 
-    task = loop.create_task(poll())
+    task = spawn(poll(), name="following the terminal's size", emit=None)
     try:
         yield
     finally:

@@ -3,6 +3,7 @@ console log and details. Destructive ones ask first (a dialog inside an async wo
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 from textual import work
@@ -17,6 +18,8 @@ if TYPE_CHECKING:
     from tui.core.cluster.deletion import Deletion
     from tui.core.models import Instance, Quota
     from tui.ui.screens.wizard import LaunchWizard
+
+log = logging.getLogger("tui.ui.areas.instances")
 
 
 class InstancesArea(Area):

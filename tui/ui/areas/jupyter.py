@@ -34,9 +34,11 @@ class JupyterArea(Area):
             outcome = await engine.stop_jupyter(inst)
             if not outcome.stopped:
                 listing = "\n".join(f"• {k.name}" + (f" ({k.path})" if k.path else "") for k in outcome.busy)
+                running = (f"These kernels are running code right now:\n{listing}" if not outcome.unknown else
+                           f"Could not tell whether kernels are busy ({outcome.unknown}): some may be running code.")
                 ok = await self.push_screen_wait(Confirm(
-                    f"Stop Jupyter on {inst.name}? {len(outcome.busy)} kernel(s) are busy",
-                    f"These kernels are running code right now:\n{listing}\n\nStopping ends them: their work in "
+                    f"Stop Jupyter on {inst.name}? {outcome.asks[0].upper()}{outcome.asks[1:]}",
+                    f"{running}\n\nStopping ends them: their work in "
                     "progress and everything in their memory is lost. Saved notebooks are kept.",
                     "Stop anyway", danger=True))
                 if not ok:

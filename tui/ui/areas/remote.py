@@ -14,7 +14,14 @@ from tui.ui.areas.base import Area, msg
 
 if TYPE_CHECKING:
     from tui.core.api import Engine
-    from tui.core.events import ConnectionState, HostKeyQuestion, IdleNudge, Polled
+    from tui.core.events import (
+        BackgroundFailed,
+        ConnectionState,
+        HostKeyQuestion,
+        HostKeysUnpinned,
+        IdleNudge,
+        Polled,
+    )
     from tui.core.models import Instance
     from tui.ui.bridge import CoreMessage
 
@@ -113,6 +120,14 @@ class RemoteArea(Area):
             name = self.instance_name(event.instance_id)
             self.notify(f"SSH connection to {name} lost ({event.error}). It is made again on the next action; "
                         "tunnels reconnect by themselves.", title=f"SSH · {name}", severity="warning")
+
+    def on_background_failed(self, message: CoreMessage[BackgroundFailed]) -> None:
+        event = message.event
+        where = f" · {self.instance_name(event.instance_id)}" if event.instance_id else ""
+        self.notify(event.message, title=f"Background work failed{where}", severity="warning", timeout=15)
+
+    def on_host_keys_unpinned(self, message: CoreMessage[HostKeysUnpinned]) -> None:
+        self.notify(message.event.message, title=f"Host key · {message.event.name}", severity="warning", timeout=20)
 
     def on_host_key_question(self, message: CoreMessage[HostKeyQuestion]) -> None:
         from tui.ui.screens.hostkey import HostKeyScreen
