@@ -163,7 +163,7 @@ async def _exists(engine: CoreEngine, name: str) -> bool:
 
 async def _delete_leftovers(ctx: Context, engine: CoreEngine, assume_yes: bool) -> int:
     """`cluster delete` without HEAD: what deleted heads left (workers, groups), listed, then deleted."""
-    from tui.core.cluster.deletion import plural
+    from tui.core.units import plural
 
     left = await engine.cluster.leftovers()
     if not left:

@@ -186,7 +186,7 @@ def cmd_delete(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def deleted_line(plan: Deletion, delete_volumes: bool) -> str:
-    from tui.core.cluster.deletion import plural
+    from tui.core.units import plural
 
     inst = plan.instance
     line = f"Deleted {inst.name}; " + ("volumes deleted" if delete_volumes else "volumes kept")

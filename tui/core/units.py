@@ -23,3 +23,8 @@ def ram(mb: int) -> str:
 def left(amount: int, text: str = "") -> str:
     """What is left of a quota: "2 GiB left" (`text` is the amount as said, default the number), or "none left"."""
     return "none left" if amount <= 0 else f"{text or amount} left"
+
+
+def plural(n: int, one: str, many: str = "") -> str:
+    """`1 volume`, `2 volumes`, `0 volumes`."""
+    return f"{n} {one if n == 1 else (many or one + 's')}"

@@ -11,11 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from tui.core.models import Instance, Volume
-
-
-def plural(n: int, one: str, many: str = "") -> str:
-    """`1 volume`, `2 volumes`, `0 volumes`."""
-    return f"{n} {one if n == 1 else (many or one + 's')}"
+from tui.core.units import plural
 
 
 def names(items: Iterable[Instance]) -> str:

@@ -18,13 +18,14 @@ from typing import TYPE_CHECKING
 
 from tui.core.api import ManagerError
 from tui.core.cloud.base import CloudError, Conflict, NotFound
-from tui.core.cluster.deletion import Deletion, Leftover, cluster_delete_text, plural, volumes_of
+from tui.core.cluster.deletion import Deletion, Leftover, cluster_delete_text, volumes_of
 from tui.core.cluster.errors import Cancelled, ClusterError
 from tui.core.cluster.manifest import read_manifest
 from tui.core.cluster.plan import WORKER_NAME, worker_numbers
 from tui.core.cluster.workers import SG_PREFIX, number, security_group_name
 from tui.core.events import ClusterProgress
 from tui.core.models import Instance, Volume
+from tui.core.units import plural
 
 if TYPE_CHECKING:
     from tui.core.cluster.service import ClusterService

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from tui.core.api import ManagerError
 from tui.ui.areas.base import Area, RemoteJob
 
 if TYPE_CHECKING:
@@ -157,6 +156,7 @@ class ClusterArea(Area):
             return
 
         async def look() -> None:
+            from tui.core.api import ManagerError  # (not before the first frame: it loads the models)
             from tui.ui.screens.confirm import Confirm
 
             try:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from textual import work
 
-from tui.core.cluster.deletion import plural
+from tui.core.units import plural
 from tui.ui.areas.base import Area, msg
 from tui.ui.widgets.format import mb
 
