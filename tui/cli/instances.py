@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from tui.cli.common import EXIT_FAIL, EXIT_OK, Context, confirm_typed, err, ram, say, table, uptime
+from tui.core.hints import command
 
 if TYPE_CHECKING:
     from tui.cli.parser import Commands
@@ -18,7 +19,8 @@ def add_parsers(commands: Commands) -> None:
     la.add_argument("name")
     la.add_argument("--flavor", default="", help="default: the profile's, else the smallest m1.* that fits")
     la.add_argument("--image", default="", help="default: the profile's, else the newest Ubuntu")
-    la.add_argument("--volume-size", type=int, default=0, metavar="GB", help="boot volume size (default 16)")
+    la.add_argument("--volume-size", type=int, default=None, metavar="GB",
+                    help="boot volume size, at least 16 (default: the profile's, else 16)")
     la.add_argument("--key", default="", help="key pair name (default: the app's own key pair)")
     la.add_argument("--network", default="", help="default: the profile's, else the project's network")
     la.add_argument("--delete-volume-on-termination", action="store_true",
@@ -53,7 +55,7 @@ def cmd_list(args: argparse.Namespace, ctx: Context) -> int:
         ctx.json(instances)
         return EXIT_OK
     if not instances:
-        ctx.print("No instances. Launch one with: cades-tui launch NAME")
+        ctx.print(f"No instances. Launch one with: {command('launch', 'NAME')}")
         return EXIT_OK
     now = datetime.now(UTC)
     rows = [(i.name, i.status, i.flavor_name, i.ip or "-", uptime(i, now)) for i in instances]
@@ -81,22 +83,23 @@ def cmd_show(args: argparse.Namespace, ctx: Context) -> int:
 
 def cmd_launch(args: argparse.Namespace, ctx: Context) -> int:
     from tui.core.cloud.base import InvalidInput, NotFound
-    from tui.core.cloud.launch import check_name, plan_launch
+    from tui.core.cloud.launch import check_name, check_volume_size, plan_launch
     from tui.core.keys import KeyStore
     from tui.core.services import launch_instance
 
     check_name(args.name)  # before any API call
     d = ctx.settings.launch
+    volume_size_gb = check_volume_size(d.volume_size_gb if args.volume_size is None else args.volume_size)
     cloud = ctx.cloud
     if args.name in {i.name for i in cloud.list_instances()}:
         raise InvalidInput(f"an instance named {args.name!r} already exists", "pick another name")
     key_name = args.key or d.key_name
     if key_name and key_name not in {k.name for k in cloud.list_keypairs()}:
-        raise NotFound(f"key pair {key_name!r} not found", "see `cades-tui keypair list`, or omit --key")
+        raise NotFound(f"key pair {key_name!r} not found", f"see `{command('keypair', 'list')}`, or omit --key")
     plan = plan_launch(
         args.name, flavors=cloud.list_flavors(), images=cloud.list_images(), networks=cloud.list_networks(),
         quota=cloud.get_quota(), key_name=key_name, flavor=args.flavor or d.flavor, image=args.image or d.image,
-        network=args.network or d.network, volume_size_gb=args.volume_size or d.volume_size_gb,
+        network=args.network or d.network, volume_size_gb=volume_size_gb,
         delete_volume_on_termination=args.delete_volume_on_termination or d.delete_volume_on_termination,
     )
     for note in plan.notes:
@@ -116,10 +119,10 @@ def cmd_resize(args: argparse.Namespace, ctx: Context) -> int:
         flag = "--confirm" if args.confirm else "--revert"
         raise InvalidInput(f"resize {flag} takes no FLAVOR ({args.flavor!r}): it {flag[2:]}s the resize already "
                            "waiting in VERIFY_RESIZE",
-                           f"first `cades-tui resize {args.name} {args.flavor}`, then "
-                           f"`cades-tui resize {args.name} {flag}`")
+                           f"first `{command('resize', args.name, args.flavor)}`, then "
+                           f"`{command('resize', args.name, flag)}`")
     if not (args.confirm or args.revert or args.flavor):
-        raise InvalidInput("resize needs a FLAVOR (or --confirm / --revert)", "see `cades-tui flavors`")
+        raise InvalidInput("resize needs a FLAVOR (or --confirm / --revert)", f"see `{command('flavors')}`")
     cloud = ctx.cloud
     if args.confirm or args.revert:
         inst = cloud.confirm_resize(args.name) if args.confirm else cloud.revert_resize(args.name)
@@ -128,7 +131,7 @@ def cmd_resize(args: argparse.Namespace, ctx: Context) -> int:
     inst = cloud.resize(args.name, args.flavor)
     if inst.status == "VERIFY_RESIZE":
         ctx.print(f"{inst.name} now runs as {inst.flavor_name}; check it, then run "
-                  f"`cades-tui resize {inst.name} --confirm` (or --revert)")
+                  f"`{command('resize', inst.name, '--confirm')}` (or --revert)")
     else:
         ctx.print(f"{inst.name}: {inst.status} {inst.flavor_name}")
     return EXIT_OK

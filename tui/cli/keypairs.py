@@ -28,7 +28,7 @@ def cmd_list(args: argparse.Namespace, ctx: Context) -> int:
         ctx.json(pairs)
         return EXIT_OK
     store = KeyStore()
-    rows = [(k.name, k.fingerprint, "yes" if store.private_path(k.name).exists() else "no") for k in pairs]
+    rows = [(k.name, k.fingerprint, "yes" if store.private_for(k.public_key, k.fingerprint) else "no") for k in pairs]
     ctx.print(table(rows, ("NAME", "FINGERPRINT", "PRIVATE KEY HERE")))
     return EXIT_OK
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from tui.cli.common import EXIT_FAIL, EXIT_OK, EXIT_USAGE, Context, err, say, yes
 from tui.cli.parser import REST
+from tui.core.hints import command
 
 if TYPE_CHECKING:
     from tui.cli.parser import Commands
@@ -61,14 +62,14 @@ def cmd_setup(args: argparse.Namespace, ctx: Context) -> int:
         if result.ok:
             return EXIT_OK
         if not out.bad_fingerprint:
-            err(f"setup of {rctx.instance.name} stopped; fix the cause and run `cades-tui setup "
-                f"{rctx.instance.name}` again (finished steps are skipped)")
+            err(f"setup of {rctx.instance.name} stopped; fix the cause and run "
+                f"`{command('setup', rctx.instance.name)}` again (finished steps are skipped)")
         return EXIT_USAGE if out.bad_fingerprint else EXIT_FAIL
 
     def interrupted(out: Printer) -> str:
         where = f" in step {out.step!r}" if out.step else ""
-        return (f"Setup of {args.name} interrupted{where}; finished steps are kept: run `cades-tui setup "
-                f"{args.name}` again to go on")
+        return (f"Setup of {args.name} interrupted{where}; finished steps are kept: run "
+                f"`{command('setup', args.name)}` again to go on")
 
     return with_manager(args, ctx, body, interrupted)
 
@@ -154,7 +155,13 @@ def cmd_commands(args: argparse.Namespace, ctx: Context) -> int:
     log = CommandLog.for_instance(paths.state_dir(), inst.id)
     text = log.read()
     if args.output:
-        Path(args.output).expanduser().write_text(text, encoding="utf-8")
+        from tui.core.cloud.base import InvalidInput
+
+        try:
+            Path(args.output).expanduser().write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise InvalidInput(f"-o {args.output}: cannot write ({exc.strerror})",
+                               "give a file in a folder that exists and that you may write to") from None
         ctx.print(f"Wrote {len(text.splitlines())} lines of {inst.name}'s command log to {args.output}")
         return EXIT_OK
     ctx.out.write(text or f"No commands run on {inst.name} yet (the log is {log.path}).\n")

@@ -48,7 +48,7 @@ def with_manager(args: argparse.Namespace, ctx: Context, body: Body, interrupted
     services = Services(ctx.settings)
     rctx = services.prepare(ctx.cloud, args.name)
     check_private_key(rctx.target.key_path)
-    printer = Printer(ctx, {rctx.instance.id: rctx.instance.name}, args.accept_host_key)
+    printer = Printer(ctx, {rctx.instance.id: rctx.instance.name}, args.accept_host_key or "")
     received: list[int] = []
     code = asyncio.run(_go(ctx, services, rctx, printer, body, received, options))
     if received:

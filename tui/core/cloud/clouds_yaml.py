@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from tui.core.cloud.base import Cloud, InvalidInput
+from tui.core.cloud.base import Cloud, CloudError, InvalidInput
 
 
 def open_cloud(cloud: str, clouds_yaml: str = "") -> Cloud:
@@ -22,6 +22,40 @@ def open_cloud(cloud: str, clouds_yaml: str = "") -> Cloud:
     except InvalidInput:  # no such entry, or no file: a file openstacksdk could not parse says why
         check_clouds_yaml(clouds_yaml)
         raise
+    except CloudError as exc:
+        missing = _missing_options(exc)
+        if not missing:
+            raise
+        where = _file_with(cloud, clouds_yaml) or "clouds.yaml"
+        keys = ", ".join(f"clouds.{cloud}.auth.{name}" for name in missing)
+        raise InvalidInput(f"{where}: {keys} is missing (the cloud's sign-in needs it)",
+                           "add it to that entry; Horizon's API Access page downloads a complete clouds.yaml") from None
+
+
+def _missing_options(exc: BaseException) -> list[str]:
+    """The option names of a keystoneauth MissingRequiredOptions under `exc` (auth_url, ...), else []."""
+    seen: BaseException | None = exc
+    for _ in range(6):
+        if seen is None:
+            break
+        if type(seen).__name__ == "MissingRequiredOptions":
+            return [str(getattr(o, "dest", o)) for o in getattr(seen, "options", [])]
+        seen = seen.__cause__ or seen.__context__
+    return []
+
+
+def _file_with(cloud: str, configured: str) -> str:
+    """The first clouds.yaml (in openstacksdk's order) that has the entry `cloud`."""
+    import yaml
+
+    for path in clouds_yaml_candidates(configured):
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError):
+            continue
+        if isinstance(data, dict) and isinstance(data.get("clouds"), dict) and cloud in data["clouds"]:
+            return str(path)
+    return ""
 
 
 def clouds_yaml_candidates(configured: str = "") -> list[Path]:
@@ -46,8 +80,9 @@ def check_clouds_yaml(configured: str = "") -> None:
         try:
             yaml.safe_load(text)
         except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
-            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-            raise InvalidInput(f"{where}: not valid YAML ({problem})",
-                               "fix that line; Horizon's API Access page downloads a working clouds.yaml") from None
+            from tui.core.config import yaml_problem
+
+            line, problem = yaml_problem(exc)
+            where = f"{path}:{line}" if line else str(path)
+            raise InvalidInput(f"{where}: not valid YAML: {problem}",
+                               "or download a working clouds.yaml from Horizon's API Access page") from None
