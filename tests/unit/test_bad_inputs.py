@@ -254,3 +254,25 @@ def test_corpus_size() -> None:
 
     total = len(PROFILES) + len(CLOUDS_YAML) + len(ENVIRONMENT) + 4 + len(CLI_CASES)
     assert total >= 100, total
+
+
+def test_every_suggested_command_is_built_by_hints() -> None:
+    """A command the app suggests in a message ("see `cades-tui list`") is built by tui.core.hints.command, so under
+    --demo (or --config, --cloud) it carries them and works as printed: no string literal spells one out."""
+    import io
+    import re
+    import tokenize
+
+    spelt = re.compile(r"cades-tui (list|launch|show|open|setup|status|volume|keypair|flavors|images|quota|resize|"
+                       r"start|stop|tunnel|jupyter|delete|ssh|commands|console|reboot|cluster)\b(?!:)")
+    skipped = {"ui", "sandbox"}  # the app's own messages (another engineer's; see the branch report); no hints
+    found = []
+    for path in sorted((ROOT / "tui").rglob("*.py")):
+        rel = path.relative_to(ROOT)
+        if rel.parts[1] in skipped or rel.as_posix() in ("tui/core/hints.py", "tui/cli/cluster.py"):
+            continue
+        for token in tokenize.generate_tokens(io.StringIO(path.read_text()).readline):
+            docstring = token.string.lstrip("rfbuRFBU").startswith(('"""', "'''"))
+            if token.type == tokenize.STRING and not docstring and spelt.search(token.string):
+                found.append(f"{rel}:{token.start[0]}: {token.string[:80]}")
+    assert not found, "\n".join(found)

@@ -34,6 +34,7 @@ from tui.core.cluster.workers import members as members_of
 from tui.core.config import Settings
 from tui.core.events import ClusterPhase, ClusterProgress, ClusterState, Emit
 from tui.core.guide import SetupSettings
+from tui.core.hints import command
 from tui.core.jupyter.idle import Tier
 from tui.core.manager import RemoteManager
 from tui.core.models import ClusterStatus, ClusterSummary, Instance
@@ -262,14 +263,16 @@ class ClusterService:
     async def _head(self, ref: str) -> Instance:
         head = await asyncio.to_thread(self.cloud.get_instance, ref)
         if head.status != "ACTIVE":
-            raise ClusterError(f"{head.name} is {head.status}", "start it first (p, or `cades-tui start`)")
+            raise ClusterError(f"{head.name} is {head.status}",
+                               f"start it first (p, or `{command('start', head.name)}`)")
         return head
 
     async def _cluster(self, head: Instance, manifest: Manifest | None = None) -> DaskCluster:
         """The head's cluster from its manifest, workers looked up by name (and registered as behind the head)."""
         manifest = manifest or await read_manifest(head, self.connect)
         if manifest is None:
-            raise ClusterError(f"{head.name} runs no Dask cluster", f"create one: cades-tui cluster create {head.name}")
+            raise ClusterError(f"{head.name} runs no Dask cluster",
+                               f"create one: {command('cluster', 'create', head.name)}")
         by_name = {i.name: i for i in await asyncio.to_thread(self.cloud.list_instances)}
         members = []
         for name in manifest.workers:
