@@ -224,3 +224,13 @@ def test_sandbox_exits_130_on_ctrl_c(tmp_path: Path) -> None:
         for stream in (proc.stdout, proc.stderr):
             if stream:
                 stream.close()
+
+
+def test_hints_carry_config_and_end_with_the_command(cli: Any, vm: dict[str, Any], tmp_path: Path) -> None:
+    from tui.core import hints
+
+    profile = tmp_path / "my profile.yaml"
+    profile.write_text(f"cloud: sandbox\nclouds_yaml: {vm['env']['OS_CLIENT_CONFIG_FILE']}\n")
+    code, _, err = cli("--config", str(profile), "show", "novm")
+    assert code == 1 and f"see `cades-tui --config '{profile}' list`" in err, err
+    assert hints.command("list") == "cades-tui list"  # the next command in this process starts clean
