@@ -85,6 +85,20 @@ CLI_CASES: list[tuple[list[str], int, str]] = [
     (["keypair", "import", "{tmp}/missing.pub"], 2, "missing.pub: cannot read (No such file or directory)"),
     (["keypair", "import", "{tmp}/id_private"], 2, "id_private: not an OpenSSH public key"),
     (["keypair", "generate", "bad name"], 2, "key name 'bad name': use letters, digits"),
+    (["keypair", "import", "{tmp}/binary.pub"], 2, "binary.pub: cannot read (not text)"),
+    (["keypair", "import", "{tmp}/ok.pub", "--name", "bad name"], 2, "key pair name 'bad name' is not allowed"),
+    (["launch", "imp", "--key", "import:{tmp}/missing.pub"], 2, "missing.pub: cannot read (No such file"),
+    (["launch", "imp", "--key", "import:{tmp}/id_private"], 2, "id_private: not an OpenSSH public key"),
+    # empty names: refused here, not sent to the cloud (it answered "'server'")
+    (["show", ""], 2, "argument name: '' is empty"),
+    (["delete", "", "--yes"], 2, "argument name: '' is empty"),
+    (["setup", ""], 2, "argument name: '' is empty"),
+    (["volume", "delete", "", "--yes"], 2, "argument name: '' is empty"),
+    (["commands", ""], 2, "argument name: '' is empty"),
+    # the foreground sandbox
+    (["sandbox", "--port", "70000"], 2, "--port 70000: expected a TCP port 1-65535, or 0"),
+    (["sandbox", "--port", "-1"], 2, "--port -1: expected a TCP port"),
+    (["sandbox", "--state-dir", "{tmp}/ok.pub"], 2, "ok.pub: not a folder"),
     # the command line itself
     (["frobnicate"], 2, "invalid choice: 'frobnicate'"),
     (["list", "--bogus"], 2, "unrecognized arguments: --bogus"),
@@ -141,16 +155,25 @@ def _volumes(run: Any) -> set[str]:
     return {v["name"] for v in json.loads(out)}
 
 
+def _keypairs(run: Any) -> set[str]:
+    code, out, _ = run("keypair", "list", "--json")
+    assert code == 0
+    return {k["name"] for k in json.loads(out)}
+
+
 @pytest.mark.parametrize(("argv", "code", "expected"), CLI_CASES, ids=[" ".join(c[0])[:60] for c in CLI_CASES])
 def test_bad_cli_input(cli: Any, tmp_path: Path, argv: list[str], code: int, expected: str) -> None:
     (tmp_path / "id_private").write_text("-----BEGIN OPENSSH PRIVATE KEY-----\nxx\n-----END OPENSSH PRIVATE KEY-----\n")
-    before = (_names(cli), _volumes(cli))
+    (tmp_path / "binary.pub").write_bytes(b"\xff\xfe\x00")
+    (tmp_path / "ok.pub").write_text("ssh-ed25519 "
+                                     "AAAAC3NzaC1lZDI1NTE5AAAAIG2qCh1DAP4XWh6dy8Zb6/Zg4G0CwFa8iSRNMF4Mr3Qb x\n")
+    before = (_names(cli), _volumes(cli), _keypairs(cli))
     got, _, err = cli(*[a.format(tmp=tmp_path) for a in argv])
     assert got == code, f"exit {got} != {code}: {err}"
     lines = [line for line in err.strip().splitlines() if not line.startswith(("usage:", " "))]
     assert len(lines) == 1, err  # one line (argparse adds its usage above it)
     assert expected.format(tmp=tmp_path) in lines[0], lines[0]
-    assert (_names(cli), _volumes(cli)) == before, "a refused command created something"
+    assert (_names(cli), _volumes(cli), _keypairs(cli)) == before, "a refused command created something"
 
 
 def test_keypair_list_finds_the_apps_own_private_key(cli: Any, vm: dict[str, Any]) -> None:

@@ -190,6 +190,7 @@ ENVIRONMENT: list[tuple[dict[str, str], str]] = [
     ({"XDG_CONFIG_HOME": "{tmp}/xdg"}, "{tmp}/xdg/cades-tui/config.yaml:1: unknown key 'clod'"),
     ({"CADES_TUI_FORWARDER": "opensssh"}, "$CADES_TUI_FORWARDER='opensssh': expected one of auto, openssh, asyncssh"),
     ({"CADES_TUI_CONFIG": "{tmp}/binary.yaml"}, "{tmp}/binary.yaml: cannot read"),
+    ({"CADES_TUI_SANDBOX_DIR": "{tmp}/bad.yaml"}, "$CADES_TUI_SANDBOX_DIR='{tmp}/bad.yaml': not a folder"),
     ({"OS_CLIENT_CONFIG_FILE": "{tmp}/bad-clouds.yaml"}, "{tmp}/bad-clouds.yaml:2: not valid YAML"),
     ({"OS_CLIENT_CONFIG_FILE": "{tmp}/clouds.yaml", "OS_CLOUD": "nosuch"},
      "cloud 'nosuch' is not in {tmp}/clouds.yaml"),

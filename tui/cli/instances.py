@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tui.cli.common import EXIT_FAIL, EXIT_OK, Context, confirm_typed, err, ram, say, table, uptime
+from tui.cli.parser import name_arg
 from tui.core.hints import command
 
 if TYPE_CHECKING:
@@ -29,7 +31,7 @@ def add_parsers(commands: Commands) -> None:
     commands.json(la)
 
     rs = commands.add("resize", "resize an instance to FLAVOR, then --confirm (or --revert) it", cmd_resize)
-    rs.add_argument("name")
+    rs.add_argument("name", type=name_arg)
     rs.add_argument("flavor", nargs="?", default="")
     grp = rs.add_mutually_exclusive_group()
     grp.add_argument("--confirm", action="store_true", help="confirm a resize waiting in VERIFY_RESIZE (no FLAVOR)")
@@ -37,12 +39,12 @@ def add_parsers(commands: Commands) -> None:
 
     for name, help_ in (("stop", "shut down an instance (keeps its disk)"), ("start", "start a stopped instance"),
                         ("reboot", "reboot an instance")):
-        commands.add(name, help_, _power(name)).add_argument("name")
-    commands.add("console", "print an instance's console log", cmd_console).add_argument("name")
-    commands.json(commands.add("show", "show an instance's details", cmd_show)).add_argument("name")
+        commands.add(name, help_, _power(name)).add_argument("name", type=name_arg)
+    commands.add("console", "print an instance's console log", cmd_console).add_argument("name", type=name_arg)
+    commands.json(commands.add("show", "show an instance's details", cmd_show)).add_argument("name", type=name_arg)
 
     d = commands.add("delete", "delete an instance", cmd_delete)
-    d.add_argument("name")
+    d.add_argument("name", type=name_arg)
     d.add_argument("--yes", action="store_true", help="do not ask (scripts)")
     d.add_argument("--delete-volumes", action="store_true", help="also delete its boot and attached volumes")
 
@@ -81,7 +83,23 @@ def cmd_show(args: argparse.Namespace, ctx: Context) -> int:
     return EXIT_OK
 
 
+def check_public_key_file(path: Path) -> str:
+    """The OpenSSH public key line in `path`, or InvalidInput naming the file and what is wrong."""
+    from tui.core.cloud.base import InvalidInput
+
+    try:
+        public = path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not text"
+        raise InvalidInput(f"{path}: cannot read ({reason})",
+                           "give a public key file like ~/.ssh/id_ed25519.pub") from None
+    if not public.startswith(("ssh-", "ecdsa-", "sk-")) or "PRIVATE KEY" in public:
+        raise InvalidInput(f"{path}: not an OpenSSH public key", "give the .pub file, never the private key")
+    return public
+
+
 def cmd_launch(args: argparse.Namespace, ctx: Context) -> int:
+    from tui.conventions import IMPORT_KEY_PREFIX
     from tui.core.cloud.base import InvalidInput, NotFound
     from tui.core.cloud.launch import check_name, check_volume_size, plan_launch
     from tui.core.keys import KeyStore
@@ -94,7 +112,9 @@ def cmd_launch(args: argparse.Namespace, ctx: Context) -> int:
     if args.name in {i.name for i in cloud.list_instances()}:
         raise InvalidInput(f"an instance named {args.name!r} already exists", "pick another name")
     key_name = args.key or d.key_name
-    if key_name and key_name not in {k.name for k in cloud.list_keypairs()}:
+    if key_name.startswith(IMPORT_KEY_PREFIX):  # import that public key first (the profile's launch.key_name)
+        check_public_key_file(Path(key_name[len(IMPORT_KEY_PREFIX):]).expanduser())
+    elif key_name and key_name not in {k.name for k in cloud.list_keypairs()}:
         raise NotFound(f"key pair {key_name!r} not found", f"see `{command('keypair', 'list')}`, or omit --key")
     plan = plan_launch(
         args.name, flavors=cloud.list_flavors(), images=cloud.list_images(), networks=cloud.list_networks(),

@@ -66,10 +66,17 @@ class Commands:
     @staticmethod
     def instance(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
         """NAME, and the host key option of every command that logs in to the instance."""
-        p.add_argument("name", help="instance name or id")
+        p.add_argument("name", type=name_arg, help="instance name or id")
         p.add_argument("--accept-host-key", metavar="SHA256:...", default=None, type=host_key_fingerprint,
                        help="trust this host key fingerprint when the console log does not pin it (scripts)")
         return p
+
+
+def name_arg(value: str) -> str:
+    """A NAME argument: an empty one ('') is refused here, not sent to the cloud (which answered "'server'")."""
+    if not value.strip():
+        raise argparse.ArgumentTypeError("'' is empty: give a name or id (see the list command)")
+    return value
 
 
 def host_key_fingerprint(value: str) -> str:

@@ -7,7 +7,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from tui.cli.common import EXIT_FAIL, EXIT_OK, EXIT_USAGE, Context, err, say, yes
-from tui.cli.parser import REST
+from tui.cli.parser import REST, name_arg
 from tui.core.hints import command
 
 if TYPE_CHECKING:
@@ -29,7 +29,7 @@ def add_parsers(commands: Commands) -> None:
                     help="run COMMAND (everything after --) instead of a shell and return its exit code")
     co = commands.add("commands", "the commands run on an instance (secrets masked): read or export the log",
                       cmd_commands)
-    co.add_argument("name")
+    co.add_argument("name", type=name_arg)
     co.add_argument("-o", "--output", metavar="FILE", default="", help="write the log to FILE")
 
 

@@ -6,6 +6,7 @@ import argparse
 from typing import TYPE_CHECKING
 
 from tui.cli.common import EXIT_FAIL, EXIT_OK, Context, confirm_typed, err, table
+from tui.cli.parser import name_arg
 from tui.core.hints import command
 
 if TYPE_CHECKING:
@@ -20,9 +21,9 @@ def add_parsers(commands: Commands) -> None:
     vc.add_argument("name")
     vc.add_argument("--size", type=int, required=True, metavar="GB")
     vc.add_argument("--attach", metavar="INSTANCE", default="", help="attach it to this instance (checked first)")
-    vo.add("detach", "detach a volume", cmd_detach).add_argument("name")
+    vo.add("detach", "detach a volume", cmd_detach).add_argument("name", type=name_arg)
     vx = vo.add("delete", "delete a volume", cmd_delete)
-    vx.add_argument("name")
+    vx.add_argument("name", type=name_arg)
     vx.add_argument("--yes", action="store_true", help="do not ask (scripts)")
 
 

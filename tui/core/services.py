@@ -61,7 +61,7 @@ def launch_instance(cloud: Cloud, spec: LaunchSpec, say: Callable[[str], None],
     key_name = spec.key_name
     key_path: Path | None = store.private_path(key_name) if key_name else None
     if key_name.startswith(IMPORT_KEY_PREFIX):
-        key_name, key_path = import_public_key(cloud, Path(key_name[len(IMPORT_KEY_PREFIX):]), say)
+        key_name, key_path = import_public_key(cloud, Path(key_name[len(IMPORT_KEY_PREFIX):]).expanduser(), say)
     elif not key_name:
         key_name, key_path, public = store.app_key()
         if key_name not in {k.name for k in cloud.list_keypairs()}:
