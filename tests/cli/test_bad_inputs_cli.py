@@ -95,6 +95,11 @@ CLI_CASES: list[tuple[list[str], int, str]] = [
     (["setup", ""], 2, "argument name: '' is empty"),
     (["volume", "delete", "", "--yes"], 2, "argument name: '' is empty"),
     (["commands", ""], 2, "argument name: '' is empty"),
+    (["launch", "empty-opt", "--flavor", ""], 2, "argument --flavor: '' is empty"),
+    (["launch", "empty-opt", "--image", ""], 2, "argument --image: '' is empty"),
+    (["launch", "empty-opt", "--network", " "], 2, "argument --network: ' ' is empty"),
+    (["launch", "empty-opt", "--key", ""], 2, "argument --key: '' is empty"),
+    (["volume", "create", "v-ok", "--size", "1", "--attach", ""], 2, "argument --attach: '' is empty"),
     # the foreground sandbox
     (["sandbox", "--port", "70000"], 2, "--port 70000: expected a TCP port 1-65535, or 0"),
     (["sandbox", "--port", "-1"], 2, "--port -1: expected a TCP port"),

@@ -19,12 +19,13 @@ def add_parsers(commands: Commands) -> None:
     commands.json(commands.add("list", "list instances", cmd_list))
     la = commands.add("launch", "launch an instance (the guide's step 1)", cmd_launch)
     la.add_argument("name")
-    la.add_argument("--flavor", default="", help="default: the profile's, else the smallest m1.* that fits")
-    la.add_argument("--image", default="", help="default: the profile's, else the newest Ubuntu")
+    la.add_argument("--flavor", default=None, type=name_arg,
+                    help="default: the profile's, else the smallest m1.* that fits")
+    la.add_argument("--image", default=None, type=name_arg, help="default: the profile's, else the newest Ubuntu")
     la.add_argument("--volume-size", type=int, default=None, metavar="GB",
                     help="boot volume size, at least 16 (default: the profile's, else 16)")
-    la.add_argument("--key", default="", help="key pair name (default: the app's own key pair)")
-    la.add_argument("--network", default="", help="default: the profile's, else the project's network")
+    la.add_argument("--key", default=None, type=name_arg, help="key pair name (default: the app's own key pair)")
+    la.add_argument("--network", default=None, type=name_arg, help="default: the profile's, else the project's network")
     la.add_argument("--delete-volume-on-termination", action="store_true",
                     help="delete the boot volume with the instance (default: keep it)")
     la.add_argument("--wait", action="store_true", help="wait until ACTIVE with an address")

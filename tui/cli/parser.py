@@ -75,7 +75,7 @@ class Commands:
 def name_arg(value: str) -> str:
     """A NAME argument: an empty one ('') is refused here, not sent to the cloud (which answered "'server'")."""
     if not value.strip():
-        raise argparse.ArgumentTypeError("'' is empty: give a name or id (see the list command)")
+        raise argparse.ArgumentTypeError(f"{value!r} is empty: give a name or id, or leave the option out")
     return value
 
 

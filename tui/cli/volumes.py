@@ -20,7 +20,8 @@ def add_parsers(commands: Commands) -> None:
     vc = vo.add("create", "create (and attach) a volume", cmd_create)
     vc.add_argument("name")
     vc.add_argument("--size", type=int, required=True, metavar="GB")
-    vc.add_argument("--attach", metavar="INSTANCE", default="", help="attach it to this instance (checked first)")
+    vc.add_argument("--attach", metavar="INSTANCE", default=None, type=name_arg,
+                    help="attach it to this instance (checked first)")
     vo.add("detach", "detach a volume", cmd_detach).add_argument("name", type=name_arg)
     vx = vo.add("delete", "delete a volume", cmd_delete)
     vx.add_argument("name", type=name_arg)
