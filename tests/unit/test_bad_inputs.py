@@ -168,6 +168,17 @@ CLOUDS_YAML: list[tuple[str, str]] = [
     ("clouds:\n  other:\n    auth: {auth_url: http://127.0.0.1:9/v3}\n", "cloud 'c1' is not in"),
     ("clouds: {}\n", "cloud 'c1' is not in"),
     ("clouds:\n  c1:\n    region_name: x\n", "clouds.c1.auth.auth_url is missing"),
+    ("clouds: 3\n", ":1: clouds: expected a mapping of named clouds"),
+    ("clouds:\n  c1: 3\n", ":2: clouds.c1: expected a mapping with auth:"),
+    ("clouds:\n  c1:\n    auth: 3\n", ":3: clouds.c1.auth: expected a mapping like"),
+    ("clouds:\n  c1:\n    auth:\n      auth_url: 3\n", ":4: clouds.c1.auth.auth_url: expected the Identity"),
+    ("clouds:\n  c1:\n    auth: {auth_url: not-a-url, username: u, password: p}\n",
+     ":3: clouds.c1.auth.auth_url: expected the Identity (Keystone) URL"),
+    ("clouds:\n  c1:\n    auth_type: bogus\n    auth: {auth_url: 'http://127.0.0.1:9/v3'}\n",
+     ":3: clouds.c1.auth_type: expected one of"),
+    ("clouds:\n  c1:\n    auth_type: v3applicationcredential\n"
+     "    auth: {auth_url: 'http://127.0.0.1:9/v3', application_credential_id: x}\n",
+     ":4: clouds.c1.auth.application_credential_secret is missing"),
 ]
 
 
