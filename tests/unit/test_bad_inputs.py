@@ -201,7 +201,9 @@ ENVIRONMENT: list[tuple[dict[str, str], str]] = [
     ({"XDG_CONFIG_HOME": "{tmp}/xdg"}, "{tmp}/xdg/cades-tui/config.yaml:1: unknown key 'clod'"),
     ({"CADES_TUI_FORWARDER": "opensssh"}, "$CADES_TUI_FORWARDER='opensssh': expected one of auto, openssh, asyncssh"),
     ({"CADES_TUI_CONFIG": "{tmp}/binary.yaml"}, "{tmp}/binary.yaml: cannot read"),
-    ({"CADES_TUI_SANDBOX_DIR": "{tmp}/bad.yaml"}, "$CADES_TUI_SANDBOX_DIR='{tmp}/bad.yaml': not a folder"),
+    ({"CADES_TUI_SANDBOX_DIR": "{tmp}/bad.yaml"}, "$CADES_TUI_SANDBOX_DIR='{tmp}/bad.yaml': {tmp}/bad.yaml is not a"),
+    ({"XDG_STATE_HOME": "{tmp}/bad.yaml"}, "$XDG_STATE_HOME='{tmp}/bad.yaml': {tmp}/bad.yaml is not a folder"),
+    ({"XDG_DATA_HOME": "{tmp}/bad.yaml/sub"}, "$XDG_DATA_HOME='{tmp}/bad.yaml/sub': {tmp}/bad.yaml is not a folder"),
     ({"OS_CLIENT_CONFIG_FILE": "{tmp}/bad-clouds.yaml"}, "{tmp}/bad-clouds.yaml:2: not valid YAML"),
     ({"OS_CLIENT_CONFIG_FILE": "{tmp}/clouds.yaml", "OS_CLOUD": "nosuch"},
      "cloud 'nosuch' is not in {tmp}/clouds.yaml"),
@@ -288,3 +290,21 @@ def test_every_suggested_command_is_built_by_hints() -> None:
             if token.type == tokenize.STRING and not docstring and spelt.search(token.string):
                 found.append(f"{rel}:{token.start[0]}: {token.string[:80]}")
     assert not found, "\n".join(found)
+
+
+def test_a_file_we_cannot_write_is_one_line_not_a_traceback(capsys: pytest.CaptureFixture[str],
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """The last net of every command: an OSError (a full disk, a folder without write permission) is one line."""
+    import argparse
+    import errno
+
+    from tui.cli import dispatch
+
+    def handler(args: argparse.Namespace, ctx: object) -> int:
+        raise PermissionError(errno.EACCES, "Permission denied", "/srv/state/cades-tui/state.json")
+
+    code = dispatch.run(argparse.Namespace(raw=False, handler=handler))
+    _, err = capsys.readouterr()
+    assert code == 1
+    assert one_line(err.strip()) == ("cades-tui: error: Permission denied (/srv/state/cades-tui/state.json) — check "
+                                     "that folder's permissions and free space")

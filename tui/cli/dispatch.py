@@ -43,6 +43,10 @@ def _run(args: argparse.Namespace) -> int:
     except CloudError as exc:
         err(str(exc))
         return EXIT_FAIL
+    except OSError as exc:  # a file or folder of ours that cannot be made or written: one line, not a traceback
+        where = f" ({exc.filename})" if exc.filename else ""
+        err(f"{exc.strerror or exc}{where} — check that folder's permissions and free space")
+        return EXIT_FAIL
     finally:
         hints.set_invocation()  # this run's options end with it (tests run many commands in one process)
         if demo is not None:

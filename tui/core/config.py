@@ -330,10 +330,13 @@ def load_settings(explicit: str | None = None, cloud: str | None = None) -> Sett
 
 def check_environment() -> None:
     """The app's own environment variables that take a word: a misspelt value is refused, not ignored."""
-    sandbox_dir = os.environ.get("CADES_TUI_SANDBOX_DIR", "")
-    if sandbox_dir and Path(sandbox_dir).expanduser().exists() and not Path(sandbox_dir).expanduser().is_dir():
-        raise ConfigError(f"$CADES_TUI_SANDBOX_DIR={sandbox_dir!r}: not a folder — point it at a folder (it is "
-                          "created when missing), or unset it")
+    for name in ("CADES_TUI_SANDBOX_DIR", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME"):
+        folder = os.environ.get(name, "")
+        existing = next((p for p in [Path(folder).expanduser(), *Path(folder).expanduser().parents]
+                         if p.exists() or p.is_symlink()), None) if folder else None
+        if existing is not None and not existing.is_dir():
+            raise ConfigError(f"${name}={folder!r}: {existing} is not a folder — point it at a folder (it is "
+                              "created when missing), or unset it")
     value = os.environ.get("CADES_TUI_FORWARDER", "")
     if not value.strip():
         return
