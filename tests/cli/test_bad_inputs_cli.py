@@ -100,6 +100,10 @@ CLI_CASES: list[tuple[list[str], int, str]] = [
     (["launch", "empty-opt", "--network", " "], 2, "argument --network: ' ' is empty"),
     (["launch", "empty-opt", "--key", ""], 2, "argument --key: '' is empty"),
     (["volume", "create", "v-ok", "--size", "1", "--attach", ""], 2, "argument --attach: '' is empty"),
+    # the profile's ssh.key_path: a public key, or no key at all (it said "chmod 600" the file)
+    (["--config", "{tmp}/key-pub.yaml", "ssh", VM, "--", "true"], 2, "ok.pub is a public key: SSH logs in with"),
+    (["--config", "{tmp}/key-text.yaml", "ssh", VM, "--", "true"], 2, "binary.pub is not an SSH private key"),
+    (["--config", "{tmp}/key-missing.yaml", "setup", VM], 1, "SSH private key file not found: {tmp}/nokey"),
     # the foreground sandbox
     (["sandbox", "--port", "70000"], 2, "--port 70000: expected a TCP port 1-65535, or 0"),
     (["sandbox", "--port", "-1"], 2, "--port -1: expected a TCP port"),
@@ -172,11 +176,14 @@ def test_bad_cli_input(cli: Any, tmp_path: Path, argv: list[str], code: int, exp
     (tmp_path / "binary.pub").write_bytes(b"\xff\xfe\x00")
     (tmp_path / "ok.pub").write_text("ssh-ed25519 "
                                      "AAAAC3NzaC1lZDI1NTE5AAAAIG2qCh1DAP4XWh6dy8Zb6/Zg4G0CwFa8iSRNMF4Mr3Qb x\n")
+    for name, key in (("key-pub", "ok.pub"), ("key-text", "binary.pub"), ("key-missing", "nokey")):
+        (tmp_path / f"{name}.yaml").write_text(f"ssh:\n  key_path: {tmp_path / key}\n  use_ssh_config: false\n")
     before = (_names(cli), _volumes(cli), _keypairs(cli))
     got, _, err = cli(*[a.format(tmp=tmp_path) for a in argv])
     assert got == code, f"exit {got} != {code}: {err}"
-    lines = [line for line in err.strip().splitlines() if not line.startswith(("usage:", " "))]
-    assert len(lines) == 1, err  # one line (argparse adds its usage above it)
+    # one line (argparse adds its usage above it; a command that got as far as connecting said so)
+    lines = [line for line in err.strip().splitlines() if not line.startswith(("usage:", " ", "Connecting to "))]
+    assert len(lines) == 1, err
     assert expected.format(tmp=tmp_path) in lines[0], lines[0]
     assert (_names(cli), _volumes(cli), _keypairs(cli)) == before, "a refused command created something"
 

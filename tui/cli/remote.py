@@ -58,12 +58,12 @@ def cmd_setup(args: argparse.Namespace, ctx: Context) -> int:
         pin = "pinned from the console log" if rctx.pinned else "trust on first use"
         ctx.print(f"Setting up {rctx.instance.name} ({rctx.target.describe()}, host key {pin})")
         result = await m.run_setup(rctx, approve_format=approve)
-        ctx.print(result.summary)
         if result.ok:
+            ctx.print(result.summary)
             return EXIT_OK
-        if not out.bad_fingerprint:
-            err(f"setup of {rctx.instance.name} stopped; fix the cause and run "
-                f"`{command('setup', rctx.instance.name)}` again (finished steps are skipped)")
+        if not out.bad_fingerprint:  # the cause on stderr, where a script reads errors ("Setup failed at step …")
+            err(f"{result.summary.rstrip('.')} — fix that and run `{command('setup', rctx.instance.name)}` again "
+                "(finished steps are skipped)")
         return EXIT_USAGE if out.bad_fingerprint else EXIT_FAIL
 
     def interrupted(out: Printer) -> str:
