@@ -19,18 +19,15 @@ the unknown keys (msgspec ignores unknown dataclass keys), and they add ~20 ms (
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import os
 import re
 import typing
-import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from tui.conventions import KEYMAP_DEFAULTS
 from tui.core import paths
 
 if TYPE_CHECKING:
@@ -77,11 +74,27 @@ KEY_NAMES = frozenset((
 ))
 _CHAR_NAME_FIXES = {"solidus": "slash", "reverse_solidus": "backslash", "commercial_at": "at",
                     "hyphen_minus": "minus", "plus_sign": "plus", "low_line": "underscore"}
-KEYMAP_IDS = frozenset(i for scope in KEYMAP_DEFAULTS.values() for i in scope)
+
+
+def keymap_defaults() -> Mapping[str, Mapping[str, str]]:
+    """screen -> {action id: default keys} (tui.conventions; imported when a profile has a keymap)."""
+    from tui.conventions import KEYMAP_DEFAULTS
+
+    return KEYMAP_DEFAULTS
+
+
+def _close_to(word: str, choices: typing.Iterable[str]) -> str:
+    """A "did you mean …? " naming the nearest of `choices` (empty when none is near)."""
+    import difflib
+
+    close = difflib.get_close_matches(word, sorted(choices), n=1)
+    return f"did you mean '{close[0]}'? " if close else ""
 
 
 def key_name(character: str) -> str:
     """Textual's name of the key that types `character` ('?' -> 'question_mark', 'n' -> 'n')."""
+    import unicodedata
+
     if character.isalnum():
         return character
     try:
@@ -548,9 +561,9 @@ def _action(node: yaml.Node, file: str, path: str) -> str:
     if not isinstance(value, str) or not _ACTION_RE.fullmatch(value):
         raise ConfigError(f"{file}:{_line(node)}: {path}: expected an action id like launch or pane.flavors "
                           f"({_IDS_WHERE}), got {_show(node)}")
-    if value not in KEYMAP_IDS:
-        close = difflib.get_close_matches(value, sorted(KEYMAP_IDS), n=1)
-        hint = f"did you mean '{close[0]}'? " if close else ""
+    ids = {i for scope in keymap_defaults().values() for i in scope}
+    if value not in ids:
+        hint = _close_to(value, ids)
         raise ConfigError(f"{file}:{_line(node)}: {path}: unknown action id '{value}' — {hint}{_IDS_WHERE}")
     return value
 
@@ -565,8 +578,7 @@ def _keys(node: yaml.Node, file: str, path: str) -> str:
     for key in (k.strip() for k in value.split(",")):
         *modifiers, base = key.split("+")
         if len(base) > 1 and base not in KEY_NAMES:
-            close = difflib.get_close_matches(base, sorted(KEY_NAMES), n=1)
-            hint = f"did you mean '{close[0]}'? " if close else ""
+            hint = _close_to(base, KEY_NAMES)
             raise ConfigError(f"{file}:{_line(node)}: {path}: '{key}' is not a key: '{base}' is neither one "
                               f"character nor a key name — {hint}use e.g. ctrl+n, f2, enter, space, question_mark")
         if len(set(modifiers)) < len(modifiers):
@@ -586,7 +598,7 @@ def _keymap(node: yaml.MappingNode, file: str, path: str) -> Mapping[str, str]:
             raise ConfigError(f"{file}:{_line(key_node)}: {path}.{action}: given twice — keep one")
         keymap[action] = _keys(value_node, file, f"{path}.{action}")
         lines[action] = value_node
-    for scope, defaults in KEYMAP_DEFAULTS.items():
+    for scope, defaults in keymap_defaults().items():
         owner: dict[str, str] = {}
         for action in sorted(defaults, key=lambda a: (a in keymap, _line(lines[a]) if a in lines else 0)):
             for key in keymap.get(action, defaults[action]).split(","):
