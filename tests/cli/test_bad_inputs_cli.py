@@ -164,6 +164,10 @@ def _volumes(run: Any) -> set[str]:
     return {v["name"] for v in json.loads(out)}
 
 
+def _cloud(run: Any) -> tuple[set[str], ...]:
+    return _names(run), _volumes(run), _keypairs(run)
+
+
 def _keypairs(run: Any) -> set[str]:
     code, out, _ = run("keypair", "list", "--json")
     assert code == 0
@@ -171,21 +175,22 @@ def _keypairs(run: Any) -> set[str]:
 
 
 @pytest.mark.parametrize(("argv", "code", "expected"), CLI_CASES, ids=[" ".join(c[0])[:60] for c in CLI_CASES])
-def test_bad_cli_input(cli: Any, tmp_path: Path, argv: list[str], code: int, expected: str) -> None:
+def test_bad_cli_input(cli: Any, vm: dict[str, Any], tmp_path: Path, argv: list[str], code: int,
+                       expected: str) -> None:
     (tmp_path / "id_private").write_text("-----BEGIN OPENSSH PRIVATE KEY-----\nxx\n-----END OPENSSH PRIVATE KEY-----\n")
     (tmp_path / "binary.pub").write_bytes(b"\xff\xfe\x00")
     (tmp_path / "ok.pub").write_text("ssh-ed25519 "
                                      "AAAAC3NzaC1lZDI1NTE5AAAAIG2qCh1DAP4XWh6dy8Zb6/Zg4G0CwFa8iSRNMF4Mr3Qb x\n")
     for name, key in (("key-pub", "ok.pub"), ("key-text", "binary.pub"), ("key-missing", "nokey")):
         (tmp_path / f"{name}.yaml").write_text(f"ssh:\n  key_path: {tmp_path / key}\n  use_ssh_config: false\n")
-    before = (_names(cli), _volumes(cli), _keypairs(cli))
+    before = vm.setdefault("cloud", _cloud(cli))  # what the cloud holds with only this module's VM: never changes
     got, _, err = cli(*[a.format(tmp=tmp_path) for a in argv])
     assert got == code, f"exit {got} != {code}: {err}"
     # one line (argparse adds its usage above it; a command that got as far as connecting said so)
     lines = [line for line in err.strip().splitlines() if not line.startswith(("usage:", " ", "Connecting to "))]
     assert len(lines) == 1, err
     assert expected.format(tmp=tmp_path) in lines[0], lines[0]
-    assert (_names(cli), _volumes(cli), _keypairs(cli)) == before, "a refused command created something"
+    assert _cloud(cli) == before, "a refused command created something"
 
 
 def test_keypair_list_finds_the_apps_own_private_key(cli: Any, vm: dict[str, Any]) -> None:
