@@ -9,3 +9,36 @@ DEMO_KEY = "sandbox-demo"
 
 # A launch's key name "import:/path/to/id_ed25519.pub" means: import that public key as a key pair first.
 IMPORT_KEY_PREFIX = "import:"
+
+# The app's remappable actions — the ids the profile's `keymap:` takes — with their default keys, by the screen
+# they act on (keys must differ within one screen). The core checks a keymap against this without importing the
+# UI; tests/ui/test_keymap_ids.py keeps it equal to the app's bindings. The README's "Keys" section lists them.
+KEYMAP_DEFAULTS: dict[str, dict[str, str]] = {
+    "main screen": {
+        "help": "question_mark", "quit": "q", "launch": "n", "resize": "r", "power": "p", "reboot": "b",
+        "delete": "ctrl+d", "console": "c", "volumes": "v", "setup": "s", "setup.cancel": "ctrl+x",
+        "jupyter.start": "j", "jupyter.stop": "x", "jupyter.log": "l", "tunnel.open": "t", "open": "o",
+        "cluster": "k", "shell": "ctrl+s", "snooze": "z", "refresh": "f5", "filter": "slash",
+        "pane.instances": "1", "pane.flavors": "2", "pane.setup": "3", "pane.tunnels": "4", "pane.next": "tab",
+        "pane.previous": "shift+tab", "palette": "ctrl+p", "details": "enter", "tunnel.close": "delete,ctrl+w",
+    },
+    "cluster screen": {
+        "cluster.close": "escape,q", "cluster.create": "n", "cluster.grow": "plus", "cluster.shrink": "minus",
+        "cluster.dashboard": "d", "cluster.delete": "ctrl+d",
+    },
+    "volumes screen": {
+        "volumes.create": "a", "volumes.detach": "d", "volumes.delete": "x,delete", "volumes.close": "escape",
+    },
+    "Jupyter log": {"log.close": "escape,q", "log.filter": "slash", "log.follow": "f", "log.copy": "y"},
+    "launch wizard": {"wizard.cancel": "escape", "wizard.back": "ctrl+b"},
+    "help": {"help.close": "escape,q,question_mark"},
+    "console log": {"console.close": "escape,q"},
+    "instance details": {"details.close": "escape,q,enter"},
+    "confirm dialog": {"confirm.cancel": "escape"},
+    "delete dialog": {"delete.cancel": "escape"},
+    "typed confirm dialog": {"typed.cancel": "escape"},
+    "host key dialog": {"hostkey.refuse": "escape"},
+    "resize dialog": {"resize.cancel": "escape"},
+    "resize check dialog": {"verify.later": "escape"},
+    "new volume dialog": {"newvolume.cancel": "escape"},
+}

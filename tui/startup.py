@@ -11,7 +11,7 @@ import logging
 import sys
 from pathlib import Path
 
-from tui.core import paths
+from tui.core import hints, paths
 from tui.core.config import ConfigError, Settings, load_settings
 from tui.core.demo import LazyDemo, host_note
 
@@ -53,6 +53,7 @@ def setup_logging() -> Path | None:
     handler._cades = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(logging.WARNING)  # libraries: warnings and errors only
+    logging.captureWarnings(True)  # Python warnings too (asyncssh's "DSA is deprecated"): the log, not the terminal
     logging.getLogger("tui").setLevel(logging.INFO)
     return path
 
@@ -65,6 +66,8 @@ def prepare(args: argparse.Namespace) -> tuple[Settings, LazyDemo | None] | int:
     """The settings to run with (and the demo sandbox, started on first use), or an exit code after a one-line
     error on stderr."""
     setup_logging()
+    hints.set_invocation(demo=bool(getattr(args, "demo", False)), config=getattr(args, "config", None),
+                         cloud=getattr(args, "cloud", None))
     try:
         settings = load_settings(getattr(args, "config", None), getattr(args, "cloud", None))
     except ConfigError as exc:

@@ -93,7 +93,7 @@ def test_instance_lifecycle(cli, sandbox) -> None:  # type: ignore[no-untyped-de
 
 
 def test_delete_with_volumes(cli) -> None:  # type: ignore[no-untyped-def]
-    inst = jrun(cli, "launch", "cli-vm2", "--wait", "--volume-size", "10")
+    inst = jrun(cli, "launch", "cli-vm2", "--wait", "--volume-size", "20")
     boot = inst["volume_ids"][0] if inst["volume_ids"] else jrun(cli, "show", "cli-vm2")["volume_ids"][0]
     assert "volumes deleted" in cli("delete", "cli-vm2", "--yes", "--delete-volumes")
     assert all(v["id"] != boot for v in jrun(cli, "volume", "list"))

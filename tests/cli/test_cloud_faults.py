@@ -36,14 +36,15 @@ def test_server_errors_and_rate_limits(cloud: OpenStackCloud, sandbox) -> None: 
     assert cloud.get_quota().cores_limit == 16
 
 
-def test_quota_exceeded_carries_novas_message(cloud: OpenStackCloud, sandbox) -> None:  # type: ignore[no-untyped-def]
+def test_quota_exceeded_says_novas_numbers(cloud: OpenStackCloud, sandbox) -> None:  # type: ignore[no-untyped-def]
     from tui.core.cloud.base import LaunchSpec
 
     sandbox.faults.set_quota(instances=0)
     net = next(n for n in cloud.list_networks() if not n.external)
     image = next(i for i in cloud.list_images() if "Ubuntu" in i.name)
     spec = LaunchSpec(name="over", image=image.id, flavor="m1.tiny", key_name="", network=net.id)
-    with pytest.raises(QuotaExceeded, match="Quota exceeded for instances"):
+    # Nova: "Quota exceeded for instances: Requested 1, but already used 0 of 0 instances", said in our words
+    with pytest.raises(QuotaExceeded, match="over the quota — instances: this needs 1 more, 0 of 0 in use"):
         cloud.launch(spec)
     assert all(i.name != "over" for i in cloud.list_instances())
 

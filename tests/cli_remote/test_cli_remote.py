@@ -153,8 +153,10 @@ def test_ctrl_c_during_setup_says_what_was_interrupted(cli_world: CliWorld, fore
     fg = foreground("setup", cli_world.name, "--config", str(config))
     fg.wait_for("[1/")
     assert fg.stop(signal.SIGINT) == 130, fg.stderr
+    # the hint works as printed: it carries the --config this run was given
     assert re.search(rf"Setup of {cli_world.name} interrupted( in step '\w+')?; finished steps are kept: run "
-                     rf"`cades-tui setup {cli_world.name}` again to go on \(Ctrl\+C\)", fg.stderr), fg.stderr
+                     rf"`cades-tui --config {re.escape(str(config))} setup {cli_world.name}` again to go on "
+                     rf"\(Ctrl\+C\)", fg.stderr), fg.stderr
     assert "Jupyter keeps running" not in fg.stderr + "\n".join(fg.rest())
 
 

@@ -112,7 +112,7 @@ def test_foreground_cli_serves_until_sigterm(tmp_path: Path) -> None:
         url = text.split("listening on ", 1)[1].split()[0]
         assert requests.get(f"{url}/identity", timeout=5).status_code == 300
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=20) == 0
+        assert proc.wait(timeout=20) == 128 + signal.SIGTERM  # as every foreground command (Ctrl+C: 130)
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -144,7 +144,7 @@ GOOD = [
     "jupyter: {workspace: work/data}",
     "jupyter: {local_port: 0}",
     "idle: {resize_after_hours: 0.5}",
-    "keymap: {launch: 'ctrl+shift+n,f2', pane.flavors: f, help: '?', quit: question_mark}",
+    "keymap: {launch: 'ctrl+shift+n,f2', pane.flavors: f, help: '?', quit: f10}",
 ]
 
 
@@ -265,3 +265,15 @@ def test_cli_version_and_help() -> None:
     help_text = run_cli("--help").stdout
     for command in ("sandbox", "list", "flavors", "launch", "delete", "volume"):
         assert command in help_text
+
+
+def test_readme_lists_every_keymap_id() -> None:
+    """The example profile points to the README for the ids: that list is the app's (tests/ui checks the app)."""
+    import re
+
+    from tui.conventions import KEYMAP_DEFAULTS
+
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("The action ids, by screen:"):readme.index("`ui.theme` takes")]
+    assert set(re.findall(r"`([a-z.]+)`", section)) == {i for ids in KEYMAP_DEFAULTS.values() for i in ids}
+    assert "README's \"Keys\" section lists the ids" in (ROOT / "config" / "cades-tui.example.yaml").read_text()

@@ -24,3 +24,17 @@ def test_a_used_up_quota_says_none_left() -> None:
     assert reasons == ["needs 8 GiB RAM, none left", "needs 2 cores, none left"]
     assert Quota(8192, 6144, 16, 3, 10, 2).misfit(Flavor("f", "m1.medium", 2, 8192, 40)) == [
         "needs 8 GiB RAM, 2 GiB left"]
+
+
+def test_novas_quota_refusals_in_our_units() -> None:
+    """Nova counts RAM in MiB ("Requested 28672, but already used 6144 of 8192 ram"): said in GiB, with what is left."""
+    from tui.core.cloud.openstack_errors import quota_message
+
+    assert quota_message("Quota exceeded for ram: Requested 28672, but already used 6144 of 8192 ram") == (
+        "over the quota — RAM: this needs 28 GiB more, 6 GiB of 8 GiB in use (2 GiB left)")
+    assert quota_message("Quota exceeded for cores, ram: Requested 15, 12288, but already used 2, 6144 of 16, 8192 "
+                         "cores, ram") == ("over the quota — cores: this needs 15 more, 2 of 16 in use (14 left); "
+                                           "RAM: this needs 12 GiB more, 6 GiB of 8 GiB in use (2 GiB left)")
+    assert quota_message("Quota exceeded for instances: Requested 1, but already used 10 of 10 instances") == (
+        "over the quota — instances: this needs 1 more, 10 of 10 in use (none left)")
+    assert quota_message("VolumeSizeExceedsAvailableQuota: 5000 GB") == "VolumeSizeExceedsAvailableQuota: 5000 GB"

@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from tui.cli.common import EXIT_FAIL, EXIT_INTERRUPTED, EXIT_USAGE, Context, err, quiet_stdout
+from tui.core import hints
 from tui.startup import prepare
 
 
@@ -29,6 +30,7 @@ def _run(args: argparse.Namespace) -> int:
 
     prepared = prepare(args)
     if isinstance(prepared, int):
+        hints.set_invocation()
         return prepared
     settings, demo = prepared
     try:
@@ -41,7 +43,12 @@ def _run(args: argparse.Namespace) -> int:
     except CloudError as exc:
         err(str(exc))
         return EXIT_FAIL
+    except OSError as exc:  # a file or folder of ours that cannot be made or written: one line, not a traceback
+        where = f" ({exc.filename})" if exc.filename else ""
+        err(f"{exc.strerror or exc}{where} — check that folder's permissions and free space")
+        return EXIT_FAIL
     finally:
+        hints.set_invocation()  # this run's options end with it (tests run many commands in one process)
         if demo is not None:
             demo.stop()
 

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tui.cli.common import EXIT_FAIL, EXIT_OK, Context, confirm_typed, err, ram, say, table, uptime
+from tui.cli.parser import name_arg
+from tui.core.hints import command
 
 if TYPE_CHECKING:
     from tui.cli.parser import Commands
@@ -18,18 +21,20 @@ def add_parsers(commands: Commands) -> None:
     commands.json(commands.add("list", "list instances", cmd_list))
     la = commands.add("launch", "launch an instance (the guide's step 1)", cmd_launch)
     la.add_argument("name")
-    la.add_argument("--flavor", default="", help="default: the profile's, else the smallest m1.* that fits")
-    la.add_argument("--image", default="", help="default: the profile's, else the newest Ubuntu")
-    la.add_argument("--volume-size", type=int, default=0, metavar="GB", help="boot volume size (default 16)")
-    la.add_argument("--key", default="", help="key pair name (default: the app's own key pair)")
-    la.add_argument("--network", default="", help="default: the profile's, else the project's network")
+    la.add_argument("--flavor", default=None, type=name_arg,
+                    help="default: the profile's, else the smallest m1.* that fits")
+    la.add_argument("--image", default=None, type=name_arg, help="default: the profile's, else the newest Ubuntu")
+    la.add_argument("--volume-size", type=int, default=None, metavar="GB",
+                    help="boot volume size, at least 16 (default: the profile's, else 16)")
+    la.add_argument("--key", default=None, type=name_arg, help="key pair name (default: the app's own key pair)")
+    la.add_argument("--network", default=None, type=name_arg, help="default: the profile's, else the project's network")
     la.add_argument("--delete-volume-on-termination", action="store_true",
                     help="delete the boot volume with the instance (default: keep it)")
     la.add_argument("--wait", action="store_true", help="wait until ACTIVE with an address")
     commands.json(la)
 
     rs = commands.add("resize", "resize an instance to FLAVOR, then --confirm (or --revert) it", cmd_resize)
-    rs.add_argument("name")
+    rs.add_argument("name", type=name_arg)
     rs.add_argument("flavor", nargs="?", default="")
     grp = rs.add_mutually_exclusive_group()
     grp.add_argument("--confirm", action="store_true", help="confirm a resize waiting in VERIFY_RESIZE (no FLAVOR)")
@@ -37,12 +42,12 @@ def add_parsers(commands: Commands) -> None:
 
     for name, help_ in (("stop", "shut down an instance (keeps its disk)"), ("start", "start a stopped instance"),
                         ("reboot", "reboot an instance")):
-        commands.add(name, help_, _power(name)).add_argument("name")
-    commands.add("console", "print an instance's console log", cmd_console).add_argument("name")
-    commands.json(commands.add("show", "show an instance's details", cmd_show)).add_argument("name")
+        commands.add(name, help_, _power(name)).add_argument("name", type=name_arg)
+    commands.add("console", "print an instance's console log", cmd_console).add_argument("name", type=name_arg)
+    commands.json(commands.add("show", "show an instance's details", cmd_show)).add_argument("name", type=name_arg)
 
     d = commands.add("delete", "delete an instance", cmd_delete)
-    d.add_argument("name")
+    d.add_argument("name", type=name_arg)
     d.add_argument("--yes", action="store_true", help="do not ask (scripts)")
     d.add_argument("--delete-volumes", action="store_true", help="also delete its boot and attached volumes")
 
@@ -55,7 +60,7 @@ def cmd_list(args: argparse.Namespace, ctx: Context) -> int:
         ctx.json(instances)
         return EXIT_OK
     if not instances:
-        ctx.print("No instances. Launch one with: cades-tui launch NAME")
+        ctx.print(f"No instances. Launch one with: {command('launch', 'NAME')}")
         return EXIT_OK
     now = datetime.now(UTC)
     rows = [(i.name, i.status, i.flavor_name, i.ip or "-", uptime(i, now)) for i in instances]
@@ -81,24 +86,43 @@ def cmd_show(args: argparse.Namespace, ctx: Context) -> int:
     return EXIT_OK
 
 
+def check_public_key_file(path: Path) -> str:
+    """The OpenSSH public key line in `path`, or InvalidInput naming the file and what is wrong."""
+    from tui.core.cloud.base import InvalidInput
+
+    try:
+        public = path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not text"
+        raise InvalidInput(f"{path}: cannot read ({reason})",
+                           "give a public key file like ~/.ssh/id_ed25519.pub") from None
+    if not public.startswith(("ssh-", "ecdsa-", "sk-")) or "PRIVATE KEY" in public:
+        raise InvalidInput(f"{path}: not an OpenSSH public key", "give the .pub file, never the private key")
+    return public
+
+
 def cmd_launch(args: argparse.Namespace, ctx: Context) -> int:
+    from tui.conventions import IMPORT_KEY_PREFIX
     from tui.core.cloud.base import InvalidInput, NotFound
-    from tui.core.cloud.launch import check_name, plan_launch
+    from tui.core.cloud.launch import check_name, check_volume_size, plan_launch
     from tui.core.keys import KeyStore
     from tui.core.services import launch_instance
 
     check_name(args.name)  # before any API call
     d = ctx.settings.launch
+    volume_size_gb = check_volume_size(d.volume_size_gb if args.volume_size is None else args.volume_size)
     cloud = ctx.cloud
     if args.name in {i.name for i in cloud.list_instances()}:
         raise InvalidInput(f"an instance named {args.name!r} already exists", "pick another name")
     key_name = args.key or d.key_name
-    if key_name and key_name not in {k.name for k in cloud.list_keypairs()}:
-        raise NotFound(f"key pair {key_name!r} not found", "see `cades-tui keypair list`, or omit --key")
+    if key_name.startswith(IMPORT_KEY_PREFIX):  # import that public key first (the profile's launch.key_name)
+        check_public_key_file(Path(key_name[len(IMPORT_KEY_PREFIX):]).expanduser())
+    elif key_name and key_name not in {k.name for k in cloud.list_keypairs()}:
+        raise NotFound(f"key pair {key_name!r} not found", f"see `{command('keypair', 'list')}`, or omit --key")
     plan = plan_launch(
         args.name, flavors=cloud.list_flavors(), images=cloud.list_images(), networks=cloud.list_networks(),
         quota=cloud.get_quota(), key_name=key_name, flavor=args.flavor or d.flavor, image=args.image or d.image,
-        network=args.network or d.network, volume_size_gb=args.volume_size or d.volume_size_gb,
+        network=args.network or d.network, volume_size_gb=volume_size_gb,
         delete_volume_on_termination=args.delete_volume_on_termination or d.delete_volume_on_termination,
     )
     for note in plan.notes:
@@ -118,10 +142,10 @@ def cmd_resize(args: argparse.Namespace, ctx: Context) -> int:
         flag = "--confirm" if args.confirm else "--revert"
         raise InvalidInput(f"resize {flag} takes no FLAVOR ({args.flavor!r}): it {flag[2:]}s the resize already "
                            "waiting in VERIFY_RESIZE",
-                           f"first `cades-tui resize {args.name} {args.flavor}`, then "
-                           f"`cades-tui resize {args.name} {flag}`")
+                           f"first `{command('resize', args.name, args.flavor)}`, then "
+                           f"`{command('resize', args.name, flag)}`")
     if not (args.confirm or args.revert or args.flavor):
-        raise InvalidInput("resize needs a FLAVOR (or --confirm / --revert)", "see `cades-tui flavors`")
+        raise InvalidInput("resize needs a FLAVOR (or --confirm / --revert)", f"see `{command('flavors')}`")
     cloud = ctx.cloud
     if args.confirm or args.revert:
         inst = cloud.confirm_resize(args.name) if args.confirm else cloud.revert_resize(args.name)
@@ -130,7 +154,7 @@ def cmd_resize(args: argparse.Namespace, ctx: Context) -> int:
     inst = cloud.resize(args.name, args.flavor)
     if inst.status == "VERIFY_RESIZE":
         ctx.print(f"{inst.name} now runs as {inst.flavor_name}; check it, then run "
-                  f"`cades-tui resize {inst.name} --confirm` (or --revert)")
+                  f"`{command('resize', inst.name, '--confirm')}` (or --revert)")
     else:
         ctx.print(f"{inst.name}: {inst.status} {inst.flavor_name}")
     return EXIT_OK

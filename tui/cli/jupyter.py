@@ -11,6 +11,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from tui.cli.common import EXIT_FAIL, EXIT_OK, Context, err, say, yes
+from tui.core.hints import command
 
 if TYPE_CHECKING:
     from tui.cli.parser import Commands
@@ -64,12 +65,12 @@ def cmd_start(args: argparse.Namespace, ctx: Context) -> int:
                   f"(server port {state.remote_port} on the VM).")
         await m.close_tunnel(rctx.instance.id)
         name = rctx.instance.name
-        ctx.print(f"Jupyter keeps running on {name}. Open it with: cades-tui open {name}  "
-                  f"(or forward a port with: cades-tui tunnel {name})")
+        ctx.print(f"Jupyter keeps running on {name}. Open it with: {command('open', name)}  "
+                  f"(or forward a port with: {command('tunnel', name)})")
         return EXIT_OK
 
     return with_manager(args, ctx, body, lambda out: (
-        f"Starting Jupyter on {args.name} interrupted; it may still be starting there: see `cades-tui status`"))
+        f"Starting Jupyter on {args.name} interrupted; it may still be starting there: see `{command('status')}`"))
 
 
 def cmd_stop(args: argparse.Namespace, ctx: Context) -> int:
@@ -94,7 +95,7 @@ def cmd_stop(args: argparse.Namespace, ctx: Context) -> int:
         return EXIT_OK
 
     return with_manager(args, ctx, body, lambda out: (
-        f"Stopping Jupyter on {args.name} interrupted: see `cades-tui status` for whether it still runs"))
+        f"Stopping Jupyter on {args.name} interrupted: see `{command('status')}` for whether it still runs"))
 
 
 def cmd_logs(args: argparse.Namespace, ctx: Context) -> int:
@@ -136,7 +137,7 @@ def cmd_tunnel(args: argparse.Namespace, ctx: Context) -> int:
     async def body(m: RemoteManager, rctx: RemoteContext, out: Printer) -> int:
         state = await m.open_tunnel(rctx, args.local_port, strict=args.local_port is not None)
         ctx.print(f"Forwarding {state.public_url} -> {rctx.instance.name}:{state.remote_port} "
-                  f"(`cades-tui open {rctx.instance.name}` gives the URL with its token).")
+                  f"(`{command('open', rctx.instance.name)}` gives the URL with its token).")
         ctx.print(FOREGROUND_NOTE)
         ctx.out.flush()
         return await forever()

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import re
 from typing import TYPE_CHECKING
 
 from tui.cli.common import EXIT_OK, Context, table
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")  # as tui.core.keys names the key pairs it generates
 
 if TYPE_CHECKING:
     from tui.cli.parser import Commands
@@ -28,7 +31,7 @@ def cmd_list(args: argparse.Namespace, ctx: Context) -> int:
         ctx.json(pairs)
         return EXIT_OK
     store = KeyStore()
-    rows = [(k.name, k.fingerprint, "yes" if store.private_path(k.name).exists() else "no") for k in pairs]
+    rows = [(k.name, k.fingerprint, "yes" if store.private_for(k.public_key, k.fingerprint) else "no") for k in pairs]
     ctx.print(table(rows, ("NAME", "FINGERPRINT", "PRIVATE KEY HERE")))
     return EXIT_OK
 
@@ -36,17 +39,16 @@ def cmd_list(args: argparse.Namespace, ctx: Context) -> int:
 def cmd_import(args: argparse.Namespace, ctx: Context) -> int:
     from pathlib import Path
 
+    from tui.cli.instances import check_public_key_file
     from tui.core.cloud.base import InvalidInput
 
     path = Path(args.file).expanduser()
-    try:
-        public = path.read_text().strip()
-    except OSError as exc:
-        raise InvalidInput(f"{path}: cannot read ({exc.strerror})",
-                           "give a public key file like ~/.ssh/id_ed25519.pub") from None
-    if not public.startswith(("ssh-", "ecdsa-", "sk-")) or "PRIVATE KEY" in public:
-        raise InvalidInput(f"{path}: not an OpenSSH public key", "give the .pub file, never the private key")
-    kp = ctx.cloud.import_keypair(args.name or path.name.removesuffix(".pub"), public)
+    public = check_public_key_file(path)
+    name = args.name or path.name.removesuffix(".pub")
+    if not _NAME_RE.match(name):
+        raise InvalidInput(f"key pair name {name!r} is not allowed",
+                           "use 1-63 letters, digits, '.', '_' or '-', starting with a letter or digit (--name NAME)")
+    kp = ctx.cloud.import_keypair(name, public)
     ctx.print(f"Imported key pair {kp.name} ({kp.fingerprint})")
     return EXIT_OK
 

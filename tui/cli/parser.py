@@ -66,10 +66,28 @@ class Commands:
     @staticmethod
     def instance(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
         """NAME, and the host key option of every command that logs in to the instance."""
-        p.add_argument("name", help="instance name or id")
-        p.add_argument("--accept-host-key", metavar="SHA256:...", default="",
+        p.add_argument("name", type=name_arg, help="instance name or id")
+        p.add_argument("--accept-host-key", metavar="SHA256:...", default=None, type=host_key_fingerprint,
                        help="trust this host key fingerprint when the console log does not pin it (scripts)")
         return p
+
+
+def name_arg(value: str) -> str:
+    """A NAME argument: an empty one ('') is refused here, not sent to the cloud (which answered "'server'")."""
+    if not value.strip():
+        raise argparse.ArgumentTypeError(f"{value!r} is empty: give a name or id, or leave the option out")
+    return value
+
+
+def host_key_fingerprint(value: str) -> str:
+    """An OpenSSH SHA256 fingerprint as `ssh-keygen -lf` prints it: SHA256: and 43 base64 characters."""
+    import re
+
+    if not re.fullmatch(r"SHA256:[A-Za-z0-9+/]{43}=?", value.strip()):
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not a host key fingerprint: expected SHA256: and 43 base64 characters, as "
+            "`ssh-keygen -lf KEY.pub` prints it (e.g. SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s)")
+    return value.strip().rstrip("=")
 
 
 def build_parser(cls: type[argparse.ArgumentParser] = argparse.ArgumentParser) -> argparse.ArgumentParser:

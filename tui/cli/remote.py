@@ -7,7 +7,8 @@ import sys
 from typing import TYPE_CHECKING
 
 from tui.cli.common import EXIT_FAIL, EXIT_OK, EXIT_USAGE, Context, err, say, yes
-from tui.cli.parser import REST
+from tui.cli.parser import REST, name_arg
+from tui.core.hints import command
 
 if TYPE_CHECKING:
     from tui.cli.parser import Commands
@@ -28,7 +29,7 @@ def add_parsers(commands: Commands) -> None:
                     help="run COMMAND (everything after --) instead of a shell and return its exit code")
     co = commands.add("commands", "the commands run on an instance (secrets masked): read or export the log",
                       cmd_commands)
-    co.add_argument("name")
+    co.add_argument("name", type=name_arg)
     co.add_argument("-o", "--output", metavar="FILE", default="", help="write the log to FILE")
 
 
@@ -57,18 +58,18 @@ def cmd_setup(args: argparse.Namespace, ctx: Context) -> int:
         pin = "pinned from the console log" if rctx.pinned else "trust on first use"
         ctx.print(f"Setting up {rctx.instance.name} ({rctx.target.describe()}, host key {pin})")
         result = await m.run_setup(rctx, approve_format=approve)
-        ctx.print(result.summary)
         if result.ok:
+            ctx.print(result.summary)
             return EXIT_OK
-        if not out.bad_fingerprint:
-            err(f"setup of {rctx.instance.name} stopped; fix the cause and run `cades-tui setup "
-                f"{rctx.instance.name}` again (finished steps are skipped)")
+        if not out.bad_fingerprint:  # the cause on stderr, where a script reads errors ("Setup failed at step …")
+            err(f"{result.summary.rstrip('.')} — fix that and run `{command('setup', rctx.instance.name)}` again "
+                "(finished steps are skipped)")
         return EXIT_USAGE if out.bad_fingerprint else EXIT_FAIL
 
     def interrupted(out: Printer) -> str:
         where = f" in step {out.step!r}" if out.step else ""
-        return (f"Setup of {args.name} interrupted{where}; finished steps are kept: run `cades-tui setup "
-                f"{args.name}` again to go on")
+        return (f"Setup of {args.name} interrupted{where}; finished steps are kept: run "
+                f"`{command('setup', args.name)}` again to go on")
 
     return with_manager(args, ctx, body, interrupted)
 
@@ -154,7 +155,13 @@ def cmd_commands(args: argparse.Namespace, ctx: Context) -> int:
     log = CommandLog.for_instance(paths.state_dir(), inst.id)
     text = log.read()
     if args.output:
-        Path(args.output).expanduser().write_text(text, encoding="utf-8")
+        from tui.core.cloud.base import InvalidInput
+
+        try:
+            Path(args.output).expanduser().write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise InvalidInput(f"-o {args.output}: cannot write ({exc.strerror})",
+                               "give a file in a folder that exists and that you may write to") from None
         ctx.print(f"Wrote {len(text.splitlines())} lines of {inst.name}'s command log to {args.output}")
         return EXIT_OK
     ctx.out.write(text or f"No commands run on {inst.name} yet (the log is {log.path}).\n")

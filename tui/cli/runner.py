@@ -34,6 +34,18 @@ def check_private_key(path: Path | None) -> None:
 
     if path is None:
         return
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(64)
+    except OSError:
+        return  # missing or unreadable: the connection names it
+    if head.startswith((b"ssh-", b"ecdsa-", b"sk-")):
+        raise InvalidInput(f"{path} is a public key: SSH logs in with the private one",
+                           f"give {path.with_suffix('') if path.suffix == '.pub' else 'the private key file'} "
+                           "(ssh.key_path in the profile)")
+    if b"PRIVATE KEY" not in head and not head.startswith(b"PuTTY-User-Key-File"):
+        raise InvalidInput(f"{path} is not an SSH private key (no '-----BEGIN … PRIVATE KEY-----' line)",
+                           "give a private key file like ~/.ssh/id_ed25519 (ssh.key_path in the profile)")
     problem = platform.private_key_problem(path)
     if problem is not None:
         raise InvalidInput(problem, f"run: {platform.fix_private_key_hint(path)}")
@@ -48,7 +60,7 @@ def with_manager(args: argparse.Namespace, ctx: Context, body: Body, interrupted
     services = Services(ctx.settings)
     rctx = services.prepare(ctx.cloud, args.name)
     check_private_key(rctx.target.key_path)
-    printer = Printer(ctx, {rctx.instance.id: rctx.instance.name}, args.accept_host_key)
+    printer = Printer(ctx, {rctx.instance.id: rctx.instance.name}, args.accept_host_key or "")
     if (unpinned := rctx.unpinned_event()) is not None:
         printer(unpinned)
     received: list[int] = []

@@ -19,9 +19,16 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
     import tempfile
     from pathlib import Path
 
+    from tui.cli.common import EXIT_USAGE, err
     from tui.sandbox import serve
     from tui.startup import setup_logging
 
+    if not 0 <= args.port <= 65535:
+        err(f"--port {args.port}: expected a TCP port 1-65535, or 0 for any free one — or leave it out")
+        return EXIT_USAGE
+    if args.state_dir and Path(args.state_dir).expanduser().exists() and not Path(args.state_dir).expanduser().is_dir():
+        err(f"--state-dir {args.state_dir}: not a folder — give a folder (created when missing)")
+        return EXIT_USAGE
     setup_logging()
-    state_dir = Path(args.state_dir) if args.state_dir else Path(tempfile.mkdtemp(prefix="cades-sandbox-"))
+    state_dir = Path(args.state_dir).expanduser() if args.state_dir else Path(tempfile.mkdtemp(prefix="cades-sandbox-"))
     return int(serve(args.port, state_dir))

@@ -10,6 +10,7 @@ import argparse
 from typing import TYPE_CHECKING, Any
 
 from tui.cli.common import EXIT_OK, Context, table
+from tui.core.hints import command
 
 if TYPE_CHECKING:
     from tui.cli.parser import Commands
@@ -19,7 +20,6 @@ if TYPE_CHECKING:
     from tui.core.state import AppState
 
 MASK = "********"
-NO_TUNNEL = "no tunnel: `cades-tui open {name}`"
 
 
 def add_parsers(commands: Commands) -> None:
@@ -88,7 +88,7 @@ def cmd_status(args: argparse.Namespace, ctx: Context) -> int:
     if args.json:
         ctx.json(rows)
     elif not rows:
-        ctx.print("No instances. Launch one with: cades-tui launch NAME")
+        ctx.print(f"No instances. Launch one with: {command('launch', 'NAME')}")
     else:
         ctx.print(table([_text_row(r) for r in rows],
                         ("NAME", "STATUS", "JUPYTER", "LOAD/MEM", "URL", "TUNNELS", "NOTE")))
@@ -133,7 +133,7 @@ async def _one(args: argparse.Namespace, manager: RemoteManager, row: dict[str, 
     if local:
         row["url"] = handle.url(local[0]) if args.show_token else masked(handle.public_url(local[0]))
     else:
-        row["error"] = row["error"] or NO_TUNNEL.format(name=rctx.instance.name)
+        row["error"] = row["error"] or f"no tunnel: `{command('open', rctx.instance.name)}`"
 
 
 def _text_row(r: dict[str, Any]) -> tuple[str, ...]:

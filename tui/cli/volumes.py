@@ -6,6 +6,8 @@ import argparse
 from typing import TYPE_CHECKING
 
 from tui.cli.common import EXIT_FAIL, EXIT_OK, Context, confirm_typed, err, table
+from tui.cli.parser import name_arg
+from tui.core.hints import command
 
 if TYPE_CHECKING:
     from tui.cli.parser import Commands
@@ -18,10 +20,11 @@ def add_parsers(commands: Commands) -> None:
     vc = vo.add("create", "create (and attach) a volume", cmd_create)
     vc.add_argument("name")
     vc.add_argument("--size", type=int, required=True, metavar="GB")
-    vc.add_argument("--attach", metavar="INSTANCE", default="", help="attach it to this instance (checked first)")
-    vo.add("detach", "detach a volume", cmd_detach).add_argument("name")
+    vc.add_argument("--attach", metavar="INSTANCE", default=None, type=name_arg,
+                    help="attach it to this instance (checked first)")
+    vo.add("detach", "detach a volume", cmd_detach).add_argument("name", type=name_arg)
     vx = vo.add("delete", "delete a volume", cmd_delete)
-    vx.add_argument("name")
+    vx.add_argument("name", type=name_arg)
     vx.add_argument("--yes", action="store_true", help="do not ask (scripts)")
 
 
@@ -39,7 +42,9 @@ def cmd_list(args: argparse.Namespace, ctx: Context) -> int:
 
 def cmd_create(args: argparse.Namespace, ctx: Context) -> int:
     from tui.core.cloud.base import InvalidInput
+    from tui.core.cloud.launch import check_volume_name
 
+    check_volume_name(args.name)
     if args.size < 1:
         raise InvalidInput(f"--size {args.size}: a volume needs at least 1 GB", "e.g. --size 50")
     cloud = ctx.cloud
@@ -64,7 +69,7 @@ def find_volume(ctx: Context, name_or_id: str) -> Volume:
     for v in ctx.cloud.list_volumes():
         if name_or_id in (v.id, v.name):
             return v
-    raise NotFound(f"volume {name_or_id!r} not found", "see `cades-tui volume list`")
+    raise NotFound(f"volume {name_or_id!r} not found", f"see `{command('volume', 'list')}`")
 
 
 def cmd_delete(args: argparse.Namespace, ctx: Context) -> int:

@@ -48,6 +48,62 @@ ENV_PATHS: Mapping[str, str] = MappingProxyType(
 )
 
 
+MIN_VOLUME_GB = 16  # the guide's boot volume: Ubuntu, Python and Jupyter (~3 GB) and room for work
+
+# Textual's built-in themes, the names `ui.theme` takes. The core never imports textual:
+# tests/ui/test_keymap_ids.py keeps this list equal to `App().available_themes` of the installed textual.
+THEMES = (
+    "ansi-dark", "ansi-light", "atom-one-dark", "atom-one-light", "catppuccin-frappe", "catppuccin-latte",
+    "catppuccin-macchiato", "catppuccin-mocha", "dracula", "flexoki", "gruvbox", "monokai", "nord", "rose-pine",
+    "rose-pine-dawn", "rose-pine-moon", "solarized-dark", "solarized-light", "textual-dark", "textual-light",
+    "tokyo-night",
+)
+
+# Textual's key grammar: `[modifier+]...key`, where key is one character or one of these names (Textual's
+# `Keys` without modifiers, and its names of the printable characters); tests/ui/test_keymap_ids.py keeps the
+# list equal to textual.keys.
+KEY_MODIFIERS = ("ctrl", "shift", "alt", "meta", "super", "hyper")
+KEY_NAMES = frozenset((
+    "ampersand", "apostrophe", "asterisk", "at", "backslash", "backspace", "circumflex_accent", "colon", "comma",
+    "ctrl-at", "delete", "dollar_sign", "down", "end", "enter", "equals_sign", "escape", "exclamation_mark",
+    *(f"f{n}" for n in range(1, 25)), "full_stop", "grave_accent", "greater_than_sign", "home", "insert", "left",
+    "left_curly_bracket", "left_parenthesis", "left_square_bracket", "less_than_sign", "minus", "number_sign",
+    "pagedown", "pageup", "percent_sign", "plus", "question_mark", "quotation_mark", "return", "right",
+    "right_curly_bracket", "right_parenthesis", "right_square_bracket", "semicolon", "slash", "space", "tab",
+    "tilde", "underscore", "up", "vertical_line",
+))
+_CHAR_NAME_FIXES = {"solidus": "slash", "reverse_solidus": "backslash", "commercial_at": "at",
+                    "hyphen_minus": "minus", "plus_sign": "plus", "low_line": "underscore"}
+
+
+def keymap_defaults() -> Mapping[str, Mapping[str, str]]:
+    """screen -> {action id: default keys} (tui.conventions; imported when a profile has a keymap)."""
+    from tui.conventions import KEYMAP_DEFAULTS
+
+    return KEYMAP_DEFAULTS
+
+
+def _close_to(word: str, choices: typing.Iterable[str]) -> str:
+    """A "did you mean …? " naming the nearest of `choices` (empty when none is near)."""
+    import difflib
+
+    close = difflib.get_close_matches(word, sorted(choices), n=1)
+    return f"did you mean '{close[0]}'? " if close else ""
+
+
+def key_name(character: str) -> str:
+    """Textual's name of the key that types `character` ('?' -> 'question_mark', 'n' -> 'n')."""
+    import unicodedata
+
+    if character.isalnum():
+        return character
+    try:
+        name = unicodedata.name(character).lower().replace("-", "_").replace(" ", "_")
+    except ValueError:
+        name = {"\t": "tab"}.get(character, character)
+    return _CHAR_NAME_FIXES.get(name, name)
+
+
 @dataclass(frozen=True, slots=True)
 class LaunchDefaults:
     """What a new instance is launched with."""
@@ -173,6 +229,7 @@ _USER_RE = re.compile(r"[A-Za-z_][A-Za-z0-9._-]{0,31}")  # POSIX portable user n
 _PATH_RE = re.compile(r"(~(/[A-Za-z0-9._/-]*)?|[A-Za-z0-9._/-]+)")  # `~` only in front; no shell metacharacters
 _KEY_RE = re.compile(r"((ctrl|shift|alt|meta|super|hyper)\+)*([A-Za-z0-9_]+|[^\s,+])")
 _ACTION_RE = re.compile(r"[A-Za-z0-9_.-]+")
+_JUMP_RE = re.compile(r"([A-Za-z0-9._-]+@)?([A-Za-z0-9][A-Za-z0-9.-]*|\[[0-9A-Fa-f:]+\])(:[0-9]{1,5})?")
 _HOME = ("~", "~/", "/", ".", "./", "..", "~/..")
 
 
@@ -199,14 +256,20 @@ _PATH_FIX = "a folder like ~/workspace: letters, digits, '.', '_', '-', '/', and
 # key path -> (predicate on the decoded value, what is expected: the fix)
 _CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "cloud": (lambda v: bool(v.strip()), "the name of a clouds.yaml entry"),
-    "launch.volume_size_gb": (lambda v: 1 <= v <= 16384, "an integer number of GB, at least 1 (16+ recommended)"),
+    "launch.volume_size_gb": (lambda v: MIN_VOLUME_GB <= v <= 16384,
+                              f"an integer number of GB, {MIN_VOLUME_GB}-16384 (the guide's boot volume: Ubuntu, "
+                              "Python and Jupyter need room to work)"),
     "ssh.user": (lambda v: bool(_USER_RE.fullmatch(v)), "a POSIX user name like ubuntu or cades "
                  "(letters, digits, '.', '_', '-'; not starting with a digit or '-'; at most 32)"),
+    "ssh.jump_host": (lambda v: v == "" or bool(_JUMP_RE.fullmatch(v)),
+                      "empty, or a jump host like me@login.example.org or login:2222 (no spaces or options)"),
     "ssh.keepalive_s": (lambda v: 0 <= v <= 3600, "seconds between keepalives, 0-3600 (0: none)"),
     "setup.install_method": (lambda v: v in INSTALL_METHODS, "one of " + ", ".join(INSTALL_METHODS)),
     "setup.env_path": (lambda v: v == "" or (_is_path(v) and v not in _HOME),
                        "empty (the method's default) or " + _PATH_FIX.replace("~/workspace", "~/jupyter-env")
                        + ", not HOME or /"),
+    "setup.installer_url": (lambda v: v == "" or bool(re.fullmatch(r"https?://[^\s'\"`$;|&<>]+", v)),
+                            "empty (the official installer), or an http(s):// URL with no spaces or shell characters"),
     "jupyter.app": (lambda v: v in JUPYTER_APPS, "one of " + ", ".join(JUPYTER_APPS)),
     "jupyter.port": _port(1),
     "jupyter.local_port": _port(0),
@@ -217,6 +280,7 @@ _CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "idle.stop_after_hours": _positive("hours"),
     "idle.delete_after_days": _positive("days"),
     "ui.refresh_s": (lambda v: 0.5 <= v <= 3600, "seconds between refreshes, 0.5-3600"),
+    "ui.theme": (lambda v: v in THEMES, "one of Textual's themes: " + ", ".join(THEMES)),
     "cluster.workers": (lambda v: 0 <= v <= 1000, "a number of worker instances, 0-1000"),
     "cluster.threads_per_worker": (lambda v: 0 <= v <= 1024, "threads per worker, 1-1024, or 0 for one per vCPU"),
     "cluster.memory_fraction": (lambda v: 0 < v <= 1, "a fraction of the worker's memory, above 0 and at most 1"),
@@ -224,6 +288,15 @@ _CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "cluster.dashboard_port": _port(1),
     "cluster.idle_scale_down_hours": _positive("hours"),
     "cluster.idle_delete_hours": _positive("hours"),
+}
+
+_PACKAGE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*(\[[A-Za-z0-9._,-]+\])?([<>=!~]=?[A-Za-z0-9.*+!,<>=~-]+)?")
+
+# list key path -> (predicate on each item, what an item must be)
+_ITEM_CHECKS: dict[str, tuple[Callable[[str], bool], str]] = {
+    "setup.extra_packages": (lambda v: bool(_PACKAGE_RE.fullmatch(v)),
+                             "a package name with an optional version, like xarray or numpy>=2 or dask[complete] "
+                             "(no options like -e, no paths, URLs or spaces)"),
 }
 
 # section -> (the field the error points at, predicate on the section, what is expected)
@@ -259,12 +332,32 @@ def find_config(explicit: str | None) -> Path | None:
 
 def load_settings(explicit: str | None = None, cloud: str | None = None) -> Settings:
     """Read the profile, then apply the cloud override (--cloud, else $OS_CLOUD)."""
+    check_environment()
     path = find_config(explicit)
     settings = DEFAULTS if path is None else load_file(path)
     override = cloud or os.environ.get("OS_CLOUD")
     if override:
         settings = dataclasses.replace(settings, cloud=override)
     return settings
+
+
+def check_environment() -> None:
+    """The app's own environment variables that take a word: a misspelt value is refused, not ignored."""
+    for name in ("CADES_TUI_SANDBOX_DIR", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME"):
+        folder = os.environ.get(name, "")
+        existing = next((p for p in [Path(folder).expanduser(), *Path(folder).expanduser().parents]
+                         if p.exists() or p.is_symlink()), None) if folder else None
+        if existing is not None and not existing.is_dir():
+            raise ConfigError(f"${name}={folder!r}: {existing} is not a folder — point it at a folder (it is "
+                              "created when missing), or unset it")
+    value = os.environ.get("CADES_TUI_FORWARDER", "")
+    if not value.strip():
+        return
+    from tui.core.platform import FORWARDER_ENV, FORWARDERS  # only then: its import costs the first frame ~40 ms
+
+    if value.strip().lower() not in FORWARDERS:
+        raise ConfigError(f"${FORWARDER_ENV}={value!r}: expected one of {', '.join(FORWARDERS)} — or unset it "
+                          "(auto: OpenSSH's data path on Linux)")
 
 
 def load_file(path: Path) -> Settings:
@@ -294,13 +387,63 @@ def _compose(path: Path, name: str) -> yaml.Node | None:
         raise ConfigError(f"{name}: cannot read ({exc})") from None
     try:
         return yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f"{name}:{mark.line + 1}" if mark else name
-        problem = exc.problem or exc.context
-        raise ConfigError(f"{where}: malformed YAML: {problem} — check indentation and quoting") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{name}: malformed YAML: {exc}") from None
+        line, problem = yaml_problem(exc)
+        raise ConfigError(f"{name}:{line}: malformed YAML: {problem}" if line else
+                          f"{name}: malformed YAML: {problem}") from None
+
+
+# PyYAML's context -> (what is wrong on the context's line, the fix); its problem mark is where the scanner gave
+# up, often the line after the mistake (a key without ':' on line 30 is reported at 31).
+_YAML_CONTEXTS = {
+    "while scanning a simple key": "a key without ':' — write 'key: value'",
+    "while scanning a quoted scalar": "a quote opened on this line is never closed — close it",
+    "while parsing a flow sequence": "a '[' list opened on this line is not closed — end it with ']'",
+    "while parsing a flow mapping": "a '{' mapping opened on this line is not closed — end it with '}'",
+}
+# PyYAML's problem (start) -> what it means, in the user's words
+_YAML_PROBLEMS = {
+    "expected <block end>, but found": "this line is indented unlike the lines around it — align it with its "
+                                       "neighbours (spaces only)",
+    "found character '\\t' that cannot start any token": "a tab — indent with spaces only",
+}
+
+
+def _misplaced_colon(mark: Any) -> tuple[int, str]:
+    """PyYAML's "mapping values are not allowed here": a value with ': ' in it, or — when nothing on the line
+    before the ':' is a key — the line above misses its ':' (its text ran on into this line)."""
+    lines = str(getattr(mark, "buffer", "") or "").replace("\0", "").split("\n")
+    here = lines[mark.line] if mark.line < len(lines) else ""
+    if ": " in here[:mark.column] or here[:mark.column].rstrip().endswith(":"):
+        return mark.line + 1, "a value with ': ' in it — put the value in quotes"
+    above = next((n for n in range(mark.line - 1, -1, -1)
+                  if lines[n].strip() and not lines[n].lstrip().startswith("#")), None)
+    if above is not None and not re.match(r"\s*(- )?[^\s#][^#]*?:(\s|$)", lines[above]):
+        return above + 1, "a key without ':' — write 'key: value'"
+    return mark.line + 1, ("a ':' where no key can start — check this line's indentation, or quote a value that "
+                           "has ': ' in it")
+
+
+def yaml_problem(exc: Exception) -> tuple[int | None, str]:
+    """(1-based line of the mistake or None, one line saying what is wrong and how to fix it) of a PyYAML error."""
+    context = getattr(exc, "context", None) or ""
+    context_mark = getattr(exc, "context_mark", None)
+    problem_mark = getattr(exc, "problem_mark", None)
+    problem = str(getattr(exc, "problem", None) or str(exc).splitlines()[0])
+    problem = re.sub(r"<([a-z ]+)>", r"\1", problem)  # '<block end>': no angle brackets (read as markup elsewhere)
+    if problem.startswith("but ") and context:
+        problem = f"{context}, {problem}"
+    said = _YAML_CONTEXTS.get(context)
+    if said and context_mark is not None:
+        return context_mark.line + 1, f"{said} (PyYAML: {problem})"
+    mark = problem_mark or context_mark
+    line = mark.line + 1 if mark is not None else None
+    if problem.startswith("mapping values are not allowed") and mark is not None:
+        return _misplaced_colon(mark)
+    for start, meaning in _YAML_PROBLEMS.items():
+        if problem.startswith(re.sub(r"<([a-z ]+)>", r"\1", start)):
+            return line, meaning
+    return line, f"{problem} — check the indentation and quoting"
 
 
 # -- the typed walk over the YAML nodes -----------------------------------------------------------------------
@@ -359,11 +502,16 @@ def _decode(hint: Any, node: yaml.Node, file: str, path: str) -> Any:
     if origin is tuple:
         if not isinstance(node, yaml.SequenceNode):
             raise _fail(file, node, path, "a list like [numpy, pandas]")
-        return tuple(_text(item, file, path, "text items") for item in node.value)
+        items = tuple(_text(item, file, path, "text items") for item in node.value)
+        if check := _ITEM_CHECKS.get(path):
+            for item_node, item in zip(node.value, items, strict=True):
+                if not check[0](item):
+                    raise _fail(file, item_node, f"{path} item", check[1])
+        return items
     if origin is Mapping:
         if not isinstance(node, yaml.MappingNode):
             raise _fail(file, node, path, "a mapping like 'launch: ctrl+n'")
-        return MappingProxyType({_action(k, file, path): _keys(v, file, f"{path}.{k.value}") for k, v in node.value})
+        return _keymap(node, file, path)
     accept, convert, expected = _SCALARS[hint]
     value = _scalar(node)
     if not accept(value):
@@ -405,20 +553,62 @@ def _text(node: yaml.Node, file: str, path: str, expected: str) -> str:
     return value
 
 
+_IDS_WHERE = "the README's Keys section lists them"
+
+
 def _action(node: yaml.Node, file: str, path: str) -> str:
     value = _scalar(node)
     if not isinstance(value, str) or not _ACTION_RE.fullmatch(value):
         raise ConfigError(f"{file}:{_line(node)}: {path}: expected an action id like launch or pane.flavors "
-                          f"(see ? in the app), got {_show(node)}")
+                          f"({_IDS_WHERE}), got {_show(node)}")
+    ids = {i for scope in keymap_defaults().values() for i in scope}
+    if value not in ids:
+        hint = _close_to(value, ids)
+        raise ConfigError(f"{file}:{_line(node)}: {path}: unknown action id '{value}' — {hint}{_IDS_WHERE}")
     return value
 
 
 def _keys(node: yaml.Node, file: str, path: str) -> str:
+    """The keys, checked against Textual's key grammar; single characters spelled as Textual names them."""
     expected = "keys as text like 'ctrl+n' or 'n,f2' (modifiers ctrl, shift, alt, meta, super, hyper)"
     value = _text(node, file, path, expected)
     if not _is_keys(value):
         raise _fail(file, node, path, expected)
-    return value
+    keys = []
+    for key in (k.strip() for k in value.split(",")):
+        *modifiers, base = key.split("+")
+        if len(base) > 1 and base not in KEY_NAMES:
+            hint = _close_to(base, KEY_NAMES)
+            raise ConfigError(f"{file}:{_line(node)}: {path}: '{key}' is not a key: '{base}' is neither one "
+                              f"character nor a key name — {hint}use e.g. ctrl+n, f2, enter, space, question_mark")
+        if len(set(modifiers)) < len(modifiers):
+            raise _fail(file, node, path, "each modifier at most once, like ctrl+shift+n")
+        keys.append(key_name(key) if len(key) == 1 else key)  # as Textual normalizes a keymap
+    return ",".join(keys)
+
+
+def _keymap(node: yaml.MappingNode, file: str, path: str) -> Mapping[str, str]:
+    """action id -> keys; refused when two actions of one screen would share a key (`launch: q` takes Quit's
+    key away: then nothing quits)."""
+    keymap: dict[str, str] = {}
+    lines: dict[str, yaml.Node] = {}
+    for key_node, value_node in node.value:
+        action = _action(key_node, file, path)
+        if action in keymap:
+            raise ConfigError(f"{file}:{_line(key_node)}: {path}.{action}: given twice — keep one")
+        keymap[action] = _keys(value_node, file, f"{path}.{action}")
+        lines[action] = value_node
+    for scope, defaults in keymap_defaults().items():
+        owner: dict[str, str] = {}
+        for action in sorted(defaults, key=lambda a: (a in keymap, _line(lines[a]) if a in lines else 0)):
+            for key in keymap.get(action, defaults[action]).split(","):
+                other = owner.setdefault(key, action)
+                if other != action:
+                    fix = (f"pick another key, or move {other} too (keymap: {other}: ...)" if other not in keymap
+                           else "give each its own key")
+                    raise ConfigError(f"{file}:{_line(lines[action])}: {path}.{action}: '{key}' is already "
+                                      f"{other}'s key on the {scope} — {fix}")
+    return MappingProxyType(keymap)
 
 
 def _scalar(node: yaml.Node) -> Any:

@@ -69,6 +69,24 @@ class KeyStore:
         digest = hashlib.sha256(public.split()[1].encode()).hexdigest()[:8]
         return f"{APP_KEY}-{digest}", path, public
 
+    def private_for(self, public_key: str, fingerprint: str = "") -> Path | None:
+        """The private key kept here whose public half is `public_key` (or has the cloud's `fingerprint`: MD5 as
+        Nova shows it, or SHA256), whatever the key pair is called in the cloud; None when there is none."""
+        wanted = public_key.split()[1] if len(public_key.split()) > 1 else ""
+        try:
+            candidates = sorted(p for p in self.keys_dir.iterdir() if p.is_file() and not p.suffix)
+        except OSError:
+            return None
+        for path in candidates:
+            try:
+                line = self.public_key(path.name)
+            except (OSError, ValueError, asyncssh.KeyImportError):
+                continue
+            blob = line.split()[1] if len(line.split()) > 1 else ""
+            if blob and (blob == wanted or fingerprint in (md5_fingerprint(line), _sha256_or_empty(line))):
+                return path
+        return None
+
     # instance id -> private key path
     def remember(self, instance_id: str, key_path: Path) -> None:
         mapping = self._load()
@@ -91,6 +109,21 @@ class KeyStore:
         except (FileNotFoundError, ValueError):
             return {}
         return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+
+
+def md5_fingerprint(public_line: str) -> str:
+    """The MD5 fingerprint as Nova shows a key pair's: `aa:bb:...`."""
+    import base64
+
+    digest = hashlib.md5(base64.b64decode(public_line.split()[1]), usedforsecurity=False).hexdigest()
+    return ":".join(digest[i:i + 2] for i in range(0, len(digest), 2))
+
+
+def _sha256_or_empty(public_line: str) -> str:
+    try:
+        return fingerprint(public_line)
+    except (ValueError, asyncssh.KeyImportError):
+        return ""
 
 
 def fingerprint(public_line: str) -> str:

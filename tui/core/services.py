@@ -19,6 +19,7 @@ from tui.core.cloud.base import Cloud, CloudError, Conflict, LaunchSpec
 from tui.core.config import Settings
 from tui.core.events import HostKeysUnpinned
 from tui.core.guide import SetupSettings, VolumeSpec
+from tui.core.hints import command
 from tui.core.keys import KeyStore
 from tui.core.models import Instance, Volume
 from tui.core.remote.commands import CommandLog
@@ -69,7 +70,7 @@ def launch_instance(cloud: Cloud, spec: LaunchSpec, say: Callable[[str], None],
     key_name = spec.key_name
     key_path: Path | None = store.private_path(key_name) if key_name else None
     if key_name.startswith(IMPORT_KEY_PREFIX):
-        key_name, key_path = import_public_key(cloud, Path(key_name[len(IMPORT_KEY_PREFIX):]), say)
+        key_name, key_path = import_public_key(cloud, Path(key_name[len(IMPORT_KEY_PREFIX):]).expanduser(), say)
     elif not key_name:
         key_name, key_path, public = store.app_key()
         if key_name not in {k.name for k in cloud.list_keypairs()}:
@@ -97,7 +98,9 @@ class Services:
 
     def key_path(self, inst: Instance) -> Path | None:
         """The profile's key, else the one remembered for the instance, else the app's own key (when it exists);
-        None lets the agent / ~/.ssh/config decide."""
+        None lets the agent / ~/.ssh/config decide. An instance launched with the app's own key pair gets that
+        key's path even when the file is gone, so the login names the missing file instead of failing with the
+        agent's keys."""
         if self.settings.ssh.key_path:
             return Path(self.settings.ssh.key_path).expanduser()
         remembered = self.keystore.key_for(inst.id)
@@ -107,7 +110,7 @@ class Services:
         if own is not None and own.exists():
             return own
         app = self.keystore.private_path("cades-tui")
-        return app if inst.key_name.startswith("cades-tui-") and app.exists() else None
+        return app if inst.key_name.startswith("cades-tui-") else None
 
     def target(self, inst: Instance, console_log: str = "") -> SSHTarget:
         pinned = parse_console_host_keys(console_log) if console_log else None
@@ -121,7 +124,8 @@ class Services:
         """Blocking: the instance, its console log (for host-key pinning) and its data volumes."""
         inst = cloud.get_instance(name_or_id)
         if inst.status != "ACTIVE":
-            raise Conflict(f"instance {inst.name} is {inst.status}", "start it first (p, or `cades-tui start`)")
+            raise Conflict(f"instance {inst.name} is {inst.status}",
+                           f"start it first (p, or `{command('start', inst.name)}`)")
         unpinned = ""
         try:
             console = cloud.console_log(inst.id)

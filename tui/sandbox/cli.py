@@ -9,7 +9,8 @@ from types import FrameType
 
 
 def serve(port: int, state_dir: Path, seed_demo: bool = True) -> int:
-    """Serve until SIGINT/SIGTERM; returns the exit code."""
+    """Serve until SIGINT/SIGTERM; returns the exit code: 128 + the signal (130 Ctrl+C, 143 SIGTERM), as every
+    foreground command of cades-tui."""
     from tui.sandbox.sandbox import Sandbox
     from tui.sandbox.sshhost import SSHHostError
 
@@ -20,8 +21,10 @@ def serve(port: int, state_dir: Path, seed_demo: bool = True) -> int:
         print(f"cades-tui sandbox: cannot start: {e}")
         return 1
     done = threading.Event()
+    received: list[int] = []
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
+        received.append(signum)
         done.set()
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
@@ -41,4 +44,4 @@ def serve(port: int, state_dir: Path, seed_demo: bool = True) -> int:
             signal.signal(sig, handler)
         print("Stopping the sandbox cloud...", flush=True)
         sb.stop()
-    return 0
+    return 128 + received[0] if received else 0

@@ -10,23 +10,55 @@ import re
 from dataclasses import dataclass, field
 
 from tui.core.cloud.base import InvalidInput, LaunchSpec, NotFound, QuotaExceeded
+from tui.core.config import MIN_VOLUME_GB as MIN_VOLUME_GB
+from tui.core.hints import command
 from tui.core.models import Family, Flavor, Image, Network, Quota
-from tui.core.units import ram
+from tui.core.units import left, ram
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
-MIN_VOLUME_GB = 8  # the cloud's smallest; the guide recommends 16+
-RECOMMENDED_VOLUME_GB = 16
+RECOMMENDED_VOLUME_GB = MIN_VOLUME_GB  # the guide's boot volume: 16 GB or more; smaller is refused
 
 
-def check_name(name: str) -> str:
-    """The instance name, or InvalidInput saying why it cannot be used."""
+def check_name(name: str, kind: str = "instance") -> str:
+    """The instance (or volume) name, or InvalidInput saying why it cannot be used."""
     if not NAME_RE.match(name):
         raise InvalidInput(
-            f"instance name {name!r} is not allowed",
+            f"{kind} name {name!r} is not allowed",
             "use 1-63 letters, digits, '.', '_' or '-', starting with a letter or digit "
             "(no spaces or shell characters)",
         )
     return name
+
+
+def check_volume_name(name: str) -> str:
+    return check_name(name, "volume")
+
+
+def check_volume_size(size_gb: int) -> int:
+    """A boot volume size the guide's setup fits on, or InvalidInput saying why not."""
+    if size_gb < MIN_VOLUME_GB:
+        raise InvalidInput(f"boot volume of {size_gb} GB is too small: the guide asks for at least {MIN_VOLUME_GB} GB "
+                           "(Ubuntu, Python and Jupyter, and room for your work)",
+                           f"use --volume-size {MIN_VOLUME_GB} or more, or leave it out for {MIN_VOLUME_GB} GB")
+    return size_gb
+
+
+def no_flavor_fits(flavors: list[Flavor], quota: Quota, volume_gb: int) -> QuotaExceeded:
+    """Why no flavor fits, naming the quota that is short, with numbers."""
+    if volume_gb > quota.gigabytes_free:
+        free = quota.gigabytes_free
+        fix = (f"use --volume-size {free} or less, or " if free >= MIN_VOLUME_GB else "") + \
+            f"delete volumes you no longer need (`{command('volume', 'list')}`), or ask for more volume quota"
+        return QuotaExceeded(f"a {volume_gb} GB boot volume does not fit the volume quota (gigabytes): "
+                             f"{quota.gigabytes_used} of {quota.gigabytes_limit} GB used, {left(free, f'{free} GB')}",
+                             fix)
+    if quota.instances_free < 1:
+        return QuotaExceeded(f"the instance quota is used up ({quota.instances_used} of {quota.instances_limit})",
+                             "delete an instance you no longer need, or ask for more quota")
+    smallest = min(flavors, key=lambda f: (f.ram_mb, f.vcpus, f.name), default=None)
+    why = f": the smallest, {smallest.name}, " + "; ".join(quota.misfit(smallest, volume_gb)) if smallest else ""
+    return QuotaExceeded(f"no flavor fits the remaining quota{why}",
+                         "stop or delete an instance, resize one down, or ask for more quota")
 
 
 def _version_key(image: Image) -> tuple[float, ...]:
@@ -66,8 +98,7 @@ def pick_flavor(flavors: list[Flavor], quota: Quota, volume_gb: int, wanted: str
     fitting = [f for f in flavors if f.family is Family.MEMORY and quota.fits(f, volume_gb)]
     fitting = fitting or [f for f in flavors if quota.fits(f, volume_gb)]
     if not fitting:
-        raise QuotaExceeded("no flavor fits the remaining quota",
-                            "stop or delete an instance, resize one down, or ask for more quota")
+        raise no_flavor_fits(flavors, quota, volume_gb)
     return min(fitting, key=lambda f: (f.ram_mb, f.vcpus, f.name))
 
 
@@ -110,9 +141,7 @@ def plan_launch(
     """Check everything that can be checked locally and fill in the guide's defaults."""
     check_name(name)
     notes: list[str] = []
-    if volume_size_gb < MIN_VOLUME_GB:
-        raise InvalidInput(f"boot volume of {volume_size_gb} GB is too small",
-                           f"use at least {MIN_VOLUME_GB} GB; the guide recommends {RECOMMENDED_VOLUME_GB} GB or more")
+    check_volume_size(volume_size_gb)
     img = pick_image(images, image)
     if not image:
         notes.append(f"image: {img.name} (the newest Ubuntu)")
@@ -120,8 +149,6 @@ def plan_launch(
         raise InvalidInput(f"boot volume of {volume_size_gb} GB is smaller than image {img.name} needs "
                            f"({img.min_disk_gb} GB)",
                            f"use --volume-size {max(img.min_disk_gb, RECOMMENDED_VOLUME_GB)}")
-    if volume_size_gb < RECOMMENDED_VOLUME_GB:
-        notes.append(f"boot volume: {volume_size_gb} GB is below the guide's recommended {RECOMMENDED_VOLUME_GB} GB")
     flv = pick_flavor(flavors, quota, volume_size_gb, flavor)
     if not flavor:
         notes.append(f"flavor: {flv.name} ({flv.vcpus} vCPU, {ram(flv.ram_mb)} RAM; the smallest that fits)")

@@ -15,6 +15,7 @@ from typing import Any
 from tui.core.cloud.base import CloudError, NotFound, Progress
 from tui.core.cloud.openstack_convert import to_instance
 from tui.core.cloud.openstack_errors import classify, http_error, translate_errors
+from tui.core.hints import command
 from tui.core.models import Instance
 
 MICROVERSION = "2.79"  # flavor details embedded in servers (2.47), stable since Train
@@ -66,7 +67,7 @@ class OpenStackBase:
         with translate_errors(f"finding instance '{name_or_id}'"):
             server = self.conn.compute.find_server(name_or_id, ignore_missing=True)
             if server is None:
-                raise NotFound(f"instance '{name_or_id}' not found", "see `cades-tui list`")
+                raise NotFound(f"instance '{name_or_id}' not found", f"see `{command('list')}`")
             return str(server.id)
 
     def _server(self, name_or_id: str) -> Instance:
@@ -76,7 +77,7 @@ class OpenStackBase:
         with translate_errors(f"finding volume '{name_or_id}'"):
             vol = self.conn.block_storage.find_volume(name_or_id, ignore_missing=True)
             if vol is None:
-                raise NotFound(f"volume '{name_or_id}' not found", "see `cades-tui volume list`")
+                raise NotFound(f"volume '{name_or_id}' not found", f"see `{command('volume', 'list')}`")
             return self.conn.block_storage.get_volume(vol.id)
 
     def _wait_gone(self, server_id: str) -> None:
@@ -85,7 +86,7 @@ class OpenStackBase:
             if self.conn.compute.find_server(server_id, ignore_missing=True) is None:
                 return
             time.sleep(self._poll_s())
-        raise CloudError(f"instance {server_id} was not deleted in {int(WAIT_S)} s", "check it in `cades-tui list`")
+        raise CloudError(f"instance {server_id} was not deleted in {int(WAIT_S)} s", f"check it in `{command('list')}`")
 
     def _wait(self, server_id: str, targets: set[str], say: Progress | None, what: str) -> Instance:
         deadline = time.monotonic() + WAIT_S

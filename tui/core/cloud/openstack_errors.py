@@ -112,7 +112,7 @@ def classify(exc: BaseException, doing: str) -> CloudError:
     status = _status(exc)
     message = _cloud_message(exc)
     if (status == 403 and "quota" in message.lower()) or status == 413:
-        return QuotaExceeded(f"{doing}: {message}",
+        return QuotaExceeded(f"{doing}: {quota_message(message)}",
                              "free resources (stop/delete/resize down) or ask your cloud for more quota", status)
     if status == 404 or name in ("ResourceNotFound", "NotFoundException"):
         return NotFound(f"{doing}: {message}", "", status)
@@ -126,6 +126,31 @@ def classify(exc: BaseException, doing: str) -> CloudError:
     if isinstance(exc, ka.ClientException):
         return Unreachable(f"{doing}: {name}: {exc}", "check the network and clouds.yaml")
     return CloudError(f"{doing}: {message}", "", status)
+
+
+_NOVA_QUOTA = re.compile(r"Quota exceeded for ([\w, ]+): Requested ([\d, ]+), but already used ([\d, ]+) "
+                         r"of ([\d, -]+)")
+
+
+def quota_message(message: str) -> str:
+    """Nova's quota refusal ("Quota exceeded for cores, ram: Requested 15, 12288, but already used 2, 6144 of 16,
+    8192 cores, ram"; RAM in MiB) in the app's own units and words; other messages unchanged."""
+    from tui.core.units import left, ram
+
+    found = _NOVA_QUOTA.search(message)
+    if found is None:
+        return message
+    columns = [[w.strip() for w in g.split(",")] for g in found.groups()]
+    if len({len(c) for c in columns}) != 1:
+        return message
+    parts = []
+    for what, requested, used, limit in zip(*columns, strict=True):
+        n = [int(v) for v in (requested, used, limit)]
+        show = ram if what == "ram" else str
+        free = max(0, n[2] - n[1])
+        parts.append(f"{'RAM' if what == 'ram' else what}: this needs {show(n[0])} more, {show(n[1])} of "
+                     f"{show(n[2])} in use ({left(free, show(free))})")
+    return "over the quota — " + "; ".join(parts)
 
 
 def _cloud_message(exc: BaseException) -> str:

@@ -13,6 +13,7 @@ import time
 from tui.core.cloud.base import CloudError, LaunchSpec, NotFound, Progress
 from tui.core.cloud.openstack_base import OpenStackBase
 from tui.core.cloud.openstack_errors import translate_errors
+from tui.core.hints import command
 from tui.core.models import Instance
 
 # Server metadata of a launch that did not wait: the floating IP it should get once ACTIVE (Nova has no port to
@@ -32,10 +33,10 @@ class OpenStackServers(OpenStackBase):
         with translate_errors(f"launching '{spec.name}'"):
             image = c.image.find_image(spec.image, ignore_missing=True)
             if image is None:
-                raise NotFound(f"image '{spec.image}' not found", "pick one from `cades-tui images`")
+                raise NotFound(f"image '{spec.image}' not found", f"pick one from `{command('images')}`")
             flavor = c.compute.find_flavor(spec.flavor, ignore_missing=True)
             if flavor is None:
-                raise NotFound(f"flavor '{spec.flavor}' not found", "pick one from `cades-tui flavors`")
+                raise NotFound(f"flavor '{spec.flavor}' not found", f"pick one from `{command('flavors')}`")
             network = c.network.find_network(spec.network, ignore_missing=True)
             if network is None:
                 raise NotFound(f"network '{spec.network}' not found", "pick one of the project's networks")
@@ -120,7 +121,7 @@ class OpenStackServers(OpenStackBase):
         with translate_errors(f"resizing '{server.name}'"):
             target = self.conn.compute.find_flavor(flavor, ignore_missing=True)
             if target is None:
-                raise NotFound(f"flavor '{flavor}' not found", "pick one from `cades-tui flavors`")
+                raise NotFound(f"flavor '{flavor}' not found", f"pick one from `{command('flavors')}`")
             self.conn.compute.resize_server(server.id, target.id)  # takes the id, not the name
         if not wait:
             return self.get_instance(server.id)

@@ -6,6 +6,7 @@ from tui.core.cloud.base import Conflict
 from tui.core.cloud.openstack_base import OpenStackBase
 from tui.core.cloud.openstack_convert import to_volume
 from tui.core.cloud.openstack_errors import translate_errors
+from tui.core.hints import command
 from tui.core.models import Volume
 
 
@@ -43,7 +44,8 @@ class OpenStackVolumes(OpenStackBase):
     def delete_volume(self, volume: str) -> None:
         vol = self._volume(volume)
         if vol.attachments:
-            raise Conflict(f"volume '{vol.name}' is attached", "detach it first (`cades-tui volume detach`)")
+            raise Conflict(f"volume '{vol.name}' is attached",
+                           f"detach it first (`{command('volume', 'detach', vol.name)}`)")
         with translate_errors(f"deleting volume '{vol.name}'"):
             self.conn.block_storage.delete_volume(vol)
             self.conn.block_storage.wait_for_delete(vol, interval=self._poll_s(), wait=120)  # Cinder deletes later

@@ -38,6 +38,7 @@ from tui.core.cluster.workers import members as members_of
 from tui.core.config import Settings
 from tui.core.events import ClusterPhase, ClusterProgress, ClusterState, Emit
 from tui.core.guide import SetupSettings
+from tui.core.hints import command
 from tui.core.jupyter.idle import Tier
 from tui.core.manager import RemoteManager
 from tui.core.models import ClusterStatus, ClusterSummary, Instance
@@ -289,7 +290,8 @@ class ClusterService:
     async def _head(self, ref: str) -> Instance:
         head = await asyncio.to_thread(self.cloud.get_instance, ref)
         if head.status != "ACTIVE":
-            raise ClusterError(f"{head.name} is {head.status}", "start it first (p, or `cades-tui start`)")
+            raise ClusterError(f"{head.name} is {head.status}",
+                               f"start it first (p, or `{command('start', head.name)}`)")
         return head
 
     async def cluster_of(self, head: Instance, manifest: Manifest | None = None,
@@ -298,7 +300,8 @@ class ClusterService:
         With `instances` (a listing already made): quiet about workers gone (the caller reports them)."""
         manifest = manifest or await read_manifest(head, self.connect)
         if manifest is None:
-            raise ClusterError(f"{head.name} runs no Dask cluster", f"create one: cades-tui cluster create {head.name}")
+            raise ClusterError(f"{head.name} runs no Dask cluster",
+                               f"create one: {command('cluster', 'create', head.name)}")
         listed = instances if instances is not None else await asyncio.to_thread(self.cloud.list_instances)
         by_name = {i.name: i for i in listed}
         members = []

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from tui.core.api import ManagerError
 from tui.core.config import Settings
 from tui.core.events import Emit, JupyterState, StopOutcome
+from tui.core.hints import command
 from tui.core.jupyter import http
 from tui.core.jupyter.logfollow import LogFollower
 from tui.core.jupyter.logparse import redact
@@ -131,7 +132,7 @@ class JupyterLifecycle:
             handle = await self.servers.find(ctx)
             if handle is None:
                 raise ManagerError(f"no Jupyter server is running on {ctx.instance.name}: start it first "
-                                   f"(j, or `cades-tui jupyter start {ctx.instance.name}`)")
+                                   f"(j, or `{command('jupyter', 'start', ctx.instance.name)}`)")
             return await self._open_tunnel(ctx, handle, local_port, strict)
 
     async def follow(self, ctx: RemoteContext) -> int | None:

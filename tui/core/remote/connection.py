@@ -181,7 +181,8 @@ async def connect(
     that failed (the error is raised instead).
     """
     if target.key_path is not None and not target.key_path.is_file():
-        raise AuthFailed(f"SSH key file not found: {target.key_path}")
+        raise AuthFailed(f"SSH private key file not found: {target.key_path} — restore it from a backup, or set "
+                         f"ssh.key_path in the profile to another key {target.describe()} accepts")
     tunnel: asyncssh.SSHClientConnection | None = None
     jump = target.via or target.jump_target()
     if jump is not None:
