@@ -21,6 +21,7 @@ KEYMAP_DEFAULTS: dict[str, dict[str, str]] = {
         "cluster": "k", "shell": "ctrl+s", "snooze": "z", "refresh": "f5", "filter": "slash",
         "pane.instances": "1", "pane.flavors": "2", "pane.setup": "3", "pane.tunnels": "4", "pane.next": "tab",
         "pane.previous": "shift+tab", "palette": "ctrl+p", "details": "enter", "tunnel.close": "delete,ctrl+w",
+        "interrupt": "ctrl+c",
     },
     "cluster screen": {
         "cluster.close": "escape,q", "cluster.create": "n", "cluster.grow": "plus", "cluster.shrink": "minus",
@@ -41,4 +42,6 @@ KEYMAP_DEFAULTS: dict[str, dict[str, str]] = {
     "resize dialog": {"resize.cancel": "escape"},
     "resize check dialog": {"verify.later": "escape"},
     "new volume dialog": {"newvolume.cancel": "escape"},
+    "worker count dialog": {"workers.cancel": "escape"},
+    "sign-in dialog": {"signin.cancel": "escape"},
 }

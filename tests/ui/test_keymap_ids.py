@@ -25,7 +25,8 @@ SCOPES = {
     "LaunchWizard": "launch wizard", "HelpScreen": "help", "ConsoleScreen": "console log",
     "DetailsScreen": "instance details", "Confirm": "confirm dialog", "DeleteInstance": "delete dialog",
     "TypedConfirm": "typed confirm dialog", "HostKeyScreen": "host key dialog", "PickFlavor": "resize dialog",
-    "VerifyResize": "resize check dialog", "NewVolume": "new volume dialog",
+    "VerifyResize": "resize check dialog", "NewVolume": "new volume dialog", "WorkerCount": "worker count dialog",
+    "SecretPrompt": "sign-in dialog",
 }
 
 

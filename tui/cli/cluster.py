@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from tui.cli.common import EXIT_FAIL, EXIT_OK, EXIT_USAGE, SIGNAL_NAMES, Context, err, say, yes
+from tui.core.hints import command
 
 if TYPE_CHECKING:
     from tui.cli.parser import Commands
@@ -90,7 +91,7 @@ def cmd_scale(args: argparse.Namespace, ctx: Context) -> int:
         _print_summary(ctx, summary)
         return EXIT_FAIL if summary.failed else EXIT_OK
 
-    return with_engine(args, ctx, body, f"Scaling interrupted: see `cades-tui cluster status {args.name}`")
+    return with_engine(args, ctx, body, f"Scaling interrupted: see `{command('cluster', 'status', args.name)}`")
 
 
 def cmd_status(args: argparse.Namespace, ctx: Context) -> int:
@@ -224,7 +225,7 @@ def _print_status(ctx: Context, status: ClusterStatus, dashboard: str | None, he
     from tui.cli.common import table
 
     ctx.print(f"Scheduler {status.scheduler}; dashboard "
-              + (dashboard or f"not forwarded here (cades-tui cluster dashboard {head})"))
+              + (dashboard or f"not forwarded here ({command('cluster', 'dashboard', head)})"))
     rows = [(w.name, w.status, str(w.threads),
              f"{humanize.naturalsize(w.memory_used, binary=True)} / "
              + (humanize.naturalsize(w.memory_limit, binary=True) if w.memory_limit else "no limit"),
@@ -240,8 +241,8 @@ def _print_absent(ctx: Context, absent: Sequence[AbsentWorker], head: str, table
     for a in absent:
         ctx.print(f"{a.name}: {a.state} ({a.why})" if table_shown else f"{a.name}  {a.state}  ({a.why})")
     if any(a.state in ("lost", "unjoined") for a in absent):
-        ctx.print(f"Lost and unjoined workers still bill: `cades-tui cluster create {head}` (re)joins them, "
-                  f"`cades-tui cluster delete {head}` deletes the cluster with them.")
+        ctx.print(f"Lost and unjoined workers still bill: `{command('cluster', 'create', head)}` (re)joins them, "
+                  f"`{command('cluster', 'delete', head)}` deletes the cluster with them.")
 
 
 def _print_summary(ctx: Context, summary: ClusterSummary) -> None:

@@ -24,6 +24,7 @@ from textual.signal import Signal
 from textual.widgets import Footer, Header, Static
 from textual.worker import Worker, WorkerState
 
+from tui.core.hints import command
 from tui.ui.areas.cluster import ClusterArea
 from tui.ui.areas.instances import InstancesArea
 from tui.ui.areas.interrupt import QUIT_ASK, InterruptArea
@@ -276,10 +277,10 @@ class CadesApp(PollingArea, InstancesArea, VolumesArea, SetupArea, JupyterArea, 
         if running:
             parts.append(f"Jupyter keeps running on {', '.join(running)}; its tunnels are closed. "
                          "Start cades-tui again to reattach (tunnels re-open), or stop it with "
-                         "`cades-tui jupyter stop NAME`.")
+                         f"`{command('jupyter', 'stop', 'NAME')}`.")
         if clusters:
             parts.append(f"The Dask cluster on {', '.join(clusters)} keeps running: k on its head shows it again, "
-                         "`cades-tui cluster delete HEAD` ends it.")
+                         f"`{command('cluster', 'delete', 'HEAD')}` ends it.")
         self.exit(message="\n".join(parts) or None)
 
     async def _close_remote(self) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from tui.core.hints import command
 from tui.core.models import Instance, Volume
 from tui.core.units import plural
 
@@ -110,7 +111,7 @@ class Deletion:
         if self.member_of:
             return (f"{name} is a worker of the Dask cluster on {self.member_of}: the cluster loses it (its tasks "
                     f"are computed again elsewhere). To remove a worker gracefully, scale the cluster down instead "
-                    f"(`-` on the cluster screen, or `cades-tui cluster scale {self.member_of} N`).")
+                    f"(`-` on the cluster screen, or `{command('cluster', 'scale', self.member_of)} N`).")
         return ""
 
     def volume_fates(self, delete_volumes: bool) -> list[tuple[str, bool]]:

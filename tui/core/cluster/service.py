@@ -134,9 +134,9 @@ class ClusterService:
             return
         if workers:
             self._say(head, "", "failed", f"interrupted: worker instances {', '.join(w.name for w in workers)} "
-                      "exist and bill until deleted; those not joined show as unjoined in `cades-tui cluster status "
-                      f"{head.name}`; `cades-tui cluster create {head.name}` joins them, `cades-tui cluster delete "
-                      f"{head.name}` deletes them")
+                      "exist and bill until deleted; those not joined show as unjoined in "
+                      f"`{command('cluster', 'status', head.name)}`; `{command('cluster', 'create', head.name)}` "
+                      f"joins them, `{command('cluster', 'delete', head.name)}` deletes them")
 
     async def scale(self, head_ref: str, n: int, confirm: Confirm | None = None, flavor: str = "",
                     dashboard: bool | None = None) -> ClusterSummary:

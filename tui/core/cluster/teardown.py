@@ -24,6 +24,7 @@ from tui.core.cluster.manifest import read_manifest
 from tui.core.cluster.plan import WORKER_NAME, worker_numbers
 from tui.core.cluster.workers import SG_PREFIX, number, security_group_name
 from tui.core.events import ClusterProgress
+from tui.core.hints import command
 from tui.core.models import Instance, Volume
 from tui.core.units import plural
 
@@ -202,8 +203,8 @@ class Teardown:
             left = find_leftovers(instances, volumes, groups, only=head_ref)
             if not left:
                 raise ClusterError(f"no instance and no Dask cluster named {head_ref!r}",
-                                   "see `cades-tui list`; `cades-tui cluster delete` alone lists what deleted "
-                                   "clusters left")
+                                   f"see `{command('list')}`; `{command('cluster', 'delete')}` alone lists what "
+                                   "deleted clusters left")
             return await self.delete_leftovers(left, confirm)
         workers = members_named(head.name, instances)
         group = security_group_name(head.name)

@@ -157,6 +157,7 @@ class ClusterArea(Area):
 
         async def look() -> None:
             from tui.core.api import ManagerError  # (not before the first frame: it loads the models)
+            from tui.core.hints import command
             from tui.ui.screens.confirm import Confirm
 
             try:
@@ -173,7 +174,7 @@ class ClusterArea(Area):
                     "Delete them", danger=True)):
                 workers = [w.name for x in left for w in x.workers]
                 how = f"ctrl+d on {workers[0]} deletes it with the rest, or " if workers else ""
-                self.notify(f"Kept. {how}`cades-tui cluster delete` deletes all of it.", title="Left over",
+                self.notify(f"Kept. {how}`{command('cluster', 'delete')}` deletes all of it.", title="Left over",
                             severity="warning", timeout=12)
                 return
             try:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
+from tui.core.hints import command
 from tui.ui.areas.base import Area, api, msg
 
 if TYPE_CHECKING:
@@ -83,7 +84,7 @@ class JupyterArea(Area):
             opened = await asyncio.to_thread(webbrowser.open, url)
             where = "Opened in your browser; the" if opened else "No browser here: the"
             return (f"{mask_token(url)}\n{where} full URL with its token is on your clipboard (OSC 52). "
-                    "`cades-tui status --show-token` prints it too.")
+                    f"`{command('status', '--show-token')}` prints it too.")
 
         self.run_remote("open", job)
 
