@@ -78,9 +78,11 @@ class ClusterScreen(Screen[None]):
         follow = log.scroll_y >= self._log_end
         log.write_line(f"{instance or 'cluster'}: {message}", scroll_end=False)
         if follow:
-            def to_end() -> None:
+            def to_end(tries: int = 3) -> None:
                 log.scroll_end(animate=False, immediate=True, x_axis=False)
                 self._log_end = log.scroll_y
+                if log.scroll_y < log.max_scroll_y and tries > 1:  # the layout was not settled yet: once more
+                    self.call_after_refresh(to_end, tries - 1)
 
             self.call_after_refresh(to_end)
 
