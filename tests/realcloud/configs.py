@@ -122,6 +122,8 @@ def cinder(lay: Layout) -> str:
             "transport_url = fake:/\nauth_strategy = keystone\nhost = realcloud\nenabled_backends = fake\n"
             f"api_paste_config = {lay.venv / 'etc/cinder/api-paste.ini'}\n"
             "glance_catalog_info = image:glance:publicURL\n"
+            # the filters the API accepts on lists (?name=...), as a deployment installs them with cinder
+            f"resource_query_filters_file = {lay.venv / 'etc/cinder/resource_filters.json'}\n"
             "osapi_volume_listen = 127.0.0.1\nmy_ip = 127.0.0.1\n", 1)
             + f"[database]\nconnection = {lay.db('cinder')}\n" + _authtoken(lay, "cinder")
             + _auth(lay, "cinder", "nova", interface="public")

@@ -96,6 +96,8 @@ def resources(lay: Layout) -> dict[str, Any]:
     response = admin.image.put(f"/images/{image.id}/file", data=b"\0" * (1 << 20),
                                headers={"Content-Type": "application/octet-stream"})
     response.raise_for_status()
+    # The guide's quota (8 GB RAM, 16 cores), as CADES gives a project and as the sandbox has it.
+    admin.set_compute_quotas(lay.extra["demo_project_id"], ram=8192, cores=16)
     public = admin.network.create_network(name=PUBLIC, is_router_external=True, provider_network_type="flat",
                                           provider_physical_network="public")
     admin.network.create_subnet(network_id=public.id, name=f"{PUBLIC}-subnet", ip_version=4, cidr=PUBLIC_CIDR,
@@ -105,7 +107,7 @@ def resources(lay: Layout) -> dict[str, Any]:
     subnet = demo.network.create_subnet(network_id=net.id, name=f"{NETWORK}-subnet", ip_version=4,
                                         cidr=SUBNET_CIDR)
     router = demo.network.create_router(name="router1", external_gateway_info={"network_id": public.id})
-    demo.network.add_interface_to_router(router, subnet_id=subnet.id)
+    router.add_interface(demo.network, subnet_id=subnet.id)
     _until("nova's compute host in a cell", lambda: list(admin.compute.hypervisors()))
     _until("cinder's volume service up", lambda: [s for s in admin.block_storage.services()
                                                   if s.binary == "cinder-volume" and s.state == "up"])

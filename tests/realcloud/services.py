@@ -11,7 +11,9 @@ databases and logs under one temp dir and runs as one process of its own (tests/
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
+import json
 import os
 import pwd
 import secrets
@@ -171,7 +173,7 @@ class RealCloud:
                 raise StartError(f"{service} exited ({proc.returncode}) before answering; log tail:\n"
                                  + _tail(self.layout.base / "logs" / f"{service}.log"))
             try:
-                with urllib.request.urlopen(url, timeout=5):  # noqa: S310 (a loopback URL we built)
+                with urllib.request.urlopen(url, timeout=5):
                     return
             except urllib.error.HTTPError:
                 return  # it answered (300 version lists, 401)
@@ -203,6 +205,7 @@ class RealCloud:
             self.timings["answering"] = time.monotonic() - began
             self.seeded = seed.resources(self.layout)
             self.timings["ready"] = time.monotonic() - began
+            self._save_layout()
         except BaseException:
             self.stop()
             raise
@@ -221,23 +224,38 @@ class RealCloud:
         procs = [*self.setups.values(), *self.procs.values()]
         for proc in procs:
             if proc.poll() is None:
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
         for proc in procs:
             try:
                 proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
                 proc.wait(timeout=10)
 
     def remove(self) -> None:
         if self.own_base:
             shutil.rmtree(self.layout.base, ignore_errors=True)
+
+    def _save_layout(self) -> None:
+        path = self.layout.base / "layout.json"
+        path.write_text(json.dumps({"ports": self.layout.ports, "admin_password": self.layout.admin_password,
+                                    "service_password": self.layout.service_password, "extra": self.layout.extra,
+                                    "seeded": self.seeded}))
+        path.chmod(0o600)
+
+    @classmethod
+    def attach(cls, base: Path) -> RealCloud:
+        """The services an `up --dir BASE` started and still runs (to debug tests against: CADES_REALCLOUD_ATTACH)."""
+        saved = json.loads((base / "layout.json").read_text())
+        cloud = cls(base)
+        cloud.own_base = False
+        lay = cloud.layout
+        lay.ports, lay.admin_password, lay.service_password = (saved["ports"], saved["admin_password"],
+                                                               saved["service_password"])
+        lay.extra, cloud.seeded = saved["extra"], saved["seeded"]
+        return cloud
 
     # --- what tests use --------------------------------------------------------------------------------------
     def clouds_yaml(self) -> Path:

@@ -18,7 +18,7 @@ class BindEveryPort(api.MechanismDriver):
     def connectivity(self) -> str:
         return constants.CONNECTIVITY_L2
 
-    def bind_port(self, context) -> None:  # noqa: ANN001
+    def bind_port(self, context) -> None:
         for segment in context.segments_to_bind:
             context.set_binding(segment[api.ID], "ovs", {"port_filter": True}, status=constants.PORT_STATUS_ACTIVE)
             return

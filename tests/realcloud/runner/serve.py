@@ -105,28 +105,39 @@ def nova() -> None:
     serve_green(app)
 
 
-def _cinder_fake_image_copy() -> None:
-    """The fake volume driver's create-from-image, without `sudo qemu-img`.
+def _cinder_no_qemu_img() -> None:
+    """Cinder's create-from-image without `sudo qemu-img` (there is neither sudo nor qemu-img here).
 
-    The LVM driver it extends downloads the image and runs `qemu-img info` and `qemu-img convert` as root (there
-    is neither sudo nor qemu-img here): this downloads the image from Glance for real and checks it with
-    oslo.utils' pure-Python format inspector, as `qemu_img_info` does before it calls qemu-img, then writes
-    nothing (the fake driver has no disk)."""
+    `qemu_img_info` asks a privsep daemon (through sudo) for the format, then runs `qemu-img info`: here oslo.utils'
+    pure-Python format inspector answers both, with its safety check, as qemu-img's JSON. The fake driver's
+    `copy_image_to_volume` (the LVM driver's: `qemu-img convert` onto a logical volume) downloads the image from
+    Glance for real, inspects it the same way, checks it fits the volume, and writes nothing (no disk here)."""
+    import json
     import tempfile
 
     from cinder import exception
+    from cinder.image import image_utils
     from cinder.tests import fake_driver
+    from oslo_utils import imageutils
     from oslo_utils.imageutils import format_inspector
 
-    def copy_image_to_volume(self, context, volume, image_service, image_id, disable_sparse=False):  # noqa: ANN001
+    def qemu_img_info(path, run_as_root=True, force_share=False, allow_qcow2_backing_file=False,
+                      img_format=None):
+        inspector = format_inspector.detect_file_format(path)
+        inspector.safety_check()
+        return imageutils.QemuImgInfo(json.dumps({
+            "filename": path, "format": img_format or inspector.NAME, "virtual-size": inspector.virtual_size,
+            "actual-size": os.path.getsize(path)}))
+
+    def copy_image_to_volume(self, context, volume, image_service, image_id, disable_sparse=False):
         with tempfile.NamedTemporaryFile(prefix="cinder-image-") as tmp:
             image_service.download(context, image_id, tmp)
             tmp.flush()
-            inspector = format_inspector.detect_file_format(tmp.name)
-            inspector.safety_check()
-            if inspector.virtual_size > volume.size * 1024**3:
+            info = qemu_img_info(tmp.name)
+            if info.virtual_size > volume.size * 1024**3:
                 raise exception.ImageUnacceptable(image_id=image_id, reason="image larger than the volume")
 
+    image_utils.qemu_img_info = qemu_img_info
     fake_driver.FakeLoggingVolumeDriver.copy_image_to_volume = copy_image_to_volume
 
 
@@ -139,7 +150,7 @@ def _cinder_own_service_ids() -> None:
     lock = threading.Lock()
     report = service.Service.report_state
 
-    def report_state(self) -> None:  # noqa: ANN001
+    def report_state(self) -> None:
         with lock:
             service.Service.service_id = self.origin_service_id
             report(self)
@@ -156,7 +167,7 @@ def cinder() -> None:
     from cinder import service
     from oslo_config import cfg
 
-    _cinder_fake_image_copy()
+    _cinder_no_qemu_img()
     _cinder_own_service_ids()
     backend = "fake"
     started = [
