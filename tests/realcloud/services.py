@@ -61,7 +61,7 @@ def ensure_venv(venv: Path | None = None) -> float:
         return 0.0
     began = time.monotonic()
     stamp.unlink(missing_ok=True)
-    for argv in ([*_uv(), "venv", "-q", "--clear", "-p", "python3.11", str(venv)],
+    for argv in ([*_uv(), "venv", "-q", "--clear", "-p", sys.executable, str(venv)],
                  [*_uv(), "pip", "install", "-q", "-p", str(venv / "bin" / "python"), "-r", str(REQUIREMENTS)]):
         done = subprocess.run(argv, capture_output=True, text=True, check=False)
         if done.returncode != 0:
