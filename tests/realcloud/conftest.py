@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from tests.realcloud import seed
 from tests.realcloud.keystone import KeystoneAccess, User
 from tests.realcloud.services import RealCloud, StartError, ensure_venv
 
@@ -70,6 +71,8 @@ def keystone(realcloud: RealCloud, tmp_path_factory: pytest.TempPathFactory) -> 
     access = KeystoneAccess(lay.keystone, lay.admin_password, demo, tmp_path_factory.mktemp("keystone"))
     demo_id = access.connect(demo).current_user_id
     access.demo = User("demo", demo_id, demo.password, "demo", demo.project_id)
+    access.endpoints = {stype: lay.url(svc) + path.replace("$(project_id)s", demo.project_id)
+                        for svc, (stype, path) in seed.CATALOG.items()} | {"identity": lay.keystone}
     try:
         yield access
     finally:

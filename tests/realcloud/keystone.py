@@ -4,6 +4,8 @@
 makes what an auth test needs: a user of its own (`create_user`), a token (`issue_token`), an application
 credential (`app_credential`), a user with a TOTP credential and its passcodes (`totp_user`, `totp`), and a
 clouds.yaml holding one entry (`clouds_yaml`) for the app's connect path (`OpenStackCloud.from_config`).
+`endpoints` maps each service type to its URL in the demo project, for sign-ins without a catalog
+(`admin_token`, `none`: `compute_endpoint_override` and the like).
 """
 from __future__ import annotations
 
@@ -37,6 +39,7 @@ class KeystoneAccess:
     admin_password: str
     demo: User  # the member of project `demo`, who owns the seeded network
     workdir: Path  # where clouds.yaml files go (mode 0600)
+    endpoints: dict[str, str] = field(default_factory=dict)  # service type -> URL, for *_endpoint_override
     _made: list[str] = field(default_factory=list)
 
     # --- connections -----------------------------------------------------------------------------------------

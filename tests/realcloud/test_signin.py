@@ -82,6 +82,33 @@ def test_totp_helper_signs_in_on_keystone(keystone: KeystoneAccess) -> None:
     assert answer.headers["X-Subject-Token"]
 
 
+def test_v3totp_with_passcode_in_clouds_yaml(keystone: KeystoneAccess) -> None:
+    user, secret = keystone.totp_user()
+    path = keystone.clouds_yaml("totp", {"auth_url": keystone.url, "username": user.name,
+                                         "user_domain_name": "Default", "passcode": keystone.totp(secret),
+                                         "project_name": "demo", "project_domain_name": "Default"}, "v3totp")
+    _works(open_cloud("totp", str(path)))
+
+
+def test_v3totp_wrong_passcode_is_an_auth_error(keystone: KeystoneAccess) -> None:
+    user, secret = keystone.totp_user()
+    wrong = f"{(int(keystone.totp(secret)) + 1) % 1_000_000:06d}"
+    path = keystone.clouds_yaml("totp-bad", {"auth_url": keystone.url, "username": user.name,
+                                             "user_domain_name": "Default", "passcode": wrong,
+                                             "project_name": "demo", "project_domain_name": "Default"}, "v3totp")
+    with pytest.raises(AuthError):
+        open_cloud("totp-bad", str(path))
+
+
+def test_v3multifactor_password_and_totp(keystone: KeystoneAccess) -> None:
+    user, secret = keystone.totp_user()
+    path = keystone.clouds_yaml("mfa", {"auth_url": keystone.url, "auth_methods": ["v3password", "v3totp"],
+                                        "username": user.name, "user_domain_name": "Default",
+                                        "password": user.password, "passcode": keystone.totp(secret),
+                                        "project_name": "demo", "project_domain_name": "Default"}, "v3multifactor")
+    _works(open_cloud("mfa", str(path)))
+
+
 def _cli(realcloud: RealCloud, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "OS_CLIENT_CONFIG_FILE": str(realcloud.clouds_yaml()), "OS_CLOUD": "realcloud",
            "XDG_CONFIG_HOME": str(tmp_path / "config"), "XDG_DATA_HOME": str(tmp_path / "data"),
