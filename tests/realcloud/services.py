@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import grp
 import hashlib
 import json
 import os
@@ -120,16 +121,16 @@ class RealCloud:
     def _setup_script(self, service: str, conf: Path) -> str:
         bin_ = self.layout.venv / "bin"
         c = f"--config-file {conf}"
-        user = pwd.getpwuid(os.getuid())
-        group = user.pw_gid
+        user = pwd.getpwuid(os.getuid()).pw_name  # keystone-manage chowns its key repositories to these
+        group = grp.getgrgid(os.getgid()).gr_name
         lay = self.layout
         steps = {
             "keystone": [f"{bin_}/keystone-manage {c} db_sync",
-                         f"{bin_}/keystone-manage {c} fernet_setup --keystone-user {user.pw_uid} "
+                         f"{bin_}/keystone-manage {c} fernet_setup --keystone-user {user} "
                          f"--keystone-group {group}",
-                         f"{bin_}/keystone-manage {c} receipt_setup --keystone-user {user.pw_uid} "
+                         f"{bin_}/keystone-manage {c} receipt_setup --keystone-user {user} "
                          f"--keystone-group {group}",
-                         f"{bin_}/keystone-manage {c} credential_setup --keystone-user {user.pw_uid} "
+                         f"{bin_}/keystone-manage {c} credential_setup --keystone-user {user} "
                          f"--keystone-group {group}",
                          f"{bin_}/keystone-manage {c} bootstrap --bootstrap-password \"$ADMIN_PASSWORD\" "
                          f"--bootstrap-region-id {configs.REGION} --bootstrap-public-url {lay.keystone} "

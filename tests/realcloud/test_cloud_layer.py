@@ -159,3 +159,21 @@ def test_create_volume_answer_has_no_tenant_attr(realcloud: RealCloud) -> None:
         assert shown["os-vol-tenant-attr:tenant_id"] == realcloud.layout.extra["demo_project_id"]
     finally:
         conn.block_storage.delete_volume(body["id"], ignore_missing=True)
+
+
+def test_delete_keeps_the_boot_volume_unless_asked(rc_cloud: Any, realcloud: RealCloud, tmp_path: Path) -> None:
+    """Deleting without --delete-volumes leaves the boot volume (delete_on_termination=False), detached and whole;
+    the app then deletes it as a volume of its own."""
+    conn = admin(realcloud)
+    name = f"rc-keep-{uuid.uuid4().hex[:6]}"
+    inst = launch(rc_cloud, name, KeyStore(tmp_path))
+    [boot] = inst.volume_ids
+    try:
+        rc_cloud.delete(name)
+        assert conn.compute.find_server(inst.id, ignore_missing=True) is None
+        kept = conn.block_storage.wait_for_status(conn.block_storage.get_volume(boot), "available", wait=120)
+        assert kept.size == 16 and kept.attachments == [] and kept.is_bootable
+        assert boot in {v.id for v in rc_cloud.list_volumes()}
+    finally:
+        rc_cloud.delete_volume(boot)
+    assert conn.block_storage.find_volume(boot, ignore_missing=True) is None
