@@ -57,6 +57,7 @@ def realcloud() -> Iterator[RealCloud]:
     try:
         cloud.start()
         TIMINGS["start"] = time.monotonic() - began
+        TIMINGS.update({f"start: {k}": v for k, v in cloud.timings.items()})
         yield cloud
     finally:
         cloud.stop()
