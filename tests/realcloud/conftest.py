@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from tests.realcloud import seed
+from tests.realcloud.configs import SERVICES
 from tests.realcloud.keystone import KeystoneAccess, User
 from tests.realcloud.services import RealCloud, StartError, ensure_venv
 
@@ -38,6 +39,19 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     if TIMINGS:
         terminalreporter.write_line("realcloud tier: " + ", ".join(f"{k} {v:.0f} s" for k, v in TIMINGS.items()))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: Any) -> Iterator[None]:
+    """A failed test of the tier shows the services' last ERROR lines (their logs go away with the run)."""
+    outcome = yield
+    report = outcome.get_result()
+    cloud = getattr(item, "funcargs", {}).get("realcloud")
+    if report.failed and isinstance(cloud, RealCloud):
+        for service in SERVICES:
+            errors = [line for line in cloud.log(service).splitlines() if " ERROR " in line][-15:]
+            if errors:
+                report.sections.append((f"realcloud {service} log (ERROR lines)", "\n".join(errors)))
 
 
 @pytest.fixture(scope="session")

@@ -263,7 +263,7 @@ class RealCloud:
         return self.layout.base / "clouds.yaml"
 
     def log(self, service: str) -> str:
-        return _tail(self.layout.base / "logs" / f"{service}.log", 200)
+        return _tail(self.layout.base / "logs" / f"{service}.log", 5000)
 
 
 def main(argv: list[str] | None = None) -> int:
