@@ -72,7 +72,12 @@ def test_launch_from_volume_then_every_server_action(rc_cloud: Any, realcloud: R
         assert conn.block_storage.get_volume(boot).status == "in-use"
         assert conn.block_storage.get_volume(boot).size == 16
         assert "FAKE CONSOLE OUTPUT" in rc_cloud.console_log(name)  # nova's fake driver's console
+        assert rc_cloud.boot_image(name) == realcloud.seeded["image_id"]  # from the boot volume's image metadata
+        listed, _ = rc_cloud.watch_instances(full=True)
+        assert inst.id in {i.id for i in listed}
         assert rc_cloud.stop(name).status == "SHUTOFF"
+        listed, changed = rc_cloud.watch_instances()  # only what Nova says changed since (changes-since)
+        assert changed and {i.id: i.status for i in listed}[inst.id] == "SHUTOFF"
         assert rc_cloud.start(name).status == "ACTIVE"
         assert rc_cloud.reboot(name).status == "ACTIVE"
         assert rc_cloud.resize(name, "m1.small").status == "VERIFY_RESIZE"
@@ -87,6 +92,8 @@ def test_launch_from_volume_then_every_server_action(rc_cloud: Any, realcloud: R
     finally:
         rc_cloud.delete(name, delete_volumes=True)
     assert conn.compute.find_server(inst.id, ignore_missing=True) is None
+    listed, changed = rc_cloud.watch_instances()  # Nova lists the deleted server as DELETED since then
+    assert changed and inst.id not in {i.id for i in listed}
     assert conn.block_storage.find_volume(boot, ignore_missing=True) is None, "the boot volume is deleted too"
     assert all(conn.network.find_ip(f, ignore_missing=True) is None for f in fips), "its floating IP released"
 
@@ -177,3 +184,17 @@ def test_delete_keeps_the_boot_volume_unless_asked(rc_cloud: Any, realcloud: Rea
     finally:
         rc_cloud.delete_volume(boot)
     assert conn.block_storage.find_volume(boot, ignore_missing=True) is None
+
+
+def test_first_listing_from_the_token_cache(rc_cloud: Any, realcloud: RealCloud) -> None:
+    """The app's first listing (standard library, the cached token and endpoints) reads real Nova and Cinder."""
+    from tui.core.cloud.quick import first_poll
+
+    instances, volumes = rc_cloud.list_instances(), rc_cloud.list_volumes()  # a run that noted the endpoints
+    polled: list[Any] = []
+    assert first_poll("realcloud", str(realcloud.clouds_yaml()), polled.append) is True
+    [first] = polled
+    assert (first.quota.ram_mb_limit, first.quota.cores_limit) == (8192, 16)
+    assert first.quota.volumes_limit > 0
+    assert {i.id for i in first.instances} == {i.id for i in instances}
+    assert {v.id for v in first.volumes} == {v.id for v in volumes}
