@@ -7,6 +7,7 @@ checked against what the services themselves say (an admin openstacksdk connecti
 """
 from __future__ import annotations
 
+import os
 import uuid
 from pathlib import Path
 from typing import Any
@@ -198,3 +199,32 @@ def test_first_listing_from_the_token_cache(rc_cloud: Any, realcloud: RealCloud)
     assert first.quota.volumes_limit > 0
     assert {i.id for i in first.instances} == {i.id for i in instances}
     assert {v.id for v in first.volumes} == {v.id for v in volumes}
+
+
+def _listening(pid: int) -> list[str]:
+    """The TCP addresses process `pid` listens on, from /proc (state 0A = LISTEN), as 'a.b.c.d:port' or '[v6]:port'."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    found = []
+    for table in ("tcp", "tcp6"):
+        for line in Path(f"/proc/net/{table}").read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] != "0A" or fields[9] not in inodes:
+                continue
+            addr, port = fields[1].split(":")
+            host = ".".join(str(b) for b in reversed(bytes.fromhex(addr))) if table == "tcp" else f"[{addr}]"
+            found.append(f"{host}:{int(port, 16)}")
+    return found
+
+
+def test_every_service_listens_on_loopback_only(realcloud: RealCloud) -> None:
+    if not realcloud.procs:
+        pytest.skip("attached to services started elsewhere (CADES_REALCLOUD_ATTACH)")
+    for service, proc in realcloud.procs.items():
+        assert _listening(proc.pid) == [f"127.0.0.1:{realcloud.layout.ports[service]}"], service
