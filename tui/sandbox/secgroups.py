@@ -124,6 +124,8 @@ def _rule_fields(sb: Sandbox, body: dict[str, Any]) -> dict[str, Any]:
             "SecurityGroupMultipleRemoteEntites",
             "Only remote_ip_prefix or remote_group_id or remote_address_group_id may be provided.",
         )
+    if fields["protocol"] in PROTOCOLS_WITH_PORTS and (lo, hi) == (1, 65535):
+        fields["port_range_min"] = fields["port_range_max"] = None  # Neutron keeps the whole range as no range
     remote = fields["remote_group_id"]
     if remote and remote not in sb.state.table("security_groups"):
         raise neutron_error(404, "SecurityGroupNotFound", f"Security group {remote} does not exist")

@@ -284,7 +284,9 @@ def create_volume(sb: Sandbox, req: Request) -> Response:
         )
         sb.later(sb.delays.volume_s, "volumes", vol["id"], "create")
         sb.state.touch()
-        return Response(202, {"volume": render(sb, vol, mv)}, _headers(mv))
+        shown = render(sb, vol, mv)
+        del shown["os-vol-tenant-attr:tenant_id"]  # real Cinder adds it to show and list only, not to create's answer
+        return Response(202, {"volume": shown}, _headers(mv))
 
 
 def delete_volume(sb: Sandbox, req: Request) -> Response:

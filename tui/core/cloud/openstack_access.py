@@ -47,7 +47,9 @@ class OpenStackAccess(OpenStackBase):
             if group is None:
                 group = net.create_security_group(
                     name=name, description="cades-tui cluster: members reach each other over tcp, nobody else")
-            have = {(r.direction, r.ether_type, r.protocol, r.port_range_min, r.port_range_max, r.remote_group_id)
+            # Neutron stores a rule over the whole range 1-65535 without a range (None, None): read it back as such.
+            have = {(r.direction, r.ether_type, r.protocol, r.port_range_min or 1, r.port_range_max or 65535,
+                     r.remote_group_id)
                     for r in net.security_group_rules(security_group_id=group.id)}
             for lo, hi in ((1, 65535), (22, 22)):
                 if ("ingress", "IPv4", "tcp", lo, hi, group.id) not in have:
