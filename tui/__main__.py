@@ -66,6 +66,9 @@ def _run_app(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    from tui.core.remote.sshreap import reap_orphans
+
+    reap_orphans()  # the ssh masters of tunnels whose process was killed (SIGKILL) end with this start
     try:
         if args.command is None:
             return run_app(args)
