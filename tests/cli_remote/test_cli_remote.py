@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -332,14 +333,31 @@ def test_the_foreground_tunnel_follows_jupyter_restarted_on_another_port(
 
 
 def test_sigkill_of_a_foreground_tunnel_leaves_no_ssh_once_another_command_starts(
-        cli: Cli, cli_world: CliWorld, jupyter_running: None, foreground: Callable[..., Foreground]) -> None:
+        cli: Cli, cli_world: CliWorld, jupyter_running: None, foreground: Callable[..., Foreground],
+        monkeypatch: pytest.MonkeyPatch) -> None:
     """SIGKILL gives the tunnel no chance to stop its OpenSSH master, which stays logged in to the VM; the next
     start of any command (here `list`) ends it — recognised by its control path — and nothing else."""
+    import shutil
+    import tempfile
+
     import psutil
 
-    fg = foreground("tunnel", cli_world.name)
+    # a temporary folder of the test's own: no other process on this machine comes across its tunnel's directory
+    tmp = tempfile.mkdtemp(prefix="tf-", dir="/tmp")  # short: the control socket's path must fit
+    monkeypatch.setenv("TMPDIR", tmp)
+    monkeypatch.setattr(tempfile, "tempdir", None)
+    try:
+        _killed_then_list(cli, cli_world, foreground, tmp, psutil)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _killed_then_list(cli: Cli, cli_world: CliWorld, foreground: Callable[..., Foreground], tmp: str,
+                      psutil: Any) -> None:
+    fg = foreground("tunnel", cli_world.name, env={"TMPDIR": tmp})
     fg.wait_for(FOREGROUND_NOTE)
     masters = _ssh_children(fg.proc.pid)
+    assert [d.name[:10] for d in Path(tmp).iterdir()] == ["cades-fwd-"]
     assert masters, "the tunnel runs through an OpenSSH master"
     fg.proc.kill()
     fg.proc.wait(timeout=10)
@@ -356,6 +374,7 @@ def test_sigkill_of_a_foreground_tunnel_leaves_no_ssh_once_another_command_start
     while any(alive(p) for p in masters) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not [p for p in masters if alive(p)], "an ssh master of the killed tunnel is still logged in"
+    assert not list(Path(tmp).iterdir())  # its directory is gone too
 
 
 def test_status_json_counts_the_bytes_of_a_foreground_tunnel(
