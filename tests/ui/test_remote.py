@@ -542,7 +542,8 @@ async def test_jupyter_log_view_says_when_jupyter_is_not_running(ui: Any, rig: R
 def runtime_token(rig: Rig, port: int) -> str:
     """The token the Jupyter on `port` wrote into its runtime file on the VM (the sandbox VM's disk is local; a
     server killed by a power-off leaves its file behind)."""
-    files = (json.loads(f.read_text()) for f in (rig.host.home / ".local/share/jupyter/runtime").glob("jpserver-*.json"))
+    runtime = rig.host.home / ".local/share/jupyter/runtime"
+    files = (json.loads(f.read_text()) for f in runtime.glob("jpserver-*.json"))
     [token] = [str(info["token"]) for info in files if info.get("port") == port]
     return token
 

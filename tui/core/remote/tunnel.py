@@ -102,6 +102,7 @@ class Tunnel:
         self._close_connection = close_connection
         self._counters = Counters()
         self._up = asyncio.Event()
+        self._changed = asyncio.Event()  # set (and replaced) at every report
         self._tasks: set[asyncio.Task[None]] = set()
         self.parked = False  # see `park()`
         self._context = PathContext(self._counters, self._spawn, self._up, accept_wait, close_connection,
@@ -205,10 +206,10 @@ class Tunnel:
 
     async def wait_change(self, state: TunnelState, timeout: float | None = None) -> None:
         """Until the tunnel is no longer in `state` (or `timeout` seconds passed)."""
-        loop = asyncio.get_running_loop()
-        deadline = None if timeout is None else loop.time() + timeout
-        while self.state is state and (deadline is None or loop.time() < deadline):
-            await asyncio.sleep(0.1)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                while self.state is state:
+                    await self._changed.wait()
 
     @property
     def backend(self) -> str:
@@ -271,16 +272,12 @@ class Tunnel:
         self._set_state(TunnelState.DOWN)
 
     async def wait_state(self, state: TunnelState, timeout: float) -> bool:
-        """Poll until the tunnel is in `state`; False after `timeout` seconds."""
-        async def _poll() -> None:
-            while self.state is not state:
-                await asyncio.sleep(0.02)
-
-        try:
-            await asyncio.wait_for(_poll(), timeout)
-        except TimeoutError:
-            return False
-        return True
+        """Until the tunnel is in `state`; False after `timeout` seconds."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                while self.state is not state:
+                    await self._changed.wait()
+        return self.state is state
 
     # -- internals ----------------------------------------------------------------------------------
 
@@ -353,6 +350,8 @@ class Tunnel:
         if state is not self.state:
             self.since = datetime.now(UTC)
             self.state = state
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()  # (wakes `wait_state` / `wait_change`)
         if self._on_change is not None:
             self._on_change(self.info)
 
