@@ -1,8 +1,9 @@
 """The Jupyter server's lifecycle on an instance: started (or adopted), reached through its tunnel, followed, stopped.
 
 `JupyterLifecycle` starts Jupyter in a detached screen/tmux session while the tunnel to it is opened ahead, verifies
-the server through the tunnel before reporting it running, keeps the tunnel pointed at the server when it moves
-(after each reconnect and each poll), stops it (refusing while kernels are busy unless forced), and on app start
+the server through the tunnel before reporting it running, keeps the tunnel pointed at the server when it moves or
+comes back (a `JupyterFollower` with every tunnel it opens — the app's and the CLI's alike —, after each reconnect,
+and after each poll), stops it (refusing while kernels are busy unless forced), and on app start
 reattaches the servers recorded in the state. Each operation holds the instance's lock; the servers themselves are
 kept by `JupyterServers`, the tunnels by `Tunnels`.
 """
