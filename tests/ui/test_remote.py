@@ -541,10 +541,11 @@ async def test_jupyter_log_view_says_when_jupyter_is_not_running(ui: Any, rig: R
 
 def runtime_token(rig: Rig, port: int) -> str:
     """The token the Jupyter on `port` wrote into its runtime file on the VM (the sandbox VM's disk is local; a
-    server killed by a power-off leaves its file behind)."""
+    server killed by a power-off leaves its file behind: only a live server's counts)."""
     runtime = rig.host.home / ".local/share/jupyter/runtime"
     files = (json.loads(f.read_text()) for f in runtime.glob("jpserver-*.json"))
-    [token] = [str(info["token"]) for info in files if info.get("port") == port]
+    [token] = [str(info["token"]) for info in files
+               if info.get("port") == port and Path(f"/proc/{info.get('pid')}").exists()]
     return token
 
 
@@ -558,7 +559,7 @@ async def test_the_tunnels_pane_counts_the_bytes_live(ui: Any, rig: Rig) -> None
         token = runtime_token(rig, remote)
         for _ in range(5):
             assert (await http.request(opener, "GET", "/api/status", token=token)).status == 200
-        await ui.wait_for(pilot, lambda: tunnel_row(app, iid)[4] != before, timeout=5)
+        await ui.wait_for(pilot, lambda: tunnel_row(app, iid)[4] != before, timeout=10)
         shown = tunnel_row(app, iid)[4]
         assert re.fullmatch(r"↓\d+(\.\d+)?[KM]? ↑\d+(\.\d+)?[KM]?", shown) and not shown.startswith("↓0B"), shown
         live = app.fleet.get(iid)
