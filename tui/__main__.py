@@ -155,6 +155,9 @@ def route_warnings() -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     route_warnings()
     args = parse_args(argv)
+    from tui.core.remote.sshreap import reap_orphans
+
+    reap_orphans()  # the ssh masters of tunnels whose process was killed (SIGKILL) end with this start
     try:
         if args.command is None:
             return run_app(args)

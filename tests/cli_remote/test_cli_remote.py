@@ -12,11 +12,13 @@ import re
 import signal
 import socket
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -276,3 +278,180 @@ def test_stop_refuses_busy_kernels_unless_forced(cli: Cli, cli_world: CliWorld, 
     assert isinstance(row["load1"], float)  # no server, yet SSH answers (key pinned): its load is read all the same
     _, err = cli("open", cli_world.name, expect=1)
     assert "no Jupyter server is running" in err and f"cades-tui jupyter start {cli_world.name}" in err
+
+
+class Browser:
+    """Asks `GET /api` through 127.0.0.1:port all along (a new connection each time, from a thread) and notes each
+    answer's status and `Server` header: `python3 -m http.server` says `SimpleHTTP`, Jupyter `TornadoServer`."""
+
+    def __init__(self, port: int) -> None:
+        import threading
+
+        self.port = port
+        self.answers: list[tuple[int, str]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _one(self) -> None:
+        with socket.create_connection(("127.0.0.1", self.port), timeout=3) as s:
+            s.sendall(b"GET /api HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+            data = b""
+            while chunk := s.recv(65536):
+                data += chunk
+        head = data.split(b"\r\n\r\n")[0].decode(errors="replace").split("\r\n")
+        if head[0].startswith("HTTP/"):
+            server = next((h.split(":", 1)[1].strip() for h in head[1:] if h.lower().startswith("server:")), "")
+            self.answers.append((int(head[0].split()[1]), server))
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                self._one()
+            self._stop.wait(0.05)
+
+    def __enter__(self) -> Browser:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+
+def _through(port: int, token: str) -> int:
+    async def status() -> int:
+        opener = http.tcp_opener("127.0.0.1", port)
+        try:
+            return (await http.request(opener, "GET", "/api/status", token=token, timeout=2)).status
+        except http.HTTPError:
+            return 0
+
+    return asyncio.run(status())
+
+
+def test_the_foreground_tunnel_follows_jupyter_restarted_on_another_port(
+        cli: Cli, cli_world: CliWorld, jupyter_running: None, foreground: Callable[..., Foreground],
+        tmp_path: Path) -> None:
+    """`cades-tui tunnel NAME --local-port P`; Jupyter is stopped and started again from another terminal, and
+    lands on another port because `python3 -m http.server` took its old one: within 5 s of the new server
+    answering, requests through P reach it (200 with its token) — and no request through P ever reaches the
+    http.server, before, during or after."""
+    from tui.sandbox.sshhost import free_port
+
+    local = free_port()
+    fg = foreground("tunnel", cli_world.name, "--local-port", str(local))
+    fg.wait_for(FOREGROUND_NOTE)
+    old_port = int(status_row(cli, cli_world)["remote_port"])  # type: ignore[call-overload]
+    squatter: subprocess.Popen[bytes] | None = None
+    try:
+        with Browser(local) as browser:
+            cli("jupyter", "stop", cli_world.name, "--force")
+            squatter = subprocess.Popen([sys.executable, "-m", "http.server", str(old_port), "--bind", "127.0.0.1"],
+                                        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            deadline = time.monotonic() + 20
+            while socket.socket().connect_ex(("127.0.0.1", old_port)) != 0:  # the old port: http.server's now
+                assert time.monotonic() < deadline and squatter.poll() is None
+                time.sleep(0.05)
+            cli("jupyter", "start", cli_world.name)
+            answered = time.monotonic()
+            token = cli_world.runtime_token()
+            while _through(local, token) != 200:
+                assert time.monotonic() - answered < 10, fg.stderr
+                time.sleep(0.05)
+            took = time.monotonic() - answered
+            seen = len(browser.answers)
+            while len(browser.answers) < seen + 3:
+                assert time.monotonic() - answered < 20
+                time.sleep(0.05)
+        assert took < 5.0, f"requests through the tunnel reached the new Jupyter after {took:.1f} s"
+        new_port = status_row(cli, cli_world)["remote_port"]
+        assert new_port != old_port
+        assert not [a for a in browser.answers if "SimpleHTTP" in a[1] or a[0] == 404], browser.answers
+        assert browser.answers[-1][0] == 200
+        # what the command said meanwhile
+        lines = "\n".join(fg.wait_for(f"Tunnel 127.0.0.1:{local} -> {cli_world.name}:{new_port}: up"))
+        assert f"Tunnel 127.0.0.1:{local} -> {cli_world.name}:{old_port}: down (Jupyter moved/stopped)" in lines
+    finally:
+        if squatter is not None:
+            squatter.kill()
+            squatter.wait()
+    assert fg.stop(signal.SIGINT) == 130, fg.stderr
+
+
+def test_sigkill_of_a_foreground_tunnel_leaves_no_ssh_once_another_command_starts(
+        cli: Cli, cli_world: CliWorld, jupyter_running: None, foreground: Callable[..., Foreground],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """SIGKILL gives the tunnel no chance to stop its OpenSSH master, which stays logged in to the VM; the next
+    start of any command (here `list`) ends it — recognised by its control path — and nothing else."""
+    import shutil
+    import tempfile
+
+    import psutil
+
+    # a temporary folder of the test's own: no other process on this machine comes across its tunnel's directory
+    tmp = tempfile.mkdtemp(prefix="tf-", dir="/tmp")  # short: the control socket's path must fit
+    monkeypatch.setenv("TMPDIR", tmp)
+    monkeypatch.setattr(tempfile, "tempdir", None)
+    try:
+        _killed_then_list(cli, cli_world, foreground, tmp, psutil)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _killed_then_list(cli: Cli, cli_world: CliWorld, foreground: Callable[..., Foreground], tmp: str,
+                      psutil: Any) -> None:
+    fg = foreground("tunnel", cli_world.name, env={"TMPDIR": tmp})
+    fg.wait_for(FOREGROUND_NOTE)
+    masters = _ssh_children(fg.proc.pid)
+    assert [d.name[:10] for d in Path(tmp).iterdir()] == ["cades-fwd-"]
+    assert masters, "the tunnel runs through an OpenSSH master"
+    fg.proc.kill()
+    fg.proc.wait(timeout=10)
+
+    def alive(pid: int) -> bool:
+        try:
+            return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            return False
+
+    assert [p for p in masters if alive(p)] == masters  # the killed command could not stop them
+    cli("list")
+    deadline = time.monotonic() + 5
+    while any(alive(p) for p in masters) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not [p for p in masters if alive(p)], "an ssh master of the killed tunnel is still logged in"
+    assert not list(Path(tmp).iterdir())  # its directory is gone too
+
+
+def test_status_json_counts_the_bytes_of_a_foreground_tunnel(
+        cli: Cli, cli_world: CliWorld, jupyter_running: None, foreground: Callable[..., Foreground]) -> None:
+    """A tunnel serving in another process: `status --json` gives its bytes in and out, growing with traffic (the
+    text table shows them too)."""
+    fg = foreground("tunnel", cli_world.name)
+    seen = fg.wait_for(FOREGROUND_NOTE)
+    port = int(re.search(r"Forwarding http://127\.0\.0\.1:(\d+)/", "\n".join(seen)).group(1))  # type: ignore[union-attr]
+    token = cli_world.runtime_token()
+
+    def counts() -> tuple[int, int]:
+        [row] = [t for t in status_row(cli, cli_world)["tunnels"] if t["purpose"] == "jupyter"]  # type: ignore[union-attr]
+        assert isinstance(row["bytes_in"], int) and isinstance(row["bytes_out"], int), row
+        return row["bytes_in"], row["bytes_out"]
+
+    deadline = time.monotonic() + 10
+    while True:  # the serving process writes its counts about once a second
+        try:
+            before = counts()
+            break
+        except AssertionError:
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+    for _ in range(5):
+        assert _through(port, token) == 200
+    deadline = time.monotonic() + 10
+    while (after := counts())[0] < before[0] + 5 * 100:
+        assert time.monotonic() < deadline, (before, after)
+        time.sleep(0.2)
+    assert after[1] > before[1]
+    table, _ = cli("status")
+    assert re.search(rf"jupyter {port} \(listening, ↓\d", table), table
+    assert fg.stop(signal.SIGINT) == 130, fg.stderr

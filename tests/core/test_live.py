@@ -17,6 +17,7 @@ from tui.core.events import (
     StepStarted,
     TunnelChanged,
     TunnelClosed,
+    TunnelTraffic,
 )
 from tui.core.live import Fleet, InstanceLive, tunnel_up
 from tui.core.models import Flavor, Instance, Quota, TunnelInfo, TunnelState, Volume
@@ -191,3 +192,16 @@ def test_instance_live_defaults() -> None:
     x = InstanceLive("0123456789")
     assert (x.name, x.ssh, x.setup, x.jupyter, x.tunnels, x.tunnel(), x.deleting) == (
         "01234567", "", "", None, (), None, False)
+
+
+def test_traffic_updates_the_byte_counts_of_its_tunnel_only() -> None:
+    fleet = fleet_of("a")
+    fleet.apply(TunnelChanged(tunnel("a")))
+    fleet.apply(TunnelChanged(tunnel("a", "dask-dashboard", local=8787)))
+    assert fleet.apply(TunnelTraffic("a", "jupyter", 2048, 512)) == {"a"}
+    live = fleet.get("a")
+    assert live is not None
+    jupyter, dashboard = live.tunnel("jupyter"), live.tunnel("dask-dashboard")
+    assert jupyter is not None and (jupyter.bytes_in, jupyter.bytes_out, jupyter.state) == (2048, 512, TunnelState.UP)
+    assert dashboard is not None and (dashboard.bytes_in, dashboard.bytes_out) == (0, 0)
+    assert fleet.apply(TunnelTraffic("a", "jupyter", 2048, 512)) == set()  # the same counts: nothing changed

@@ -22,7 +22,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import pytest_asyncio
 
-from tests._support import never
+from tests._support import eventually, never
 from tui.core.events import (
     BackgroundFailed,
     ConnectionState,
@@ -421,29 +421,82 @@ class Squatter:
             await self.server.wait_closed()
 
 
+async def forwards_nothing(local: int) -> bool:
+    """The tunnel keeps its local port (no other program can take it) but forwards nothing: a browser's request
+    is closed at once, unanswered."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", local)
+    try:
+        writer.write(b"GET /api HTTP/1.0\r\n\r\n")
+        return await asyncio.wait_for(reader.read(), 5) == b""
+    finally:
+        writer.close()
+
+
+class Prober:
+    """A browser that keeps asking through the tunnel's local port (`GET /api`, a new connection each time) and
+    notes each answer's status: a 404 is the squatter's, never Jupyter's."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.statuses: list[int] = []
+        self.task: asyncio.Task[None] | None = None
+
+    async def _one(self) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
+        try:
+            writer.write(b"GET /api HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+            await writer.drain()
+            line = await reader.readline()
+            if line.startswith(b"HTTP/"):
+                self.statuses.append(int(line.split()[1]))
+        finally:
+            writer.close()
+
+    async def _run(self) -> None:
+        while True:
+            with contextlib.suppress(OSError, TimeoutError, ValueError, IndexError):
+                await asyncio.wait_for(self._one(), 3)
+            await asyncio.sleep(0.05)
+
+    def __enter__(self) -> Prober:
+        self.task = asyncio.create_task(self._run())
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self.task is not None
+        self.task.cancel()
+
+
 async def test_the_tunnel_follows_jupyter_restarted_on_another_port(rig: Rig, world: World) -> None:
     """Jupyter restarted behind the app's back (another terminal) lands on another port, a different program
-    now holding its old one: the next refresh (after each poll) moves the tunnel to the new port — same local port,
-    the new token — and the old port's program never sees a token."""
+    now holding its old one: the tunnel follows on its own (no refresh, no `t`) — within 5 s of the new server
+    answering it forwards there, same local port, the new token — and meanwhile a browser asking all along through
+    the local port never reaches the other program, which never sees a request or a token."""
     before = await running(rig, world)
     iid = world.iid
     local, old_token = rig.token(iid)
     squatter = Squatter()
     other = world.manager(Events())  # `cades-tui jupyter stop/start` in another terminal
     try:
-        await other.stop_jupyter(world.ctx, force=True)
-        await squatter.start(before.remote_port)
-        moved = await other.start_jupyter(world.ctx)
-        assert moved.remote_port != before.remote_port
-        await other.aclose()
-        mark = rig.events.mark()
-        await rig.manager.refresh(world.ctx)
-        info = rig.manager.tunnel_info(iid)
-        assert info is not None and info.state is TunnelState.UP
-        assert (info.local_port, info.remote_port) == (local, moved.remote_port)
-        assert any(e.info.remote_port == moved.remote_port for e in rig.events.of(TunnelChanged, since=mark))
-        [state] = rig.events.of(JupyterState, since=mark)
-        assert (state.state, state.local_port, state.remote_port) == ("running", local, moved.remote_port)
+        with Prober(local) as browser:
+            await other.stop_jupyter(world.ctx, force=True)
+            await squatter.start(before.remote_port)
+            mark = rig.events.mark()
+            moved = await other.start_jupyter(world.ctx)
+            answered = time.monotonic()
+            assert moved.remote_port != before.remote_port
+            await other.aclose()
+            up = await rig.events.wait(TunnelChanged, lambda e: e.info.state is TunnelState.UP
+                                       and e.info.remote_port == moved.remote_port, timeout=15, since=mark)
+            took = time.monotonic() - answered
+            assert took < 5.0, f"the tunnel followed after {took:.1f} s"
+            before_ok = len(browser.statuses)
+            assert await eventually(lambda: len(browser.statuses) > before_ok + 2, timeout=10)
+        assert up.info.local_port == local
+        assert 404 not in browser.statuses, browser.statuses  # never the squatter's answer
+        assert browser.statuses[-1] == 200
+        states = [e for e in rig.events.of(JupyterState, since=mark) if e.state == "running"]
+        assert states and (states[-1].local_port, states[-1].remote_port) == (local, moved.remote_port)
         port, token = rig.token(iid)
         assert port == local and token != old_token
         through = http.tcp_opener("127.0.0.1", local)
@@ -456,38 +509,73 @@ async def test_the_tunnel_follows_jupyter_restarted_on_another_port(rig: Rig, wo
     finally:
         await squatter.stop()
         await other.aclose()
+    # no request through the tunnel reached it (the other terminal's start may have asked it `GET /api`), no token
+    assert b"Host: 127.0.0.1\r\n\r\n" not in squatter.received  # the browser's
     assert old_token.encode() not in squatter.received and token.encode() not in squatter.received
 
 
 async def test_jupyter_stopped_elsewhere_turns_the_tunnel_down(rig: Rig, world: World) -> None:
+    """Stopped from another terminal: the tunnel turns DOWN on its own ("Jupyter moved/stopped") and forwards
+    nothing, its local port kept; `j` brings it back on the same local port."""
     await running(rig, world)
     iid = world.iid
     local, _ = rig.token(iid)
     other = world.manager(Events())
+    mark = rig.events.mark()
     try:
         await other.stop_jupyter(world.ctx, force=True)
     finally:
         await other.aclose()
-    mark = rig.events.mark()
-    await rig.manager.refresh(world.ctx)
+    last = (await rig.events.wait(TunnelChanged, lambda e: e.info.state is TunnelState.DOWN, since=mark)).info
+    assert last.error == "Jupyter moved/stopped"
     info = rig.manager.tunnel_info(iid)
     assert info is not None and info.state is TunnelState.DOWN and info.error == "Jupyter moved/stopped"
     assert [e.state for e in rig.events.of(JupyterState, since=mark)] == ["stopped"]
-    last = rig.events.of(TunnelChanged, since=mark)[-1].info  # after "stopped": the pane keeps the row, down
-    assert (last.state, last.error) == (TunnelState.DOWN, "Jupyter moved/stopped")
     assert rig.manager.token_url(iid) is None
-    with pytest.raises(OSError):  # nothing listens: no browser request goes anywhere
-        await asyncio.open_connection("127.0.0.1", local)
+    assert await forwards_nothing(local)
     state = await rig.manager.start_jupyter(world.ctx)  # j: back on the same local port
     assert state.local_port == local and rig.manager.tunnel_info(iid).state is TunnelState.UP  # type: ignore[union-attr]
+
+
+async def test_after_a_vm_restart_the_tunnel_follows_jupyter_started_again_elsewhere(
+    rig: Rig, world: World, host_back_up  # type: ignore[no-untyped-def]
+) -> None:
+    """Stop/start the VM, then Jupyter is started again from another terminal, on another port (another program
+    took its old one): the app's tunnel comes back on its own — no `t` — within 5 s of the server answering, on the
+    same local port, and never forwarded to the other program."""
+    before = await running(rig, world)
+    iid, host = world.iid, host_back_up
+    local, old_token = rig.token(iid)
+    squatter = Squatter()
+    mark = rig.events.mark()
+    host.stop()  # power off: sshd and every process of the VM (Jupyter) end
+    other = world.manager(Events())
+    try:
+        await squatter.start(before.remote_port)
+        host.start()
+        await rig.events.wait(TunnelChanged, lambda e: e.info.state is TunnelState.DOWN, timeout=30, since=mark)
+        moved = await other.start_jupyter(world.ctx)
+        answered = time.monotonic()
+        assert moved.remote_port != before.remote_port
+        up = await rig.events.wait(TunnelChanged, lambda e: e.info.state is TunnelState.UP, timeout=15, since=mark)
+        took = time.monotonic() - answered
+        assert took < 5.0, f"the tunnel came back after {took:.1f} s"
+        assert (up.info.local_port, up.info.remote_port) == (local, moved.remote_port)
+        _, token = rig.token(iid)
+        through = http.tcp_opener("127.0.0.1", local)
+        assert (await http.request(through, "GET", "/api/status", token=token)).status == 200
+    finally:
+        await other.aclose()
+        await squatter.stop()
+    assert token.encode() not in squatter.received and old_token.encode() not in squatter.received
 
 
 async def test_a_vm_restart_never_forwards_to_the_program_on_jupyter_s_old_port(
     rig: Rig, world: World, host_back_up  # type: ignore[no-untyped-def]
 ) -> None:
     """Stop/start the VM: Jupyter is gone and another program took its port. The tunnel reconnects, finds no
-    Jupyter and turns DOWN ("Jupyter moved/stopped") instead of UP; started again, Jupyter moves elsewhere and the
-    tunnel comes back on the same local port."""
+    Jupyter and turns DOWN ("Jupyter moved/stopped") instead of UP, keeping its local port but forwarding nothing;
+    started again, Jupyter moves elsewhere and the tunnel comes back on the same local port."""
     before = await running(rig, world)
     iid, host = world.iid, host_back_up
     local, token = rig.token(iid)
@@ -503,8 +591,7 @@ async def test_a_vm_restart_never_forwards_to_the_program_on_jupyter_s_old_port(
         assert down.info.error == "Jupyter moved/stopped" and down.info.local_port == local
         ups = [e for e in rig.events.of(TunnelChanged, since=mark) if e.info.state is TunnelState.UP]
         assert ups == []  # never "up" while forwarding to the squatter
-        with pytest.raises(OSError):
-            await asyncio.open_connection("127.0.0.1", local)
+        assert await forwards_nothing(local)
         state = await rig.manager.start_jupyter(world.ctx)
         assert state.local_port == local and state.remote_port != before.remote_port
         _, new_token = rig.token(iid)

@@ -215,3 +215,31 @@ def test_orphaned_ssh_of_a_killed_app_is_stopped_by_the_next(tmp_path: Path) -> 
         for p in (orphan, kept, bystander):
             p.kill()
             p.wait()
+
+
+def test_an_orphaned_ssh_is_found_by_its_control_path_and_a_reused_owner_pid_is_no_owner(tmp_path: Path) -> None:
+    """SIGKILL may come before the ssh's pid is written down: the ssh is then found by the control path on its
+    command line. An owner pid that now belongs to another process (another start time) counts as gone; only the
+    ssh of that very directory is ended."""
+    import subprocess
+    import sys
+
+    from tui.core.remote.sshreap import owner_line, reap_orphans
+
+    reused, live = tmp_path / "cades-fwd-reused", tmp_path / "cades-fwd-live"
+    procs = []
+    try:
+        for d, owner in ((reused, f"{os.getpid()} 1"), (live, owner_line())):
+            d.mkdir()
+            (d / "owner").write_text(owner)
+            (d / "ssh").symlink_to(sys.executable)  # an "ssh" (by its name) naming its control path
+            procs.append(subprocess.Popen([str(d / "ssh"), "-c", "import time; time.sleep(60)", "-o",
+                                           f"ControlPath={d / 'control'}"]))
+        orphan, kept = procs
+        assert reap_orphans(tmp_path) == 1
+        assert orphan.wait(timeout=5) == -15
+        assert kept.poll() is None and live.exists() and not reused.exists()
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()

@@ -160,3 +160,42 @@ async def test_survives_sshd_kill_and_restart(
     finally:
         await tunnel.close()
     assert TunnelState.RECONNECTING in states and states[-2:] == [TunnelState.UP, TunnelState.DOWN]
+
+
+async def test_held_then_parked_then_resumed_on_the_same_local_port(
+    connect, echo_port: int, roundtrip: RoundTrip, forwarder: str, tunnel_target: SSHTarget
+) -> None:
+    """What the Jupyter follower does with a tunnel: `hold` (connections wait, nothing forwarded), `park` (DOWN,
+    the local port kept, connections closed at once, unanswered), `resume` to a port (forwarding again)."""
+    tunnel = Tunnel("vm1", connect, echo_port, openssh=tunnel_target)
+    assert tunnel.backend == forwarder
+    info = await tunnel.open()
+    try:
+        tunnel.hold("checking")
+        assert (tunnel.state, tunnel.error) == (TunnelState.RECONNECTING, "checking")
+        waiting = asyncio.create_task(roundtrip(info.local_port, b"held"))
+        assert not await eventually(waiting.done, timeout=0.5)  # waits: nothing forwarded meanwhile
+        tunnel.release()
+        assert await waiting == b"held" and tunnel.state is TunnelState.UP
+        await tunnel.park("gone")
+        assert (tunnel.info.state, tunnel.info.error, tunnel.info.local_port) == (TunnelState.DOWN, "gone",
+                                                                                  info.local_port)
+        assert await _unanswered(info.local_port)  # accepted and closed at once: nothing reached
+        with socket.socket() as s, pytest.raises(OSError):  # the port stays the tunnel's
+            s.bind(("127.0.0.1", info.local_port))
+        await tunnel.resume(echo_port)
+        assert tunnel.state is TunnelState.UP and tunnel.local_port == info.local_port
+        assert await roundtrip(info.local_port, b"after") == b"after"
+    finally:
+        await tunnel.close()
+
+
+async def _unanswered(port: int) -> bool:
+    """A connection to 127.0.0.1:port is closed without a byte of answer (within 5 s)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        return await asyncio.wait_for(reader.read(), 5) == b""
+    except ConnectionResetError:
+        return True
+    finally:
+        writer.close()

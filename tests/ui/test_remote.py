@@ -19,6 +19,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -576,6 +577,70 @@ async def test_jupyter_log_view_says_when_jupyter_is_not_running(ui: Any, rig: R
         assert "Jupyter is not running" in status_text(status)
         await pilot.press("escape")
         await ui.wait_for(pilot, lambda: not isinstance(app.screen, JupyterLogScreen))
+
+
+def runtime_token(rig: Rig, port: int) -> str:
+    """The token the Jupyter on `port` wrote into its runtime file on the VM (the sandbox VM's disk is local; a
+    server killed by a power-off leaves its file behind: only a live server's counts)."""
+    runtime = rig.host.home / ".local/share/jupyter/runtime"
+    files = (json.loads(f.read_text()) for f in runtime.glob("jpserver-*.json"))
+    [token] = [str(info["token"]) for info in files
+               if info.get("port") == port and Path(f"/proc/{info.get('pid')}").exists()]
+    return token
+
+
+async def test_the_tunnels_pane_counts_the_bytes_live(ui: Any, rig: Rig) -> None:
+    """The Tunnels pane's In / out grows with the bytes that go through the tunnel (no poll, no key)."""
+    iid = rig.instance.id
+    async with app_on_running_jupyter(ui, rig, ui.Watch()) as (app, pilot):
+        local, remote = tunnel_ports(app, iid)
+        before = tunnel_row(app, iid)[4]
+        opener = http.tcp_opener("127.0.0.1", local)
+        token = runtime_token(rig, remote)
+        for _ in range(5):
+            assert (await http.request(opener, "GET", "/api/status", token=token)).status == 200
+        await ui.wait_for(pilot, lambda: tunnel_row(app, iid)[4] != before, timeout=10)
+        shown = tunnel_row(app, iid)[4]
+        assert re.fullmatch(r"↓\d+(\.\d+)?[KM]? ↑\d+(\.\d+)?[KM]?", shown) and not shown.startswith("↓0B"), shown
+        live = app.fleet.get(iid)
+        info = live.tunnel() if live is not None else None
+        assert info is not None and info.bytes_in > 500 and info.bytes_out > 0
+
+
+async def test_the_tunnel_follows_jupyter_back_after_a_vm_restart_without_t(ui: Any, rig: Rig) -> None:
+    """The VM restarts, another program takes Jupyter's old port and Jupyter is started again from another
+    terminal, on another port: the app's tunnel comes back on its own — no `t` — within 5 s of the server
+    answering, on the same local port."""
+    iid = rig.instance.id
+
+    async def squat(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
+        writer.close()
+
+    async with app_on_running_jupyter(ui, rig, ui.Watch()) as (app, pilot):
+        local, remote = tunnel_ports(app, iid)
+        opener = http.tcp_opener("127.0.0.1", local)
+        rig.host.stop()  # the VM powers off: Jupyter ends
+        squatter = None
+        try:
+            squatter = await asyncio.start_server(squat, "127.0.0.1", remote, reuse_address=True)
+            rig.host.start()
+            await ui.wait_for(pilot, lambda: tunnel_row(app, iid)[2] == "down: moved/stopped", timeout=30)
+            async with rig.engine() as engine:  # `cades-tui jupyter start` in another terminal
+                state = await engine.start_jupyter(rig.instance)
+                answered = time.monotonic()
+                assert state.remote_port != remote
+                await ui.wait_for(pilot, lambda: tunnel_up(app, iid)
+                                  and tunnel_ports(app, iid) == (local, state.remote_port), timeout=15)
+                took = time.monotonic() - answered
+            assert took < 5.0, f"the tunnel came back after {took:.1f} s"
+            new_token = runtime_token(rig, state.remote_port)
+            assert (await http.request(opener, "GET", "/api/status", token=new_token)).status == 200
+        finally:
+            if squatter is not None:
+                squatter.close()
+            if not rig.host.running:
+                rig.host.start()
 
 
 async def test_open_copies_the_token_url_and_shows_it_masked(ui: Any, rig: Rig,

@@ -1,7 +1,8 @@
 """Jupyter on an instance: `jupyter start|stop|logs`, and `tunnel` / `open`, which serve in the foreground.
 
-A tunnel made here lives as long as the command runs; Ctrl+C (or SIGTERM, SIGHUP) closes it — its `ssh` master
-included — and Jupyter keeps running on the VM.
+A tunnel made here lives as long as the command runs and follows Jupyter as the app's does (the core's one follow
+logic, tui.core.jupyter.follow: restarted on another port, stopped and started again, a VM restart); Ctrl+C (or
+SIGTERM, SIGHUP) closes it — its `ssh` master included — and Jupyter keeps running on the VM.
 """
 
 from __future__ import annotations

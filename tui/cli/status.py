@@ -42,9 +42,20 @@ def _listening(port: int) -> bool:
 
 
 def tunnel_rows(state: AppState, instance_id: str) -> list[dict[str, Any]]:
-    return [{"purpose": t.purpose, "local_port": t.local_port, "remote_host": t.remote_host,
-             "remote_port": t.remote_port, "listening": _listening(t.local_port)}
-            for (iid, _), t in sorted(state.tunnels.items()) if iid == instance_id]
+    """The instance's recorded tunnels; `bytes_in`/`bytes_out` so far from the process serving each (the app or a
+    foreground `tunnel`/`open`), None when no live process serves it."""
+    from tui.core.traffic import read_counts
+
+    counts = read_counts(state.path.parent)
+    rows = []
+    for (iid, _), t in sorted(state.tunnels.items()):
+        if iid == instance_id:
+            listening = _listening(t.local_port)
+            moved = counts.get((iid, t.purpose, t.local_port)) if listening else None
+            rows.append({"purpose": t.purpose, "local_port": t.local_port, "remote_host": t.remote_host,
+                         "remote_port": t.remote_port, "listening": listening,
+                         "bytes_in": moved[0] if moved else None, "bytes_out": moved[1] if moved else None})
+    return rows
 
 
 def _row(iid: str, name: str, status: str, jupyter: str, remote_port: int | None, state: AppState,
@@ -139,9 +150,15 @@ async def _one(args: argparse.Namespace, manager: RemoteManager, row: dict[str, 
 def _text_row(r: dict[str, Any]) -> tuple[str, ...]:
     load = "-" if r["load1"] is None else f"{r['load1']:.2f} / {r['mem_used_pct']:.0f}%"
     jupyter = r["jupyter"] + (f" (VM port {r['remote_port']})" if r["jupyter"] == "running" else "")
-    tunnels = ", ".join(f"{t['purpose']} {t['local_port']} ({'listening' if t['listening'] else 'closed'})"
-                        for t in r["tunnels"]) or "-"
+    tunnels = ", ".join(f"{t['purpose']} {t['local_port']} ({'listening' if t['listening'] else 'closed'}"
+                        + (f", {_traffic(t)})" if t["bytes_in"] is not None else ")") for t in r["tunnels"]) or "-"
     return (r["name"], r["status"], jupyter, load, r["url"] or "-", tunnels, r["error"])
+
+
+def _traffic(t: dict[str, Any]) -> str:
+    import humanize
+
+    return f"↓{humanize.naturalsize(t['bytes_in'], gnu=True)} ↑{humanize.naturalsize(t['bytes_out'], gnu=True)}"
 
 
 def _refuse_host_keys(event: Event) -> None:

@@ -165,6 +165,17 @@ class TunnelChanged:
 
 
 @dataclass(frozen=True, slots=True)
+class TunnelTraffic:
+    """The bytes a tunnel has carried so far (VM → here `bytes_in`, here → VM `bytes_out`): sent about once a second
+    while bytes move, nothing while it is idle. Folded into the tunnel's `TunnelInfo` by the live state."""
+
+    instance_id: str
+    purpose: str
+    bytes_in: int
+    bytes_out: int
+
+
+@dataclass(frozen=True, slots=True)
 class TunnelClosed:
     """A tunnel was closed on purpose (by the user, or because its instance or server went away)."""
 
@@ -278,7 +289,7 @@ class ClusterState:
 
 Event = (
     Polled | SetupProgress | HostKeyQuestion | ConnectionState | JupyterState | LogLines | TunnelChanged
-    | TunnelClosed | IdleNudge | Metrics | ClusterProgress | ClusterState | SecretWanted | BackgroundFailed
-    | HostKeysUnpinned
+    | TunnelTraffic | TunnelClosed | IdleNudge | Metrics | ClusterProgress | ClusterState | SecretWanted
+    | BackgroundFailed | HostKeysUnpinned
 )
 Emit = Callable[[Event], None]

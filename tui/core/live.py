@@ -18,6 +18,7 @@ from tui.core.events import (
     StepStarted,
     TunnelChanged,
     TunnelClosed,
+    TunnelTraffic,
 )
 from tui.core.models import Flavor, Instance, Quota, TunnelInfo, TunnelState, Volume
 
@@ -151,6 +152,9 @@ def _fold(x: InstanceLive, event: Any) -> InstanceLive:
     if isinstance(event, TunnelChanged):
         info = event.info
         return replace(x, tunnels=(*_without(x.tunnels, info.purpose), info))
+    if isinstance(event, TunnelTraffic):
+        return replace(x, tunnels=tuple(replace(t, bytes_in=event.bytes_in, bytes_out=event.bytes_out)
+                                        if t.purpose == event.purpose else t for t in x.tunnels))
     if isinstance(event, TunnelClosed):
         return replace(x, tunnels=_without(x.tunnels, event.purpose))
     if isinstance(event, SetupProgress):

@@ -6,23 +6,35 @@ or any other purpose opened with `forward`. A tunnel that was open is recorded (
 start re-opens it on the same local port when that is free; the last local port of each (instance, purpose) is
 preferred over the profile's.
 Callers hold the instance's lock; failures are raised as `ManagerError`, whose text is meant for the user.
+
+A tunnel may have a follower (`follow`): a task that keeps it pointed at what it reaches (Jupyter's, see
+`tui.core.jupyter.follow`), ended when the tunnel is closed. While tunnels are open, a meter reads their byte counts
+about once a second and reports those that moved as `TunnelTraffic` (nothing while idle), also into this process's
+traffic file for `status` (`tui.core.traffic`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+import contextlib
+from collections.abc import Callable, Coroutine, Iterator
+from typing import Any
 
 import asyncssh
 
 from tui.core.api import ManagerError
 from tui.core.config import Settings
-from tui.core.events import Emit, TunnelChanged, TunnelClosed
+from tui.core.events import Emit, TunnelChanged, TunnelClosed, TunnelTraffic
 from tui.core.models import TunnelInfo, TunnelState
 from tui.core.remote.connection import ConnectionPool, RemoteError, connect
 from tui.core.remote.openssh_forward import openssh_usable
 from tui.core.remote.tunnel import LOOPBACK, PortBusyError, Tunnel, Verify
 from tui.core.services import RemoteContext
 from tui.core.state import JUPYTER, AppState, TunnelRecord
+from tui.core.traffic import TrafficFile
+
+METER_S = 1.0  # how often the byte counts are read (and reported when they moved)
+RECONNECT_MAX_S = 4.0  # the longest wait between reconnects: back within seconds of the VM (and Jupyter)
 
 
 class Tunnels:
@@ -32,6 +44,9 @@ class Tunnels:
         self.pool = pool
         self.emit = emit
         self._open: dict[tuple[str, str], Tunnel] = {}  # (instance id, purpose)
+        self._followers: dict[tuple[str, str], asyncio.Task[None]] = {}
+        self._meter: asyncio.Task[None] | None = None
+        self.traffic = TrafficFile(state.path.parent)
 
     # -- what is open ------------------------------------------------------------------------------------------
 
@@ -81,7 +96,8 @@ class Tunnels:
         tunnel = Tunnel(iid, factory, remote_port, local_port=wanted or None, strict=strict,
                         on_change=lambda info: self.emit(TunnelChanged(info)),
                         keepalive_interval=float(self.settings.ssh.keepalive_s), openssh=target,
-                        close_connection=not via_openssh, purpose=purpose, remote_host=remote_host)
+                        close_connection=not via_openssh, purpose=purpose, remote_host=remote_host,
+                        max_backoff=RECONNECT_MAX_S)
         tunnel.verify = verify
         try:
             await tunnel.open()
@@ -90,7 +106,46 @@ class Tunnels:
         except (RemoteError, OSError, asyncssh.Error, TimeoutError) as exc:
             raise ManagerError(f"tunnel to {ctx.instance.name}: {exc}") from exc
         self._open[(iid, purpose)] = tunnel
+        if self._meter is None or self._meter.done():
+            self._meter = asyncio.create_task(self._metering())
         return tunnel
+
+    def follow(self, instance_id: str, purpose: str, run: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        """Run `run()` as the follower of the tunnel (instance, purpose), unless one runs already; it is cancelled
+        when the tunnel is closed (not when it is parked: the follower brings a parked tunnel back)."""
+        key = (instance_id, purpose)
+        task = self._followers.get(key)
+        if task is None or task.done():
+            self._followers[key] = asyncio.create_task(run())
+
+    async def _unfollow(self, key: tuple[str, str]) -> None:
+        task = self._followers.get(key)
+        if task is None or task is asyncio.current_task():  # a follower replacing its own tunnel goes on
+            return
+        del self._followers[key]
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    async def _metering(self) -> None:
+        """Report the byte counts that moved, about once a second, while tunnels are open."""
+        shown: dict[tuple[str, str], tuple[int, int]] = {}
+        written: object = None
+        try:
+            while self._open:
+                await asyncio.sleep(METER_S)
+                infos = [t.info for t in list(self._open.values())]
+                for info in infos:
+                    counts = (info.bytes_in, info.bytes_out)
+                    if shown.get(info.key, (0, 0)) != counts:
+                        shown[info.key] = counts
+                        self.emit(TunnelTraffic(info.instance, info.purpose, *counts))
+                now = sorted((t.key, t.local_port, t.bytes_in, t.bytes_out) for t in infos)
+                if now != written:
+                    written = now
+                    self.traffic.write(infos)
+        finally:
+            self.traffic.remove()
 
     async def forward(self, ctx: RemoteContext, purpose: str, remote_port: int, *, remote_host: str = LOOPBACK,
                       local_port: int | None = None, strict: bool = False) -> TunnelInfo:
@@ -117,6 +172,7 @@ class Tunnels:
     async def close(self, instance_id: str, purpose: str = JUPYTER, *, forget: bool = True) -> None:
         """Close and drop the tunnel (reported as `TunnelClosed`); `forget`: its record too (not re-opened on the
         next start — its local port is still preferred next time)."""
+        await self._unfollow((instance_id, purpose))
         tunnel = self._open.pop((instance_id, purpose), None)
         if tunnel is not None:
             await tunnel.close()
@@ -130,6 +186,13 @@ class Tunnels:
 
     async def aclose(self) -> None:
         """Close every tunnel; the records stay, so the next start re-opens them."""
+        for key in list(self._followers):
+            await self._unfollow(key)
         tunnels, self._open = list(self._open.values()), {}
         for tunnel in tunnels:
             await tunnel.close()
+        meter, self._meter = self._meter, None
+        if meter is not None:
+            meter.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await meter

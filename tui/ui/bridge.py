@@ -52,7 +52,8 @@ def message_class(kind: type) -> type[CoreMessage[Any]]:
 
         if not _KEYS:
             _KEYS.update({ev.JupyterState: lambda e: e.instance_id, ev.ConnectionState: lambda e: e.instance_id,
-                          ev.TunnelChanged: lambda e: e.info.key, ev.Metrics: lambda e: e.instance_id,
+                          ev.TunnelChanged: lambda e: e.info.key,
+                          ev.TunnelTraffic: lambda e: (e.instance_id, e.purpose), ev.Metrics: lambda e: e.instance_id,
                           ev.ClusterState: lambda e: e.head_id})
         cls = _CLASSES[kind] = type(kind.__name__, (CoreMessage,), {
             "__module__": __name__, "__doc__": f"The core's {kind.__name__} event."})

@@ -1,8 +1,9 @@
 """The Jupyter server's lifecycle on an instance: started (or adopted), reached through its tunnel, followed, stopped.
 
 `JupyterLifecycle` starts Jupyter in a detached screen/tmux session while the tunnel to it is opened ahead, verifies
-the server through the tunnel before reporting it running, keeps the tunnel pointed at the server when it moves
-(after each reconnect and each poll), stops it (refusing while kernels are busy unless forced), and on app start
+the server through the tunnel before reporting it running, keeps the tunnel pointed at the server when it moves or
+comes back (a `JupyterFollower` with every tunnel it opens — the app's and the CLI's alike —, after each reconnect,
+and after each poll), stops it (refusing while kernels are busy unless forced), and on app start
 reattaches the servers recorded in the state. Each operation holds the instance's lock; the servers themselves are
 kept by `JupyterServers`, the tunnels by `Tunnels`.
 """
@@ -21,6 +22,7 @@ from tui.core.config import Settings
 from tui.core.events import Emit, JupyterState, StopOutcome
 from tui.core.hints import command
 from tui.core.jupyter import http
+from tui.core.jupyter.follow import HELD, JupyterFollower
 from tui.core.jupyter.logfollow import LogFollower
 from tui.core.jupyter.logparse import redact
 from tui.core.jupyter.server import ServerHandle, answers
@@ -135,27 +137,74 @@ class JupyterLifecycle:
                                    f"(j, or `{command('jupyter', 'start', ctx.instance.name)}`)")
             return await self._open_tunnel(ctx, handle, local_port, strict)
 
-    async def follow(self, ctx: RemoteContext) -> int | None:
-        """Keep the Jupyter tunnel pointed at the server (see `RemoteManager.follow_jupyter`): the port the tunnel
-        forwards to, or None."""
+    async def follow(self, ctx: RemoteContext, hold: bool = False) -> int | None:
+        """Keep the Jupyter tunnel pointed at the server (see `RemoteManager.follow_jupyter` and
+        tui.core.jupyter.follow): the port the tunnel forwards to, or None. `hold`: the server's process ended —
+        nothing is forwarded until the server is found (the instance's lock waited for, a failing look retried);
+        else the check is skipped while the instance is busy or not connected."""
         iid = ctx.instance.id
         tunnel = self.tunnels.get(iid, JUPYTER)
-        if (tunnel is None or tunnel.state is not TunnelState.UP or not self.connections.pool.is_connected(iid)
-                or self.connections.lock(iid).locked()):
+        if tunnel is None or tunnel.state is not TunnelState.UP:
             return None
+        if not hold and (not self.connections.pool.is_connected(iid) or self.connections.lock(iid).locked()):
+            return None
+        if hold:
+            tunnel.hold(HELD)
         try:
-            port = await self.servers.where(ctx, await self.connections.pool.get(iid), tunnel.remote_port)
-        except FAILURES as exc:
-            log.info("following Jupyter on %s: %s", ctx.instance.name, redact(str(exc)))
-            return None
-        if self.tunnels.get(iid, JUPYTER) is not tunnel:  # replaced meanwhile (j, t)
-            return None
-        if port is None:
-            await self.tunnels.stop(iid, JUPYTER, GONE)
-            return None
-        tunnel.retarget(port)
-        self.tunnels.remember(tunnel)
-        return port
+            async with self.connections.lock(iid):
+                port = await self._where(ctx, tunnel, hold)
+                if port is None or self.tunnels.get(iid, JUPYTER) is not tunnel or _down(tunnel):
+                    return None  # (replaced meanwhile: j, t)
+                if port < 0:  # none runs: forward nothing, keep the local port (the follower looks on)
+                    await tunnel.park(GONE)
+                    return None
+                tunnel.retarget(port)
+                self.tunnels.remember(tunnel)
+                return port
+        finally:
+            tunnel.release()
+
+    async def _where(self, ctx: RemoteContext, tunnel: Tunnel, retry: bool) -> int | None:
+        """Where the server answers now (`JupyterServers.where`); -1 when none runs; None when it cannot be told
+        (after `retry`ing while the tunnel is still the one in use)."""
+        iid = ctx.instance.id
+        while self.tunnels.get(iid, JUPYTER) is tunnel and not _down(tunnel):
+            try:
+                conn = await self.connections.pool.get(iid, ctx.target)
+                port = await self.servers.where(ctx, conn, tunnel.remote_port)
+            except FAILURES as exc:
+                log.info("following Jupyter on %s: %s", ctx.instance.name, redact(str(exc)))
+                if not retry:
+                    return None
+                await asyncio.sleep(1.0)
+                continue
+            return -1 if port is None else port
+        return None
+
+    async def reopen(self, ctx: RemoteContext, tunnel: Tunnel) -> bool:
+        """The Jupyter tunnel `tunnel` (DOWN) forwarding again, on its local port, once a server of this instance
+        answers — found by its session, runtime file and token, then verified through the tunnel. False while none
+        runs; True when done (or when the tunnel was replaced meanwhile). Raises FAILURES while the VM cannot be
+        reached, ManagerError when the tunnel cannot be opened."""
+        iid = ctx.instance.id
+        async with self.connections.lock(iid):
+            if self.tunnels.get(iid, JUPYTER) is not tunnel or not _down(tunnel):
+                return True
+            conn = await self.connections.pool.get(iid, ctx.target)
+            control = await self.servers.control(conn, iid)
+            handle = await control.find()
+            if handle is None:
+                return False
+            self.servers.adopt(ctx, handle, control.settings)
+            if not tunnel.parked:  # closed (not kept by a follower): a new one on its local port
+                await self._open_tunnel(ctx, handle, tunnel.local_port or None, tunnel.strict)
+                return True
+            await tunnel.resume(handle.port)
+            if not await self._answers_through(tunnel, handle):
+                await tunnel.park(GONE)
+                return False
+            self._running(ctx, tunnel, handle)
+            return True
 
     async def reattach_all(self, contexts: Iterable[RemoteContext]) -> list[str]:
         """On app start: the servers recorded in the state found again, reported, their tunnels re-opened (see
@@ -235,8 +284,14 @@ class JupyterLifecycle:
             self.servers.drop(iid)
             raise self.servers.failed(iid, f"Jupyter on {ctx.instance.name} does not answer through the tunnel "
                                            f"within {self.options.ready_timeout:g} s")
+        return self._running(ctx, tunnel, handle)
+
+    def _running(self, ctx: RemoteContext, tunnel: Tunnel, handle: ServerHandle) -> JupyterState:
+        """The tunnel to `handle` answers: verified after each reconnect, followed, recorded, reported."""
+        iid = ctx.instance.id
         tunnel.verify = lambda conn, port: self.servers.where(ctx, conn, port)  # checked after each reconnect
         self.tunnels.remember(tunnel)
+        self.tunnels.follow(iid, JUPYTER, JupyterFollower(self, ctx).run)  # kept on the server from now on
         state = JupyterState(iid, "running", handle.public_url(tunnel.local_port), tunnel.local_port, handle.port)
         self.emit(state)
         return state
@@ -249,3 +304,8 @@ class JupyterLifecycle:
                 return False
             await asyncio.sleep(0.1)
         return True
+
+
+def _down(tunnel: Tunnel) -> bool:
+    """(A function: the state changes while awaiting, which a type checker cannot see.)"""
+    return tunnel.state is TunnelState.DOWN

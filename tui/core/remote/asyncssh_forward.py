@@ -128,7 +128,9 @@ class ChannelPath:
         self.conn = None
 
     async def connection(self) -> asyncssh.SSHClientConnection:
-        """The SSH connection, once the tunnel is UP (TimeoutError after the accept wait)."""
+        """The SSH connection, once the tunnel is UP (TimeoutError after the accept wait, OSError while parked)."""
+        if self.context.refusing():
+            raise OSError("the tunnel forwards nothing now")
         await asyncio.wait_for(self.context.up.wait(), self.context.accept_wait)
         assert self.conn is not None
         return self.conn
@@ -198,6 +200,9 @@ class _LocalSide(asyncio.Protocol):
         except (OSError, asyncssh.Error, TimeoutError):
             self.close()
             return
+        except asyncio.CancelledError:  # the tunnel closes or parks
+            self.close()
+            raise
         if self.transport is None:  # the client left meanwhile
             channel.close()
             return

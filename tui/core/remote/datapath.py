@@ -27,7 +27,8 @@ class Counters:
 class PathContext:
     """The tunnel's side of a data path: its byte counts, task starter and UP event, and how it waits and closes.
 
-    close_connection: whether the tunnel owns its SSH connections (closes them when done with them).
+    close_connection: whether the tunnel owns its SSH connections (closes them when done with them);
+    refusing: whether connections accepted now are to be closed at once (the tunnel is parked: nothing to reach).
     """
 
     counters: Counters
@@ -35,3 +36,4 @@ class PathContext:
     up: asyncio.Event
     accept_wait: float
     close_connection: bool
+    refusing: Callable[[], bool] = lambda: False

@@ -15,17 +15,16 @@ tunnel reads the socket's byte counts from the kernel (TCP_INFO) for its counter
 - our key only (-i, IdentitiesOnly=yes), no agent/X11 forwarding, no config file, BatchMode;
 - the control socket lives in a private 0700 directory; no listener besides the tunnel's own 127.0.0.1 one;
 - ServerAliveInterval/CountMax keepalives: a dead link ends the master, which the tunnel sees and reconnects;
-- an ssh left behind by an app that was killed (SIGKILL: no chance to stop it) is stopped by the next one:
-  each private directory names its owner's pid and its ssh's pid.
+- an ssh left behind by an app that was killed (SIGKILL: no chance to stop it) is stopped by the next start of
+  the app or of any command (tui.core.remote.sshreap): each private directory names its owner (pid and start time),
+  and the ssh is recognised by its control path.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import shutil
-import signal
 import socket
 import struct
 import sys
@@ -37,6 +36,7 @@ import asyncssh
 from tui.core.platform import openssh_handoff_possible
 from tui.core.remote.connection import ENCRYPTION_ALGS, SSHTarget
 from tui.core.remote.hostkeys import key_line
+from tui.core.remote.sshreap import PREFIX, owner_line, reap_orphans
 
 if sys.platform == "linux":  # the kernel's byte counts of a socket (TIOCOUTQ = SIOCOUTQ): Linux only, as the hand-off
     import fcntl
@@ -44,38 +44,6 @@ if sys.platform == "linux":  # the kernel's byte counts of a socket (TIOCOUTQ = 
 
 _ALIAS = "cades-tunnel-host"
 _START_POLL_S = 0.02
-_PREFIX = "cades-fwd-"
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def reap_orphans(tmp: Path | None = None) -> int:
-    """Stop the ssh processes of tunnels whose app is gone (killed without a chance to stop them); remove
-    their directories. Only an ssh whose command line names that very directory is signalled. Returns how many."""
-    reaped = 0
-    for d in Path(tmp or tempfile.gettempdir()).glob(f"{_PREFIX}*"):
-        try:
-            owner = int((d / "owner").read_text())
-        except (OSError, ValueError):
-            continue
-        if _alive(owner):
-            continue
-        with contextlib.suppress(OSError, ValueError):
-            pid = int((d / "ssh.pid").read_text())
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-            if str(d).encode() in cmdline and b"ssh" in cmdline.split(b"\0")[0]:
-                os.kill(pid, signal.SIGTERM)
-                reaped += 1
-        shutil.rmtree(d, ignore_errors=True)
-    return reaped
 
 
 _TCP_INFO_BYTES = struct.Struct("=QQ")  # tcpi_bytes_acked, tcpi_bytes_received (Linux >= 4.2)
@@ -135,8 +103,8 @@ class OpenSSHForward:
         self.remote_port = remote_port
         self.keepalive = keepalive
         reap_orphans()
-        self._dir = Path(tempfile.mkdtemp(prefix=_PREFIX))  # 0700
-        (self._dir / "owner").write_text(str(os.getpid()))
+        self._dir = Path(tempfile.mkdtemp(prefix=PREFIX))  # 0700
+        (self._dir / "owner").write_text(owner_line())
         self.control_path = self._dir / "control"
         self.endpoint: tuple[str, int, str] = (target.host, target.port, target.user or "")
         self._known_hosts = self._dir / "known_hosts"

@@ -99,10 +99,14 @@ class HandoffPath:
         """One accepted connection: wait for UP, hand the socket itself to the ssh master (it then reads and
         writes it directly), count its bytes from the kernel when it ends."""
         try:
+            if self.context.refusing():
+                raise OSError("the tunnel forwards nothing now")
             await asyncio.wait_for(self.context.up.wait(), self.context.accept_wait)
             proc = await self.forward.attach(client)
-        except (OSError, TimeoutError):
+        except (OSError, TimeoutError, asyncio.CancelledError) as exc:
             client.close()
+            if isinstance(exc, asyncio.CancelledError):
+                raise
             return
         self.attached.add(client)
         try:

@@ -15,8 +15,9 @@ serves it directly; its byte counts come from the kernel. The listener, states a
 
 A tunnel may be told what it reaches (`verify`): after every reconnect, before it says UP again, `verify(conn,
 remote_port)` says where the service answers now — the same port, the port it moved to (the tunnel follows it), or
-None when it is gone: the tunnel then stops listening and turns DOWN with `GONE` as its error, so nothing is sent
-to whatever program took the old port.
+None when it is gone: the tunnel then turns DOWN with `GONE` as its error and forwards nothing (`park`: it keeps
+its local port, and closes the connections it accepts), so nothing is sent to whatever program took the old port;
+`resume` makes it forward again. `hold` / `release` pause forwarding while what it reaches is being checked.
 
 State changes are reported as `tui.core.models.TunnelInfo` through `on_change`.
 
@@ -101,8 +102,11 @@ class Tunnel:
         self._close_connection = close_connection
         self._counters = Counters()
         self._up = asyncio.Event()
+        self._changed = asyncio.Event()  # set (and replaced) at every report
         self._tasks: set[asyncio.Task[None]] = set()
-        self._context = PathContext(self._counters, self._spawn, self._up, accept_wait, close_connection)
+        self.parked = False  # see `park()`
+        self._context = PathContext(self._counters, self._spawn, self._up, accept_wait, close_connection,
+                                    lambda: self.parked)
         if openssh is not None and openssh_usable(openssh):
             forward = OpenSSHForward(openssh, remote_host, remote_port, self._keepalive)
             self._path: ChannelPath | HandoffPath = HandoffPath(self._context, forward, connect_timeout)
@@ -150,6 +154,63 @@ class Tunnel:
             self._forward.remote_port = remote_port
         self._set_state(self.state)
 
+    def hold(self, reason: str) -> None:
+        """Stop handing new connections on (they wait, as during a reconnect) until `release()`: what the tunnel
+        reaches may have gone, and is being checked. Reported as RECONNECTING with `reason`."""
+        if self._closing or self.state is not TunnelState.UP:
+            return
+        self._up.clear()
+        self.error = reason
+        self._set_state(TunnelState.RECONNECTING)
+
+    def release(self) -> None:
+        """Forward again after `hold()` (what it reaches was verified meanwhile)."""
+        if self._closing or self._up.is_set() or self.state is not TunnelState.RECONNECTING or not self._held():
+            return
+        self._up.set()
+        self.error = ""
+        self._set_state(TunnelState.UP)
+
+    def _held(self) -> bool:
+        """Whether the path is still there to forward on (a hold, not a lost connection)."""
+        return self._path.conn is not None if isinstance(self._path, ChannelPath) else self._path.forward.running
+
+    async def park(self, reason: str) -> None:
+        """Stop forwarding but keep the local port (no other program takes it meanwhile): the data path ends,
+        connections accepted meanwhile are closed at once; DOWN with `reason`, until `resume()`."""
+        await self._unsupervise()
+        self.parked = True
+        self._up.clear()
+        await self._drop_tasks()
+        if self._forward is not None:
+            await self._forward.stop()  # (its private directory stays for the next master)
+        else:
+            await self._path.close()
+        self.error = reason
+        self._set_state(TunnelState.DOWN)
+
+    async def resume(self, remote_port: int) -> None:
+        """Forward again after `park()`, to `remote_port` (verified by the caller). Raises OSError, asyncssh.Error,
+        TimeoutError, or the connect factory's errors; the tunnel then stays parked."""
+        conn = await asyncio.wait_for(self._connect(), self._connect_timeout)
+        self.retarget(remote_port)
+        self.parked = False
+        try:
+            await self._adopt(conn)
+        except BaseException:
+            self.parked = True
+            if self._close_connection:
+                conn.close()
+            raise
+        self._supervisor = asyncio.create_task(self._supervise())
+
+    async def wait_change(self, state: TunnelState, timeout: float | None = None) -> None:
+        """Until the tunnel is no longer in `state` (or `timeout` seconds passed)."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                while self.state is state:
+                    await self._changed.wait()
+
     @property
     def backend(self) -> str:
         """"openssh" when an ssh process carries the bytes, else "asyncssh"."""
@@ -182,38 +243,41 @@ class Tunnel:
     async def close(self, reason: str = "") -> None:
         """Stop listening, drop forwarded connections and the SSH connection; state DOWN (`reason` its error)."""
         self._closing = True
-        if self._supervisor is not None and self._supervisor is not asyncio.current_task():
-            self._supervisor.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._supervisor
+        await self._unsupervise()
         await self._shut(reason)
+
+    async def _unsupervise(self) -> None:
+        supervisor, self._supervisor = self._supervisor, None
+        if supervisor is not None and supervisor is not asyncio.current_task():
+            supervisor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await supervisor
+
+    async def _drop_tasks(self) -> None:
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=2.0)
 
     async def _shut(self, reason: str) -> None:
         server = self._path.stop_serving()
         if server is not None:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(server.wait_closed(), 2.0)
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            await asyncio.wait(tasks, timeout=2.0)
+        await self._drop_tasks()
         await self._path.close()
         self._up.clear()
         self.error = reason
         self._set_state(TunnelState.DOWN)
 
     async def wait_state(self, state: TunnelState, timeout: float) -> bool:
-        """Poll until the tunnel is in `state`; False after `timeout` seconds."""
-        async def _poll() -> None:
-            while self.state is not state:
-                await asyncio.sleep(0.02)
-
-        try:
-            await asyncio.wait_for(_poll(), timeout)
-        except TimeoutError:
-            return False
-        return True
+        """Until the tunnel is in `state`; False after `timeout` seconds."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                while self.state is not state:
+                    await self._changed.wait()
+        return self.state is state
 
     # -- internals ----------------------------------------------------------------------------------
 
@@ -252,9 +316,8 @@ class Tunnel:
             self._path.drop()
             self.error = "connection lost"
             self._set_state(TunnelState.RECONNECTING)
-            if not await self._reconnect():
-                self._closing = True
-                await self._shut(self.gone_reason)
+            if not await self._reconnect():  # what it reached is gone: keep the port, forward nothing
+                await self.park(self.gone_reason)
                 return
 
     async def _reconnect(self) -> bool:
@@ -287,6 +350,8 @@ class Tunnel:
         if state is not self.state:
             self.since = datetime.now(UTC)
             self.state = state
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()  # (wakes `wait_state` / `wait_change`)
         if self._on_change is not None:
             self._on_change(self.info)
 
