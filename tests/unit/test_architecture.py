@@ -178,7 +178,7 @@ AWAITED_BY_THEIR_CREATOR = {
     "tui/core/jupyter/lifecycle.py": 1,  # the tunnel opened while Jupyter boots: awaited in the start's `finally`
     "tui/core/jupyter/server.py": 1,  # the start's log collector: cancelled and awaited when the server is ready
     "tui/core/jupyter/logtail.py": 1,  # the tail's reader: cancelled and awaited by `LogTail.close`
-    "tui/core/remote/tunnel.py": 2,  # the supervisor: to move to `tui.core.tasks.spawn` with the tunnel's rewrite
+    "tui/core/jupyter/follow.py": 2,  # the process watch and the state wait: raced, cancelled and awaited at once
 }
 
 

@@ -31,6 +31,7 @@ from tui.core.remote.openssh_forward import openssh_usable
 from tui.core.remote.tunnel import LOOPBACK, PortBusyError, Tunnel, Verify
 from tui.core.services import RemoteContext
 from tui.core.state import JUPYTER, AppState, TunnelRecord
+from tui.core.tasks import spawn
 from tui.core.traffic import TrafficFile
 
 METER_S = 1.0  # how often the byte counts are read (and reported when they moved)
@@ -107,7 +108,7 @@ class Tunnels:
             raise ManagerError(f"tunnel to {ctx.instance.name}: {exc}") from exc
         self._open[(iid, purpose)] = tunnel
         if self._meter is None or self._meter.done():
-            self._meter = asyncio.create_task(self._metering())
+            self._meter = spawn(self._metering(), name="counting the bytes of the tunnels", emit=self.emit)
         return tunnel
 
     def follow(self, instance_id: str, purpose: str, run: Callable[[], Coroutine[Any, Any, None]]) -> None:
@@ -116,7 +117,8 @@ class Tunnels:
         key = (instance_id, purpose)
         task = self._followers.get(key)
         if task is None or task.done():
-            self._followers[key] = asyncio.create_task(run())
+            self._followers[key] = spawn(run(), name=f"keeping the {purpose} tunnel on its server", emit=self.emit,
+                                         instance_id=instance_id)
 
     async def _unfollow(self, key: tuple[str, str]) -> None:
         task = self._followers.get(key)

@@ -42,6 +42,7 @@ from tui.core.remote.datapath import Counters, PathContext
 from tui.core.remote.localport import LOOPBACK, PortBusyError, bind_loopback, find_port_holder, is_loopback_peer
 from tui.core.remote.openssh_forward import OpenSSHForward, direct_endpoint, openssh_usable
 from tui.core.remote.openssh_handoff import HandoffPath
+from tui.core.tasks import spawn
 
 __all__ = [
     "GONE",
@@ -202,7 +203,7 @@ class Tunnel:
             if self._close_connection:
                 conn.close()
             raise
-        self._supervisor = asyncio.create_task(self._supervise())
+        self._start_supervisor()
 
     async def wait_change(self, state: TunnelState, timeout: float | None = None) -> None:
         """Until the tunnel is no longer in `state` (or `timeout` seconds passed)."""
@@ -237,7 +238,7 @@ class Tunnel:
             if self._forward is not None:
                 await self._forward.close()
             raise
-        self._supervisor = asyncio.create_task(self._supervise())
+        self._start_supervisor()
         return self.info
 
     async def close(self, reason: str = "") -> None:
@@ -341,8 +342,19 @@ class Tunnel:
             self.reconnects += 1
             return True
 
+    def _start_supervisor(self) -> None:
+        """The task that keeps the tunnel up (keepalives, reconnects). Should it die of an error, the tunnel says so:
+        DOWN with the reason (a TunnelChanged the user sees), and the app log has the traceback."""
+        def died(exc: BaseException) -> None:
+            self.error = f"the tunnel stopped reconnecting: {exc or type(exc).__name__}"
+            self._set_state(TunnelState.DOWN)
+
+        self._supervisor = spawn(self._supervise(), name=f"keeping the {self.purpose} tunnel to {self.instance} up",
+                                 emit=None, instance_id=self.instance, on_error=died)
+
     def _spawn(self, coro: Awaitable[None]) -> None:
-        task: asyncio.Task[None] = asyncio.ensure_future(coro)
+        task: asyncio.Task[None] = spawn(_awaited(coro), name=f"a connection through the {self.purpose} tunnel",
+                                         emit=None, instance_id=self.instance)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -369,3 +381,7 @@ async def _verified(
     if port is None and close_connection:
         conn.close()
     return port
+
+
+async def _awaited(aw: Awaitable[None]) -> None:
+    await aw
