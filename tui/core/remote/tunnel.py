@@ -207,10 +207,7 @@ class Tunnel:
 
     async def wait_change(self, state: TunnelState, timeout: float | None = None) -> None:
         """Until the tunnel is no longer in `state` (or `timeout` seconds passed)."""
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(timeout):
-                while self.state is state:
-                    await self._changed.wait()
+        await _until(self, lambda: self.state is not state, timeout)
 
     @property
     def backend(self) -> str:
@@ -274,11 +271,7 @@ class Tunnel:
 
     async def wait_state(self, state: TunnelState, timeout: float) -> bool:
         """Until the tunnel is in `state`; False after `timeout` seconds."""
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(timeout):
-                while self.state is not state:
-                    await self._changed.wait()
-        return self.state is state
+        return await _until(self, lambda: self.state is state, timeout)
 
     # -- internals ----------------------------------------------------------------------------------
 
@@ -345,12 +338,8 @@ class Tunnel:
     def _start_supervisor(self) -> None:
         """The task that keeps the tunnel up (keepalives, reconnects). Should it die of an error, the tunnel says so:
         DOWN with the reason (a TunnelChanged the user sees), and the app log has the traceback."""
-        def died(exc: BaseException) -> None:
-            self.error = f"the tunnel stopped reconnecting: {exc or type(exc).__name__}"
-            self._set_state(TunnelState.DOWN)
-
         self._supervisor = spawn(self._supervise(), name=f"keeping the {self.purpose} tunnel to {self.instance} up",
-                                 emit=None, instance_id=self.instance, on_error=died)
+                                 emit=None, instance_id=self.instance, on_error=lambda exc: _died(self, exc))
 
     def _spawn(self, coro: Awaitable[None]) -> None:
         task: asyncio.Task[None] = spawn(_awaited(coro), name=f"a connection through the {self.purpose} tunnel",
@@ -385,3 +374,18 @@ async def _verified(
 
 async def _awaited(aw: Awaitable[None]) -> None:
     await aw
+
+
+async def _until(tunnel: Tunnel, done: Callable[[], bool], timeout: float | None) -> bool:
+    """Wake at each state change until `done()` (or `timeout` seconds passed); whether it is done."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(timeout):
+            while not done():
+                await tunnel._changed.wait()
+    return done()
+
+
+def _died(tunnel: Tunnel, exc: BaseException) -> None:
+    """The supervisor died of an error: the tunnel says so (DOWN with the reason, a TunnelChanged the user sees)."""
+    tunnel.error = f"the tunnel stopped reconnecting: {exc or type(exc).__name__}"
+    tunnel._set_state(TunnelState.DOWN)
