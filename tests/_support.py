@@ -42,7 +42,7 @@ E = TypeVar("E")
 # What starts a process, an SSH host or a sandbox cloud when test code names it: the sandbox and its VMs, any
 # subprocess (`python -m tui` included), a fork or exec, an SSH server or connection, the app's `--demo` cloud.
 STARTS = re.compile(
-    r"\b(?:Sandbox|SSHHost|running_sandbox|AsyncSSHServer|Popen|create_subprocess_\w+|start_demo|LazyDemo)\("
+    r"\b(?:Sandbox|SSHHost|running_sandbox|AsyncSSHServer|Popen|create_subprocess_\w+|start_demo|LazyDemo|RealCloud)\("
     r"|--demo\b"
     r"|\bsubprocess\b|\bpexpect\b|\bos\.(?:fork|exec\w*|spawn\w*|system|popen)\b|\bpty\.(?:fork|spawn)\b"
     r"|\basyncssh\.(?:connect|listen|create_server|create_connection)\b"

@@ -28,6 +28,7 @@ STARTERS = {
     "remote/conftest.py": {"ssh_host", "target"},
     "sandbox/conftest.py": {"sandbox", "conn"},
     "ui/conftest.py": {"sb", "cloud", "scene_sandbox", "make_app"},
+    "realcloud/conftest.py": {"realcloud", "keystone", "rc_cloud"},
 }
 PURE = {"client_key", "client_key_file", "forwarder", "pkg_cache", "uv_on_path", "echo_port", "roundtrip", "ui",
         "jupyter_cmd", "_isolated_xdg", "_quick_waits", "_fresh_log_once"}

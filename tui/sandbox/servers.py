@@ -188,9 +188,11 @@ def create_server(sb: Sandbox, body: dict[str, Any], enforce_quota: bool = True)
         raise nova_error(400, "Invalid key_name provided.")
     network_id = booting.network_id(sb, body)
     group_ids = _security_groups(sb, body)
-    metadata = body.get("metadata") or {}
+    metadata = body.get("metadata", {})  # present means an object: Nova's schema refuses `"metadata": null`
     if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
-        raise nova_error(400, "Invalid input for field/attribute metadata.")
+        raise nova_error(400, f"Invalid input for field/attribute metadata. Value: {metadata}. "
+                              f"{metadata} is not of type 'object'" if not isinstance(metadata, dict)
+                         else "Invalid input for field/attribute metadata.")
     if enforce_quota:
         quota_check(sb, {"instances": 1, "cores": flavor["vcpus"], "ram": flavor["ram"]})
 

@@ -42,13 +42,16 @@ class OpenStackServers(OpenStackBase):
                 raise NotFound(f"network '{spec.network}' not found", "pick one of the project's networks")
             say(f"Creating server {spec.name} ({flavor.name}, {image.name}, {spec.volume_size_gb} GB boot volume)")
             later = spec.public_ip and not wait
+            optional = {  # what is not given is left out: real Nova refuses `"metadata": null` (400)
+                "metadata": {FLOATING_IP_PENDING: "when-active"} if later else None,
+                "key_name": spec.key_name or None,
+                "security_groups": [{"name": g} for g in spec.security_groups] or None,
+            }
             server = c.compute.create_server(
                 name=spec.name,
-                metadata={FLOATING_IP_PENDING: "when-active"} if later else None,
+                **{k: v for k, v in optional.items() if v is not None},
                 flavor_id=flavor.id,
                 networks=[{"uuid": network.id}],
-                key_name=spec.key_name or None,
-                security_groups=[{"name": g} for g in spec.security_groups] or None,
                 block_device_mapping=[{
                     "boot_index": 0,
                     "uuid": image.id,
