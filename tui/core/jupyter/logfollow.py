@@ -23,7 +23,7 @@ from tui.core.services import RemoteContext
 from tui.core.state import AppState
 
 if TYPE_CHECKING:
-    from tui.core.manager import ManagerOptions
+    from tui.core.options import ManagerOptions
 
 
 class LogFollower:
