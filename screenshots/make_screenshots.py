@@ -19,10 +19,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from recorded import jupyter_events, log_events, setup_events  # screenshots/recorded.py, next to this script
+
 from tui.core.cloud.openstack_cloud import OpenStackCloud
 from tui.core.config import Settings
 from tui.core.engine import engine_factory
-from tui.core.recorded import jupyter_events, log_events, setup_events
 from tui.ui.app import CadesApp
 from tui.ui.screens.help import HelpScreen
 from tui.ui.screens.jupyter_log import JupyterLogScreen
@@ -100,7 +101,8 @@ async def _capture(clouds_yaml: Path, out: Path) -> list[Path]:
         # the Dask cluster screen, from a recorded scheduler view (its progress in the Setup log pane)
         import time
 
-        from tui.core.recorded import cluster_events, cluster_state
+        from recorded import cluster_events, cluster_state
+
         from tui.ui.screens.cluster import ClusterScreen
 
         cluster = app._cluster_screen = ClusterScreen(inst.id, inst.name)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from tui.core import hints, paths
 from tui.core.config import ConfigError, Settings, load_settings
-from tui.core.demo import LazyDemo, host_note
+from tui.core.demo import DemoCloud, LazyDemo, host_note
 
 EXIT_USAGE = 2
 
@@ -62,6 +62,16 @@ def err(message: str) -> None:
     print(f"cades-tui: error: {message}", file=sys.stderr)
 
 
+def start_sandbox(root: Path) -> DemoCloud:
+    """The demo's sandbox cloud in `root`, seeded with the demo's instance and started (the core never imports the
+    sandbox: it is handed this)."""
+    from tui.sandbox import Sandbox
+
+    sandbox = Sandbox(root, seed_demo=True)
+    sandbox.start()
+    return sandbox
+
+
 def prepare(args: argparse.Namespace) -> tuple[Settings, LazyDemo | None] | int:
     """The settings to run with (and the demo sandbox, started on first use), or an exit code after a one-line
     error on stderr."""
@@ -75,7 +85,7 @@ def prepare(args: argparse.Namespace) -> tuple[Settings, LazyDemo | None] | int:
         return EXIT_USAGE
     demo = None
     if getattr(args, "demo", False):
-        demo = LazyDemo()
+        demo = LazyDemo(start_sandbox)
         settings = settings.with_cloud("sandbox", str(demo.clouds_yaml))
         if note := host_note():  # Windows: the cloud panes work, the SSH VMs need WSL
             print(f"cades-tui: note: {note}", file=sys.stderr)

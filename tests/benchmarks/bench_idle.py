@@ -48,7 +48,7 @@ APP = textwrap.dedent("""
     import sys
     from tui.core.config import JupyterSettings, Settings, SSHSettings
     from tui.core.engine import engine_factory, open_cloud
-    from tui.core.manager import ManagerOptions
+    from tui.core.options import ManagerOptions
     from tui.ui.app import CadesApp
     clouds, port, jupyter = sys.argv[1], int(sys.argv[2]), sys.argv[3]
     settings = Settings(cloud="sandbox", clouds_yaml=clouds, ssh=SSHSettings(use_ssh_config=False),
@@ -79,7 +79,7 @@ async def prepare(clouds: Path, port: int) -> tuple[str, int]:
     """3 instances; Jupyter started on the first with its tunnel; left running. (its name, the tunnel's port)"""
     from tui.core.cloud.launch import plan_launch
     from tui.core.engine import CoreEngine, open_cloud
-    from tui.core.manager import ManagerOptions
+    from tui.core.options import ManagerOptions
     from tui.core.services import Services, launch_instance
 
     settings = settings_for(clouds, port)

@@ -217,7 +217,7 @@ async def jupyter_cycles(work: Path, rounds: int,
     from tui.core.cloud.launch import plan_launch
     from tui.core.config import JupyterSettings, Settings, SSHSettings
     from tui.core.engine import CoreEngine, open_cloud
-    from tui.core.manager import ManagerOptions
+    from tui.core.options import ManagerOptions
     from tui.core.services import Services, launch_instance
     from tui.sandbox.sshhost import free_port
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import asyncssh
 
-from tui.core.guide import SetupRunner, SetupSettings, SSHExecutor
+from tui.core.guide import SetupRunner, SetupSpec, SSHExecutor
 from tui.core.remote.commands import CommandLog
 from tui.core.remote.connection import ConnectionPool, SSHTarget, openssh_argv
 from tui.sandbox.sshhost import SSHHost
@@ -64,7 +64,7 @@ async def one_host(work: Path, cache: Path, key: tuple[Path, str], name: str) ->
         known = work / f"{name}-known_hosts"
         known.write_text(host.known_hosts_line() + "\n")
         target = SSHTarget("127.0.0.1", host.port, host.user, key[0], known)
-        settings = SetupSettings(env=(("UV_CACHE_DIR", str(cache / "uv")), ("PIP_CACHE_DIR", str(cache / "pip"))))
+        settings = SetupSpec(env=(("UV_CACHE_DIR", str(cache / "uv")), ("PIP_CACHE_DIR", str(cache / "pip"))))
         executor = SSHExecutor(pool, name, target, CommandLog(work / f"{name}.log"), settings.env)
         times = []
         for _ in range(2):

@@ -69,8 +69,9 @@ def test_demo_key_is_adopted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     from tui.conventions import DEMO_KEY
     from tui.core.demo import start_demo
     from tui.core.keys import KeyStore
+    from tui.startup import start_sandbox
 
-    demo = start_demo(tmp_path / "sb")
+    demo = start_demo(start_sandbox, tmp_path / "sb")
     try:
         key = KeyStore().private_path(DEMO_KEY)
         assert key.exists() and oct(key.stat().st_mode & 0o777) == "0o600"
@@ -85,13 +86,14 @@ def test_demo_option_after_the_name_and_before_the_remote_command(tmp_path: Path
                                                                    capfd: pytest.CaptureFixture[str]) -> None:
     """`ssh NAME --demo -- CMD`, like every other command that takes --demo after NAME."""
     from tui.core.demo import start_demo
+    from tui.startup import start_sandbox
 
     monkeypatch.setenv("CADES_TUI_SANDBOX_DIR", str(tmp_path / "sb"))
     try:
         assert main(["ssh", "analytics-1", "--demo", "--", "echo", "demo-says-hi"]) == 0, capfd.readouterr().err
         assert "demo-says-hi" in capfd.readouterr().out
     finally:  # the demo keeps its VMs running, as a cloud does: power them off for real
-        demo = start_demo(tmp_path / "sb")
+        demo = start_demo(start_sandbox, tmp_path / "sb")
         demo.sandbox.stop()
         demo.lock.close() if demo.lock else None
 
@@ -100,15 +102,16 @@ def test_demo_vms_keep_running_while_the_app_is_closed(tmp_path: Path, monkeypat
                                                          capfd: pytest.CaptureFixture[str]) -> None:
     """A detached screen session (where Jupyter lives) survives the demo's sandbox going away and coming back."""
     from tui.core.demo import start_demo
+    from tui.startup import start_sandbox
 
-    demo = start_demo(tmp_path / "sb")
+    demo = start_demo(start_sandbox, tmp_path / "sb")
     monkeypatch.setenv("OS_CLIENT_CONFIG_FILE", str(demo.clouds_yaml))
     monkeypatch.setenv("OS_CLOUD", "sandbox")
     try:
         assert main(["ssh", "analytics-1", "--", "screen -dmS keepme sleep 300"]) == 0
     finally:
         demo.stop()
-    demo = start_demo(tmp_path / "sb")
+    demo = start_demo(start_sandbox, tmp_path / "sb")
     try:
         capfd.readouterr()
         assert main(["ssh", "analytics-1", "--", "screen -ls keepme"]) == 0

@@ -193,9 +193,10 @@ def test_app_hand_off_runs_the_builtin_client_against_the_running_demo(tmp_path:
     from tui.core.config import load_settings
     from tui.core.demo import start_demo
     from tui.core.remote.interactive import builtin_client_argv
+    from tui.startup import start_sandbox
 
     monkeypatch.setenv("CADES_TUI_SANDBOX_DIR", str(tmp_path / "sb"))
-    demo = start_demo(tmp_path / "sb")
+    demo = start_demo(start_sandbox, tmp_path / "sb")
     assert demo.sandbox is not None
     try:
         settings = load_settings().with_cloud("sandbox", str(demo.clouds_yaml))  # as tui.startup.prepare does

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tui.core.cloud.base import CloudError, QuotaExceeded, RateLimited, Unreachable
+from tui.core.cloud.base import CloudError, CloudUnreachable, QuotaExceeded, RateLimited
 from tui.core.cloud.openstack_cloud import OpenStackCloud
 
 
@@ -18,7 +18,7 @@ def cloud(sandbox) -> Iterator[OpenStackCloud]:  # type: ignore[no-untyped-def]
 
 def test_slow_api_times_out_cleanly(cloud: OpenStackCloud, sandbox) -> None:  # type: ignore[no-untyped-def]
     sandbox.faults.latency_s = 3.0
-    with pytest.raises(Unreachable, match="did not answer in time"):
+    with pytest.raises(CloudUnreachable, match="did not answer in time"):
         cloud.list_flavors()
     sandbox.faults.latency_s = 0.0
     assert cloud.list_flavors()  # and it works again

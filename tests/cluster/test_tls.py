@@ -9,8 +9,16 @@ import threading
 from pathlib import Path
 
 import pytest
+from cryptography import x509
 
-from tui.core.cluster.tls import MemberTLS, expires, issue, load_ca, new_ca, san_addresses
+from tui.core.cluster.tls import MemberTLS, expires, issue, load_ca, new_ca
+
+
+def san_addresses(cert_pem: bytes) -> list[str]:
+    """The addresses a certificate names: IP addresses, then DNS names."""
+    cert = x509.load_pem_x509_certificate(cert_pem)
+    ext = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    return [str(v) for v in ext.get_values_for_type(x509.IPAddress)] + ext.get_values_for_type(x509.DNSName)
 
 
 def _files(tmp: Path, m: MemberTLS, tag: str) -> tuple[str, str, str]:

@@ -18,8 +18,8 @@ from tests._support import JUPYTER, Events, launch, sandbox_services, sandbox_se
 from tui.core.cloud.base import Cloud
 from tui.core.config import Settings
 from tui.core.engine import CoreEngine, open_cloud
-from tui.core.manager import ManagerOptions
 from tui.core.models import Instance
+from tui.core.options import ManagerOptions
 from tui.core.services import Services
 
 

@@ -76,7 +76,7 @@ async def test_poll_is_emitted_and_folded(rig: tuple[CoreEngine, Events], cloudy
 def _fresh_engine(cloudy: Cloudy, events: Events, base: Path) -> CoreEngine:
     """An engine with a known_hosts of its own (empty): what it trusts comes from this test alone."""
     from tests._support import JUPYTER
-    from tui.core.manager import ManagerOptions
+    from tui.core.options import ManagerOptions
     from tui.core.services import Services
 
     services = Services(cloudy.settings, cloudy.services.keystore, base / "state", base / "known_hosts")
@@ -185,7 +185,7 @@ async def test_forget_instance_closes_its_tunnels_and_drops_its_state(
     assert a.id not in saved.servers and not [k for k in saved.tunnels if k[0] == a.id]
     assert fold(events).get(a.id).tunnels == ()  # type: ignore[union-attr]
     for port in (state.local_port, dashboard.local_port):
-        with pytest.raises(http.HTTPError, match="Connect call failed"):  # nothing listens there any more
+        with pytest.raises(http.NoReply, match="Connect call failed"):  # nothing listens there any more
             await http.request(http.tcp_opener("127.0.0.1", port), "GET", "/api")
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tui.core.guide import SetupEvent, SetupRunner, SetupSettings, SSHExecutor
+from tui.core.guide import SetupEvent, SetupRunner, SetupSpec, SSHExecutor
 from tui.core.guide.runner import PipelineFinished
 from tui.core.remote.commands import CommandLog
 from tui.core.remote.connection import ConnectionPool, SSHTarget
@@ -58,10 +58,10 @@ class Rig:
     pool: ConnectionPool = field(default_factory=ConnectionPool)
     events: list[SetupEvent] = field(default_factory=list)
 
-    def executor(self, settings: SetupSettings) -> SSHExecutor:
+    def executor(self, settings: SetupSpec) -> SSHExecutor:
         return SSHExecutor(self.pool, "i-1", self.target, self.log, settings.env)
 
-    async def setup(self, settings: SetupSettings, **kwargs: object) -> PipelineFinished:
+    async def setup(self, settings: SetupSpec, **kwargs: object) -> PipelineFinished:
         self.events.clear()
         runner = SetupRunner(settings, self.executor(settings), self.events.append, **kwargs)  # type: ignore[arg-type]
         return await runner.run()

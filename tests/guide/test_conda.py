@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tui.core.guide import InstallMethod, OutputLines, SetupSettings
+from tui.core.guide import InstallMethod, OutputLines, SetupSpec
 from tui.core.guide.steps import DetectSystem, InstallPythonEnv, WaitForSSH
 from tui.core.models import StepStatus
 from tui.sandbox.sshhost import SSHHost
@@ -77,7 +77,7 @@ async def test_miniforge_with_fake_installer(
     pkg_cache: tuple[tuple[str, str], ...],
 ) -> None:
     base, seen = installer_server
-    settings = SetupSettings(
+    settings = SetupSpec(
         method=InstallMethod.MINIFORGE,
         installer_url=base + "/Miniforge3-{os}-{arch}.sh",
         packages=("iniconfig",),
@@ -101,7 +101,7 @@ async def test_miniforge_with_fake_installer(
 
 async def test_installer_download_failure_is_reported(rig: Rig, installer_server: tuple[str, list[str]]) -> None:
     base, _ = installer_server
-    settings = SetupSettings(method="anaconda", installer_url=base + "/missing.sh")  # type: ignore[arg-type]
+    settings = SetupSpec(method="anaconda", installer_url=base + "/missing.sh")  # type: ignore[arg-type]
     result = await rig.setup(settings, steps=[WaitForSSH(), DetectSystem(), InstallPythonEnv()])
     failed = result.results[-1]
     assert failed.status is StepStatus.FAILED and "missing.sh" in failed.command

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from tui.core.guide import OutputLines, SetupSettings, StepFinished
+from tui.core.guide import OutputLines, SetupSpec, StepFinished
 from tui.core.guide.steps import SetupContext, Step, WaitForSSH
 from tui.core.models import StepStatus
 
@@ -28,7 +28,7 @@ class Quiet(Step):
 
 
 async def test_a_silent_step_says_every_few_seconds_that_it_is_still_running(rig: Rig) -> None:
-    result = await rig.setup(SetupSettings(), steps=[WaitForSSH(), Quiet()], heartbeat_s=0.5)
+    result = await rig.setup(SetupSpec(), steps=[WaitForSSH(), Quiet()], heartbeat_s=0.5)
     assert result.ok, result.summary
     lines = [line for e in rig.events if isinstance(e, OutputLines) and e.step == "quiet" for line in e.lines]
     beats = [line for line in lines if line.startswith("… still running")]

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from tui.core.guide import OutputLines, Reconnecting, SetupRunner, SetupSettings, StepFinished, StepStarted, VolumeSpec
+from tui.core.guide import OutputLines, Reconnecting, SetupRunner, SetupSpec, StepFinished, StepStarted, VolumeSpec
 from tui.core.guide.steps import CreateWorkspace, DetectSystem, MountVolume, WaitForSSH, WriteJupyterConfig
 from tui.core.models import StepStatus
 from tui.core.remote.connection import HostKeyUnknown
@@ -31,7 +31,7 @@ def started(rig: Rig) -> list[str]:
 async def test_full_uv_pipeline_then_idempotent_rerun(
     rig: Rig, ssh_host: SSHHost, pkg_cache: tuple[tuple[str, str], ...]
 ) -> None:
-    settings = SetupSettings(env=pkg_cache, jupyter_port=8899)
+    settings = SetupSpec(env=pkg_cache, jupyter_port=8899)
     first = await rig.setup(settings)
     assert first.ok, first.summary
     assert statuses(rig) == {
@@ -81,7 +81,7 @@ async def test_resume_after_sshd_killed_mid_install(
             loop.call_later(1.0, ssh_host.start)
 
     # small, and uv from PATH: the full install (venv + pip install uv + Jupyter) is tested above
-    settings = SetupSettings(env=pkg_cache + uv_on_path, packages=("iniconfig",))
+    settings = SetupSpec(env=pkg_cache + uv_on_path, packages=("iniconfig",))
     result = await SetupRunner(settings, rig.executor(settings), on_event).run()
     assert cut and result.ok, result.summary
     assert any(isinstance(e, Reconnecting) and e.step == "python" for e in rig.events)
@@ -98,7 +98,7 @@ async def test_cut_without_quick_return_fails_then_rerun_completes(
     rig: Rig, ssh_host: SSHHost, pkg_cache: tuple[tuple[str, str], ...], uv_on_path: tuple[tuple[str, str], ...]
 ) -> None:
     loop = asyncio.get_running_loop()
-    settings = SetupSettings(env=pkg_cache + uv_on_path, reconnect_seconds=1.0, packages=("iniconfig",))
+    settings = SetupSpec(env=pkg_cache + uv_on_path, reconnect_seconds=1.0, packages=("iniconfig",))
     cut: list[bool] = []
 
     def on_event(event: object) -> None:
@@ -122,7 +122,7 @@ async def test_failing_step_is_reported_and_stops(
     rig: Rig, pkg_cache: tuple[tuple[str, str], ...], uv_on_path: tuple[tuple[str, str], ...]
 ) -> None:
     bogus = "cades-tui-no-such-package-7f3a"
-    settings = SetupSettings(env=pkg_cache + uv_on_path, packages=("iniconfig",), extra_packages=(bogus,))
+    settings = SetupSpec(env=pkg_cache + uv_on_path, packages=("iniconfig",), extra_packages=(bogus,))
     result = await rig.setup(settings)
     assert not result.ok
     failed = result.results[-1]
@@ -137,7 +137,7 @@ async def test_failing_step_is_reported_and_stops(
 async def test_wait_for_ssh_until_the_host_comes_up(rig: Rig, ssh_host: SSHHost) -> None:
     ssh_host.kill()
     asyncio.get_running_loop().call_later(1.0, ssh_host.start)
-    result = await rig.setup(SetupSettings(ssh_wait_seconds=20), steps=[WaitForSSH(), CreateWorkspace()])
+    result = await rig.setup(SetupSpec(ssh_wait_seconds=20), steps=[WaitForSSH(), CreateWorkspace()])
     assert result.ok, result.summary
     assert statuses(rig) == {"ssh": StepStatus.DONE, "workspace": StepStatus.DONE}
 
@@ -150,7 +150,7 @@ async def test_hostile_paths_are_quoted_and_token_auth_stays_on(rig: Rig, ssh_ho
         json.dumps({"ServerApp": {"token": "", "allow_origin": "x"}, "IdentityProvider": {"token": ""}})
     )
     steps = [WaitForSSH(), DetectSystem(), WriteJupyterConfig(), CreateWorkspace()]
-    settings = SetupSettings(workspace=ws)
+    settings = SetupSpec(workspace=ws)
     assert (await rig.setup(settings, steps=steps)).ok
     created = ssh_host.home / "my ws; touch pwned; $(touch pwned2)"
     assert created.is_dir()
@@ -165,20 +165,20 @@ async def test_hostile_paths_are_quoted_and_token_auth_stays_on(rig: Rig, ssh_ho
 
 async def test_volume_step_without_and_with_a_missing_device(rig: Rig) -> None:
     steps = [WaitForSSH(), MountVolume()]
-    result = await rig.setup(SetupSettings(), steps=steps)
+    result = await rig.setup(SetupSpec(), steps=steps)
     assert statuses(rig)["volume"] is StepStatus.SKIPPED
     assert "no extra volume attached" in result.results[-1].output_tail
     vol = VolumeSpec("0d7c2a5e-6f4b-4c55-9a0b-3d1e2f3a4b5c", mount_point="/data")
-    result = await rig.setup(dataclasses.replace(SetupSettings(), volume=vol), steps=steps)
+    result = await rig.setup(dataclasses.replace(SetupSpec(), volume=vol), steps=steps)
     assert not result.ok and "no device for it was found" in result.results[-1].error
 
 
 async def test_unknown_host_key_stops_setup_until_accepted(rig: Rig, ssh_host: SSHHost) -> None:
     rig.target.known_hosts.write_text("")
     steps = [WaitForSSH(), CreateWorkspace()]
-    result = await rig.setup(SetupSettings(), steps=steps)
+    result = await rig.setup(SetupSpec(), steps=steps)
     assert not result.ok and isinstance(result.error, HostKeyUnknown)
     assert result.error.fingerprint == ssh_host.host_key_fingerprint
     assert ssh_host.host_key_fingerprint in result.summary
     result.error.accept()  # the UI asked the user
-    assert (await rig.setup(SetupSettings(), steps=steps)).ok
+    assert (await rig.setup(SetupSpec(), steps=steps)).ok

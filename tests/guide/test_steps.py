@@ -6,12 +6,12 @@ import shlex
 
 import pytest
 
-from tui.core.guide import InstallMethod, SetupSettings, VolumeSpec, dry_run
+from tui.core.guide import InstallMethod, SetupSpec, VolumeSpec, dry_run
 from tui.core.guide.steps import HostFacts, abspath, dist_names, parse_lsblk, rpath
 
 
 async def test_dry_run_prints_the_exact_commands() -> None:
-    settings = SetupSettings(
+    settings = SetupSpec(
         extra_packages=("pandas>=2",), workspace="~/ws; rm -rf /", env=(("UV_CACHE_DIR", "/tmp/uv cache"),)
     )
     text = await dry_run(settings)
@@ -27,7 +27,7 @@ async def test_dry_run_prints_the_exact_commands() -> None:
 
 
 async def test_dry_run_conda_and_volume() -> None:
-    settings = SetupSettings(
+    settings = SetupSpec(
         method=InstallMethod.MINIFORGE, volume=VolumeSpec("vol-1234", device="/dev/vdb", mount_point="/data")
     )
     text = await dry_run(settings)
@@ -38,17 +38,17 @@ async def test_dry_run_conda_and_volume() -> None:
 
 def test_settings_validation() -> None:
     with pytest.raises(ValueError, match="option"):
-        SetupSettings(extra_packages=("--index-url=http://evil",))
+        SetupSpec(extra_packages=("--index-url=http://evil",))
     with pytest.raises(ValueError, match="variable"):
-        SetupSettings(env=(("BAD NAME", "x"),))
+        SetupSpec(env=(("BAD NAME", "x"),))
     with pytest.raises(ValueError, match="port"):
-        SetupSettings(jupyter_port=70000)
+        SetupSpec(jupyter_port=70000)
     for home in ("~", "~/", "/"):
         with pytest.raises(ValueError, match="env_path"):
-            SetupSettings(env_path=home)
+            SetupSpec(env_path=home)
     with pytest.raises(ValueError, match="mount point"):
         VolumeSpec("v", mount_point="/data; reboot")
-    s = SetupSettings(method="miniforge", packages=("a", "b"), extra_packages=("b", "c"))  # type: ignore[arg-type]
+    s = SetupSpec(method="miniforge", packages=("a", "b"), extra_packages=("b", "c"))  # type: ignore[arg-type]
     assert s.method is InstallMethod.MINIFORGE and s.prefix == "~/miniforge3"
     assert s.all_packages == ("a", "b", "c")
     assert s.installer("Linux", "aarch64").endswith("Miniforge3-Linux-aarch64.sh")

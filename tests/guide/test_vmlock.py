@@ -10,7 +10,7 @@ import secrets
 import signal
 import subprocess
 
-from tui.core.guide import OutputLines, SetupContext, SetupSettings, SSHExecutor, Step
+from tui.core.guide import OutputLines, SetupContext, SetupSpec, SSHExecutor, Step
 from tui.core.remote.connection import ConnectionDropped, ConnectionPool
 from tui.sandbox.sshhost import SSHHost
 
@@ -69,7 +69,7 @@ async def test_a_rerun_waits_for_the_command_an_earlier_run_left_running(rig: Ri
     argv = f"sleep {2 + secrets.randbelow(10**6) / 10**6:.6f}"  # unique: parallel workers run sleeps too
     try:
         await orphan(rig, f"{argv}; echo done > ~/orphan-wrote", argv)
-        result = await rig.setup(SetupSettings(), steps=[ReadWhatTheOrphanDid()])
+        result = await rig.setup(SetupSpec(), steps=[ReadWhatTheOrphanDid()])
     finally:
         kill(argv)
     assert result.ok, result.summary

@@ -25,7 +25,7 @@ from tornado.websocket import websocket_connect
 from tui.core.jupyter import http
 from tui.core.jupyter.logtail import LogTail
 from tui.core.jupyter.reattach import reattach, record_for
-from tui.core.jupyter.server import JupyterControl, JupyterSettings, ServerHandle, answers
+from tui.core.jupyter.server import JupyterControl, JupyterSpec, ServerHandle, answers
 from tui.core.models import TunnelState
 from tui.core.remote.connection import SSHTarget
 from tui.core.remote.session import Multiplexer
@@ -46,8 +46,8 @@ def busy_port() -> Iterator[int]:
 
 
 @pytest.fixture(scope="module")
-def settings(busy_port: int, jupyter_cmd: str) -> JupyterSettings:
-    return JupyterSettings(command=jupyter_cmd, workspace="~/workspace", port=busy_port, port_retries=20)
+def settings(busy_port: int, jupyter_cmd: str) -> JupyterSpec:
+    return JupyterSpec(command=jupyter_cmd, workspace="~/workspace", port=busy_port, port_retries=20)
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
@@ -59,7 +59,7 @@ async def conn(connect) -> AsyncIterator[asyncssh.SSHClientConnection]:
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def control(conn: asyncssh.SSHClientConnection, settings: JupyterSettings) -> JupyterControl:
+async def control(conn: asyncssh.SSHClientConnection, settings: JupyterSpec) -> JupyterControl:
     return await JupyterControl.create(conn, settings)
 
 
@@ -194,7 +194,7 @@ async def test_busy_kernel_is_reported(server: ServerHandle, tunnel: Tunnel, con
 
 
 async def test_reattach_after_app_restart(
-    server: ServerHandle, connect, settings: JupyterSettings, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    server: ServerHandle, connect, settings: JupyterSpec, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
     state_file = tmp_path / "state" / "state.json"
@@ -231,7 +231,7 @@ async def test_reattach_after_app_restart(
 
 
 async def test_stop_is_verified(server: ServerHandle, control: JupyterControl, ssh_host: SSHHost,
-                                tmp_path: Path, settings: JupyterSettings, connect) -> None:
+                                tmp_path: Path, settings: JupyterSpec, connect) -> None:
     result = await control.stop(server)
     assert result.method == "confirm"  # Ctrl+C then "y": Jupyter's own clean shutdown
     assert result.seconds < 10  # 1-1.5 s on a quiet machine

@@ -14,7 +14,7 @@ import shlex
 import pytest
 
 from tui.core.jupyter import startlock
-from tui.core.jupyter.server import JupyterControl, JupyterError, JupyterSettings
+from tui.core.jupyter.server import JupyterControl, JupyterError, JupyterSpec
 from tui.core.remote.session import Multiplexer, RemoteSession, run
 
 STARTS = 4
@@ -34,7 +34,7 @@ async def sessions(conn, kind: Multiplexer, name: str) -> int:  # type: ignore[n
 async def test_starts_at_once_give_one_server_that_every_start_reports(connect, jupyter_cmd: str,
                                                                        kind: Multiplexer) -> None:
     name = f"jl-{kind}"
-    settings = JupyterSettings(command=jupyter_cmd, workspace="~/ws-lock", port=28900, session=name,
+    settings = JupyterSpec(command=jupyter_cmd, workspace="~/ws-lock", port=28900, session=name,
                                logfile=f"~/{name}.log")
     conns = [await connect() for _ in range(STARTS)]
     controls = [JupyterControl(c, settings, RemoteSession(c, kind)) for c in conns]
@@ -55,7 +55,7 @@ async def test_starts_at_once_give_one_server_that_every_start_reports(connect, 
 
 async def test_an_old_session_that_does_not_answer_is_refused_at_once(connect, jupyter_cmd: str) -> None:
     """A session of that name started long ago (no start stamp, no answering Jupyter) is not waited for."""
-    settings = JupyterSettings(command=jupyter_cmd, workspace="~/ws-old", port=28910, session="jold",
+    settings = JupyterSpec(command=jupyter_cmd, workspace="~/ws-old", port=28910, session="jold",
                                logfile="~/jold.log", start_timeout=60)
     async with await connect() as conn:
         session = RemoteSession(conn, Multiplexer.SCREEN)

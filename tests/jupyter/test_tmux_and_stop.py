@@ -9,7 +9,7 @@ import pytest
 
 from tui.core.jupyter import http
 from tui.core.jupyter.logtail import LogTail
-from tui.core.jupyter.server import JupyterControl, JupyterSettings, ServerHandle
+from tui.core.jupyter.server import JupyterControl, JupyterSpec, ServerHandle
 from tui.core.remote.connection import SSHTarget
 from tui.core.remote.session import Multiplexer, RemoteSession
 from tui.core.remote.tunnel import Tunnel
@@ -17,7 +17,7 @@ from tui.core.remote.tunnel import Tunnel
 
 async def test_jupyter_in_tmux(connect, jupyter_cmd: str, forwarder: str, tunnel_target: SSHTarget) -> None:
     """Run twice: through the OpenSSH hand-off and through the asyncssh forwarder (forced)."""
-    settings = JupyterSettings(kind="lab", command=jupyter_cmd, workspace="~/ws", port=28888,
+    settings = JupyterSpec(kind="lab", command=jupyter_cmd, workspace="~/ws", port=28888,
                                session="jt", logfile="~/jt.log")
     async with await connect() as conn:
         control = JupyterControl(conn, settings, RemoteSession(conn, Multiplexer.TMUX))
@@ -49,7 +49,7 @@ async def test_jupyter_in_tmux(connect, jupyter_cmd: str, forwarder: str, tunnel
 
 async def test_notebook_instead_of_lab(connect, jupyter_cmd: str) -> None:
     """The profile's `jupyter.app: notebook`: Notebook 7 starts the same way, its URL opens the file tree."""
-    settings = JupyterSettings(kind="notebook", command=jupyter_cmd, workspace="~/nb", port=28890,
+    settings = JupyterSpec(kind="notebook", command=jupyter_cmd, workspace="~/nb", port=28890,
                                session="nb", logfile="~/nb.log")
     async with await connect() as conn:
         control = await JupyterControl.create(conn, settings)
@@ -90,7 +90,7 @@ async def test_stop_falls_back(connect, expected: str) -> None:
         screen_pid = int(str(pid_res.stdout).split()[0])
         child = await conn.run(f"pgrep -P {screen_pid}", check=True)
         handle = ServerHandle(name, Multiplexer.SCREEN, 1, "x", pid=int(str(child.stdout).split()[0]))
-        control = JupyterControl(conn, JupyterSettings(session=name), sessions)
+        control = JupyterControl(conn, JupyterSpec(session=name), sessions)
         result = await control.stop(handle, timeout=3)
         assert result.method == expected
         assert not await sessions.is_running(name)

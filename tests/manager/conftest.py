@@ -25,7 +25,8 @@ from tui.core.cloud.base import Cloud
 from tui.core.config import Settings
 from tui.core.engine import open_cloud
 from tui.core.events import Emit
-from tui.core.manager import ManagerOptions, RemoteManager
+from tui.core.manager import RemoteManager
+from tui.core.options import ManagerOptions
 from tui.core.services import RemoteContext, Services
 from tui.core.state import AppState
 

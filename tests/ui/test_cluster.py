@@ -13,8 +13,8 @@ import asyncssh
 import pytest
 from textual.widgets import DataTable, Input, Static
 
+from screenshots.recorded import cluster_events, cluster_state
 from tui.core.config import ClusterSettings, SetupSettings, SSHSettings
-from tui.core.recorded import cluster_events, cluster_state
 from tui.sandbox.sshhost import free_port
 from tui.ui.screens.cluster import ClusterScreen
 from tui.ui.screens.cluster_create import WorkerCount

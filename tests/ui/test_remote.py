@@ -43,8 +43,8 @@ from tui.core.events import HostKeyQuestion
 from tui.core.guide.steps import CreateWorkspace, DetectSystem, SetupContext, Step, WaitForSSH, WriteJupyterConfig
 from tui.core.jupyter import http
 from tui.core.keys import KeyStore
-from tui.core.manager import ManagerOptions
 from tui.core.models import Instance
+from tui.core.options import ManagerOptions
 from tui.core.services import Services, launch_instance
 from tui.core.state import AppState
 from tui.sandbox.sshhost import free_port

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tui.core.recorded import jupyter_events, log_events, setup_events
+from screenshots.recorded import jupyter_events, log_events, setup_events
 from tui.ui.screens.jupyter_log import JupyterLogScreen
 from tui.ui.widgets.tables import InstancesTable
 

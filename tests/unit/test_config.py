@@ -10,8 +10,8 @@ import pytest
 
 from tui.core import paths
 from tui.core.config import DEFAULTS, ClusterSettings, ConfigError, Settings, load_file, load_settings
-from tui.core.guide.settings import InstallMethod, SetupSettings, VolumeSpec
-from tui.core.jupyter.server import JupyterSettings
+from tui.core.guide.settings import InstallMethod, SetupSpec, VolumeSpec
+from tui.core.jupyter.server import JupyterSpec
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -88,12 +88,12 @@ def test_missing_file(tmp_path: Path) -> None:
 def test_one_source_of_defaults_for_the_app_setup_and_jupyter() -> None:
     """The workspace was ~/work in the profile but ~/workspace in setup and Jupyter: now one default, ~/workspace."""
     assert DEFAULTS.jupyter.workspace == "~/workspace"
-    assert SetupSettings().workspace == JupyterSettings().workspace == DEFAULTS.jupyter.workspace
-    assert SetupSettings().jupyter_port == JupyterSettings().port == DEFAULTS.jupyter.port
-    assert JupyterSettings().session == DEFAULTS.jupyter.session_name
-    assert JupyterSettings().logfile == paths.JUPYTER_LOGFILE == "~/.cades-tui/jupyter.log"
-    assert SetupSettings().prefix == DEFAULTS.setup.prefix == "~/jupyter-env"
-    assert JupyterSettings().command == "~/jupyter-env/bin/jupyter"
+    assert SetupSpec().workspace == JupyterSpec().workspace == DEFAULTS.jupyter.workspace
+    assert SetupSpec().jupyter_port == JupyterSpec().port == DEFAULTS.jupyter.port
+    assert JupyterSpec().session == DEFAULTS.jupyter.session_name
+    assert JupyterSpec().logfile == paths.JUPYTER_LOGFILE == "~/.cades-tui/jupyter.log"
+    assert SetupSpec().prefix == DEFAULTS.setup.prefix == "~/jupyter-env"
+    assert JupyterSpec().command == "~/jupyter-env/bin/jupyter"
     assert Settings() == DEFAULTS and load_settings.__defaults__ == (None, None)
 
 
@@ -103,15 +103,15 @@ setup: {install_method: miniforge, extra_packages: [xarray]}
 jupyter: {app: notebook, port: 9000, workspace: /data/ws, session_name: nb-1}
 """))
     vol = VolumeSpec("vol-1", device="/dev/vdb")
-    setup = SetupSettings.from_settings(s, env=(("UV_CACHE_DIR", "/c"),), volume=vol)
+    setup = SetupSpec.from_settings(s, env=(("UV_CACHE_DIR", "/c"),), volume=vol)
     assert (setup.method, setup.prefix, setup.extra_packages) == (InstallMethod.MINIFORGE, "~/miniforge3", ("xarray",))
     assert (setup.jupyter_port, setup.workspace, setup.volume) == (9000, "/data/ws", vol)
     assert setup.env == (("UV_CACHE_DIR", "/c"),)
-    j = JupyterSettings.from_settings(s, command="", logfile="", port_retries=3, start_timeout=5.0)
+    j = JupyterSpec.from_settings(s, command="", logfile="", port_retries=3, start_timeout=5.0)
     assert (j.kind, j.port, j.workspace, j.session) == ("notebook", 9000, "/data/ws", "nb-1")
     assert (j.command, j.logfile, j.port_retries, j.start_timeout) == (
         "~/miniforge3/bin/jupyter", paths.JUPYTER_LOGFILE, 3, 5.0)
-    assert JupyterSettings.from_settings(s, command="/opt/j").command == "/opt/j"
+    assert JupyterSpec.from_settings(s, command="/opt/j").command == "/opt/j"
 
 
 def test_settings_are_frozen_all_the_way_down(tmp_path: Path) -> None:

@@ -74,7 +74,8 @@ def with_manager(args: argparse.Namespace, ctx: Context, body: Body, interrupted
 async def _go(ctx: Context, services: Any, rctx: RemoteContext, printer: Printer, body: Body,
               received: list[int], options: dict[str, Any]) -> int:
     from tui.core.api import ManagerError
-    from tui.core.manager import ManagerOptions, RemoteManager
+    from tui.core.manager import RemoteManager
+    from tui.core.options import ManagerOptions
     from tui.core.state import AppState
 
     loop = asyncio.get_running_loop()

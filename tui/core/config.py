@@ -4,7 +4,7 @@ Lookup order: ``--config PATH``, then ``$CADES_TUI_CONFIG``, then ``$XDG_CONFIG_
 with none of them the built-in defaults apply. Credentials are never read here: the profile only names a
 clouds.yaml entry (``cloud:``); ``--cloud`` and ``$OS_CLOUD`` override it.
 
-The app, the CLI, the setup pipeline (``SetupSettings.from_settings``) and Jupyter (``JupyterSettings.from_settings``)
+The app, the CLI, the setup pipeline (``SetupSpec.from_settings``) and Jupyter (``JupyterSpec.from_settings``)
 all read this tree; their own settings are views of it with no defaults of their own.
 
 Every problem becomes one ``ConfigError`` whose text names ``file:line``, the key, what was found and what is

@@ -4,6 +4,10 @@ One process owns the sandbox (it holds an exclusive lock on the state dir); a se
 started meanwhile (say `cades-tui --demo list` in another terminal) talks to the running one instead of
 starting another.
 
+The core never imports the sandbox (an import-linter contract): the entry room hands `LazyDemo` / `start_demo` a
+`StartSandbox` (`tui.startup.start_sandbox`) that builds and starts it; this module keeps the owner's lock, the demo
+key and the stop.
+
 On Windows the sandbox's cloud runs as anywhere, but its SSH VMs need a Linux-like host (sshd, screen): `host_note`
 says so in one line (WSL works).
 """
@@ -13,9 +17,10 @@ from __future__ import annotations
 import os
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Protocol
 
 from tui.core import paths, platform
 
@@ -31,10 +36,22 @@ def demo_state_dir() -> Path:
     return Path(os.environ.get("CADES_TUI_SANDBOX_DIR") or paths.state_dir() / "sandbox")
 
 
+class DemoCloud(Protocol):
+    """What the demo uses of a started sandbox (`tui.sandbox.Sandbox`)."""
+
+    clouds_yaml: Path
+    demo_key_path: Path
+
+    def stop(self, power_off: bool = True) -> None: ...
+
+
+StartSandbox = Callable[[Path], DemoCloud]  # (its state dir) -> the sandbox, seeded with the demo and started
+
+
 @dataclass
 class Demo:
     clouds_yaml: Path
-    sandbox: Any  # tui.sandbox.Sandbox when this process owns it, else None
+    sandbox: DemoCloud | None  # the sandbox when this process owns it, else None (another process serves it)
     lock: IO[str] | None
 
     def stop(self) -> None:
@@ -53,7 +70,8 @@ class LazyDemo:
     first frame, so the sandbox's start never delays the first frame). Once stopped it stays stopped: a worker
     still on its way when the app quits (a signal) starts no SSH host behind the app's back."""
 
-    def __init__(self, state_dir: Path | None = None) -> None:
+    def __init__(self, start_sandbox: StartSandbox, state_dir: Path | None = None) -> None:
+        self._start_sandbox = start_sandbox
         self.state_dir = state_dir or demo_state_dir()
         self.clouds_yaml = self.state_dir / "clouds.yaml"
         self._demo: Demo | None = None
@@ -65,7 +83,7 @@ class LazyDemo:
             if self._stopped:
                 raise DemoStopped("the demo cloud was stopped: cades-tui is quitting")
             if self._demo is None:
-                self._demo = start_demo(self.state_dir)
+                self._demo = start_demo(self._start_sandbox, self.state_dir)
             return self._demo
 
     def stop(self) -> None:
@@ -89,16 +107,15 @@ def adopt_demo_key(private: Path) -> None:
         write_private(target, private.read_bytes())
 
 
-def start_demo(state_dir: Path | None = None) -> Demo:
-    from tui.sandbox import Sandbox
-
+def start_demo(start_sandbox: StartSandbox, state_dir: Path | None = None) -> Demo:
+    """The demo's cloud: started with `start_sandbox` when this process takes the owner's lock, else the running
+    one's clouds.yaml."""
     root = paths.ensure_private_dir(state_dir or demo_state_dir())
     lock = (root / "owner.lock").open("a+")
     if not platform.try_lock(lock):
         lock.close()
         clouds = root / "clouds.yaml"
         return Demo(clouds_yaml=clouds, sandbox=None, lock=None)
-    sandbox = Sandbox(root, seed_demo=True)
-    sandbox.start()
+    sandbox = start_sandbox(root)
     adopt_demo_key(Path(sandbox.demo_key_path))
     return Demo(clouds_yaml=sandbox.clouds_yaml, sandbox=sandbox, lock=lock)

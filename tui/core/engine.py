@@ -18,13 +18,14 @@ from tui.core.cloud.base import Cloud, CloudError, LaunchSpec
 from tui.core.cloud.signin import Ask
 from tui.core.cluster.deletion import Deletion, Leftover
 from tui.core.cluster.engine import ClusterError
-from tui.core.cluster.errors import Cancelled as ClusterCancelled
+from tui.core.cluster.errors import ClusterCancelled
 from tui.core.cluster.service import ClusterService
 from tui.core.cluster.status import StatusError
 from tui.core.config import Settings
 from tui.core.events import ClusterState, Emit, JupyterState, PipelineFinished, Polled, StopOutcome
-from tui.core.manager import ManagerOptions, RemoteManager
+from tui.core.manager import RemoteManager
 from tui.core.models import ClusterSummary, Instance, KernelInfo, TunnelInfo
+from tui.core.options import ManagerOptions
 from tui.core.services import RemoteContext, Services, launch_instance
 from tui.core.state import STATE_FILE, AppState
 

@@ -21,43 +21,26 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime
 
 import asyncssh
 
-from tui.core import paths
 from tui.core.api import ManagerError
 from tui.core.config import Settings
 from tui.core.events import Emit, JupyterState, Metrics, SetupProgress, StopOutcome
 from tui.core.guide import PipelineFinished, SetupRunner, SSHExecutor
-from tui.core.guide.steps import ApproveFormat, Step
+from tui.core.guide.steps import ApproveFormat
 from tui.core.jupyter.idlecheck import IdleCheck, IdleReport
 from tui.core.jupyter.lifecycle import JupyterLifecycle
 from tui.core.jupyter.logfollow import LogFollower
-from tui.core.jupyter.server import PORT_RETRIES, START_TIMEOUT, JupyterSettings, ServerHandle
+from tui.core.jupyter.server import JupyterSpec, ServerHandle
 from tui.core.jupyter.servers import FAILURES, JupyterServers
 from tui.core.models import KernelInfo, TunnelInfo
+from tui.core.options import ManagerOptions
 from tui.core.remote.pool import InstanceConnections
 from tui.core.services import RemoteContext, Services
 from tui.core.state import JUPYTER, AppState
 from tui.core.tunnels import Tunnels
-
-
-@dataclass(frozen=True, slots=True)
-class ManagerOptions:
-    """Knobs beyond the profile. `remote_env` is exported in setup commands (e.g. UV_CACHE_DIR);
-    `jupyter_command` replaces `<setup prefix>/bin/jupyter`; `setup_steps` replaces the guide's steps."""
-
-    remote_env: tuple[tuple[str, str], ...] = ()
-    jupyter_command: str = ""
-    jupyter_logfile: str = paths.JUPYTER_LOGFILE
-    port_retries: int = PORT_RETRIES
-    start_timeout: float = START_TIMEOUT
-    ready_timeout: float = 15.0  # the server answering through a new tunnel
-    log_history: int = 200
-    setup_steps: tuple[Step, ...] | None = None
-
 
 # -- the manager --------------------------------------------------------------------------------------------
 
@@ -100,7 +83,7 @@ class RemoteManager:
 
     # -- what is known ---------------------------------------------------------------------------------
 
-    def jupyter_settings(self) -> JupyterSettings:
+    def jupyter_settings(self) -> JupyterSpec:
         return self.servers.jupyter_settings()
 
     def token_url(self, instance_id: str) -> str | None:

@@ -18,7 +18,7 @@ from tui.core import paths
 from tui.core.cloud.base import Cloud, CloudError, Conflict, LaunchSpec
 from tui.core.config import Settings
 from tui.core.events import HostKeysUnpinned
-from tui.core.guide import SetupSettings, VolumeSpec
+from tui.core.guide import SetupSpec, VolumeSpec
 from tui.core.hints import command
 from tui.core.keys import KeyStore
 from tui.core.models import Instance, Volume
@@ -155,12 +155,12 @@ class Services:
             return None
         return head if head.public_ip and head.id != inst.id else None
 
-    def setup_settings(self, ctx: RemoteContext | None = None, env: tuple[tuple[str, str], ...] = ()) -> SetupSettings:
+    def setup_settings(self, ctx: RemoteContext | None = None, env: tuple[tuple[str, str], ...] = ()) -> SetupSpec:
         volume = None
         if ctx is not None and ctx.data_volumes:
             v = ctx.data_volumes[0]
             volume = VolumeSpec(volume_id=v.id, device=v.device)
-        return SetupSettings.from_settings(self.settings, env=env, volume=volume)
+        return SetupSpec.from_settings(self.settings, env=env, volume=volume)
 
     def command_log(self, inst: Instance) -> CommandLog:
         return CommandLog.for_instance(self.state_dir, inst.id)

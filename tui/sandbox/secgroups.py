@@ -50,10 +50,6 @@ def seed_default(sb: Sandbox) -> None:
             sb.state.table("security_group_rules")[rule["id"]] = rule
 
 
-def default_group(sb: Sandbox) -> Record:
-    return next(s for s in sb.state.table("security_groups").values() if s["name"] == "default")
-
-
 def resolve(sb: Sandbox, wanted: list[str]) -> list[str]:
     """Group ids for names or ids (Nova's `security_groups` on create); LookupError(the first one not found)."""
     groups = sb.state.table("security_groups")

@@ -30,7 +30,7 @@ class AuthError(CloudError):
     """Bad or expired credentials (401)."""
 
 
-class Unreachable(CloudError):
+class CloudUnreachable(CloudError):
     """The API cannot be reached (connection refused, DNS, timeout)."""
 
 

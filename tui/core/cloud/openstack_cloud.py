@@ -3,11 +3,13 @@
 openstacksdk is imported lazily (it costs ~0.6 s): building an `OpenStackCloud` is the first moment it loads,
 and the app does that in a thread worker after its first frame. Every method blocks.
 
-The pitfalls of DESIGN.md §4 are handled deliberately here:
-- launch always passes an explicit network (openstacksdk would send ``networks: "auto"``);
-- the boot volume's lifetime is a choice (`LaunchSpec.delete_volume_on_termination`), reported to the user;
-- after create the server is fetched again for its address;
-- resize takes the flavor *id*.
+openstacksdk's pitfalls, each handled deliberately here:
+- without a network, `create_server` sends ``networks: "auto"``, which many clouds refuse: launch always passes an
+  explicit network;
+- a boot volume outlives its server unless told otherwise: its lifetime is a choice
+  (`LaunchSpec.delete_volume_on_termination`), reported to the user;
+- the server `create_server` returns has no IP address yet: it is fetched again for its address;
+- `compute.resize_server` takes a flavor *id*, not a name.
 
 `OpenStackCloud` is put together from parts, each a module of its own:
 - `openstack_base`: the connection, raw JSON reads, finding servers and volumes, waiting for a status;

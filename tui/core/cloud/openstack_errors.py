@@ -15,13 +15,13 @@ from typing import Any
 from tui.core.cloud.base import (
     AuthError,
     CloudError,
+    CloudUnreachable,
     Conflict,
     InvalidInput,
     NoCloudConfigured,
     NotFound,
     QuotaExceeded,
     RateLimited,
-    Unreachable,
 )
 
 
@@ -102,13 +102,13 @@ def classify(exc: BaseException, doing: str) -> CloudError:
         return AuthError(f"{doing}: the cloud refused the credentials (401)",
                          "check the clouds.yaml entry; application credentials may have expired")
     if isinstance(exc, ka.connection.ConnectTimeout | ka.connection.UnknownConnectionError) or "timed out" in str(exc):
-        return Unreachable(f"{doing}: the cloud API did not answer in time ({name})",
+        return CloudUnreachable(f"{doing}: the cloud API did not answer in time ({name})",
                            "retry in a moment; for a slow cloud set api_timeout in clouds.yaml")
     if isinstance(exc, ka.connection.ConnectFailure | ka.connection.SSLError):
-        return Unreachable(f"{doing}: cannot reach the cloud API ({name})",
+        return CloudUnreachable(f"{doing}: cannot reach the cloud API ({name})",
                            "check the network/VPN and auth_url in clouds.yaml")
     if isinstance(exc, ka.DiscoveryFailure | ka.EndpointNotFound):
-        return Unreachable(f"{doing}: {exc}", "check auth_url and the region in clouds.yaml")
+        return CloudUnreachable(f"{doing}: {exc}", "check auth_url and the region in clouds.yaml")
     status = _status(exc)
     message = _cloud_message(exc)
     if (status == 403 and "quota" in message.lower()) or status == 413:
@@ -124,7 +124,7 @@ def classify(exc: BaseException, doing: str) -> CloudError:
         return CloudError(f"{doing}: the cloud had an internal error ({status}): {message}",
                           "retry in a moment; if it persists, contact the cloud's support", status)
     if isinstance(exc, ka.ClientException):
-        return Unreachable(f"{doing}: {name}: {exc}", "check the network and clouds.yaml")
+        return CloudUnreachable(f"{doing}: {name}: {exc}", "check the network and clouds.yaml")
     return CloudError(f"{doing}: {message}", "", status)
 
 

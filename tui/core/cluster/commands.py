@@ -90,10 +90,6 @@ def read_ca_command() -> str:
 SEPARATOR = "-----CADES-TUI-SEPARATOR-----"
 
 
-def member_files_present_command() -> str:
-    return " && ".join(f"test -s {remote_path(p)}" for p in (CA_CERT, MEMBER_CERT, MEMBER_KEY))
-
-
 _PROBE = r"""
 import json, os, sys, importlib.metadata as m
 def v(n):

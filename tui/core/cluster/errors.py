@@ -16,7 +16,7 @@ class ClusterError(Exception):
         return f"{self.message} ({self.hint})" if self.hint else self.message
 
 
-class Cancelled(ClusterError):
+class ClusterCancelled(ClusterError):
     """The user declined the confirmation: nothing changed (not a failure)."""
 
 

@@ -27,7 +27,7 @@ from tui.core.api import ManagerError
 from tui.core.cloud.base import Cloud, CloudError
 from tui.core.cluster.deletion import Deletion, Leftover, scale_down_text
 from tui.core.cluster.engine import ClusterConfig, ClusterError, DaskCluster, Found, Manifest, read_manifest
-from tui.core.cluster.errors import Cancelled
+from tui.core.cluster.errors import ClusterCancelled
 from tui.core.cluster.idle import IdleClock
 from tui.core.cluster.plan import heads_named, plan_workers
 from tui.core.cluster.roster import absent_workers
@@ -37,7 +37,7 @@ from tui.core.cluster.workers import SG_PREFIX, WorkerInstances, number, securit
 from tui.core.cluster.workers import members as members_of
 from tui.core.config import Settings
 from tui.core.events import ClusterPhase, ClusterProgress, ClusterState, Emit
-from tui.core.guide import SetupSettings
+from tui.core.guide import SetupSpec
 from tui.core.hints import command
 from tui.core.jupyter.idle import Tier
 from tui.core.manager import RemoteManager
@@ -87,7 +87,7 @@ class ClusterService:
         memory = f"{cs.memory_fraction:g}"
         if manifest is not None:
             return manifest.config(nthreads=cs.threads_per_worker, memory_limit=memory)
-        env = SetupSettings.from_settings(self.settings).prefix
+        env = SetupSpec.from_settings(self.settings).prefix
         return ClusterConfig(env=env, scheduler_port=cs.scheduler_port, dashboard_port=cs.dashboard_port,
                              nthreads=cs.threads_per_worker, memory_limit=memory)
 
@@ -156,7 +156,7 @@ class ClusterService:
         names = [w.name for w in victims]
         if confirm is not None and not await confirm(scale_down_text(victims, await asyncio.to_thread(
                 self.cloud.list_volumes))):
-            raise Cancelled("scale down cancelled; nothing changed")
+            raise ClusterCancelled("scale down cancelled; nothing changed")
         status = await cluster.scale_down(names)
         await self.teardown.remove([(w, True) for w in victims], head.id)
         return await self._finish(head, status, (), removed=tuple(names), dashboard=dashboard)

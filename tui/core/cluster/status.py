@@ -13,7 +13,7 @@ import json
 import re
 from typing import Any
 
-from tui.core.jupyter.http import HTTPError, Opener, request
+from tui.core.jupyter.http import NoReply, Opener, request
 from tui.core.models import ClusterStatus, WorkerRow
 
 __all__ = ["ClusterStatus", "StatusError", "WorkerRow", "fetch_status", "parse_identity", "parse_prometheus"]
@@ -84,7 +84,7 @@ async def fetch_status(opener: Opener, dashboard_port: int, *, timeout: float = 
     local tunnel port). StatusError when nothing answers or the answer is not a scheduler's."""
     try:
         resp = await request(opener, "GET", IDENTITY_PATH, timeout=timeout)
-    except HTTPError as exc:
+    except NoReply as exc:
         raise StatusError(str(exc)) from exc
     if resp.status != 200:
         raise StatusError(f"GET {IDENTITY_PATH}: HTTP {resp.status}")

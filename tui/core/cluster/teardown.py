@@ -14,22 +14,27 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from tui.core.api import ManagerError
 from tui.core.cloud.base import CloudError, Conflict, NotFound
 from tui.core.cluster.deletion import Deletion, Leftover, cluster_delete_text, volumes_of
-from tui.core.cluster.errors import Cancelled, ClusterError
+from tui.core.cluster.errors import ClusterCancelled, ClusterError
 from tui.core.cluster.manifest import read_manifest
 from tui.core.cluster.plan import WORKER_NAME, worker_numbers
 from tui.core.cluster.workers import SG_PREFIX, number, security_group_name
-from tui.core.events import ClusterProgress
+from tui.core.events import ClusterProgress, ClusterState, Emit
 from tui.core.hints import command
 from tui.core.models import Instance, Volume
 from tui.core.units import plural
 
 if TYPE_CHECKING:
-    from tui.core.cluster.service import ClusterService
+    import asyncssh
+
+    from tui.core.cloud.base import Cloud
+    from tui.core.cluster.engine import DaskCluster, Manifest
+    from tui.core.manager import RemoteManager
+    from tui.core.services import RemoteContext
 
 log = logging.getLogger(__name__)
 
@@ -62,10 +67,26 @@ def find_leftovers(instances: Sequence[Instance], volumes: Sequence[Volume], gro
     return out
 
 
+class TeardownHost(Protocol):
+    """What `Teardown` uses of its `ClusterService` (a protocol, so this module does not import the service back)."""
+
+    cloud: Cloud
+    manager: RemoteManager
+    emit: Emit
+    poll_s: float
+
+    async def context_of(self, inst: Instance) -> RemoteContext: ...
+    async def connect(self, inst: Instance) -> asyncssh.SSHClientConnection: ...
+    async def status(self, head_ref: str | Instance) -> ClusterState: ...
+    def forget_cluster(self, head_id: str) -> None: ...
+    async def cluster_of(self, head: Instance, manifest: Manifest | None = None,
+                         instances: Sequence[Instance] | None = None) -> DaskCluster: ...
+
+
 class Teardown:
     """The deletes of a `ClusterService` (its cloud, manager and events). See the module docstring."""
 
-    def __init__(self, service: ClusterService) -> None:
+    def __init__(self, service: TeardownHost) -> None:
         self.s = service
 
     # -- what is there --------------------------------------------------------------------------------------------
@@ -150,7 +171,7 @@ class Teardown:
         if ask is not None:
             choice = await ask(plan)
             if choice is None:
-                raise Cancelled("delete cancelled; nothing deleted")
+                raise ClusterCancelled("delete cancelled; nothing deleted")
             delete_volumes = choice
         inst = plan.instance
         await self.remove([*((w, True) for w in plan.workers), (inst, delete_volumes)], inst.id)
@@ -220,7 +241,7 @@ class Teardown:
                                    group if group in groups else "",
                                    await self._tasks(head, workers) if manifest else 0, running)
         if confirm is not None and not await confirm(text):
-            raise Cancelled("delete cancelled; nothing changed")
+            raise ClusterCancelled("delete cancelled; nothing changed")
         if manifest is not None:
             await (await self.s.cluster_of(head, manifest)).stop()
         await self.s.manager.close_tunnel(head.id, "dask-dashboard")
@@ -238,7 +259,7 @@ class Teardown:
         text = ("Delete what deleted Dask clusters left, still counted against your quota:\n"
                 + "\n".join(f"- {x.text()}" for x in left))
         if confirm is not None and not await confirm(text):
-            raise Cancelled("delete cancelled; nothing changed")
+            raise ClusterCancelled("delete cancelled; nothing changed")
         gone: list[str] = []
         for item in left:
             await self.remove([(w, True) for w in item.workers])

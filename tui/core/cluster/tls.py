@@ -143,13 +143,3 @@ def load_ca(cert_pem: bytes, key_pem: bytes) -> ClusterCA:
 
 def expires(cert_pem: bytes) -> dt.datetime:
     return x509.load_pem_x509_certificate(cert_pem).not_valid_after_utc
-
-
-def san_addresses(cert_pem: bytes) -> list[str]:
-    """The addresses a certificate names (for tests and diagnostics)."""
-    cert = x509.load_pem_x509_certificate(cert_pem)
-    try:
-        ext = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    except x509.ExtensionNotFound:
-        return []
-    return [str(v) for v in ext.get_values_for_type(x509.IPAddress)] + ext.get_values_for_type(x509.DNSName)

@@ -3,7 +3,7 @@
 from tui.core.events import OutputLines, PipelineFinished, Reconnecting, SetupEvent, StepFinished, StepStarted
 from tui.core.guide.executor import DryRunExecutor, Executor, SSHExecutor
 from tui.core.guide.runner import SetupRunner, dry_run
-from tui.core.guide.settings import InstallMethod, SetupSettings, VolumeSpec
+from tui.core.guide.settings import InstallMethod, SetupSpec, VolumeSpec
 from tui.core.guide.steps import SetupContext, Step, StepFailed, default_steps
 
 __all__ = [
@@ -17,7 +17,7 @@ __all__ = [
     "SetupContext",
     "SetupEvent",
     "SetupRunner",
-    "SetupSettings",
+    "SetupSpec",
     "Step",
     "StepFailed",
     "StepFinished",

@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 
 from tui.core.events import OutputLines, PipelineFinished, Reconnecting, SetupEvent, StepFinished, StepStarted
 from tui.core.guide.executor import DryRunExecutor, Executor
-from tui.core.guide.settings import SetupSettings
+from tui.core.guide.settings import SetupSpec
 from tui.core.guide.steps import ApproveFormat, SetupContext, Step, StepFailed, default_steps
 from tui.core.models import StepResult, StepStatus
 from tui.core.remote.commands import TAIL_LINES
@@ -27,7 +27,7 @@ class SetupRunner:
 
     def __init__(
         self,
-        settings: SetupSettings,
+        settings: SetupSpec,
         executor: Executor,
         on_event: Callable[[SetupEvent], None],
         *,
@@ -143,7 +143,7 @@ def _summary(results: list[StepResult], steps: Sequence[Step], seconds: float, d
     return f"Setup finished in {seconds:.1f} s: " + "; ".join(parts)
 
 
-async def dry_run(settings: SetupSettings, steps: Sequence[Step] | None = None) -> str:
+async def dry_run(settings: SetupSpec, steps: Sequence[Step] | None = None) -> str:
     """The exact commands setup would run (checks answer "not done"), as printable text."""
     out: list[str] = []
     executor = DryRunExecutor(settings.env, on_command=lambda c: out.extend([*c.splitlines(), ""]))

@@ -1,4 +1,4 @@
-"""What the setup pipeline installs and where: `SetupSettings`, a view of the profile (`tui.core.config`)."""
+"""What the setup pipeline installs and where: `SetupSpec`, a view of the profile (`tui.core.config`)."""
 
 from __future__ import annotations
 
@@ -47,11 +47,11 @@ class VolumeSpec:
 
 
 @dataclass(frozen=True, slots=True)
-class SetupSettings:
+class SetupSpec:
     """The setup's view of the profile: build it with `from_settings`.
 
     Built directly (tests, benchmarks), the profile's fields default to the profile's defaults (`DEFAULTS`), except
-    `extra_packages`: none, so a bare `SetupSettings()` installs only `packages` (Jupyter itself).
+    `extra_packages`: none, so a bare `SetupSpec()` installs only `packages` (Jupyter itself).
     """
 
     method: InstallMethod = _METHOD
@@ -85,7 +85,7 @@ class SetupSettings:
     @classmethod
     def from_settings(
         cls, settings: Settings, *, env: tuple[tuple[str, str], ...] = (), volume: VolumeSpec | None = None
-    ) -> SetupSettings:
+    ) -> SetupSpec:
         """The setup the profile asks for; `env` is exported in every remote command, `volume` is formatted and
         mounted (the only profile-free parts)."""
         return cls(

@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from tui.core.guide.executor import Executor
-from tui.core.guide.settings import InstallMethod, SetupSettings, VolumeSpec
+from tui.core.guide.settings import InstallMethod, SetupSpec, VolumeSpec
 from tui.core.remote.commands import CommandResult, LineSink, quote_args
 
 ApproveFormat = Callable[[str, str], Awaitable[bool]]  # (device, size) -> may we format it?
@@ -61,7 +61,7 @@ def _no_output(lines: list[str]) -> None:
 class SetupContext:
     """What the steps share while the pipeline runs."""
 
-    settings: SetupSettings
+    settings: SetupSpec
     sh: Executor
     approve_format: ApproveFormat | None = None
     facts: HostFacts = field(default_factory=HostFacts)

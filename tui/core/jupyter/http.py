@@ -31,12 +31,12 @@ Opener = Callable[[], Awaitable[tuple[_Reader, _Writer]]]
 MAX_BODY = 16 * 1024 * 1024
 
 
-class HTTPError(Exception):
+class NoReply(Exception):
     """No HTTP response (connection refused, timeout, malformed reply)."""
 
 
 @dataclass(frozen=True, slots=True)
-class Response:
+class Reply:
     status: int
     headers: dict[str, str]
     body: bytes
@@ -69,19 +69,19 @@ async def request(
     token: str | None = None,
     body: Any = None,
     timeout: float = 10.0,
-) -> Response:
+) -> Reply:
     """Send one request; the token goes in the Authorization header, never the URL."""
     try:
         return await asyncio.wait_for(_request(opener, method, path, host, token, body), timeout)
     except (OSError, asyncssh.Error, asyncio.IncompleteReadError, ValueError) as exc:
-        raise HTTPError(f"{method} {path}: {exc or type(exc).__name__}") from exc
+        raise NoReply(f"{method} {path}: {exc or type(exc).__name__}") from exc
     except TimeoutError as exc:
-        raise HTTPError(f"{method} {path}: no answer within {timeout:g} s") from exc
+        raise NoReply(f"{method} {path}: no answer within {timeout:g} s") from exc
 
 
 async def _request(
     opener: Opener, method: str, path: str, host: str, token: str | None, body: Any
-) -> Response:
+) -> Reply:
     payload = b"" if body is None else json.dumps(body).encode()
     headers = [f"{method} {path} HTTP/1.1", f"Host: {host}", "Connection: close", "Accept: application/json"]
     if token:
@@ -110,7 +110,7 @@ async def _read_all(reader: _Reader) -> bytes:
             raise ValueError("response too large")
 
 
-def parse_response(raw: bytes) -> Response:
+def parse_response(raw: bytes) -> Reply:
     head, sep, rest = raw.partition(b"\r\n\r\n")
     if not sep:
         raise ValueError("incomplete HTTP response")
@@ -126,7 +126,7 @@ def parse_response(raw: bytes) -> Response:
         rest = _dechunk(rest)
     elif "content-length" in headers:
         rest = rest[: int(headers["content-length"])]
-    return Response(int(parts[1]), headers, rest)
+    return Reply(int(parts[1]), headers, rest)
 
 
 def _dechunk(data: bytes) -> bytes:

@@ -35,7 +35,7 @@ from tui.core.state import JUPYTER, AppState
 from tui.core.tunnels import Tunnels
 
 if TYPE_CHECKING:
-    from tui.core.manager import ManagerOptions
+    from tui.core.options import ManagerOptions
 
 log = logging.getLogger("tui.core.manager")  # where these lines were always logged
 

@@ -23,7 +23,7 @@ from tui.core.state import AppState
 from tui.core.tasks import spawn
 
 if TYPE_CHECKING:
-    from tui.core.manager import ManagerOptions
+    from tui.core.options import ManagerOptions
 
 
 class LogFollower:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import asyncssh
 
-from tui.core.jupyter.server import JupyterControl, JupyterSettings, ServerHandle
+from tui.core.jupyter.server import JupyterControl, JupyterSpec, ServerHandle
 from tui.core.remote.session import Multiplexer, RemoteSession
 from tui.core.state import AppState, ServerRecord
 
@@ -15,7 +15,7 @@ from tui.core.state import AppState, ServerRecord
 def record_for(
     instance: str,
     handle: ServerHandle,
-    settings: JupyterSettings,
+    settings: JupyterSpec,
     *,
     auto_reopen: bool = False,
 ) -> ServerRecord:
@@ -34,17 +34,17 @@ def record_for(
 
 
 def control_for(
-    conn: asyncssh.SSHClientConnection, record: ServerRecord, settings: JupyterSettings | None = None
+    conn: asyncssh.SSHClientConnection, record: ServerRecord, settings: JupyterSpec | None = None
 ) -> JupyterControl:
     """A JupyterControl for the server `record` describes (session, log, workspace from the record)."""
-    base = settings or JupyterSettings()
+    base = settings or JupyterSpec()
     settings = replace(base, session=record.session, logfile=record.logfile or base.logfile,
                        workspace=record.workspace or base.workspace)
     return JupyterControl(conn, settings, RemoteSession(conn, Multiplexer(record.multiplexer)))
 
 
 async def reattach(
-    state: AppState, instance: str, conn: asyncssh.SSHClientConnection, settings: JupyterSettings | None = None
+    state: AppState, instance: str, conn: asyncssh.SSHClientConnection, settings: JupyterSpec | None = None
 ) -> ServerHandle | None:
     """The running server recorded for `instance` (token re-read from the VM), or None.
 

@@ -54,7 +54,7 @@ _KIND = cast(Kind, DEFAULTS.jupyter.app)
 
 
 @dataclass(frozen=True, slots=True)
-class JupyterSettings:
+class JupyterSpec:
     """How to run Jupyter on a VM: a view of the profile (`tui.core.config`), built with `from_settings`.
 
     `command` is the jupyter executable (e.g. ~/jupyter-env/bin/jupyter). Built directly (tests, benchmarks), the
@@ -80,7 +80,7 @@ class JupyterSettings:
         logfile: str = JUPYTER_LOGFILE,
         port_retries: int = PORT_RETRIES,
         start_timeout: float = START_TIMEOUT,
-    ) -> JupyterSettings:
+    ) -> JupyterSpec:
         """Jupyter as the profile asks for; `command` "" = the jupyter the setup installs (`<setup prefix>/bin`)."""
         j = settings.jupyter
         return cls(
@@ -168,13 +168,13 @@ def parse_time(value: object) -> datetime | None:
 class JupyterControl:
     """Jupyter on one VM, through one SSH connection."""
 
-    def __init__(self, conn: asyncssh.SSHClientConnection, settings: JupyterSettings, session: RemoteSession):
+    def __init__(self, conn: asyncssh.SSHClientConnection, settings: JupyterSpec, session: RemoteSession):
         self.conn = conn
         self.settings = settings
         self.session = session
 
     @classmethod
-    async def create(cls, conn: asyncssh.SSHClientConnection, settings: JupyterSettings) -> JupyterControl:
+    async def create(cls, conn: asyncssh.SSHClientConnection, settings: JupyterSpec) -> JupyterControl:
         """Pick screen when the VM has it, else tmux."""
         return cls(conn, settings, await RemoteSession.detect(conn))
 
@@ -323,7 +323,7 @@ class JupyterControl:
         try:
             kernels = await self._get(handle, "/api/kernels")
             sessions = await self._get(handle, "/api/sessions")
-        except http.HTTPError as exc:
+        except http.NoReply as exc:
             raise JupyterError(str(exc)) from exc
         paths = {s["kernel"]["id"]: str(s.get("path", "")) for s in sessions if s.get("kernel")}
         return [
@@ -344,11 +344,11 @@ class JupyterControl:
             terminals = await self._get(handle, "/api/terminals")
         except JupyterError:
             terminals = []  # terminals extension disabled
-        except http.HTTPError as exc:
+        except http.NoReply as exc:
             raise JupyterError(str(exc)) from exc
         try:
             status = await self._get(handle, "/api/status")
-        except http.HTTPError as exc:
+        except http.NoReply as exc:
             raise JupyterError(str(exc)) from exc
         stamps = [k.last_activity for k in kernels] + [parse_time(t.get("last_activity")) for t in terminals]
         known = [s for s in stamps if s is not None]
@@ -412,6 +412,6 @@ async def answers(opener: http.Opener, token: str, timeout: float = 5.0) -> bool
         if api.status != 200:
             return False
         status = await http.request(opener, "GET", "/api/status", token=token, timeout=timeout)
-    except http.HTTPError:
+    except http.NoReply:
         return False
     return status.status == 200

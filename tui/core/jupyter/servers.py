@@ -18,7 +18,7 @@ from tui.core.config import Settings
 from tui.core.events import Emit, JupyterState
 from tui.core.jupyter.logparse import redact
 from tui.core.jupyter.reattach import control_for, reattach, record_for
-from tui.core.jupyter.server import JupyterControl, JupyterError, JupyterSettings, ServerHandle, answers
+from tui.core.jupyter.server import JupyterControl, JupyterError, JupyterSpec, ServerHandle, answers
 from tui.core.models import KernelInfo, TunnelState
 from tui.core.remote.connection import RemoteError
 from tui.core.remote.pool import InstanceConnections
@@ -28,7 +28,7 @@ from tui.core.state import JUPYTER, AppState
 from tui.core.tunnels import Tunnels
 
 if TYPE_CHECKING:
-    from tui.core.manager import ManagerOptions
+    from tui.core.options import ManagerOptions
 
 # what remote work on an instance may raise, turned into ManagerError (or ignored) by its caller
 FAILURES = (JupyterError, SessionError, RemoteError, asyncssh.Error, OSError, TimeoutError)
@@ -45,9 +45,9 @@ class JupyterServers:
         self.options = options  # replaced with the manager's
         self._servers: dict[str, ServerHandle] = {}
 
-    def jupyter_settings(self) -> JupyterSettings:
+    def jupyter_settings(self) -> JupyterSpec:
         o = self.options
-        return JupyterSettings.from_settings(self.settings, command=o.jupyter_command, logfile=o.jupyter_logfile,
+        return JupyterSpec.from_settings(self.settings, command=o.jupyter_command, logfile=o.jupyter_logfile,
                                              port_retries=o.port_retries, start_timeout=o.start_timeout)
 
     def get(self, instance_id: str) -> ServerHandle | None:
@@ -96,7 +96,7 @@ class JupyterServers:
             self.connections.command_log(ctx).add_secret(handle.token)
         return handle
 
-    def adopt(self, ctx: RemoteContext, handle: ServerHandle, settings: JupyterSettings) -> None:
+    def adopt(self, ctx: RemoteContext, handle: ServerHandle, settings: JupyterSpec) -> None:
         iid = ctx.instance.id
         self._servers[iid] = handle
         self.connections.command_log(ctx).add_secret(handle.token)

@@ -29,16 +29,16 @@ class SessionError(Exception):
 
 
 @dataclass(frozen=True, slots=True)
-class CommandResult:
+class RunOutput:
     exit_status: int
     stdout: str
     stderr: str
 
 
-async def run(conn: asyncssh.SSHClientConnection, command: str, timeout: float = 30.0) -> CommandResult:
+async def run(conn: asyncssh.SSHClientConnection, command: str, timeout: float = 30.0) -> RunOutput:
     """Run `command` on the remote host (through the login shell); never raises on exit status."""
     result = await asyncio.wait_for(conn.run(command, check=False), timeout)
-    return CommandResult(
+    return RunOutput(
         exit_status=result.exit_status if result.exit_status is not None else -1,
         stdout=_text(result.stdout),
         stderr=_text(result.stderr),

@@ -1,6 +1,9 @@
 """Recorded remote activity, for pictures of the app: a first setup run and a Jupyter server's log as the remote
 manager reports them, and a tunnel that has been up a while. The README's screenshots and the UI snapshot tests
-show these (a real run needs a VM with PyPI access, and its times and versions differ each time)."""
+show these (a real run needs a VM with PyPI access, and its times and versions differ each time).
+
+Test data, so not in the package: `screenshots/make_screenshots.py` imports it from its own directory (`recorded`),
+the UI snapshot tests as `screenshots.recorded` (the repository's root is on sys.path, as for `tests._support`)."""
 
 from __future__ import annotations
 
