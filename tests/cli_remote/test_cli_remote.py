@@ -323,7 +323,7 @@ def _through(port: int, token: str) -> int:
         opener = http.tcp_opener("127.0.0.1", port)
         try:
             return (await http.request(opener, "GET", "/api/status", token=token, timeout=2)).status
-        except http.HTTPError:
+        except http.NoReply:
             return 0
 
     return asyncio.run(status())

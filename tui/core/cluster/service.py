@@ -305,7 +305,7 @@ class ClusterService:
         listed = instances if instances is not None else await asyncio.to_thread(self.cloud.list_instances)
         by_name = {i.name: i for i in listed}
         members = []
-        for name in manifest.workers:
+        for name in sorted(manifest.workers, key=lambda n: (n != head.name, number(head, n), n)):  # head, w1, w2…
             inst = head if name == head.name else by_name.get(name)
             if inst is None:
                 if instances is None:

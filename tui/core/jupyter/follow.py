@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import logging
 import shlex
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import asyncssh
 
@@ -32,7 +32,21 @@ from tui.core.services import RemoteContext
 from tui.core.state import JUPYTER
 
 if TYPE_CHECKING:
-    from tui.core.jupyter.lifecycle import JupyterLifecycle
+    from tui.core.jupyter.servers import JupyterServers
+    from tui.core.remote.pool import InstanceConnections
+    from tui.core.tunnels import Tunnels
+
+
+class Lifecycle(Protocol):
+    """What a follower uses of `tui.core.jupyter.lifecycle.JupyterLifecycle` (which starts followers: a protocol
+    here keeps the two modules out of an import circle)."""
+
+    connections: InstanceConnections
+    tunnels: Tunnels
+    servers: JupyterServers
+
+    async def follow(self, ctx: RemoteContext, hold: bool = False) -> int | None: ...
+    async def reopen(self, ctx: RemoteContext, tunnel: Tunnel) -> bool: ...
 
 log = logging.getLogger("tui.core.manager")
 
@@ -70,7 +84,7 @@ _WATCH = ("if command -v python3 >/dev/null 2>&1; then exec python3 -c " + shlex
 class JupyterFollower:
     """Keeps the Jupyter tunnel of one instance on its server for as long as the tunnel is open."""
 
-    def __init__(self, lifecycle: JupyterLifecycle, ctx: RemoteContext) -> None:
+    def __init__(self, lifecycle: Lifecycle, ctx: RemoteContext) -> None:
         self.lifecycle = lifecycle
         self.ctx = ctx
         self.iid = ctx.instance.id
