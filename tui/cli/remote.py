@@ -42,7 +42,7 @@ def cmd_setup(args: argparse.Namespace, ctx: Context) -> int:
     from tui.core.services import Services
 
     if args.dry_run:
-        ctx.out.write(asyncio.run(dry_run(Services(ctx.settings).setup_settings())))
+        ctx.out.write(asyncio.run(dry_run(Services(ctx.settings).setup_spec())))
         return EXIT_OK
 
     async def approve(device: str, size: str) -> bool:

@@ -83,8 +83,8 @@ class RemoteManager:
 
     # -- what is known ---------------------------------------------------------------------------------
 
-    def jupyter_settings(self) -> JupyterSpec:
-        return self.servers.jupyter_settings()
+    def jupyter_spec(self) -> JupyterSpec:
+        return self.servers.jupyter_spec()
 
     def token_url(self, instance_id: str) -> str | None:
         """The tokenized URL through the open tunnel (memory only: show it, never store or log it)."""
@@ -118,7 +118,7 @@ class RemoteManager:
         async with self.connections.lock(iid):
             with contextlib.suppress(ManagerError):  # settles the host key first; a booting VM is waited for
                 await self.connections.conn(ctx)
-            settings = self.services.setup_settings(ctx, env=self.options.remote_env)
+            settings = self.services.setup_spec(ctx, env=self.options.remote_env)
             executor = SSHExecutor(self.pool, iid, ctx.target, self.connections.command_log(ctx), settings.env)
             runner = SetupRunner(settings, executor, lambda e: self.emit(SetupProgress(iid, e)),
                                  steps=self.options.setup_steps, approve_format=approve_format)

@@ -155,7 +155,7 @@ class Services:
             return None
         return head if head.public_ip and head.id != inst.id else None
 
-    def setup_settings(self, ctx: RemoteContext | None = None, env: tuple[tuple[str, str], ...] = ()) -> SetupSpec:
+    def setup_spec(self, ctx: RemoteContext | None = None, env: tuple[tuple[str, str], ...] = ()) -> SetupSpec:
         volume = None
         if ctx is not None and ctx.data_volumes:
             v = ctx.data_volumes[0]

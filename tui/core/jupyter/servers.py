@@ -45,7 +45,7 @@ class JupyterServers:
         self.options = options  # replaced with the manager's
         self._servers: dict[str, ServerHandle] = {}
 
-    def jupyter_settings(self) -> JupyterSpec:
+    def jupyter_spec(self) -> JupyterSpec:
         o = self.options
         return JupyterSpec.from_settings(self.settings, command=o.jupyter_command, logfile=o.jupyter_logfile,
                                              port_retries=o.port_retries, start_timeout=o.start_timeout)
@@ -69,8 +69,8 @@ class JupyterServers:
         """Jupyter on the instance: the recorded session (name, log, multiplexer) if any, else the profile's."""
         record = self.state.servers.get(instance_id)
         if record is not None:
-            return control_for(conn, record, self.jupyter_settings())
-        return await JupyterControl.create(conn, self.jupyter_settings())
+            return control_for(conn, record, self.jupyter_spec())
+        return await JupyterControl.create(conn, self.jupyter_spec())
 
     async def find(self, ctx: RemoteContext) -> ServerHandle | None:
         """The running server: known in this session, else recorded (reattach), else found by its session."""
@@ -80,7 +80,7 @@ class JupyterServers:
         try:
             conn = await self.connections.conn(ctx)
             if iid in self.state.servers:
-                handle = await reattach(self.state, iid, conn, self.jupyter_settings())
+                handle = await reattach(self.state, iid, conn, self.jupyter_spec())
             else:
                 control = await self.control(conn, iid)
                 handle = await control.find()
