@@ -156,10 +156,10 @@ def cmdline(pid: int) -> list[str]:
 
 def owned(pid: int) -> bool:
     """Whether the process runs as this user (never end another user's process, even as root)."""
-    if not PROC.is_dir():
+    if sys.platform == "win32" or not PROC.is_dir():
         return True  # ps -p of another user's process still answers; kill() then refuses
     try:
-        return (PROC / str(pid)).stat().st_uid == os.getuid()
+        return bool((PROC / str(pid)).stat().st_uid == os.getuid())
     except OSError:
         return False
 
