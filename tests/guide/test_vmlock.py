@@ -118,3 +118,28 @@ async def test_the_lock_files_are_private(rig: Rig, ssh_host: SSHHost) -> None:
     state = ssh_host.home / ".cades-tui"
     assert state.stat().st_mode & 0o777 == 0o700
     assert (state / "setup-lock.sh").stat().st_mode & 0o777 == 0o600
+
+
+async def test_a_stale_process_group_number_is_never_signalled(rig: Rig, ssh_host: SSHHost) -> None:
+    """The owner file names a process group that has ended, and the number now belongs to another program (here: a
+    `sleep` in a session of its own, standing in for any program that got the number): stopping the orphan signals
+    the groups that really hold the lock, never the recorded number. Before, the other program was killed."""
+    argv = f"sleep {300 + secrets.randbelow(10**6) / 1000:.3f}"
+    bystander = subprocess.Popen(["sleep", "300"], start_new_session=True)
+    try:
+        await orphan(rig, argv, argv)
+        owner = ssh_host.home / ".cades-tui" / "setup.lock.owner"
+        fields = owner.read_text().split()
+        owner.write_text(" ".join([str(bystander.pid), *fields[1:]]) + "\n")  # the number another program has now
+        said: list[str] = []
+        later = SSHExecutor(rig.pool, "i-1", rig.target, rig.log, orphan_wait_s=2)
+        later.notice = said.extend
+        result = await later.run("echo mine")
+        assert result.ok and result.output.strip() == "mine"
+        assert any("stopped it" in x for x in said), said
+        assert pids(argv) == []  # the orphan that held the lock was stopped
+        assert bystander.poll() is None  # and the program with the recorded number was left alone
+    finally:
+        kill(argv)
+        bystander.kill()
+        bystander.wait()

@@ -3,8 +3,10 @@
 The lock is taken by the command's own shell (file descriptor 9, inherited by everything it starts), so a command
 left running by an interrupted setup — the app killed, the terminal closed, the connection cut — still holds it. The
 next command of any setup run finds it held and says so, then waits for the orphan to finish (it then checks what
-is left: steps are idempotent), or stops it cleanly (SIGTERM to its process group, SIGKILL 10 s later) once
-`wait_s` has passed, and says which.
+is left: steps are idempotent), or stops it cleanly (SIGTERM to the process groups that have the lock file open,
+SIGKILL 10 s later) once `wait_s` has passed, and says which. A group number is never signalled on the owner file's
+word alone: once its group has ended, the number may belong to another program (on a VM, or on the sandbox's
+shared machine).
 
 Only an orphan is stopped. A holder whose client is still connected — another terminal's setup of the same VM — is
 told apart by its SSH session: the owner file records the holder's shell and that shell's parent, the sshd process
@@ -42,6 +44,29 @@ _clive() {
   [ "$(ps -o ppid= -p "$_cpid" 2>/dev/null | tr -d ' ')" = "$_cppid" ]
 }
 _cowner() { _cpg=; _crun=; _ct0=; _cpid=; _cppid=; read -r _cpg _crun _ct0 _cpid _cppid < "$_cl.owner" 2>/dev/null; }
+# the process groups holding the lock now: those of the processes that have the lock file open (/proc), else the
+# recorded group while its recorded shell still runs in it — never a number merely recorded: once its group has
+# ended, that number may belong to another program
+_cholders() {
+  _cme=$(ps -o pgid= -p $$ 2>/dev/null | tr -d ' ')
+  if [ -d /proc/self/fd ]; then
+    _clr=$(readlink -f "$_cl" 2>/dev/null) || _clr=$_cl
+    for _cfd in /proc/[0-9]*/fd/*; do
+      [ "$(readlink "$_cfd" 2>/dev/null)" = "$_clr" ] || continue
+      _cp=${_cfd#/proc/}; ps -o pgid= -p "${_cp%%/*}" 2>/dev/null | tr -d ' '
+    done | sort -u | grep -vx "${_cme:-x}"
+  elif [ "$(ps -o pgid= -p "$_cpid" 2>/dev/null | tr -d ' ')" = "$_cpg" ] && [ "$_cpg" != "$_cme" ]; then
+    echo "$_cpg"
+  fi
+}
+_csignal() {
+  for _cg in $(_cholders); do case "$_cg" in ''|*[!0-9]*|0|1) ;; *) kill "-$1" -- "-$_cg" 2>/dev/null ;; esac; done
+}
+if [ "$1" = "--stop" ]; then  # cancel: stop what run $2 left holding the lock (nothing when another run holds it)
+  _cowner
+  [ "$_crun" = "$2" ] && _csignal TERM
+  return 0 2>/dev/null || exit 0
+fi
 if command -v flock >/dev/null 2>&1; then
   exec 9>>"$_cl"
   if ! flock -n 9; then
@@ -64,10 +89,11 @@ if command -v flock >/dev/null 2>&1; then
             "not stopping it; nothing done — run the setup again once it has finished"
           exit 75
         fi
-        echo "cades-tui: it still runs after $_cw s: stopping it (SIGTERM to process group ${_cpg:-?})"
-        case "$_cpg" in ''|*[!0-9]*|0|1) ;; *) kill -TERM -- "-$_cpg" 2>/dev/null ;; esac
+        echo "cades-tui: it still runs after $_cw s: stopping it (SIGTERM to process group" \
+          "$(_cholders | tr '\n' ' ' | sed 's/ $//')): the processes that hold the lock"
+        _csignal TERM
         if ! flock -w 10 9; then
-          case "$_cpg" in ''|*[!0-9]*|0|1) ;; *) kill -KILL -- "-$_cpg" 2>/dev/null ;; esac
+          _csignal KILL
           flock -w 10 9 || { echo "cades-tui: could not stop it; nothing done"; exit 75; }
         fi
         echo "cades-tui: stopped it; carrying on (each step checks what is already done)"
@@ -99,10 +125,9 @@ def prefix(run_id: str, wait_s: int) -> str:
 
 
 def stop_command(run_id: str) -> str:
-    """Stop the command of run `run_id` that holds the lock now (nothing when another run holds it)."""
-    owner = remote_path(STATE_DIR + "/setup.lock.owner")
-    return (f"read -r pg run _ < {owner} 2>/dev/null && [ \"$run\" = {shlex.quote(run_id)} ] && "
-            'case "$pg" in \'\'|*[!0-9]*|0|1) false ;; *) kill -TERM -- "-$pg" ;; esac')
+    """Stop the command of run `run_id` that holds the lock now (nothing when another run holds it): the process
+    groups that have the lock file open, never a group number the owner file merely recorded."""
+    return f". {remote_path(SCRIPT)} --stop {shlex.quote(run_id)}"
 
 
 def split_notices(lines: list[str]) -> tuple[list[str], list[str]]:

@@ -364,7 +364,7 @@ class JupyterControl:
         pid = handle.pid if handle else None
         if not await self.session.is_running(name):
             if pid is not None and await self._alive(pid):
-                await run(self.conn, f"kill {pid}")
+                await run(self.conn, _kill_if_jupyter(pid, "TERM"))
             return StopResult("not-running", 0.0)
         await self._type(name, CTRL_C)
         await asyncio.sleep(0.5)
@@ -379,7 +379,7 @@ class JupyterControl:
                 method = "killed"
                 await self.session.kill(name)
                 if pid is not None:
-                    await run(self.conn, f"kill -9 {pid} 2>/dev/null")
+                    await run(self.conn, _kill_if_jupyter(pid, "KILL"))
                 await self.session.wait_gone(name, timeout=2.0)
         if await self.session.is_running(name):
             raise JupyterError(f"the {self.session.kind} session {name!r} is still running")
@@ -415,3 +415,10 @@ async def answers(opener: http.Opener, token: str, timeout: float = 5.0) -> bool
     except http.NoReply:
         return False
     return status.status == 200
+
+
+def _kill_if_jupyter(pid: int, signal: str) -> str:
+    """Signal `pid` only while it is still a Jupyter process: a pid read from a runtime file or a record may belong
+    to another program by now (the server ended long ago and the number was reused)."""
+    return (f"case \"$(ps -o args= -p {int(pid)} 2>/dev/null)\" in *jupyter*) kill -{signal} {int(pid)} 2>/dev/null ;; "
+            "esac; true")
