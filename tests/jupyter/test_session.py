@@ -18,6 +18,11 @@ SCRIPT = (
 )
 
 
+# One program (the session runs `exec COMMAND`): "echo hello; sleep 30" would exec echo and end the pane at once,
+# and tmux may drop the output of a pane that ends before it reads it.
+HELLO = "bash -c 'echo hello; sleep 30'"
+
+
 async def _wait_for_text(ssh_host: SSHHost, rel: str, text: str, timeout: float = 5.0) -> float:
     t0 = time.monotonic()
     path = ssh_host.home / rel
@@ -115,8 +120,8 @@ async def test_the_log_is_private_on_the_vm(connect, ssh_host: SSHHost, kind: Mu
     async with await connect() as conn:
         sessions = RemoteSession(conn, kind)
         try:
-            await sessions.start(f"p-{kind}", "echo hello; sleep 30", "~", f"~/.state-{kind}/jupyter.log")
-            await sessions.start(f"q-{kind}", "echo hello; sleep 30", "~", f"{fresh_dir}/jupyter.log")
+            await sessions.start(f"p-{kind}", HELLO, "~", f"~/.state-{kind}/jupyter.log")
+            await sessions.start(f"q-{kind}", HELLO, "~", f"{fresh_dir}/jupyter.log")
             await _wait_for_text(ssh_host, f".state-{kind}/jupyter.log", "hello")
             await _wait_for_text(ssh_host, f".fresh-{kind}/sub/jupyter.log", "hello")
         finally:
@@ -134,7 +139,7 @@ async def test_a_log_in_home_leaves_home_s_mode_alone(connect, ssh_host: SSHHost
     async with await connect() as conn:
         sessions = RemoteSession(conn, Multiplexer.SCREEN)
         try:
-            await sessions.start("h", "echo hello; sleep 30", "~", "~/home.log")
+            await sessions.start("h", HELLO, "~", "~/home.log")
             await _wait_for_text(ssh_host, "home.log", "hello")
         finally:
             await sessions.kill("h")

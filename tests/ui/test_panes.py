@@ -263,6 +263,8 @@ async def test_unreachable_cloud_shows_a_message_and_the_app_lives(ui: Any, sb: 
         text = str(banner.render())
         assert app.sub_title == "sandbox ✗ not connected" and "retrying in" in text, text
         assert "No data:" in str(app.query_one("#instances-empty", Static).render())
+        app._redraw(None)  # a redraw before any answer (the other panes' late build does one) keeps the reason
+        assert "No data:" in str(app.query_one("#instances-empty", Static).render())
         await pilot.press("question_mark")
         assert isinstance(app.screen, HelpScreen)
 

@@ -185,10 +185,42 @@ def _tls_args() -> str:
             f"--tls-key {remote_path(MEMBER_KEY)}")
 
 
+# The scheduler's own `/json/identity.json` answers HTTP 500 while the cluster computes: a worker's heartbeat
+# metrics (`digests_total_since_heartbeat`) are keyed by tuples, which JSON cannot encode (distributed 2026.8.0).
+# This preload (dask runs a --preload given as source text) serves the same identity at IDENTITY_ROUTE with every
+# key made a string; the app reads it there, and /json/identity.json only from a scheduler started without it.
+IDENTITY_ROUTE = "/cades-tui/identity.json"
+_IDENTITY_PRELOAD = f"""
+import json
+from distributed.http.utils import RequestHandler
+
+
+def _plain(value):
+    if isinstance(value, dict):
+        return {{k if isinstance(k, str) else repr(k): _plain(v) for k, v in value.items()}}
+    if isinstance(value, (list, tuple, set)):
+        return [_plain(v) for v in value]
+    return value
+
+
+class CadesIdentity(RequestHandler):
+    def get(self):
+        self.set_header("Content-Type", "application/json")
+        self.write(json.dumps(_plain(self.server.identity()), default=str))
+
+
+def dask_setup(scheduler):
+    route = ({IDENTITY_ROUTE!r}, CadesIdentity, {{"dask_server": scheduler}})
+    scheduler.http_application.add_handlers(r".*$", [route])
+"""
+
+
 def scheduler_command(env: str, args: SchedulerArgs) -> str:
-    """The scheduler's command line (run by bash inside the session): TLS only, private address, local dashboard."""
+    """The scheduler's command line (run by bash inside the session): TLS only, private address, local dashboard,
+    and the identity route every status reads (see IDENTITY_ROUTE)."""
     return (f"{dask_of(env)} scheduler --protocol tls --host {q(args.host)} --port {args.port} "
-            f"--dashboard-address {q(_host_port('127.0.0.1', args.dashboard_port))} {_tls_args()}")
+            f"--dashboard-address {q(_host_port('127.0.0.1', args.dashboard_port))} {_tls_args()} "
+            f"--preload {q(_IDENTITY_PRELOAD)}")
 
 
 def worker_command(env: str, scheduler_address: str, *, host: str, name: str, nthreads: int,

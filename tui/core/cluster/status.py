@@ -13,12 +13,13 @@ import json
 import re
 from typing import Any
 
+from tui.core.cluster.commands import IDENTITY_ROUTE
 from tui.core.jupyter.http import NoReply, Opener, request
 from tui.core.models import ClusterStatus, WorkerRow
 
 __all__ = ["ClusterStatus", "StatusError", "WorkerRow", "fetch_status", "parse_identity", "parse_prometheus"]
 
-IDENTITY_PATH = "/json/identity.json"
+IDENTITY_PATH = "/json/identity.json"  # answers HTTP 500 while workers compute: see commands.IDENTITY_ROUTE
 # Worker-side task states that count as "processing" (assigned, not yet finished).
 _PROCESSING_STATES = ("executing", "ready", "constrained", "long-running", "waiting", "fetch", "flight")
 
@@ -80,15 +81,21 @@ def parse_prometheus(text: str) -> dict[str, float]:
 
 
 async def fetch_status(opener: Opener, dashboard_port: int, *, timeout: float = 5.0) -> ClusterStatus:
-    """GET /json/identity.json through `opener` (an SSH channel to the head's 127.0.0.1:dashboard_port, or a
-    local tunnel port). StatusError when nothing answers or the answer is not a scheduler's."""
+    """GET the scheduler's identity through `opener` (an SSH channel to the head's 127.0.0.1:dashboard_port, or a
+    local tunnel port): at IDENTITY_ROUTE (the app's preload, which answers while the cluster computes), else — a
+    scheduler started by an older version — at /json/identity.json. StatusError when nothing answers or the answer
+    is not a scheduler's."""
+    path = IDENTITY_ROUTE
     try:
-        resp = await request(opener, "GET", IDENTITY_PATH, timeout=timeout)
+        resp = await request(opener, "GET", path, timeout=timeout)
+        if resp.status == 404:
+            path = IDENTITY_PATH
+            resp = await request(opener, "GET", path, timeout=timeout)
     except NoReply as exc:
         raise StatusError(str(exc)) from exc
     if resp.status != 200:
-        raise StatusError(f"GET {IDENTITY_PATH}: HTTP {resp.status}")
+        raise StatusError(f"GET {path}: HTTP {resp.status}")
     try:
         return parse_identity(json.loads(resp.body.decode("utf-8")), f"http://127.0.0.1:{dashboard_port}/status")
     except (ValueError, UnicodeDecodeError) as exc:
-        raise StatusError(f"GET {IDENTITY_PATH}: {exc}") from exc
+        raise StatusError(f"GET {path}: {exc}") from exc

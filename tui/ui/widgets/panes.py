@@ -73,7 +73,8 @@ class InstancesPane(Pane):
 
     def show(self, fleet: Fleet, now: datetime) -> None:
         self.table.show(fleet, now)
-        self._say("No instances yet — press n to launch one.")
+        if fleet.polled:  # before the cloud's first answer the hint says why there is none (connecting, failed)
+            self._say("No instances yet — press n to launch one.")
         self.hint.display = not self.table.instances
 
     def waiting(self, text: str) -> None:
