@@ -15,6 +15,7 @@ need_apt=()
 command -v ssh >/dev/null || need_apt+=(openssh-client)
 command -v screen >/dev/null || need_apt+=(screen)
 command -v tmux >/dev/null || need_apt+=(tmux)
+command -v rsync >/dev/null || need_apt+=(rsync)  # the transfers benchmark and tests compare with rsync
 command -v rsvg-convert >/dev/null || need_apt+=(librsvg2-bin)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
 # tests/realcloud: one of the real services' dependencies (ovs) compiles its C speedups when a compiler is there.
