@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from tui.cli.common import EXIT_FAIL, EXIT_INTERRUPTED, EXIT_USAGE, Context, err, quiet_stdout
+from tui.cli.sshconfig import follow as follow_instances
 from tui.core import hints
 from tui.startup import prepare
 
@@ -36,7 +37,10 @@ def _run(args: argparse.Namespace) -> int:
     try:
         if demo is not None:
             demo.ensure()
-        return int(args.handler(args, Context(settings)))
+        ctx = Context(settings)
+        code = int(args.handler(args, ctx))
+        follow_instances(args, ctx)  # the generated ssh config, when the user made one, follows what changed
+        return code
     except InvalidInput as exc:
         err(str(exc))
         return EXIT_USAGE

@@ -14,6 +14,8 @@ from tui.core.cloud.base import Cloud, LaunchSpec
 from tui.core.cluster.deletion import Deletion, Leftover
 from tui.core.events import ClusterState, Emit, JupyterState, PipelineFinished, Polled, StopOutcome
 from tui.core.models import ClusterSummary, Instance, KernelInfo, TunnelInfo
+from tui.core.sshconfig import Report as SshConfigReport
+from tui.core.sshinclude import IncludeChange
 
 
 class ManagerError(Exception):
@@ -71,6 +73,11 @@ class Engine(Protocol):
     async def check_idle(self, instances: Sequence[Instance], now: datetime) -> list[str]: ...
     async def forget_instance(self, instance_id: str) -> None: ...
     async def aclose(self) -> None: ...
+
+    # -- ssh config: the instances by name in other tools (blocking) --------------------------------------------
+    def ssh_config_write(self, write: bool = True) -> SshConfigReport: ...
+    def ssh_config_install(self) -> IncludeChange: ...
+    def ssh_config_uninstall(self) -> IncludeChange: ...
 
 
 EngineFactory = Callable[[Emit], Engine]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from datetime import datetime
 
 from tui.core.api import ApproveFormat, AskDelete, Cancelled, Confirm, EngineFactory, ManagerError
@@ -22,11 +22,14 @@ from tui.core.cluster.errors import ClusterCancelled
 from tui.core.cluster.service import ClusterService
 from tui.core.cluster.status import StatusError
 from tui.core.config import Settings
-from tui.core.events import ClusterState, Emit, JupyterState, PipelineFinished, Polled, StopOutcome
+from tui.core.events import BackgroundFailed, ClusterState, Emit, JupyterState, PipelineFinished, Polled, StopOutcome
 from tui.core.manager import RemoteManager
 from tui.core.models import ClusterSummary, Instance, KernelInfo, TunnelInfo
 from tui.core.options import ManagerOptions
 from tui.core.services import RemoteContext, Services, launch_instance
+from tui.core.sshconfig import Keeper
+from tui.core.sshconfig import Report as SshConfigReport
+from tui.core.sshinclude import IncludeChange
 from tui.core.state import STATE_FILE, AppState
 
 QUIET_LOGINS_PER_ROUND = 4  # new logins for load and memory per refresh (each failed one waits QUIET_RETRY_S)
@@ -47,6 +50,7 @@ class CoreEngine:
         self._last: Polled | None = None
         self._polls = 0
         self.cluster = ClusterService(settings, cloud, self.manager, self.context, emit)
+        self._ssh_config: Keeper | None = None
 
     # -- the cloud (blocking) -------------------------------------------------------------------------------------
     def poll(self, with_flavors: bool, full: bool = False) -> Polled:
@@ -67,10 +71,14 @@ class CoreEngine:
         polled = Polled(tuple(instances), quota, volumes, tuple(c.list_flavors()) if with_flavors else None)
         self._last = polled
         self.emit(polled)
+        if last is None or changed or full:
+            self.ssh_config_follow(polled.instances)
         return polled
 
     def launch(self, spec: LaunchSpec, say: Callable[[str], None]) -> Instance:
-        return launch_instance(self.cloud, spec, say)
+        inst = launch_instance(self.cloud, spec, say)
+        self.ssh_config_follow()
+        return inst
 
     # -- one instance over SSH -------------------------------------------------------------------------------------
     async def context(self, inst: Instance) -> RemoteContext:
@@ -143,12 +151,14 @@ class CoreEngine:
 
     # -- a Dask cluster headed by an instance --------------------------------------------------------------------
     async def cluster_create(self, head: Instance, workers: int | None = None, flavor: str = "") -> ClusterSummary:
-        with _as_manager_error():
-            return await self.cluster.create(head.id, workers, flavor)
+        async with self._ssh_config_after():
+            with _as_manager_error():
+                return await self.cluster.create(head.id, workers, flavor)
 
     async def cluster_scale(self, head: Instance, n: int, confirm: Confirm | None = None) -> ClusterSummary:
-        with _as_manager_error():
-            return await self.cluster.scale(head.id, n, confirm)
+        async with self._ssh_config_after():
+            with _as_manager_error():
+                return await self.cluster.scale(head.id, n, confirm)
 
     async def cluster_status(self, head: Instance) -> ClusterState:
         return await self.cluster.status(head)
@@ -158,14 +168,16 @@ class CoreEngine:
             return await self.cluster.dashboard(head.id)
 
     async def cluster_delete(self, head: Instance, confirm: Confirm | None = None) -> list[str]:
-        with _as_manager_error():
-            return await self.cluster.delete(head.id, confirm)
+        async with self._ssh_config_after():
+            with _as_manager_error():
+                return await self.cluster.delete(head.id, confirm)
 
     async def delete_instance(self, inst: Instance, ask: AskDelete | None, delete_volumes: bool = False) -> Deletion:
         """Delete an instance and what goes with it: the Dask cluster it heads (workers, their volumes, the group,
         the tunnels). `ask` sees the facts first (None from it: cancelled, ManagerError)."""
-        with _as_manager_error():
-            plan = await self.cluster.delete_instance(inst.id, ask, delete_volumes)
+        async with self._ssh_config_after():
+            with _as_manager_error():
+                plan = await self.cluster.delete_instance(inst.id, ask, delete_volumes)
         for gone in (*plan.workers, inst):
             self._contexts.pop(gone.id, None)
         return plan
@@ -235,6 +247,68 @@ class CoreEngine:
 
     async def aclose(self) -> None:
         await self.manager.aclose()
+
+    # -- ssh config: the instances by name in other tools (tui.core.sshconfig) --------------------------------------
+    @property
+    def ssh_config(self) -> Keeper:
+        """The generated ssh config of this cloud (made on first use)."""
+        if self._ssh_config is None:
+            from tui.core.hints import command
+
+            self._ssh_config = Keeper(cloud=self.settings.cloud, user=self.settings.ssh.user,
+                                      key_for=self.services.key_path, known_hosts=self.services.known_hosts,
+                                      made_by=command("ssh-config"), jump_host=self.settings.ssh.jump_host)
+        return self._ssh_config
+
+    def ssh_config_follow(self, instances: Sequence[Instance] | None = None) -> bool:
+        """Blocking. Rewrite the generated ssh config when the user made one and these instances (listed when None)
+        change it: after every poll that changed instances and every launch, delete and cluster change, for the
+        app and the CLI alike. Never raises: a failure is logged and emitted (BackgroundFailed)."""
+        keeper = self.ssh_config
+        if not keeper.enabled:
+            return False
+        try:
+            return keeper.follow(self.cloud.list_instances() if instances is None else instances)
+        except (OSError, ValueError, CloudError) as exc:
+            log.warning("ssh config %s not rewritten: %s", keeper.path, exc)
+            self.emit(BackgroundFailed("", f"keeping {keeper.path} in step with the instances", str(exc)))
+            return False
+
+    @contextlib.asynccontextmanager
+    async def _ssh_config_after(self) -> AsyncIterator[None]:
+        """Follow the instances after the block, whether it succeeded or not (a failed create may have launched)."""
+        try:
+            yield
+        finally:
+            if self.ssh_config.enabled:
+                await asyncio.to_thread(self.ssh_config_follow)
+
+    def ssh_config_write(self, write: bool = True) -> SshConfigReport:
+        """Blocking. Write the generated ssh config now (from then on it follows the instances); `write=False`
+        only says what it would be."""
+        from tui.core import sshinclude
+
+        keeper = self.ssh_config
+        plan, text, changed = keeper.write(self.cloud.list_instances(), write)
+        line = sshinclude.include_line()
+        return SshConfigReport(keeper.path, changed, plan, line, sshinclude.is_installed(line=line), text,
+                               sshinclude.wsl_note(line))
+
+    def ssh_config_install(self) -> IncludeChange:
+        """Blocking. The generated config written, and its Include line made the first line of ~/.ssh/config."""
+        from tui.core import sshinclude
+
+        self.ssh_config_write()
+        return sshinclude.install()
+
+    def ssh_config_uninstall(self) -> IncludeChange:
+        """Blocking. The Include line out of ~/.ssh/config and this cloud's generated file removed: it no longer
+        follows the instances."""
+        from tui.core import sshinclude
+
+        change = sshinclude.uninstall()
+        self.ssh_config.path.unlink(missing_ok=True)
+        return change
 
 
 @contextlib.contextmanager

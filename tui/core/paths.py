@@ -67,6 +67,16 @@ def ensure_private_dir(path: Path) -> Path:
 
 
 
+def ssh_dir() -> Path:
+    """The user's OpenSSH folder: ~/.ssh (Windows: %USERPROFILE%\\.ssh, where OpenSSH for Windows looks too)."""
+    return Path.home() / ".ssh"
+
+
+def ssh_config_dir() -> Path:
+    """Where `cades-tui ssh-config` writes its generated OpenSSH configs (one per cloud): ~/.ssh/cades-tui."""
+    return ssh_dir() / APP
+
+
 def public_key_files(ssh_dir: Path | None = None) -> list[Path]:
     """The user's OpenSSH public keys (~/.ssh/*.pub) that a launch can import as a key pair."""
     folder = ssh_dir or Path.home() / ".ssh"
