@@ -301,6 +301,25 @@ class CoreEngine:
         self.ssh_config_write()
         return sshinclude.install()
 
+    async def remote_folder(self, inst: Instance, folder: str) -> str:
+        """`folder` (`~/workspace`, relative or absolute) as an absolute path on the instance, for VS Code; its
+        HOME read over the verified connection — which also settles the host key (pinned or asked) that the
+        generated config's StrictHostKeyChecking wants in the app's known_hosts."""
+        import asyncssh
+
+        from tui.core.remote.session import run
+
+        ctx = await self.context(inst)
+        try:
+            out = await run(await self.manager.connection(ctx), 'printf "%s" "$HOME"')
+        except (OSError, TimeoutError, asyncssh.Error) as exc:
+            raise ManagerError(f"could not read the home folder of {inst.name}: {exc}") from exc
+        home = out.stdout.strip().rstrip("/") or "~"
+        if folder.startswith("/"):
+            return folder
+        rest = folder.removeprefix("~").lstrip("/")
+        return f"{home}/{rest}" if rest and rest != "." else home
+
     def ssh_config_uninstall(self) -> IncludeChange:
         """Blocking. The Include line out of ~/.ssh/config and this cloud's generated file removed: it no longer
         follows the instances."""

@@ -45,6 +45,8 @@ BINDINGS: list[Binding] = [
                     "delete"),
     Binding("ctrl+s", "shell", "Shell", id="shell",
             tooltip="Suspend the app and open an SSH shell on the selected instance; exit returns here"),
+    Binding("e", "vscode", "VS Code", id="vscode",
+            tooltip="Open the selected instance in VS Code (Remote-SSH by its name: code --remote ssh-remote+NAME)"),
     Binding("z", "snooze", "Snooze", id="snooze",
             tooltip="Quiet the selected instance's idle reminders for a day"),
     Binding("f5", "refresh", "Refresh", id="refresh", tooltip="Poll the cloud now"),
@@ -69,7 +71,7 @@ BINDINGS: list[Binding] = [
 MAIN_SCREEN_ACTIONS = {"launch", "resize", "power", "reboot", "delete", "console", "volumes", "details",
                        "focus_pane", "help", "quit", "setup", "cancel_setup", "jupyter_start", "jupyter_stop",
                        "jupyter_log", "open_tunnel", "close_tunnel", "open_browser", "shell", "snooze", "cluster",
-                       "filter"}
+                       "filter", "vscode"}
 PANES = {"instances": "#instances-table", "flavors": "#flavors-table", "setup": "#setup-log",
          "tunnels": "#tunnels-table"}
 
