@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 from typing import TYPE_CHECKING, Any
 
 from tui.cli.common import EXIT_OK, Context, say
@@ -49,6 +50,11 @@ def cmd_ssh_config(args: argparse.Namespace, ctx: Context) -> int:
         else:
             change = None
             report = await asyncio.to_thread(engine.ssh_config_write, not args.print)
+        if report.plan.unverified and not args.print:  # host keys the console log pins: recorded by one login
+            verified = await engine.ssh_config_verify(report.plan.unverified)
+            if verified:
+                again = await asyncio.to_thread(engine.ssh_config_write)
+                report = dataclasses.replace(again, changed=report.changed or again.changed)
         if args.json:
             ctx.json(_json(report, change))
         elif args.print:

@@ -301,6 +301,28 @@ class CoreEngine:
         self.ssh_config_write()
         return sshinclude.install()
 
+    async def ssh_config_verify(self, names: Sequence[str]) -> list[str]:
+        """Log in once to each ACTIVE instance of `names` whose console log pins its host key, so that key is in
+        the app's known_hosts (as after any login) and OpenSSH's strict checking accepts it — never a question: one
+        the console log does not pin stays unverified. The names verified."""
+        wanted = set(names)
+        instances = [i for i in await asyncio.to_thread(self.cloud.list_instances)
+                     if i.name in wanted and i.status == "ACTIVE"]
+
+        async def one(inst: Instance) -> str | None:
+            try:
+                ctx = await self.context(inst)
+                if not ctx.target.pinned or (ctx.target.via is not None and not ctx.target.via.pinned):
+                    return None
+                await self.manager.connect(ctx)
+            except (ManagerError, CloudError) as exc:
+                log.info("host key of %s not verified: %s", inst.name, exc)
+                return None
+            return inst.name
+
+        done = await asyncio.gather(*(one(i) for i in instances))
+        return [n for n in done if n is not None]
+
     async def remote_folder(self, inst: Instance, folder: str) -> str:
         """`folder` (`~/workspace`, relative or absolute) as an absolute path on the instance, for VS Code; its
         HOME read over the verified connection — which also settles the host key (pinned or asked) that the
