@@ -3,8 +3,10 @@ HOME (the suite's isolation) stands in for the user's."""
 
 from __future__ import annotations
 
+import shutil
 import stat
 from pathlib import Path
+from typing import Any
 
 from tui.core import sshinclude
 
@@ -90,3 +92,25 @@ def test_wsl_note_names_the_windows_side(tmp_path: Path, monkeypatch: object) ->
         assert sshinclude.wsl_distro(version) == ""
         version.write_text("Linux version 6.1.0-18-amd64 (debian-kernel@lists.debian.org)")
         assert sshinclude.wsl_distro(version) is None
+
+
+def test_cli_uninstall_needs_no_cloud_and_errors_are_one_line(capsys: Any) -> None:
+    from tui.__main__ import main
+
+    assert main(["ssh-config", "--uninstall"]) == 0  # no cloud, no clouds.yaml: only local files
+    out, err = capsys.readouterr()
+    assert "has no `Include ~/.ssh/cades-tui/*.config` line; nothing changed" in out and not err
+    sshinclude.install()
+    generated = Path.home() / ".ssh" / "cades-tui" / "sandbox.config"
+    generated.parent.mkdir(mode=0o700)
+    generated.write_text("Host x\n")
+    assert main(["ssh-config", "--uninstall"]) == 0
+    out, _ = capsys.readouterr()
+    assert "Took `Include ~/.ssh/cades-tui/*.config` out of" in out and "no longer follows" in out
+    assert ssh_config().read_text() == "" and not generated.exists()
+
+    shutil.rmtree(Path.home() / ".ssh")
+    (Path.home() / ".ssh").write_text("not a folder")  # a file where the folder should be
+    assert main(["ssh-config", "--uninstall"]) == 1
+    out, err = capsys.readouterr()
+    assert err.count("\n") == 1 and "cades-tui: error:" in err and "Traceback" not in err
