@@ -79,6 +79,7 @@ def test_a_failed_rewrite_is_said_not_raised(sandbox: Any, tmp_path: Path) -> No
         odd = replace(settings, ssh=SSHSettings(key_path=str(tmp_path / 'my "key"')))
         engine = CoreEngine(odd, cloud, events.append)
         engine.poll(False, full=True)  # does not raise
+        engine.poll(False, full=True)  # the same failure again: said once
         failed = [e for e in events if type(e).__name__ == "BackgroundFailed"]
         assert len(failed) == 1 and str(engine.ssh_config.path) in failed[0].what and "double quote" in failed[0].error
         assert engine.ssh_config.path.read_text() == before

@@ -51,6 +51,7 @@ class CoreEngine:
         self._polls = 0
         self.cluster = ClusterService(settings, cloud, self.manager, self.context, emit)
         self._ssh_config: Keeper | None = None
+        self._ssh_config_failed = ""  # the last rewrite's error, said once
 
     # -- the cloud (blocking) -------------------------------------------------------------------------------------
     def poll(self, with_flavors: bool, full: bool = False) -> Polled:
@@ -268,11 +269,15 @@ class CoreEngine:
         if not keeper.enabled:
             return False
         try:
-            return keeper.follow(self.cloud.list_instances() if instances is None else instances)
+            written = keeper.follow(self.cloud.list_instances() if instances is None else instances)
         except (OSError, ValueError, CloudError) as exc:
             log.warning("ssh config %s not rewritten: %s", keeper.path, exc)
-            self.emit(BackgroundFailed("", f"keeping {keeper.path} in step with the instances", str(exc)))
+            if str(exc) != self._ssh_config_failed:  # said once, not after every poll
+                self.emit(BackgroundFailed("", f"keeping {keeper.path} in step with the instances", str(exc)))
+            self._ssh_config_failed = str(exc)
             return False
+        self._ssh_config_failed = ""
+        return written
 
     @contextlib.asynccontextmanager
     async def _ssh_config_after(self) -> AsyncIterator[None]:
