@@ -49,7 +49,6 @@ if TYPE_CHECKING:
     from tui.core.config import Settings
     from tui.core.live import Fleet
     from tui.ui.bridge import EventBridge
-    from tui.ui.vscode import VSCodeOpener
 
 log = logging.getLogger("tui.ui")
 
@@ -92,11 +91,10 @@ class CadesApp(PollingArea, InstancesArea, VolumesArea, SetupArea, JupyterArea, 
         self._polls = 0
         self.stuck_after_s = max(20.0, 4 * settings.ui.refresh_s)  # say so when a poll hangs this long
         self.idle_every_s = settings.ui.refresh_s * IDLE_EVERY
-        self._wizard = self._volumes_screen = self._log_screen = self._cluster_screen = None
+        self._wizard = self._volumes_screen = self._log_screen = self._cluster_screen = self._vscode = None
         self._remote_jobs: set[tuple[str, str]] = set()  # (action, instance id) of remote jobs in progress
         self._clusters: set[str] = set()  # heads whose scheduler answered last time it was asked
         self._leftovers_offered: set[str] = set()  # heads whose leftovers were offered for deletion already
-        self._vscode: VSCodeOpener | None = None  # `e`, made on first use (tui.ui.vscode)
         if settings.ui.theme:
             self.theme = settings.ui.theme
 
@@ -212,28 +210,6 @@ class CadesApp(PollingArea, InstancesArea, VolumesArea, SetupArea, JupyterArea, 
         from tui.ui.screens.help import HelpScreen, help_groups
 
         self.push_screen(HelpScreen(help_groups(self)))
-
-    # ---- `e`: the selected instance in VS Code (the owner: tui.ui.vscode.VSCodeOpener) ----------------
-    @property
-    def vscode(self) -> VSCodeOpener:
-        if self._vscode is None:
-            from tui.ui.vscode import VSCodeOpener
-
-            self._vscode = VSCodeOpener(engine=lambda: self.engine, workspace=self.settings.jupyter.workspace,
-                                        notify=self.notify, ask=self._ask_yes, copy=self.copy_to_clipboard)
-        return self._vscode
-
-    def action_vscode(self) -> None:
-        inst = self.selected_instance()
-        if inst is not None:
-            self.run_worker(self.vscode.open(inst), group=f"vscode:{inst.id}", exclusive=True, exit_on_error=False,
-                            name=f"open {inst.name} in VS Code")
-
-    async def _ask_yes(self, title: str, body: str) -> bool:
-        from tui.ui.screens.confirm import Confirm
-
-        answer: bool | None = await self.push_screen_wait(Confirm(title, body, "Add it"))
-        return bool(answer)
 
     def action_focus_pane(self, pane: str) -> None:
         target = self.query(PANES[pane])  # empty in the few ms before the panes are built

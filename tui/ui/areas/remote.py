@@ -24,12 +24,14 @@ if TYPE_CHECKING:
     )
     from tui.core.models import Instance
     from tui.ui.bridge import CoreMessage
+    from tui.ui.vscode import VSCodeOpener
 
 IDLE_EVERY = 36  # idle check every 36 refreshes (3 minutes with the default 5 s)
 
 
 class RemoteArea(Area):
     _reattached: bool
+    _vscode: VSCodeOpener | None  # `e`, made on first use
     _idle_timer: Timer | None
     idle_every_s: float
 
@@ -106,6 +108,25 @@ class RemoteArea(Area):
             return f"Back from the shell on {inst.name} (exit code {code})."
 
         self.run_remote("shell", job)
+
+    def action_vscode(self) -> None:
+        """`e`: the selected instance in VS Code; the owner (`tui.ui.vscode.VSCodeOpener`) does the work."""
+        inst = self.selected_instance()
+        if inst is None:
+            return
+        if self._vscode is None:
+            from tui.ui.vscode import VSCodeOpener
+
+            self._vscode = VSCodeOpener(engine=lambda: self.engine, workspace=self.settings.jupyter.workspace,
+                                        notify=self.notify, ask=self._ask_yes, copy=self.copy_to_clipboard)
+        self.run_worker(self._vscode.open(inst), group=f"vscode:{inst.id}", exclusive=True, exit_on_error=False,
+                        name=f"open {inst.name} in VS Code")
+
+    async def _ask_yes(self, title: str, body: str) -> bool:
+        from tui.ui.screens.confirm import Confirm
+
+        answer: bool | None = await self.push_screen_wait(Confirm(title, body, "Add it"))
+        return bool(answer)
 
     def on_remote_result(self, message: msg.RemoteResult) -> None:
         title = f"{message.action.capitalize()} · {message.target}"
