@@ -75,13 +75,14 @@ def test_a_failed_rewrite_is_said_not_raised(sandbox: Any, tmp_path: Path) -> No
         settings = Settings(cloud="sandbox", clouds_yaml=str(sandbox.clouds_yaml))
         engine = CoreEngine(settings, cloud, events.append)
         engine.ssh_config_write()
-        before = engine.ssh_config.path.read_text()
+        before = engine.ssh_configs.keeper.path.read_text()
         odd = replace(settings, ssh=SSHSettings(key_path=str(tmp_path / 'my "key"')))
         engine = CoreEngine(odd, cloud, events.append)
         engine.poll(False, full=True)  # does not raise
         engine.poll(False, full=True)  # the same failure again: said once
         failed = [e for e in events if type(e).__name__ == "BackgroundFailed"]
-        assert len(failed) == 1 and str(engine.ssh_config.path) in failed[0].what and "double quote" in failed[0].error
-        assert engine.ssh_config.path.read_text() == before
+        path = engine.ssh_configs.keeper.path
+        assert len(failed) == 1 and str(path) in failed[0].what and "double quote" in failed[0].error
+        assert engine.ssh_configs.keeper.path.read_text() == before
     finally:
         cloud.delete(inst.id, delete_volumes=True)

@@ -147,4 +147,4 @@ def follow(args: argparse.Namespace, ctx: Context) -> None:
 
     engine = CoreEngine(ctx.settings, ctx.cloud, emit)
     if engine.ssh_config_follow():
-        say(f"Updated {engine.ssh_config.path}")
+        say(f"Updated {engine.ssh_configs.keeper.path}")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 
 from tui.core.api import ApproveFormat, AskDelete, Cancelled, Confirm, EngineFactory, ManagerError
@@ -22,14 +22,14 @@ from tui.core.cluster.errors import ClusterCancelled
 from tui.core.cluster.service import ClusterService
 from tui.core.cluster.status import StatusError
 from tui.core.config import Settings
-from tui.core.events import BackgroundFailed, ClusterState, Emit, JupyterState, PipelineFinished, Polled, StopOutcome
+from tui.core.events import ClusterState, Emit, JupyterState, PipelineFinished, Polled, StopOutcome
 from tui.core.manager import RemoteManager
 from tui.core.models import ClusterSummary, Instance, KernelInfo, TunnelInfo
 from tui.core.options import ManagerOptions
 from tui.core.services import RemoteContext, Services, launch_instance
-from tui.core.sshconfig import Keeper
 from tui.core.sshconfig import Report as SshConfigReport
 from tui.core.sshinclude import IncludeChange
+from tui.core.sshkeep import SshConfigs, remote_folder
 from tui.core.state import STATE_FILE, AppState
 
 QUIET_LOGINS_PER_ROUND = 4  # new logins for load and memory per refresh (each failed one waits QUIET_RETRY_S)
@@ -50,8 +50,7 @@ class CoreEngine:
         self._last: Polled | None = None
         self._polls = 0
         self.cluster = ClusterService(settings, cloud, self.manager, self.context, emit)
-        self._ssh_config: Keeper | None = None
-        self._ssh_config_failed = ""  # the last rewrite's error, said once
+        self.ssh_configs = SshConfigs(settings, self.services, cloud, emit)
 
     # -- the cloud (blocking) -------------------------------------------------------------------------------------
     def poll(self, with_flavors: bool, full: bool = False) -> Polled:
@@ -152,12 +151,12 @@ class CoreEngine:
 
     # -- a Dask cluster headed by an instance --------------------------------------------------------------------
     async def cluster_create(self, head: Instance, workers: int | None = None, flavor: str = "") -> ClusterSummary:
-        async with self._ssh_config_after():
+        async with self.ssh_configs.after():
             with _as_manager_error():
                 return await self.cluster.create(head.id, workers, flavor)
 
     async def cluster_scale(self, head: Instance, n: int, confirm: Confirm | None = None) -> ClusterSummary:
-        async with self._ssh_config_after():
+        async with self.ssh_configs.after():
             with _as_manager_error():
                 return await self.cluster.scale(head.id, n, confirm)
 
@@ -169,14 +168,14 @@ class CoreEngine:
             return await self.cluster.dashboard(head.id)
 
     async def cluster_delete(self, head: Instance, confirm: Confirm | None = None) -> list[str]:
-        async with self._ssh_config_after():
+        async with self.ssh_configs.after():
             with _as_manager_error():
                 return await self.cluster.delete(head.id, confirm)
 
     async def delete_instance(self, inst: Instance, ask: AskDelete | None, delete_volumes: bool = False) -> Deletion:
         """Delete an instance and what goes with it: the Dask cluster it heads (workers, their volumes, the group,
         the tunnels). `ask` sees the facts first (None from it: cancelled, ManagerError)."""
-        async with self._ssh_config_after():
+        async with self.ssh_configs.after():
             with _as_manager_error():
                 plan = await self.cluster.delete_instance(inst.id, ask, delete_volumes)
         for gone in (*plan.workers, inst):
@@ -249,112 +248,29 @@ class CoreEngine:
     async def aclose(self) -> None:
         await self.manager.aclose()
 
-    # -- ssh config: the instances by name in other tools (tui.core.sshconfig) --------------------------------------
-    @property
-    def ssh_config(self) -> Keeper:
-        """The generated ssh config of this cloud (made on first use)."""
-        if self._ssh_config is None:
-            from tui.core.hints import command
-
-            self._ssh_config = Keeper(cloud=self.settings.cloud, user=self.settings.ssh.user,
-                                      key_for=self.services.key_path, known_hosts=self.services.known_hosts,
-                                      made_by=command("ssh-config"), jump_host=self.settings.ssh.jump_host)
-        return self._ssh_config
-
+    # -- ssh config: the instances by name in other tools (tui.core.sshconfig, tui.core.sshkeep) -------------------
     def ssh_config_follow(self, instances: Sequence[Instance] | None = None) -> bool:
-        """Blocking. Rewrite the generated ssh config when the user made one and these instances (listed when None)
-        change it: after every poll that changed instances and every launch, delete and cluster change, for the
-        app and the CLI alike. Never raises: a failure is logged and emitted (BackgroundFailed)."""
-        keeper = self.ssh_config
-        if not keeper.enabled:
-            return False
-        try:
-            written = keeper.follow(self.cloud.list_instances() if instances is None else instances)
-        except (OSError, ValueError, CloudError) as exc:
-            log.warning("ssh config %s not rewritten: %s", keeper.path, exc)
-            if str(exc) != self._ssh_config_failed:  # said once, not after every poll
-                self.emit(BackgroundFailed("", f"keeping {keeper.path} in step with the instances", str(exc)))
-            self._ssh_config_failed = str(exc)
-            return False
-        self._ssh_config_failed = ""
-        return written
-
-    @contextlib.asynccontextmanager
-    async def _ssh_config_after(self) -> AsyncIterator[None]:
-        """Follow the instances after the block, whether it succeeded or not (a failed create may have launched)."""
-        try:
-            yield
-        finally:
-            if self.ssh_config.enabled:
-                await asyncio.to_thread(self.ssh_config_follow)
+        """Blocking. Rewrite the generated ssh config when the user made one and the instances (listed when None)
+        change it: after every poll that changed instances, every launch, delete and cluster change — for the app
+        and the CLI alike. Never raises (a failure is emitted once)."""
+        return self.ssh_configs.follow(instances)
 
     def ssh_config_write(self, write: bool = True) -> SshConfigReport:
-        """Blocking. Write the generated ssh config now (from then on it follows the instances); `write=False`
-        only says what it would be."""
-        from tui.core import sshinclude
-
-        keeper = self.ssh_config
-        plan, text, changed = keeper.write(self.cloud.list_instances(), write)
-        line = sshinclude.include_line()
-        return SshConfigReport(keeper.path, changed, plan, line, sshinclude.is_installed(line=line), text,
-                               sshinclude.wsl_note(line))
+        return self.ssh_configs.write(write)
 
     def ssh_config_install(self) -> IncludeChange:
-        """Blocking. The generated config written, and its Include line made the first line of ~/.ssh/config."""
-        from tui.core import sshinclude
-
-        self.ssh_config_write()
-        return sshinclude.install()
-
-    async def ssh_config_verify(self, names: Sequence[str]) -> list[str]:
-        """Log in once to each ACTIVE instance of `names` whose console log pins its host key, so that key is in
-        the app's known_hosts (as after any login) and OpenSSH's strict checking accepts it — never a question: one
-        the console log does not pin stays unverified. The names verified."""
-        wanted = set(names)
-        instances = [i for i in await asyncio.to_thread(self.cloud.list_instances)
-                     if i.name in wanted and i.status == "ACTIVE"]
-
-        async def one(inst: Instance) -> str | None:
-            try:
-                ctx = await self.context(inst)
-                if not ctx.target.pinned or (ctx.target.via is not None and not ctx.target.via.pinned):
-                    return None
-                await self.manager.connect(ctx)
-            except (ManagerError, CloudError) as exc:
-                log.info("host key of %s not verified: %s", inst.name, exc)
-                return None
-            return inst.name
-
-        done = await asyncio.gather(*(one(i) for i in instances))
-        return [n for n in done if n is not None]
-
-    async def remote_folder(self, inst: Instance, folder: str) -> str:
-        """`folder` (`~/workspace`, relative or absolute) as an absolute path on the instance, for VS Code; its
-        HOME read over the verified connection — which also settles the host key (pinned or asked) that the
-        generated config's StrictHostKeyChecking wants in the app's known_hosts."""
-        import asyncssh
-
-        from tui.core.remote.session import run
-
-        ctx = await self.context(inst)
-        try:
-            out = await run(await self.manager.connection(ctx), 'printf "%s" "$HOME"')
-        except (OSError, TimeoutError, asyncssh.Error) as exc:
-            raise ManagerError(f"could not read the home folder of {inst.name}: {exc}") from exc
-        home = out.stdout.strip().rstrip("/") or "~"
-        if folder.startswith("/"):
-            return folder
-        rest = folder.removeprefix("~").lstrip("/")
-        return f"{home}/{rest}" if rest and rest != "." else home
+        return self.ssh_configs.install()
 
     def ssh_config_uninstall(self) -> IncludeChange:
-        """Blocking. The Include line out of ~/.ssh/config and this cloud's generated file removed: it no longer
-        follows the instances."""
-        from tui.core import sshinclude
+        return self.ssh_configs.uninstall()
 
-        change = sshinclude.uninstall()
-        self.ssh_config.path.unlink(missing_ok=True)
-        return change
+    async def ssh_config_verify(self, names: Sequence[str]) -> list[str]:
+        return await self.ssh_configs.verify(names, self.context, self.manager.connect)
+
+    async def remote_folder(self, inst: Instance, folder: str) -> str:
+        """For VS Code: `folder` as an absolute path on the instance, over the verified login (which also puts its
+        host key into the app's known_hosts, where the generated config's strict checking looks)."""
+        return await remote_folder(await self.manager.connection(await self.context(inst)), inst.name, folder)
 
 
 @contextlib.contextmanager

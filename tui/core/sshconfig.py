@@ -5,7 +5,7 @@ One `Host` per instance with the app's key (`IdentitiesOnly yes`) and the app's 
 a cluster worker goes through its head (`ProxyJump HEAD`). `plan_hosts` and `render` are pure; `write_config`
 writes atomically (0600) only when the text changed; `Keeper` rewrites it after the instances changed — only
 once the user made it (`cades-tui ssh-config`), never a surprise write into ~/.ssh. The `Include` line that puts
-it into ~/.ssh/config is `tui.core.sshinclude`'s.
+it into ~/.ssh/config is `tui.core.sshinclude`'s; the engine's side, `tui.core.sshkeep`.
 """
 
 from __future__ import annotations
