@@ -81,6 +81,13 @@ def test_openssh_by_name_with_pinned_keys(sandbox: Any, env: dict[str, str], tmp
         r = openssh(config, str(payload), f"{name}:payload.txt", tool="scp")
         assert r.returncode == 0, r.stderr
         assert (sandbox.ssh_host(inst["id"]).home / "payload.txt").read_text() == "scp by name\n"
+        if shutil.which("rsync"):  # rsync -e ssh by name (the VM's rsync too: the sandbox VM is this machine)
+            (tmp_path / "tree" / "sub").mkdir(parents=True)
+            (tmp_path / "tree" / "sub" / "f.txt").write_text("rsync by name\n")
+            r = subprocess.run(["rsync", "-a", "-e", f"ssh -F {config} -o BatchMode=yes", f"{tmp_path / 'tree'}/",
+                                f"{name}:tree/"], capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+            assert r.returncode == 0, r.stderr
+            assert (sandbox.ssh_host(inst["id"]).home / "tree" / "sub" / "f.txt").read_text() == "rsync by name\n"
 
         # a worker of a cluster: private address, reached through its head
         worker = private_worker(sandbox, env, inst)
