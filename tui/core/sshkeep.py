@@ -16,7 +16,7 @@ from tui.core.api import ManagerError
 from tui.core.cloud.base import Cloud, CloudError
 from tui.core.events import BackgroundFailed, Emit
 from tui.core.models import Instance
-from tui.core.sshconfig import Keeper, Report
+from tui.core.sshconfig import Forwards, Keeper, Report
 from tui.core.sshinclude import IncludeChange
 
 if TYPE_CHECKING:
@@ -31,8 +31,11 @@ log = logging.getLogger(__name__)
 class SshConfigs:
     """This cloud's generated ssh config, as the engine keeps it."""
 
-    def __init__(self, settings: Settings, services: Services, cloud: Cloud, emit: Emit) -> None:
+    def __init__(self, settings: Settings, services: Services, cloud: Cloud, emit: Emit,
+                 forwards: Callable[[], Forwards] | None = None) -> None:
+        """`forwards`: the saved port forwards by instance name, written as LocalForward lines (part 3's store)."""
         self.settings, self.services, self.cloud, self.emit = settings, services, cloud, emit
+        self.forwards = forwards
         self._keeper: Keeper | None = None
         self._failed = ""  # the last rewrite's error, said once
 
@@ -45,7 +48,7 @@ class SshConfigs:
             s = self.settings
             self._keeper = Keeper(cloud=s.cloud, user=s.ssh.user, key_for=self.services.key_path,
                                   known_hosts=self.services.known_hosts, made_by=command("ssh-config"),
-                                  jump_host=s.ssh.jump_host)
+                                  jump_host=s.ssh.jump_host, forwards=self.forwards)
         return self._keeper
 
     def follow(self, instances: Sequence[Instance] | None = None) -> bool:
