@@ -160,3 +160,14 @@ def test_config_file_per_cloud_under_home_ssh(tmp_path: Path) -> None:
 
     assert config_path("my cloud/x") == Path.home() / ".ssh" / "cades-tui" / "my_cloud_x.config"
     assert isinstance(config_path("a"), PurePath)
+
+
+def test_keeper_writes_saved_forwards_from_its_callable(tmp_path: Path) -> None:
+    saved = {"vm1": [(6006, "localhost", 6006)]}
+    keeper = Keeper(cloud="c", user="ubuntu", key_for=lambda i: None, known_hosts=tmp_path / "kh", made_by="m",
+                    path=tmp_path / "c.config", forwards=lambda: saved)
+    keeper.write([vm("vm1", "10.0.0.5", "192.0.2.7")])
+    assert "    LocalForward 127.0.0.1:6006 localhost:6006\n" in (tmp_path / "c.config").read_text()
+    saved["vm1"] = []  # the forward was dropped: the next follow takes the line out
+    assert keeper.follow([vm("vm1", "10.0.0.5", "192.0.2.7")]) is True
+    assert "LocalForward" not in (tmp_path / "c.config").read_text()
