@@ -126,7 +126,14 @@ def test_the_file_follows_cli_launch_and_delete(env: dict[str, str], tmp_path: P
     launch(env, name)
     try:
         assert not config.exists()  # nobody asked for it: never written
-        assert cades(env, "ssh-config").returncode == 0
+        shown = cades(env, "ssh-config", "--print")
+        assert shown.returncode == 0 and f"Host {name}\n" in shown.stdout and not config.exists()
+        made = cades(env, "ssh-config", "--install", "--json")
+        assert made.returncode == 0, made.stderr
+        report = json.loads(made.stdout)
+        assert report["installed"] and report["include_added"] and name in report["hosts"]
+        user_config = tmp_path / "home" / ".ssh" / "config"
+        assert user_config.read_text().splitlines()[0] == report["include"] == "Include ~/.ssh/cades-tui/*.config"
         assert f"Host {name}\n" in config.read_text()
         second = f"{name}-b"
         r = cades(env, "launch", second, "--wait")
@@ -136,7 +143,7 @@ def test_the_file_follows_cli_launch_and_delete(env: dict[str, str], tmp_path: P
         assert r.returncode == 0, r.stderr
         assert f"Host {second}\n" not in config.read_text() and f"Host {name}\n" in config.read_text()
         r = cades(env, "ssh-config", "--uninstall")
-        assert r.returncode == 0 and not config.exists()
+        assert r.returncode == 0 and not config.exists() and user_config.read_text() == ""
         cades(env, "delete", name, "--yes", "--delete-volumes")
         assert not config.exists()  # uninstalled: no longer followed
     finally:
