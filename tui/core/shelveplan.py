@@ -48,8 +48,8 @@ class ShelvePlan:
         text = "; ".join(parts) + "."
         kept = "Its disk is kept"
         if self.volumes:
-            kept += f" and its {plural(len(self.volumes), 'volume')} stay attached (" + "; ".join(
-                volume_phrase(v, name) for v in self.volumes) + ")"
+            which = f"its {plural(len(self.volumes), 'volume')} stay" if len(self.volumes) > 1 else "its volume stays"
+            kept += f" and {which} attached (" + "; ".join(volume_phrase(v, name) for v in self.volumes) + ")"
         text += f" {kept}. Unshelve brings it back as it was on disk (a few minutes; Jupyter restarts on its port)"
         if self.saves:
             text += f"; meanwhile it saves {self.saves}"
