@@ -107,7 +107,7 @@ async def test_image_backed_shelve_sequence_and_same_disk(slow: Sandbox) -> None
         await asyncssh.connect(host.listen[0], port, username=host.user, client_keys=[key],
                                known_hosts=asyncssh.import_known_hosts(host.known_hosts_line()))
     shown = conn.compute.get(f"/servers/{server.id}").json()["server"]
-    assert (shown["OS-EXT-STS:power_state"], shown["hostId"]) == (0, "")
+    assert (shown["OS-EXT-STS:power_state"], shown["hostId"]) == (4, "")  # shut down, on no host
     limits = conn.compute.get_limits().absolute
     assert (limits.total_cores_used, limits.total_ram_used, limits.instances_used) == (0, 0, 1)
 
@@ -119,6 +119,15 @@ async def test_image_backed_shelve_sequence_and_same_disk(slow: Sandbox) -> None
     limits = conn.compute.get_limits().absolute
     assert (limits.total_cores_used, limits.total_ram_used) == (1, 2048)
 
+    slow.delays.shelved_offload_time = -1  # kept on its host: unshelving powers it on there (no spawn)
+    conn.compute.shelve_server(server)
+    wait_for(lambda: conn.compute.get_server(server.id).status == "SHELVED", 20, "shelved")
+    with Watch(conn, server.id) as watch:
+        conn.compute.unshelve_server(server)
+        wait_for(lambda: conn.compute.get_server(server.id).status == "ACTIVE", 20, "unshelved")
+    assert [row[2] for row in watch.seen if row[2]] == ["unshelving", "powering-on"]
+    assert (await _ssh(slow, server.id, key, "cat notes.txt")).strip() == "kept"
+
 
 def test_volume_backed_offloads_at_once_and_unshelve_checks_quota(sandbox: Sandbox, conn: Any) -> None:
     _keypair(conn)
@@ -126,8 +135,7 @@ def test_volume_backed_offloads_at_once_and_unshelve_checks_quota(sandbox: Sandb
     conn.compute.shelve_server(server)
     conn.compute.wait_for_server(server, status="SHELVED_OFFLOADED", interval=0.05, wait=20)
     assert sandbox.server_state("vol")["vm_state"] == "shelved_offloaded"
-    boot = conn.block_storage.get_volume(server.attached_volumes[0]["id"])
-    assert boot.status == "in-use"  # the volume stays attached to the offloaded server
+    assert conn.compute.get_server(server.id).attached_volumes  # the boot volume stays the server's
 
     other = _server(conn, "other")  # fits only because the offloaded server holds no RAM now
     resp = conn.compute.post(f"/servers/{server.id}/action", json={"unshelve": None}, raise_exc=False)

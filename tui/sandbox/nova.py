@@ -27,7 +27,7 @@ STATES = {
     "VERIFY_RESIZE": ("resized", 1),
     "REVERT_RESIZE": ("resized", 1),
     "SHELVED": ("shelved", 4),
-    "SHELVED_OFFLOADED": ("shelved_offloaded", 0),
+    "SHELVED_OFFLOADED": ("shelved_offloaded", 4),  # the power state read when it was offloaded (shut down)
 }
 
 Version = tuple[int, int]

@@ -4,7 +4,8 @@ As nova/compute/api.py and nova/compute/manager.py do it: `shelve` (ACTIVE or SH
 server off; an image-backed one is snapshotted (`shelving_image_uploading`) and becomes SHELVED, then — at once when
 `shelved_offload_time` is 0 (Nova's default; task `shelving_offloading`), after that many seconds when it is more,
 never when it is negative — SHELVED_OFFLOADED; a volume-backed one goes straight to SHELVED_OFFLOADED. `unshelve`
-(task `unshelving`, then `spawning`) brings it back ACTIVE with the same disk. An offloaded server holds no cores or
+(task `unshelving`, then `spawning` on a new host when offloaded, `powering-on` when still SHELVED) brings it
+back ACTIVE with the same disk. An offloaded server holds no cores or
 RAM (quota counted from placement), so unshelving it checks the quota first: Nova's 403
 `Quota exceeded for resources: ['cores']`. The server's SSH host stops on shelve and starts again on unshelve; its
 home directory (the disk) is kept throughout.
@@ -63,6 +64,7 @@ def unshelve(sb: Sandbox, srv: Record, arg: Any) -> int:
     if srv["status"] == "SHELVED_OFFLOADED":
         _check_quota(sb, srv)
     srv["task_state"] = "unshelving"
+    srv["unshelve_from"] = srv["status"]
     sb.later(sb.delays.unshelve_s / 2, "servers", srv["id"], "unshelve")
     return 202
 
@@ -148,7 +150,9 @@ def _offloaded(sb: Sandbox, srv: Record, error: str | None) -> None:
 
 
 def _unshelving(sb: Sandbox, srv: Record, error: str | None) -> None:
-    srv["task_state"] = "spawning"
+    """nova/conductor/manager.py unshelve_instance: a SHELVED server is powered on where it is, an offloaded one
+    scheduled and spawned."""
+    srv["task_state"] = "powering-on" if srv.pop("unshelve_from", "") == "SHELVED" else "spawning"
     srv["updated"] = now_iso()
     sb.later(sb.delays.unshelve_s / 2, "servers", srv["id"], "unshelve_spawn")
 
