@@ -56,3 +56,32 @@ def test_amounts_in_the_users_unit() -> None:
     assert amount(12.0, "core-hours") == "12 core-hours"
     assert amount(0, "SU") == "0 SU"
     assert amount(12345.6, "SU") == "12,346 SU"
+
+
+def test_shelve_plan_says_what_it_ends_and_keeps() -> None:
+    from tui.core.models import Volume
+    from tui.core.shelveplan import ShelvePlan, quota_refusal
+
+    head = vm("head", "ACTIVE")
+    boot = Volume("v1", "", 16, "in-use", bootable=True, attached_to=("id-head",))
+    data = Volume("v2", "data", 20, "in-use", attached_to=("id-head",))
+    text = ShelvePlan(head, jupyter=True, busy=("train.ipynb",), workers=(vm("head-w1", "ACTIVE"),), tasks=3,
+                      volumes=(boot, data), saves="2 SU/h").text()
+    assert "every running program ends" in text
+    assert "1 kernel is busy running code (train.ipynb)" in text and "unsaved notebooks are lost" in text
+    assert "Dask cluster it heads loses its scheduler (head-w1 keeps running and billing, 3 tasks running now lost)" \
+        in text
+    assert "its 2 volumes stay attached (boot volume of head, 16 GB; volume data of head, 20 GB)" in text
+    assert "meanwhile it saves 2 SU/h" in text and "Jupyter starts again, its tunnel on the same port" in text
+    unknown = ShelvePlan(head, jupyter=True, busy="timed out").text()
+    assert "whether kernels are busy is unknown: timed out" in unknown
+    plain = ShelvePlan(vm("w", "SHUTOFF"), member_of="head").text()
+    assert "Jupyter" not in plain and "worker of the Dask cluster on head" in plain and "saves" not in plain
+    from tui.core.models import Quota
+
+    q = Quota(ram_mb_limit=8192, ram_mb_used=6144, cores_limit=16, cores_used=15, instances_limit=10,
+              instances_used=2)
+    big = Instance("i", "big", "SHELVED_OFFLOADED", "m1.large", vcpus=2, ram_mb=8192)
+    assert quota_refusal(big, q) == (
+        "unshelving big needs 2 cores and 8 GiB RAM; free now: 1 core and 2 GiB RAM (15 of 16 cores, 6 GiB of 8 GiB "
+        "in use)")

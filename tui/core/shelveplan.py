@@ -41,8 +41,9 @@ class ShelvePlan:
                 parts.append("Jupyter and its kernels end (unsaved notebooks are lost)")
         if self.workers:
             tasks = f", {plural(self.tasks, 'task')} running now lost" if self.tasks else ""
+            keep = "keeps" if len(self.workers) == 1 else "keep"
             parts.append(f"the Dask cluster it heads loses its scheduler ({', '.join(w.name for w in self.workers)} "
-                         f"keep running and billing{tasks}); its sessions restart on unshelve")
+                         f"{keep} running and billing{tasks}); its sessions restart on unshelve")
         if self.member_of:
             parts.append(f"it is a worker of the Dask cluster on {self.member_of}, which loses it")
         text = "; ".join(parts) + "."
@@ -50,7 +51,8 @@ class ShelvePlan:
         if self.volumes:
             which = f"its {plural(len(self.volumes), 'volume')} stay" if len(self.volumes) > 1 else "its volume stays"
             kept += f" and {which} attached (" + "; ".join(volume_phrase(v, name) for v in self.volumes) + ")"
-        text += f" {kept}. Unshelve brings it back as it was on disk (a few minutes; Jupyter restarts on its port)"
+        again = "; Jupyter starts again, its tunnel on the same port" if self.jupyter else ""
+        text += f" {kept}. Unshelve brings it back as it was on disk (a few minutes{again})"
         if self.saves:
             text += f"; meanwhile it saves {self.saves}"
         return text + ". Once offloaded its cores and RAM are free for others: coming back needs them free again."
