@@ -63,8 +63,22 @@ class Shelving:
         plan = await self.plan(inst)
         if confirm is not None and not await confirm(plan.text()):
             raise Cancelled(f"shelving {inst.name} cancelled; nothing changed")
+        await self._end_workers(plan.workers)
         await self._let_go(inst)
         return await asyncio.to_thread(self.cloud.shelve, inst.id, True, say)
+
+    async def _end_workers(self, workers: tuple[Instance, ...]) -> None:
+        """The head goes: its workers' sessions are ended first (a worker whose scheduler went closes but may
+        linger in its session), so the unshelve's reattach starts the whole cluster afresh."""
+        from tui.core.cluster.commands import WORKER_SESSION
+        from tui.core.remote.session import RemoteSession
+
+        for worker in workers:
+            try:
+                conn = await self.cluster.connect(worker)
+                await (await RemoteSession.detect(conn)).kill(WORKER_SESSION)
+            except Exception as exc:  # a worker not reached keeps its session: the reattach restarts what it can
+                log.warning("the Dask worker session on %s not ended before shelving: %s", worker.name, exc)
 
     async def _let_go(self, inst: Instance) -> None:
         """Before the VM goes: close the tunnels to it (records of Jupyter's server and tunnel ports kept) and
