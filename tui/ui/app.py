@@ -95,10 +95,6 @@ class CadesApp(PollingArea, InstancesArea, VolumesArea, SetupArea, JupyterArea, 
         self._remote_jobs: set[tuple[str, str]] = set()  # (action, instance id) of remote jobs in progress
         self._clusters: set[str] = set()  # heads whose scheduler answered last time it was asked
         self._leftovers_offered: set[str] = set()  # heads whose leftovers were offered for deletion already
-        from tui.ui.shelving import Shelver
-
-        self.shelver = Shelver(self.selected_instance, self.run_remote, self.push_screen_wait, self.notify,
-                               self.action_refresh)
         if settings.ui.theme:
             self.theme = settings.ui.theme
 
@@ -209,9 +205,6 @@ class CadesApp(PollingArea, InstancesArea, VolumesArea, SetupArea, JupyterArea, 
             action = binding.action if "." in binding.action.split("(")[0] else f"app.{binding.action}"
             rows.append((key_text(self, binding), binding.description, binding.tooltip, action))
         return rows
-
-    def action_shelve(self) -> None:
-        self.shelver.toggle()
 
     def action_help(self) -> None:
         from tui.ui.screens.help import HelpScreen, help_groups

@@ -24,7 +24,7 @@ class Shelver:
 
     def __init__(self, selected: Callable[[], Instance | None], run_remote: Callable[[str, Job, Instance], None],
                  ask: Callable[[Screen[Any]], Awaitable[Any]], notify: Callable[..., None],
-                 refresh: Callable[[], None]) -> None:
+                 refresh: Callable[[], object]) -> None:
         self._selected = selected
         self._run_remote = run_remote
         self._ask = ask
