@@ -102,7 +102,7 @@ def cmd_cost(args: argparse.Namespace, ctx: Context) -> int:
     from tui.core.cloud.base import InvalidInput
 
     if ctx.settings.cost_model is None:
-        raise InvalidInput(f"{ctx.settings.source}: no cost model for cloud '{ctx.settings.cloud}'",
+        raise InvalidInput(f"no cost model for cloud '{ctx.settings.cloud}' (profile: {ctx.settings.source})",
                            f"add `cost: {{{ctx.settings.cloud}: {{unit: SU, per_vcpu_hour: 1.0, state_factors: "
                            "{...}}}` to the profile (config/cades-tui.example.yaml has Jetstream2's)")
 
