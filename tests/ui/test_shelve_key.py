@@ -7,9 +7,11 @@ from __future__ import annotations
 from typing import Any
 
 from rich.text import Text
+from textual.widgets import Static
 
 from tui.core.config import CostModel
 from tui.ui.screens.confirm import Confirm
+from tui.ui.screens.instance import DetailsScreen
 from tui.ui.widgets.panes import QuotaBar
 from tui.ui.widgets.tables import InstancesTable, cells
 
@@ -28,6 +30,11 @@ async def test_h_shelves_after_asking_then_unshelves(ui: Any, sb: Any, cloud: An
         table = app.query_one(InstancesTable)
         bar = app.query_one(QuotaBar)
         await ui.wait_for(pilot, lambda: table.selected is not None and "burn 2 SU/h" in str(bar.render()))
+        await pilot.press("enter")  # the details say its part of the burn rate
+        details = await ui.screen(pilot, DetailsScreen)
+        assert "2 SU/h now, 100% of the burn rate (2 SU/h); shelving saves 2 SU/h, stopping saves 1 SU/h" in str(
+            details.query_one("#details-body", Static).render())
+        await pilot.press("escape")
         await pilot.press("h")
         dialog = await ui.screen(pilot, Confirm)
         body = str(dialog.body)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tui.core.config import CostModel
-from tui.core.cost import amount, best_action, per_hour, rate, report, saving
+from tui.core.cost import amount, best_action, describe, per_hour, rate, report, saving
 from tui.core.models import Instance
 
 JS2 = CostModel(unit="SU", per_vcpu_hour=1.0, per_flavor={"r3.*": 2.0, "g3.*": 4.0, "m3.quad": 1.5},
@@ -39,6 +39,9 @@ def test_report_shares_and_savings() -> None:
     assert (rows["off"].stop_saves, rows["off"].shelve_saves, rows["off"].best) == (0.0, 2.0, "shelve")
     assert (rows["gone"].stop_saves, rows["gone"].shelve_saves, rows["gone"].best) == (0.0, 0.0, "")
     assert r.could_save == 6.0
+    assert describe(r, "id-idle") == ("4 SU/h now, 67% of the burn rate (6 SU/h); shelving saves 4 SU/h, stopping "
+                                      "saves 2 SU/h")
+    assert describe(r, "id-gone") == "0 SU/h now, 0% of the burn rate (6 SU/h)" and describe(r, "nope") == ""
     assert report(JS2, []).burn_rate == 0 and report(JS2, []).instances == ()
 
 

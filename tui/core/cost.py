@@ -106,3 +106,16 @@ def amount(value: float, unit: str) -> str:
 
 def per_hour(value: float, unit: str) -> str:
     return f"{amount(value, unit)}/h"
+
+
+def describe(report: CostReport, instance_id: str) -> str:
+    """One instance's cost in a line: `2 SU/h now, 67% of the burn rate (3 SU/h); shelving saves 2 SU/h, stopping
+    1 SU/h`; "" when the report does not have it."""
+    row = next((i for i in report.instances if i.id == instance_id), None)
+    if row is None:
+        return ""
+    unit = report.unit
+    text = f"{per_hour(row.rate, unit)} now, {row.share:.0%} of the burn rate ({per_hour(report.burn_rate, unit)})"
+    saves = [f"{verb} saves {per_hour(value, unit)}" for verb, value in
+             (("shelving", row.shelve_saves), ("stopping", row.stop_saves)) if value > 0]
+    return text + ("; " + ", ".join(saves) if saves else "")

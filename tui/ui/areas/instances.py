@@ -267,7 +267,10 @@ class InstancesArea(Area):
             self.post_message(msg.InstanceDetails(fresh, images.get(fresh.image_id, ""), volumes))
 
     def on_instance_details(self, message: msg.InstanceDetails) -> None:
+        from tui.core.cost import describe
         from tui.ui.screens.instance import DetailsScreen
 
+        report = self.engine.cost(self.fleet.instances()) if self.engine is not None else None
         self.push_screen(DetailsScreen(message.instance, message.image_name, message.volumes, self.clock(),
-                                       self.fleet.get(message.instance.id)))
+                                       self.fleet.get(message.instance.id),
+                                       describe(report, message.instance.id) if report else ""))
