@@ -13,6 +13,7 @@ import pytest_asyncio
 from tests._support import launch
 from tui.core.api import Cancelled
 from tui.core.engine import CoreEngine
+from tui.core.events import JupyterState
 from tui.core.jupyter import http
 from tui.core.models import Instance
 from tui.core.state import AppState
@@ -56,7 +57,11 @@ async def test_shelve_asks_then_unshelve_brings_jupyter_back_on_its_port(shelf: 
         return True
 
     said: list[str] = []
+    events = engine.emit
+    assert isinstance(events, Events)
+    mark = events.mark()
     done = await engine.shelve(inst, yes, said.append)
+    assert [e.state for e in events.of(JupyterState, since=mark) if e.instance_id == inst.id] == ["stopped"]
     assert done.status == "SHELVED_OFFLOADED" and not done.task_state
     assert any("(shelving)" in line for line in said)
     assert [t for t in engine.tunnels() if t.instance == inst.id] == []  # closed before the VM went

@@ -20,6 +20,7 @@ from tui.core.cloud.base import Cloud, QuotaExceeded
 from tui.core.cluster.service import DASHBOARD, ClusterService
 from tui.core.config import Settings
 from tui.core.cost import per_hour, saving
+from tui.core.events import JupyterState
 from tui.core.hints import command
 from tui.core.manager import RemoteManager
 from tui.core.models import Instance
@@ -88,6 +89,8 @@ class Shelving:
         for purpose in tunnels:
             await self.manager.close_tunnel(iid, purpose)
         await self.manager.unfollow_log(iid)
+        if self.manager.server(iid) is not None or iid in self.manager.state.servers:
+            self.manager.emit(JupyterState(iid, "stopped"))  # the power-off ends it (its record stays: it comes back)
         self.manager.servers.drop(iid)
         await self.manager.pool.close(iid)
 
