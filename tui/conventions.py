@@ -15,7 +15,7 @@ IMPORT_KEY_PREFIX = "import:"
 # UI; tests/ui/test_keymap_ids.py keeps it equal to the app's bindings. The README's "Keys" section lists them.
 KEYMAP_DEFAULTS: dict[str, dict[str, str]] = {
     "main screen": {
-        "help": "question_mark", "quit": "q", "launch": "n", "resize": "r", "power": "p", "reboot": "b",
+        "help": "question_mark", "quit": "q", "launch": "n", "resize": "r", "power": "p", "reboot": "b", "shelve": "h",
         "delete": "ctrl+d", "console": "c", "volumes": "v", "setup": "s", "setup.cancel": "ctrl+x",
         "jupyter.start": "j", "jupyter.stop": "x", "jupyter.log": "l", "tunnel.open": "t", "open": "o",
         "cluster": "k", "shell": "ctrl+s", "vscode": "e", "snooze": "z", "refresh": "f5", "filter": "slash",

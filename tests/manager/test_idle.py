@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from tui.core.config import IdleSettings
+from tui.core.config import CostModel, IdleSettings, Settings
 from tui.core.jupyter.idle import Tier, idle_seconds, key_for, nudge, snooze_until, tier_for
+from tui.core.models import Instance
+from tui.core.shelveplan import nudge_choice
 from tui.core.state import AppState
 
 H = 3600.0
@@ -55,3 +57,30 @@ def test_snooze_quiets_until_then_nudges_again(tmp_path: Path) -> None:
     again = AppState.load(tmp_path / "state.json")
     assert again.snoozed_until("i-1") == until and again.snoozed_until("i-2") is None
     assert "token" not in (tmp_path / "state.json").read_text()
+
+
+def _costed(**factors: float) -> Settings:
+    return Settings(cloud="js2", cost={"js2": CostModel(unit="SU", per_vcpu_hour=1.0, state_factors=factors)})
+
+
+JS2 = {"ACTIVE": 1, "SHUTOFF": 0.5, "SUSPENDED": 0.75, "SHELVED": 0, "SHELVED_OFFLOADED": 0}
+
+
+@pytest.mark.parametrize(("factors", "tier", "key", "saying"), [
+    (JS2, Tier.SHELVE, "h", "it saves 4 SU/h"),  # Jetstream2: stopped costs half, shelved nothing
+    ({**JS2, "SHUTOFF": 0}, Tier.STOP, "p", "it saves 4 SU/h"),  # stopping saves as much: stop (back faster)
+    ({}, Tier.STOP, "p", ""),  # a model that prices every state alike: no saving said, the old stop nudge
+])
+def test_idle_nudge_picks_what_the_cost_model_says_saves_most(factors: dict[str, float], tier: Tier, key: str,
+                                                              saying: str) -> None:
+    vm = Instance("i-1", "vm1", "ACTIVE", "m1.large", vcpus=4)
+    choice = nudge_choice(_costed(**factors), vm)
+    found = nudge(100 * H, None, T, name="vm1", choice=choice)
+    assert found is not None and (found.tier, found.key) == (tier, key)
+    assert (saying in found.message) if saying else ("saves" not in found.message)
+    assert f"Press {key}" in found.message
+    if tier is Tier.SHELVE:
+        assert "shelve it" in found.message and "disk is kept" in found.message
+    assert nudge_choice(Settings(), vm) == ("", "")  # no cost model: the stop nudge as before
+    resize = nudge(30 * H, None, T, name="vm1", choice=choice)  # below the stop tier the choice changes nothing
+    assert resize is not None and resize.tier is Tier.RESIZE and "saves" not in resize.message

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from tui.core.cloud.base import Cloud, LaunchSpec
 from tui.core.cluster.deletion import Deletion, Leftover
@@ -16,6 +16,10 @@ from tui.core.events import ClusterState, Emit, JupyterState, PipelineFinished, 
 from tui.core.models import ClusterSummary, Instance, KernelInfo, TunnelInfo
 from tui.core.sshconfig import Report as SshConfigReport
 from tui.core.sshinclude import IncludeChange
+
+if TYPE_CHECKING:
+    from tui.core.cost import CostReport
+    from tui.core.shelveplan import ShelvePlan, Unshelved
 
 
 class ManagerError(Exception):
@@ -66,6 +70,14 @@ class Engine(Protocol):
                               delete_volumes: bool = False) -> Deletion: ...
     async def cluster_leftovers(self) -> list[Leftover]: ...
     async def delete_leftovers(self, left: Sequence[Leftover], confirm: Confirm | None = None) -> list[str]: ...
+
+    # -- shelve: nothing runs, the disk is kept (async; failures raise ManagerError, a quota refusal QuotaShort) ----
+    async def shelve_plan(self, inst: Instance) -> ShelvePlan: ...
+    async def shelve(self, inst: Instance, confirm: Confirm | None,
+                     say: Callable[[str], None] | None = None) -> Instance: ...
+    async def unshelve(self, inst: Instance, say: Callable[[str], None] | None = None,
+                       restore: bool = True) -> Unshelved: ...
+    def cost(self, instances: Sequence[Instance]) -> CostReport | None: ...
 
     # -- all instances (async) ------------------------------------------------------------------------------
     async def refresh(self, instances: Sequence[Instance]) -> None: ...

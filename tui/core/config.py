@@ -196,6 +196,29 @@ def _no_keys() -> Mapping[str, str]:
     return MappingProxyType({})
 
 
+# The states a cost model prices (a factor of the full rate each); a state not listed costs the full rate.
+COST_STATES = ("ACTIVE", "SHUTOFF", "SUSPENDED", "SHELVED", "SHELVED_OFFLOADED")
+
+
+def _no_rates() -> Mapping[str, float]:
+    return MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True)
+class CostModel:
+    """What an instance costs on one cloud, per hour: vCPUs × the rate per vCPU-hour (`per_flavor`'s for a flavor
+    whose name matches one of its names or fnmatch patterns, else `per_vcpu_hour`) × the factor of its state."""
+
+    unit: str = "SU"  # named by the user: SU, $, core-hours, ...
+    per_vcpu_hour: float = 1.0
+    per_flavor: Mapping[str, float] = field(default_factory=_no_rates)  # flavor name or pattern -> per vCPU-hour
+    state_factors: Mapping[str, float] = field(default_factory=_no_rates)  # state -> factor (missing: 1)
+
+
+def _no_costs() -> Mapping[str, CostModel]:
+    return MappingProxyType({})
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """The whole profile. Frozen all the way down (the keymap is a read-only mapping)."""
@@ -210,11 +233,17 @@ class Settings:
     ui: UISettings = field(default_factory=UISettings)
     cluster: ClusterSettings = field(default_factory=ClusterSettings)
     keymap: Mapping[str, str] = field(default_factory=_no_keys)  # action id -> keys, e.g. {"launch": "ctrl+n"}
+    cost: Mapping[str, CostModel] = field(default_factory=_no_costs)  # clouds.yaml entry -> its cost model
     source: str = "built-in defaults"  # where these settings came from (for messages)
 
     def __post_init__(self) -> None:
         if not isinstance(self.keymap, MappingProxyType):
             object.__setattr__(self, "keymap", MappingProxyType(dict(self.keymap)))
+
+    @property
+    def cost_model(self) -> CostModel | None:
+        """The cost model of the cloud in use (None: the profile prices none)."""
+        return self.cost.get(self.cloud)
 
     def with_cloud(self, cloud: str, clouds_yaml: str = "") -> Settings:
         return dataclasses.replace(self, cloud=cloud, clouds_yaml=clouds_yaml or self.clouds_yaml)
@@ -288,6 +317,9 @@ _CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "cluster.dashboard_port": _port(1),
     "cluster.idle_scale_down_hours": _positive("hours"),
     "cluster.idle_delete_hours": _positive("hours"),
+    "cost.*.unit": (lambda v: bool(re.fullmatch(r"[^\s]{1,12}", v)),
+                    "a unit of 1-12 characters without spaces, like SU, $ or core-hours"),
+    "cost.*.per_vcpu_hour": (lambda v: 0 <= v < 1e6, "a rate per vCPU-hour, 0 or more, e.g. 1.0"),
 }
 
 _PACKAGE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*(\[[A-Za-z0-9._,-]+\])?([<>=!~]=?[A-Za-z0-9.*+!,<>=~-]+)?")
@@ -472,7 +504,7 @@ def _section(cls: type, node: yaml.MappingNode, file: str, prefix: str) -> Any:
         if key in values:
             raise ConfigError(f"{file}:{_line(key_node)}: {path}: given twice — keep one")
         values[key] = _decode(hints[key], value_node, file, path)
-        check = _CHECKS.get(path)
+        check = _CHECKS.get(path) or _CHECKS.get(re.sub(r"^cost\.[^.]+\.", "cost.*.", path))
         if check and not check[0](values[key]):
             raise _fail(file, value_node, path, check[1])
         lines[key] = value_node
@@ -508,6 +540,8 @@ def _decode(hint: Any, node: yaml.Node, file: str, path: str) -> Any:
                 if not check[0](item):
                     raise _fail(file, item_node, f"{path} item", check[1])
         return items
+    if origin is Mapping and typing.get_args(hint)[1] is not str:
+        return _mapping(typing.get_args(hint)[1], node, file, path)
     if origin is Mapping:
         if not isinstance(node, yaml.MappingNode):
             raise _fail(file, node, path, "a mapping like 'launch: ctrl+n'")
@@ -609,6 +643,39 @@ def _keymap(node: yaml.MappingNode, file: str, path: str) -> Mapping[str, str]:
                     raise ConfigError(f"{file}:{_line(lines[action])}: {path}.{action}: '{key}' is already "
                                       f"{other}'s key on the {scope} — {fix}")
     return MappingProxyType(keymap)
+
+
+# mapping path (the cloud's name as *) -> (predicate on a key, on a value; what is expected)
+_MAPPING_CHECKS: dict[str, tuple[Callable[[str], bool], Callable[[Any], bool], str]] = {
+    "cost": (lambda k: bool(k.strip()), lambda v: True, "a clouds.yaml entry's name"),
+    "cost.*.per_flavor": (lambda k: bool(re.fullmatch(r"[^\s]{1,255}", k)), lambda v: 0 <= v < 1e6,
+                          "a flavor name or pattern (like m3.large or 'g3.*') and its rate per vCPU-hour, 0 or more"),
+    "cost.*.state_factors": (lambda k: k in COST_STATES, lambda v: 0 <= v <= 10,
+                             "one of " + ", ".join(COST_STATES) + " and a factor of the full rate, 0-10 (e.g. "
+                             "SHUTOFF: 0.5)"),
+}
+
+
+def _mapping(value_hint: Any, node: yaml.Node, file: str, path: str) -> Mapping[str, Any]:
+    """name -> value (a number, or a settings section) for `cost` and the mappings inside its models."""
+    import yaml
+
+    check = _MAPPING_CHECKS.get(re.sub(r"^cost\.[^.]+\.", "cost.*.", path))
+    expected = check[2] if check else "names and values"
+    if not isinstance(node, yaml.MappingNode):
+        raise _fail(file, node, path, f"a mapping of {expected}")
+    out: dict[str, Any] = {}
+    for key_node, value_node in node.value:
+        key = str(_scalar(key_node))
+        if check and not check[0](key):
+            near = "Nova calls a stopped server SHUTOFF; " if key.upper() == "STOPPED" else _close_to(key, COST_STATES)
+            raise ConfigError(f"{file}:{_line(key_node)}: {path}: unknown name {key!r} — {near}expected {expected}")
+        if key in out:
+            raise ConfigError(f"{file}:{_line(key_node)}: {path}.{key}: given twice — keep one")
+        out[key] = _decode(value_hint, value_node, file, f"{path}.{key}")
+        if check and not check[1](out[key]):
+            raise _fail(file, value_node, f"{path}.{key}", expected)
+    return MappingProxyType(out)
 
 
 def _scalar(node: yaml.Node) -> Any:

@@ -12,6 +12,7 @@ import contextlib
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from tui.core.api import ApproveFormat, AskDelete, Cancelled, Confirm, EngineFactory, ManagerError
 from tui.core.cloud.base import Cloud, CloudError, LaunchSpec
@@ -32,6 +33,11 @@ from tui.core.sshinclude import IncludeChange
 from tui.core.sshkeep import SshConfigs, remote_folder
 from tui.core.state import STATE_FILE, AppState
 
+if TYPE_CHECKING:
+    from tui.core.cost import CostReport
+    from tui.core.shelveplan import ShelvePlan, Unshelved
+    from tui.core.shelving import Shelving
+
 QUIET_LOGINS_PER_ROUND = 4  # new logins for load and memory per refresh (each failed one waits QUIET_RETRY_S)
 log = logging.getLogger(__name__)
 QUOTA_EVERY = 6  # quota and volumes re-read at least on every 6th poll (volumes change without servers changing)
@@ -51,6 +57,7 @@ class CoreEngine:
         self._polls = 0
         self.cluster = ClusterService(settings, cloud, self.manager, self.context, emit)
         self.ssh_configs = SshConfigs(settings, self.services, cloud, emit)
+        self._shelving: Shelving | None = None
 
     # -- the cloud (blocking) -------------------------------------------------------------------------------------
     def poll(self, with_flavors: bool, full: bool = False) -> Polled:
@@ -189,6 +196,45 @@ class CoreEngine:
     async def delete_leftovers(self, left: Sequence[Leftover], confirm: Confirm | None = None) -> list[str]:
         with _as_manager_error():
             return await self.cluster.teardown.delete_leftovers(left, confirm)
+
+    # -- shelve --------------------------------------------------------------------------------------------------
+    @property
+    def shelving(self) -> Shelving:
+        """Shelve and unshelve (tui.core.shelving), built on first use."""
+        if self._shelving is None:
+            from tui.core.shelving import Shelving
+
+            self._shelving = Shelving(self.settings, self.cloud, self.manager, self.cluster, self.context)
+        return self._shelving
+
+    async def shelve_plan(self, inst: Instance) -> ShelvePlan:
+        """What shelving `inst` ends and keeps (Jupyter and busy kernels, the cluster it heads, its volumes)."""
+        with _as_manager_error():
+            return await self.shelving.plan(inst)
+
+    async def shelve(self, inst: Instance, confirm: Confirm | None, say: Callable[[str], None] | None = None
+                     ) -> Instance:
+        """Shelve `inst` once `confirm` said yes to what it ends (Cancelled otherwise); its tunnels closed first,
+        their ports remembered. Returns it settled (SHELVED or SHELVED_OFFLOADED)."""
+        with _as_manager_error():
+            done = await self.shelving.shelve(inst, confirm, say)
+        self._contexts.pop(inst.id, None)
+        return done
+
+    async def unshelve(self, inst: Instance, say: Callable[[str], None] | None = None,
+                       restore: bool = True) -> Unshelved:
+        """Unshelve `inst` and wait until ACTIVE; with `restore`, Jupyter (if it ran before) on its old local
+        port and the sessions of the cluster it heads again. QuotaShort (a ManagerError) with the numbers when
+        the cloud refuses it for quota."""
+        with _as_manager_error():
+            return await self.shelving.unshelve(inst, say, restore)
+
+    def cost(self, instances: Sequence[Instance]) -> CostReport | None:
+        """The burn rate and each instance's share and savings by the profile's cost model (None without one)."""
+        from tui.core.cost import report
+
+        model = self.settings.cost_model
+        return None if model is None else report(model, list(instances))
 
     # -- all instances ---------------------------------------------------------------------------------------------
     async def refresh(self, instances: Sequence[Instance]) -> None:

@@ -73,11 +73,16 @@ class Address:
     version: int = 4
 
 
+# Nova's shelved states: the disk kept, nothing running. Offloaded, the server is on no host: it holds no cores or
+# RAM where the cloud counts quota from placement (Nova's count_usage_from_placement).
+SHELVED_STATES = ("SHELVED", "SHELVED_OFFLOADED")
+
+
 @dataclass(frozen=True, slots=True)
 class Instance:
     id: str
     name: str
-    status: str  # BUILD, ACTIVE, SHUTOFF, VERIFY_RESIZE, RESIZE, ERROR, DELETED, ...
+    status: str  # BUILD, ACTIVE, SHUTOFF, SHELVED, SHELVED_OFFLOADED, VERIFY_RESIZE, RESIZE, ERROR, DELETED, ...
     flavor_name: str = ""
     flavor_id: str = ""
     vcpus: int = 0
@@ -96,6 +101,11 @@ class Instance:
     @property
     def meta(self) -> dict[str, str]:
         return dict(self.metadata)
+
+    @property
+    def shelved(self) -> bool:
+        """SHELVED or SHELVED_OFFLOADED: nothing runs; unshelve brings it back with the same disk."""
+        return self.status in SHELVED_STATES
 
     @property
     def ip(self) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from tui.sandbox import data, identity, network, secgroups, servers, volume
+from tui.sandbox import data, identity, network, secgroups, servers, shelve, volume
 from tui.sandbox.console import console_log
 from tui.sandbox.nova import get_server, microversion, nova_error, ok, quota_check, set_status
 from tui.sandbox.router import Request, Response
@@ -19,6 +19,9 @@ if TYPE_CHECKING:
 
 def advance(sb: Sandbox, sid: str, action: str) -> None:
     """Finish a delayed server transition. Runs SSH host start/stop outside the lock."""
+    if action in shelve.STEPS:
+        shelve.advance(sb, sid, action)
+        return
     with sb.state.lock:
         srv = sb.state.table("servers").get(sid)
         if srv is None or srv.get("pending") != action:
@@ -201,6 +204,7 @@ ACTIONS: dict[str, Callable[[Sandbox, Record, Any], int]] = {
     "resize": _resize,
     "confirmResize": _confirm_resize,
     "revertResize": _revert_resize,
+    **shelve.ACTIONS,
 }
 
 

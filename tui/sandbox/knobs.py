@@ -17,10 +17,16 @@ class Delays:
     reboot_s: float = 1.5
     delete_s: float = 1.0
     volume_s: float = 0.5
+    shelve_s: float = 2.0  # shelve (power off, snapshot) and shelveOffload
+    unshelve_s: float = 2.0
+    # Nova's [DEFAULT]shelved_offload_time: 0 offloads a shelved server at once (Nova's default), N > 0 after N
+    # seconds, < 0 never. A volume-backed server is offloaded at once whatever it says.
+    shelved_offload_time: float = 0.0
 
     @classmethod
     def fast(cls) -> Delays:
-        return cls(build_s=0.1, resize_s=0.1, stop_s=0.05, start_s=0.05, reboot_s=0.05, delete_s=0.05, volume_s=0.05)
+        return cls(build_s=0.1, resize_s=0.1, stop_s=0.05, start_s=0.05, reboot_s=0.05, delete_s=0.05, volume_s=0.05,
+                   shelve_s=0.1, unshelve_s=0.1)
 
 
 @dataclass

@@ -26,6 +26,8 @@ STATES = {
     "RESIZE": ("active", 1),
     "VERIFY_RESIZE": ("resized", 1),
     "REVERT_RESIZE": ("resized", 1),
+    "SHELVED": ("shelved", 4),
+    "SHELVED_OFFLOADED": ("shelved_offloaded", 4),  # the power state read when it was offloaded (shut down)
 }
 
 Version = tuple[int, int]
@@ -103,9 +105,11 @@ def get_server(sb: Sandbox, req: Request) -> Record:
 
 
 def usage(sb: Sandbox) -> dict[str, int]:
-    servers = sb.state.table("servers").values()
-    flavors = [data.FLAVORS[s["flavor_id"]] for s in servers]
-    return {"instances": len(flavors), "cores": sum(f["vcpus"] for f in flavors), "ram": sum(f["ram"] for f in flavors)}
+    """Instances, cores and RAM in use. An offloaded server holds an instance but no cores or RAM (as where Nova
+    counts them from placement)."""
+    servers = list(sb.state.table("servers").values())
+    flavors = [data.FLAVORS[s["flavor_id"]] for s in servers if s["status"] != "SHELVED_OFFLOADED"]
+    return {"instances": len(servers), "cores": sum(f["vcpus"] for f in flavors), "ram": sum(f["ram"] for f in flavors)}
 
 
 def quota_check(sb: Sandbox, wanted: dict[str, int]) -> None:

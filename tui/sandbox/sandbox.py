@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tui.sandbox import actions, api, credentials, data, identity, network, seeding, volume
+from tui.sandbox import actions, api, credentials, data, identity, network, seeding, shelve, volume
 from tui.sandbox.credentials import CLOUD_NAME  # noqa: F401  (re-exported)
 from tui.sandbox.knobs import Delays, Faults
 from tui.sandbox.router import HTTPService
@@ -205,6 +205,7 @@ class Sandbox:
             "resize": self.delays.resize_s,
             "revert": self.delays.resize_s,
             "delete": self.delays.delete_s,
+            **{step: self.delays.shelve_s / 2 for step in shelve.STEPS},
         }
         now = time.time()
         due_now: list[tuple[float, str, str, str]] = []
@@ -224,6 +225,7 @@ class Sandbox:
                         running.append(rec["id"])
         for _due, table, rid, action in sorted(due_now, key=lambda d: (d[0], d[1] != "volumes")):
             self._advance(table, rid, action)
+        shelve.restore(self)
         for sid in running:
             error = self.vm_on(sid)
             if error:

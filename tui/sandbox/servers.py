@@ -89,7 +89,7 @@ def render_server(
         "tenant_id": sb.state.data["project_id"],
         "user_id": sb.state.data["user_id"],
         "metadata": srv["metadata"],
-        "hostId": srv["host_id"],
+        "hostId": "" if srv["status"] == "SHELVED_OFFLOADED" else srv["host_id"],  # on no host
         "image": image,
         "flavor": _flavor_ref(sb, srv, mv),
         "created": srv["created"],

@@ -21,6 +21,9 @@ BINDINGS: list[Binding] = [
             tooltip="Change the selected instance's flavor; confirm or revert afterwards"),
     Binding("p", "power", "Stop/Start", id="power", tooltip="Shut down the selected instance, or start it"),
     Binding("b", "reboot", "Reboot", id="reboot", tooltip="Reboot the selected instance"),
+    Binding("h", "shelve", "Shelve", id="shelve", show=False,
+            tooltip="Shelve the selected instance (nothing runs, its disk is kept, its cores and RAM freed; asks "
+                    "first), or unshelve it when shelved (Jupyter and a cluster's sessions come back)"),
     Binding("ctrl+d", "delete", "Delete", id="delete",
             tooltip="Delete the selected instance (asks for its name; you choose what happens to volumes)"),
     Binding("c", "console", "Console", id="console",
@@ -68,7 +71,7 @@ BINDINGS: list[Binding] = [
 ]
 
 # Actions on the main screen only: with a dialog open, its keys must not act on the instance beneath.
-MAIN_SCREEN_ACTIONS = {"launch", "resize", "power", "reboot", "delete", "console", "volumes", "details",
+MAIN_SCREEN_ACTIONS = {"launch", "resize", "power", "reboot", "shelve", "delete", "console", "volumes", "details",
                        "focus_pane", "help", "quit", "setup", "cancel_setup", "jupyter_start", "jupyter_stop",
                        "jupyter_log", "open_tunnel", "close_tunnel", "open_browser", "shell", "snooze", "cluster",
                        "filter", "vscode"}

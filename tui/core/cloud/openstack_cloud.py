@@ -15,6 +15,7 @@ openstacksdk's pitfalls, each handled deliberately here:
 - `openstack_base`: the connection, raw JSON reads, finding servers and volumes, waiting for a status;
 - `openstack_reads`: the listings, the quota and the console log (and the token cache kept current);
 - `openstack_servers`: launch, resize, stop, start, reboot, delete;
+- `openstack_shelve`: shelve, shelve offload, unshelve;
 - `openstack_volumes`: create, attach, detach, delete volumes;
 - `openstack_access`: key pairs and security groups;
 - `openstack_convert`: what the cloud answers as our models; `openstack_errors`: its exceptions as CloudErrors.
@@ -32,6 +33,7 @@ from tui.core.cloud.openstack_convert import to_instance
 from tui.core.cloud.openstack_errors import translate_errors
 from tui.core.cloud.openstack_reads import OpenStackReads
 from tui.core.cloud.openstack_servers import OpenStackServers
+from tui.core.cloud.openstack_shelve import OpenStackShelve
 from tui.core.cloud.openstack_volumes import OpenStackVolumes
 from tui.core.models import Instance
 
@@ -39,7 +41,7 @@ POLL_S = 1.0  # between two polls of a status; read at each poll (tests shorten 
 API_TIMEOUT_S = 30.0  # per HTTP request, unless clouds.yaml sets api_timeout
 
 
-class OpenStackCloud(OpenStackReads, OpenStackServers, OpenStackVolumes, OpenStackAccess):
+class OpenStackCloud(OpenStackReads, OpenStackServers, OpenStackShelve, OpenStackVolumes, OpenStackAccess):
     """The real cloud, through openstacksdk."""
 
     def __init__(self, conn: Any, name: str, clouds_yaml: str | None = None, token: str | None = None) -> None:

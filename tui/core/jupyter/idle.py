@@ -1,4 +1,4 @@
-"""Idle nudges, as the guide's best-practices section advises: resize down → stop the VM → delete it.
+"""Idle nudges, as the guide's best-practices section advises: resize down → stop (or shelve) the VM → delete it.
 
 Pure functions: the caller supplies the VM's uptime, the idle time of its Jupyter server (last kernel or
 terminal activity, from Jupyter's API) and the profile's thresholds; `nudge` says which tier applies and
@@ -18,6 +18,7 @@ from tui.core.config import IdleSettings
 class Tier(StrEnum):
     RESIZE = "resize"
     STOP = "stop"
+    SHELVE = "shelve"  # the stop tier, where the profile's cost model says shelving saves more
     DELETE = "delete"
 
 
@@ -25,6 +26,7 @@ class Tier(StrEnum):
 ACTIONS: dict[Tier, tuple[str, str]] = {
     Tier.RESIZE: ("resize", "r"),
     Tier.STOP: ("power", "p"),
+    Tier.SHELVE: ("shelve", "h"),
     Tier.DELETE: ("delete", "ctrl+d"),
 }
 
@@ -32,6 +34,8 @@ _ADVICE = {
     Tier.RESIZE: "resize it to a smaller flavor: it frees cores and RAM for others and costs less "
                  "(you can resize back up any time)",
     Tier.STOP: "stop the VM, like shutting down a computer: its cores and RAM go back to the pool, the disk is kept",
+    Tier.SHELVE: "shelve it: nothing runs and its cores and RAM are freed, the disk is kept (unshelve brings it "
+                 "back, Jupyter too)",
     Tier.DELETE: "delete it if you will not use it again: it frees its quota and storage for good "
                  "(copy your data off first)",
 }
@@ -86,20 +90,27 @@ def nudge(
     keymap: Mapping[str, str] | None = None,
     now: datetime | None = None,
     snoozed_until: datetime | None = None,
+    choice: tuple[str, str] = ("", ""),
 ) -> Nudge | None:
-    """The nudge to show for an instance, or None (not idle long enough, or snoozed until after `now`)."""
+    """The nudge to show for an instance, or None (not idle long enough, or snoozed until after `now`). `choice`:
+    (action, "saves 2 SU/h") the cost model picks (`tui.core.shelveplan.nudge_choice`): at the stop tier, shelve
+    where that saves more than stopping, and the saving said."""
     if snoozed_until is not None and now is not None and now < snoozed_until:
         return None
     idle = idle_seconds(uptime_s, jupyter_idle_s)
     tier = tier_for(idle, thresholds)
     if tier is None or idle is None:
         return None
+    action, saves = choice
+    if tier is Tier.STOP and action == "shelve":
+        tier = Tier.SHELVE
+    saying = f" — it {saves}" if saves and tier in (Tier.STOP, Tier.SHELVE) and action == tier.value else ""
     key = key_for(tier, keymap)
     what = "Jupyter has had no kernel or terminal activity" if jupyter_idle_s is not None else "it has been up"
     import humanize  # here, not at import: the app's first frame loads this module's Tier
 
     message = (f"{name}: {what} for {humanize.naturaldelta(timedelta(seconds=idle))}. "
-               f"Consider: {_ADVICE[tier]}. Press {key} to do it; or snooze this reminder.")
+               f"Consider: {_ADVICE[tier]}{saying}. Press {key} to do it; or snooze this reminder.")
     return Nudge(tier, idle, key, message)
 
 

@@ -17,6 +17,7 @@ from tui.core.jupyter import idle
 from tui.core.jupyter.servers import FAILURES, JupyterServers
 from tui.core.remote.pool import InstanceConnections
 from tui.core.services import RemoteContext
+from tui.core.shelveplan import nudge_choice
 from tui.core.state import AppState
 
 
@@ -59,7 +60,8 @@ class IdleCheck:
             raise ManagerError(f"checking activity on {ctx.instance.name}: {exc}") from exc
         uptime = ctx.instance.uptime_seconds(now)
         nudge = idle.nudge(uptime, jupyter_idle, self.settings.idle, name=ctx.instance.name,
-                           keymap=self.settings.keymap, now=now, snoozed_until=self.state.snoozed_until(iid))
+                           keymap=self.settings.keymap, now=now, snoozed_until=self.state.snoozed_until(iid),
+                           choice=nudge_choice(self.settings, ctx.instance))
         if nudge is not None:
             self.emit(IdleNudge(iid, nudge.tier, nudge.key, nudge.message))
         return IdleReport(iid, uptime, jupyter_idle, kernels, busy, nudge)

@@ -1,4 +1,4 @@
-"""Actions on instances in the cloud: launch (wizard), resize (+ confirm/revert), stop/start, reboot, delete,
+"""Actions on instances in the cloud: launch (wizard), resize (+ confirm/revert), stop/start, reboot, shelve, delete,
 console log and details. Destructive ones ask first (a dialog inside an async worker), then run in a thread."""
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from tui.core.cluster.deletion import Deletion
     from tui.core.models import Instance, Quota
     from tui.ui.screens.wizard import LaunchWizard
+    from tui.ui.shelving import Shelver
 
 log = logging.getLogger("tui.ui.areas.instances")
 
@@ -167,6 +168,22 @@ class InstancesArea(Area):
                            lambda i: f"{inst.name} is {i.status if i else '?'}{again}.",
                            group=f"action:{inst.id}")
 
+    # -- shelve / unshelve (h): the owner object tui.ui.shelving.Shelver; this only delegates -----------------------
+    _shelver: Shelver | None = None
+
+    @property
+    def shelver(self) -> Shelver:
+        """The owner of shelving in the app, made on first use."""
+        if self._shelver is None:
+            from tui.ui.shelving import Shelver
+
+            self._shelver = Shelver(self.selected_instance, self.run_remote, self.push_screen_wait, self.notify,
+                                    lambda: self.call_later(self.run_action, "refresh"))
+        return self._shelver
+
+    def action_shelve(self) -> None:
+        self.shelver.toggle()
+
     # -- delete ---------------------------------------------------------------------------------------------------
     def action_delete(self) -> None:
         inst = self.selected_instance()
@@ -250,7 +267,10 @@ class InstancesArea(Area):
             self.post_message(msg.InstanceDetails(fresh, images.get(fresh.image_id, ""), volumes))
 
     def on_instance_details(self, message: msg.InstanceDetails) -> None:
+        from tui.core.cost import describe
         from tui.ui.screens.instance import DetailsScreen
 
+        report = self.engine.cost(self.fleet.instances()) if self.engine is not None else None
         self.push_screen(DetailsScreen(message.instance, message.image_name, message.volumes, self.clock(),
-                                       self.fleet.get(message.instance.id)))
+                                       self.fleet.get(message.instance.id),
+                                       describe(report, message.instance.id) if report else ""))

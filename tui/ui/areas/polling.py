@@ -213,7 +213,16 @@ class PollingArea(Area):
         if quota is not None and self._built:
             table = self._flavors_pane.table
             table.show(list(self.fleet.flavors), quota)
-            self._quota_bar.show(quota, table.selected)
+            self._quota_bar.show(quota, table.selected, self.burn_rate())
+
+    def burn_rate(self) -> str:
+        """The burn rate now by the profile's cost model ("3 SU/h"), "" without one (or before the engine)."""
+        report = self.engine.cost(self.fleet.instances()) if self.engine is not None else None
+        if report is None:
+            return ""
+        from tui.core.cost import per_hour
+
+        return per_hour(report.burn_rate, report.unit)
 
     def action_filter(self) -> None:
         """`/`: the Instances table's filter line (the table observes the polled instances; it hides rows only)."""

@@ -182,15 +182,17 @@ class DetailsScreen(ModalScreen[None]):
     BINDINGS = [Binding("escape,q,enter", "dismiss", "Close", id="details.close")]
 
     def __init__(self, instance: Instance, image_name: str, volumes: list[Volume], now: datetime,
-                 live: InstanceLive | None = None) -> None:
+                 live: InstanceLive | None = None, cost: str = "") -> None:
         """`live`: what the app knows of it besides the cloud (Jupyter, load, tunnels): every column of the
-        Instances table — some hidden or cut in a narrow pane — is here in full."""
+        Instances table — some hidden or cut in a narrow pane — is here in full. `cost`: its rate, share of the
+        burn rate and savings by the profile's cost model ("" without one)."""
         super().__init__(classes="dialog-screen")
         self.instance = instance
         self.image_name = image_name
         self.volumes = volumes
         self.now = now
         self.live = live
+        self.cost = cost
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(classes="dialog"):
@@ -215,6 +217,8 @@ class DetailsScreen(ModalScreen[None]):
                 f"{' on ' + v.device if v.device else ''}" for v in self.volumes]
         rows.append(("Volumes", ", ".join(vols) or "none"))
         rows += live_rows(self.live, self.now)
+        if self.cost:
+            rows.append(("Cost", self.cost))
         if i.fault:
             rows.append(("Fault", i.fault))
         text = Text()

@@ -22,6 +22,8 @@ STATUS_STYLES = {
     "MIGRATING": "yellow",
     "SHUTOFF": "dim",
     "STOPPED": "dim",
+    "SHELVED": "bold blue",  # nothing runs; its host still holds it until offloaded
+    "SHELVED_OFFLOADED": "blue",  # on no host: no cores or RAM held
     "ERROR": "bold red",
     "DELETED": "dim strike",
 }

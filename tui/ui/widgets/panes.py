@@ -116,13 +116,14 @@ class QuotaBar(OneLine):
 
     def __init__(self) -> None:
         super().__init__("Quota: waiting for the cloud…", id="quota")
-        self._shown: tuple[Quota, Flavor | None] | None = None
+        self._shown: tuple[Quota, Flavor | None, str] | None = None
         self._line: tuple[str, list[Any]] | None = None  # the line drawn
 
-    def show(self, quota: Quota, flavor: Flavor | None) -> None:
-        """Redrawn only when the line changes (the app calls this on every poll; an update re-lays the screen out)."""
-        self._shown = (quota, flavor)
-        line = quota_line(quota, flavor, self.size.width or 1000)
+    def show(self, quota: Quota, flavor: Flavor | None, burn: str = "") -> None:
+        """Redrawn only when the line changes (the app calls this on every poll; an update re-lays the screen out).
+        `burn`: the burn rate by the profile's cost model ("3 SU/h"), "" without one."""
+        self._shown = (quota, flavor, burn)
+        line = quota_line(quota, flavor, self.size.width or 1000, burn)
         if (line.plain, line.spans) != self._line:
             self._line = (line.plain, line.spans)
             self.update(line)
@@ -135,14 +136,17 @@ class QuotaBar(OneLine):
 HINT_ROOM = 55  # cells kept for the flavor's hint: "m1.xlarge does not fit: needs 32 GiB RAM, 4 GiB left"
 
 
-def quota_line(quota: Quota, flavor: Flavor | None, width: int) -> Text:
+def quota_line(quota: Quota, flavor: Flavor | None, width: int, burn: str = "") -> Text:
     """The quota and the flavor's hint in `width` cells. The quota's wording depends on the width alone (it does
     not change as the cursor moves over the flavors): the fullest that leaves room for a hint, else the shortest.
     The hint is the fullest that fits beside it, else cut with an ellipsis, or left out when no part would say
-    anything."""
+    anything. The burn rate (`burn`) follows the quota where it fits, before the hint."""
     lines = [quota_items(quota, level) for level in range(3)]
     room_for = HINT_ROOM if flavor is not None else 0
-    line = next((x for x in lines if x.cell_len + room_for <= width), lines[-1])
+    burning = [_with_burn(x, burn, level) for level, x in enumerate(lines)] if burn else []
+    line = next((x for x in burning if x.cell_len + room_for <= width), None) or next(
+        (x for x in burning if x.cell_len <= width), None) or next(
+        (x for x in lines if x.cell_len + room_for <= width), lines[-1])
     if line.cell_len > width:
         line = line.copy()
         line.truncate(width, overflow="ellipsis")
@@ -154,6 +158,11 @@ def quota_line(quota: Quota, flavor: Flavor | None, width: int) -> Text:
         hint = hints[-1].copy()
         hint.truncate(room, overflow="ellipsis")
     return Text.assemble(line, (" │ ", "dim"), hint) if hint is not None else line
+
+
+def _with_burn(items: Text, burn: str, level: int) -> Text:
+    label = ("Burn ", "burn ", "")[level]
+    return Text.assemble(items, (" · " if level < 2 else " ", "dim"), label, (burn, "bold magenta"))
 
 
 def quota_items(quota: Quota, level: int) -> Text:

@@ -388,6 +388,9 @@ def cells(x: InstanceLive, now: datetime) -> tuple[Text | str, ...]:
     assert inst is not None
     status = status_text("DELETING" if x.deleting else inst.status) if x.deleting or not inst.task_state \
         else Text(f"{inst.task_state}…", style="yellow italic")  # the task alone, short ("deleting…"); enter: both
+    if inst.shelved:  # nothing runs on it: no Jupyter, SSH or load to show (the last ones read are stale)
+        return (Text(inst.name, style="bold"), status, inst.flavor_name, "–", Text("–", style="dim"),
+                Text("–", style="dim"), cut(inst.ip or "–"))
     return (Text(inst.name, style="bold"), status, inst.flavor_name, short_duration(inst.uptime_seconds(now)),
             remote_cell(x), load_cell(x.signal(Metrics)), cut(inst.ip or "–"))
 
