@@ -191,7 +191,7 @@ def test_cluster_screen(ui: Any, scene_sandbox: tuple[Any, Any], snap_compare: A
 
     async def run_before(pilot: Any) -> None:
         await ui.wait_for(pilot, lambda: bool(app.query_one(InstancesTable).instances) and app.engine is not None)
-        screen = app._cluster_screen = ClusterScreen(alpha.id, "alpha")
+        screen = app.clusters.screen = ClusterScreen(alpha.id, "alpha")
         await app.push_screen(screen)
         await pilot.pause()
         for event in cluster_events(alpha.id, "alpha"):
@@ -218,7 +218,7 @@ async def test_the_cluster_screen_lists_lost_and_unjoined_workers(ui: Any, scene
     app = ui.app_factory(sandbox)(clock=ui.frozen_after(alpha))
     async with app.run_test(size=(80, 24)) as pilot:
         await ui.wait_for(pilot, lambda: bool(app.query_one(InstancesTable).instances) and app.engine is not None)
-        screen = app._cluster_screen = ClusterScreen(alpha.id, "alpha")
+        screen = app.clusters.screen = ClusterScreen(alpha.id, "alpha")
         await app.push_screen(screen)
         await pilot.pause()
         now = time.time()
