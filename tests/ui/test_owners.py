@@ -18,7 +18,9 @@ from tui.ui import core_messages as cm
 from tui.ui import messages as msg
 from tui.ui.areas.cluster import Clusters
 from tui.ui.areas.jobs import RemoteJobs
+from tui.ui.areas.leave import QUIT_ASK, Leave
 from tui.ui.areas.polling import MAX_BACKOFF_S, UNFOCUSED_S, Polling
+from tui.ui.areas.setup import Setup
 
 
 class FakeTimer:
@@ -195,7 +197,8 @@ def test_remote_jobs_cancel_every_job_of_an_action_and_only_those() -> None:
 # -- clusters --------------------------------------------------------------------------------------------------------
 def test_clusters_remember_which_heads_answered_for_the_quit_message() -> None:
     app = FakeApp()
-    app.fleet.apply(Polled((Instance("h-1", "head", "ACTIVE"), Instance("h-2", "other", "ACTIVE")), Quota(0, 0, 0, 0, 0, 0), ()))
+    heads = (Instance("h-1", "head", "ACTIVE"), Instance("h-2", "other", "ACTIVE"))
+    app.fleet.apply(Polled(heads, Quota(0, 0, 0, 0, 0, 0), ()))
     clusters = Clusters(app)
     up = ClusterStatus("tls://10.0.0.5:8786", "127.0.0.1:8787")
     clusters.on_cluster_state(cm.ClusterState(ClusterState("h-1", up)))
@@ -205,3 +208,31 @@ def test_clusters_remember_which_heads_answered_for_the_quit_message() -> None:
     app.jobs = RemoteJobs(app)
     app.jobs.running.add(("cluster", "h-2"))
     assert clusters.running_work() == ["other"]
+
+
+# -- leaving ---------------------------------------------------------------------------------------------------------
+def test_ctrl_c_copies_then_cancels_setups_then_cluster_work_then_asks_to_quit() -> None:
+    app = FakeApp()
+    app.fleet.apply(Polled((Instance("i-1", "vm1", "ACTIVE"), Instance("h-1", "head", "ACTIVE")),
+                           Quota(0, 0, 0, 0, 0, 0), ()))
+    copied: list[str] = []
+    app.copy_to_clipboard = copied.append
+    app.focused = SimpleNamespace(selected_text="a line of the log")
+    app.screen = SimpleNamespace(id=None, get_selected_text=lambda: "")
+    app.setup_pane = SimpleNamespace(cancelled=lambda name, at: app.posted.append(("setup cancelled", name)))
+    app.jobs, app.setup, app.clusters = RemoteJobs(app), Setup(app), Clusters(app)
+    app.jobs.running |= {("setup", "i-1"), ("cluster", "h-1")}
+    leave = Leave(app)
+    leave.interrupt()
+    assert copied == ["a line of the log"] and app.cancelled == []  # the selection first
+    app.focused = None
+    leave.interrupt()
+    assert app.cancelled == ["setup:i-1"] and ("setup cancelled", "vm1") in app.posted
+    leave.interrupt()
+    assert app.cancelled == ["setup:i-1", "cluster:h-1"] and app.jobs.running == set()
+    leave.interrupt()  # nothing runs: ask to quit (a dialog, in a worker)
+    assert app.names() == ["quit"]
+    closed: list[bool] = []
+    app.screen = SimpleNamespace(id=QUIT_ASK, get_selected_text=lambda: "", dismiss=closed.append)
+    leave.interrupt()  # Ctrl+C on that question quits
+    assert closed == [True] and app.names() == ["quit"]

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from textual.message import Message
 
+from tui.core import events
 from tui.ui import core_messages as cm
 
 if TYPE_CHECKING:
@@ -29,11 +30,14 @@ FLOOD_LINES_PER_S = 4000
 
 
 def message_for(event: object) -> cm.CoreMessage[Any] | None:
-    """The event as its message (`tui.ui.core_messages`); None, and an error in the app log, for a type without
-    one (a test keeps that from happening)."""
+    """The event as its message (`tui.ui.core_messages`). A signal without one (`events.SIGNALS`: the panes read
+    it from the live state) is not posted; any other event without one is an error in the app log (a test keeps
+    that from happening)."""
     cls = cm.FOR_EVENT.get(type(event))
     if cls is None:
-        log.error("no message class for the core's %s event: add one to tui/ui/core_messages.py", type(event).__name__)
+        if type(event) not in events.SIGNALS:
+            log.error("no message class for the core's %s event: add one to tui/ui/core_messages.py",
+                      type(event).__name__)
         return None
     return cls(event)
 
@@ -43,8 +47,6 @@ class EventBridge:
 
     def __init__(self, fleet: Fleet, post: Callable[[Message], object], queue_size: Callable[[], int],
                  changed: Callable[[set[str]], None], interval: float = 0.1) -> None:
-        from tui.core import events
-
         self._ev = events
         self.fleet = fleet
         self.post = post

@@ -1,7 +1,8 @@
 """The core's events as Textual messages: one class per event type of `tui.core.events`, of the same name, so its
 handler on the App is `on_<name in snake case>` (`JupyterState` → `on_jupyter_state`). `tui.ui.bridge` posts them;
-a test checks that every event has its class here and every class its event. Imported with the bridge, after the
-first frame. State messages coalesce while queued: those with a `replace_key`."""
+a test checks that every event has its class here and every class its event — a signal (`events.SIGNALS`) needs
+one only when the app reacts to it (the panes read signals from the live state). Imported with the bridge, after
+the first frame. State messages coalesce while queued: those with a `replace_key`."""
 
 from __future__ import annotations
 
