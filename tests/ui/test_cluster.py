@@ -16,6 +16,7 @@ from textual.widgets import DataTable, Input, Static
 from screenshots.recorded import cluster_events, cluster_state
 from tui.core.config import ClusterSettings, SetupSettings, SSHSettings
 from tui.sandbox.sshhost import free_port
+from tui.ui.keys import binding_rows
 from tui.ui.screens.cluster import ClusterScreen
 from tui.ui.screens.cluster_create import WorkerCount
 from tui.ui.screens.confirm import Confirm, DeleteInstance, TypedConfirm
@@ -44,7 +45,7 @@ async def test_create_watch_and_delete_a_cluster_from_the_keyboard(ui: Any, sb: 
                                 auto_dashboard_tunnel=False))
     async with app.run_test(size=(120, 40)) as pilot:
         await ui.wait_for(pilot, lambda: bool(app.query_one(InstancesTable).instances) and app.engine is not None)
-        rows = {d: a for _k, d, _t, a in app.binding_rows()}
+        rows = {d: a for _k, d, _t, a in binding_rows(app)}
         assert rows["Cluster"] == "app.cluster" and rows["Add worker"] == "app.cluster_grow"  # palette entries
 
         await pilot.press("k")

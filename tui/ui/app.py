@@ -23,7 +23,7 @@ from textual.widgets import Footer, Header, Static
 from textual.worker import Worker, WorkerState
 
 from tui.ui.areas import cluster, instances, jobs, jupyter, leave, polling, remote, setup, tunnels, volumes
-from tui.ui.keys import BINDINGS, MAIN_SCREEN_ACTIONS, PANES, actions_provider, binding_rows
+from tui.ui.keys import BINDINGS, MAIN_SCREEN_ACTIONS, PANES, actions_provider
 from tui.ui.widgets.panes import FlavorsPane, InstancesPane, QuotaBar, SetupPane, TunnelsPane
 
 if TYPE_CHECKING:
@@ -177,8 +177,6 @@ class CadesApp(App[None]):
     # ---- keys, help, palette -------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         return action not in MAIN_SCREEN_ACTIONS or len(self.screen_stack) == 1
-
-    def binding_rows(self) -> list[tuple[str, str, str, str]]: return binding_rows(self)  # the palette's entries
 
     def action_help(self) -> None:
         from tui.ui.screens.help import HelpScreen, help_groups
