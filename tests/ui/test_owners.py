@@ -11,15 +11,17 @@ from typing import Any
 from tui.core import api
 from tui.core.cloud.base import CloudError, NoCloudConfigured
 from tui.core.config import Settings, UISettings
-from tui.core.events import ClusterState, Polled
+from tui.core.events import ClusterState, JupyterState, LogLines, Polled
 from tui.core.live import Fleet
 from tui.core.models import ClusterStatus, Instance, Quota
 from tui.ui import core_messages as cm
 from tui.ui import messages as msg
 from tui.ui.areas.cluster import Clusters
 from tui.ui.areas.jobs import RemoteJobs
+from tui.ui.areas.jupyter import Jupyter, mask_token
 from tui.ui.areas.leave import QUIT_ASK, Leave
 from tui.ui.areas.polling import MAX_BACKOFF_S, UNFOCUSED_S, Polling
+from tui.ui.areas.remote import Remote
 from tui.ui.areas.setup import Setup
 
 
@@ -236,3 +238,35 @@ def test_ctrl_c_copies_then_cancels_setups_then_cluster_work_then_asks_to_quit()
     app.screen = SimpleNamespace(id=QUIT_ASK, get_selected_text=lambda: "", dismiss=closed.append)
     leave.interrupt()  # Ctrl+C on that question quits
     assert closed == [True] and app.names() == ["quit"]
+
+
+# -- the instances' remote life, Jupyter -----------------------------------------------------------------------------
+def test_remote_reads_load_after_each_poll_reattaches_once_and_forgets_deleted_instances() -> None:
+    app = FakeApp()
+    app.engine = object()
+    remote = Remote(app)
+    vm1, vm2 = Instance("i-1", "vm1", "ACTIVE"), Instance("i-2", "vm2", "ACTIVE")
+    app.fleet.apply(Polled((vm1, vm2), Quota(0, 0, 0, 0, 0, 0), ()))
+    remote.after_poll(Polled((vm1, vm2), Quota(0, 0, 0, 0, 0, 0), ()))
+    assert app.names() == ["read load and memory", "reattach to running Jupyter servers"]
+    remote.after_poll(Polled((vm1,), Quota(0, 0, 0, 0, 0, 0), ()))  # vm2 was deleted elsewhere
+    assert app.names()[2:] == ["forget a deleted instance", "read load and memory"]  # no second reattach
+    for work, _ in app.started:
+        work().close()  # (not run here: each is the engine's call)
+
+
+def test_jupyter_says_where_it_answers_and_feeds_only_its_own_log_view() -> None:
+    app = FakeApp()
+    app.fleet.apply(Polled((Instance("i-1", "vm1", "ACTIVE"),), Quota(0, 0, 0, 0, 0, 0), ()))
+    jupyter = Jupyter(app)
+    fed: list[list[str]] = []
+    jupyter.log_screen = SimpleNamespace(is_attached=True, instance_id="i-1", add=fed.append,
+                                         server_state=lambda state: fed.append([state]))
+    jupyter.on_jupyter_state(cm.JupyterState(JupyterState("i-1", "running", "http://127.0.0.1:18888/lab", 18888)))
+    jupyter.on_jupyter_state(cm.JupyterState(JupyterState("i-1", "error", error="port 8888 is taken")))
+    assert app.told == [("Jupyter answers at http://127.0.0.1:18888/lab\nPress o to open it (the token URL is "
+                         "copied too).", "information"), ("port 8888 is taken", "error")]
+    jupyter.on_log_lines(cm.LogLines(LogLines("i-1", ("[I] serving",))))
+    jupyter.on_log_lines(cm.LogLines(LogLines("i-2", ("[I] another server",))))
+    assert fed == [["running"], ["error"], ["[I] serving"]]
+    assert mask_token("http://127.0.0.1:1/lab?token=abcdef123456") == "http://127.0.0.1:1/lab?token=abcd…"
