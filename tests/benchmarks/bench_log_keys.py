@@ -53,7 +53,7 @@ async def measure(stream_rate: int, seconds: float) -> tuple[list[float], int]:
                 break
             await pilot.pause(0.05)
         bridge = app.bridge  # core events enter here, as the engine's would
-        screen = app._log_screen = JupyterLogScreen("bench", "bench")
+        screen = app.jupyter.log_screen = JupyterLogScreen("bench", "bench")
         await app.push_screen(screen)
         real_follow = screen.action_follow
 

@@ -56,7 +56,7 @@ def make_app(clouds_yaml: Path, refresh_s: float = 1.0) -> Any:
 async def wait_rows(app: Any, pilot: Any, servers: int, timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        table = getattr(app._instances_pane, "table", None)
+        table = getattr(app.instances_pane, "table", None)
         if table is not None and table.row_count >= servers and app.engine is not None:
             return
         await pilot.pause(0.1)
@@ -76,7 +76,7 @@ async def key_latencies(clouds_yaml: Path, servers: int, seconds: float) -> tupl
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_rows(app, pilot, servers)
         original = app._display
-        table = app._instances_pane.table
+        table = app.instances_pane.table
 
         def state() -> tuple[Any, ...]:
             return table.cursor_row, table.filter_text, table.filtering, table.row_count
@@ -87,7 +87,7 @@ async def key_latencies(clouds_yaml: Path, servers: int, seconds: float) -> tupl
                 frames.append((time.perf_counter(), state()))
 
         app._display = display
-        polls_before = app._polls
+        polls_before = app.polling.polls
         deadline = time.perf_counter() + seconds
         i = 0
         while time.perf_counter() < deadline:
@@ -107,8 +107,8 @@ async def key_latencies(clouds_yaml: Path, servers: int, seconds: float) -> tupl
             latencies.append((drawn or time.perf_counter()) - t0)
             if os.environ.get("BENCH_DEBUG"):
                 print(f"    {key:>9} {latencies[-1] * 1000:6.1f} ms (handled {(handled - t0) * 1000:5.1f} ms)  "
-                      f"rows {table.row_count} filter {table.filter_text!r} polls {app._polls}", file=sys.stderr)
-        polls = app._polls - polls_before
+                      f"rows {table.row_count} filter {table.filter_text!r} polls {app.polling.polls}", file=sys.stderr)
+        polls = app.polling.polls - polls_before
     return latencies, polls
 
 

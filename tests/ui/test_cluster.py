@@ -16,6 +16,7 @@ from textual.widgets import DataTable, Input, Static
 from screenshots.recorded import cluster_events, cluster_state
 from tui.core.config import ClusterSettings, SetupSettings, SSHSettings
 from tui.sandbox.sshhost import free_port
+from tui.ui.keys import binding_rows
 from tui.ui.screens.cluster import ClusterScreen
 from tui.ui.screens.cluster_create import WorkerCount
 from tui.ui.screens.confirm import Confirm, DeleteInstance, TypedConfirm
@@ -44,7 +45,7 @@ async def test_create_watch_and_delete_a_cluster_from_the_keyboard(ui: Any, sb: 
                                 auto_dashboard_tunnel=False))
     async with app.run_test(size=(120, 40)) as pilot:
         await ui.wait_for(pilot, lambda: bool(app.query_one(InstancesTable).instances) and app.engine is not None)
-        rows = {d: a for _k, d, _t, a in app.binding_rows()}
+        rows = {d: a for _k, d, _t, a in binding_rows(app)}
         assert rows["Cluster"] == "app.cluster" and rows["Add worker"] == "app.cluster_grow"  # palette entries
 
         await pilot.press("k")
@@ -191,7 +192,7 @@ def test_cluster_screen(ui: Any, scene_sandbox: tuple[Any, Any], snap_compare: A
 
     async def run_before(pilot: Any) -> None:
         await ui.wait_for(pilot, lambda: bool(app.query_one(InstancesTable).instances) and app.engine is not None)
-        screen = app._cluster_screen = ClusterScreen(alpha.id, "alpha")
+        screen = app.clusters.screen = ClusterScreen(alpha.id, "alpha")
         await app.push_screen(screen)
         await pilot.pause()
         for event in cluster_events(alpha.id, "alpha"):
@@ -218,7 +219,7 @@ async def test_the_cluster_screen_lists_lost_and_unjoined_workers(ui: Any, scene
     app = ui.app_factory(sandbox)(clock=ui.frozen_after(alpha))
     async with app.run_test(size=(80, 24)) as pilot:
         await ui.wait_for(pilot, lambda: bool(app.query_one(InstancesTable).instances) and app.engine is not None)
-        screen = app._cluster_screen = ClusterScreen(alpha.id, "alpha")
+        screen = app.clusters.screen = ClusterScreen(alpha.id, "alpha")
         await app.push_screen(screen)
         await pilot.pause()
         now = time.time()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tui.ui.keys import binding_rows
 from tui.ui.widgets.panes import InstancesPane
 from tui.ui.widgets.tables import InstancesTable
 
@@ -22,7 +23,7 @@ async def test_slash_filters_the_instances_table(ui: Any, sb: Any, make_app: Any
         table = app.query_one(InstancesTable)
         await ui.wait_for(pilot, lambda: table.row_count == 30 and app.engine is not None)
         assert "slash" in app.active_bindings  # in the footer
-        assert any(action == "app.filter" for *_, action in app.binding_rows())  # in help and the palette
+        assert any(action == "app.filter" for *_, action in binding_rows(app))  # in help and the palette
 
         await pilot.press("slash", "0", "0", "1")
         wanted = {n for n in every if "001" in n}

@@ -287,7 +287,7 @@ async def test_a_malformed_clouds_yaml_is_named_not_cloud_not_found(ui: Any, sb:
 
 async def test_a_hanging_cloud_is_reported_while_the_screen_stays_live(ui: Any, sb: Any, make_app: Any) -> None:
     app = make_app()
-    app.stuck_after_s = 1.0
+    app.polling.stuck_after_s = 1.0
     async with app.run_test(size=(80, 24)) as pilot:
         await ui.wait_for(pilot, lambda: app.fleet.quota is not None)
         sb.faults.latency_s = 3.0

@@ -17,7 +17,7 @@ async def test_polls_pause_while_the_terminal_is_unfocused(ui: Any, sb: Any, mak
     async with app.run_test(size=(120, 40), message_hook=watch.hook) as pilot:
         await ui.wait_for(pilot, lambda: app.query_one(InstancesTable).row_count == 2 and len(watch.of("Polled")) > 2)
         app.post_message(events.AppBlur())
-        await ui.wait_for(pilot, lambda: not app.app_focus and not app._busy)  # blurred; a running poll landed
+        await ui.wait_for(pilot, lambda: not app.app_focus and not app.polling.busy)  # blurred; a running poll landed
         polls = len(watch.of("Polled"))
         assert await never(lambda: len(watch.of("Polled")) > polls, within=2.0)  # four refresh intervals
         app.post_message(events.AppFocus())

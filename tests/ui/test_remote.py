@@ -684,7 +684,7 @@ async def test_idle_nudge_and_snooze(ui: Any, rig: Rig) -> None:
     await ensure_jupyter_running(rig)  # not snoozed
     iid = rig.instance.id
     app = rig.app()
-    app.idle_every_s = 0.5
+    app.remote.idle_every_s = 0.5
     watch = ui.Watch()
     async with app.run_test(size=(120, 40), notifications=True, message_hook=watch.hook) as pilot:
         await ready(ui, pilot, app)
@@ -862,7 +862,7 @@ async def test_ctrl_c_cancels_a_running_cluster_create(ui: Any, rig: Rig) -> Non
             await ui.screen(pilot, WorkerCount)
             await pilot.press("enter")
             await ui.wait_for(pilot, lambda: any(i.name == "alpha-w1" for i in app.fleet.instances()), timeout=60)
-            assert app.running_cluster_work() == ["alpha"]
+            assert app.clusters.running_work() == ["alpha"]
             await pilot.press("ctrl+c")
             await ui.wait_for(pilot, lambda: any("Cluster work on alpha cancelled" in n for n in watch.notes()))
 
@@ -871,7 +871,7 @@ async def test_ctrl_c_cancels_a_running_cluster_create(ui: Any, rig: Rig) -> Non
                 return any(m.worker.name == "cluster alpha" and m.state is WorkerState.CANCELLED
                            for m in watch.of("StateChanged"))
             await ui.wait_for(pilot, ended)
-            assert app.running_cluster_work() == [] and app.is_running
+            assert app.clusters.running_work() == [] and app.is_running
     finally:
         rig.sandbox.faults.never_active = ""
         for inst in rig.cloud.list_instances():

@@ -34,7 +34,7 @@ async def test_the_passcode_is_asked_in_a_dialog_then_the_instances_are_listed(u
         assert field.password and field.has_focus  # masked, ready to type in
         await pilot.press(*totp(sb.secrets["totp_secret"]), "enter")
         await ui.wait_for(pilot, lambda: app.query_one(InstancesTable).row_count == 1)
-        assert not isinstance(app.screen, SecretPrompt) and app.state == "connected"
+        assert not isinstance(app.screen, SecretPrompt) and app.polling.state == "connected"
 
 
 async def test_a_cancelled_passcode_is_said_in_the_banner(ui: Any, sb: Any) -> None:
@@ -46,7 +46,7 @@ async def test_a_cancelled_passcode_is_said_in_the_banner(ui: Any, sb: Any) -> N
         await ui.wait_for(pilot, lambda: banner.display)
         text = str(banner.render())
         assert "needs a TOTP passcode" in text and "none was given" in text, text
-        assert app.state == "failed"
+        assert app.polling.state == "failed"
 
 
 async def test_quitting_with_the_dialog_open_frees_the_connecting_thread(ui: Any, sb: Any) -> None:

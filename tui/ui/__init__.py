@@ -1,1 +1,1 @@
-"""The full-screen Textual app: layout, keys, areas of actions, widgets, screens. No openstack, no asyncssh."""
+"""The full-screen Textual app: layout, keys, owners of its behaviour, widgets, screens. No openstack or asyncssh."""

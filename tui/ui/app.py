@@ -1,21 +1,19 @@
-"""The Textual app: layout, key bindings (with ids, remappable), routing, and the one handler of worker failures.
+"""The Textual app: layout, key bindings (with ids, remappable), the one handler of worker failures, and routing.
 
-What each key does lives in an area module (`tui.ui.areas`): cloud polling, instances, volumes, setup, Jupyter,
-tunnels, and the instances' remote life. The core reaches the app through one bridge (`tui.ui.bridge`) that folds
-its events into the live state (`self.fleet`) — which the panes observe — and posts them as messages.
-"""
+What a key or a message does is an owner's (`tui.ui.areas`, one object each, reached as `app.polling`, …): Textual
+dispatches both to the App, whose `action_*`/`on_*` methods at the end delegate in one line. The core's events come
+through one bridge (`tui.ui.bridge`): folded into the live state (`self.fleet`), which the panes observe, then posted
+as messages (`tui.ui.core_messages`)."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, ClassVar
 
-from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Container
@@ -24,50 +22,35 @@ from textual.signal import Signal
 from textual.widgets import Footer, Header, Static
 from textual.worker import Worker, WorkerState
 
-from tui.core.hints import command
-from tui.ui.areas.cluster import ClusterArea
-from tui.ui.areas.instances import InstancesArea
-from tui.ui.areas.interrupt import QUIT_ASK, InterruptArea
-from tui.ui.areas.jupyter import JupyterArea
-from tui.ui.areas.polling import PollingArea, settle_memory
-from tui.ui.areas.remote import IDLE_EVERY, RemoteArea
-from tui.ui.areas.setup import SetupArea
-from tui.ui.areas.tunnels import TunnelsArea
-from tui.ui.areas.volumes import VolumesArea
-from tui.ui.keys import BINDINGS, MAIN_SCREEN_ACTIONS, PANES, key_text
+from tui.ui.areas import cluster, instances, jobs, jupyter, leave, polling, remote, setup, tunnels, volumes
+from tui.ui.keys import BINDINGS, MAIN_SCREEN_ACTIONS, PANES, actions_provider
 from tui.ui.widgets.panes import FlavorsPane, InstancesPane, QuotaBar, SetupPane, TunnelsPane
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from textual.actions import ActionParseResult
-    from textual.command import Provider
     from textual.dom import DOMNode
     from textual.notifications import SeverityLevel
+    from textual.widgets import DataTable
 
-    from tui.core.api import EngineFactory
+    from tui.core.api import Engine, EngineFactory
     from tui.core.config import Settings
     from tui.core.live import Fleet
+    from tui.ui import core_messages as cm
+    from tui.ui import messages as msg
     from tui.ui.bridge import EventBridge
+    from tui.ui.screens.volumes import VolumesScreen
+    from tui.ui.screens.wizard import LaunchWizard
 
 log = logging.getLogger("tui.ui")
-
-
-def _actions_provider() -> type[Provider]:
-    """The palette's provider, imported when the palette first opens (textual.command is slow to import)."""
-    from tui.ui.widgets.commands import ActionsProvider
-
-    return ActionsProvider
-
-
 REST_AFTER_S = 0.3  # with `table_first`: the other panes' content waits this long at most for the first listing
 
 
-class CadesApp(PollingArea, InstancesArea, VolumesArea, SetupArea, JupyterArea, TunnelsArea, ClusterArea,
-               RemoteArea, InterruptArea, App[None]):
+class CadesApp(App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "cades-tui"
-    COMMANDS = App.COMMANDS | {_actions_provider}
+    COMMANDS = App.COMMANDS | {actions_provider}
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
     BINDINGS: ClassVar[list[Binding]] = BINDINGS  # type: ignore[assignment]
 
@@ -81,20 +64,22 @@ class CadesApp(PollingArea, InstancesArea, VolumesArea, SetupArea, JupyterArea, 
         self.settings = settings
         self.engine_factory = engine_factory
         self.clock = clock or (lambda: datetime.now(UTC))
-        self.engine = None
+        self.engine: Engine | None = None  # set when the core is built (`Polling.on_engine_ready`)
         self._fleet: Fleet | None = None
         self.fleet_signal: Signal[None] = Signal(self, "fleet")
-        self.state = "connecting"
-        self._delay = settings.ui.refresh_s
-        self._timer = self._watchdog = self._idle_timer = None
-        self._busy = self._built = self._again = self._reattached = self._quitting = False
-        self._polls = 0
-        self.stuck_after_s = max(20.0, 4 * settings.ui.refresh_s)  # say so when a poll hangs this long
-        self.idle_every_s = settings.ui.refresh_s * IDLE_EVERY
-        self._wizard = self._volumes_screen = self._log_screen = self._cluster_screen = self._vscode = None
-        self._remote_jobs: set[tuple[str, str]] = set()  # (action, instance id) of remote jobs in progress
-        self._clusters: set[str] = set()  # heads whose scheduler answered last time it was asked
-        self._leftovers_offered: set[str] = set()  # heads whose leftovers were offered for deletion already
+        self.built = False  # the other panes' content is mounted (the Instances table comes first)
+        self.quitting = False
+        # the owners of the app's behaviour (tui/ui/areas), one attribute each
+        self.polling = polling.Polling(self)
+        self.jobs = jobs.RemoteJobs(self)
+        self.instances = instances.Instances(self)
+        self.volumes = volumes.Volumes(self)
+        self.setup = setup.Setup(self)
+        self.jupyter = jupyter.Jupyter(self)
+        self.tunnels = tunnels.Tunnels(self)
+        self.remote = remote.Remote(self)
+        self.clusters = cluster.Clusters(self)
+        self.leave = leave.Leave(self)
         if settings.ui.theme:
             self.theme = settings.ui.theme
 
@@ -121,50 +106,50 @@ class CadesApp(PollingArea, InstancesArea, VolumesArea, SetupArea, JupyterArea, 
 
     async def on_mount(self) -> None:
         # Handlers keep references: a late message during shutdown must not fail a query.
-        self._quota_bar = self.query_one(QuotaBar)
-        self._instances_pane = self.query_one(InstancesPane)
-        self._flavors_pane = self.query_one(FlavorsPane)
-        self._setup_pane = self.query_one(SetupPane)
-        self._tunnels_pane = self.query_one(TunnelsPane)
-        self._banner = self.query_one("#banner", Static)
-        self._banner.display = False
+        self.quota_bar = self.query_one(QuotaBar)
+        self.instances_pane = self.query_one(InstancesPane)
+        self.flavors_pane = self.query_one(FlavorsPane)
+        self.setup_pane = self.query_one(SetupPane)
+        self.tunnels_pane = self.query_one(TunnelsPane)
+        self.banner = self.query_one("#banner", Static)
+        self.banner.display = False
         self.set_keymap(self.settings.keymap)
-        self._set_state("connecting")
+        self.polling.set_state("connecting")
         if self._table_first:
-            await self._instances_pane.build()
+            await self.instances_pane.build()
 
     async def on_ready(self) -> None:
         """The first frame (frames, titles, hints, keys) is on screen: now start building the core (a thread:
         the first listing, then openstacksdk's import) and mount the Instances table meanwhile. The other panes'
         content is mounted after the messages already queued — the first listing among them, usually — so the
         instances are on screen one layout sooner; the core's answers are messages, handled after this, so they
-        always find the Instances table in place (and the rest is drawn once built: see `_built`)."""
+        always find the Instances table in place (and the rest is drawn once built: see `built`)."""
         if not gc.isenabled():  # `run_app` held collections off until the first frame: ~15 ms of them
             gc.enable()
-            settle_memory()  # what start-up made is exempt from later collections; the young generation starts empty
+            polling.settle_memory()  # what start-up made is exempt from later collections; the young generation: empty
         from tui.ui.bridge import EventBridge
 
         self.bridge: EventBridge = EventBridge(self.fleet, self.post_message, lambda: self.message_queue_size,
                                                lambda _ids: self.fleet_changed())
-        self.start_polling()  # the cloud's first answers travel while the table mounts (handled after this)
+        self.polling.start()  # the cloud's first answers travel while the table mounts (handled after this)
         if not self._table_first:
-            await self._instances_pane.build()
+            await self.instances_pane.build()
         self.fleet_signal.subscribe(self, self._redraw)
-        self._instances_pane.table.focus()
-        if self._table_first:  # the listing first (see `PollingArea.on_polled`), unless it is slow to come
-            self.set_timer(REST_AFTER_S, self._build_the_rest)
+        self.instances_pane.table.focus()
+        if self._table_first:  # the listing first (see `Polling.on_polled`), unless it is slow to come
+            self.set_timer(REST_AFTER_S, self.build_the_rest)
         else:
-            self.call_later(self._build_the_rest)
+            self.call_later(self.build_the_rest)
 
-    async def _build_the_rest(self) -> None:
+    async def build_the_rest(self) -> None:
         if self._rest_started:
             return
         self._rest_started = True
         # all at once: awaited one by one, each mount was a cycle of its own (layout, frame) before the next
-        await asyncio.gather(*(pane.build() for pane in (self._flavors_pane, self._setup_pane, self._tunnels_pane)))
-        self._built = True
+        await asyncio.gather(*(pane.build() for pane in (self.flavors_pane, self.setup_pane, self.tunnels_pane)))
+        self.built = True
         self._redraw(None)  # what came while they mounted
-        settle_memory()
+        polling.settle_memory()
 
     # ---- the live state, observed ------------------------------------------------------------------
     @property
@@ -184,27 +169,14 @@ class CadesApp(PollingArea, InstancesArea, VolumesArea, SetupArea, JupyterArea, 
 
     def _redraw(self, _: None) -> None:
         now = self.clock()
-        self._instances_pane.show(self.fleet, now)
-        self.render_tunnels()
-        self.render_quota()
-        self.show_volumes()
+        self.instances_pane.show(self.fleet, now)
+        self.tunnels.render()
+        self.polling.render_quota()
+        self.volumes.render()
 
     # ---- keys, help, palette -------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         return action not in MAIN_SCREEN_ACTIONS or len(self.screen_stack) == 1
-
-    def binding_rows(self) -> list[tuple[str, str, str, str]]:
-        """(keys as displayed, description, tooltip, action) for every binding, after the keymap."""
-        from tui.ui.screens.cluster import BINDINGS as CLUSTER
-        from tui.ui.widgets.tables import InstancesTable, TunnelsTable
-
-        rows = []
-        cluster = [b for b in CLUSTER if b.action.startswith("app.")]
-        for binding in [*self.BINDINGS, *InstancesTable.BINDINGS, *TunnelsTable.BINDINGS, *cluster]:
-            assert isinstance(binding, Binding)
-            action = binding.action if "." in binding.action.split("(")[0] else f"app.{binding.action}"
-            rows.append((key_text(self, binding), binding.description, binding.tooltip, action))
-        return rows
 
     def action_help(self) -> None:
         from tui.ui.screens.help import HelpScreen, help_groups
@@ -240,58 +212,77 @@ class CadesApp(PollingArea, InstancesArea, VolumesArea, SetupArea, JupyterArea, 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """A worker that raised is never silent: a notification names the action; the traceback goes to the log."""
         worker = event.worker
-        if event.state is WorkerState.ERROR and not self._quitting:
+        if event.state is WorkerState.ERROR and not self.quitting:
             error = worker.error
             log.error("%s failed", worker.name or "a background task", exc_info=error)
             self.notify(f"{type(error).__name__}: {error}\nDetails are in the app log.",
                         title=f"{(worker.name or 'A task').capitalize()} failed", severity="error", timeout=12)
 
-    # ---- quitting ------------------------------------------------------------------------------
-    async def action_quit(self) -> None:
-        self._quit()
-
-    @work(group="quit", exclusive=True, exit_on_error=False, name="quit")
-    async def _quit(self, ask: bool = False) -> None:
-        """Leave; while a setup runs, ask first (quitting cancels it); with `ask` (Ctrl+C), ask anyway."""
-        from tui.ui.screens.confirm import Confirm
-
-        setups, clusters = self.running_setups(), self.running_cluster_work()
-        if ask and not setups and not clusters and not await self.push_screen_wait(Confirm(
-                "Quit cades-tui?", "Instances, Jupyter and Dask clusters keep running; tunnels re-open on the next "
-                "start. Ctrl+C again quits.", "Quit", screen_id=QUIT_ASK)):
-            return
-        if setups and not await self.push_screen_wait(Confirm(
-                f"Quit while setup runs on {', '.join(setups)}?",
-                "Quitting cancels the setup: the step running now stops. Press s on the instance later to run it "
-                "again (finished steps are skipped).", "Quit", danger=True)):
-            return
-        if clusters and not await self.push_screen_wait(Confirm(
-                f"Quit while cluster work runs on {', '.join(clusters)}?",
-                "Quitting stops it half-way: instances already launched and sessions already started stay. Press k "
-                "on the head later and create again: what exists is adopted, the rest is done.", "Quit",
-                danger=True)):
-            return
-        running, clusters = self.fleet.running_jupyter(), self.running_clusters()
-        await self._close_remote()
-        parts = []
-        if running:
-            parts.append(f"Jupyter keeps running on {', '.join(running)}; its tunnels are closed. "
-                         "Start cades-tui again to reattach (tunnels re-open), or stop it with "
-                         f"`{command('jupyter', 'stop', 'NAME')}`.")
-        if clusters:
-            parts.append(f"The Dask cluster on {', '.join(clusters)} keeps running: k on its head shows it again, "
-                         f"`{command('cluster', 'delete', 'HEAD')}` ends it.")
-        self.exit(message="\n".join(parts) or None)
-
-    async def _close_remote(self) -> None:
-        self._quitting = True
-        for timer in (self._idle_timer, self._timer, self._watchdog):
-            if timer is not None:
-                timer.stop()
-        engine, self.engine = self.engine, None
-        if engine is not None:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(engine.aclose(), 10)
-
-    async def on_unmount(self) -> None:
-        await self._close_remote()
+    # ---- Textual dispatches key actions and messages to the App: each goes to its owner (tui/ui/areas) -----------
+    # polling
+    def action_refresh(self) -> None: self.polling.refresh()
+    def on_app_blur(self) -> None: self.polling.on_app_blur()
+    def on_app_focus(self) -> None: self.polling.on_app_focus()
+    def on_engine_ready(self, message: msg.EngineReady) -> None: self.polling.on_engine_ready(message)
+    def on_cloud_failed(self, message: msg.CloudFailed) -> None: self.polling.on_cloud_failed(message)
+    def on_polled(self, message: cm.Polled) -> None: self.polling.on_polled(message)
+    def on_secret_wanted(self, message: cm.SecretWanted) -> None: self.polling.on_secret_wanted(message)
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self.polling.on_row_highlighted(event)
+    # instances
+    def action_launch(self) -> None: self.instances.launch()
+    def action_resize(self) -> None: self.instances.resize()
+    def action_power(self) -> None: self.instances.power()
+    def action_reboot(self) -> None: self.instances.reboot()
+    def action_delete(self) -> None: self.instances.delete()
+    def action_shelve(self) -> None: self.instances.shelve()
+    def action_console(self) -> None: self.instances.console()
+    def action_details(self) -> None: self.instances.details()
+    def action_filter(self) -> None: self.instances.filter()
+    def on_launch_choices(self, message: msg.LaunchChoices) -> None: self.instances.on_launch_choices(message)
+    def on_launch_wizard_launch(self, message: LaunchWizard.Launch) -> None:
+        self.instances.on_launch_wizard_launch(message)
+    def on_action_progress(self, message: msg.ActionProgress) -> None: self.instances.on_action_progress(message)
+    def on_action_done(self, message: msg.ActionDone) -> None: self.instances.on_action_done(message)
+    def on_action_failed(self, message: msg.ActionFailed) -> None: self.instances.on_action_failed(message)
+    def on_console_loaded(self, message: msg.ConsoleLoaded) -> None: self.instances.on_console_loaded(message)
+    def on_instance_details(self, message: msg.InstanceDetails) -> None: self.instances.on_instance_details(message)
+    # volumes
+    def action_volumes(self) -> None: self.volumes.show()
+    def on_volumes_loaded(self, message: msg.VolumesLoaded) -> None: self.volumes.on_volumes_loaded(message)
+    def on_volumes_screen_request(self, message: VolumesScreen.Request) -> None:
+        self.volumes.on_volumes_screen_request(message)
+    # remote jobs: setup, Jupyter, tunnels, the instances' remote life
+    def on_remote_result(self, message: msg.RemoteResult) -> None: self.jobs.on_remote_result(message)
+    def action_setup(self) -> None: self.setup.start()
+    def action_cancel_setup(self) -> None: self.setup.cancel()
+    def on_setup_progress(self, message: cm.SetupProgress) -> None: self.setup.on_setup_progress(message)
+    def action_jupyter_start(self) -> None: self.jupyter.start()
+    def action_jupyter_stop(self) -> None: self.jupyter.stop()
+    def action_jupyter_log(self) -> None: self.jupyter.log()
+    def action_open_browser(self) -> None: self.jupyter.open_browser()
+    def on_jupyter_state(self, message: cm.JupyterState) -> None: self.jupyter.on_jupyter_state(message)
+    def on_log_lines(self, message: cm.LogLines) -> None: self.jupyter.on_log_lines(message)
+    def action_open_tunnel(self) -> None: self.tunnels.open()
+    def action_close_tunnel(self) -> None: self.tunnels.close()
+    def action_shell(self) -> None: self.remote.shell()
+    def action_vscode(self) -> None: self.remote.vscode()
+    def action_snooze(self) -> None: self.remote.snooze()
+    def on_connection_state(self, message: cm.ConnectionState) -> None: self.remote.on_connection_state(message)
+    def on_background_failed(self, message: cm.BackgroundFailed) -> None: self.remote.on_background_failed(message)
+    def on_host_keys_unpinned(self, message: cm.HostKeysUnpinned) -> None: self.remote.on_host_keys_unpinned(message)
+    def on_host_key_question(self, message: cm.HostKeyQuestion) -> None: self.remote.on_host_key_question(message)
+    def on_idle_nudge(self, message: cm.IdleNudge) -> None: self.remote.on_idle_nudge(message)
+    # clusters
+    def action_cluster(self) -> None: self.clusters.show()
+    def action_cluster_create(self) -> None: self.clusters.create()
+    def action_cluster_grow(self) -> None: self.clusters.grow()
+    def action_cluster_shrink(self) -> None: self.clusters.shrink()
+    def action_cluster_dashboard(self) -> None: self.clusters.dashboard()
+    def action_cluster_delete(self) -> None: self.clusters.delete()
+    def on_cluster_progress(self, message: cm.ClusterProgress) -> None: self.clusters.on_cluster_progress(message)
+    def on_cluster_state(self, message: cm.ClusterState) -> None: self.clusters.on_cluster_state(message)
+    # leaving
+    async def action_quit(self) -> None: self.leave.quit()
+    def action_interrupt(self) -> None: self.leave.interrupt()
+    async def on_unmount(self) -> None: await self.leave.close()

@@ -1,67 +1,45 @@
 """The one bridge from the core's events to the app: fold each into the live state, then post it as a message.
 
-Every event type of `tui.core.events` gets one Textual message class of the same name (`JupyterState` →
-handler `on_jupyter_state`), made on first use, so a new signal is defined once (in the core) and handled once.
-Log and setup output are batched (one message per instance per interval, longer while the app is behind or a
-flood runs); state messages coalesce (`can_replace`). Callable from any thread: off the app's loop it hops on.
+Every event type of `tui.core.events` has one Textual message class of the same name in `tui.ui.core_messages`
+(`JupyterState` → handler `on_jupyter_state`). Log and setup output are batched (one message per instance per
+interval, longer while the app is behind or a flood runs); state messages coalesce (`can_replace`).
+Callable from any thread: off the app's loop it hops on.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from collections.abc import Callable
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from textual.message import Message
+
+from tui.core import events
+from tui.ui import core_messages as cm
 
 if TYPE_CHECKING:
     from tui.core.events import Event
     from tui.core.live import Fleet
 
-E = TypeVar("E")
-
+log = logging.getLogger("tui.ui")
 MAX_BATCH_S = 0.25  # a log flood is shown 4 times a second: each redraw costs the same, whatever the lines
 FLOOD_LINES_PER_S = 4000
 
 
-class CoreMessage(Message, Generic[E]):
-    """A core event as a message; `event` is the core's frozen dataclass."""
-
-    def __init__(self, event: E) -> None:
-        super().__init__()
-        self.event = event
-
-    def can_replace(self, message: Message) -> bool:
-        """State events of the same key replace each other while queued (log lines never do)."""
-        key = _KEYS.get(type(self.event))
-        return (key is not None and isinstance(message, CoreMessage) and type(message) is type(self)
-                and key(message.event) == key(self.event))
-
-
-_CLASSES: dict[type, type[CoreMessage[Any]]] = {}
-_KEYS: dict[type, Callable[[Any], object]] = {}
-
-
-def message_class(kind: type) -> type[CoreMessage[Any]]:
-    """The message class for a core event type (one per type, named after it)."""
-    cls = _CLASSES.get(kind)
+def message_for(event: object) -> cm.CoreMessage[Any] | None:
+    """The event as its message (`tui.ui.core_messages`). A signal without one (`events.SIGNALS`: the panes read
+    it from the live state) is not posted; any other event without one is an error in the app log (a test keeps
+    that from happening)."""
+    cls = cm.FOR_EVENT.get(type(event))
     if cls is None:
-        from tui.core import events as ev
-
-        if not _KEYS:
-            _KEYS.update({ev.JupyterState: lambda e: e.instance_id, ev.ConnectionState: lambda e: e.instance_id,
-                          ev.TunnelChanged: lambda e: e.info.key,
-                          ev.TunnelTraffic: lambda e: (e.instance_id, e.purpose), ev.Metrics: lambda e: e.instance_id,
-                          ev.ClusterState: lambda e: e.head_id})
-        cls = _CLASSES[kind] = type(kind.__name__, (CoreMessage,), {
-            "__module__": __name__, "__doc__": f"The core's {kind.__name__} event."})
-    return cls
-
-
-def message_for(event: object) -> CoreMessage[Any]:
-    return message_class(type(event))(event)
+        if type(event) not in events.SIGNALS:
+            log.error("no message class for the core's %s event: add one to tui/ui/core_messages.py",
+                      type(event).__name__)
+        return None
+    return cls(event)
 
 
 class EventBridge:
@@ -69,8 +47,6 @@ class EventBridge:
 
     def __init__(self, fleet: Fleet, post: Callable[[Message], object], queue_size: Callable[[], int],
                  changed: Callable[[set[str]], None], interval: float = 0.1) -> None:
-        from tui.core import events
-
         self._ev = events
         self.fleet = fleet
         self.post = post
@@ -111,7 +87,9 @@ class EventBridge:
         changed = self.fleet.apply(event)
         if changed or isinstance(event, self._ev.Polled):
             self.changed(changed)
-        self.post(message_for(event))
+        message = message_for(event)
+        if message is not None:
+            self.post(message)
 
     def _schedule(self) -> None:
         if self._flush_at is None:
@@ -131,4 +109,4 @@ class EventBridge:
         log, self._log = self._log, {}
         self._last_lines = sum(len(lines) for lines in log.values())
         for iid, lines in log.items():
-            self.post(message_for(self._ev.LogLines(iid, tuple(lines))))
+            self.post(cm.LogLines(self._ev.LogLines(iid, tuple(lines))))

@@ -4,10 +4,13 @@ tooltip for `?` and the palette — and which actions act on the main screen onl
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual.app import App
 from textual.binding import Binding
+
+if TYPE_CHECKING:
+    from textual.command import Provider
 
 BINDINGS: list[Binding] = [
     Binding("question_mark", "help", "Help", id="help", tooltip="List every key"),
@@ -83,3 +86,25 @@ def key_text(app: App[Any], binding: Binding) -> str:
     """A binding's keys as displayed, after the profile's keymap (for `?` and the palette)."""
     keys = app._keymap.get(binding.id, binding.key) if binding.id else binding.key
     return ", ".join(app.get_key_display(replace(binding, key=k.strip())) for k in keys.split(","))
+
+
+def binding_rows(app: App[Any]) -> list[tuple[str, str, str, str]]:
+    """(keys as displayed, description, tooltip, action) for every binding of the app, its tables and the cluster
+    screen's app actions, after the keymap: what the palette offers."""
+    from tui.ui.screens.cluster import BINDINGS as CLUSTER
+    from tui.ui.widgets.tables import InstancesTable, TunnelsTable
+
+    rows = []
+    cluster = [b for b in CLUSTER if b.action.startswith("app.")]
+    for binding in [*app.BINDINGS, *InstancesTable.BINDINGS, *TunnelsTable.BINDINGS, *cluster]:
+        assert isinstance(binding, Binding)
+        action = binding.action if "." in binding.action.split("(")[0] else f"app.{binding.action}"
+        rows.append((key_text(app, binding), binding.description, binding.tooltip, action))
+    return rows
+
+
+def actions_provider() -> type[Provider]:
+    """The palette's provider, imported when the palette first opens (textual.command is slow to import)."""
+    from tui.ui.widgets.commands import ActionsProvider
+
+    return ActionsProvider

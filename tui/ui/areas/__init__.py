@@ -1,2 +1,4 @@
-"""The app's areas of actions, one module each: its key actions, the workers they start and the handlers of what
-those workers and the core report. `tui.ui.app.CadesApp` combines them; `base.Area` is what they share."""
+"""The owners of the app's behaviour, one module each (polling, instances, volumes, remote jobs, setup, Jupyter,
+tunnels, the instances' remote life, clusters, leaving): plain objects that own their state, made by
+`tui.ui.app.CadesApp` and reached through it (`app.polling`, …). `base.Owner` is what they share; the App's
+`action_*`/`on_*` methods delegate to them in one line."""

@@ -1,16 +1,21 @@
-"""What every area shares: the app's state it reads (settings, the engine, the live state, the panes) and the two
-ways it runs work — a blocking cloud call in a thread worker, a remote job in an async worker."""
+"""What every owner shares: the App it belongs to (settings, the engine, the live state, the panes), the selected
+instance, the blocking cloud call in a thread worker, and `work`, Textual's `@work` for an owner's method.
+
+An owner is a plain object made by `CadesApp.__init__` and reached through it (`app.polling`, `app.jobs`, …): it
+owns its state, starts workers on the App (their failures reach the App's one handler) and posts messages to it;
+its handlers — called by the App's thin `on_*` methods — are the only places that touch widgets."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import datetime
-from typing import TYPE_CHECKING
+from functools import partial, wraps
+from typing import TYPE_CHECKING, Concatenate, ParamSpec, TypeVar
 
 from tui.ui.lazy import lazy
 
 if TYPE_CHECKING:
-    from textual.app import App
+    from textual.message import Message
+    from textual.notifications import SeverityLevel
 
     from tui.core import api
     from tui.core.api import Engine
@@ -20,37 +25,66 @@ if TYPE_CHECKING:
     from tui.core.live import Fleet
     from tui.core.models import Instance
     from tui.ui import messages as msg
-    from tui.ui.widgets.panes import FlavorsPane, InstancesPane, QuotaBar, SetupPane, TunnelsPane
-
-    _AppBase = App[None]
-else:  # at run time the areas are mixins of CadesApp (a Textual App)
-    _AppBase = object
+    from tui.ui.app import CadesApp
+else:
     msg = lazy("tui.ui.messages")
     base = lazy("tui.core.cloud.base")
     api = lazy("tui.core.api")
 
-__all__ = ["Area", "RemoteJob", "api", "base", "msg"]
+__all__ = ["Owner", "RemoteJob", "api", "base", "msg", "work"]
 
 RemoteJob = Callable[["Engine", "Instance"], Awaitable[str | None]]
 
+OwnerT = TypeVar("OwnerT", bound="Owner")
+P = ParamSpec("P")
 
-class Area(_AppBase):
-    """Declared here, set by `CadesApp.__init__` / `on_mount`."""
 
-    settings: Settings
-    engine: Engine | None
-    if TYPE_CHECKING:
-        @property
-        def fleet(self) -> Fleet: ...  # made on first use (`CadesApp.fleet`)
+Method = Callable[Concatenate[OwnerT, P], object]
+Starter = Callable[Concatenate[OwnerT, P], None]
 
-    clock: Callable[[], datetime]
-    _instances_pane: InstancesPane
-    _flavors_pane: FlavorsPane
-    _setup_pane: SetupPane
-    _tunnels_pane: TunnelsPane
-    _quota_bar: QuotaBar
-    _remote_jobs: set[tuple[str, str]]
-    _quitting: bool
+
+def work(*, group: str, name: str, thread: bool = False, exclusive: bool = False, exit_on_error: bool = False,
+         description: str = "") -> Callable[[Method[OwnerT, P]], Starter[OwnerT, P]]:
+    """Textual's `@work` for an owner's method: calling it starts a worker on the App, whose one handler
+    (`on_worker_state_changed`) shows a failure. `description`: the name, unless given (never the arguments)."""
+
+    def decorate(method: Method[OwnerT, P]) -> Starter[OwnerT, P]:
+        @wraps(method)
+        def start(self: OwnerT, /, *args: P.args, **kwargs: P.kwargs) -> None:
+            self.app.run_worker(partial(method, self, *args, **kwargs), name=name, group=group,
+                                description=description or name, exit_on_error=exit_on_error, exclusive=exclusive,
+                                thread=thread)
+
+        return start
+
+    return decorate
+
+
+class Owner:
+    """One area of the app's behaviour, given the App it belongs to."""
+
+    def __init__(self, app: CadesApp) -> None:
+        self.app = app
+
+    # -- what it reads of the App (set by `CadesApp.__init__`, `on_mount`, the polling owner) ---------------
+    @property
+    def engine(self) -> Engine | None:
+        return self.app.engine
+
+    @property
+    def settings(self) -> Settings:
+        return self.app.settings
+
+    @property
+    def fleet(self) -> Fleet:
+        return self.app.fleet
+
+    def post_message(self, message: Message) -> bool:
+        return self.app.post_message(message)
+
+    def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
+               timeout: float | None = None) -> None:
+        self.app.notify(message, title=title, severity=severity, timeout=timeout)
 
     # -- what is selected -----------------------------------------------------------------------------------
     def selected_instance(self) -> Instance | None:
@@ -58,7 +92,7 @@ class Area(_AppBase):
         if self.engine is None:
             self.notify("Not connected to the cloud yet.", severity="warning")
             return None
-        inst = self._instances_pane.table.selected
+        inst = self.app.instances_pane.table.selected
         if inst is None:
             self.notify("Select an instance first (Instances pane, arrow keys).", severity="warning")
         return inst
@@ -82,34 +116,4 @@ class Area(_AppBase):
             else:
                 self.post_message(msg.ActionDone(action, target, describe(result), result))
 
-        self.run_worker(work, thread=True, group=group, exit_on_error=False, name=f"{action} {target}")
-
-    def run_remote(self, action: str, job: RemoteJob, inst: Instance | None = None) -> None:
-        """`job` for the (selected) instance in an async worker; its text or error becomes a notification. One job
-        per action and instance at a time (a second press says so instead of cancelling the first)."""
-        inst = inst or self.selected_instance()
-        engine = self.engine
-        if inst is None or engine is None:
-            return
-        key = (action, inst.id)
-        if key in self._remote_jobs:
-            self.notify(f"{action.capitalize()} is already running on {inst.name}.", severity="warning")
-            return
-        self._remote_jobs.add(key)
-        self.run_worker(self._remote_job(engine, action, inst, job), group=f"{action}:{inst.id}",
-                        exit_on_error=False, name=f"{action} {inst.name}")
-
-    async def _remote_job(self, engine: Engine, action: str, inst: Instance, job: RemoteJob) -> None:
-        try:
-            text = await job(engine, inst)
-        except base.CloudError as exc:
-            self.post_message(msg.RemoteResult(action, inst.name, f"{exc.message}\n{exc.hint}".strip(), ok=False))
-        except api.Cancelled as exc:  # the user said no to a confirmation: said so, not as a failure
-            self.post_message(msg.RemoteResult(action, inst.name, str(exc).capitalize() + "."))
-        except api.ManagerError as exc:
-            self.post_message(msg.RemoteResult(action, inst.name, str(exc), ok=False))
-        else:
-            if text:
-                self.post_message(msg.RemoteResult(action, inst.name, text))
-        finally:
-            self._remote_jobs.discard((action, inst.id))
+        self.app.run_worker(work, thread=True, group=group, exit_on_error=False, name=f"{action} {target}")

@@ -6,40 +6,42 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from tui.ui.areas.base import Area, RemoteJob
+from tui.ui.areas.base import Owner, RemoteJob
 
 if TYPE_CHECKING:
     from tui.core.api import Engine
-    from tui.core.events import ClusterProgress, ClusterState
     from tui.core.models import Instance
-    from tui.ui.bridge import CoreMessage
+    from tui.ui import core_messages as cm
+    from tui.ui.app import CadesApp
     from tui.ui.screens.cluster import ClusterScreen
 
 CLUSTER_REFRESH_S = 3.0
 
 
-class ClusterArea(Area):
-    _cluster_screen: ClusterScreen | None
-    _clusters: set[str]
-    _leftovers_offered: set[str]
+class Clusters(Owner):
+    def __init__(self, app: CadesApp) -> None:
+        super().__init__(app)
+        self.screen: ClusterScreen | None = None  # the open cluster screen
+        self.answered: set[str] = set()  # heads whose scheduler answered last time it was asked
+        self.leftovers_offered: set[str] = set()  # heads whose leftovers were offered for deletion already
 
-    def action_cluster(self) -> None:
+    def show(self) -> None:
         inst = self.selected_instance()
         if inst is None:
             return
         from tui.ui.screens.cluster import ClusterScreen
 
-        screen = self._cluster_screen = ClusterScreen(inst.id, inst.name)
+        screen = self.screen = ClusterScreen(inst.id, inst.name)
 
         def closed(_: object) -> None:
-            self._cluster_screen = None
+            self.screen = None
 
-        self.push_screen(screen, closed)
+        self.app.push_screen(screen, closed)
         self._ask_cluster_status(inst)
 
     def _cluster_head(self) -> Instance | None:
         """The open cluster screen's head, else the selected instance."""
-        screen = self._cluster_screen
+        screen = self.screen
         if screen is not None:
             live = self.fleet.get(screen.head_id)
             if live is not None and live.instance is not None:
@@ -56,25 +58,25 @@ class ClusterArea(Area):
             try:
                 await engine.cluster_status(inst)  # the answer comes as a ClusterState event
             finally:
-                screen = self._cluster_screen
-                if screen is not None and screen.head_id == inst.id and not self._quitting:
-                    self.set_timer(CLUSTER_REFRESH_S, lambda: self._ask_cluster_status(inst))
+                screen = self.screen
+                if screen is not None and screen.head_id == inst.id and not self.app.quitting:
+                    self.app.set_timer(CLUSTER_REFRESH_S, lambda: self._ask_cluster_status(inst))
 
-        self.run_worker(ask(), group=f"cluster-status:{inst.id}", exclusive=True, exit_on_error=False,
+        self.app.run_worker(ask(), group=f"cluster-status:{inst.id}", exclusive=True, exit_on_error=False,
                         name=f"ask the cluster of {inst.name}")
 
     def _workers_now(self, inst: Instance) -> int:
-        screen = self._cluster_screen
+        screen = self.screen
         state = screen.state if screen is not None else None
         if state is None or state.status is None:
             return 0
         return sum(1 for name in state.status.names if name != inst.name)
 
-    def action_cluster_create(self) -> None:
+    def create(self) -> None:
         async def job(engine: Engine, inst: Instance) -> str | None:
             from tui.ui.screens.cluster_create import WorkerCount
 
-            n = await self.push_screen_wait(WorkerCount(inst.name, *self._worker_room(inst)))
+            n = await self.app.push_screen_wait(WorkerCount(inst.name, *self._worker_room(inst)))
             if n is None:
                 return "Cluster creation cancelled; nothing changed."
             self.notify(f"Creating a Dask cluster on {inst.name} with {n} worker instance(s); progress in the "
@@ -97,20 +99,21 @@ class ClusterArea(Area):
         fit = workers_that_fit(list(self.fleet.flavors), quota, cs.flavor) if quota is not None else MAX_WORKERS
         return cs.workers, len(worker_numbers(head.name, names)), fit, 0 if cs.head_worker else 1
 
-    def action_cluster_grow(self) -> None:
+    def grow(self) -> None:
         async def job(engine: Engine, inst: Instance) -> str | None:
             summary = await engine.cluster_scale(inst, self._workers_now(inst) + 1)
             return f"Cluster on {inst.name}: {len(summary.status.workers)} workers connected."
 
         self._cluster_job("cluster", job)
 
-    def action_cluster_shrink(self) -> None:
+    def shrink(self) -> None:
         async def job(engine: Engine, inst: Instance) -> str | None:
             from tui.ui.screens.confirm import Confirm
 
             async def confirm(text: str) -> bool:
-                return bool(await self.push_screen_wait(Confirm(  # type: ignore[arg-type]
-                    f"Remove a worker from the cluster on {inst.name}?", text, "Retire and delete", danger=True)))
+                answer = await self.app.push_screen_wait(Confirm(
+                    f"Remove a worker from the cluster on {inst.name}?", text, "Retire and delete", danger=True))
+                return bool(answer)
 
             n = self._workers_now(inst)
             if n == 0:
@@ -120,25 +123,26 @@ class ClusterArea(Area):
 
         self._cluster_job("cluster", job)
 
-    def action_cluster_dashboard(self) -> None:
+    def dashboard(self) -> None:
         async def job(engine: Engine, inst: Instance) -> str | None:
             import asyncio
             import webbrowser
 
             url = await engine.cluster_dashboard(inst)
-            self.copy_to_clipboard(url)
+            self.app.copy_to_clipboard(url)
             opened = await asyncio.to_thread(webbrowser.open, url)
             return f"Dask dashboard: {url} (copied){'' if opened else ' — no browser here: open it in yours'}"
 
         self._cluster_job("dashboard", job)
 
-    def action_cluster_delete(self) -> None:
+    def delete(self) -> None:
         async def job(engine: Engine, inst: Instance) -> str | None:
             from tui.ui.screens.confirm import TypedConfirm
 
             async def confirm(text: str) -> bool:
-                return bool(await self.push_screen_wait(TypedConfirm(  # type: ignore[arg-type]
-                    f"Delete the Dask cluster on {inst.name}?", text, inst.name)))
+                answer = await self.app.push_screen_wait(TypedConfirm(
+                    f"Delete the Dask cluster on {inst.name}?", text, inst.name))
+                return bool(answer)
 
             deleted = await engine.cluster_delete(inst, confirm)
             live = self.fleet.get(inst.id)
@@ -152,7 +156,7 @@ class ClusterArea(Area):
         """Look for what deleted Dask clusters left (workers whose head is gone, a group with no members): they
         still count against the quota, so offer to delete them (once per head in a session; Cancel has the focus)."""
         engine = self.engine
-        if engine is None or self._quitting:
+        if engine is None or self.app.quitting:
             return
 
         async def look() -> None:
@@ -161,15 +165,15 @@ class ClusterArea(Area):
             from tui.ui.screens.confirm import Confirm
 
             try:
-                left = [x for x in await engine.cluster_leftovers() if x.head not in self._leftovers_offered]
+                left = [x for x in await engine.cluster_leftovers() if x.head not in self.leftovers_offered]
             except ManagerError as exc:
                 self.notify(f"Could not look for what deleted clusters left: {exc}", severity="warning")
                 return
-            if not left or self._quitting:
+            if not left or self.app.quitting:
                 return
-            self._leftovers_offered.update(x.head for x in left)
+            self.leftovers_offered.update(x.head for x in left)
             text = "\n\n".join(x.text() for x in left)
-            if not await self.push_screen_wait(Confirm(
+            if not await self.app.push_screen_wait(Confirm(
                     "Left over from deleted Dask clusters, still billing", f"{text}\n\nDelete all of it?",
                     "Delete them", danger=True)):
                 workers = [w.name for x in left for w in x.workers]
@@ -184,51 +188,49 @@ class ClusterArea(Area):
             else:
                 self.notify(f"Deleted what the cluster(s) of {', '.join(x.head for x in left)} left"
                             + (f": {', '.join(gone)}." if gone else "."), title="Left over")
-            self.action_refresh()  # type: ignore[attr-defined]
+            self.app.polling.refresh()
 
-        self.run_worker(look(), group="cluster-leftovers", exclusive=True, exit_on_error=False,
+        self.app.run_worker(look(), group="cluster-leftovers", exclusive=True, exit_on_error=False,
                         name="look for what deleted clusters left")
 
     def _cluster_job(self, action: str, job: RemoteJob) -> None:
         inst = self._cluster_head()
         if inst is not None:
-            self.run_remote(action, job, inst)
+            self.app.jobs.run(action, job, inst)
 
-    def cancel_cluster_work(self) -> None:
+    def cancel_work(self) -> None:
         """Ctrl+C: stop the cluster work running (create, scale, delete) where it is; what exists stays."""
-        running = [iid for action, iid in self._remote_jobs if action == "cluster"]
-        for iid in running:
-            self.workers.cancel_group(self, f"cluster:{iid}")
-            self._remote_jobs.discard(("cluster", iid))
+        running = self.app.jobs.cancel("cluster")
         names = ", ".join(self.instance_name(iid) for iid in running)
         self.notify(f"Cluster work on {names} cancelled: instances already launched and sessions already started "
                     "stay. n on the cluster screen creates again, adopting what exists.", title="Cluster",
                     severity="warning")
 
-    def running_cluster_work(self) -> list[str]:
+    def running_work(self) -> list[str]:
         """Names of the heads with a cluster operation in progress (quitting asks first)."""
-        return [self.instance_name(iid) for action, iid in self._remote_jobs if action == "cluster"]
+        return [self.instance_name(iid) for iid in self.app.jobs.running_on("cluster")]
 
     # -- what the core says ------------------------------------------------------------------------------------
-    def on_cluster_progress(self, message: CoreMessage[ClusterProgress]) -> None:
+    def on_cluster_progress(self, message: cm.ClusterProgress) -> None:
         import time
 
         p = message.event
-        self._setup_pane.cluster_line(self.instance_name(p.head_id), p.instance, p.phase, p.message, time.monotonic())
-        screen = self._cluster_screen
+        pane = self.app.setup_pane
+        pane.cluster_line(self.instance_name(p.head_id), p.instance, p.phase, p.message, time.monotonic())
+        screen = self.screen
         if screen is not None and screen.head_id == p.head_id:
             screen.progress(p.instance, p.message)
 
-    def running_clusters(self) -> list[str]:
+    def running(self) -> list[str]:
         """Heads whose cluster answered when last asked (quitting says they keep running)."""
-        return sorted(self.instance_name(iid) for iid in self._clusters)
+        return sorted(self.instance_name(iid) for iid in self.answered)
 
-    def on_cluster_state(self, message: CoreMessage[ClusterState]) -> None:
+    def on_cluster_state(self, message: cm.ClusterState) -> None:
         state = message.event
         if state.status is not None:
-            self._clusters.add(state.head_id)
+            self.answered.add(state.head_id)
         else:
-            self._clusters.discard(state.head_id)
-        screen = self._cluster_screen
+            self.answered.discard(state.head_id)
+        screen = self.screen
         if screen is not None and screen.head_id == message.event.head_id:
             screen.show(message.event)

@@ -1,15 +1,14 @@
-"""Actions on instances in the cloud: launch (wizard), resize (+ confirm/revert), stop/start, reboot, shelve, delete,
+"""Actions on instances in the cloud: launch (wizard), resize (+ confirm/revert), stop/start, reboot, delete,
 console log and details. Destructive ones ask first (a dialog inside an async worker), then run in a thread."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from textual import work
-
 from tui.core.units import plural
-from tui.ui.areas.base import Area, msg
+from tui.ui.areas.base import Owner, msg, work
 from tui.ui.widgets.format import mb
 
 if TYPE_CHECKING:
@@ -17,17 +16,20 @@ if TYPE_CHECKING:
     from tui.core.cloud.base import Cloud
     from tui.core.cluster.deletion import Deletion
     from tui.core.models import Instance, Quota
+    from tui.ui.app import CadesApp
     from tui.ui.screens.wizard import LaunchWizard
     from tui.ui.shelving import Shelver
 
 log = logging.getLogger("tui.ui.areas.instances")
 
 
-class InstancesArea(Area):
-    _wizard: LaunchWizard | None
+class Instances(Owner):
+    def __init__(self, app: CadesApp) -> None:
+        super().__init__(app)
+        self.wizard: LaunchWizard | None = None  # the launch wizard, from its choices until its launch ends
 
     # -- launch -------------------------------------------------------------------------------------------------
-    def action_launch(self) -> None:
+    def launch(self) -> None:
         if self.engine is None:
             self.notify("Not connected to the cloud yet.", severity="warning")
             return
@@ -51,8 +53,8 @@ class InstancesArea(Area):
     def on_launch_choices(self, message: msg.LaunchChoices) -> None:
         from tui.ui.screens.wizard import LaunchWizard
 
-        self._wizard = LaunchWizard(message, self.settings.launch)
-        self.push_screen(self._wizard)
+        self.wizard = LaunchWizard(message, self.settings.launch)
+        self.app.push_screen(self.wizard)
 
     def on_launch_wizard_launch(self, message: LaunchWizard.Launch) -> None:
         spec, engine = message.spec, self.engine
@@ -66,29 +68,34 @@ class InstancesArea(Area):
                        group=f"launch:{spec.name}")
 
     def on_action_progress(self, message: msg.ActionProgress) -> None:
-        if message.action == "launch" and self._wizard is not None and self._wizard.is_attached:
-            self._wizard.progress(message.text)
+        if message.action == "launch" and self.wizard is not None and self.wizard.is_attached:
+            self.wizard.progress(message.text)
 
     def on_action_done(self, message: msg.ActionDone) -> None:
         self.notify(message.text, title=message.action.capitalize())
-        if message.action == "launch" and message.instance and self._wizard is not None:
-            if self._wizard.is_attached:
-                self._wizard.finished(message.instance)
-            self._wizard = None
+        if message.action == "launch" and message.instance and self.wizard is not None:
+            if self.wizard.is_attached:
+                self.wizard.finished(message.instance)
+            self.wizard = None
         if message.action == "resize" and message.instance and message.instance.status == "VERIFY_RESIZE":
             self._verify_resize(message.instance)
-        self.action_refresh()  # type: ignore[attr-defined]
+        self.app.polling.refresh()
 
     def on_action_failed(self, message: msg.ActionFailed) -> None:
         err = message.error
         self.notify(f"{err.message}\n{err.hint}".strip(), title=f"{message.action.capitalize()} "
                     f"{message.target} failed", severity="error", timeout=10)
-        if message.action == "launch" and self._wizard is not None and self._wizard.is_attached:
-            self._wizard.failed(err)
-        self.action_refresh()  # type: ignore[attr-defined]
+        if message.action == "launch" and self.wizard is not None and self.wizard.is_attached:
+            self.wizard.failed(err)
+        self.app.polling.refresh()
+
+    def filter(self) -> None:
+        """`/`: the Instances table's filter line (the table observes the polled instances; it hides rows only)."""
+        if self.app.built:
+            self.app.instances_pane.table.open_filter()
 
     # -- resize -------------------------------------------------------------------------------------------------
-    def action_resize(self) -> None:
+    def resize(self) -> None:
         inst = self.selected_instance()
         if inst is None:
             return
@@ -102,10 +109,10 @@ class InstancesArea(Area):
         from tui.ui.screens.confirm import Confirm
         from tui.ui.screens.instance import PickFlavor
 
-        flavor = await self.push_screen_wait(PickFlavor(inst, list(self.fleet.flavors), quota))
+        flavor = await self.app.push_screen_wait(PickFlavor(inst, list(self.fleet.flavors), quota))
         if flavor is None:
             return
-        ok = await self.push_screen_wait(Confirm(
+        ok = await self.app.push_screen_wait(Confirm(
             f"Resize {inst.name} to {flavor.name}?",
             f"{inst.name} goes from {inst.flavor_name} to {flavor.name} ({flavor.vcpus} vCPU, {mb(flavor.ram_mb)} "
             "RAM). It restarts: running programs and Jupyter stop. "
@@ -120,7 +127,7 @@ class InstancesArea(Area):
     async def _verify_resize(self, inst: Instance) -> None:
         from tui.ui.screens.instance import VerifyResize
 
-        answer = await self.push_screen_wait(VerifyResize(inst))
+        answer = await self.app.push_screen_wait(VerifyResize(inst))
         if answer == "confirm":
             self.run_cloud("confirm resize", inst.name, lambda c: c.confirm_resize(inst.id),
                            lambda i: f"{inst.name} keeps its new size ({i.flavor_name if i else '?'}).",
@@ -131,7 +138,7 @@ class InstancesArea(Area):
                            group=f"action:{inst.id}")
 
     # -- power ----------------------------------------------------------------------------------------------------
-    def action_power(self) -> None:
+    def power(self) -> None:
         inst = self.selected_instance()
         if inst is None:
             return
@@ -149,7 +156,7 @@ class InstancesArea(Area):
             self.notify(f"{inst.name} is {inst.status}: it can be stopped when ACTIVE, started when SHUTOFF.",
                         severity="warning")
 
-    def action_reboot(self) -> None:
+    def reboot(self) -> None:
         inst = self.selected_instance()
         if inst is not None:
             self._confirm_then("reboot", inst, f"Reboot {inst.name}?",
@@ -158,39 +165,38 @@ class InstancesArea(Area):
 
     @work(group="power-dialog", exclusive=True, exit_on_error=False, name="stop or reboot")
     async def _confirm_then(self, action: str, inst: Instance, title: str, body: str, button: str,
-                            call: object) -> None:
+                            call: Callable[[Cloud], Instance | None]) -> None:
         from tui.ui.screens.confirm import Confirm
 
-        if await self.push_screen_wait(Confirm(title, body, button, danger=True)):
+        if await self.app.push_screen_wait(Confirm(title, body, button, danger=True)):
             self.notify(f"{'Stopping' if action == 'stop' else 'Rebooting'} {inst.name}…")
             again = " again" if action == "reboot" else ""
-            self.run_cloud(action, inst.name, call,  # type: ignore[arg-type]
+            self.run_cloud(action, inst.name, call,
                            lambda i: f"{inst.name} is {i.status if i else '?'}{again}.",
                            group=f"action:{inst.id}")
 
-    # -- shelve / unshelve (h): the owner object tui.ui.shelving.Shelver; this only delegates -----------------------
+    # -- delete ---------------------------------------------------------------------------------------------------
+    # -- shelve / unshelve (h): the owner object tui.ui.shelving.Shelver, made on first use ------------------------
     _shelver: Shelver | None = None
 
     @property
     def shelver(self) -> Shelver:
-        """The owner of shelving in the app, made on first use."""
         if self._shelver is None:
             from tui.ui.shelving import Shelver
 
-            self._shelver = Shelver(self.selected_instance, self.run_remote, self.push_screen_wait, self.notify,
-                                    lambda: self.call_later(self.run_action, "refresh"))
+            self._shelver = Shelver(self.selected_instance, self.app.jobs.run, self.app.push_screen_wait, self.notify,
+                                    lambda: self.app.call_later(self.app.run_action, "refresh"))
         return self._shelver
 
-    def action_shelve(self) -> None:
+    def shelve(self) -> None:
         self.shelver.toggle()
 
-    # -- delete ---------------------------------------------------------------------------------------------------
-    def action_delete(self) -> None:
+    def delete(self) -> None:
         inst = self.selected_instance()
         if inst is None:
             return
         self.notify(f"Checking what deleting {inst.name} takes with it…", timeout=2)
-        self.run_remote("delete", self._delete_job, inst)
+        self.app.jobs.run("delete", self._delete_job, inst)
 
     async def _delete_job(self, engine: Engine, inst: Instance) -> str | None:
         """The core's one delete (the CLI's too): the facts first (Jupyter, the Dask cluster it heads, volumes),
@@ -203,14 +209,14 @@ class InstancesArea(Area):
 
         async def ask(plan: Deletion) -> bool | None:
             default = self.settings.launch.delete_volume_on_termination
-            choice = await self.push_screen_wait(DeleteInstance(plan, default))
+            choice = await self.app.push_screen_wait(DeleteInstance(plan, default))
             if choice is None:
                 declined.append(True)
                 return None
             self.notify(f"Deleting {inst.name}" + (" and its Dask cluster" if plan.takes_cluster else "") + "…")
             for gone in (*plan.workers, inst):
                 self.fleet.mark_deleting(gone.id)
-            self.fleet_changed()  # type: ignore[attr-defined]
+            self.app.fleet_changed()
             chosen.append(bool(choice))
             return bool(choice)
 
@@ -221,15 +227,15 @@ class InstancesArea(Area):
                 return "Nothing deleted."
             raise
         finally:
-            self.action_refresh()  # type: ignore[attr-defined]
+            self.app.polling.refresh()
         kept = f" Its {plural(len(plan.volumes), 'volume')} kept." if plan.volumes and not chosen[0] else ""
         cluster = (f" Its Dask cluster went with it ({', '.join(w.name for w in plan.workers) or 'no workers'}"
                    + (f", {plan.group}" if plan.group else "") + ")." if plan.takes_cluster else "")
-        self.check_leftovers()  # type: ignore[attr-defined]
+        self.app.clusters.check_leftovers()
         return f"{inst.name} is deleted.{kept}{cluster}"
 
     # -- console, details -----------------------------------------------------------------------------------------
-    def action_console(self) -> None:
+    def console(self) -> None:
         inst = self.selected_instance()
         if inst is not None and self.engine is not None:
             self._load_console(self.engine.cloud, inst)
@@ -246,9 +252,9 @@ class InstancesArea(Area):
     def on_console_loaded(self, message: msg.ConsoleLoaded) -> None:
         from tui.ui.screens.instance import ConsoleScreen
 
-        self.push_screen(ConsoleScreen(message.instance, message.text))
+        self.app.push_screen(ConsoleScreen(message.instance, message.text))
 
-    def action_details(self) -> None:
+    def details(self) -> None:
         inst = self.selected_instance()
         if inst is not None and self.engine is not None:
             self._load_details(self.engine.cloud, inst)
@@ -271,6 +277,6 @@ class InstancesArea(Area):
         from tui.ui.screens.instance import DetailsScreen
 
         report = self.engine.cost(self.fleet.instances()) if self.engine is not None else None
-        self.push_screen(DetailsScreen(message.instance, message.image_name, message.volumes, self.clock(),
-                                       self.fleet.get(message.instance.id),
-                                       describe(report, message.instance.id) if report else ""))
+        self.app.push_screen(DetailsScreen(message.instance, message.image_name, message.volumes, self.app.clock(),
+                                           self.fleet.get(message.instance.id),
+                                           describe(report, message.instance.id) if report else ""))

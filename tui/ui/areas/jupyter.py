@@ -7,28 +7,30 @@ import asyncio
 from typing import TYPE_CHECKING
 
 from tui.core.hints import command
-from tui.ui.areas.base import Area, api, msg
+from tui.ui.areas.base import Owner, api, msg
 
 if TYPE_CHECKING:
     from tui.core.api import Engine
-    from tui.core.events import JupyterState, LogLines
     from tui.core.models import Instance
-    from tui.ui.bridge import CoreMessage
+    from tui.ui import core_messages as cm
+    from tui.ui.app import CadesApp
     from tui.ui.screens.jupyter_log import JupyterLogScreen
 
 
-class JupyterArea(Area):
-    _log_screen: JupyterLogScreen | None
+class Jupyter(Owner):
+    def __init__(self, app: CadesApp) -> None:
+        super().__init__(app)
+        self.log_screen: JupyterLogScreen | None = None  # the open log view
 
-    def action_jupyter_start(self) -> None:
+    def start(self) -> None:
         async def job(engine: Engine, inst: Instance) -> str | None:
             self.post_message(msg.RemoteResult("jupyter", inst.name, "Starting Jupyter (or finding the running one)…"))
             await engine.start_jupyter(inst)
             return None  # its JupyterState says where it answers
 
-        self.run_remote("jupyter", job)
+        self.app.jobs.run("jupyter", job)
 
-    def action_jupyter_stop(self) -> None:
+    def stop(self) -> None:
         async def job(engine: Engine, inst: Instance) -> str | None:
             from tui.ui.screens.confirm import Confirm
 
@@ -37,7 +39,7 @@ class JupyterArea(Area):
                 listing = "\n".join(f"• {k.name}" + (f" ({k.path})" if k.path else "") for k in outcome.busy)
                 running = (f"These kernels are running code right now:\n{listing}" if not outcome.unknown else
                            f"Could not tell whether kernels are busy ({outcome.unknown}): some may be running code.")
-                ok = await self.push_screen_wait(Confirm(
+                ok = await self.app.push_screen_wait(Confirm(
                     f"Stop Jupyter on {inst.name}? {outcome.asks[0].upper()}{outcome.asks[1:]}",
                     f"{running}\n\nStopping ends them: their work in "
                     "progress and everything in their memory is lost. Saved notebooks are kept.",
@@ -47,9 +49,9 @@ class JupyterArea(Area):
                 await engine.stop_jupyter(inst, force=True)
             return f"Jupyter on {inst.name} is stopped (process and screen session gone); its tunnel is closed."
 
-        self.run_remote("stop jupyter", job)
+        self.app.jobs.run("stop jupyter", job)
 
-    def action_jupyter_log(self) -> None:
+    def log(self) -> None:
         inst = self.selected_instance()
         if inst is None:
             return
@@ -57,38 +59,38 @@ class JupyterArea(Area):
 
         live = self.fleet.get(inst.id)
         running = live is not None and live.jupyter is not None and live.jupyter.state == "running"
-        screen = self._log_screen = JupyterLogScreen(inst.id, inst.name, running=running)
+        screen = self.log_screen = JupyterLogScreen(inst.id, inst.name, running=running)
 
         def closed(_: object) -> None:
-            self._log_screen = None
+            self.log_screen = None
             if self.engine is not None:
-                self.run_worker(self.engine.unfollow_log(inst.id), group=f"unfollow:{inst.id}",
-                                exit_on_error=False, name=f"stop following the log of {inst.name}")
+                self.app.run_worker(self.engine.unfollow_log(inst.id), group=f"unfollow:{inst.id}",
+                                    exit_on_error=False, name=f"stop following the log of {inst.name}")
 
-        self.push_screen(screen, closed)
+        self.app.push_screen(screen, closed)
 
         async def job(engine: Engine, inst: Instance) -> str | None:
             await engine.follow_log(inst)
             return None
 
-        self.run_remote("log", job, inst)
+        self.app.jobs.run("log", job, inst)
 
-    def action_open_browser(self) -> None:
+    def open_browser(self) -> None:
         async def job(engine: Engine, inst: Instance) -> str | None:
             import webbrowser
 
             url = await engine.token_url(inst)
             if url is None:
                 raise api.ManagerError(f"the tunnel to {inst.name} is down; press t to open it again")
-            self.copy_to_clipboard(url)
+            self.app.copy_to_clipboard(url)
             opened = await asyncio.to_thread(webbrowser.open, url)
             where = "Opened in your browser; the" if opened else "No browser here: the"
             return (f"{mask_token(url)}\n{where} full URL with its token is on your clipboard (OSC 52). "
                     f"`{command('status', '--show-token')}` prints it too.")
 
-        self.run_remote("open", job)
+        self.app.jobs.run("open", job)
 
-    def on_jupyter_state(self, message: CoreMessage[JupyterState]) -> None:
+    def on_jupyter_state(self, message: cm.JupyterState) -> None:
         state = message.event
         name = self.instance_name(state.instance_id)
         if state.state == "running" and state.error:
@@ -100,12 +102,12 @@ class JupyterArea(Area):
                         title=f"Jupyter · {name}", timeout=10)
         elif state.state == "error":
             self.notify(state.error, title=f"Jupyter · {name}", severity="error", timeout=12)
-        screen = self._log_screen
+        screen = self.log_screen
         if screen is not None and screen.is_attached and screen.instance_id == state.instance_id:
             screen.server_state(state.state)
 
-    def on_log_lines(self, message: CoreMessage[LogLines]) -> None:
-        screen = self._log_screen
+    def on_log_lines(self, message: cm.LogLines) -> None:
+        screen = self.log_screen
         if screen is not None and screen.is_attached and screen.instance_id == message.event.instance_id:
             screen.add(list(message.event.lines))
 

@@ -6,34 +6,29 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
-from textual import work
 from textual.binding import Binding
-from textual.timer import Timer
 
-from tui.ui.areas.base import Area, msg
+from tui.ui.areas.base import Owner, work
 
 if TYPE_CHECKING:
+    from textual.timer import Timer
+
     from tui.core.api import Engine
-    from tui.core.events import (
-        BackgroundFailed,
-        ConnectionState,
-        HostKeyQuestion,
-        HostKeysUnpinned,
-        IdleNudge,
-        Polled,
-    )
+    from tui.core.events import Polled
     from tui.core.models import Instance
-    from tui.ui.bridge import CoreMessage
+    from tui.ui import core_messages as cm
+    from tui.ui.app import CadesApp
     from tui.ui.vscode import VSCodeOpener
 
 IDLE_EVERY = 36  # idle check every 36 refreshes (3 minutes with the default 5 s)
 
 
-class RemoteArea(Area):
-    _reattached: bool
-    _vscode: VSCodeOpener | None  # `e`, made on first use
-    _idle_timer: Timer | None
-    idle_every_s: float
+class Remote(Owner):
+    def __init__(self, app: CadesApp) -> None:
+        super().__init__(app)
+        self.reattached = False  # the first poll's reattach ran
+        self.idle_timer: Timer | None = None
+        self.idle_every_s = app.settings.ui.refresh_s * IDLE_EVERY
 
     def after_poll(self, polled: Polled) -> None:
         """Each poll: forget instances that are gone, read load and memory, reattach once."""
@@ -43,25 +38,22 @@ class RemoteArea(Area):
         for iid in self.fleet.gone(polled.instances):
             self._forget(engine, iid)
         self._refresh(engine, list(polled.instances))
-        if not self._reattached:
-            self._reattached = True
+        if not self.reattached:
+            self.reattached = True
             self._reattach(engine, list(polled.instances))
 
-    # description=: without it Textual repr()s the arguments — every instance, ~0.5 s with 1,000 — on each poll
-    @work(group="refresh", exclusive=True, exit_on_error=False, name="read load and memory",
-          description="read load and memory")
+    @work(group="refresh", exclusive=True, name="read load and memory")
     async def _refresh(self, engine: Engine, instances: list[Instance]) -> None:
         await engine.refresh(instances)
 
-    @work(group="forget", exit_on_error=False, name="forget a deleted instance")
+    @work(group="forget", name="forget a deleted instance")
     async def _forget(self, engine: Engine, instance_id: str) -> None:
         """The instance is gone from the cloud: close its tunnels, drop its state; no message names it by id."""
         await engine.forget_instance(instance_id)
         self.fleet.forget(instance_id)
-        self.fleet_changed()  # type: ignore[attr-defined]
+        self.app.fleet_changed()
 
-    @work(group="reattach", exclusive=True, exit_on_error=False, name="reattach to running Jupyter servers",
-          description="reattach to running Jupyter servers")
+    @work(group="reattach", exclusive=True, name="reattach to running Jupyter servers")
     async def _reattach(self, engine: Engine, instances: list[Instance]) -> None:
         """After the first poll: find the Jupyter servers recorded on known instances and re-open their tunnels.
         The idle checks start afterwards, whatever happens here. Each server found says so itself (its
@@ -70,46 +62,31 @@ class RemoteArea(Area):
             await engine.reattach(instances)
         finally:
             self._arm_idle()
-            self.check_leftovers()  # type: ignore[attr-defined]
+            self.app.clusters.check_leftovers()
 
     def _arm_idle(self) -> None:
-        if not self._quitting:
-            self._idle_timer = self.set_timer(self.idle_every_s, self._check_idle)
+        if not self.app.quitting:
+            self.idle_timer = self.app.set_timer(self.idle_every_s, self._check_idle)
 
-    @work(group="idle", exclusive=True, exit_on_error=False, name="idle check")
+    @work(group="idle", exclusive=True, name="idle check")
     async def _check_idle(self) -> None:
         """Ask each running server how long it has been idle (nudges come as events); re-armed in `finally`."""
         try:
             if self.engine is not None:
-                await self.engine.check_idle(self.fleet.instances(), self.clock())
+                await self.engine.check_idle(self.fleet.instances(), self.app.clock())
         finally:
             self._arm_idle()
 
-    def action_snooze(self) -> None:
+    def snooze(self) -> None:
         async def job(engine: Engine, inst: Instance) -> str | None:
             until = engine.snooze(inst.id)
             return f"Idle reminders for {inst.name} are quiet until {until:%a %H:%M %Z}."
 
-        self.run_remote("snooze", job)
+        self.app.jobs.run("snooze", job)
 
-    def action_shell(self) -> None:
-        async def job(engine: Engine, inst: Instance) -> str | None:
-            import shlex
-            import subprocess
+    _vscode: VSCodeOpener | None = None  # `e`, made on first use
 
-            from textual.app import SuspendNotSupported
-
-            argv = await engine.shell_argv(inst)  # the host key is settled first (pinned or asked)
-            try:
-                with self.suspend():
-                    code = await asyncio.to_thread(subprocess.call, argv)
-            except SuspendNotSupported:
-                return f"This terminal cannot hand over to a shell; run:\n{shlex.join(argv)}"
-            return f"Back from the shell on {inst.name} (exit code {code})."
-
-        self.run_remote("shell", job)
-
-    def action_vscode(self) -> None:
+    def vscode(self) -> None:
         """`e`: the selected instance in VS Code; the owner (`tui.ui.vscode.VSCodeOpener`) does the work."""
         inst = self.selected_instance()
         if inst is None:
@@ -118,54 +95,64 @@ class RemoteArea(Area):
             from tui.ui.vscode import VSCodeOpener
 
             self._vscode = VSCodeOpener(engine=lambda: self.engine, workspace=self.settings.jupyter.workspace,
-                                        notify=self.notify, ask=self._ask_yes, copy=self.copy_to_clipboard)
-        self.run_worker(self._vscode.open(inst), group=f"vscode:{inst.id}", exclusive=True, exit_on_error=False,
-                        name=f"open {inst.name} in VS Code")
+                                        notify=self.notify, ask=self._ask_yes, copy=self.app.copy_to_clipboard)
+        self.app.run_worker(self._vscode.open(inst), group=f"vscode:{inst.id}", exclusive=True, exit_on_error=False,
+                            name=f"open {inst.name} in VS Code")
 
     async def _ask_yes(self, title: str, body: str) -> bool:
         from tui.ui.screens.confirm import Confirm
 
-        answer: bool | None = await self.push_screen_wait(Confirm(title, body, "Add it"))
+        answer: bool | None = await self.app.push_screen_wait(Confirm(title, body, "Add it"))
         return bool(answer)
 
-    def on_remote_result(self, message: msg.RemoteResult) -> None:
-        title = f"{message.action.capitalize()} · {message.target}"
-        if message.ok:
-            self.notify(message.text, title=title, timeout=8)
-        else:
-            self.notify(message.text, title=f"{title} failed", severity="error", timeout=12)
+    def shell(self) -> None:
+        async def job(engine: Engine, inst: Instance) -> str | None:
+            import shlex
+            import subprocess
 
-    def on_connection_state(self, message: CoreMessage[ConnectionState]) -> None:
+            from textual.app import SuspendNotSupported
+
+            argv = await engine.shell_argv(inst)  # the host key is settled first (pinned or asked)
+            try:
+                with self.app.suspend():
+                    code = await asyncio.to_thread(subprocess.call, argv)
+            except SuspendNotSupported:
+                return f"This terminal cannot hand over to a shell; run:\n{shlex.join(argv)}"
+            return f"Back from the shell on {inst.name} (exit code {code})."
+
+        self.app.jobs.run("shell", job)
+
+    def on_connection_state(self, message: cm.ConnectionState) -> None:
         event = message.event
-        if event.state == "lost" and not self._quitting:
+        if event.state == "lost" and not self.app.quitting:
             name = self.instance_name(event.instance_id)
             self.notify(f"SSH connection to {name} lost ({event.error}). It is made again on the next action; "
                         "tunnels reconnect by themselves.", title=f"SSH · {name}", severity="warning")
 
-    def on_background_failed(self, message: CoreMessage[BackgroundFailed]) -> None:
+    def on_background_failed(self, message: cm.BackgroundFailed) -> None:
         event = message.event
         where = f" · {self.instance_name(event.instance_id)}" if event.instance_id else ""
         self.notify(event.message, title=f"Background work failed{where}", severity="warning", timeout=15)
 
-    def on_host_keys_unpinned(self, message: CoreMessage[HostKeysUnpinned]) -> None:
+    def on_host_keys_unpinned(self, message: cm.HostKeysUnpinned) -> None:
         self.notify(message.event.message, title=f"Host key · {message.event.name}", severity="warning", timeout=20)
 
-    def on_host_key_question(self, message: CoreMessage[HostKeyQuestion]) -> None:
+    def on_host_key_question(self, message: cm.HostKeyQuestion) -> None:
         from tui.ui.screens.hostkey import HostKeyScreen
 
         q = message.event
-        if self._quitting:
+        if self.app.quitting:
             q.refuse()
             return
 
         def answered(trust: bool | None) -> None:
             q.accept() if trust else q.refuse()
 
-        self.push_screen(HostKeyScreen(self.instance_name(q.instance_id), q.host, q.port, q.key_type,
-                                       q.fingerprint), answered)
+        self.app.push_screen(HostKeyScreen(self.instance_name(q.instance_id), q.host, q.port, q.key_type,
+                                           q.fingerprint), answered)
 
-    def on_idle_nudge(self, message: CoreMessage[IdleNudge]) -> None:
+    def on_idle_nudge(self, message: cm.IdleNudge) -> None:
         nudge = message.event
-        snooze = self.get_key_display(Binding(self._keymap.get("snooze", "z"), ""))
+        snooze = self.app.get_key_display(Binding(self.app._keymap.get("snooze", "z"), ""))
         self.notify(f"{nudge.message}\nPress {nudge.key} on it to act, or {snooze} to snooze for a day.",
                     title=f"Idle · {self.instance_name(nudge.instance_id)}", severity="warning", timeout=20)

@@ -6,22 +6,21 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from tui.ui.areas.base import Area, api
+from tui.ui.areas.base import Owner, api
 
 if TYPE_CHECKING:
     from tui.core.api import Engine
-    from tui.core.events import SetupProgress
     from tui.core.models import Instance
-    from tui.ui.bridge import CoreMessage
+    from tui.ui import core_messages as cm
 
 
-class SetupArea(Area):
-    def action_setup(self) -> None:
+class Setup(Owner):
+    def start(self) -> None:
         inst = self.selected_instance()
         if inst is None:
             return
-        self._setup_pane.begin(inst.name, time.monotonic())
-        self._setup_pane.log_view.focus()
+        self.app.setup_pane.begin(inst.name, time.monotonic())
+        self.app.setup_pane.log_view.focus()
 
         async def job(engine: Engine, inst: Instance) -> str | None:
             result = await engine.run_setup(inst, approve_format=self._approve_format)
@@ -29,38 +28,38 @@ class SetupArea(Area):
                 raise api.ManagerError(result.summary)
             return result.summary
 
-        self.run_remote("setup", job, inst)
+        self.app.jobs.run("setup", job, inst)
 
-    def running_setups(self) -> list[str]:
+    def running(self) -> list[str]:
         """Names of the instances with a setup running now."""
-        return [self.instance_name(iid) for action, iid in self._remote_jobs if action == "setup"]
+        return [self.instance_name(iid) for iid in self.app.jobs.running_on("setup")]
 
-    def action_cancel_setup(self) -> None:
+    def cancel(self) -> None:
         """Cancel the running setup(s): the SSH session ends, so does the step's command on the VM."""
-        running = [(a, iid) for a, iid in self._remote_jobs if a == "setup"]
+        running = self.app.jobs.cancel("setup")
         if not running:
             self.notify("No setup is running.", severity="warning")
             return
-        for action, iid in running:
-            self.workers.cancel_group(self, f"{action}:{iid}")
-            self._remote_jobs.discard((action, iid))
-            self._setup_pane.cancelled(self.instance_name(iid), time.monotonic())
-        names = ", ".join(self.instance_name(iid) for _, iid in running)
+        for iid in running:
+            self.app.setup_pane.cancelled(self.instance_name(iid), time.monotonic())
+        names = ", ".join(self.instance_name(iid) for iid in running)
         self.notify(f"Setup on {names} cancelled. Press s to run it again: finished steps are skipped.",
                     title="Setup", severity="warning")
 
     async def _approve_format(self, device: str, size: str) -> bool:
         from tui.ui.screens.confirm import Confirm
 
-        return bool(await self.push_screen_wait(Confirm(  # type: ignore[arg-type]
+        answer = await self.app.push_screen_wait(Confirm(
             f"Format {device} ({size})?", f"The attached volume {device} is empty (no filesystem). Setup can format "
-            "it as ext4 and mount it for your data. Formatting erases anything on it.", "Format", danger=True)))
+            "it as ext4 and mount it for your data. Formatting erases anything on it.", "Format", danger=True))
+        return bool(answer)
 
-    def on_setup_progress(self, message: CoreMessage[SetupProgress]) -> None:
+    def on_setup_progress(self, message: cm.SetupProgress) -> None:
         from tui.core.events import OutputLines, PipelineFinished, Reconnecting, StepFinished, StepStarted
 
         progress = message.event
-        pane, name, t, event = self._setup_pane, self.instance_name(progress.instance_id), progress.at, progress.event
+        pane, t, event = self.app.setup_pane, progress.at, progress.event
+        name = self.instance_name(progress.instance_id)
         if pane.instance != name:
             pane.begin(name, t)
         if isinstance(event, OutputLines):

@@ -5,23 +5,23 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from tui.ui.areas.base import Area, msg
+from tui.ui.areas.base import Owner, msg
 
 if TYPE_CHECKING:
     from tui.core.api import Engine
     from tui.core.models import Instance
 
 
-class TunnelsArea(Area):
-    def action_open_tunnel(self) -> None:
+class Tunnels(Owner):
+    def open(self) -> None:
         async def job(engine: Engine, inst: Instance) -> str | None:
             state = await engine.open_tunnel(inst)
             return f"Tunnel 127.0.0.1:{state.local_port} → port {state.remote_port} on {inst.name} is up."
 
-        self.run_remote("tunnel", job)
+        self.app.jobs.run("tunnel", job)
 
-    def action_close_tunnel(self) -> None:
-        key = self._tunnels_pane.table.selected if getattr(self, "_built", False) else None
+    def close(self) -> None:
+        key = self.app.tunnels_pane.table.selected if self.app.built else None
         engine = self.engine
         if key is None or engine is None:
             self.notify("No tunnel selected (Tunnels pane, arrow keys).", severity="warning")
@@ -35,10 +35,10 @@ class TunnelsArea(Area):
                 "keeps running"
             self.post_message(msg.RemoteResult("tunnel", name, f"Tunnel closed; {what}."))
 
-        self.run_worker(close(), group=f"tunnel-close:{iid}:{purpose}", exit_on_error=False,
-                        name=f"close the {purpose} tunnel of {name}")
+        self.app.run_worker(close(), group=f"tunnel-close:{iid}:{purpose}", exit_on_error=False,
+                            name=f"close the {purpose} tunnel of {name}")
 
-    def render_tunnels(self) -> None:
-        if getattr(self, "_built", False):
+    def render(self) -> None:
+        if self.app.built:
             names = {x.id: x.name for x in self.fleet.live.values()}
-            self._tunnels_pane.show(self.fleet.tunnels(), names, self.clock())
+            self.app.tunnels_pane.show(self.fleet.tunnels(), names, self.app.clock())

@@ -4,29 +4,30 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from textual import work
-
-from tui.ui.areas.base import Area, base, msg
+from tui.ui.areas.base import Owner, base, msg, work
 from tui.ui.widgets.format import volume_label
 
 if TYPE_CHECKING:
     from tui.core.cloud.base import Cloud
     from tui.core.models import Instance, Quota, Volume
+    from tui.ui.app import CadesApp
     from tui.ui.screens.volumes import VolumesScreen
 
 
-class VolumesArea(Area):
-    _volumes_screen: VolumesScreen | None
+class Volumes(Owner):
+    def __init__(self, app: CadesApp) -> None:
+        super().__init__(app)
+        self.screen: VolumesScreen | None = None  # the volumes screen, once opened
 
-    def action_volumes(self) -> None:
+    def show(self) -> None:
         if self.engine is None or self.fleet.quota is None:
             self.notify("Not connected to the cloud yet.", severity="warning")
             return
         from tui.ui.screens.volumes import VolumesScreen
 
-        self._volumes_screen = VolumesScreen(self._instances_pane.table.selected, list(self.fleet.volumes),
-                                             self.fleet.instances(), self.fleet.quota)
-        self.push_screen(self._volumes_screen)
+        self.screen = VolumesScreen(self.app.instances_pane.table.selected, list(self.fleet.volumes),
+                                   self.fleet.instances(), self.fleet.quota)
+        self.app.push_screen(self.screen)
         self._load_volumes(self.engine.cloud)
 
     @work(thread=True, group="volumes", exclusive=True, exit_on_error=False, name="read volumes")
@@ -37,12 +38,12 @@ class VolumesArea(Area):
             self.post_message(msg.ActionFailed("volumes", "list", exc))
 
     def on_volumes_loaded(self, message: msg.VolumesLoaded) -> None:
-        if self._volumes_screen is not None and self._volumes_screen.is_attached:
-            self._volumes_screen.show(message.volumes, message.instances, message.quota)
+        if self.screen is not None and self.screen.is_attached:
+            self.screen.show(message.volumes, message.instances, message.quota)
 
-    def show_volumes(self) -> None:
+    def render(self) -> None:
         """After a poll: the open volumes screen shows the fresh list."""
-        screen, quota = self._volumes_screen, self.fleet.quota
+        screen, quota = self.screen, self.fleet.quota
         if screen is not None and screen.is_attached and quota is not None:
             screen.show(list(self.fleet.volumes), self.fleet.instances(), quota)
 
@@ -62,7 +63,7 @@ class VolumesArea(Area):
     async def _create_volume(self, inst: Instance | None, quota: Quota) -> None:
         from tui.ui.screens.volumes import NewVolume
 
-        answer = await self.push_screen_wait(NewVolume(inst, quota))
+        answer = await self.app.push_screen_wait(NewVolume(inst, quota))
         if answer is None:
             return
         name, size = answer
@@ -83,7 +84,7 @@ class VolumesArea(Area):
         if not volume.attached_to:
             self.notify(f"{label} is not attached.", severity="warning")
             return
-        if await self.push_screen_wait(Confirm(
+        if await self.app.push_screen_wait(Confirm(
                 f"Detach {label}?", "Unmount it on the VM first, or programs writing to it may lose data. "
                 "The volume and its data are kept.", "Detach", danger=True)):
             self.run_cloud("volume", label, lambda c: _none(c.detach_volume(volume.id)),
@@ -96,7 +97,7 @@ class VolumesArea(Area):
         if volume.attached_to:
             self.notify(str(base.Conflict(f"{label} is attached", "detach it first (d)")), severity="warning")
             return
-        if await self.push_screen_wait(Confirm(
+        if await self.app.push_screen_wait(Confirm(
                 f"Delete volume {label}?", f"Its {volume.size_gb} GB of data are lost for good.",
                 "Delete", danger=True)):
             self.run_cloud("volume", label, lambda c: c.delete_volume(volume.id),

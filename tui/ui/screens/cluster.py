@@ -1,6 +1,6 @@
 """`k`: the Dask cluster headed by the selected instance — the scheduler, the dashboard URL and a row per worker,
 live from the scheduler (refreshed every few seconds while shown). Its keys create, grow, shrink, open the
-dashboard and delete; the work itself is done by the app's cluster area. Its progress shows below the workers (and
+dashboard and delete; the work itself is done by the app's clusters owner. Its progress shows below the workers (and
 in the Setup log pane)."""
 
 from __future__ import annotations

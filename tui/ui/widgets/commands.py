@@ -3,22 +3,18 @@
 from __future__ import annotations
 
 from functools import partial
-from typing import Protocol
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
-
-class HasBindingRows(Protocol):
-    def binding_rows(self) -> list[tuple[str, str, str, str]]: ...
+from tui.ui.keys import binding_rows
 
 
 class ActionsProvider(Provider):
     """Every action of the app, found by its name (or, ranked lower, by its explanation)."""
 
     def _commands(self) -> list[tuple[str, str, str]]:
-        app: HasBindingRows = self.app  # type: ignore[assignment]
         return [(f"{description} ({keys})", tooltip, action)
-                for keys, description, tooltip, action in app.binding_rows()]
+                for keys, description, tooltip, action in binding_rows(self.app)]
 
     async def discover(self) -> Hits:
         for name, help_text, action in self._commands():
