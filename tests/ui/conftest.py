@@ -141,7 +141,8 @@ class Watch:
         self.messages.append(message)
 
     def of(self, name: str) -> list[Any]:
-        return [m for m in self.messages if type(m).__name__ == name]
+        """The messages of class `name`; a core event's by its event's name ("Polled": `PolledMessage`)."""
+        return [m for m in self.messages if type(m).__name__ in (name, f"{name}Message")]
 
     def notifications(self) -> list[Notification]:
         return [m.notification for m in self.messages if isinstance(m, Notify)]

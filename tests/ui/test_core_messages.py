@@ -24,19 +24,20 @@ def test_every_core_event_has_its_message_class_and_every_class_its_event() -> N
     kinds = {cls.kind for cls in cm.MESSAGES}
     assert kinds <= event_types and event_types - kinds <= set(events.SIGNALS)
     for cls in cm.MESSAGES:
-        assert cls.__name__ == cls.kind.__name__ and cls.__module__ == "tui.ui.core_messages"
-        assert cls.handler_name == "on_" + "".join(f"_{c.lower()}" if c.isupper() else c for c in cls.__name__)[1:]
+        assert cls.__name__ == cls.kind.__name__ + "Message" and cls.__module__ == "tui.ui.core_messages"
+        name = cls.kind.__name__
+        assert cls.handler_name == "on_" + "".join(f"_{c.lower()}" if c.isupper() else c for c in name)[1:]
     assert len(cm.FOR_EVENT) == len(cm.MESSAGES)
 
 
 def test_the_bridge_posts_each_event_as_its_own_message_and_state_messages_coalesce() -> None:
     first = events.JupyterState("i-1", "starting")
     message = message_for(first)
-    assert type(message) is cm.JupyterState and message.event is first
-    assert message.can_replace(cm.JupyterState(events.JupyterState("i-1", "running")))
-    assert not message.can_replace(cm.JupyterState(events.JupyterState("i-2", "running")))
-    lines = cm.LogLines(events.LogLines("i-1", ("a",)))
-    assert not lines.can_replace(cm.LogLines(events.LogLines("i-1", ("b",))))  # log lines are never dropped
+    assert type(message) is cm.JupyterStateMessage and message.event is first
+    assert message.can_replace(cm.JupyterStateMessage(events.JupyterState("i-1", "running")))
+    assert not message.can_replace(cm.JupyterStateMessage(events.JupyterState("i-2", "running")))
+    lines = cm.LogLinesMessage(events.LogLines("i-1", ("a",)))
+    assert not lines.can_replace(cm.LogLinesMessage(events.LogLines("i-1", ("b",))))  # log lines are never dropped
     assert message_for(object()) is None  # a type without a class: logged, not posted
 
 

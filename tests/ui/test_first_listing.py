@@ -23,7 +23,7 @@ def _order(watch: Any) -> list[str]:
             seen.append(f"mount {type(m._sender).__name__}")
         elif isinstance(m, events.Ready):
             seen.append("first frame")
-        elif type(m).__name__ == "Polled":
+        elif type(m).__name__ == "PolledMessage":
             seen.append("first listing" if m.event.flavors is None else "poll")
     return seen
 

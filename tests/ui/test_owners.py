@@ -111,7 +111,7 @@ def test_polling_after_an_answer_polls_at_the_refresh_rate_again_and_reads_what_
     polling.delay = 40.0
     polling.tick()
     polled = Polled((), Quota(0, 0, 0, 0, 0, 0), ())
-    polling.on_polled(cm.Polled(polled))
+    polling.on_polled(cm.PolledMessage(polled))
     assert polling.state == "connected" and polling.delay == 5.0 and polling.timer is not None
     assert polling.timer.delay == 5.0 and ("after poll", polled) in app.posted
     assert app.told[0][0].startswith("Connected to sandbox again")
@@ -203,9 +203,10 @@ def test_clusters_remember_which_heads_answered_for_the_quit_message() -> None:
     app.fleet.apply(Polled(heads, Quota(0, 0, 0, 0, 0, 0), ()))
     clusters = Clusters(app)
     up = ClusterStatus("tls://10.0.0.5:8786", "127.0.0.1:8787")
-    clusters.on_cluster_state(cm.ClusterState(ClusterState("h-1", up)))
-    clusters.on_cluster_state(cm.ClusterState(ClusterState("h-2", up)))
-    clusters.on_cluster_state(cm.ClusterState(ClusterState("h-2", None, problem="the scheduler does not answer")))
+    clusters.on_cluster_state(cm.ClusterStateMessage(ClusterState("h-1", up)))
+    clusters.on_cluster_state(cm.ClusterStateMessage(ClusterState("h-2", up)))
+    clusters.on_cluster_state(cm.ClusterStateMessage(
+        ClusterState("h-2", None, problem="the scheduler does not answer")))
     assert clusters.running() == ["head"]
     app.jobs = RemoteJobs(app)
     app.jobs.running.add(("cluster", "h-2"))
@@ -262,11 +263,12 @@ def test_jupyter_says_where_it_answers_and_feeds_only_its_own_log_view() -> None
     fed: list[list[str]] = []
     jupyter.log_screen = SimpleNamespace(is_attached=True, instance_id="i-1", add=fed.append,
                                          server_state=lambda state: fed.append([state]))
-    jupyter.on_jupyter_state(cm.JupyterState(JupyterState("i-1", "running", "http://127.0.0.1:18888/lab", 18888)))
-    jupyter.on_jupyter_state(cm.JupyterState(JupyterState("i-1", "error", error="port 8888 is taken")))
+    jupyter.on_jupyter_state(cm.JupyterStateMessage(
+        JupyterState("i-1", "running", "http://127.0.0.1:18888/lab", 18888)))
+    jupyter.on_jupyter_state(cm.JupyterStateMessage(JupyterState("i-1", "error", error="port 8888 is taken")))
     assert app.told == [("Jupyter answers at http://127.0.0.1:18888/lab\nPress o to open it (the token URL is "
                          "copied too).", "information"), ("port 8888 is taken", "error")]
-    jupyter.on_log_lines(cm.LogLines(LogLines("i-1", ("[I] serving",))))
-    jupyter.on_log_lines(cm.LogLines(LogLines("i-2", ("[I] another server",))))
+    jupyter.on_log_lines(cm.LogLinesMessage(LogLines("i-1", ("[I] serving",))))
+    jupyter.on_log_lines(cm.LogLinesMessage(LogLines("i-2", ("[I] another server",))))
     assert fed == [["running"], ["error"], ["[I] serving"]]
     assert mask_token("http://127.0.0.1:1/lab?token=abcdef123456") == "http://127.0.0.1:1/lab?token=abcd…"

@@ -225,8 +225,8 @@ class CadesApp(App[None]):
     def on_app_focus(self) -> None: self.polling.on_app_focus()
     def on_engine_ready(self, message: msg.EngineReady) -> None: self.polling.on_engine_ready(message)
     def on_cloud_failed(self, message: msg.CloudFailed) -> None: self.polling.on_cloud_failed(message)
-    def on_polled(self, message: cm.Polled) -> None: self.polling.on_polled(message)
-    def on_secret_wanted(self, message: cm.SecretWanted) -> None: self.polling.on_secret_wanted(message)
+    def on_polled(self, message: cm.PolledMessage) -> None: self.polling.on_polled(message)
+    def on_secret_wanted(self, message: cm.SecretWantedMessage) -> None: self.polling.on_secret_wanted(message)
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         self.polling.on_row_highlighted(event)
     # instances
@@ -256,23 +256,26 @@ class CadesApp(App[None]):
     def on_remote_result(self, message: msg.RemoteResult) -> None: self.jobs.on_remote_result(message)
     def action_setup(self) -> None: self.setup.start()
     def action_cancel_setup(self) -> None: self.setup.cancel()
-    def on_setup_progress(self, message: cm.SetupProgress) -> None: self.setup.on_setup_progress(message)
+    def on_setup_progress(self, message: cm.SetupProgressMessage) -> None: self.setup.on_setup_progress(message)
     def action_jupyter_start(self) -> None: self.jupyter.start()
     def action_jupyter_stop(self) -> None: self.jupyter.stop()
     def action_jupyter_log(self) -> None: self.jupyter.log()
     def action_open_browser(self) -> None: self.jupyter.open_browser()
-    def on_jupyter_state(self, message: cm.JupyterState) -> None: self.jupyter.on_jupyter_state(message)
-    def on_log_lines(self, message: cm.LogLines) -> None: self.jupyter.on_log_lines(message)
+    def on_jupyter_state(self, message: cm.JupyterStateMessage) -> None: self.jupyter.on_jupyter_state(message)
+    def on_log_lines(self, message: cm.LogLinesMessage) -> None: self.jupyter.on_log_lines(message)
     def action_open_tunnel(self) -> None: self.tunnels.open()
     def action_close_tunnel(self) -> None: self.tunnels.close()
     def action_shell(self) -> None: self.remote.shell()
     def action_vscode(self) -> None: self.remote.vscode()
     def action_snooze(self) -> None: self.remote.snooze()
-    def on_connection_state(self, message: cm.ConnectionState) -> None: self.remote.on_connection_state(message)
-    def on_background_failed(self, message: cm.BackgroundFailed) -> None: self.remote.on_background_failed(message)
-    def on_host_keys_unpinned(self, message: cm.HostKeysUnpinned) -> None: self.remote.on_host_keys_unpinned(message)
-    def on_host_key_question(self, message: cm.HostKeyQuestion) -> None: self.remote.on_host_key_question(message)
-    def on_idle_nudge(self, message: cm.IdleNudge) -> None: self.remote.on_idle_nudge(message)
+    def on_connection_state(self, message: cm.ConnectionStateMessage) -> None: self.remote.on_connection_state(message)
+    def on_background_failed(self, message: cm.BackgroundFailedMessage) -> None:
+        self.remote.on_background_failed(message)
+    def on_host_keys_unpinned(self, message: cm.HostKeysUnpinnedMessage) -> None:
+        self.remote.on_host_keys_unpinned(message)
+    def on_host_key_question(self, message: cm.HostKeyQuestionMessage) -> None:
+        self.remote.on_host_key_question(message)
+    def on_idle_nudge(self, message: cm.IdleNudgeMessage) -> None: self.remote.on_idle_nudge(message)
     # clusters
     def action_cluster(self) -> None: self.clusters.show()
     def action_cluster_create(self) -> None: self.clusters.create()
@@ -280,8 +283,9 @@ class CadesApp(App[None]):
     def action_cluster_shrink(self) -> None: self.clusters.shrink()
     def action_cluster_dashboard(self) -> None: self.clusters.dashboard()
     def action_cluster_delete(self) -> None: self.clusters.delete()
-    def on_cluster_progress(self, message: cm.ClusterProgress) -> None: self.clusters.on_cluster_progress(message)
-    def on_cluster_state(self, message: cm.ClusterState) -> None: self.clusters.on_cluster_state(message)
+    def on_cluster_progress(self, message: cm.ClusterProgressMessage) -> None:
+        self.clusters.on_cluster_progress(message)
+    def on_cluster_state(self, message: cm.ClusterStateMessage) -> None: self.clusters.on_cluster_state(message)
     # leaving
     async def action_quit(self) -> None: self.leave.quit()
     def action_interrupt(self) -> None: self.leave.interrupt()

@@ -109,4 +109,4 @@ class EventBridge:
         log, self._log = self._log, {}
         self._last_lines = sum(len(lines) for lines in log.values())
         for iid, lines in log.items():
-            self.post(cm.LogLines(self._ev.LogLines(iid, tuple(lines))))
+            self.post(cm.LogLinesMessage(self._ev.LogLines(iid, tuple(lines))))

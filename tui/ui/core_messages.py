@@ -1,5 +1,6 @@
-"""The core's events as Textual messages: one class per event type of `tui.core.events`, of the same name, so its
-handler on the App is `on_<name in snake case>` (`JupyterState` → `on_jupyter_state`). `tui.ui.bridge` posts them;
+"""The core's events as Textual messages: one class per event type of `tui.core.events`, named after it
+(`JupyterStateMessage` for `JupyterState`), handled on the App by `on_<event name in snake case>`
+(`on_jupyter_state`). `tui.ui.bridge` posts them;
 a test checks that every event has its class here and every class its event — a signal (`events.SIGNALS`) needs
 one only when the app reacts to it (the panes read signals from the live state). Imported with the bridge, after
 the first frame. State messages coalesce while queued: those with a `replace_key`."""
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Generic, TypeVar
 
+from textual.case import camel_to_snake
 from textual.message import Message
 
 from tui.core import events as ev
@@ -19,6 +21,12 @@ class CoreMessage(Message, Generic[E]):
     """A core event as a message; `event` is the core's frozen dataclass, `kind` its type."""
 
     kind: ClassVar[type]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """`JupyterStateMessage` is handled by `on_jupyter_state`: the event's name gives the handler's (class names
+        stay unique across tui/, so go-to-definition finds one)."""
+        super().__init_subclass__(**kwargs)
+        cls.handler_name = "on_" + camel_to_snake(cls.__name__.removesuffix("Message"))
 
     def __init__(self, event: E) -> None:
         super().__init__()
@@ -34,91 +42,92 @@ class CoreMessage(Message, Generic[E]):
             and message.replace_key() == key
 
 
-class Polled(CoreMessage[ev.Polled]):
+class PolledMessage(CoreMessage[ev.Polled]):
     kind = ev.Polled
 
 
-class SecretWanted(CoreMessage[ev.SecretWanted]):
+class SecretWantedMessage(CoreMessage[ev.SecretWanted]):
     kind = ev.SecretWanted
 
 
-class SetupProgress(CoreMessage[ev.SetupProgress]):
+class SetupProgressMessage(CoreMessage[ev.SetupProgress]):
     kind = ev.SetupProgress
 
 
-class HostKeyQuestion(CoreMessage[ev.HostKeyQuestion]):
+class HostKeyQuestionMessage(CoreMessage[ev.HostKeyQuestion]):
     kind = ev.HostKeyQuestion
 
 
-class ConnectionState(CoreMessage[ev.ConnectionState]):
+class ConnectionStateMessage(CoreMessage[ev.ConnectionState]):
     kind = ev.ConnectionState
 
     def replace_key(self) -> object:
         return self.event.instance_id
 
 
-class JupyterState(CoreMessage[ev.JupyterState]):
+class JupyterStateMessage(CoreMessage[ev.JupyterState]):
     kind = ev.JupyterState
 
     def replace_key(self) -> object:
         return self.event.instance_id
 
 
-class LogLines(CoreMessage[ev.LogLines]):
+class LogLinesMessage(CoreMessage[ev.LogLines]):
     kind = ev.LogLines
 
 
-class TunnelChanged(CoreMessage[ev.TunnelChanged]):
+class TunnelChangedMessage(CoreMessage[ev.TunnelChanged]):
     kind = ev.TunnelChanged
 
     def replace_key(self) -> object:
         return self.event.info.key
 
 
-class TunnelTraffic(CoreMessage[ev.TunnelTraffic]):
+class TunnelTrafficMessage(CoreMessage[ev.TunnelTraffic]):
     kind = ev.TunnelTraffic
 
     def replace_key(self) -> object:
         return self.event.instance_id, self.event.purpose
 
 
-class TunnelClosed(CoreMessage[ev.TunnelClosed]):
+class TunnelClosedMessage(CoreMessage[ev.TunnelClosed]):
     kind = ev.TunnelClosed
 
 
-class IdleNudge(CoreMessage[ev.IdleNudge]):
+class IdleNudgeMessage(CoreMessage[ev.IdleNudge]):
     kind = ev.IdleNudge
 
 
-class Metrics(CoreMessage[ev.Metrics]):
+class MetricsMessage(CoreMessage[ev.Metrics]):
     kind = ev.Metrics
 
     def replace_key(self) -> object:
         return self.event.instance_id
 
 
-class ClusterProgress(CoreMessage[ev.ClusterProgress]):
+class ClusterProgressMessage(CoreMessage[ev.ClusterProgress]):
     kind = ev.ClusterProgress
 
 
-class ClusterState(CoreMessage[ev.ClusterState]):
+class ClusterStateMessage(CoreMessage[ev.ClusterState]):
     kind = ev.ClusterState
 
     def replace_key(self) -> object:
         return self.event.head_id
 
 
-class BackgroundFailed(CoreMessage[ev.BackgroundFailed]):
+class BackgroundFailedMessage(CoreMessage[ev.BackgroundFailed]):
     kind = ev.BackgroundFailed
 
 
-class HostKeysUnpinned(CoreMessage[ev.HostKeysUnpinned]):
+class HostKeysUnpinnedMessage(CoreMessage[ev.HostKeysUnpinned]):
     kind = ev.HostKeysUnpinned
 
 
 MESSAGES: tuple[type[CoreMessage[Any]], ...] = (
-    Polled, SecretWanted, SetupProgress, HostKeyQuestion, ConnectionState, JupyterState, LogLines, TunnelChanged,
-    TunnelTraffic, TunnelClosed, IdleNudge, Metrics, ClusterProgress, ClusterState, BackgroundFailed,
-    HostKeysUnpinned,
+    PolledMessage, SecretWantedMessage, SetupProgressMessage, HostKeyQuestionMessage, ConnectionStateMessage,
+    JupyterStateMessage, LogLinesMessage, TunnelChangedMessage, TunnelTrafficMessage, TunnelClosedMessage,
+    IdleNudgeMessage, MetricsMessage, ClusterProgressMessage, ClusterStateMessage, BackgroundFailedMessage,
+    HostKeysUnpinnedMessage,
 )
 FOR_EVENT: dict[type, type[CoreMessage[Any]]] = {cls.kind: cls for cls in MESSAGES}

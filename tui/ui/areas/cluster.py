@@ -211,7 +211,7 @@ class Clusters(Owner):
         return [self.instance_name(iid) for iid in self.app.jobs.running_on("cluster")]
 
     # -- what the core says ------------------------------------------------------------------------------------
-    def on_cluster_progress(self, message: cm.ClusterProgress) -> None:
+    def on_cluster_progress(self, message: cm.ClusterProgressMessage) -> None:
         import time
 
         p = message.event
@@ -225,7 +225,7 @@ class Clusters(Owner):
         """Heads whose cluster answered when last asked (quitting says they keep running)."""
         return sorted(self.instance_name(iid) for iid in self.answered)
 
-    def on_cluster_state(self, message: cm.ClusterState) -> None:
+    def on_cluster_state(self, message: cm.ClusterStateMessage) -> None:
         state = message.event
         if state.status is not None:
             self.answered.add(state.head_id)

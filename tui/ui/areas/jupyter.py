@@ -90,7 +90,7 @@ class Jupyter(Owner):
 
         self.app.jobs.run("open", job)
 
-    def on_jupyter_state(self, message: cm.JupyterState) -> None:
+    def on_jupyter_state(self, message: cm.JupyterStateMessage) -> None:
         state = message.event
         name = self.instance_name(state.instance_id)
         if state.state == "running" and state.error:
@@ -106,7 +106,7 @@ class Jupyter(Owner):
         if screen is not None and screen.is_attached and screen.instance_id == state.instance_id:
             screen.server_state(state.state)
 
-    def on_log_lines(self, message: cm.LogLines) -> None:
+    def on_log_lines(self, message: cm.LogLinesMessage) -> None:
         screen = self.log_screen
         if screen is not None and screen.is_attached and screen.instance_id == message.event.instance_id:
             screen.add(list(message.event.lines))

@@ -149,7 +149,7 @@ class Polling(Owner):
             self.app.log.error("poll", exc)
             self.post_message(msg.CloudFailed(base.CloudError(f"unexpected error while polling: {exc}")))
 
-    def on_secret_wanted(self, message: cm.SecretWanted) -> None:
+    def on_secret_wanted(self, message: cm.SecretWantedMessage) -> None:
         """Signing in needs a passcode or password clouds.yaml does not hold: ask in a dialog (the connecting
         thread waits for it). The watchdog pauses meanwhile: the user is typing, the cloud is not hanging."""
         from tui.ui.screens.signin import SecretPrompt
@@ -171,7 +171,7 @@ class Polling(Owner):
         self.again = True  # poll at once
         self.rearm()
 
-    def on_polled(self, message: cm.Polled) -> None:
+    def on_polled(self, message: cm.PolledMessage) -> None:
         if self.engine is None:  # the first listing, read while the engine is built: shown, nothing re-armed
             self.app.fleet_changed()  # (it was folded in while the tables mounted)
             self.app.call_after_refresh(self.first_drawn.set)

@@ -122,22 +122,22 @@ class Remote(Owner):
 
         self.app.jobs.run("shell", job)
 
-    def on_connection_state(self, message: cm.ConnectionState) -> None:
+    def on_connection_state(self, message: cm.ConnectionStateMessage) -> None:
         event = message.event
         if event.state == "lost" and not self.app.quitting:
             name = self.instance_name(event.instance_id)
             self.notify(f"SSH connection to {name} lost ({event.error}). It is made again on the next action; "
                         "tunnels reconnect by themselves.", title=f"SSH · {name}", severity="warning")
 
-    def on_background_failed(self, message: cm.BackgroundFailed) -> None:
+    def on_background_failed(self, message: cm.BackgroundFailedMessage) -> None:
         event = message.event
         where = f" · {self.instance_name(event.instance_id)}" if event.instance_id else ""
         self.notify(event.message, title=f"Background work failed{where}", severity="warning", timeout=15)
 
-    def on_host_keys_unpinned(self, message: cm.HostKeysUnpinned) -> None:
+    def on_host_keys_unpinned(self, message: cm.HostKeysUnpinnedMessage) -> None:
         self.notify(message.event.message, title=f"Host key · {message.event.name}", severity="warning", timeout=20)
 
-    def on_host_key_question(self, message: cm.HostKeyQuestion) -> None:
+    def on_host_key_question(self, message: cm.HostKeyQuestionMessage) -> None:
         from tui.ui.screens.hostkey import HostKeyScreen
 
         q = message.event
@@ -151,7 +151,7 @@ class Remote(Owner):
         self.app.push_screen(HostKeyScreen(self.instance_name(q.instance_id), q.host, q.port, q.key_type,
                                            q.fingerprint), answered)
 
-    def on_idle_nudge(self, message: cm.IdleNudge) -> None:
+    def on_idle_nudge(self, message: cm.IdleNudgeMessage) -> None:
         nudge = message.event
         snooze = self.app.get_key_display(Binding(self.app._keymap.get("snooze", "z"), ""))
         self.notify(f"{nudge.message}\nPress {nudge.key} on it to act, or {snooze} to snooze for a day.",

@@ -54,7 +54,7 @@ class Setup(Owner):
             "it as ext4 and mount it for your data. Formatting erases anything on it.", "Format", danger=True))
         return bool(answer)
 
-    def on_setup_progress(self, message: cm.SetupProgress) -> None:
+    def on_setup_progress(self, message: cm.SetupProgressMessage) -> None:
         from tui.core.events import OutputLines, PipelineFinished, Reconnecting, StepFinished, StepStarted
 
         progress = message.event
