@@ -25,8 +25,8 @@ from datetime import datetime
 
 import asyncssh
 
-from tui.core.api import ManagerError
 from tui.core.config import Settings
+from tui.core.errors import ManagerError
 from tui.core.events import Emit, JupyterState, Metrics, SetupProgress, StopOutcome
 from tui.core.guide import PipelineFinished, SetupRunner, SSHExecutor
 from tui.core.guide.steps import ApproveFormat

@@ -23,7 +23,6 @@ from dataclasses import replace
 
 import asyncssh
 
-from tui.core.api import ManagerError
 from tui.core.cloud.base import Cloud, CloudError
 from tui.core.cluster.deletion import Deletion, Leftover, scale_down_text
 from tui.core.cluster.engine import ClusterConfig, ClusterError, DaskCluster, Found, Manifest, read_manifest
@@ -36,6 +35,7 @@ from tui.core.cluster.teardown import Ask, Teardown
 from tui.core.cluster.workers import SG_PREFIX, WorkerInstances, number, security_group_name
 from tui.core.cluster.workers import members as members_of
 from tui.core.config import Settings
+from tui.core.errors import ManagerError
 from tui.core.events import ClusterPhase, ClusterProgress, ClusterState, Emit
 from tui.core.guide import SetupSpec
 from tui.core.hints import command
@@ -205,7 +205,7 @@ class ClusterService:
             state = ClusterState(head.id, None, url, problem=str(exc))
         absent = await absent_workers(head, manifest.workers if manifest else None, instances, state.status,
                                       cluster.session_running if cluster else _unknown)
-        state = replace(state, absent=absent)
+        state = replace(state, absent=absent, scheduler=manifest.scheduler if manifest else "")
         self.emit(state)
         return state
 

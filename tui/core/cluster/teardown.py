@@ -16,13 +16,13 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Protocol
 
-from tui.core.api import ManagerError
 from tui.core.cloud.base import CloudError, Conflict, NotFound
 from tui.core.cluster.deletion import Deletion, Leftover, cluster_delete_text, volumes_of
 from tui.core.cluster.errors import ClusterCancelled, ClusterError
 from tui.core.cluster.manifest import read_manifest
 from tui.core.cluster.plan import WORKER_NAME, worker_numbers
 from tui.core.cluster.workers import SG_PREFIX, number, security_group_name
+from tui.core.errors import ManagerError
 from tui.core.events import ClusterProgress, ClusterState, Emit
 from tui.core.hints import command
 from tui.core.models import Instance, Volume

@@ -15,7 +15,6 @@ if TYPE_CHECKING:
     from tui.core import api
     from tui.core.api import Engine
     from tui.core.cloud import base
-    from tui.core.cloud.base import Cloud
     from tui.core.config import Settings
     from tui.core.live import Fleet
     from tui.core.models import Instance
@@ -67,7 +66,7 @@ class Area(_AppBase):
         return self.fleet.name(instance_id)
 
     # -- running work --------------------------------------------------------------------------------------------
-    def run_cloud(self, action: str, target: str, call: Callable[[Cloud], Instance | None],
+    def run_cloud(self, action: str, target: str, call: Callable[[Engine], Instance | None],
                   describe: Callable[[Instance | None], str], group: str) -> None:
         """One blocking cloud call in a thread worker, then ActionDone or ActionFailed (an unexpected error is
         the worker's ERROR state: the app's one handler shows it)."""
@@ -76,7 +75,7 @@ class Area(_AppBase):
 
         def work() -> None:
             try:
-                result = call(engine.cloud)
+                result = call(engine)
             except base.CloudError as exc:
                 self.post_message(msg.ActionFailed(action, target, exc))
             else:

@@ -14,7 +14,6 @@ from tui.ui.widgets.format import mb
 
 if TYPE_CHECKING:
     from tui.core.api import Engine
-    from tui.core.cloud.base import Cloud
     from tui.core.cluster.deletion import Deletion
     from tui.core.models import Instance, Quota
     from tui.ui.screens.wizard import LaunchWizard
@@ -31,10 +30,10 @@ class InstancesArea(Area):
             self.notify("Not connected to the cloud yet.", severity="warning")
             return
         self.notify("Reading images, flavors, key pairs and networks…", timeout=2)
-        self._load_launch_choices(self.engine.cloud)
+        self._load_launch_choices(self.engine)
 
     @work(thread=True, group="launch-choices", exclusive=True, exit_on_error=False, name="read launch choices")
-    def _load_launch_choices(self, cloud: Cloud) -> None:
+    def _load_launch_choices(self, cloud: Engine) -> None:
         from tui.core.cloud.base import CloudError
         from tui.core.paths import public_key_files
 
@@ -215,10 +214,10 @@ class InstancesArea(Area):
     def action_console(self) -> None:
         inst = self.selected_instance()
         if inst is not None and self.engine is not None:
-            self._load_console(self.engine.cloud, inst)
+            self._load_console(self.engine, inst)
 
     @work(thread=True, group="console", exclusive=True, exit_on_error=False, name="read the console log")
-    def _load_console(self, cloud: Cloud, inst: Instance) -> None:
+    def _load_console(self, cloud: Engine, inst: Instance) -> None:
         from tui.core.cloud.base import CloudError
 
         try:
@@ -234,10 +233,10 @@ class InstancesArea(Area):
     def action_details(self) -> None:
         inst = self.selected_instance()
         if inst is not None and self.engine is not None:
-            self._load_details(self.engine.cloud, inst)
+            self._load_details(self.engine, inst)
 
     @work(thread=True, group="details", exclusive=True, exit_on_error=False, name="read instance details")
-    def _load_details(self, cloud: Cloud, inst: Instance) -> None:
+    def _load_details(self, cloud: Engine, inst: Instance) -> None:
         from tui.core.cloud.base import CloudError
 
         try:

@@ -10,7 +10,7 @@ from tui.ui.areas.base import Area, base, msg
 from tui.ui.widgets.format import volume_label
 
 if TYPE_CHECKING:
-    from tui.core.cloud.base import Cloud
+    from tui.core.api import Engine
     from tui.core.models import Instance, Quota, Volume
     from tui.ui.screens.volumes import VolumesScreen
 
@@ -27,10 +27,10 @@ class VolumesArea(Area):
         self._volumes_screen = VolumesScreen(self._instances_pane.table.selected, list(self.fleet.volumes),
                                              self.fleet.instances(), self.fleet.quota)
         self.push_screen(self._volumes_screen)
-        self._load_volumes(self.engine.cloud)
+        self._load_volumes(self.engine)
 
     @work(thread=True, group="volumes", exclusive=True, exit_on_error=False, name="read volumes")
-    def _load_volumes(self, cloud: Cloud) -> None:
+    def _load_volumes(self, cloud: Engine) -> None:
         try:
             self.post_message(msg.VolumesLoaded(cloud.list_volumes(), cloud.list_instances(), cloud.get_quota()))
         except base.CloudError as exc:
@@ -67,7 +67,7 @@ class VolumesArea(Area):
             return
         name, size = answer
 
-        def create(c: Cloud) -> None:
+        def create(c: Engine) -> None:
             vol = c.create_volume(name, size)
             if inst is not None:
                 c.attach_volume(inst.id, vol.id)
