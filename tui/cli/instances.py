@@ -117,8 +117,8 @@ def cmd_launch(args: argparse.Namespace, ctx: Context) -> int:
 
 def _launch(args: argparse.Namespace, ctx: Context, engine: Engine, volume_size_gb: int) -> int:
     from tui.conventions import IMPORT_KEY_PREFIX
-    from tui.core.engine.base import InvalidInput, NotFound
-    from tui.core.engine.launch import plan_launch
+    from tui.core.cloud.base import InvalidInput, NotFound
+    from tui.core.cloud.launch import plan_launch
 
     d = ctx.settings.launch
     if args.name in {i.name for i in engine.list_instances()}:
@@ -145,7 +145,7 @@ def _launch(args: argparse.Namespace, ctx: Context, engine: Engine, volume_size_
 
 
 def cmd_resize(args: argparse.Namespace, ctx: Context) -> int:
-    from tui.core.engine.base import InvalidInput
+    from tui.core.cloud.base import InvalidInput
 
     if (args.confirm or args.revert) and args.flavor:
         flag = "--confirm" if args.confirm else "--revert"

@@ -22,7 +22,7 @@ from tui.core.cluster.errors import ClusterCancelled, ClusterError
 from tui.core.cluster.service import ClusterService
 from tui.core.cluster.status import StatusError
 from tui.core.config import Settings
-from tui.core.errors import Cancelled, ManagerError
+from tui.core.errors import BadInput, Cancelled, ManagerError
 from tui.core.events import ClusterState, Emit, JupyterState, PipelineFinished, Polled, StopOutcome
 from tui.core.manager import RemoteManager
 from tui.core.models import (
@@ -360,9 +360,12 @@ class CoreEngine:
 
 @contextlib.contextmanager
 def _as_manager_error() -> Iterator[None]:
-    """Cluster and cloud failures reach the UI as ManagerError (one line: the message and the hint)."""
+    """Cluster and cloud failures reach the front ends as ManagerError (one line: the message and the hint); bad
+    input stays `BadInput` (the CLI's exit 2)."""
     try:
         yield
+    except BadInput:
+        raise
     except ClusterCancelled as exc:
         raise Cancelled(str(exc)) from exc
     except (ClusterError, CloudError, StatusError) as exc:

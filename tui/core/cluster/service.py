@@ -5,7 +5,7 @@ A cluster is a head (the instance that runs Jupyter; it gets the scheduler and, 
 instances named `HEAD-w1 … HEAD-wN`: launched from the head's image, key pair and network, with **no public
 address** and only the cluster's security group (`cades-dask-HEAD`: members reach each other, nobody else). The
 app reaches a worker through the head as SSH jump host (`SSHTarget.via`), each hop's host key pinned from its
-console log. The Dask side (TLS, sessions, versions) is `DaskCluster`; the head's manifest is the only record of
+console log. The Dask side (TLS, sessions, versions) is `DaskOverSSH`; the head's manifest is the only record of
 the cluster, so a later run (or another process) finds it again without any local state. The cloud side (worker
 instances, the security group) is `workers.WorkerInstances`; the idle round's clock is `idle.IdleClock`.
 
@@ -24,8 +24,8 @@ from dataclasses import replace
 import asyncssh
 
 from tui.core.cloud.base import Cloud, CloudError
+from tui.core.cluster.dask_ssh import ClusterConfig, ClusterError, DaskOverSSH, Found, Manifest, read_manifest
 from tui.core.cluster.deletion import Deletion, Leftover, scale_down_text
-from tui.core.cluster.engine import ClusterConfig, ClusterError, DaskCluster, Found, Manifest, read_manifest
 from tui.core.cluster.errors import ClusterCancelled
 from tui.core.cluster.idle import IdleClock
 from tui.core.cluster.plan import heads_named, plan_workers
@@ -113,7 +113,7 @@ class ClusterService:
                                "ask for at least one worker")
         head = await self._head(head_ref)
         await asyncio.to_thread(self._check_quota, head, n, flavor)  # before anything is installed or made
-        cluster = DaskCluster(head, [head] if with_head else [], self.connect, self.config(),
+        cluster = DaskOverSSH(head, [head] if with_head else [], self.connect, self.config(),
                               progress=self._progress(head))
         await cluster.prepare()  # the head's Python and dask, free ports: before any instance is launched
         try:
@@ -295,7 +295,7 @@ class ClusterService:
         return head
 
     async def cluster_of(self, head: Instance, manifest: Manifest | None = None,
-                         instances: Sequence[Instance] | None = None) -> DaskCluster:
+                         instances: Sequence[Instance] | None = None) -> DaskOverSSH:
         """The head's cluster from its manifest, workers looked up by name (and registered as behind the head).
         With `instances` (a listing already made): quiet about workers gone (the caller reports them)."""
         manifest = manifest or await read_manifest(head, self.connect)
@@ -312,7 +312,7 @@ class ClusterService:
                     self._say(head, name, "failed", f"{name} is gone from the cloud: left out")
                 continue
             members.append(inst)
-        return DaskCluster(head, members, self.connect, self.config(manifest), progress=self._progress(head))
+        return DaskOverSSH(head, members, self.connect, self.config(manifest), progress=self._progress(head))
 
     def _worker_instances(self) -> WorkerInstances:
         """The cloud side, with this service's timeouts as they are now."""

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     import asyncssh
 
     from tui.core.cloud.base import Cloud
-    from tui.core.cluster.engine import DaskCluster, Manifest
+    from tui.core.cluster.dask_ssh import DaskOverSSH, Manifest
     from tui.core.manager import RemoteManager
     from tui.core.services import RemoteContext
 
@@ -80,7 +80,7 @@ class TeardownHost(Protocol):
     async def status(self, head_ref: str | Instance) -> ClusterState: ...
     def forget_cluster(self, head_id: str) -> None: ...
     async def cluster_of(self, head: Instance, manifest: Manifest | None = None,
-                         instances: Sequence[Instance] | None = None) -> DaskCluster: ...
+                         instances: Sequence[Instance] | None = None) -> DaskOverSSH: ...
 
 
 class Teardown:
