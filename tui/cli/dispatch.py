@@ -26,7 +26,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from tui.core.cloud.base import CloudError, InvalidInput
+    from tui.core.errors import BadInput, CadesError
 
     prepared = prepare(args)
     if isinstance(prepared, int):
@@ -37,10 +37,10 @@ def _run(args: argparse.Namespace) -> int:
         if demo is not None:
             demo.ensure()
         return int(args.handler(args, Context(settings)))
-    except InvalidInput as exc:
+    except BadInput as exc:  # the error family's kinds (tui.core.errors): bad input exits 2, the rest 1
         err(str(exc))
         return EXIT_USAGE
-    except CloudError as exc:
+    except CadesError as exc:
         err(str(exc))
         return EXIT_FAIL
     except OSError as exc:  # a file or folder of ours that cannot be made or written: one line, not a traceback
