@@ -39,11 +39,10 @@ def cmd_setup(args: argparse.Namespace, ctx: Context) -> int:
     import asyncio
 
     from tui.cli.runner import ask, instance, with_engine
-    from tui.core.guide import dry_run
-    from tui.core.services import Services
+    from tui.core.guide import SetupSpec, dry_run
 
-    if args.dry_run:  # the profile's commands, printed: no cloud, no instance
-        ctx.out.write(asyncio.run(dry_run(Services(ctx.settings).setup_spec())))
+    if args.dry_run:  # the profile's commands, printed: no cloud, no instance, no engine
+        ctx.out.write(asyncio.run(dry_run(SetupSpec.from_settings(ctx.settings))))
         return EXIT_OK
 
     async def approve(device: str, size: str) -> bool:
