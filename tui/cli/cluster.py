@@ -117,7 +117,7 @@ def cmd_dashboard(args: argparse.Namespace, ctx: Context) -> int:
         import webbrowser
 
         from tui.cli.runner import forever
-        from tui.core.cluster.service import DASHBOARD
+        from tui.core.cluster.lifecycle import DASHBOARD
 
         head = await asyncio.to_thread(engine.get_instance, args.name)
         try:

@@ -19,7 +19,7 @@ from tui.core.cloud.base import Cloud, CloudError, LaunchSpec
 from tui.core.cloud.signin import Ask
 from tui.core.cluster.deletion import Deletion, Leftover
 from tui.core.cluster.errors import ClusterCancelled, ClusterError
-from tui.core.cluster.service import ClusterService
+from tui.core.cluster.lifecycle import ClusterLifecycle
 from tui.core.cluster.status import StatusError
 from tui.core.config import Settings
 from tui.core.errors import BadInput, Cancelled, ManagerError
@@ -58,7 +58,7 @@ class CoreEngine:
         self._contexts: dict[str, RemoteContext] = {}
         self._last: Polled | None = None
         self._polls = 0
-        self.cluster = ClusterService(settings, cloud, self.manager, self.context, emit)
+        self.cluster = ClusterLifecycle(settings, cloud, self.manager, self.context, emit)
 
     # -- the cloud: what there is (blocking) ----------------------------------------------------------------------
     def poll(self, with_flavors: bool, full: bool = False) -> Polled:

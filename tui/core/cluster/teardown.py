@@ -68,7 +68,7 @@ def find_leftovers(instances: Sequence[Instance], volumes: Sequence[Volume], gro
 
 
 class TeardownHost(Protocol):
-    """What `Teardown` uses of its `ClusterService` (a protocol, so this module does not import the service back)."""
+    """What `Teardown` uses of its `ClusterLifecycle` (a protocol, so this module does not import the lifecycle back)."""
 
     cloud: Cloud
     manager: RemoteManager
@@ -84,7 +84,7 @@ class TeardownHost(Protocol):
 
 
 class Teardown:
-    """The deletes of a `ClusterService` (its cloud, manager and events). See the module docstring."""
+    """The deletes of a `ClusterLifecycle` (its cloud, manager and events). See the module docstring."""
 
     def __init__(self, service: TeardownHost) -> None:
         self.s = service

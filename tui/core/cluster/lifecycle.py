@@ -44,7 +44,8 @@ from tui.core.manager import RemoteManager
 from tui.core.models import ClusterStatus, ClusterSummary, Instance
 from tui.core.services import RemoteContext
 
-__all__ = ["DASHBOARD", "SG_PREFIX", "ClusterService", "Confirm", "ContextFor", "dashboard_url", "security_group_name"]
+__all__ = ["DASHBOARD", "SG_PREFIX", "ClusterLifecycle", "Confirm", "ContextFor", "dashboard_url",
+           "security_group_name"]
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,7 @@ def dashboard_url(local_port: int) -> str:
     return f"http://127.0.0.1:{local_port}/status"
 
 
-class ClusterService:
+class ClusterLifecycle:
     """See the module docstring. `context(instance)` gives the SSH context of any instance (the engine's cache);
     for a worker it carries `via` = the head's target (`Services.prepare` sets it for every `HEAD-wN`)."""
 
@@ -315,7 +316,7 @@ class ClusterService:
         return DaskOverSSH(head, members, self.connect, self.config(manifest), progress=self._progress(head))
 
     def _worker_instances(self) -> WorkerInstances:
-        """The cloud side, with this service's timeouts as they are now."""
+        """The cloud side, with its timeouts as they are now."""
         return WorkerInstances(self.cloud, self.connect, self._say, active_timeout=self.active_timeout,
                      ssh_timeout=self.ssh_timeout, poll_s=self.poll_s)
 
