@@ -18,7 +18,8 @@ def _hits(folder: str, pattern: re.Pattern[str], skip: tuple[str, ...] = ()) -> 
 
 
 def test_cli_commands_call_the_engine_only() -> None:
-    assert not _hits("tui/cli", AROUND, skip=("runner.py",)), "call an engine method (a `# -- name --` block in api.py and engine.py)"
+    assert not _hits("tui/cli", AROUND, skip=("runner.py",)), \
+        "call an engine method (a `# -- name --` block in api.py and engine.py)"
 
 
 def test_one_helper_builds_the_engine_for_the_cli() -> None:

@@ -68,7 +68,7 @@ def find_leftovers(instances: Sequence[Instance], volumes: Sequence[Volume], gro
 
 
 class TeardownHost(Protocol):
-    """What `Teardown` uses of its `ClusterLifecycle` (a protocol, so this module does not import the lifecycle back)."""
+    """What `Teardown` uses of its `ClusterLifecycle` (a protocol: this module does not import it back)."""
 
     cloud: Cloud
     manager: RemoteManager
