@@ -1,7 +1,7 @@
 """Dask cluster: `cluster create` → N workers connected, N = 1, 2, 3, and a reference computation on the cluster vs
 the same computation in one local process (same run).
 
-Runs the real code path (`ClusterService.create` on a CoreEngine) against a sandbox cloud of its own: instances are
+Runs the real code path (`ClusterLifecycle.create` on a CoreEngine) against a sandbox cloud of its own: instances are
 launched through the API, reached through the head as jump host, dask comes from the local venv (every sandbox VM's
 environment, a warm package cache). Goal (issue 10): ≤ 15 s from the workers being ACTIVE to all of them connected,
 for 3 workers. Exits 1 when the goal is missed.

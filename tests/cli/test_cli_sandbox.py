@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -284,3 +285,34 @@ def test_a_floating_ip_that_cannot_be_attached_leaves_the_listing_working(cli, s
         assert later.public_ip
     finally:
         cli("delete", "nofip-vm", "--yes", "--delete-volumes")
+
+
+@dataclass(frozen=True, slots=True)
+class BootCount:
+    """A test-only per-instance signal (the README's "How to add a remote signal", step 1)."""
+
+    instance_id: str
+    boots: int
+
+
+def test_status_json_prints_a_new_signal_without_touching_the_cli(cli, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    """A signal listed in `events.SIGNALS` (step 1) and emitted by the core's refresh (step 2) appears in
+    `status --json` as its own field: the CLI is not told about it."""
+    from tui.core import events
+    from tui.core.manager import RemoteManager
+
+    monkeypatch.setattr(events, "SIGNALS", (*events.SIGNALS, BootCount))
+    read = RemoteManager.refresh
+
+    async def refresh(self: RemoteManager, ctx) -> None:  # type: ignore[no-untyped-def]
+        self.emit(BootCount(ctx.instance.id, 7))  # as a reader listed in RemoteManager.refresh does
+        await read(self, ctx)
+
+    monkeypatch.setattr(RemoteManager, "refresh", refresh)
+    inst = jrun(cli, "launch", "signal-vm", "--wait")
+    try:
+        row = next(r for r in jrun(cli, "status") if r["id"] == inst["id"])
+        assert row["boots"] == 7, row
+        assert isinstance(row["load1"], float), row  # the signals already there still come
+    finally:
+        cli("delete", "signal-vm", "--yes", "--delete-volumes")

@@ -1,7 +1,7 @@
 """A rig for cluster tests: real OpenSSH hosts on 127.0.0.1 as the head and workers, the test venv's own Python
 (with dask from PyPI) as each VM's environment, real screen, real TLS.
 
-`rig(n_workers)` builds a fresh set of VMs and a DaskCluster over them; everything it starts is stopped in the
+`rig(n_workers)` builds a fresh set of VMs and a DaskOverSSH over them; everything it starts is stopped in the
 fixture's teardown (the cluster's sessions, then the SSH hosts, which also end any process left in a VM).
 """
 
@@ -18,7 +18,7 @@ import asyncssh
 import pytest
 
 from tui.conventions import META_SSH_PORT, META_SSH_USER
-from tui.core.cluster.engine import ClusterConfig, ClusterProgress, DaskCluster
+from tui.core.cluster.dask_ssh import ClusterConfig, ClusterProgress, DaskOverSSH
 from tui.core.models import Address, Instance
 
 GCM = ["aes128-gcm@openssh.com", "aes256-gcm@openssh.com"]
@@ -38,7 +38,7 @@ class Rig:
     instances: dict[str, Instance] = field(default_factory=dict)
     conns: dict[str, asyncssh.SSHClientConnection] = field(default_factory=dict)
     events: list[ClusterProgress] = field(default_factory=list)
-    clusters: list[DaskCluster] = field(default_factory=list)
+    clusters: list[DaskOverSSH] = field(default_factory=list)
 
     async def connect(self, instance: Instance) -> asyncssh.SSHClientConnection:
         conn = self.conns.get(instance.name)
@@ -51,12 +51,12 @@ class Rig:
             self.conns[instance.name] = conn
         return conn
 
-    def cluster(self, head: str, workers: list[str], **config: Any) -> DaskCluster:
+    def cluster(self, head: str, workers: list[str], **config: Any) -> DaskOverSSH:
         from tui.sandbox.sshhost import free_port
 
         config.setdefault("scheduler_port", free_port())
         config.setdefault("dashboard_port", free_port())
-        cluster = DaskCluster(self.instances[head], [self.instances[w] for w in workers], self.connect,
+        cluster = DaskOverSSH(self.instances[head], [self.instances[w] for w in workers], self.connect,
                               ClusterConfig(env=ENV, **config), progress=self.events.append)
         self.clusters.append(cluster)
         return cluster

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
+
+import pytest
 
 from tui.core.events import (
     ConnectionState,
@@ -205,3 +208,32 @@ def test_traffic_updates_the_byte_counts_of_its_tunnel_only() -> None:
     assert jupyter is not None and (jupyter.bytes_in, jupyter.bytes_out, jupyter.state) == (2048, 512, TunnelState.UP)
     assert dashboard is not None and (dashboard.bytes_in, dashboard.bytes_out) == (0, 0)
     assert fleet.apply(TunnelTraffic("a", "jupyter", 2048, 512)) == set()  # the same counts: nothing changed
+
+
+@dataclass(frozen=True, slots=True)
+class BootCount:
+    """A test-only signal, made the way the README's "How to add a remote signal" says (step 1)."""
+
+    instance_id: str
+    boots: int
+
+
+def test_a_new_signal_listed_in_SIGNALS_is_kept_and_redrawn(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Listed in `events.SIGNALS` and nothing else: the live state keeps its latest value per instance (what a table
+    column reads with `live.signal(...)`), marks the row changed (the Instances table redraws exactly that row), and
+    lists its fields for `status --json` (null while unknown)."""
+    from tui.core import events
+
+    assert InstanceLive("a").signal_fields().get("boots", "absent") == "absent"
+    monkeypatch.setattr(events, "SIGNALS", (*events.SIGNALS, BootCount))
+    fleet = Fleet()
+    fleet.apply(polled(inst("a"), inst("b")))
+    since = fleet.version
+    assert fleet.apply(BootCount("a", 3)) == {"a"}
+    assert [x.id for x in fleet.changed(since)] == ["a"]
+    a, b = fleet.get("a"), fleet.get("b")
+    assert a is not None and b is not None
+    assert a.signal(BootCount) == BootCount("a", 3)
+    assert a.signal_fields()["boots"] == 3 and b.signal_fields()["boots"] is None
+    fleet.apply(BootCount("a", 4))
+    assert fleet.get("a").signal(BootCount).boots == 4  # type: ignore[union-attr]

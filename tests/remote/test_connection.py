@@ -18,7 +18,7 @@ from tui.core.remote.connection import (
     HostKeyChanged,
     HostKeyUnknown,
     SSHTarget,
-    Unreachable,
+    SSHUnreachable,
     connect,
     openssh_argv,
 )
@@ -103,7 +103,7 @@ async def test_auth_failed_and_unreachable(ssh_host: SSHHost, target: SSHTarget,
         await connect(dataclasses.replace(target, key_path=wrong))
     with pytest.raises(AuthFailed, match="not found"):
         await connect(dataclasses.replace(target, key_path=tmp_path / "missing"))
-    with pytest.raises(Unreachable, match="cannot reach"):
+    with pytest.raises(SSHUnreachable, match="cannot reach"):
         await connect(dataclasses.replace(target, port=free_port()))
 
 
@@ -117,7 +117,7 @@ async def test_pool_reports_and_remakes_dropped_connection(ssh_host: SSHHost, ta
         ssh_host.kill()  # network cut
         await asyncio.wait_for(first.wait_closed(), 5)
         assert lost == ["i-1"] and not pool.is_connected("i-1")
-        with pytest.raises(Unreachable):
+        with pytest.raises(SSHUnreachable):
             await pool.get("i-1")
         ssh_host.start()  # same port
         second = await pool.get("i-1")
@@ -143,7 +143,7 @@ async def test_pool_never_reports_a_connection_that_was_never_made(
         KnownHosts(target.known_hosts).add("127.0.0.1", ssh_host.port, ssh_host.host_public_key)
         with pytest.raises(AuthFailed):
             await pool.get("refused", dataclasses.replace(target, key_path=wrong))
-        with pytest.raises(Unreachable):
+        with pytest.raises(SSHUnreachable):
             await pool.get("closed-port", dataclasses.replace(target, port=free_port()))
         assert await never(lambda: lost != [], within=0.2)
         assert not any(pool.is_connected(k) for k in ("unknown-key", "refused", "closed-port"))
@@ -184,7 +184,7 @@ async def test_jump_host(tmp_path: Path, client_key_file: tuple[Path, str], ssh_
         finally:
             conn.close()
         bad = dataclasses.replace(target, jump=f"127.0.0.1:{free_port()}")
-        with pytest.raises(Unreachable, match="jump host"):
+        with pytest.raises(SSHUnreachable, match="jump host"):
             await connect(bad)
     finally:
         bastion.stop()

@@ -6,9 +6,11 @@ import argparse
 from typing import TYPE_CHECKING
 
 from tui.cli.common import EXIT_OK, Context, ram, table, to_jsonable, used
+from tui.cli.runner import engine_command
 
 if TYPE_CHECKING:
     from tui.cli.parser import Commands
+    from tui.core.api import Engine
     from tui.core.models import Quota
 
 
@@ -18,9 +20,10 @@ def add_parsers(commands: Commands) -> None:
     commands.json(commands.add("quota", "show quota usage", cmd_quota))
 
 
-def cmd_flavors(args: argparse.Namespace, ctx: Context) -> int:
-    flavors = ctx.cloud.list_flavors()
-    quota = ctx.cloud.get_quota()
+@engine_command
+def cmd_flavors(args: argparse.Namespace, ctx: Context, engine: Engine) -> int:
+    flavors = engine.list_flavors()
+    quota = engine.get_quota()
     if args.json:
         ctx.json([{**to_jsonable(f), "family": f.family.value, "hint": f.hint, "fits": quota.fits(f),
                    "misfit": quota.misfit(f)} for f in flavors])
@@ -31,10 +34,11 @@ def cmd_flavors(args: argparse.Namespace, ctx: Context) -> int:
     return EXIT_OK
 
 
-def cmd_images(args: argparse.Namespace, ctx: Context) -> int:
+@engine_command
+def cmd_images(args: argparse.Namespace, ctx: Context, engine: Engine) -> int:
     import humanize
 
-    images = ctx.cloud.list_images()
+    images = engine.list_images()
     if args.json:
         ctx.json(images)
         return EXIT_OK
@@ -50,8 +54,9 @@ def quota_rows(q: Quota) -> list[tuple[str, str]]:
             ("volume storage", used(q.gigabytes_used, q.gigabytes_limit, lambda g: f"{g} GB"))]
 
 
-def cmd_quota(args: argparse.Namespace, ctx: Context) -> int:
-    q = ctx.cloud.get_quota()
+@engine_command
+def cmd_quota(args: argparse.Namespace, ctx: Context, engine: Engine) -> int:
+    q = engine.get_quota()
     if args.json:
         ctx.json(q)
         return EXIT_OK

@@ -1,8 +1,8 @@
 """`cades-tui cluster create|scale|status|dashboard|delete HEAD`: a Dask cluster headed by the Jupyter instance.
 
-Each command drives the same core as the app (`tui.core.cluster.service` through a `CoreEngine`) and prints its
-events: progress lines per instance, then the result. The cluster outlives the command (like Jupyter); `dashboard`
-serves its tunnel in the foreground until Ctrl+C.
+Each command drives the same engine as the app (`tui.cli.runner.with_engine`) and prints its events: progress
+lines per instance, then the result. The cluster outlives the command (like Jupyter); `dashboard` serves its tunnel
+in the foreground until Ctrl+C.
 """
 
 from __future__ import annotations
@@ -10,18 +10,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from tui.cli.common import EXIT_FAIL, EXIT_OK, EXIT_USAGE, SIGNAL_NAMES, Context, err, say, yes
+from tui.cli.common import EXIT_FAIL, EXIT_OK, Context, err, say, yes
+from tui.cli.runner import with_engine
 from tui.core.hints import command
 
 if TYPE_CHECKING:
     from tui.cli.parser import Commands
-    from tui.core.engine import CoreEngine
+    from tui.cli.printer import Printer
+    from tui.core.api import Engine
     from tui.core.models import AbsentWorker, ClusterStatus, ClusterSummary
-
-Body = Callable[["CoreEngine"], Awaitable[int]]
 
 
 def add_parsers(commands: Commands) -> None:
@@ -72,8 +72,8 @@ def _check_n(n: int | None, option: str) -> None:
 def cmd_create(args: argparse.Namespace, ctx: Context) -> int:
     _check_n(args.workers, "--workers")
 
-    async def body(engine: CoreEngine) -> int:
-        summary = await engine.cluster.create(args.name, args.workers, args.flavor,
+    async def body(engine: Engine, _out: Printer) -> int:
+        summary = await engine.cluster_create(args.name, args.workers, args.flavor,
                                               head_worker=False if args.no_head_worker else None, dashboard=False)
         _print_summary(ctx, summary)
         return EXIT_FAIL if summary.failed else EXIT_OK
@@ -85,8 +85,8 @@ def cmd_create(args: argparse.Namespace, ctx: Context) -> int:
 def cmd_scale(args: argparse.Namespace, ctx: Context) -> int:
     _check_n(args.n, "N")
 
-    async def body(engine: CoreEngine) -> int:
-        summary = await engine.cluster.scale(args.name, args.n, None if args.yes else _confirm_yes, args.flavor,
+    async def body(engine: Engine, _out: Printer) -> int:
+        summary = await engine.cluster_scale(args.name, args.n, None if args.yes else _confirm_yes, args.flavor,
                                              dashboard=False)
         _print_summary(ctx, summary)
         return EXIT_FAIL if summary.failed else EXIT_OK
@@ -95,16 +95,12 @@ def cmd_scale(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def cmd_status(args: argparse.Namespace, ctx: Context) -> int:
-    async def body(engine: CoreEngine) -> int:
-        from tui.core.cluster.engine import read_manifest
-
-        head = await asyncio.to_thread(engine.cloud.get_instance, args.name)
-        manifest = await read_manifest(head, engine.cluster.connect)
-        state = await engine.cluster.status(head)
+    async def body(engine: Engine, _out: Printer) -> int:
+        head = await asyncio.to_thread(engine.get_instance, args.name)
+        state = await engine.cluster_status(head)
         tunnel = state.dashboard_url or None
         if args.json:
-            ctx.json(status_json(manifest.scheduler if manifest else "", tunnel, state.status, state.problem,
-                                 state.absent))
+            ctx.json(status_json(state.scheduler, tunnel, state.status, state.problem, state.absent))
             return EXIT_OK if state.status is not None else EXIT_FAIL
         if state.status is None:
             err(f"no cluster answers on {head.name}: {state.problem}")
@@ -117,25 +113,29 @@ def cmd_status(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def cmd_dashboard(args: argparse.Namespace, ctx: Context) -> int:
-    async def body(engine: CoreEngine) -> int:
+    async def body(engine: Engine, _out: Printer) -> int:
         import webbrowser
 
         from tui.cli.runner import forever
+        from tui.core.cluster.lifecycle import DASHBOARD
 
-        url = await engine.cluster.dashboard(args.name)
-        ctx.print(f"Dask dashboard of {args.name}: {url}")
-        if not args.no_browser and ctx.out.isatty() and not await asyncio.to_thread(webbrowser.open, url):
-            say("No browser found here: open the URL above in yours.")
-        ctx.print("The tunnel serves while this command runs; Ctrl+C closes it (the cluster keeps running).")
-        ctx.out.flush()
-        return await forever()
+        head = await asyncio.to_thread(engine.get_instance, args.name)
+        try:
+            url = await engine.cluster_dashboard(head)
+            ctx.print(f"Dask dashboard of {args.name}: {url}")
+            if not args.no_browser and ctx.out.isatty() and not await asyncio.to_thread(webbrowser.open, url):
+                say("No browser found here: open the URL above in yours.")
+            ctx.print("The tunnel serves while this command runs; Ctrl+C closes it (the cluster keeps running).")
+            ctx.out.flush()
+            return await forever()
+        finally:  # not re-opened by the app: this command's tunnel
+            await engine.close_tunnel(head.id, DASHBOARD)
 
-    return with_engine(args, ctx, body, f"Dashboard tunnel to {args.name} closed; the cluster keeps running",
-                       close_dashboard=True)
+    return with_engine(args, ctx, body, f"Dashboard tunnel to {args.name} closed; the cluster keeps running")
 
 
 def cmd_delete(args: argparse.Namespace, ctx: Context) -> int:
-    async def body(engine: CoreEngine) -> int:
+    async def body(engine: Engine, _out: Printer) -> int:
         async def typed(text: str) -> bool:
             from tui.cli.common import confirm_typed
 
@@ -144,7 +144,7 @@ def cmd_delete(args: argparse.Namespace, ctx: Context) -> int:
         if not args.name:
             return await _delete_leftovers(ctx, engine, args.yes)
         head_stays = await _exists(engine, args.name)
-        deleted = await engine.cluster.delete(args.name, None if args.yes else typed)
+        deleted = await engine.cluster_delete(args.name, None if args.yes else typed)
         ctx.print(f"Cluster on {args.name} deleted: {', '.join(deleted) or 'no worker instances'} gone"
                   + (f"; the head {args.name} stays." if head_stays else "."))
         return EXIT_OK
@@ -152,21 +152,21 @@ def cmd_delete(args: argparse.Namespace, ctx: Context) -> int:
     return with_engine(args, ctx, body, "Deleting the cluster interrupted: run it again to finish")
 
 
-async def _exists(engine: CoreEngine, name: str) -> bool:
+async def _exists(engine: Engine, name: str) -> bool:
     from tui.core.cloud.base import NotFound
 
     try:
-        await asyncio.to_thread(engine.cloud.get_instance, name)
+        await asyncio.to_thread(engine.get_instance, name)
     except NotFound:
         return False
     return True
 
 
-async def _delete_leftovers(ctx: Context, engine: CoreEngine, assume_yes: bool) -> int:
+async def _delete_leftovers(ctx: Context, engine: Engine, assume_yes: bool) -> int:
     """`cluster delete` without HEAD: what deleted heads left (workers, groups), listed, then deleted."""
     from tui.core.units import plural
 
-    left = await engine.cluster.leftovers()
+    left = await engine.cluster_leftovers()
     if not left:
         ctx.print("Nothing left over: every cluster's workers and security group have their head.")
         return EXIT_OK
@@ -177,7 +177,7 @@ async def _delete_leftovers(ctx: Context, engine: CoreEngine, assume_yes: bool) 
     async def ask(_text: str) -> bool:
         return await _confirm_yes("Delete all of this")
 
-    deleted = await engine.cluster.teardown.delete_leftovers(left, None if assume_yes else ask)
+    deleted = await engine.delete_leftovers(left, None if assume_yes else ask)
     ctx.print(f"Deleted what {plural(len(left), 'deleted cluster')} left: "
               + "; ".join(x.head + ": " + (", ".join(w.name for w in x.workers) or "no workers")
                           + (f", {x.group}" if x.group else "") for x in left)
@@ -251,79 +251,3 @@ def _print_summary(ctx: Context, summary: ClusterSummary) -> None:
         err(f"not in the cluster: {line}")
     if summary.removed:
         ctx.print(f"Retired and deleted: {', '.join(summary.removed)}")
-
-
-# -- running ---------------------------------------------------------------------------------------------------
-
-
-def with_engine(args: argparse.Namespace, ctx: Context, body: Body, interrupted: str,
-                close_dashboard: bool = False) -> int:
-    """Run `body` on a CoreEngine (this command's connections and tunnels closed at the end). Cluster failures
-    print one line (exit 1); a signal cancels the work, says `interrupted`, exits 128 + signal."""
-    from tui.cli.printer import Printer
-
-    names = _Names(ctx)
-    printer = Printer(ctx, names, args.accept_host_key)
-    received: list[int] = []
-    code = asyncio.run(_go(ctx, printer, body, received, args.name if close_dashboard else ""))
-    if received:
-        say(f"{interrupted} ({SIGNAL_NAMES.get(received[0], f'signal {received[0]}')})")
-        return 128 + received[0]
-    return EXIT_USAGE if printer.bad_fingerprint else code
-
-
-async def _go(ctx: Context, printer: Any, body: Body, received: list[int], dashboard_of: str) -> int:
-    from tui.cli.runner import _add_handlers
-    from tui.core.api import ManagerError
-    from tui.core.cloud.base import InvalidInput
-    from tui.core.cluster.engine import ClusterError
-    from tui.core.cluster.service import DASHBOARD
-    from tui.core.engine import CoreEngine
-
-    task = asyncio.current_task()
-    assert task is not None
-
-    def stop(signum: int) -> None:
-        if not received:
-            received.append(signum)
-            task.cancel()
-
-    undo = _add_handlers(asyncio.get_running_loop(), stop)
-    engine = CoreEngine(ctx.settings, ctx.cloud, printer)
-    try:
-        return await body(engine)
-    except asyncio.CancelledError:
-        if not received:
-            raise
-        task.uncancel()
-        return EXIT_FAIL
-    except InvalidInput:
-        raise  # exit 2, printed by dispatch
-    except (ClusterError, ManagerError) as exc:
-        if not printer.bad_fingerprint:
-            err(str(exc))
-        return EXIT_FAIL
-    finally:
-        try:
-            if dashboard_of:
-                head = engine.cloud.get_instance(dashboard_of)
-                await engine.close_tunnel(head.id, DASHBOARD)
-            await engine.aclose()
-        finally:
-            undo()
-
-
-class _Names(dict[str, str]):
-    """Instance id -> name for the printer, looked up in the cloud the first time an id is seen."""
-
-    def __init__(self, ctx: Context) -> None:
-        super().__init__()
-        self._ctx = ctx
-
-    def get(self, key: str, default: Any = None) -> Any:
-        if key not in self:
-            try:
-                self[key] = self._ctx.cloud.get_instance(key).name
-            except Exception:  # gone, or the cloud is away: the id will do
-                self[key] = key
-        return self[key]

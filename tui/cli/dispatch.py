@@ -6,7 +6,6 @@ import argparse
 import sys
 
 from tui.cli.common import EXIT_FAIL, EXIT_INTERRUPTED, EXIT_USAGE, Context, err, quiet_stdout
-from tui.cli.sshconfig import follow as follow_instances
 from tui.core import hints
 from tui.startup import prepare
 
@@ -27,7 +26,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from tui.core.cloud.base import CloudError, InvalidInput
+    from tui.core.errors import BadInput, CadesError
 
     prepared = prepare(args)
     if isinstance(prepared, int):
@@ -37,14 +36,11 @@ def _run(args: argparse.Namespace) -> int:
     try:
         if demo is not None:
             demo.ensure()
-        ctx = Context(settings)
-        code = int(args.handler(args, ctx))
-        follow_instances(args, ctx)  # the generated ssh config, when the user made one, follows what changed
-        return code
-    except InvalidInput as exc:
+        return int(args.handler(args, Context(settings)))
+    except BadInput as exc:  # the error family's kinds (tui.core.errors): bad input exits 2, the rest 1
         err(str(exc))
         return EXIT_USAGE
-    except CloudError as exc:
+    except CadesError as exc:
         err(str(exc))
         return EXIT_FAIL
     except OSError as exc:  # a file or folder of ours that cannot be made or written: one line, not a traceback

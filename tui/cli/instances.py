@@ -9,12 +9,15 @@ from typing import TYPE_CHECKING
 
 from tui.cli.common import EXIT_FAIL, EXIT_OK, Context, confirm_typed, err, ram, say, table, uptime
 from tui.cli.parser import name_arg
+from tui.cli.runner import engine_command, with_engine
 from tui.core.hints import command
 
 if TYPE_CHECKING:
     from tui.cli.parser import Commands
+    from tui.cli.printer import Printer
+    from tui.core.api import Engine
     from tui.core.cluster.deletion import Deletion
-    from tui.core.engine import CoreEngine
+    from tui.core.models import Instance
 
 
 def add_parsers(commands: Commands) -> None:
@@ -52,10 +55,11 @@ def add_parsers(commands: Commands) -> None:
     d.add_argument("--delete-volumes", action="store_true", help="also delete its boot and attached volumes")
 
 
-def cmd_list(args: argparse.Namespace, ctx: Context) -> int:
+@engine_command
+def cmd_list(args: argparse.Namespace, ctx: Context, engine: Engine) -> int:
     from datetime import UTC, datetime
 
-    instances = sorted(ctx.cloud.list_instances(), key=lambda i: i.name)
+    instances = sorted(engine.list_instances(), key=lambda i: i.name)
     if args.json:
         ctx.json(instances)
         return EXIT_OK
@@ -68,8 +72,9 @@ def cmd_list(args: argparse.Namespace, ctx: Context) -> int:
     return EXIT_OK
 
 
-def cmd_show(args: argparse.Namespace, ctx: Context) -> int:
-    inst = ctx.cloud.get_instance(args.name)
+@engine_command
+def cmd_show(args: argparse.Namespace, ctx: Context, engine: Engine) -> int:
+    inst = engine.get_instance(args.name)
     if args.json:
         ctx.json(inst)
         return EXIT_OK
@@ -102,32 +107,36 @@ def check_public_key_file(path: Path) -> str:
 
 
 def cmd_launch(args: argparse.Namespace, ctx: Context) -> int:
-    from tui.conventions import IMPORT_KEY_PREFIX
-    from tui.core.cloud.base import InvalidInput, NotFound
-    from tui.core.cloud.launch import check_name, check_volume_size, plan_launch
-    from tui.core.keys import KeyStore
-    from tui.core.services import launch_instance
+    from tui.core.cloud.launch import check_name, check_volume_size
 
     check_name(args.name)  # before any API call
     d = ctx.settings.launch
     volume_size_gb = check_volume_size(d.volume_size_gb if args.volume_size is None else args.volume_size)
-    cloud = ctx.cloud
-    if args.name in {i.name for i in cloud.list_instances()}:
+    return with_engine(args, ctx, lambda engine, _: _launch(args, ctx, engine, volume_size_gb))
+
+
+def _launch(args: argparse.Namespace, ctx: Context, engine: Engine, volume_size_gb: int) -> int:
+    from tui.conventions import IMPORT_KEY_PREFIX
+    from tui.core.cloud.base import InvalidInput, NotFound
+    from tui.core.cloud.launch import plan_launch
+
+    d = ctx.settings.launch
+    if args.name in {i.name for i in engine.list_instances()}:
         raise InvalidInput(f"an instance named {args.name!r} already exists", "pick another name")
     key_name = args.key or d.key_name
     if key_name.startswith(IMPORT_KEY_PREFIX):  # import that public key first (the profile's launch.key_name)
         check_public_key_file(Path(key_name[len(IMPORT_KEY_PREFIX):]).expanduser())
-    elif key_name and key_name not in {k.name for k in cloud.list_keypairs()}:
+    elif key_name and key_name not in {k.name for k in engine.list_keypairs()}:
         raise NotFound(f"key pair {key_name!r} not found", f"see `{command('keypair', 'list')}`, or omit --key")
     plan = plan_launch(
-        args.name, flavors=cloud.list_flavors(), images=cloud.list_images(), networks=cloud.list_networks(),
-        quota=cloud.get_quota(), key_name=key_name, flavor=args.flavor or d.flavor, image=args.image or d.image,
+        args.name, flavors=engine.list_flavors(), images=engine.list_images(), networks=engine.list_networks(),
+        quota=engine.get_quota(), key_name=key_name, flavor=args.flavor or d.flavor, image=args.image or d.image,
         network=args.network or d.network, volume_size_gb=volume_size_gb,
         delete_volume_on_termination=args.delete_volume_on_termination or d.delete_volume_on_termination,
     )
     for note in plan.notes:
         say(f"Chose {note}")
-    inst = launch_instance(cloud, plan.spec, say, KeyStore(), wait=args.wait)
+    inst = engine.launch(plan.spec, say, wait=args.wait)
     if args.json:
         ctx.json(inst)
     else:
@@ -146,12 +155,15 @@ def cmd_resize(args: argparse.Namespace, ctx: Context) -> int:
                            f"`{command('resize', args.name, flag)}`")
     if not (args.confirm or args.revert or args.flavor):
         raise InvalidInput("resize needs a FLAVOR (or --confirm / --revert)", f"see `{command('flavors')}`")
-    cloud = ctx.cloud
+    return with_engine(args, ctx, lambda engine, _: _resize(args, ctx, engine))
+
+
+def _resize(args: argparse.Namespace, ctx: Context, engine: Engine) -> int:
     if args.confirm or args.revert:
-        inst = cloud.confirm_resize(args.name) if args.confirm else cloud.revert_resize(args.name)
+        inst = engine.confirm_resize(args.name) if args.confirm else engine.revert_resize(args.name)
         ctx.print(f"{inst.name}: {'confirmed' if args.confirm else 'reverted'}, now {inst.flavor_name} {inst.status}")
         return EXIT_OK
-    inst = cloud.resize(args.name, args.flavor)
+    inst = engine.resize(args.name, args.flavor)
     if inst.status == "VERIFY_RESIZE":
         ctx.print(f"{inst.name} now runs as {inst.flavor_name}; check it, then run "
                   f"`{command('resize', inst.name, '--confirm')}` (or --revert)")
@@ -161,16 +173,19 @@ def cmd_resize(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def _power(action: str) -> Callable[[argparse.Namespace, Context], int]:
-    def handler(args: argparse.Namespace, ctx: Context) -> int:
-        inst = getattr(ctx.cloud, action)(args.name)
+    @engine_command
+    def handler(args: argparse.Namespace, ctx: Context, engine: Engine) -> int:
+        act: Callable[[str], Instance] = {"stop": engine.stop, "start": engine.start, "reboot": engine.reboot}[action]
+        inst = act(args.name)
         ctx.print(f"{inst.name}: {inst.status}")
         return EXIT_OK
 
     return handler
 
 
-def cmd_console(args: argparse.Namespace, ctx: Context) -> int:
-    ctx.out.write(ctx.cloud.console_log(args.name))
+@engine_command
+def cmd_console(args: argparse.Namespace, ctx: Context, engine: Engine) -> int:
+    ctx.out.write(engine.console_log(args.name))
     return EXIT_OK
 
 
@@ -179,13 +194,12 @@ def cmd_delete(args: argparse.Namespace, ctx: Context) -> int:
     with it (workers, their volumes, the security group, the tunnels), and the prompt says so."""
     import asyncio
 
-    from tui.cli.cluster import with_engine
-    from tui.core.cluster.errors import ClusterError
+    from tui.core.errors import Cancelled
 
     declined: list[bool] = []
 
-    async def body(engine: CoreEngine) -> int:
-        inst = await asyncio.to_thread(engine.cloud.get_instance, args.name)
+    async def body(engine: Engine, _printer: Printer) -> int:
+        inst = await asyncio.to_thread(engine.get_instance, args.name)
 
         async def ask(plan: Deletion) -> bool | None:
             if args.yes:
@@ -196,8 +210,8 @@ def cmd_delete(args: argparse.Namespace, ctx: Context) -> int:
             return None
 
         try:
-            plan = await engine.cluster.delete_instance(inst.id, ask, args.delete_volumes)
-        except ClusterError:
+            plan = await engine.delete_instance(inst, ask, args.delete_volumes)
+        except Cancelled:
             if declined:
                 err("not confirmed; nothing deleted")
                 return EXIT_FAIL
@@ -205,7 +219,6 @@ def cmd_delete(args: argparse.Namespace, ctx: Context) -> int:
         ctx.print(deleted_line(plan, args.delete_volumes))
         return EXIT_OK
 
-    args.accept_host_key = ""
     return with_engine(args, ctx, body, f"Deleting {args.name} interrupted: run it again to finish")
 
 

@@ -17,8 +17,7 @@ from tui.core.hints import command
 if TYPE_CHECKING:
     from tui.cli.parser import Commands
     from tui.cli.printer import Printer
-    from tui.core.manager import RemoteManager
-    from tui.core.services import RemoteContext
+    from tui.core.api import Engine
 
 FOREGROUND_NOTE = "The tunnel serves while this command runs; Ctrl+C closes it (Jupyter keeps running on the VM)."
 
@@ -53,36 +52,38 @@ def osc52(text: str) -> str:
 
 
 def cmd_start(args: argparse.Namespace, ctx: Context) -> int:
-    from tui.cli.runner import with_manager
+    from tui.cli.runner import instance, with_engine
 
     _check_port(args.local_port)
 
-    async def body(m: RemoteManager, rctx: RemoteContext, out: Printer) -> int:
+    async def body(engine: Engine, out: Printer) -> int:
         import time
 
+        inst, _ = await instance(engine, out, args.name)
         t0 = time.monotonic()
-        state = await m.start_jupyter(rctx, args.local_port)
+        state = await engine.start_jupyter(inst, args.local_port)
         ctx.print(f"Answered through the tunnel after {time.monotonic() - t0:.1f} s "
                   f"(server port {state.remote_port} on the VM).")
-        await m.close_tunnel(rctx.instance.id)
-        name = rctx.instance.name
+        await engine.close_tunnel(inst.id)
+        name = inst.name
         ctx.print(f"Jupyter keeps running on {name}. Open it with: {command('open', name)}  "
                   f"(or forward a port with: {command('tunnel', name)})")
         return EXIT_OK
 
-    return with_manager(args, ctx, body, lambda out: (
+    return with_engine(args, ctx, body, lambda out: (
         f"Starting Jupyter on {args.name} interrupted; it may still be starting there: see `{command('status')}`"))
 
 
 def cmd_stop(args: argparse.Namespace, ctx: Context) -> int:
-    from tui.cli.runner import ask, with_manager
+    from tui.cli.runner import ask, instance, with_engine
 
-    async def body(m: RemoteManager, rctx: RemoteContext, out: Printer) -> int:
-        outcome = await m.stop_jupyter(rctx, force=args.force)
+    async def body(engine: Engine, out: Printer) -> int:
+        inst, _ = await instance(engine, out, args.name)
+        outcome = await engine.stop_jupyter(inst, force=args.force)
         if not outcome.stopped:
-            ctx.print(f"Could not tell whether kernels are busy on {rctx.instance.name} ({outcome.unknown}): some "
+            ctx.print(f"Could not tell whether kernels are busy on {inst.name} ({outcome.unknown}): some "
                       "may be running code." if outcome.unknown else
-                      f"{len(outcome.busy)} kernel(s) busy on {rctx.instance.name}:")
+                      f"{len(outcome.busy)} kernel(s) busy on {inst.name}:")
             for k in outcome.busy:
                 ctx.print(f"  {k.name} {k.id[:8]} {k.path or '(no notebook)'}: {k.execution_state}")
             if not sys.stdin.isatty():
@@ -91,31 +92,32 @@ def cmd_stop(args: argparse.Namespace, ctx: Context) -> int:
             if not yes(await ask("Stop Jupyter anyway? Running work is lost. [y/N] ")):
                 ctx.print("Not stopped.")
                 return EXIT_FAIL
-            await m.stop_jupyter(rctx, force=True)
-        ctx.print(f"Jupyter on {rctx.instance.name} is stopped (process and session verified gone).")
+            await engine.stop_jupyter(inst, force=True)
+        ctx.print(f"Jupyter on {inst.name} is stopped (process and session verified gone).")
         return EXIT_OK
 
-    return with_manager(args, ctx, body, lambda out: (
+    return with_engine(args, ctx, body, lambda out: (
         f"Stopping Jupyter on {args.name} interrupted: see `{command('status')}` for whether it still runs"))
 
 
 def cmd_logs(args: argparse.Namespace, ctx: Context) -> int:
-    from tui.cli.runner import with_manager
+    from tui.cli.runner import instance, with_engine
     from tui.core.cloud.base import InvalidInput
 
     if args.lines < 0:
         raise InvalidInput(f"--lines {args.lines}: expected a number of lines, 0 or more", "e.g. -n 100")
 
-    async def body(m: RemoteManager, rctx: RemoteContext, out: Printer) -> int:
+    async def body(engine: Engine, out: Printer) -> int:
+        inst, _ = await instance(engine, out, args.name)
         if not args.follow:
-            for line in await m.read_log(rctx, args.lines):
+            for line in await engine.jupyter_log(inst, args.lines):
                 ctx.print(line)
             return EXIT_OK
-        await m.follow_log(rctx)
+        await engine.follow_log(inst)
         await out.background_failed.wait()  # until a signal — or the follower ended (said on stderr)
         return EXIT_FAIL
 
-    return with_manager(args, ctx, body, lambda out: f"Stopped following the Jupyter log of {args.name}",
+    return with_engine(args, ctx, body, lambda out: f"Stopped following the Jupyter log of {args.name}",
                         log_history=args.lines)
 
 
@@ -131,34 +133,36 @@ def _closed(args: argparse.Namespace) -> str:
 
 
 def cmd_tunnel(args: argparse.Namespace, ctx: Context) -> int:
-    from tui.cli.runner import forever, with_manager
+    from tui.cli.runner import forever, instance, with_engine
 
     _check_port(args.local_port)
 
-    async def body(m: RemoteManager, rctx: RemoteContext, out: Printer) -> int:
-        state = await m.open_tunnel(rctx, args.local_port, strict=args.local_port is not None)
-        ctx.print(f"Forwarding {state.public_url} -> {rctx.instance.name}:{state.remote_port} "
-                  f"(`{command('open', rctx.instance.name)}` gives the URL with its token).")
+    async def body(engine: Engine, out: Printer) -> int:
+        inst, _ = await instance(engine, out, args.name)
+        state = await engine.open_tunnel(inst, args.local_port, strict=args.local_port is not None)
+        ctx.print(f"Forwarding {state.public_url} -> {inst.name}:{state.remote_port} "
+                  f"(`{command('open', inst.name)}` gives the URL with its token).")
         ctx.print(FOREGROUND_NOTE)
         ctx.out.flush()
         return await forever()
 
-    return with_manager(args, ctx, body, lambda out: _closed(args))
+    return with_engine(args, ctx, body, lambda out: _closed(args))
 
 
 def cmd_open(args: argparse.Namespace, ctx: Context) -> int:
-    from tui.cli.runner import forever, with_manager
+    from tui.cli.runner import forever, instance, with_engine
 
     _check_port(args.local_port)
 
-    async def body(m: RemoteManager, rctx: RemoteContext, out: Printer) -> int:
+    async def body(engine: Engine, out: Printer) -> int:
         import asyncio
         import webbrowser
 
-        await m.open_tunnel(rctx, args.local_port, strict=args.local_port is not None)
-        url = m.token_url(rctx.instance.id)
+        inst, _ = await instance(engine, out, args.name)
+        await engine.open_tunnel(inst, args.local_port, strict=args.local_port is not None)
+        url = await engine.token_url(inst)
         assert url is not None  # the tunnel was just verified
-        ctx.print(f"Jupyter on {rctx.instance.name}: {url}")
+        ctx.print(f"Jupyter on {inst.name}: {url}")
         if ctx.out.isatty():
             ctx.out.write(osc52(url))
             ctx.print("(URL copied to the clipboard)")
@@ -168,4 +172,4 @@ def cmd_open(args: argparse.Namespace, ctx: Context) -> int:
         ctx.out.flush()
         return await forever()
 
-    return with_manager(args, ctx, body, lambda out: _closed(args))
+    return with_engine(args, ctx, body, lambda out: _closed(args))

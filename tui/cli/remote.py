@@ -6,15 +6,16 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
-from tui.cli.common import EXIT_FAIL, EXIT_OK, EXIT_USAGE, Context, err, say, yes
+from tui.cli.common import EXIT_FAIL, EXIT_OK, Context, err, say, yes
 from tui.cli.parser import REST, name_arg
+from tui.cli.runner import engine_command
 from tui.core.hints import command
 
 if TYPE_CHECKING:
     from tui.cli.parser import Commands
     from tui.cli.printer import Printer
-    from tui.core.manager import RemoteManager
-    from tui.core.services import RemoteContext
+    from tui.core.api import Engine
+    from tui.core.models import Instance
 
 
 def add_parsers(commands: Commands) -> None:
@@ -37,12 +38,11 @@ def cmd_setup(args: argparse.Namespace, ctx: Context) -> int:
     """The guide's steps 2-3 on one instance, every line streamed; a re-run skips what is done."""
     import asyncio
 
-    from tui.cli.runner import ask, with_manager
-    from tui.core.guide import dry_run
-    from tui.core.services import Services
+    from tui.cli.runner import ask, instance, with_engine
+    from tui.core.guide import SetupSpec, dry_run
 
-    if args.dry_run:
-        ctx.out.write(asyncio.run(dry_run(Services(ctx.settings).setup_spec())))
+    if args.dry_run:  # the profile's commands, printed: no cloud, no instance, no engine
+        ctx.out.write(asyncio.run(dry_run(SetupSpec.from_settings(ctx.settings))))
         return EXIT_OK
 
     async def approve(device: str, size: str) -> bool:
@@ -54,50 +54,61 @@ def cmd_setup(args: argparse.Namespace, ctx: Context) -> int:
             return False
         return yes(await ask(f"Volume {device} ({size}) is empty. Format it (ext4) and mount it? [y/N] "))
 
-    async def body(m: RemoteManager, rctx: RemoteContext, out: Printer) -> int:
-        pin = "pinned from the console log" if rctx.pinned else "trust on first use"
-        ctx.print(f"Setting up {rctx.instance.name} ({rctx.target.describe()}, host key {pin})")
-        result = await m.run_setup(rctx, approve_format=approve)
+    async def body(engine: Engine, out: Printer) -> int:
+        inst, login = await instance(engine, out, args.name)
+        pin = "pinned from the console log" if login.pinned else "trust on first use"
+        ctx.print(f"Setting up {inst.name} ({login.describe}, host key {pin})")
+        result = await engine.run_setup(inst, approve_format=approve)
         if result.ok:
             ctx.print(result.summary)
             return EXIT_OK
         if not out.bad_fingerprint:  # the cause on stderr, where a script reads errors ("Setup failed at step …")
-            err(f"{result.summary.rstrip('.')} — fix that and run `{command('setup', rctx.instance.name)}` again "
+            err(f"{result.summary.rstrip('.')} — fix that and run `{command('setup', inst.name)}` again "
                 "(finished steps are skipped)")
-        return EXIT_USAGE if out.bad_fingerprint else EXIT_FAIL
+        return EXIT_FAIL
 
     def interrupted(out: Printer) -> str:
         where = f" in step {out.step!r}" if out.step else ""
         return (f"Setup of {args.name} interrupted{where}; finished steps are kept: run "
                 f"`{command('setup', args.name)}` again to go on")
 
-    return with_manager(args, ctx, body, interrupted)
+    return with_engine(args, ctx, body, interrupted)
 
 
 def cmd_ssh(args: argparse.Namespace, ctx: Context) -> int:
     """An interactive shell (or COMMAND) through OpenSSH, with the app's key and its verified known_hosts; without
-    `ssh` on PATH, through the built-in client on the manager's verified connection (tui.core.remote.interactive)."""
+    `ssh` on PATH, through the built-in client on the engine's verified connection (tui.core.remote.interactive)."""
     import shutil
 
-    from tui.cli.runner import with_manager
+    from tui.cli.runner import instance, with_engine
 
+    remote = " ".join(getattr(args, REST)) or None
     if shutil.which("ssh") is None:
-        return _builtin(args, ctx, " ".join(getattr(args, REST)) or None)
-    found: list[RemoteContext] = []
+        from tui.core.remote.interactive import NOT_FOUND
 
-    async def body(m: RemoteManager, rctx: RemoteContext, out: Printer) -> int:
-        await m.connect(rctx)  # settles the host key first: OpenSSH then checks it strictly
-        found.append(rctx)
+        say(NOT_FOUND)
+
+        async def builtin(engine: Engine, out: Printer) -> int:
+            inst, _ = await instance(engine, out, args.name)
+            return await engine.ssh_session(inst, remote)  # host key settled before the session
+
+        return with_engine(args, ctx, builtin, lambda out: f"The SSH session on {args.name} was interrupted")
+
+    found: list[tuple[Engine, Instance, list[str]]] = []
+
+    async def body(engine: Engine, out: Printer) -> int:
+        inst, _ = await instance(engine, out, args.name)
+        argv = await engine.shell_argv(inst, remote)  # settles the host key first: OpenSSH then checks it strictly
+        found.append((engine, inst, argv))
         return EXIT_OK
 
-    code = with_manager(args, ctx, body, lambda out: f"Connecting to {args.name} interrupted; nothing was run")
+    code = with_engine(args, ctx, body, lambda out: f"Connecting to {args.name} interrupted; nothing was run")
     if code != EXIT_OK or not found:
         return code
-    command = " ".join(getattr(args, REST)) or None
-    return _openssh(ctx, found[0], command)
+    return _openssh(*found[0], remote)  # after the engine closed its connection and signal handlers
 
 
-def _openssh(ctx: Context, rctx: RemoteContext, command: str | None) -> int:
+def _openssh(engine: Engine, inst: Instance, argv: list[str], remote: str | None) -> int:
     """Run OpenSSH in the foreground; Ctrl+C belongs to it (and to the remote command), not to us."""
     import signal
     import subprocess
@@ -105,55 +116,25 @@ def _openssh(ctx: Context, rctx: RemoteContext, command: str | None) -> int:
     import time
     from datetime import UTC, datetime
 
-    from tui.core.remote.connection import openssh_argv
-    from tui.core.services import Services
-
     started, t0 = datetime.now(UTC), time.monotonic()
     main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGINT, lambda *_: None) if main else None  # not SIG_IGN: ssh gets the default
     try:
-        code = subprocess.call(openssh_argv(rctx.target, command))
+        code = subprocess.call(argv)
     finally:
         if main:
             signal.signal(signal.SIGINT, previous)
-    Services(ctx.settings).command_log(rctx.instance).record(command or "(interactive shell)", code,
-                                                             time.monotonic() - t0, started)
+    engine.record_command(inst, remote or "(interactive shell)", code, time.monotonic() - t0, started)
     return code
 
 
-def _builtin(args: argparse.Namespace, ctx: Context, command: str | None) -> int:
-    """The built-in SSH client: a PTY session on a terminal (raw mode), plain pipes otherwise; the remote exit
-    status, logged like OpenSSH's runs."""
-    import time
-    from datetime import UTC, datetime
-
-    from tui.cli.runner import with_manager
-    from tui.core.remote.interactive import NOT_FOUND, interactive_session
-    from tui.core.services import Services
-
-    say(NOT_FOUND)
-
-    async def body(m: RemoteManager, rctx: RemoteContext, out: Printer) -> int:
-        conn = await m.connection(rctx)  # host key settled (pinned, known or accepted) before the session
-        started, t0 = datetime.now(UTC), time.monotonic()
-        code = await interactive_session(conn, command)
-        Services(ctx.settings).command_log(rctx.instance).record(command or "(interactive shell)", code,
-                                                                 time.monotonic() - t0, started)
-        return code
-
-    return with_manager(args, ctx, body, lambda out: f"The SSH session on {args.name} was interrupted")
-
-
-def cmd_commands(args: argparse.Namespace, ctx: Context) -> int:
+@engine_command
+def cmd_commands(args: argparse.Namespace, ctx: Context, engine: Engine) -> int:
     """Every command the app ran on an instance (time, exit code, duration; secrets masked), to read or export."""
     from pathlib import Path
 
-    from tui.core import paths
-    from tui.core.remote.commands import CommandLog
-
-    inst = ctx.cloud.get_instance(args.name)
-    log = CommandLog.for_instance(paths.state_dir(), inst.id)
-    text = log.read()
+    inst = engine.get_instance(args.name)
+    text, path = engine.command_history(inst)
     if args.output:
         from tui.core.cloud.base import InvalidInput
 
@@ -164,5 +145,5 @@ def cmd_commands(args: argparse.Namespace, ctx: Context) -> int:
                                "give a file in a folder that exists and that you may write to") from None
         ctx.print(f"Wrote {len(text.splitlines())} lines of {inst.name}'s command log to {args.output}")
         return EXIT_OK
-    ctx.out.write(text or f"No commands run on {inst.name} yet (the log is {log.path}).\n")
+    ctx.out.write(text or f"No commands run on {inst.name} yet (the log is {path}).\n")
     return EXIT_OK

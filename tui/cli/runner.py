@@ -1,9 +1,11 @@
-"""One remote command on a fresh RemoteManager: resolve the instance, print its events, end cleanly on a signal.
+"""The one way a CLI command reaches the core: `with_engine` builds a `CoreEngine` (the same `tui.core.api.Engine` the
+app drives) with a `Printer` of its events, runs the command's body on it, and closes its connections and tunnels.
 
-Ctrl+C, SIGTERM and SIGHUP all end a command the same way: the running step is cancelled, the manager closes its
+Ctrl+C, SIGTERM and SIGHUP all end an async body the same way: the running step is cancelled, the engine closes its
 tunnels (their `ssh` masters included) and connections, one line on stderr says what was interrupted and what keeps
 running, and the exit code is 128 + the signal (130 for Ctrl+C). On Windows, which has no SIGTERM or SIGHUP to
 catch, Ctrl+C and Ctrl+Break (SIGBREAK, also sent when the console window is closed) do (tui.core.platform).
+A plain (blocking) body is ended by Ctrl+C as any command is (`tui.cli.dispatch`: exit 130).
 """
 
 from __future__ import annotations
@@ -11,20 +13,79 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import inspect
 import threading
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from tui.cli.common import EXIT_FAIL, EXIT_OK, EXIT_USAGE, SIGNAL_NAMES, Context, err, say
 from tui.cli.printer import Printer
 
 if TYPE_CHECKING:
-    from tui.core.manager import RemoteManager
-    from tui.core.services import RemoteContext
+    from tui.core.api import Engine, Login
+    from tui.core.events import Emit
+    from tui.core.models import Instance
 
-Body = Callable[["RemoteManager", "RemoteContext", Printer], Awaitable[int]]
+AsyncBody = Callable[["Engine", Printer], Awaitable[int]]
+PlainBody = Callable[["Engine", Printer], int]
+Handler = Callable[[argparse.Namespace, Context], int]
 Interrupted = Callable[[Printer], str]  # what was interrupted, and what keeps running: one sentence
+
+
+def with_engine(args: argparse.Namespace, ctx: Context, body: AsyncBody | PlainBody,
+                interrupted: str | Interrupted = "", *, listen: Emit | None = None, **options: Any) -> int:
+    """Run `body(engine, printer)` on a fresh engine (`options`: `tui.core.options.ManagerOptions` fields) and
+    close it. The core's events go to the printer (to `listen` instead, when given). An operation's failure
+    (`ManagerError`) is printed once, exit 1 — exit 2 when the host key was not the one given on the command line;
+    other errors reach `tui.cli.dispatch` (one line, exit 1, or 2 for bad input). An async body ends on a signal:
+    then `interrupted` is said and 128 + signal returned."""
+    printer = Printer(ctx, _Names(), getattr(args, "accept_host_key", "") or "")
+    engine = _build(ctx, listen or printer, options)
+    cast(_Names, printer.names).engine = engine
+    if not inspect.iscoroutinefunction(body):
+        try:
+            return _code(printer, cast(PlainBody, body)(engine, printer))
+        finally:
+            asyncio.run(engine.aclose())
+    received: list[int] = []
+    code = asyncio.run(_go(engine, printer, cast(AsyncBody, body), received))
+    if received:
+        said = interrupted(printer) if callable(interrupted) else interrupted
+        say(f"{said} ({SIGNAL_NAMES.get(received[0], f'signal {received[0]}')})")
+        return 128 + received[0]
+    return _code(printer, code)
+
+
+def engine_command(fn: Callable[[argparse.Namespace, Context, Engine], int]) -> Handler:
+    """A command of blocking engine calls (listings, server actions): `fn(args, ctx, engine)` run by `with_engine`."""
+
+    def handler(args: argparse.Namespace, ctx: Context) -> int:
+        return with_engine(args, ctx, lambda engine, _printer: fn(args, ctx, engine))
+
+    handler.__doc__, handler.__name__ = fn.__doc__, fn.__name__
+    return handler
+
+
+def _build(ctx: Context, emit: Emit, options: dict[str, Any]) -> Engine:
+    from tui.core.engine import CoreEngine
+    from tui.core.options import ManagerOptions
+
+    return CoreEngine(ctx.settings, ctx.cloud, emit, options=ManagerOptions(**options))
+
+
+def _code(printer: Printer, code: int) -> int:
+    return EXIT_USAGE if printer.bad_fingerprint else code
+
+
+async def instance(engine: Engine, printer: Printer, name_or_id: str) -> tuple[Instance, Login]:
+    """The instance to work on over SSH and how it is reached (its host keys pinned or why not, said by the
+    printer), its private key checked first (a key others can read: one line, exit 2)."""
+    inst = await asyncio.to_thread(engine.get_instance, name_or_id)
+    printer.names[inst.id] = inst.name
+    login = await engine.login(inst)
+    check_private_key(login.key_path)
+    return inst, login
 
 
 def check_private_key(path: Path | None) -> None:
@@ -51,32 +112,8 @@ def check_private_key(path: Path | None) -> None:
         raise InvalidInput(problem, f"run: {platform.fix_private_key_hint(path)}")
 
 
-def with_manager(args: argparse.Namespace, ctx: Context, body: Body, interrupted: Interrupted,
-                 **options: Any) -> int:
-    """Resolve the instance (blocking cloud calls), then run `body` on a fresh manager. Errors are printed once;
-    a signal cancels `body`, then `interrupted(printer)` is said and 128 + signal returned."""
-    from tui.core.services import Services
-
-    services = Services(ctx.settings)
-    rctx = services.prepare(ctx.cloud, args.name)
-    check_private_key(rctx.target.key_path)
-    printer = Printer(ctx, {rctx.instance.id: rctx.instance.name}, args.accept_host_key or "")
-    if (unpinned := rctx.unpinned_event()) is not None:
-        printer(unpinned)
-    received: list[int] = []
-    code = asyncio.run(_go(ctx, services, rctx, printer, body, received, options))
-    if received:
-        say(f"{interrupted(printer)} ({SIGNAL_NAMES.get(received[0], f'signal {received[0]}')})")
-        return 128 + received[0]
-    return code
-
-
-async def _go(ctx: Context, services: Any, rctx: RemoteContext, printer: Printer, body: Body,
-              received: list[int], options: dict[str, Any]) -> int:
-    from tui.core.api import ManagerError
-    from tui.core.manager import RemoteManager
-    from tui.core.options import ManagerOptions
-    from tui.core.state import AppState
+async def _go(engine: Engine, printer: Printer, body: AsyncBody, received: list[int]) -> int:
+    from tui.core.errors import ManagerError
 
     loop = asyncio.get_running_loop()
     task = asyncio.current_task()
@@ -88,9 +125,8 @@ async def _go(ctx: Context, services: Any, rctx: RemoteContext, printer: Printer
             task.cancel()
 
     undo = _add_handlers(loop, stop)
-    manager = RemoteManager(ctx.settings, services, AppState.load(), printer, ManagerOptions(**options))
     try:
-        return await body(manager, rctx, printer)
+        return await body(engine, printer)
     except asyncio.CancelledError:
         if not received:
             raise
@@ -99,12 +135,27 @@ async def _go(ctx: Context, services: Any, rctx: RemoteContext, printer: Printer
     except ManagerError as exc:
         if not printer.bad_fingerprint:
             err(str(exc))
-        return EXIT_USAGE if printer.bad_fingerprint else EXIT_FAIL
+        return EXIT_FAIL
     finally:
         try:
-            await manager.aclose()
+            await engine.aclose()
         finally:
             undo()
+
+
+class _Names(dict[str, str]):
+    """Instance id -> name for the printer, looked up in the cloud the first time an id is seen."""
+
+    engine: Engine | None = None
+
+    def get(self, key: str, default: Any = None) -> Any:
+        if key not in self:
+            try:
+                assert self.engine is not None
+                self[key] = self.engine.get_instance(key).name
+            except Exception:  # gone, or the cloud is away: the id will do
+                self[key] = key
+        return self[key]
 
 
 def _add_handlers(loop: asyncio.AbstractEventLoop, stop: Callable[[int], None]) -> Callable[[], None]:

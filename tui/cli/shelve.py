@@ -17,8 +17,8 @@ from tui.core.hints import command
 
 if TYPE_CHECKING:
     from tui.cli.parser import Commands
+    from tui.core.api import Engine
     from tui.core.cost import CostReport
-    from tui.core.engine import CoreEngine
     from tui.core.models import Instance
 
 
@@ -41,19 +41,18 @@ def add_parsers(commands: Commands) -> None:
     commands.json(co)
 
 
-def _with_engine(args: argparse.Namespace, ctx: Context, body: Callable[[CoreEngine], Awaitable[int]],
+def _with_engine(args: argparse.Namespace, ctx: Context, body: Callable[[Engine], Awaitable[int]],
                  interrupted: str) -> int:
-    from tui.cli.cluster import with_engine
+    from tui.cli.runner import with_engine
 
-    if not hasattr(args, "accept_host_key"):
-        args.accept_host_key = ""
-    if not hasattr(args, "name"):
-        args.name = ""
-    return with_engine(args, ctx, body, interrupted)
+    async def run(engine: Engine, _printer: object) -> int:
+        return await body(engine)
+
+    return with_engine(args, ctx, run, interrupted)
 
 
-async def _instance(engine: CoreEngine, name: str) -> Instance:
-    return await asyncio.to_thread(engine.cloud.get_instance, name)
+async def _instance(engine: Engine, name: str) -> Instance:
+    return await asyncio.to_thread(engine.get_instance, name)
 
 
 def cmd_shelve(args: argparse.Namespace, ctx: Context) -> int:
@@ -65,7 +64,7 @@ def cmd_shelve(args: argparse.Namespace, ctx: Context) -> int:
     if not args.yes and not sys.stdin.isatty():  # before the engine: its refusal would read as the cloud's (exit 1)
         raise InvalidInput("refusing to shelve without a terminal to confirm on", "pass --yes in scripts")
 
-    async def body(engine: CoreEngine) -> int:
+    async def body(engine: Engine) -> int:
         inst = await _instance(engine, args.name)
 
         async def typed(text: str) -> bool:
@@ -81,7 +80,7 @@ def cmd_shelve(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def cmd_unshelve(args: argparse.Namespace, ctx: Context) -> int:
-    async def body(engine: CoreEngine) -> int:
+    async def body(engine: Engine) -> int:
         inst = await _instance(engine, args.name)
         done = await engine.unshelve(inst, say)
         ctx.print(f"{done.instance.name} is {done.instance.status} at {done.instance.ip or 'no address'}.")
@@ -106,7 +105,7 @@ def cmd_cost(args: argparse.Namespace, ctx: Context) -> int:
                            f"add `cost: {{{ctx.settings.cloud}: {{unit: SU, per_vcpu_hour: 1.0, state_factors: "
                            "{...}}}` to the profile (config/cades-tui.example.yaml has Jetstream2's)")
 
-    async def body(engine: CoreEngine) -> int:
+    async def body(engine: Engine) -> int:
         polled = await asyncio.to_thread(engine.poll, False, True)
         report = engine.cost(polled.instances)
         assert report is not None

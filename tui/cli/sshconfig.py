@@ -17,13 +17,11 @@ from tui.core.hints import command
 
 if TYPE_CHECKING:
     from tui.cli.parser import Commands
-    from tui.core.engine import CoreEngine
+    from tui.core.api import Engine
     from tui.core.sshconfig import Report
     from tui.core.sshinclude import IncludeChange
 
 # Commands after which the generated file may be out of step (new, gone or moved instances).
-FOLLOWS = {"launch", "delete", "start", "stop", "reboot", "resize"}
-FOLLOWS_CLUSTER = {"create", "scale", "delete"}
 
 
 def add_parsers(commands: Commands) -> None:
@@ -41,9 +39,9 @@ def add_parsers(commands: Commands) -> None:
 def cmd_ssh_config(args: argparse.Namespace, ctx: Context) -> int:
     if args.uninstall:  # local files only: no cloud needed
         return _uninstall(args, ctx)
-    from tui.cli.cluster import with_engine
+    from tui.cli.runner import with_engine
 
-    async def body(engine: CoreEngine) -> int:
+    async def body(engine: Engine, _printer: object) -> int:
         if args.install:
             change = await asyncio.to_thread(engine.ssh_config_install)
             report = await asyncio.to_thread(engine.ssh_config_write)
@@ -63,7 +61,6 @@ def cmd_ssh_config(args: argparse.Namespace, ctx: Context) -> int:
             _say(ctx, report, change)
         return EXIT_OK
 
-    args.name, args.accept_host_key = "", ""
     return with_engine(args, ctx, body, "ssh-config interrupted")
 
 
@@ -127,24 +124,3 @@ def _json(report: Report, change: IncludeChange | None) -> dict[str, Any]:
         "include_added": change.changed if change is not None else False,
         "backup": str(change.backup) if change is not None and change.backup else None,
     }
-
-
-def follow(args: argparse.Namespace, ctx: Context) -> None:
-    """After a command that changes instances: rewrite the generated file — only when the user made one."""
-    if args.command not in FOLLOWS and not (args.command == "cluster"
-                                             and getattr(args, "cluster_command", "") in FOLLOWS_CLUSTER):
-        return
-    from tui.core.sshconfig import config_path
-
-    if not config_path(ctx.settings.cloud).is_file():  # never a surprise write into ~/.ssh
-        return
-    from tui.core.engine import CoreEngine
-    from tui.core.events import BackgroundFailed
-
-    def emit(event: object) -> None:
-        if isinstance(event, BackgroundFailed):
-            say(f"warning: {event.message}")
-
-    engine = CoreEngine(ctx.settings, ctx.cloud, emit)
-    if engine.ssh_config_follow():
-        say(f"Updated {engine.ssh_configs.keeper.path}")

@@ -14,9 +14,10 @@ from tui.core.hints import command
 
 if TYPE_CHECKING:
     from tui.cli.parser import Commands
-    from tui.core.events import Event
-    from tui.core.manager import RemoteManager
-    from tui.core.services import RemoteContext
+    from tui.cli.printer import Printer
+    from tui.core.api import Engine
+    from tui.core.live import Fleet
+    from tui.core.models import Instance
     from tui.core.state import AppState
 
 MASK = "********"
@@ -60,42 +61,36 @@ def tunnel_rows(state: AppState, instance_id: str) -> list[dict[str, Any]]:
 
 def _row(iid: str, name: str, status: str, jupyter: str, remote_port: int | None, state: AppState,
          error: str = "") -> dict[str, Any]:
+    from tui.core.live import InstanceLive
+
     return {"id": iid, "name": name, "status": status, "jupyter": jupyter, "url": "", "remote_port": remote_port,
-            "load1": None, "mem_used_pct": None, "tunnels": tunnel_rows(state, iid), "error": error}
+            **InstanceLive(iid).signal_fields(), "tunnels": tunnel_rows(state, iid), "error": error}
 
 
 def cmd_status(args: argparse.Namespace, ctx: Context) -> int:
-    """Every instance of the cloud and of the state file; Jupyter read over SSH where the app started a server,
-    load and memory wherever SSH answers with a pinned or known host key."""
-    import asyncio
+    """Every instance of the cloud and of the state file; Jupyter read over SSH where the app started a server, and
+    every per-instance signal (`tui.core.events.SIGNALS`: load and memory…) wherever SSH answers with a pinned or
+    known host key — folded into the live state as the app does, and printed from it."""
+    from tui.cli.runner import with_engine
+    from tui.core.events import Event, HostKeyQuestion
+    from tui.core.live import Fleet
 
-    from tui.core.cloud.base import CloudError
-    from tui.core.services import Services
-    from tui.core.state import AppState
+    fleet = Fleet()
 
-    state = AppState.load()
-    services = Services(ctx.settings)
-    instances = {i.id: i for i in ctx.cloud.list_instances()}
+    def listen(event: Event) -> None:
+        if isinstance(event, HostKeyQuestion):  # status never asks: unknown host keys are refused (said per row)
+            event.refuse()
+        fleet.apply(event)
+
     rows: list[dict[str, Any]] = []
-    contexts: list[tuple[dict[str, Any], RemoteContext]] = []
-    for inst in sorted(instances.values(), key=lambda i: i.name):
-        rec = state.servers.get(inst.id)
-        row = _row(inst.id, inst.name, inst.status, "-" if rec is None else "unknown",
-                   rec.remote_port if rec else None, state)
-        if inst.status == "ACTIVE":  # load and memory wherever SSH answers (a pinned or known host key)
-            try:
-                contexts.append((row, services.prepare(ctx.cloud, inst.id)))
-            except CloudError as exc:
-                row["error"] = str(exc)
-        elif rec is not None:
-            row["jupyter"] = "stopped"
-        rows.append(row)
-    for iid in sorted({*state.servers, *(k[0] for k in state.tunnels)} - set(instances)):
-        rec = state.servers.get(iid)
-        rows.append(_row(iid, "?", "GONE", "unknown", rec.remote_port if rec else None, state,
-                         "instance not found in the cloud"))
-    if contexts:
-        asyncio.run(_check(args, ctx, services, state, contexts))
+
+    async def body(engine: Engine, _out: Printer) -> int:
+        rows.extend(await _rows(args, engine, fleet))
+        return EXIT_OK
+
+    code = with_engine(args, ctx, body, "Status interrupted", listen=listen)
+    if code != EXIT_OK:
+        return code
     if args.json:
         ctx.json(rows)
     elif not rows:
@@ -106,45 +101,55 @@ def cmd_status(args: argparse.Namespace, ctx: Context) -> int:
     return EXIT_OK
 
 
-async def _check(args: argparse.Namespace, ctx: Context, services: Any, state: AppState,
-                 contexts: list[tuple[dict[str, Any], RemoteContext]]) -> None:
+async def _rows(args: argparse.Namespace, engine: Engine, fleet: Fleet) -> list[dict[str, Any]]:
     import asyncio
 
-    from tui.core.manager import RemoteManager
+    state = engine.saved_state()
+    instances = {i.id: i for i in await asyncio.to_thread(engine.list_instances)}
+    rows: list[dict[str, Any]] = []
+    active: list[tuple[dict[str, Any], Instance]] = []
+    for inst in sorted(instances.values(), key=lambda i: i.name):
+        rec = state.servers.get(inst.id)
+        row = _row(inst.id, inst.name, inst.status, "-" if rec is None else "unknown",
+                   rec.remote_port if rec else None, state)
+        if inst.status == "ACTIVE":
+            active.append((row, inst))
+        elif rec is not None:
+            row["jupyter"] = "stopped"
+        rows.append(row)
+    for iid in sorted({*state.servers, *(k[0] for k in state.tunnels)} - set(instances)):
+        rec = state.servers.get(iid)
+        rows.append(_row(iid, "?", "GONE", "unknown", rec.remote_port if rec else None, state,
+                         "instance not found in the cloud"))
+    await asyncio.gather(*(_jupyter(args, engine, row, inst) for row, inst in active if row["jupyter"] != "-"))
+    await engine.refresh([inst for _, inst in active], new_logins=len(active))  # each signal, folded into `fleet`
+    for row, inst in active:
+        live = fleet.get(inst.id)
+        if live is not None:
+            row.update(live.signal_fields())
+    return rows
 
-    manager = RemoteManager(ctx.settings, services, state, _refuse_host_keys)
-    try:
-        await asyncio.gather(*(_one(args, manager, row, rctx) for row, rctx in contexts))
-    finally:
-        await manager.aclose()
 
-
-async def _one(args: argparse.Namespace, manager: RemoteManager, row: dict[str, Any], rctx: RemoteContext) -> None:
-    from tui.core.api import ManagerError
+async def _jupyter(args: argparse.Namespace, engine: Engine, row: dict[str, Any], inst: Instance) -> None:
+    """The Jupyter server the app started here: running (on which port, its URL through a local tunnel) or not."""
+    from tui.core.errors import CadesError
     from tui.core.state import JUPYTER
 
-    if row["jupyter"] == "-":  # the app never started Jupyter here: the load and memory only, asking nothing
-        metrics = await manager.read_metrics(rctx, connect=True)
-        if metrics is not None:
-            row.update(load1=metrics.load1, mem_used_pct=metrics.mem_used_pct)
-        return
     try:
-        handle = await manager.find_jupyter(rctx)
-    except ManagerError as exc:
+        port = await engine.find_jupyter(inst)
+    except CadesError as exc:
         row["error"] = str(exc)
         return
-    metrics = await manager.read_metrics(rctx)
-    if metrics is not None:
-        row.update(load1=metrics.load1, mem_used_pct=metrics.mem_used_pct)
-    if handle is None:
+    if port is None:
         row["jupyter"] = "stopped"
         return
-    row.update(jupyter="running", remote_port=handle.port)
+    row.update(jupyter="running", remote_port=port)
     local = [t["local_port"] for t in row["tunnels"] if t["purpose"] == JUPYTER and t["listening"]]
     if local:
-        row["url"] = handle.url(local[0]) if args.show_token else masked(handle.public_url(local[0]))
+        url = engine.jupyter_url(inst.id, local[0], with_token=args.show_token)
+        row["url"] = url if args.show_token else masked(url)
     else:
-        row["error"] = row["error"] or f"no tunnel: `{command('open', rctx.instance.name)}`"
+        row["error"] = row["error"] or f"no tunnel: `{command('open', inst.name)}`"
 
 
 def _text_row(r: dict[str, Any]) -> tuple[str, ...]:
@@ -159,11 +164,3 @@ def _traffic(t: dict[str, Any]) -> str:
     import humanize
 
     return f"↓{humanize.naturalsize(t['bytes_in'], gnu=True)} ↑{humanize.naturalsize(t['bytes_out'], gnu=True)}"
-
-
-def _refuse_host_keys(event: Event) -> None:
-    """Status never asks: unknown host keys are refused (and reported on that instance's row)."""
-    from tui.core.events import HostKeyQuestion
-
-    if isinstance(event, HostKeyQuestion):
-        event.refuse()

@@ -29,6 +29,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from tui.core import paths
+from tui.core.errors import BadInput
 
 if TYPE_CHECKING:
     import yaml
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
 ENV_CONFIG = "CADES_TUI_CONFIG"
 
 
-class ConfigError(Exception):
+class ConfigError(BadInput):
     """A bad profile: the message is one line meant for the user."""
 
 

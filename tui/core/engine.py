@@ -11,21 +11,33 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Iterator, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tui.core.api import ApproveFormat, AskDelete, Cancelled, Confirm, EngineFactory, ManagerError
+from tui.core.api import ApproveFormat, AskDelete, Confirm, EngineFactory, Login
 from tui.core.cloud.base import Cloud, CloudError, LaunchSpec
 from tui.core.cloud.signin import Ask
 from tui.core.cluster.deletion import Deletion, Leftover
-from tui.core.cluster.engine import ClusterError
-from tui.core.cluster.errors import ClusterCancelled
-from tui.core.cluster.service import ClusterService
+from tui.core.cluster.errors import ClusterCancelled, ClusterError
+from tui.core.cluster.lifecycle import ClusterLifecycle
 from tui.core.cluster.status import StatusError
 from tui.core.config import Settings
+from tui.core.errors import BadInput, Cancelled, ManagerError
 from tui.core.events import ClusterState, Emit, JupyterState, PipelineFinished, Polled, StopOutcome
 from tui.core.manager import RemoteManager
-from tui.core.models import ClusterSummary, Instance, KernelInfo, TunnelInfo
+from tui.core.models import (
+    ClusterSummary,
+    Flavor,
+    Image,
+    Instance,
+    KernelInfo,
+    Keypair,
+    Network,
+    Quota,
+    TunnelInfo,
+    Volume,
+)
 from tui.core.options import ManagerOptions
 from tui.core.services import RemoteContext, Services, launch_instance
 from tui.core.sshconfig import Report as SshConfigReport
@@ -55,11 +67,11 @@ class CoreEngine:
         self._contexts: dict[str, RemoteContext] = {}
         self._last: Polled | None = None
         self._polls = 0
-        self.cluster = ClusterService(settings, cloud, self.manager, self.context, emit)
+        self.cluster = ClusterLifecycle(settings, cloud, self.manager, self.context, emit)
         self.ssh_configs = SshConfigs(settings, self.services, cloud, emit)
         self._shelving: Shelving | None = None
 
-    # -- the cloud (blocking) -------------------------------------------------------------------------------------
+    # -- the cloud: what there is (blocking) ----------------------------------------------------------------------
     def poll(self, with_flavors: bool, full: bool = False) -> Polled:
         """Instances, quota, volumes (and flavors): emitted as `Polled` and returned.
 
@@ -82,10 +94,76 @@ class CoreEngine:
             self.ssh_config_follow(polled.instances)
         return polled
 
-    def launch(self, spec: LaunchSpec, say: Callable[[str], None]) -> Instance:
-        inst = launch_instance(self.cloud, spec, say)
+    def list_instances(self) -> list[Instance]:
+        return self.cloud.list_instances()
+
+    def get_instance(self, name_or_id: str) -> Instance:
+        return self.cloud.get_instance(name_or_id)
+
+    def list_flavors(self) -> list[Flavor]:
+        return self.cloud.list_flavors()
+
+    def list_images(self) -> list[Image]:
+        return self.cloud.list_images()
+
+    def list_networks(self) -> list[Network]:
+        return self.cloud.list_networks()
+
+    def list_keypairs(self) -> list[Keypair]:
+        return self.cloud.list_keypairs()
+
+    def list_volumes(self) -> list[Volume]:
+        return self.cloud.list_volumes()
+
+    def get_quota(self) -> Quota:
+        return self.cloud.get_quota()
+
+    def console_log(self, name_or_id: str, lines: int | None = None) -> str:
+        return self.cloud.console_log(name_or_id, lines)
+
+    # -- the cloud: changes (blocking) ----------------------------------------------------------------------------
+    def launch(self, spec: LaunchSpec, say: Callable[[str], None], wait: bool = True) -> Instance:
+        inst = launch_instance(self.cloud, spec, say, wait=wait)
         self.ssh_config_follow()
         return inst
+
+    def start(self, name_or_id: str, wait: bool = True) -> Instance:
+        inst = self.cloud.start(name_or_id, wait)
+        self.ssh_config_follow()  # an address may change with the power state
+        return inst
+
+    def stop(self, name_or_id: str, wait: bool = True) -> Instance:
+        inst = self.cloud.stop(name_or_id, wait)
+        self.ssh_config_follow()
+        return inst
+
+    def reboot(self, name_or_id: str, wait: bool = True) -> Instance:
+        return self.cloud.reboot(name_or_id, wait)
+
+    def resize(self, name_or_id: str, flavor: str, wait: bool = True) -> Instance:
+        return self.cloud.resize(name_or_id, flavor, wait)
+
+    def confirm_resize(self, name_or_id: str) -> Instance:
+        return self.cloud.confirm_resize(name_or_id)
+
+    def revert_resize(self, name_or_id: str) -> Instance:
+        return self.cloud.revert_resize(name_or_id)
+
+    def import_keypair(self, name: str, public_key: str) -> Keypair:
+        return self.cloud.import_keypair(name, public_key)
+
+    def create_volume(self, name: str, size_gb: int) -> Volume:
+        return self.cloud.create_volume(name, size_gb)
+
+    def attach_volume(self, server: str, volume: str) -> Volume:
+        return self.cloud.attach_volume(server, volume)
+
+    def detach_volume(self, volume: str) -> Volume:
+        return self.cloud.detach_volume(volume)
+
+    def delete_volume(self, volume: str) -> None:
+        self.cloud.delete_volume(volume)
+
 
     # -- one instance over SSH -------------------------------------------------------------------------------------
     async def context(self, inst: Instance) -> RemoteContext:
@@ -101,17 +179,31 @@ class CoreEngine:
                 self.emit(unpinned)
         return ctx
 
+    async def login(self, inst: Instance) -> Login:
+        ctx = await self.context(inst)
+        return Login(ctx.target.describe(), ctx.pinned is not None, ctx.target.key_path)
+
     async def connect(self, inst: Instance) -> None:
         await self.manager.connect(await self.context(inst))
 
     async def run_setup(self, inst: Instance, approve_format: ApproveFormat | None = None) -> PipelineFinished:
         return await self.manager.run_setup(await self.context(inst), approve_format=approve_format)
 
-    async def start_jupyter(self, inst: Instance) -> JupyterState:
-        return await self.manager.start_jupyter(await self.context(inst))
+    async def start_jupyter(self, inst: Instance, local_port: int | None = None) -> JupyterState:
+        return await self.manager.start_jupyter(await self.context(inst), local_port)
 
     async def stop_jupyter(self, inst: Instance, force: bool = False) -> StopOutcome:
         return await self.manager.stop_jupyter(await self.context(inst), force=force)
+
+    async def find_jupyter(self, inst: Instance) -> int | None:
+        handle = await self.manager.find_jupyter(await self.context(inst))
+        return None if handle is None else handle.port
+
+    def jupyter_url(self, instance_id: str, local_port: int, with_token: bool = False) -> str:
+        handle = self.manager.server(instance_id)
+        if handle is None:
+            return ""
+        return handle.url(local_port) if with_token else handle.public_url(local_port)
 
     async def follow_log(self, inst: Instance) -> None:
         await self.manager.follow_log(await self.context(inst))
@@ -119,11 +211,14 @@ class CoreEngine:
     async def unfollow_log(self, instance_id: str) -> None:
         await self.manager.unfollow_log(instance_id)
 
+    async def jupyter_log(self, inst: Instance, lines: int = 200) -> list[str]:
+        return await self.manager.read_log(await self.context(inst), lines)
+
     async def kernels(self, inst: Instance) -> list[KernelInfo]:
         return await self.manager.kernels(await self.context(inst))
 
-    async def open_tunnel(self, inst: Instance) -> JupyterState:
-        return await self.manager.open_tunnel(await self.context(inst))
+    async def open_tunnel(self, inst: Instance, local_port: int | None = None, strict: bool = False) -> JupyterState:
+        return await self.manager.open_tunnel(await self.context(inst), local_port, strict)
 
     async def close_tunnel(self, instance_id: str, purpose: str = "jupyter") -> None:
         await self.manager.close_tunnel(instance_id, purpose)
@@ -136,9 +231,20 @@ class CoreEngine:
             url = self.manager.token_url(inst.id)
         return url
 
-    async def shell_argv(self, inst: Instance) -> list[str]:
-        """OpenSSH's command line for an interactive shell, after the host key is settled (pinned or asked); without
-        `ssh` on PATH, the built-in client's (`cades-tui ssh ID` in a child process, same profile and cloud)."""
+    def tunnels(self) -> list[TunnelInfo]:
+        return self.manager.tunnels()
+
+    def snooze(self, instance_id: str) -> datetime:
+        return self.manager.snooze(instance_id)
+
+    def saved_state(self) -> AppState:
+        return self.manager.state
+
+    # -- a shell on an instance --------------------------------------------------------------------------------
+    async def shell_argv(self, inst: Instance, command: str | None = None) -> list[str]:
+        """OpenSSH's command line for an interactive shell (or `command`), after the host key is settled (pinned or
+        asked); without `ssh` on PATH, the built-in client's (`cades-tui ssh ID` in a child process, same profile
+        and cloud)."""
         import shutil
 
         from tui.core.remote.connection import openssh_argv
@@ -148,40 +254,59 @@ class CoreEngine:
         await self.manager.connect(ctx)
         if shutil.which("ssh") is None:
             return builtin_client_argv(self.settings, inst.id)
-        return openssh_argv(ctx.target, tty=True)
+        return openssh_argv(ctx.target, command, tty=True if command is None else None)
 
-    def tunnels(self) -> list[TunnelInfo]:
-        return self.manager.tunnels()
+    async def ssh_session(self, inst: Instance, command: str | None = None) -> int:
+        """A session of the built-in SSH client on the verified connection: a PTY on a terminal (raw mode), plain
+        pipes otherwise; the remote exit status, logged like OpenSSH's runs."""
+        import time
 
-    def snooze(self, instance_id: str) -> datetime:
-        return self.manager.snooze(instance_id)
+        from tui.core.remote.interactive import interactive_session
+
+        ctx = await self.context(inst)
+        conn = await self.manager.connection(ctx)
+        started, t0 = datetime.now(UTC), time.monotonic()
+        code = await interactive_session(conn, command)
+        self.record_command(inst, command or "(interactive shell)", code, time.monotonic() - t0, started)
+        return code
+
+    def record_command(self, inst: Instance, command: str, code: int, seconds: float, started: datetime) -> None:
+        self.services.command_log(inst).record(command, code, seconds, started)
+
+    def command_history(self, inst: Instance) -> tuple[str, Path]:
+        """The commands run on the instance (secrets masked) as text, and the log's file."""
+        log = self.services.command_log(inst)
+        return log.read(), log.path
 
     # -- a Dask cluster headed by an instance --------------------------------------------------------------------
-    async def cluster_create(self, head: Instance, workers: int | None = None, flavor: str = "") -> ClusterSummary:
+    async def cluster_create(self, head: Instance | str, workers: int | None = None, flavor: str = "", *,
+                             head_worker: bool | None = None, dashboard: bool | None = None) -> ClusterSummary:
         async with self.ssh_configs.after():
             with _as_manager_error():
-                return await self.cluster.create(head.id, workers, flavor)
+                return await self.cluster.create(_ref(head), workers, flavor, head_worker, dashboard)
 
-    async def cluster_scale(self, head: Instance, n: int, confirm: Confirm | None = None) -> ClusterSummary:
+    async def cluster_scale(self, head: Instance | str, n: int, confirm: Confirm | None = None, flavor: str = "", *,
+                            dashboard: bool | None = None) -> ClusterSummary:
         async with self.ssh_configs.after():
             with _as_manager_error():
-                return await self.cluster.scale(head.id, n, confirm)
+                return await self.cluster.scale(_ref(head), n, confirm, flavor, dashboard=dashboard)
 
-    async def cluster_status(self, head: Instance) -> ClusterState:
-        return await self.cluster.status(head)
-
-    async def cluster_dashboard(self, head: Instance) -> str:
+    async def cluster_status(self, head: Instance | str) -> ClusterState:
         with _as_manager_error():
-            return await self.cluster.dashboard(head.id)
+            return await self.cluster.status(head)
 
-    async def cluster_delete(self, head: Instance, confirm: Confirm | None = None) -> list[str]:
+    async def cluster_dashboard(self, head: Instance | str) -> str:
+        with _as_manager_error():
+            return await self.cluster.dashboard(_ref(head))
+
+    async def cluster_delete(self, head: Instance | str, confirm: Confirm | None = None) -> list[str]:
         async with self.ssh_configs.after():
             with _as_manager_error():
-                return await self.cluster.delete(head.id, confirm)
+                return await self.cluster.delete(_ref(head), confirm)
 
     async def delete_instance(self, inst: Instance, ask: AskDelete | None, delete_volumes: bool = False) -> Deletion:
         """Delete an instance and what goes with it: the Dask cluster it heads (workers, their volumes, the group,
-        the tunnels). `ask` sees the facts first (None from it: cancelled, ManagerError)."""
+        the tunnels). `ask` sees the facts first (None from it: cancelled, `Cancelled`)."""
         async with self.ssh_configs.after():
             with _as_manager_error():
                 plan = await self.cluster.delete_instance(inst.id, ask, delete_volumes)
@@ -237,14 +362,14 @@ class CoreEngine:
         return None if model is None else report(model, list(instances))
 
     # -- all instances ---------------------------------------------------------------------------------------------
-    async def refresh(self, instances: Sequence[Instance]) -> None:
-        """Per-instance signals: load and memory of every ACTIVE instance that answers SSH with a pinned or known
-        host key (never a question) — over the connections already open, and a few quiet new logins per round."""
+    async def refresh(self, instances: Sequence[Instance], new_logins: int = QUIET_LOGINS_PER_ROUND) -> None:
+        """Per-instance signals (`RemoteManager.refresh`): every ACTIVE instance that answers SSH with a pinned or
+        known host key (never a question) — over the connections already open, and `new_logins` quiet new logins."""
         active = [i for i in instances if i.status == "ACTIVE"]
         pool, logins = self.manager.pool, self.manager.connections
         connected = [i for i in active if pool.is_connected(i.id)]
         new = [i for i in active if not pool.is_connected(i.id) and logins.may_try_quietly(i.id)]
-        await asyncio.gather(*(self._refresh(i) for i in [*connected, *new[:QUIET_LOGINS_PER_ROUND]]))
+        await asyncio.gather(*(self._refresh(i) for i in [*connected, *new[:new_logins]]))
 
     async def _refresh(self, inst: Instance) -> None:
         try:
@@ -321,13 +446,20 @@ class CoreEngine:
 
 @contextlib.contextmanager
 def _as_manager_error() -> Iterator[None]:
-    """Cluster and cloud failures reach the UI as ManagerError (one line: the message and the hint)."""
+    """Cluster and cloud failures reach the front ends as ManagerError (one line: the message and the hint); bad
+    input stays `BadInput` (the CLI's exit 2)."""
     try:
         yield
+    except BadInput:
+        raise
     except ClusterCancelled as exc:
         raise Cancelled(str(exc)) from exc
     except (ClusterError, CloudError, StatusError) as exc:
         raise ManagerError(str(exc)) from exc
+
+
+def _ref(head: Instance | str) -> str:
+    return head if isinstance(head, str) else head.id
 
 
 def open_cloud(settings: Settings, ask: Ask | None = None) -> Cloud:

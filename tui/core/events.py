@@ -281,6 +281,7 @@ class ClusterState:
     problem: str = ""
     at: float = field(default_factory=time.time)
     absent: tuple[AbsentWorker, ...] = ()  # workers it should have that the scheduler does not list
+    scheduler: str = ""  # the scheduler's address on record on the head ("" when none)
 
     @property
     def instance_id(self) -> str:

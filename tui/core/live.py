@@ -7,8 +7,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
+from tui.core import events
 from tui.core.events import (
-    SIGNALS,
     ConnectionState,
     Event,
     JupyterState,
@@ -51,7 +51,7 @@ class InstanceLive:
     def signal_fields(self) -> dict[str, Any]:
         """Every field of every per-instance signal, None when not known yet (e.g. for `status --json`)."""
         out: dict[str, Any] = {}
-        for kind in SIGNALS:
+        for kind in events.SIGNALS:
             value = self.signal(kind)
             for f in fields(kind):
                 if f.name != "instance_id":
@@ -164,7 +164,7 @@ def _fold(x: InstanceLive, event: Any) -> InstanceLive:
         if isinstance(inner, PipelineFinished):
             return replace(x, setup="done" if inner.ok else "failed")
         return x
-    if isinstance(event, SIGNALS):
+    if isinstance(event, events.SIGNALS):
         return replace(x, signals=(*(s for s in x.signals if type(s) is not type(event)), event))
     return x
 

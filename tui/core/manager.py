@@ -25,8 +25,8 @@ from datetime import datetime
 
 import asyncssh
 
-from tui.core.api import ManagerError
 from tui.core.config import Settings
+from tui.core.errors import ManagerError
 from tui.core.events import Emit, JupyterState, Metrics, SetupProgress, StopOutcome
 from tui.core.guide import PipelineFinished, SetupRunner, SSHExecutor
 from tui.core.guide.steps import ApproveFormat
@@ -46,9 +46,10 @@ from tui.core.tunnels import Tunnels
 
 
 class RemoteManager:
-    """The facade: each public method is the one the app and the CLI call; the work is done by its parts —
+    """The facade the engine (`tui.core.engine.CoreEngine`) calls; the work is done by its parts —
     `connections` (logins, locks, command logs), `jupyter` (the server's lifecycle over `servers`), `logs` (live
-    log followers), `idle` (idle checks) — and the tunnels' bookkeeping (`tui.core.tunnels`)."""
+    log followers), `idle` (idle checks) — and the tunnels' bookkeeping (`tui.core.tunnels`). A method that only
+    hands over to a part has no docstring: the part's says what it does."""
 
     def __init__(
         self,
@@ -58,7 +59,6 @@ class RemoteManager:
         emit: Emit,
         options: ManagerOptions | None = None,
     ) -> None:
-        self.settings = settings
         self.services = services
         self.state = state
         self.emit = emit
@@ -87,7 +87,6 @@ class RemoteManager:
         return self.servers.jupyter_spec()
 
     def token_url(self, instance_id: str) -> str | None:
-        """The tokenized URL through the open tunnel (memory only: show it, never store or log it)."""
         return self.servers.token_url(instance_id)
 
     def tunnel_info(self, instance_id: str, purpose: str = JUPYTER) -> TunnelInfo | None:
@@ -97,7 +96,6 @@ class RemoteManager:
         return self._tunnels.all()
 
     def server(self, instance_id: str) -> ServerHandle | None:
-        """The running server found or started in this session (None when unknown or stopped)."""
         return self.servers.get(instance_id)
 
     # -- setup (issue 4) -------------------------------------------------------------------------------
@@ -127,22 +125,15 @@ class RemoteManager:
     # -- Jupyter ---------------------------------------------------------------------------------------
 
     async def start_jupyter(self, ctx: RemoteContext, local_port: int | None = None) -> JupyterState:
-        """Start Jupyter in a detached screen/tmux session (or adopt the one already running), open the
-        tunnel, and return once the server answers through it."""
         return await self.jupyter.start(ctx, local_port)
 
     async def stop_jupyter(self, ctx: RemoteContext, force: bool = False) -> StopOutcome:
-        """Stop the server and verify it is gone; close its tunnel and forget it. With busy kernels and not
-        `force`: stop nothing and return them (`StopOutcome(stopped=False, busy=...)`), or, when the kernels cannot
-        be listed, why (`unknown`)."""
         return await self.jupyter.stop(ctx, force)
 
     async def find_jupyter(self, ctx: RemoteContext) -> ServerHandle | None:
-        """The running server on the instance (token re-read from the VM, kept in memory), or None."""
         return await self.servers.find(ctx)
 
     async def kernels(self, ctx: RemoteContext) -> list[KernelInfo]:
-        """The server's kernels (busy or idle); [] when no server runs."""
         return await self.servers.kernels(ctx)
 
     # -- tunnels ---------------------------------------------------------------------------------------
@@ -150,10 +141,6 @@ class RemoteManager:
     async def open_tunnel(
         self, ctx: RemoteContext, local_port: int | None = None, strict: bool = False
     ) -> JupyterState:
-        """A tunnel 127.0.0.1:local → the server's actual port, verified by a request through it.
-
-        `local_port` None: the profile's port when free, else any free one. `strict`: exactly `local_port`
-        (ManagerError naming the process that holds it)."""
         return await self.jupyter.open_tunnel(ctx, local_port, strict)
 
     async def close_tunnel(self, instance_id: str, purpose: str = JUPYTER) -> None:
@@ -198,10 +185,6 @@ class RemoteManager:
         return metrics
 
     async def follow_jupyter(self, ctx: RemoteContext) -> int | None:
-        """Keep the Jupyter tunnel pointed at the server: when it no longer answers where the tunnel forwards to
-        (restarted, moved to another port), the tunnel follows it, or turns DOWN ("Jupyter moved/stopped") when
-        none runs. Over the pooled connection only (never logs in); skipped while the instance is busy. The port
-        the tunnel forwards to, or None."""
         return await self.jupyter.follow(ctx)
 
     async def forget_instance(self, instance_id: str) -> None:
@@ -215,32 +198,23 @@ class RemoteManager:
     # -- live log --------------------------------------------------------------------------------------
 
     async def follow_log(self, ctx: RemoteContext) -> None:
-        """Stream the server log as `LogLines` (the last `log_history` lines first) until `unfollow_log`;
-        re-follows after a dropped connection."""
         await self.logs.follow(ctx)
 
     async def unfollow_log(self, instance_id: str) -> None:
         await self.logs.unfollow(instance_id)
 
     async def read_log(self, ctx: RemoteContext, lines: int = 200) -> list[str]:
-        """The last `lines` lines of the server log (cleaned, tokens redacted)."""
         return await self.servers.read_log(ctx, lines)
 
     # -- reattach and idle -----------------------------------------------------------------------------
 
     async def reattach_all(self, contexts: Iterable[RemoteContext]) -> list[str]:
-        """On app start: find the servers recorded in the state on these instances (tokens re-read from the
-        VMs), report them, and re-open the tunnels that were open when `settings.jupyter.auto_reopen_tunnels`.
-        Returns the ids of instances with a running server; failures are reported as events."""
         return await self.jupyter.reattach_all(contexts)
 
     async def check_idle(self, ctx: RemoteContext, now: datetime | None = None) -> IdleReport:
-        """VM uptime and Jupyter activity (kernels and terminals, not UI polling); emits `IdleNudge` past the
-        profile's thresholds unless snoozed. A busy kernel counts as activity."""
         return await self.idle.check(ctx, now)
 
     def snooze(self, instance_id: str, hours: float = 24.0, now: datetime | None = None) -> datetime:
-        """Quiet the instance's idle nudges for `hours` (kept in the state file)."""
         return self.idle.snooze(instance_id, hours, now)
 
     # -- shutdown --------------------------------------------------------------------------------------

@@ -128,4 +128,5 @@ class Shelving:
         if (head.id, DASHBOARD) not in self.manager.state.tunnels and not any(
                 i.name.startswith(f"{head.name}-w") for i in instances):
             return []
-        return await self.cluster.reattach([head, *[i for i in instances if i.id != head.id]])
+        names: list[str] = await self.cluster.reattach([head, *[i for i in instances if i.id != head.id]])
+        return names

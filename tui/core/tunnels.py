@@ -22,8 +22,8 @@ from typing import Any
 
 import asyncssh
 
-from tui.core.api import ManagerError
 from tui.core.config import Settings
+from tui.core.errors import ManagerError
 from tui.core.events import Emit, TunnelChanged, TunnelClosed, TunnelTraffic
 from tui.core.models import TunnelInfo, TunnelState
 from tui.core.remote.connection import ConnectionPool, RemoteError, connect

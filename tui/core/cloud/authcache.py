@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from tui.core import paths
+from tui.core.errors import Refused
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +107,7 @@ def identity(auth: Mapping[str, Any], region: str | None, interface: str | None)
     return out | {"region": region or "", "interface": interface or ""}
 
 
-class Untrusted(Exception):
+class Untrusted(Refused):
     """The cache file is not the user's own private file: it is not read."""
 
 

@@ -10,10 +10,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from tui.core.errors import BadInput, CadesError, Missing, Refused, RetryLater, Unreachable
 from tui.core.models import Flavor, Image, Instance, Keypair, Network, Quota, Volume
 
 
-class CloudError(Exception):
+class CloudError(CadesError):
     """Any failure talking to the cloud: a message for the user and what to do about it."""
 
     def __init__(self, message: str, hint: str = "", status: int | None = None) -> None:
@@ -26,31 +27,31 @@ class CloudError(Exception):
         return f"{self.message} — {self.hint}" if self.hint else self.message
 
 
-class AuthError(CloudError):
+class AuthError(CloudError, Refused):
     """Bad or expired credentials (401)."""
 
 
-class CloudUnreachable(CloudError):
+class CloudUnreachable(CloudError, Unreachable):
     """The API cannot be reached (connection refused, DNS, timeout)."""
 
 
-class NotFound(CloudError):
+class NotFound(CloudError, Missing):
     """No such instance/flavor/image/volume/key pair."""
 
 
-class QuotaExceeded(CloudError):
+class QuotaExceeded(CloudError, Refused):
     """The project's quota does not allow it (403/413 from Nova or Cinder)."""
 
 
-class Conflict(CloudError):
+class Conflict(CloudError, Refused):
     """The resource is in the wrong state for the action (409)."""
 
 
-class RateLimited(CloudError):
+class RateLimited(CloudError, RetryLater):
     """429 Too Many Requests."""
 
 
-class InvalidInput(CloudError):
+class InvalidInput(CloudError, BadInput):
     """Refused before any API call: a bad name, size, flavor..."""
 
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from tui.core.errors import CadesError, Declined, Refused, RetryLater
 
-class ClusterError(Exception):
+
+class ClusterError(CadesError):
     def __init__(self, message: str, hint: str = "") -> None:
         super().__init__(message)
         self.message = message
@@ -16,11 +18,11 @@ class ClusterError(Exception):
         return f"{self.message} ({self.hint})" if self.hint else self.message
 
 
-class ClusterCancelled(ClusterError):
+class ClusterCancelled(ClusterError, Declined):
     """The user declined the confirmation: nothing changed (not a failure)."""
 
 
-class PortTaken(ClusterError):
+class PortTaken(ClusterError, Refused):
     """The scheduler's (or dashboard's) port on the head is used by another process."""
 
 
@@ -32,7 +34,7 @@ class VersionMismatch(ClusterError):
     """A worker's Python or packages differ from the head's and could not be made equal."""
 
 
-class StartTimeout(ClusterError):
+class StartTimeout(ClusterError, RetryLater):
     """Not every worker connected to the scheduler in time."""
 
 

@@ -55,7 +55,7 @@ class Manifest:
 
 
 async def read_manifest(head: Instance, connect: ConnectFor) -> Manifest | None:
-    """The cluster the head remembers (None when it has none): build a DaskCluster from it to re-attach."""
+    """The cluster the head remembers (None when it has none): build a DaskOverSSH from it to re-attach."""
     conn = await connect(head)
     res = await run(conn, f"cat {remote_path(MANIFEST)}")
     if res.exit_status != 0:

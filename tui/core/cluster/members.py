@@ -1,4 +1,4 @@
-"""A Dask cluster's instances one at a time, for `DaskCluster`: the head (its Python and dask, the cluster's CA,
+"""A Dask cluster's instances one at a time, for `DaskOverSSH`: the head (its Python and dask, the cluster's CA,
 free ports, the scheduler's session) and each worker (versions matched to the head's, TLS files, its session).
 
 `Members` keeps what they share: the config, the CA and the head's probe (read once per run), and which

@@ -7,10 +7,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 
-from tui.core.api import ManagerError
 from tui.core.cloud.base import CloudError
 from tui.core.cluster.errors import ClusterError
 from tui.core.cluster.workers import members
+from tui.core.errors import ManagerError
 from tui.core.models import AbsentWorker, ClusterStatus, Instance
 
 SESSION_CHECK_S = 10.0

@@ -1,4 +1,4 @@
-"""One remote command at a time on a cluster member, over the SSH connection the engine was given: run it, write
+"""One remote command at a time on a cluster member, over the SSH connection DaskOverSSH was given: run it, write
 a file, read the Python environment. SSH failures and timeouts raise `ClusterError`."""
 
 from __future__ import annotations

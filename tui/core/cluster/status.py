@@ -14,6 +14,7 @@ import re
 from typing import Any
 
 from tui.core.cluster.commands import IDENTITY_ROUTE
+from tui.core.errors import RetryLater
 from tui.core.jupyter.http import NoReply, Opener, request
 from tui.core.models import ClusterStatus, WorkerRow
 
@@ -24,7 +25,7 @@ IDENTITY_PATH = "/json/identity.json"  # answers HTTP 500 while workers compute:
 _PROCESSING_STATES = ("executing", "ready", "constrained", "long-running", "waiting", "fetch", "flight")
 
 
-class StatusError(Exception):
+class StatusError(RetryLater):
     """The scheduler's dashboard did not answer (not running yet, or gone) or answered nonsense."""
 
 

@@ -16,13 +16,13 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Protocol
 
-from tui.core.api import ManagerError
 from tui.core.cloud.base import CloudError, Conflict, NotFound
 from tui.core.cluster.deletion import Deletion, Leftover, cluster_delete_text, volumes_of
 from tui.core.cluster.errors import ClusterCancelled, ClusterError
 from tui.core.cluster.manifest import read_manifest
 from tui.core.cluster.plan import WORKER_NAME, worker_numbers
 from tui.core.cluster.workers import SG_PREFIX, number, security_group_name
+from tui.core.errors import ManagerError
 from tui.core.events import ClusterProgress, ClusterState, Emit
 from tui.core.hints import command
 from tui.core.models import Instance, Volume
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     import asyncssh
 
     from tui.core.cloud.base import Cloud
-    from tui.core.cluster.engine import DaskCluster, Manifest
+    from tui.core.cluster.dask_ssh import DaskOverSSH, Manifest
     from tui.core.manager import RemoteManager
     from tui.core.services import RemoteContext
 
@@ -68,7 +68,7 @@ def find_leftovers(instances: Sequence[Instance], volumes: Sequence[Volume], gro
 
 
 class TeardownHost(Protocol):
-    """What `Teardown` uses of its `ClusterService` (a protocol, so this module does not import the service back)."""
+    """What `Teardown` uses of its `ClusterLifecycle` (a protocol: this module does not import it back)."""
 
     cloud: Cloud
     manager: RemoteManager
@@ -80,11 +80,11 @@ class TeardownHost(Protocol):
     async def status(self, head_ref: str | Instance) -> ClusterState: ...
     def forget_cluster(self, head_id: str) -> None: ...
     async def cluster_of(self, head: Instance, manifest: Manifest | None = None,
-                         instances: Sequence[Instance] | None = None) -> DaskCluster: ...
+                         instances: Sequence[Instance] | None = None) -> DaskOverSSH: ...
 
 
 class Teardown:
-    """The deletes of a `ClusterService` (its cloud, manager and events). See the module docstring."""
+    """The deletes of a `ClusterLifecycle` (its cloud, manager and events). See the module docstring."""
 
     def __init__(self, service: TeardownHost) -> None:
         self.s = service

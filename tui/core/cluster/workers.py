@@ -13,12 +13,11 @@ from dataclasses import replace
 
 import asyncssh
 
-from tui.core.api import ManagerError
 from tui.core.cloud.base import Cloud, CloudError, Conflict, LaunchSpec
 from tui.core.cluster.plan import plan_workers, worker_numbers, worker_prefix
+from tui.core.errors import ManagerError, Unreachable
 from tui.core.events import ClusterPhase
 from tui.core.models import Instance
-from tui.core.remote.connection import Unreachable
 from tui.core.services import launch_instance
 
 SG_PREFIX = "cades-dask-"
@@ -144,7 +143,7 @@ class WorkerInstances:
                     await self._connect(w)
                     return None
                 except (ManagerError, CloudError) as exc:
-                    retry = isinstance(exc.__cause__, Unreachable) or isinstance(exc, Conflict)
+                    retry = isinstance(exc, Unreachable | Conflict)  # a fresh VM: sshd not up, not ACTIVE
                     if not retry or time.monotonic() > deadline:
                         return f"{w.name}: {exc}"
                     await asyncio.sleep(self.poll_s)

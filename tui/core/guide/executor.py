@@ -15,7 +15,7 @@ import asyncssh
 
 from tui.core.guide import vmlock
 from tui.core.remote.commands import CommandLog, CommandResult, LineSink, stream
-from tui.core.remote.connection import ConnectionDropped, ConnectionPool, RemoteError, SSHTarget, Unreachable
+from tui.core.remote.connection import ConnectionDropped, ConnectionPool, RemoteError, SSHTarget, SSHUnreachable
 
 
 class Executor(Protocol):
@@ -78,7 +78,7 @@ class SSHExecutor:
             return
         try:
             await self.pool.get(self.key, self.target)
-        except (Unreachable, ConnectionDropped):
+        except (SSHUnreachable, ConnectionDropped):
             if timeout <= 0:
                 raise
             await self.pool.reconnect(self.key, timeout, self.target)

@@ -13,7 +13,7 @@ from tui.core.guide.settings import SetupSpec
 from tui.core.guide.steps import ApproveFormat, SetupContext, Step, StepFailed, default_steps
 from tui.core.models import StepResult, StepStatus
 from tui.core.remote.commands import TAIL_LINES
-from tui.core.remote.connection import ConnectionDropped, RemoteError, Unreachable
+from tui.core.remote.connection import ConnectionDropped, RemoteError, SSHUnreachable
 from tui.core.tasks import spawn
 
 MAX_RESUMES = 3
@@ -105,7 +105,7 @@ class SetupRunner:
                     ), None
                 await step.apply(self.ctx)
                 return StepResult(step.name, StepStatus.DONE, time.monotonic() - t0, output_tail=tuple(tail)), None
-            except (ConnectionDropped, Unreachable) as exc:
+            except (ConnectionDropped, SSHUnreachable) as exc:
                 if step.name == "ssh" or attempt >= MAX_RESUMES:
                     return self._failed(step, t0, tail, exc), exc
                 attempt += 1

@@ -13,6 +13,7 @@ import shlex
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from tui.core.errors import CadesError
 from tui.core.guide.executor import Executor
 from tui.core.guide.settings import InstallMethod, SetupSpec, VolumeSpec
 from tui.core.remote.commands import CommandResult, LineSink, quote_args
@@ -23,7 +24,7 @@ CONFIG_FILE = "~/.jupyter/jupyter_server_config.json"
 _DIST_NAME_RE = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 
 
-class StepFailed(Exception):
+class StepFailed(CadesError):
     """A step's command failed; `result` holds its exit status and last output lines."""
 
     def __init__(self, message: str, result: CommandResult | None = None) -> None:

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import asyncssh
 
-from tui.core.api import ManagerError
+from tui.core.errors import ManagerError
 from tui.core.jupyter.logparse import redact
 from tui.core.jupyter.servers import FAILURES
 from tui.core.models import TunnelState

@@ -16,6 +16,8 @@ from typing import Any, Protocol
 
 import asyncssh
 
+from tui.core.errors import Unreachable
+
 
 class _Reader(Protocol):
     async def read(self, n: int = -1) -> bytes: ...
@@ -31,7 +33,7 @@ Opener = Callable[[], Awaitable[tuple[_Reader, _Writer]]]
 MAX_BODY = 16 * 1024 * 1024
 
 
-class NoReply(Exception):
+class NoReply(Unreachable):
     """No HTTP response (connection refused, timeout, malformed reply)."""
 
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from tui.core.api import ManagerError
 from tui.core.config import Settings
+from tui.core.errors import ManagerError
 from tui.core.events import Emit, IdleNudge
 from tui.core.jupyter import idle
 from tui.core.jupyter.servers import FAILURES, JupyterServers

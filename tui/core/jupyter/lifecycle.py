@@ -17,8 +17,8 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from tui.core.api import ManagerError
 from tui.core.config import Settings
+from tui.core.errors import ManagerError
 from tui.core.events import Emit, JupyterState, StopOutcome
 from tui.core.hints import command
 from tui.core.jupyter import http
@@ -127,8 +127,10 @@ class JupyterLifecycle:
 
     async def open_tunnel(self, ctx: RemoteContext, local_port: int | None = None,
                           strict: bool = False) -> JupyterState:
-        """A tunnel 127.0.0.1:local → the server's actual port, verified by a request through it (see
-        `RemoteManager.open_tunnel`)."""
+        """A tunnel 127.0.0.1:local → the server's actual port, verified by a request through it.
+
+        `local_port` None: the profile's port when free, else any free one. `strict`: exactly `local_port`
+        (ManagerError naming the process that holds it)."""
         iid = ctx.instance.id
         async with self.connections.lock(iid):
             handle = await self.servers.find(ctx)
@@ -138,8 +140,10 @@ class JupyterLifecycle:
             return await self._open_tunnel(ctx, handle, local_port, strict)
 
     async def follow(self, ctx: RemoteContext, hold: bool = False) -> int | None:
-        """Keep the Jupyter tunnel pointed at the server (see `RemoteManager.follow_jupyter` and
-        tui.core.jupyter.follow): the port the tunnel forwards to, or None. `hold`: the server's process ended —
+        """Keep the Jupyter tunnel pointed at the server (tui.core.jupyter.follow): when it no longer answers where
+        the tunnel forwards to (restarted, moved to another port), the tunnel follows it, or turns DOWN ("Jupyter
+        moved/stopped") when none runs. Over the pooled connection only (never logs in). The port the tunnel
+        forwards to, or None. `hold`: the server's process ended —
         nothing is forwarded until the server is found (the instance's lock waited for, a failing look retried);
         else the check is skipped while the instance is busy or not connected."""
         iid = ctx.instance.id
@@ -207,8 +211,9 @@ class JupyterLifecycle:
             return True
 
     async def reattach_all(self, contexts: Iterable[RemoteContext]) -> list[str]:
-        """On app start: the servers recorded in the state found again, reported, their tunnels re-opened (see
-        `RemoteManager.reattach_all`). The ids of instances with a running server."""
+        """On app start: find the servers recorded in the state on these instances (tokens re-read from the VMs),
+        report them, and re-open the tunnels that were open when `settings.jupyter.auto_reopen_tunnels`. The ids
+        of instances with a running server; failures are reported as events."""
         known = [c for c in contexts if c.instance.id in self.state.servers]
         found = await asyncio.gather(*(self._reattach(c) for c in known))
         return [c.instance.id for c, ok in zip(known, found, strict=True) if ok]

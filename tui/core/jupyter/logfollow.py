@@ -13,10 +13,9 @@ from typing import TYPE_CHECKING
 
 import asyncssh
 
-from tui.core.api import ManagerError
+from tui.core.errors import ManagerError, RetryLater
 from tui.core.events import Emit, LogLines
 from tui.core.jupyter.logtail import LogTail
-from tui.core.remote.connection import ConnectionDropped, Unreachable
 from tui.core.remote.pool import InstanceConnections
 from tui.core.services import RemoteContext
 from tui.core.state import AppState
@@ -65,7 +64,7 @@ class LogFollower:
             try:
                 conn = await self.connections.conn(ctx)
             except ManagerError as exc:
-                if not isinstance(exc.__cause__, Unreachable | ConnectionDropped):
+                if not isinstance(exc, RetryLater):
                     raise  # host key or authentication: final — the follower ends, and says so
             else:
                 tail = LogTail(conn, logfile, history=history)

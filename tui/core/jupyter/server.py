@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 import asyncssh
 
 from tui.core.config import DEFAULTS
+from tui.core.errors import CadesError
 from tui.core.jupyter import http, startlock
 from tui.core.jupyter.logparse import ServerAnnouncement, clean_line, last_words, scan, url_without_token
 from tui.core.jupyter.logtail import LogTail
@@ -44,7 +45,7 @@ RUNTIME_DIR = '"${JUPYTER_RUNTIME_DIR:-${XDG_DATA_HOME:-$HOME/.local/share}/jupy
 _SEP = "\x1e"
 
 
-class JupyterError(Exception):
+class JupyterError(CadesError):
     """The server could not be started, found, queried or stopped."""
 
 

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING
 
 import asyncssh
 
-from tui.core.api import ManagerError
 from tui.core.config import Settings
+from tui.core.errors import ManagerError
 from tui.core.events import Emit, JupyterState
 from tui.core.jupyter.logparse import redact
 from tui.core.jupyter.reattach import control_for, reattach, record_for

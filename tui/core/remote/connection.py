@@ -19,6 +19,7 @@ from typing import Any
 import asyncssh
 
 from tui.core import paths
+from tui.core.errors import CadesError, Refused, RetryLater, Unreachable
 from tui.core.models import Instance
 from tui.core.remote.hostkeys import (
     ConsoleHostKeys,
@@ -46,23 +47,23 @@ CONNECT_TIMEOUT_S = 15.0
 # -- errors -----------------------------------------------------------------------------------------------
 
 
-class RemoteError(Exception):
+class RemoteError(CadesError):
     """Anything that went wrong talking to an instance; `str()` is a message for the user."""
 
 
-class Unreachable(RemoteError):
+class SSHUnreachable(RemoteError, Unreachable):
     """No SSH connection could be made (refused, timed out, no route, handshake failed)."""
 
 
-class AuthFailed(RemoteError):
+class AuthFailed(RemoteError, Refused):
     """The server refused our identity."""
 
 
-class ConnectionDropped(RemoteError):
+class ConnectionDropped(RemoteError, RetryLater):
     """An established connection went away (e.g. during a command)."""
 
 
-class HostKeyError(RemoteError):
+class HostKeyError(RemoteError, Refused):
     """The host key was not accepted."""
 
 
@@ -101,7 +102,7 @@ class HostKeyChanged(HostKeyError):
         )
 
 
-class CommandTimeout(RemoteError):
+class CommandTimeout(RemoteError, RetryLater):
     """A remote command did not finish in time."""
 
 
@@ -188,7 +189,7 @@ async def connect(
     if jump is not None:
         try:
             tunnel = await connect(jump)
-        except (Unreachable, AuthFailed) as exc:  # host key errors already name the jump host
+        except (SSHUnreachable, AuthFailed) as exc:  # host key errors already name the jump host
             raise type(exc)(f"jump host {jump.describe()}: {exc}") from exc
     store = KnownHosts(target.known_hosts)
     verifier = HostKeyVerifier(store, target.host, target.port, target.pinned)
@@ -228,7 +229,7 @@ async def connect(
         ) from None
     except (OSError, asyncssh.Error) as exc:
         _close_quietly(tunnel)
-        raise Unreachable(f"cannot reach {target.describe()}: {_reason(exc)}") from None
+        raise SSHUnreachable(f"cannot reach {target.describe()}: {_reason(exc)}") from None
     verifier.confirmed(conn.get_server_host_key())
     for client in clients:
         client.established = True
@@ -343,7 +344,7 @@ class ConnectionPool:
         while True:
             try:
                 return await self.get(key)
-            except (Unreachable, ConnectionDropped):
+            except (SSHUnreachable, ConnectionDropped):
                 if time.monotonic() + interval >= deadline:
                     raise
                 await asyncio.sleep(interval)

@@ -13,7 +13,7 @@ import time
 
 import asyncssh
 
-from tui.core.api import ManagerError
+from tui.core.errors import ManagerError, NoConnection, RetryLater
 from tui.core.events import ConnectionState, Emit, HostKeyQuestion
 from tui.core.remote.commands import CommandLog
 from tui.core.remote.connection import ConnectionPool, HostKeyUnknown, RemoteError
@@ -63,7 +63,7 @@ class InstanceConnections:
                 except RemoteError as exc:  # a changed host key included: refused, never accepted
                     message = f"could not connect to {ctx.instance.name}: {exc}"
                     self.emit(ConnectionState(iid, "failed", message))
-                    raise ManagerError(message) from exc
+                    raise (NoConnection if isinstance(exc, RetryLater) else ManagerError)(message) from exc
                 self.emit(ConnectionState(iid, "connected"))
                 return conn
 

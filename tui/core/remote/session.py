@@ -16,6 +16,8 @@ from enum import StrEnum
 
 import asyncssh
 
+from tui.core.errors import CadesError
+
 CTRL_C = "\x03"
 
 
@@ -24,7 +26,7 @@ class Multiplexer(StrEnum):
     TMUX = "tmux"
 
 
-class SessionError(Exception):
+class SessionError(CadesError):
     """A remote session command failed."""
 
 

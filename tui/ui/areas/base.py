@@ -20,7 +20,6 @@ if TYPE_CHECKING:
     from tui.core import api
     from tui.core.api import Engine
     from tui.core.cloud import base
-    from tui.core.cloud.base import Cloud
     from tui.core.config import Settings
     from tui.core.live import Fleet
     from tui.core.models import Instance
@@ -101,7 +100,7 @@ class Owner:
         return self.fleet.name(instance_id)
 
     # -- running work --------------------------------------------------------------------------------------------
-    def run_cloud(self, action: str, target: str, call: Callable[[Cloud], Instance | None],
+    def run_cloud(self, action: str, target: str, call: Callable[[Engine], Instance | None],
                   describe: Callable[[Instance | None], str], group: str) -> None:
         """One blocking cloud call in a thread worker, then ActionDone or ActionFailed (an unexpected error is
         the worker's ERROR state: the app's one handler shows it)."""
@@ -110,7 +109,7 @@ class Owner:
 
         def work() -> None:
             try:
-                result = call(engine.cloud)
+                result = call(engine)
             except base.CloudError as exc:
                 self.post_message(msg.ActionFailed(action, target, exc))
             else:

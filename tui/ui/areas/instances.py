@@ -13,7 +13,6 @@ from tui.ui.widgets.format import mb
 
 if TYPE_CHECKING:
     from tui.core.api import Engine
-    from tui.core.cloud.base import Cloud
     from tui.core.cluster.deletion import Deletion
     from tui.core.models import Instance, Quota
     from tui.ui.app import CadesApp
@@ -34,10 +33,10 @@ class Instances(Owner):
             self.notify("Not connected to the cloud yet.", severity="warning")
             return
         self.notify("Reading images, flavors, key pairs and networks…", timeout=2)
-        self._load_launch_choices(self.engine.cloud)
+        self._load_launch_choices(self.engine)
 
     @work(thread=True, group="launch-choices", exclusive=True, exit_on_error=False, name="read launch choices")
-    def _load_launch_choices(self, cloud: Cloud) -> None:
+    def _load_launch_choices(self, cloud: Engine) -> None:
         from tui.core.cloud.base import CloudError
         from tui.core.paths import public_key_files
 
@@ -165,7 +164,7 @@ class Instances(Owner):
 
     @work(group="power-dialog", exclusive=True, exit_on_error=False, name="stop or reboot")
     async def _confirm_then(self, action: str, inst: Instance, title: str, body: str, button: str,
-                            call: Callable[[Cloud], Instance | None]) -> None:
+                            call: Callable[[Engine], Instance | None]) -> None:
         from tui.ui.screens.confirm import Confirm
 
         if await self.app.push_screen_wait(Confirm(title, body, button, danger=True)):
@@ -238,10 +237,10 @@ class Instances(Owner):
     def console(self) -> None:
         inst = self.selected_instance()
         if inst is not None and self.engine is not None:
-            self._load_console(self.engine.cloud, inst)
+            self._load_console(self.engine, inst)
 
     @work(thread=True, group="console", exclusive=True, exit_on_error=False, name="read the console log")
-    def _load_console(self, cloud: Cloud, inst: Instance) -> None:
+    def _load_console(self, cloud: Engine, inst: Instance) -> None:
         from tui.core.cloud.base import CloudError
 
         try:
@@ -257,10 +256,10 @@ class Instances(Owner):
     def details(self) -> None:
         inst = self.selected_instance()
         if inst is not None and self.engine is not None:
-            self._load_details(self.engine.cloud, inst)
+            self._load_details(self.engine, inst)
 
     @work(thread=True, group="details", exclusive=True, exit_on_error=False, name="read instance details")
-    def _load_details(self, cloud: Cloud, inst: Instance) -> None:
+    def _load_details(self, cloud: Engine, inst: Instance) -> None:
         from tui.core.cloud.base import CloudError
 
         try:

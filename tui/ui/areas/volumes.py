@@ -8,7 +8,7 @@ from tui.ui.areas.base import Owner, base, msg, work
 from tui.ui.widgets.format import volume_label
 
 if TYPE_CHECKING:
-    from tui.core.cloud.base import Cloud
+    from tui.core.api import Engine
     from tui.core.models import Instance, Quota, Volume
     from tui.ui.app import CadesApp
     from tui.ui.screens.volumes import VolumesScreen
@@ -28,10 +28,10 @@ class Volumes(Owner):
         self.screen = VolumesScreen(self.app.instances_pane.table.selected, list(self.fleet.volumes),
                                    self.fleet.instances(), self.fleet.quota)
         self.app.push_screen(self.screen)
-        self._load_volumes(self.engine.cloud)
+        self._load_volumes(self.engine)
 
     @work(thread=True, group="volumes", exclusive=True, exit_on_error=False, name="read volumes")
-    def _load_volumes(self, cloud: Cloud) -> None:
+    def _load_volumes(self, cloud: Engine) -> None:
         try:
             self.post_message(msg.VolumesLoaded(cloud.list_volumes(), cloud.list_instances(), cloud.get_quota()))
         except base.CloudError as exc:
@@ -68,7 +68,7 @@ class Volumes(Owner):
             return
         name, size = answer
 
-        def create(c: Cloud) -> None:
+        def create(c: Engine) -> None:
             vol = c.create_volume(name, size)
             if inst is not None:
                 c.attach_volume(inst.id, vol.id)

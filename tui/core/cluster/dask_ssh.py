@@ -1,7 +1,7 @@
 """Run a Dask cluster (dask.distributed) across instances over SSH: one scheduler on the head, one worker per
 worker instance, each in a detached screen (or tmux) session that outlives the app. No UI here.
 
-The engine gets an async `connect(instance)` provider (the manager's pool, jump hosts and pinned host keys
+`DaskOverSSH` gets an async `connect(instance)` provider (the manager's pool, jump hosts and pinned host keys
 included) and never closes what it gets. Secure by default: mutual TLS only (a fresh CA per cluster), the
 scheduler and workers listen on private addresses, the dashboard on the head's 127.0.0.1 only.
 
@@ -9,7 +9,7 @@ Progress is reported to a plain callable taking a `ClusterProgress`; failures ra
 hint). A manifest on the head (`~/.cades-tui/dask/cluster.json`: ports, environment, worker names) lets a later
 run re-attach with `read_manifest` without the app saving anything about the cluster.
 
-`DaskCluster` orchestrates (start, scale, wait, find, stop); its parts, re-exported here: `members` (the steps on
+`DaskOverSSH` orchestrates (start, scale, wait, find, stop); its parts, re-exported here: `members` (the steps on
 one instance: the head's environment, CA and scheduler; a worker's versions, TLS files and session), `manifest`
 (`ClusterConfig`, `Manifest`, `read_manifest`), `shell` (one remote command), `errors` (`ClusterError` and kinds).
 """
@@ -41,9 +41,24 @@ from tui.core.events import ClusterProgress
 from tui.core.jupyter.http import ssh_opener
 from tui.core.models import Instance
 
-__all__ = ["MANIFEST", "ClusterConfig", "ClusterError", "ClusterProgress", "ConnectFor", "DaskCluster", "DaskMissing",
-           "Found", "Manifest", "PortTaken", "Probe", "Progress", "StartTimeout", "VersionMismatch",
-           "private_address", "read_manifest"]
+__all__ = [
+    "MANIFEST",
+    "ClusterConfig",
+    "ClusterError",
+    "ClusterProgress",
+    "ConnectFor",
+    "DaskMissing",
+    "DaskOverSSH",
+    "Found",
+    "Manifest",
+    "PortTaken",
+    "Probe",
+    "Progress",
+    "StartTimeout",
+    "VersionMismatch",
+    "private_address",
+    "read_manifest",
+]
 
 Progress = Callable[[ClusterProgress], None]
 
@@ -67,7 +82,7 @@ def private_address(instance: Instance) -> str:
     return instance.ip
 
 
-class DaskCluster:
+class DaskOverSSH:
     """One cluster: `head` runs the scheduler, each of `workers` one worker. See the module docstring.
 
     The head may be one of `workers` too (settings `cluster.head_worker`): it then runs both sessions.

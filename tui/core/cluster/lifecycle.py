@@ -5,7 +5,7 @@ A cluster is a head (the instance that runs Jupyter; it gets the scheduler and, 
 instances named `HEAD-w1 … HEAD-wN`: launched from the head's image, key pair and network, with **no public
 address** and only the cluster's security group (`cades-dask-HEAD`: members reach each other, nobody else). The
 app reaches a worker through the head as SSH jump host (`SSHTarget.via`), each hop's host key pinned from its
-console log. The Dask side (TLS, sessions, versions) is `DaskCluster`; the head's manifest is the only record of
+console log. The Dask side (TLS, sessions, versions) is `DaskOverSSH`; the head's manifest is the only record of
 the cluster, so a later run (or another process) finds it again without any local state. The cloud side (worker
 instances, the security group) is `workers.WorkerInstances`; the idle round's clock is `idle.IdleClock`.
 
@@ -23,10 +23,9 @@ from dataclasses import replace
 
 import asyncssh
 
-from tui.core.api import ManagerError
 from tui.core.cloud.base import Cloud, CloudError
+from tui.core.cluster.dask_ssh import ClusterConfig, ClusterError, DaskOverSSH, Found, Manifest, read_manifest
 from tui.core.cluster.deletion import Deletion, Leftover, scale_down_text
-from tui.core.cluster.engine import ClusterConfig, ClusterError, DaskCluster, Found, Manifest, read_manifest
 from tui.core.cluster.errors import ClusterCancelled
 from tui.core.cluster.idle import IdleClock
 from tui.core.cluster.plan import heads_named, plan_workers
@@ -36,6 +35,7 @@ from tui.core.cluster.teardown import Ask, Teardown
 from tui.core.cluster.workers import SG_PREFIX, WorkerInstances, number, security_group_name
 from tui.core.cluster.workers import members as members_of
 from tui.core.config import Settings
+from tui.core.errors import ManagerError
 from tui.core.events import ClusterPhase, ClusterProgress, ClusterState, Emit
 from tui.core.guide import SetupSpec
 from tui.core.hints import command
@@ -44,7 +44,8 @@ from tui.core.manager import RemoteManager
 from tui.core.models import ClusterStatus, ClusterSummary, Instance
 from tui.core.services import RemoteContext
 
-__all__ = ["DASHBOARD", "SG_PREFIX", "ClusterService", "Confirm", "ContextFor", "dashboard_url", "security_group_name"]
+__all__ = ["DASHBOARD", "SG_PREFIX", "ClusterLifecycle", "Confirm", "ContextFor", "dashboard_url",
+           "security_group_name"]
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,7 @@ def dashboard_url(local_port: int) -> str:
     return f"http://127.0.0.1:{local_port}/status"
 
 
-class ClusterService:
+class ClusterLifecycle:
     """See the module docstring. `context(instance)` gives the SSH context of any instance (the engine's cache);
     for a worker it carries `via` = the head's target (`Services.prepare` sets it for every `HEAD-wN`)."""
 
@@ -113,7 +114,7 @@ class ClusterService:
                                "ask for at least one worker")
         head = await self._head(head_ref)
         await asyncio.to_thread(self._check_quota, head, n, flavor)  # before anything is installed or made
-        cluster = DaskCluster(head, [head] if with_head else [], self.connect, self.config(),
+        cluster = DaskOverSSH(head, [head] if with_head else [], self.connect, self.config(),
                               progress=self._progress(head))
         await cluster.prepare()  # the head's Python and dask, free ports: before any instance is launched
         try:
@@ -205,7 +206,7 @@ class ClusterService:
             state = ClusterState(head.id, None, url, problem=str(exc))
         absent = await absent_workers(head, manifest.workers if manifest else None, instances, state.status,
                                       cluster.session_running if cluster else _unknown)
-        state = replace(state, absent=absent)
+        state = replace(state, absent=absent, scheduler=manifest.scheduler if manifest else "")
         self.emit(state)
         return state
 
@@ -295,7 +296,7 @@ class ClusterService:
         return head
 
     async def cluster_of(self, head: Instance, manifest: Manifest | None = None,
-                         instances: Sequence[Instance] | None = None) -> DaskCluster:
+                         instances: Sequence[Instance] | None = None) -> DaskOverSSH:
         """The head's cluster from its manifest, workers looked up by name (and registered as behind the head).
         With `instances` (a listing already made): quiet about workers gone (the caller reports them)."""
         manifest = manifest or await read_manifest(head, self.connect)
@@ -312,10 +313,10 @@ class ClusterService:
                     self._say(head, name, "failed", f"{name} is gone from the cloud: left out")
                 continue
             members.append(inst)
-        return DaskCluster(head, members, self.connect, self.config(manifest), progress=self._progress(head))
+        return DaskOverSSH(head, members, self.connect, self.config(manifest), progress=self._progress(head))
 
     def _worker_instances(self) -> WorkerInstances:
-        """The cloud side, with this service's timeouts as they are now."""
+        """The cloud side, with its timeouts as they are now."""
         return WorkerInstances(self.cloud, self.connect, self._say, active_timeout=self.active_timeout,
                      ssh_timeout=self.ssh_timeout, poll_s=self.poll_s)
 

@@ -21,7 +21,7 @@ from tests.core.conftest import Events, launch
 from tui.core.api import ManagerError
 from tui.core.cloud.base import Cloud
 from tui.core.cluster import commands as cmd
-from tui.core.cluster.service import DASHBOARD, security_group_name
+from tui.core.cluster.lifecycle import DASHBOARD, security_group_name
 from tui.core.config import ClusterSettings, JupyterSettings, Settings, SetupSettings, SSHSettings
 from tui.core.engine import CoreEngine, open_cloud
 from tui.core.events import ClusterProgress, ConnectionState, IdleNudge

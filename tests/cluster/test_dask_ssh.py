@@ -1,4 +1,4 @@
-"""The engine against real parts: OpenSSH hosts on loopback, screen, dask from PyPI, mutual TLS."""
+"""DaskOverSSH (dask over SSH) against real parts: OpenSSH hosts on loopback, screen, dask from PyPI, mutual TLS."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import pytest
 
 from tests.cluster.conftest import PY
 from tui.core.cluster import commands as cmd
-from tui.core.cluster.engine import PortTaken, read_manifest
+from tui.core.cluster.dask_ssh import PortTaken, read_manifest
 from tui.core.jupyter.http import request, ssh_opener
 from tui.core.remote.session import RemoteSession
 
