@@ -124,7 +124,8 @@ class CoreEngine:
     # -- the cloud: changes (blocking) ----------------------------------------------------------------------------
     def launch(self, spec: LaunchSpec, say: Callable[[str], None], wait: bool = True) -> Instance:
         inst = launch_instance(self.cloud, spec, say, wait=wait)
-        self.ssh_config_follow()
+        if self.ssh_config_follow():
+            say(f"Updated {self.ssh_configs.keeper.path}")
         return inst
 
     def start(self, name_or_id: str, wait: bool = True) -> Instance:

@@ -5,7 +5,7 @@ Before a shelve, the facts stop and delete also weigh (`Teardown.plan`: Jupyter 
 cluster the instance heads, its volumes) are put in words (`ShelvePlan.text`) for the user's yes; then the tunnels
 to it are closed (their local ports remembered) and the cloud shelves it. After an unshelve, Jupyter is started
 again if it ran before (its record in the state file survives the shelve), its tunnel on the same local port, and
-the sessions of the cluster it heads are restarted (`ClusterService.reattach`). An unshelve the cloud refuses for
+the sessions of the cluster it heads are restarted (`ClusterLifecycle.reattach`). An unshelve the cloud refuses for
 quota is said with the numbers: what the instance needs against what is free.
 """
 
@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 
 from tui.core.api import Cancelled, ManagerError
 from tui.core.cloud.base import Cloud, QuotaExceeded
-from tui.core.cluster.service import DASHBOARD, ClusterService
+from tui.core.cluster.lifecycle import DASHBOARD, ClusterLifecycle
 from tui.core.config import Settings
 from tui.core.cost import per_hour, saving
 from tui.core.events import JupyterState
@@ -39,7 +39,7 @@ class QuotaShort(ManagerError):
 class Shelving:
     """The shelve and unshelve of the engine (its cloud, remote manager, clusters and SSH contexts)."""
 
-    def __init__(self, settings: Settings, cloud: Cloud, manager: RemoteManager, cluster: ClusterService,
+    def __init__(self, settings: Settings, cloud: Cloud, manager: RemoteManager, cluster: ClusterLifecycle,
                  context: Callable[[Instance], Awaitable[RemoteContext]]) -> None:
         self.settings, self.cloud, self.manager, self.cluster, self.context = settings, cloud, manager, cluster, context
 

@@ -76,7 +76,7 @@ class CadesApp(App[None]):
         self.volumes = volumes.Volumes(self)
         self.setup = setup.Setup(self)
         self.jupyter = jupyter.Jupyter(self)
-        self.tunnels = tunnels.Tunnels(self)
+        self.tunnels = tunnels.TunnelKeys(self)
         self.remote = remote.Remote(self)
         self.clusters = cluster.Clusters(self)
         self.leave = leave.Leave(self)

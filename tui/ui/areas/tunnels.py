@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from tui.core.models import Instance
 
 
-class Tunnels(Owner):
+class TunnelKeys(Owner):
     def open(self) -> None:
         async def job(engine: Engine, inst: Instance) -> str | None:
             state = await engine.open_tunnel(inst)
