@@ -17,10 +17,12 @@ class Delays:
     reboot_s: float = 1.5
     delete_s: float = 1.0
     volume_s: float = 0.5
+    image_s: float = 1.0  # createImage of an image-backed server: queued -> saving -> active
 
     @classmethod
     def fast(cls) -> Delays:
-        return cls(build_s=0.1, resize_s=0.1, stop_s=0.05, start_s=0.05, reboot_s=0.05, delete_s=0.05, volume_s=0.05)
+        return cls(build_s=0.1, resize_s=0.1, stop_s=0.05, start_s=0.05, reboot_s=0.05, delete_s=0.05, volume_s=0.05,
+                   image_s=0.1)
 
 
 @dataclass
@@ -48,6 +50,8 @@ class Faults:
         gigabytes: int | None = None,
         volumes: int | None = None,
         key_pairs: int | None = None,
+        snapshots: int | None = None,
+        image_count_total: int | None = None,
     ) -> None:
         """Override project quotas (-1 = unlimited)."""
         values = {
@@ -57,6 +61,8 @@ class Faults:
             "gigabytes": gigabytes,
             "volumes": volumes,
             "key_pairs": key_pairs,
+            "snapshots": snapshots,
+            "image_count_total": image_count_total,
         }
         self.quota.update({k: v for k, v in values.items() if v is not None})
 
