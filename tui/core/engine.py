@@ -23,6 +23,7 @@ from tui.core.cluster.service import ClusterService
 from tui.core.cluster.status import StatusError
 from tui.core.config import Settings
 from tui.core.events import ClusterState, Emit, JupyterState, PipelineFinished, Polled, StopOutcome
+from tui.core.images import ImageDeletion, ImageListing, ImageMade, Images
 from tui.core.manager import RemoteManager
 from tui.core.models import ClusterSummary, Instance, KernelInfo, TunnelInfo
 from tui.core.options import ManagerOptions
@@ -47,6 +48,7 @@ class CoreEngine:
         self._last: Polled | None = None
         self._polls = 0
         self.cluster = ClusterService(settings, cloud, self.manager, self.context, emit)
+        self.images = Images(cloud)
 
     # -- the cloud (blocking) -------------------------------------------------------------------------------------
     def poll(self, with_flavors: bool, full: bool = False) -> Polled:
@@ -177,6 +179,19 @@ class CoreEngine:
     async def delete_leftovers(self, left: Sequence[Leftover], confirm: Confirm | None = None) -> list[str]:
         with _as_manager_error():
             return await self.cluster.teardown.delete_leftovers(left, confirm)
+
+    # -- images (blocking; tui.core.images) ---------------------------------------------------------------------------
+    def image_list(self) -> ImageListing:
+        return self.images.listing()
+
+    def image_create(self, ref: str, name: str, say: Callable[[str], None], wait: bool = True) -> ImageMade:
+        return self.images.create(ref, name, say, wait)
+
+    def image_plan_delete(self, ref: str) -> ImageDeletion:
+        return self.images.plan_delete(ref)
+
+    def image_delete(self, plan: ImageDeletion, delete_snapshots: bool, say: Callable[[str], None]) -> list[str]:
+        return self.images.delete(plan, delete_snapshots, say)
 
     # -- all instances ---------------------------------------------------------------------------------------------
     async def refresh(self, instances: Sequence[Instance]) -> None:

@@ -198,7 +198,8 @@ def advance(sb: Sandbox, table: str, rid: str, action: str) -> None:
             return
         rec["disk"] = disk
         if table == "images":
-            rec["size"] = disk["bytes"] if disk else 0
+            base = find_image(sb, rec["properties"].get("base_image_ref") or "", active=False) or {}
+            rec["size"] = int(base.get("size") or 0) + (disk["bytes"] if disk else 0)  # the OS, then the home
             sb.later(sb.delays.image_s / 2, "images", rid, "upload")
         else:
             rec.update(pending=None, status="available", progress="100%", updated_at=now_usec())

@@ -17,6 +17,7 @@ openstacksdk's pitfalls, each handled deliberately here:
 - `openstack_servers`: launch, resize, stop, start, reboot, delete;
 - `openstack_volumes`: create, attach, detach, delete volumes;
 - `openstack_access`: key pairs and security groups;
+- `openstack_images`: images made from servers (createImage), their quota and volume snapshots;
 - `openstack_convert`: what the cloud answers as our models; `openstack_errors`: its exceptions as CloudErrors.
 """
 
@@ -30,6 +31,7 @@ from tui.core.cloud.openstack_access import OpenStackAccess
 from tui.core.cloud.openstack_base import auth_token
 from tui.core.cloud.openstack_convert import to_instance
 from tui.core.cloud.openstack_errors import translate_errors
+from tui.core.cloud.openstack_images import OpenStackImages
 from tui.core.cloud.openstack_reads import OpenStackReads
 from tui.core.cloud.openstack_servers import OpenStackServers
 from tui.core.cloud.openstack_volumes import OpenStackVolumes
@@ -39,7 +41,7 @@ POLL_S = 1.0  # between two polls of a status; read at each poll (tests shorten 
 API_TIMEOUT_S = 30.0  # per HTTP request, unless clouds.yaml sets api_timeout
 
 
-class OpenStackCloud(OpenStackReads, OpenStackServers, OpenStackVolumes, OpenStackAccess):
+class OpenStackCloud(OpenStackReads, OpenStackServers, OpenStackVolumes, OpenStackAccess, OpenStackImages):
     """The real cloud, through openstacksdk."""
 
     def __init__(self, conn: Any, name: str, clouds_yaml: str | None = None, token: str | None = None) -> None:
