@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, ClassVar
@@ -49,6 +50,7 @@ if TYPE_CHECKING:
     from tui.core.config import Settings
     from tui.core.live import Fleet
     from tui.ui.bridge import EventBridge
+    from tui.ui.images import ImageDone, ImageProgress
 
 log = logging.getLogger("tui.ui")
 
@@ -97,6 +99,10 @@ class CadesApp(PollingArea, InstancesArea, VolumesArea, SetupArea, JupyterArea, 
         self._leftovers_offered: set[str] = set()  # heads whose leftovers were offered for deletion already
         if settings.ui.theme:
             self.theme = settings.ui.theme
+        from tui.ui.images import ImageMaker
+
+        self._images = ImageMaker(self, lambda title, line, failed: self._setup_pane.job_line(
+            title, line, failed, time.monotonic()))
 
     # ---- layout --------------------------------------------------------------------------------
     def get_default_screen(self) -> Screen[None]:
@@ -247,6 +253,16 @@ class CadesApp(PollingArea, InstancesArea, VolumesArea, SetupArea, JupyterArea, 
                         title=f"{(worker.name or 'A task').capitalize()} failed", severity="error", timeout=12)
 
     # ---- quitting ------------------------------------------------------------------------------
+    # ---- images (tui.ui.images owns this work) ---------------------------------------------------------
+    def action_image(self) -> None:
+        self._images.start()
+
+    def on_image_progress(self, message: ImageProgress) -> None:
+        self._images.progress(message)
+
+    def on_image_done(self, message: ImageDone) -> None:
+        self._images.done(message)
+
     async def action_quit(self) -> None:
         self._quit()
 
