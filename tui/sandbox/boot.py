@@ -35,9 +35,12 @@ def _parse_one_bdm(sb: Sandbox, bdm: dict[str, Any]) -> dict[str, Any]:
             )
     elif source == "snapshot":
         snap = sb.state.table("snapshots").get(bdm.get("snapshot_id") or bdm.get("uuid") or "")
-        if snap is None or snap["status"] != "available":
+        if snap is None:
             raise nova_error(400, f"Block Device Mapping is Invalid: failed to get snapshot "
                                   f"{bdm.get('snapshot_id') or bdm.get('uuid')}.")
+        if snap["status"] != "available":
+            raise nova_error(400, f"Invalid snapshot: Originating snapshot {snap['id']} status must be 'available' "
+                                  f"(it is {snap['status']}).")
         size = max(size, int(snap["size"]))
     elif source == "blank":
         if size <= 0:
