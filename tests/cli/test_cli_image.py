@@ -77,7 +77,7 @@ def test_create_list_launch_delete_through_the_cli(cli: Any, sb: Any) -> None:
     snap_id = first["snapshot_ids"][0]
     _, said = cli("image", "delete", "env1", "--yes")
     assert "Deleted image env1" in said and f"Kept volume snapshot snapshot for env1 (16 GB, id {snap_id})" in said
-    assert "env1" not in cli("image", "list")[0]
+    assert not [row for row in cli("image", "list")[0].splitlines() if row.startswith("env1 ")]
     assert snap_id in sb.state.table("snapshots")
     assert "image 'env1' not found" in _one_error_line(cli("image", "delete", "env1", "--yes", expect=1)[1])
 
@@ -86,6 +86,15 @@ def test_create_list_launch_delete_through_the_cli(cli: Any, sb: Any) -> None:
     _, said = cli("image", "delete", "env2", "--yes", "--delete-snapshots")
     assert "Deleted volume snapshot snapshot for env2 (16 GB)" in said
     assert [s["name"] for s in sb.state.table("snapshots").values()] == ["snapshot for env1"]
+
+    # The kept snapshot still bills: the listing says so, and it is deleted by its id.
+    assert f"Kept volume snapshot snapshot for env1 ({snap_id}, 16 GB, available): no image maps it" in cli(
+        "image", "list")[0]
+    assert [k["id"] for k in json.loads(cli("image", "list", "--json")[0])["kept_snapshots"]] == [snap_id]
+    _, said = cli("image", "delete", snap_id, "--yes")
+    assert "Deleted volume snapshot snapshot for env1 (16 GB)" in said
+    assert sb.state.table("snapshots") == {} or all(s["status"] == "deleting"
+                                                    for s in sb.state.table("snapshots").values())
     public = cli("image", "delete", "Ubuntu 24.04", "--yes", expect=1)[1]
     assert "not this project's (public)" in _one_error_line(public)
 

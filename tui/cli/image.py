@@ -33,7 +33,8 @@ def add_parsers(commands: Commands) -> None:
     commands.json(im.add("list", "the project's images first, then the others; the image quota", cmd_list))
     de = im.add("delete", "delete one of the project's images (asks; its volume snapshots are kept unless "
                           "--delete-snapshots)", cmd_delete)
-    de.add_argument("name", type=name_arg, metavar="IMAGE", help="image name or id")
+    de.add_argument("name", type=name_arg, metavar="IMAGE",
+                    help="image name or id (or a kept volume snapshot's, as `image list` shows them)")
     de.add_argument("--yes", action="store_true", help="do not ask (scripts)")
     de.add_argument("--delete-snapshots", action="store_true",
                     help="also delete the volume snapshots it maps (their data is lost)")
@@ -97,10 +98,13 @@ def cmd_list(args: argparse.Namespace, ctx: Context) -> int:
         _close(engine)
     if args.json:
         ctx.json({"images": [{**_plain(i), "snapshots": listing.snapshots_of(i)} for i in listing.images],
-                  "quota": listing.quota})
+                  "quota": listing.quota, "kept_snapshots": listing.kept})
         return EXIT_OK
     ctx.print(table([_row(i, listing) for i in listing.images], ("NAME", "STATUS", "SIZE", "OWNER", "CREATED")))
     ctx.print(_quota(listing.quota))
+    for s in listing.kept:
+        ctx.print(f"Kept volume snapshot {s.name} ({s.id}, {s.size_gb} GB, {s.status}): no image maps it; "
+                  f"`{command('image', 'delete', s.id)}` deletes it")
     return EXIT_OK
 
 
@@ -122,10 +126,11 @@ def cmd_delete(args: argparse.Namespace, ctx: Context) -> int:
 
                 raise InvalidInput("refusing to delete without a terminal to confirm on", "pass --yes in scripts")
             say(plan.text())
-            if not yes(input(f"Delete image {plan.image.name}? [y/N] ")):
+            what = f"image {plan.image.name}" if plan.image else "that volume snapshot"
+            if not yes(input(f"Delete {what}? [y/N] ")):
                 err("not confirmed; nothing deleted")
                 return EXIT_FAIL
-            if plan.snapshots and not delete_snaps:
+            if plan.image is not None and plan.snapshots and not delete_snaps:
                 delete_snaps = yes(input(f"Also delete its {len(plan.snapshots)} volume snapshot(s)? [y/N] "))
         engine.image_delete(plan, delete_snaps, say)
     finally:

@@ -20,6 +20,7 @@ from tui.core.units import plural
 
 Say = Callable[[str], None]
 WAIT_S = 1800.0  # a large disk can take many minutes to upload
+SNAPSHOT_PREFIX = "snapshot for "  # how Nova names the volume snapshots of createImage
 
 
 def size(n: int) -> str:
@@ -47,6 +48,7 @@ class ImageListing:
     images: tuple[Image, ...]  # the project's own first (newest first), then the others by name
     quota: ImageQuota | None
     snapshots: tuple[VolumeSnapshot, ...] = ()  # those the own images map
+    kept: tuple[VolumeSnapshot, ...] = ()  # snapshots createImage made that no image maps any more (they bill)
 
     def snapshots_of(self, image: Image) -> list[VolumeSnapshot]:
         return [s for s in self.snapshots if s.id in image.snapshot_ids]
@@ -63,13 +65,16 @@ class ImageMade:
 
 @dataclass(frozen=True, slots=True)
 class ImageDeletion:
-    """What deleting an image loses, said before it happens."""
+    """What deleting an image loses, said before it happens; `image` None: volume snapshots no image maps."""
 
-    image: Image
+    image: Image | None
     snapshots: tuple[VolumeSnapshot, ...]
 
     def text(self) -> str:
         img = self.image
+        if img is None:
+            names = ", ".join(f"{s.name} ({s.size_gb} GB)" for s in self.snapshots)
+            return f"Delete volume snapshot {names}: no image maps it; the frozen disk it holds is lost for good."
         what = (f"Delete image {img.name} ({size(img.size_bytes)}): its data is lost; servers launched from it "
                 "keep their disks, but no new one can start from it.")
         if not self.snapshots:
@@ -110,8 +115,9 @@ class Images:
     def listing(self) -> ImageListing:
         images = ordered(self.cloud.list_images())
         mapped = {s for i in images if i.own for s in i.snapshot_ids}
-        snaps = tuple(s for s in self.cloud.list_snapshots() if s.id in mapped) if mapped else ()
-        return ImageListing(tuple(images), self.quota(), snaps)
+        every = self.cloud.list_snapshots()
+        kept = tuple(s for s in every if s.id not in mapped and s.name.startswith(SNAPSHOT_PREFIX))
+        return ImageListing(tuple(images), self.quota(), tuple(s for s in every if s.id in mapped), kept)
 
     def create(self, ref: str, name: str, say: Say, wait: bool = True) -> ImageMade:
         """createImage of instance `ref`, checked first (name, state, quota); waits for `active` when `wait`."""
@@ -181,7 +187,14 @@ class Images:
         return snaps
 
     def plan_delete(self, ref: str) -> ImageDeletion:
-        image = self.cloud.get_image(ref)
+        """What deleting `ref` loses: an image (and the snapshots it maps), or a kept snapshot no image maps."""
+        try:
+            image = self.cloud.get_image(ref)
+        except NotFound:
+            kept = [s for s in self.listing().kept if ref in (s.id, s.name)]
+            if len(kept) != 1:
+                raise
+            return ImageDeletion(None, (kept[0],))
         if not image.own:
             raise Conflict(f"image {image.name} is not this project's ({image.visibility or 'shared'})",
                            "only the project's own images can be deleted here")
@@ -189,14 +202,16 @@ class Images:
 
     def delete(self, plan: ImageDeletion, delete_snapshots: bool, say: Say) -> list[str]:
         """Delete the image, then (when asked) its volume snapshots. The names of what was deleted."""
-        try:
-            self.cloud.delete_image(plan.image.id)
-        except NotFound:
-            say(f"image {plan.image.name} was already gone")
-        gone = [plan.image.name]
-        say(f"Deleted image {plan.image.name}")
+        gone = []
+        if plan.image is not None:
+            try:
+                self.cloud.delete_image(plan.image.id)
+            except NotFound:
+                say(f"image {plan.image.name} was already gone")
+            gone.append(plan.image.name)
+            say(f"Deleted image {plan.image.name}")
         for s in plan.snapshots:
-            if delete_snapshots:
+            if delete_snapshots or plan.image is None:
                 self.cloud.delete_snapshot(s.id)
                 gone.append(s.name)
                 say(f"Deleted volume snapshot {s.name} ({s.size_gb} GB)")
