@@ -32,6 +32,9 @@ def _write_disk(sandbox: Sandbox, server_id: str) -> None:
     (host.home / "env" / "bin").mkdir(parents=True)
     (host.home / "env" / "bin" / "jupyter").write_text(f"#!{host.home}/env/bin/python\n")
     (host.home / "env" / "bin" / "python").symlink_to(host.home / "env" / "bin" / "real-python")
+    runtime = host.home / ".local" / "share" / "jupyter" / "runtime"
+    runtime.mkdir(parents=True)
+    (runtime / "jpserver-1.json").write_text('{"pid": 1}')  # a running server's record: not on the clone
 
 
 def _clone_home_checks(sandbox: Sandbox, clone_id: str) -> None:
@@ -39,6 +42,7 @@ def _clone_home_checks(sandbox: Sandbox, clone_id: str) -> None:
     assert (host.home / "notes.txt").read_text() == "installed before the snapshot\n"
     assert (host.home / "env" / "bin" / "jupyter").read_text() == f"#!{host.home}/env/bin/python\n"
     assert str((host.home / "env" / "bin" / "python").readlink()) == f"{host.home}/env/bin/real-python"
+    assert not list((host.home / ".local" / "share" / "jupyter" / "runtime").iterdir())
 
 
 def test_image_of_an_image_backed_server_then_a_clone_has_its_disk(sandbox: Sandbox, conn: Any) -> None:

@@ -277,6 +277,10 @@ def seed_disk(sb: Sandbox, sid: str) -> None:
         return
     home.parent.mkdir(parents=True, exist_ok=True)
     copy_tree(Path(source["path"]), home, source["home"].encode(), str(home).encode())
+    # Processes do not come along: on a real clone Jupyter's runtime records name dead processes; here every VM
+    # shares one machine, so a record copied from the source would name its live server. Dropped instead.
+    for stale in (home / ".local" / "share" / "jupyter" / "runtime").glob("*.json"):
+        stale.unlink(missing_ok=True)
 
 
 def copy_tree(src: Path, dst: Path, old: bytes, new: bytes) -> int:

@@ -39,7 +39,7 @@ class OpenStackImages(OpenStackBase):
         """(limit, used) of the project's image count (Glance's `image_count_total`, -1 unlimited); None when
         the cloud does not say (Glance without unified limits answers 404 here)."""
         with translate_errors("reading the image quota"):
-            response = self.conn.image.get("/info/usage")
+            response = self.conn.image.get("/info/usage", raise_exc=False)
         if response.status_code >= 400:
             return None
         try:
