@@ -99,6 +99,14 @@ def test_create_list_launch_delete_through_the_cli(cli: Any, sb: Any) -> None:
     assert "not this project's (public)" in _one_error_line(public)
 
 
+def test_cluster_from_an_image_the_project_does_not_have_is_refused_first(cli: Any, sb: Any) -> None:
+    cli("launch", "head", "--wait", "--json")
+    line = _one_error_line(cli("cluster", "create", "head", "--workers", "1", "--from-image", "nosuch", expect=1)[1])
+    assert "image 'nosuch' is not one of this project's images" in line and "image list" in line
+    assert [i["name"] for i in json.loads(cli("list", "--json")[0])] == ["head"]  # no worker launched
+    assert not sb.state.table("images")  # and no image made
+
+
 def test_the_core_on_an_image_backed_server_says_each_state(sb: Any) -> None:
     """An image-backed server (no boot volume): Glance queued -> saving -> active, said as it goes; no snapshots."""
     from tests.sandbox.conftest import connect

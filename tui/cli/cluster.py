@@ -54,8 +54,8 @@ def add_parsers(commands: Commands) -> None:
 
 def _from_image(p: argparse.ArgumentParser) -> None:
     p.add_argument("--from-image", nargs="?", const="", default=None, metavar="IMAGE",
-                   help="new workers start from this image of the project, with the head's environment and nothing "
-                        "to install (no IMAGE: HEAD-frozen, made from the head now when missing)")
+                   help="new workers start from this image of the project (`image list`), with the head's environment "
+                        "and nothing to install (no IMAGE: HEAD-frozen, made from the head now when missing)")
 
 
 def _head(p: argparse.ArgumentParser, optional: bool = False) -> argparse.ArgumentParser:

@@ -219,15 +219,19 @@ class Images:
                 say(f"Kept volume snapshot {s.name} ({s.size_gb} GB, id {s.id})")
         return gone
 
-    def frozen(self, head: Instance, name: str, say: Say) -> Image:
-        """The image workers start from: the project's active image `name` when there is one, else made now from
-        `head` (waited for)."""
+    def frozen(self, head: Instance, name: str, say: Say, make: bool = True) -> Image:
+        """The image workers start from: the project's image `name` when there is one, else (`make`) made now
+        from `head` and waited for, else NotFound."""
         for image in self.cloud.list_images():
             if image.own and name in (image.name, image.id):
                 if image.status != "active":
                     return self.wait_active(image, say)
                 say(f"workers start from image {image.name} (made {_when(image)})")
                 return image
+        if not make:
+            raise NotFound(f"image {name!r} is not one of this project's images",
+                           f"see `{command('image', 'list')}`, or leave IMAGE out: --from-image alone makes "
+                           f"{head.name}'s")
         return self.create(head.id, name, say, wait=True).image
 
 

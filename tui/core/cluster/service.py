@@ -112,7 +112,8 @@ class ClusterService:
         """Launch the missing workers (an existing `HEAD-wN` is adopted, never doubled), then start the scheduler
         and every worker and wait until they are connected. Workers that never become ACTIVE or cannot start are
         reported; the rest of the cluster runs. Idempotent. `from_image`: new workers start from that image of the
-        project ("": the head's frozen image, made now when missing) with the head's environment: no install."""
+        project ("": the head's frozen image, made now when missing; a name: that image, which must exist) with the
+        head's environment: no install."""
         cs = self.settings.cluster
         n = cs.workers if workers is None else workers
         with_head = cs.head_worker if head_worker is None else head_worker
@@ -123,8 +124,10 @@ class ClusterService:
         await asyncio.to_thread(self._check_quota, head, n, flavor)  # before anything is installed or made
         cluster = DaskCluster(head, [head] if with_head else [], self.connect, self.config(),
                               progress=self._progress(head))
+        image = await self._frozen(head, from_image) if from_image else ""  # a named one: checked before anything
         await cluster.prepare()  # the head's Python and dask, free ports: before any instance is launched
-        image = await self._frozen(head, from_image)  # after prepare: the image has dask
+        if from_image == "":
+            image = await self._frozen(head, "")  # the head's, made after prepare: it has dask
         try:
             members, failed = await self._grow(head, n, flavor, image)
             cluster.workers.extend(members)
@@ -190,7 +193,7 @@ class ClusterService:
             return ""
         name = from_image or frozen_image_name(head.name)
         image = await asyncio.to_thread(Images(self.cloud).frozen, head, name,
-                                        lambda line: self._say(head, head.name, "launch", line))
+                                        lambda line: self._say(head, head.name, "launch", line), not from_image)
         return image.id
 
     async def _finish(self, head: Instance, status: ClusterStatus, failed: Sequence[str],
