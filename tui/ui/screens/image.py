@@ -22,7 +22,7 @@ def what_it_does(inst: Instance, quota: ImageQuota | None, taken: frozenset[str]
     used = f" Images: {quota.text()} used." if quota is not None else ""
     return (f"Freeze {inst.name}'s environment: what is installed now is there on every instance launched from "
             f"the image (it comes first in the launch wizard; setup skips what it has). {backed}{used}"
-            + (f" Taken: {', '.join(sorted(taken))}." if taken else ""))
+            + (f" Taken: {', '.join(sorted(taken)[:3])}{', …' if len(taken) > 3 else ''}." if taken else ""))
 
 
 class ImageName(ModalScreen[str | None]):
