@@ -129,6 +129,11 @@ def test_image_and_snapshot_quotas(sandbox: Sandbox, conn: Any, volume: bool) ->
                                microversion="2.45")
     if volume:  # the snapshot quota is checked first, by Nova: 403 before anything is made
         assert second.status_code == 403 and "Quota exceeded for resources: snapshots" in second.text
+        sandbox.set_quota(snapshots=10)  # then Glance's image quota: Nova's 500 after the snapshot was made
+        third = conn.compute.post(f"/servers/{src.id}/action", json={"createImage": {"name": "three"}},
+                                  microversion="2.45")
+        assert third.status_code == 500 and "HTTPOverLimit" in third.text
+        assert sorted(s.name for s in conn.block_storage.snapshots()) == ["snapshot for one", "snapshot for three"]
     else:  # Glance's 413 surfaces from Nova as a 500, as real Nova does
         assert second.status_code == 500 and "HTTPOverLimit" in second.text
     assert len(list(conn.image.images(owner=conn.current_project_id))) == 1

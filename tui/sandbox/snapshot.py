@@ -6,7 +6,8 @@ copied then), then `active` with its size. A volume-backed server (nova/compute/
 a Cinder snapshot of each attached volume (`snapshot for NAME`, `creating` → `available`) and an image with no
 data (`size` 0, `active` at once) whose `block_device_mapping` property (JSON, `bdm_v2`) maps each snapshot back
 to its device. Over the image quota (Glance's `image_count_total`) Glance answers 413 and Nova turns it into a 500,
-as real Nova does; over the snapshot quota Nova answers 403 before anything is made.
+as real Nova does (for a volume-backed server after its snapshots are made: they stay); over the snapshot quota
+Nova answers 403 before anything is made.
 
 The disk: a server's VM disk is its home directory; a snapshot copies it (`state_dir/disks/…`) and a server built
 from the image or from a volume made of the snapshot starts with that copy — its absolute paths (a venv's scripts)
@@ -137,7 +138,6 @@ def _volume_backed(sb: Sandbox, srv: Record, name: str, meta: dict[str, str]) ->
     limit = sb.quota()["snapshots"]
     if 0 <= limit < len(sb.state.table("snapshots")) + len(vols):
         raise nova_error(403, "Quota exceeded for resources: snapshots")
-    _check_image_quota(sb)
     mapping = []
     for att, vol in vols:
         if vol is None:
@@ -150,6 +150,7 @@ def _volume_backed(sb: Sandbox, srv: Record, name: str, meta: dict[str, str]) ->
             "tag": None, "volume_type": None, "image_id": None, "volume_id": None, "no_device": None,
             "guest_format": None,
         })
+    _check_image_quota(sb)  # as Nova: Glance refuses the image after the snapshots are made, and they stay
     image = _new_image(sb, srv, name, meta, "active")  # size 0: Nova force-activates the empty image
     image.update(size=0, disk_format="raw", container_format="bare", min_disk=max(
         [int(v["size"]) for _a, v in vols if v is not None] or [0]))
