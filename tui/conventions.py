@@ -18,7 +18,8 @@ KEYMAP_DEFAULTS: dict[str, dict[str, str]] = {
         "help": "question_mark", "quit": "q", "launch": "n", "resize": "r", "power": "p", "reboot": "b", "shelve": "h",
         "delete": "ctrl+d", "console": "c", "volumes": "v", "setup": "s", "setup.cancel": "ctrl+x",
         "jupyter.start": "j", "jupyter.stop": "x", "jupyter.log": "l", "tunnel.open": "t", "open": "o",
-        "cluster": "k", "shell": "ctrl+s", "vscode": "e", "snooze": "z", "refresh": "f5", "filter": "slash",
+        "cluster": "k", "image": "i", "shell": "ctrl+s", "vscode": "e", "snooze": "z", "refresh": "f5",
+        "filter": "slash",
         "pane.instances": "1", "pane.flavors": "2", "pane.setup": "3", "pane.tunnels": "4", "pane.next": "tab",
         "pane.previous": "shift+tab", "palette": "ctrl+p", "details": "enter", "tunnel.close": "delete,ctrl+w",
         "interrupt": "ctrl+c",
@@ -44,4 +45,5 @@ KEYMAP_DEFAULTS: dict[str, dict[str, str]] = {
     "new volume dialog": {"newvolume.cancel": "escape"},
     "worker count dialog": {"workers.cancel": "escape"},
     "sign-in dialog": {"signin.cancel": "escape"},
+    "image name dialog": {"imagename.cancel": "escape"},
 }

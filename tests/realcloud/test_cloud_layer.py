@@ -228,3 +228,41 @@ def test_every_service_listens_on_loopback_only(realcloud: RealCloud) -> None:
         pytest.skip("attached to services started elsewhere (CADES_REALCLOUD_ATTACH)")
     for service, proc in realcloud.procs.items():
         assert _listening(proc.pid) == [f"127.0.0.1:{realcloud.layout.ports[service]}"], service
+
+
+def test_create_image_of_a_volume_backed_server_list_delete(rc_cloud: Any, realcloud: RealCloud,
+                                                            tmp_path: Path) -> None:
+    """Nova's createImage of the app's kind of server (boot from volume): a Cinder snapshot and an image of size 0
+    mapping it, active at once; the project's own, private, listed first; deleted without then with the snapshot."""
+    from tui.core.images import Images
+
+    conn = admin(realcloud)
+    name = f"rc-img-{uuid.uuid4().hex[:6]}"
+    inst = launch(rc_cloud, name, KeyStore(tmp_path))
+    images = Images(rc_cloud, poll_s=0.5)
+    said: list[str] = []
+    snap_ids: tuple[str, ...] = ()
+    try:
+        quota = images.quota()
+        assert quota is None or quota.limit != 0  # Glance without unified limits publishes none (404)
+        made = images.create(name, f"{name}-env", said.append, wait=True)
+        image, snap_ids = made.image, made.image.snapshot_ids
+        assert (image.status, image.own, image.visibility, image.instance_id) == ("active", True, "private", inst.id)
+        assert len(snap_ids) == 1 and [s.status for s in made.snapshots] == ["available"]
+        snap = conn.block_storage.get_snapshot(snap_ids[0])
+        assert snap.volume_id == inst.volume_ids[0] and snap.name == f"snapshot for {name}-env"
+        assert conn.image.get_image(image.id).owner == realcloud.layout.extra["demo_project_id"]
+        listing = images.listing()
+        assert listing.images[0].id == image.id and [s.id for s in listing.snapshots_of(image)] == list(snap_ids)
+        with pytest.raises(Conflict):
+            images.create(name, f"{name}-env", said.append)  # the name is taken: refused before Nova
+        gone = images.delete(images.plan_delete(image.id), delete_snapshots=False, say=said.append)
+        assert gone == [f"{name}-env"] and conn.image.find_image(image.id, ignore_missing=True) is None
+        assert conn.block_storage.get_snapshot(snap_ids[0]).status == "available"  # Glance leaves it
+        with pytest.raises(NotFound):
+            images.plan_delete(image.id)
+    finally:
+        for sid in snap_ids:
+            rc_cloud.delete_snapshot(sid)
+        rc_cloud.delete(name, delete_volumes=True)
+    assert all(conn.block_storage.find_snapshot(s, ignore_missing=True) is None for s in snap_ids)

@@ -35,11 +35,13 @@ def add_parsers(commands: Commands) -> None:
     cr.add_argument("--no-head-worker", action="store_true", help="the head runs the scheduler only")
     cr.add_argument("--wait", action="store_true", help="wait until every worker is connected (always done; "
                     "accepted for scripts)")
+    _from_image(cr)
     sc = _head(cl.add("scale", "grow or shrink to N worker instances (down: retired gracefully, then deleted)",
                       cmd_scale))
     sc.add_argument("n", type=int, metavar="N", help="worker instances wanted (0 or more)")
     sc.add_argument("--flavor", default="", help="flavor of new workers (default: as for create)")
     sc.add_argument("--yes", action="store_true", help="delete retired workers without asking")
+    _from_image(sc)
     commands.json(_head(cl.add("status", "scheduler, dashboard and a row per worker", cmd_status)))
     da = _head(cl.add("dashboard", "forward the Dask dashboard to 127.0.0.1 and open it (in the foreground)",
                       cmd_dashboard))
@@ -48,6 +50,12 @@ def add_parsers(commands: Commands) -> None:
                                 "group; the head stays. When HEAD was deleted: what its cluster left. Without HEAD: "
                                 "find and delete what deleted clusters left", cmd_delete), optional=True)
     de.add_argument("--yes", action="store_true", help="do not ask (scripts)")
+
+
+def _from_image(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--from-image", nargs="?", const="", default=None, metavar="IMAGE",
+                   help="new workers start from this image of the project (`image list`), with the head's environment "
+                        "and nothing to install (no IMAGE: HEAD-frozen, made from the head now when missing)")
 
 
 def _head(p: argparse.ArgumentParser, optional: bool = False) -> argparse.ArgumentParser:
@@ -74,7 +82,8 @@ def cmd_create(args: argparse.Namespace, ctx: Context) -> int:
 
     async def body(engine: Engine, _out: Printer) -> int:
         summary = await engine.cluster_create(args.name, args.workers, args.flavor,
-                                              head_worker=False if args.no_head_worker else None, dashboard=False)
+                                              head_worker=False if args.no_head_worker else None, dashboard=False,
+                                              from_image=args.from_image)
         _print_summary(ctx, summary)
         return EXIT_FAIL if summary.failed else EXIT_OK
 
@@ -87,7 +96,7 @@ def cmd_scale(args: argparse.Namespace, ctx: Context) -> int:
 
     async def body(engine: Engine, _out: Printer) -> int:
         summary = await engine.cluster_scale(args.name, args.n, None if args.yes else _confirm_yes, args.flavor,
-                                             dashboard=False)
+                                             dashboard=False, from_image=args.from_image)
         _print_summary(ctx, summary)
         return EXIT_FAIL if summary.failed else EXIT_OK
 

@@ -25,6 +25,7 @@ from tui.core.cluster.status import StatusError
 from tui.core.config import Settings
 from tui.core.errors import BadInput, Cancelled, ManagerError
 from tui.core.events import ClusterState, Emit, JupyterState, PipelineFinished, Polled, StopOutcome
+from tui.core.images import ImageDeletion, ImageListing, ImageMade, Images
 from tui.core.manager import RemoteManager
 from tui.core.models import (
     ClusterSummary,
@@ -70,6 +71,7 @@ class CoreEngine:
         self.cluster = ClusterLifecycle(settings, cloud, self.manager, self.context, emit)
         self.ssh_configs = SshConfigs(settings, self.services, cloud, emit)
         self._shelving: Shelving | None = None
+        self.images = Images(cloud)
 
     # -- the cloud: what there is (blocking) ----------------------------------------------------------------------
     def poll(self, with_flavors: bool, full: bool = False) -> Polled:
@@ -281,16 +283,18 @@ class CoreEngine:
 
     # -- a Dask cluster headed by an instance --------------------------------------------------------------------
     async def cluster_create(self, head: Instance | str, workers: int | None = None, flavor: str = "", *,
-                             head_worker: bool | None = None, dashboard: bool | None = None) -> ClusterSummary:
+                             head_worker: bool | None = None, dashboard: bool | None = None,
+                             from_image: str | None = None) -> ClusterSummary:
         async with self.ssh_configs.after():
             with _as_manager_error():
-                return await self.cluster.create(_ref(head), workers, flavor, head_worker, dashboard)
+                return await self.cluster.create(_ref(head), workers, flavor, head_worker, dashboard, from_image)
 
     async def cluster_scale(self, head: Instance | str, n: int, confirm: Confirm | None = None, flavor: str = "", *,
-                            dashboard: bool | None = None) -> ClusterSummary:
+                            dashboard: bool | None = None, from_image: str | None = None) -> ClusterSummary:
         async with self.ssh_configs.after():
             with _as_manager_error():
-                return await self.cluster.scale(_ref(head), n, confirm, flavor, dashboard=dashboard)
+                return await self.cluster.scale(_ref(head), n, confirm, flavor, dashboard=dashboard,
+                                                from_image=from_image)
 
     async def cluster_status(self, head: Instance | str) -> ClusterState:
         with _as_manager_error():
@@ -361,6 +365,18 @@ class CoreEngine:
 
         model = self.settings.cost_model
         return None if model is None else report(model, list(instances))
+    # -- images (blocking; tui.core.images) ---------------------------------------------------------------------------
+    def image_list(self) -> ImageListing:
+        return self.images.listing()
+
+    def image_create(self, ref: str, name: str, say: Callable[[str], None], wait: bool = True) -> ImageMade:
+        return self.images.create(ref, name, say, wait)
+
+    def image_plan_delete(self, ref: str) -> ImageDeletion:
+        return self.images.plan_delete(ref)
+
+    def image_delete(self, plan: ImageDeletion, delete_snapshots: bool, say: Callable[[str], None]) -> list[str]:
+        return self.images.delete(plan, delete_snapshots, say)
 
     # -- all instances ---------------------------------------------------------------------------------------------
     async def refresh(self, instances: Sequence[Instance], new_logins: int = QUIET_LOGINS_PER_ROUND) -> None:

@@ -63,6 +63,21 @@ class Image:
     os_distro: str = ""
     os_version: str = ""
     created_at: datetime | None = None
+    own: bool = False  # owned by this project (a snapshot made with createImage, an upload)
+    visibility: str = ""  # public | private | shared | community
+    instance_id: str = ""  # a snapshot's server (Nova's instance_uuid property)
+    snapshot_ids: tuple[str, ...] = ()  # a volume-backed snapshot image's Cinder snapshots (its block_device_mapping)
+
+
+@dataclass(frozen=True, slots=True)
+class VolumeSnapshot:
+    """A Cinder volume snapshot (createImage of a volume-backed server makes one per volume)."""
+
+    id: str
+    name: str
+    volume_id: str
+    size_gb: int
+    status: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from tui.sandbox import data, identity, network, secgroups, servers, shelve, volume
+from tui.sandbox import data, identity, network, secgroups, servers, shelve, snapshot, volume
 from tui.sandbox.console import console_log
 from tui.sandbox.nova import get_server, microversion, nova_error, ok, quota_check, set_status
 from tui.sandbox.router import Request, Response
@@ -96,7 +96,7 @@ def _finish_delete(sb: Sandbox, sid: str) -> None:
         vol = sb.state.table("volumes").get(att["id"])
         if vol is None:
             continue
-        if att["delete_on_termination"]:
+        if att["delete_on_termination"] and not snapshot.snapshots_of(sb, att["id"]):  # Cinder keeps those
             del sb.state.table("volumes")[att["id"]]
         else:
             volume.detach(vol)
@@ -221,6 +221,8 @@ def action(sb: Sandbox, req: Request) -> Response:
                 raise nova_error(409, "Guest does not have a console available.")
             length = (arg or {}).get("length")
             return ok(200, {"output": console(sb, srv, None if length is None else int(length))}, mv)
+        if name == "createImage":  # its body is validated before the server's state, as Nova's schema does
+            return snapshot.create_image(sb, srv, arg, mv)
         if srv["task_state"] is not None or srv.get("pending"):
             raise nova_error(
                 409, f"Cannot '{name}' instance {srv['id']} while it is in task_state {srv['task_state'] or 'busy'}"
@@ -236,7 +238,7 @@ def action(sb: Sandbox, req: Request) -> Response:
 
 
 def console(sb: Sandbox, srv: Record, length: int | None) -> str:
-    image = data.IMAGES.get(srv.get("boot_image_id") or "") or next(iter(data.IMAGES.values()))
+    image = snapshot.find_image(sb, srv.get("boot_image_id") or "", active=False) or next(iter(data.IMAGES.values()))
     port = sb.state.table("ports").get(srv["port_id"] or "")
     ip = port["fixed_ips"][0]["ip_address"] if port else ""
     host_key = sb.host_public_key(srv["id"]) if sb.faults.console_host_keys else None

@@ -7,7 +7,7 @@ import random
 import time
 from typing import TYPE_CHECKING
 
-from tui.sandbox import compute, identity, image, network, volume
+from tui.sandbox import compute, identity, image, network, userimages, volume
 from tui.sandbox.router import HTTPError, Request, Router
 
 if TYPE_CHECKING:
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 def router(sb: Sandbox, rng: random.Random) -> Router:
     """Identity, compute, image, network and volume on one router; `rng` draws the injected faults."""
     out = Router(lambda req: guard(sb, rng, req))
-    for service in (identity, compute, image, network, volume):
+    for service in (identity, compute, image, network, volume, userimages):
         service.register(out, sb)
     return out
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from tui.sandbox import data, volume
+from tui.sandbox import data, snapshot, volume
 from tui.sandbox.nova import nova_error
 
 if TYPE_CHECKING:
@@ -15,7 +15,7 @@ def _parse_one_bdm(sb: Sandbox, bdm: dict[str, Any]) -> dict[str, Any]:
     source = bdm.get("source_type")
     size = int(bdm.get("volume_size") or 0)
     if source == "image":
-        image = data.IMAGES.get(bdm.get("uuid", ""))
+        image = snapshot.find_image(sb, bdm.get("uuid", ""))
         if image is None:
             raise nova_error(400, f"Image {bdm.get('uuid')} could not be found.")
         if size <= 0:
@@ -33,6 +33,15 @@ def _parse_one_bdm(sb: Sandbox, bdm: dict[str, Any]) -> dict[str, Any]:
                 400,
                 f"Invalid volume: volume '{vol['id']}' status must be 'available'. Currently in '{vol['status']}'",
             )
+    elif source == "snapshot":
+        snap = sb.state.table("snapshots").get(bdm.get("snapshot_id") or bdm.get("uuid") or "")
+        if snap is None:
+            raise nova_error(400, f"Block Device Mapping is Invalid: failed to get snapshot "
+                                  f"{bdm.get('snapshot_id') or bdm.get('uuid')}.")
+        if snap["status"] != "available":
+            raise nova_error(400, f"Invalid snapshot: Originating snapshot {snap['id']} status must be 'available' "
+                                  f"(it is {snap['status']}).")
+        size = max(size, int(snap["size"]))
     elif source == "blank":
         if size <= 0:
             raise nova_error(400, "Block Device Mapping is Invalid: blank volumes need a size.")
@@ -41,7 +50,7 @@ def _parse_one_bdm(sb: Sandbox, bdm: dict[str, Any]) -> dict[str, Any]:
     dot = bdm.get("delete_on_termination", False)
     return {
         "source": source,
-        "uuid": bdm.get("uuid"),
+        "uuid": bdm.get("snapshot_id") or bdm.get("uuid") if source == "snapshot" else bdm.get("uuid"),
         "size": size,
         "boot_index": bdm.get("boot_index"),
         "delete_on_termination": dot in (True, "true", "True", "1", 1),
@@ -49,11 +58,22 @@ def _parse_one_bdm(sb: Sandbox, bdm: dict[str, Any]) -> dict[str, Any]:
 
 
 def parse_bdm(sb: Sandbox, body: dict[str, Any]) -> list[dict[str, Any]]:
-    return [
-        _parse_one_bdm(sb, bdm)
-        for bdm in body.get("block_device_mapping_v2") or []
-        if bdm.get("destination_type", "volume") == "volume"
-    ]
+    wanted = [bdm for bdm in body.get("block_device_mapping_v2") or []
+              if bdm.get("destination_type", "volume") == "volume"]
+    return [_parse_one_bdm(sb, bdm) for bdm in _with_image_bdms(sb, body, wanted)]
+
+
+def _with_image_bdms(sb: Sandbox, body: dict[str, Any], wanted: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A volume-backed snapshot image defines the server's volumes (from its snapshots): as Nova's
+    `_check_and_transform_bdm`, the request's image-to-volume root mapping gives way to the image's."""
+    root = next((b for b in wanted if str(b.get("boot_index")) == "0" and b.get("source_type") == "image"), None)
+    ref = root.get("uuid") if root else str(body.get("imageRef") or "").rsplit("/", 1)[-1]
+    image = snapshot.find_image(sb, ref or "")
+    defined = snapshot.image_bdms(image) if image else []
+    if not defined:
+        return wanted
+    kept = [b for b in wanted if b is not root]
+    return [*defined, *kept]
 
 
 def network_id(sb: Sandbox, body: dict[str, Any]) -> str:
@@ -84,18 +104,19 @@ def network_id(sb: Sandbox, body: dict[str, Any]) -> str:
     return str(net_rec["id"])
 
 
-def check_image(flavor: dict[str, Any], image_id: str, boot: dict[str, Any] | None) -> None:
+def check_image(sb: Sandbox, flavor: dict[str, Any], image_id: str, boot: dict[str, Any] | None) -> None:
+    image = snapshot.find_image(sb, image_id) if image_id else None
     if boot is None:
-        if image_id not in data.IMAGES:
+        if image is None:
             raise nova_error(
                 400,
                 "Can not find requested image"
                 if image_id
                 else "Block Device Mapping is Invalid: You specified more local devices than the limit allows",
             )
-        if flavor["disk"] < data.IMAGES[image_id]["min_disk"]:
+        if flavor["disk"] < image["min_disk"]:
             raise nova_error(400, "Flavor's disk is too small for requested image.")
-    elif image_id and image_id not in data.IMAGES:
+    elif image_id and image is None:
         raise nova_error(400, "Can not find requested image")
 
 
@@ -114,6 +135,11 @@ def boot_volumes(sb: Sandbox, sid: str, bdms: list[dict[str, Any]]) -> tuple[lis
                 fail = fail or f"Build of instance {sid} aborted: {msg}"
                 continue
             vol = volume.new_volume(sb, b["size"], image_id=b["uuid"] if b["source"] == "image" else None)
+            if b["source"] == "snapshot":
+                snap = sb.state.table("snapshots")[b["uuid"]]
+                source = sb.state.table("volumes").get(snap["volume_id"]) or {}
+                vol.update(snapshot_id=snap["id"], image_id=source.get("image_id"), bootable=True)
+            vol["disk_from"] = snapshot.volume_disk(sb, vol["image_id"], vol.get("snapshot_id"))
             sb.later(sb.delays.volume_s, "volumes", vol["id"], "create")
         volumes.append(
             {

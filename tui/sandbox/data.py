@@ -90,6 +90,7 @@ DEFAULT_QUOTA = {
     "volumes": 10,
     "gigabytes": 100,
     "snapshots": 10,
+    "image_count_total": 10,  # Glance unified limits: the project's own images
     "backups": 10,
     "backup_gigabytes": 1000,
 }

@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
-from tui.sandbox import data
+from tui.sandbox import data, userimages
 from tui.sandbox.router import HTTPError, Request, Response, Router
 
 if TYPE_CHECKING:
     from tui.sandbox.sandbox import Sandbox
 
-_FILTERS = ("name", "status", "visibility", "os_distro", "os_version", "disk_format", "id")
+_FILTERS = ("name", "status", "visibility", "os_distro", "os_version", "disk_format", "id", "owner")
 
 
 def _not_found(what: str) -> HTTPError:
@@ -37,7 +37,8 @@ def register(router: Router, sb: Sandbox) -> None:
             limit = min(int(req.arg("limit") or 25), 1000)
         except ValueError:
             raise HTTPError(400, b"400 Bad Request\n\nlimit param must be an integer\n\n   ") from None
-        images = sorted(data.IMAGES.values(), key=lambda i: (i["created_at"], i["id"]), reverse=True)
+        every = [*data.IMAGES.values(), *userimages.glance_images(sb)]
+        images = sorted(every, key=lambda i: (i["created_at"], i["id"]), reverse=True)
         for key in _FILTERS:
             wanted = req.arg(key)
             if wanted is not None:
@@ -57,7 +58,7 @@ def register(router: Router, sb: Sandbox) -> None:
         return Response(200, body)
 
     def show(req: Request) -> Response:
-        image = data.IMAGES.get(req.params["id"])
+        image = data.IMAGES.get(req.params["id"]) or userimages.show(sb, req.params["id"])
         if image is None:
             raise _not_found(req.params["id"])
         return Response(200, image)

@@ -22,11 +22,12 @@ class Delays:
     # Nova's [DEFAULT]shelved_offload_time: 0 offloads a shelved server at once (Nova's default), N > 0 after N
     # seconds, < 0 never. A volume-backed server is offloaded at once whatever it says.
     shelved_offload_time: float = 0.0
+    image_s: float = 1.0  # createImage of an image-backed server: queued -> saving -> active
 
     @classmethod
     def fast(cls) -> Delays:
         return cls(build_s=0.1, resize_s=0.1, stop_s=0.05, start_s=0.05, reboot_s=0.05, delete_s=0.05, volume_s=0.05,
-                   shelve_s=0.1, unshelve_s=0.1)
+                   shelve_s=0.1, unshelve_s=0.1, image_s=0.1)
 
 
 @dataclass
@@ -54,6 +55,8 @@ class Faults:
         gigabytes: int | None = None,
         volumes: int | None = None,
         key_pairs: int | None = None,
+        snapshots: int | None = None,
+        image_count_total: int | None = None,
     ) -> None:
         """Override project quotas (-1 = unlimited)."""
         values = {
@@ -63,6 +66,8 @@ class Faults:
             "gigabytes": gigabytes,
             "volumes": volumes,
             "key_pairs": key_pairs,
+            "snapshots": snapshots,
+            "image_count_total": image_count_total,
         }
         self.quota.update({k: v for k, v in values.items() if v is not None})
 

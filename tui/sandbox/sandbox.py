@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tui.sandbox import actions, api, credentials, data, identity, network, seeding, shelve, volume
+from tui.sandbox import actions, api, credentials, data, identity, network, seeding, shelve, snapshot, volume
 from tui.sandbox.credentials import CLOUD_NAME  # noqa: F401  (re-exported)
 from tui.sandbox.knobs import Delays, Faults
 from tui.sandbox.router import HTTPService
@@ -158,7 +158,10 @@ class Sandbox:
         self.scheduler.call_later(delay, lambda: self._advance(table, rid, action))
 
     def _advance(self, table: str, rid: str, action: str) -> None:
-        (actions.advance if table == "servers" else volume.advance)(self, rid, action)
+        if table in ("images", "snapshots"):
+            snapshot.advance(self, table, rid, action)
+        else:
+            (actions.advance if table == "servers" else volume.advance)(self, rid, action)
 
     def vm_on(self, sid: str) -> str | None:
         """Start the server's SSH host (not under the lock). Returns an error message, or None."""
@@ -211,11 +214,11 @@ class Sandbox:
         due_now: list[tuple[float, str, str, str]] = []
         with self.state.lock:
             running = []
-            for table in ("servers", "volumes"):
+            for table in ("servers", "volumes", "images", "snapshots"):
                 for rec in self.state.table(table).values():
                     if rec.get("pending"):
                         full = durations.get(rec["pending"], self.delays.volume_s) if table == "servers" \
-                            else self.delays.volume_s
+                            else self.delays.image_s if table == "images" else self.delays.volume_s
                         due = float(rec.get("pending_due") or now + full)
                         if due <= now:
                             due_now.append((due, table, rec["id"], rec["pending"]))

@@ -181,7 +181,7 @@ def create_server(sb: Sandbox, body: dict[str, Any], enforce_quota: bool = True)
     bdms = booting.parse_bdm(sb, body)
     image_id = str(body.get("imageRef") or "").rsplit("/", 1)[-1]
     boot = next((b for b in bdms if str(b["boot_index"]) == "0"), None)
-    booting.check_image(flavor, image_id, boot)
+    booting.check_image(sb, flavor, image_id, boot)
     key_name = body.get("key_name")
     keypair = sb.state.table("keypairs").get(key_name) if key_name else None
     if key_name and keypair is None:

@@ -52,6 +52,8 @@ def empty_data() -> dict[str, Any]:
         "floatingips": {},
         "security_groups": {},
         "security_group_rules": {},
+        "images": {},  # the project's own images (createImage)
+        "snapshots": {},  # Cinder volume snapshots
     }
 
 

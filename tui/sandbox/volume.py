@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from tui.sandbox import data
+from tui.sandbox import data, snapshot
 from tui.sandbox.router import HTTPError, Request, Response, Route, Router, mount
 from tui.sandbox.state import Record, new_id, now_usec
 
@@ -32,7 +32,8 @@ def cinder_error(status: int, message: str) -> HTTPError:
 def usage(sb: Sandbox) -> tuple[int, int]:
     """(volumes, gigabytes) in use."""
     vols = sb.state.table("volumes").values()
-    return len(vols), sum(int(v["size"]) for v in vols)
+    snaps = sb.state.table("snapshots").values()  # snapshots count against gigabytes, as Cinder's default
+    return len(vols), sum(int(v["size"]) for v in vols) + sum(int(s["size"]) for s in snaps)
 
 
 def quota_error(sb: Sandbox, size: int) -> str | None:
@@ -151,7 +152,7 @@ def render(sb: Sandbox, vol: Record, mv: tuple[int, int] = (3, 0)) -> dict[str, 
         "encrypted": False,
         "multiattach": False,
         "volume_type": VOLUME_TYPE["name"],
-        "snapshot_id": None,
+        "snapshot_id": vol.get("snapshot_id"),
         "source_volid": None,
         "metadata": vol["metadata"],
         "user_id": sb.state.data["user_id"],
@@ -181,15 +182,16 @@ def render(sb: Sandbox, vol: Record, mv: tuple[int, int] = (3, 0)) -> dict[str, 
         out["volume_type_id"] = VOLUME_TYPE["id"]
     if mv >= (3, 65):
         out["consumes_quota"] = True
-    if vol["image_id"] and vol["image_id"] in data.IMAGES:
-        image = data.IMAGES[vol["image_id"]]
+    image = snapshot.find_image(sb, vol["image_id"] or "", active=False)
+    if image is not None:
+        props = {**image, **(image.get("properties") or {})}
         out["volume_image_metadata"] = {
             "image_id": image["id"],
             "image_name": image["name"],
-            "os_distro": image["os_distro"],
-            "os_version": image["os_version"],
+            "os_distro": props.get("os_distro", ""),
+            "os_version": props.get("os_version", ""),
             "min_disk": str(image["min_disk"]),
-            "size": str(image["size"]),
+            "size": str(image["size"] or 0),
         }
     return out
 
@@ -273,7 +275,9 @@ def create_volume(sb: Sandbox, req: Request) -> Response:
     size = _size(body)
     mv = microversion(req)
     image_id = body.get("imageRef") or body.get("image_id")
-    if image_id and image_id not in data.IMAGES:
+    with sb.state.lock:
+        unknown = bool(image_id) and snapshot.find_image(sb, str(image_id)) is None
+    if unknown:
         raise cinder_error(400, "Invalid image identifier or unable to access requested image. (HTTP 400)")
     with sb.state.lock:
         msg = quota_error(sb, size)
@@ -292,7 +296,7 @@ def create_volume(sb: Sandbox, req: Request) -> Response:
 def delete_volume(sb: Sandbox, req: Request) -> Response:
     with sb.state.lock:
         vol = _get(sb, req)
-        if vol["status"] not in ("available", "error") or vol["attachments"]:
+        if vol["status"] not in ("available", "error") or vol["attachments"] or snapshot.snapshots_of(sb, vol["id"]):
             raise cinder_error(
                 400,
                 "Invalid volume: Volume status must be available or error or error_restoring "
@@ -318,6 +322,7 @@ def limits(sb: Sandbox, req: Request) -> Response:
     q = sb.quota()
     with sb.state.lock:
         count, gigabytes = usage(sb)
+        snapshots = len(sb.state.table("snapshots"))
     absolute = {
         "maxTotalVolumes": q["volumes"],
         "maxTotalVolumeGigabytes": q["gigabytes"],
@@ -326,7 +331,7 @@ def limits(sb: Sandbox, req: Request) -> Response:
         "maxTotalBackupGigabytes": q["backup_gigabytes"],
         "totalVolumesUsed": count,
         "totalGigabytesUsed": gigabytes,
-        "totalSnapshotsUsed": 0,
+        "totalSnapshotsUsed": snapshots,
         "totalBackupsUsed": 0,
         "totalBackupGigabytesUsed": 0,
     }

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, ClassVar
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
     from tui.ui import core_messages as cm
     from tui.ui import messages as msg
     from tui.ui.bridge import EventBridge
+    from tui.ui.images import ImageDone, ImageProgress
     from tui.ui.screens.volumes import VolumesScreen
     from tui.ui.screens.wizard import LaunchWizard
 
@@ -82,6 +84,10 @@ class CadesApp(App[None]):
         self.leave = leave.Leave(self)
         if settings.ui.theme:
             self.theme = settings.ui.theme
+        from tui.ui.images import ImageMaker
+
+        self.images = ImageMaker(self, lambda title, line, failed: self.setup_pane.job_line(
+            title, line, failed, time.monotonic()), self.instances.selected_instance)
 
     # ---- layout --------------------------------------------------------------------------------
     def get_default_screen(self) -> Screen[None]:
@@ -286,6 +292,10 @@ class CadesApp(App[None]):
     def on_cluster_progress(self, message: cm.ClusterProgressMessage) -> None:
         self.clusters.on_cluster_progress(message)
     def on_cluster_state(self, message: cm.ClusterStateMessage) -> None: self.clusters.on_cluster_state(message)
+    # images (tui.ui.images.ImageMaker)
+    def action_image(self) -> None: self.images.start()
+    def on_image_progress(self, message: ImageProgress) -> None: self.images.progress(message)
+    def on_image_done(self, message: ImageDone) -> None: self.images.done(message)
     # leaving
     async def action_quit(self) -> None: self.leave.quit()
     def action_interrupt(self) -> None: self.leave.interrupt()

@@ -49,6 +49,9 @@ BINDINGS: list[Binding] = [
     Binding("k", "cluster", "Cluster", id="cluster",
             tooltip="The Dask cluster headed by the selected instance: workers live; create, scale, dashboard, "
                     "delete"),
+    Binding("i", "image", "Image", id="image", show=False,
+            tooltip="Make an image of the selected instance (asks its name): launch or grow a cluster from it "
+                    "with what is installed now"),
     Binding("ctrl+s", "shell", "Shell", id="shell",
             tooltip="Suspend the app and open an SSH shell on the selected instance; exit returns here"),
     Binding("e", "vscode", "VS Code", id="vscode",
@@ -77,7 +80,7 @@ BINDINGS: list[Binding] = [
 MAIN_SCREEN_ACTIONS = {"launch", "resize", "power", "reboot", "shelve", "delete", "console", "volumes", "details",
                        "focus_pane", "help", "quit", "setup", "cancel_setup", "jupyter_start", "jupyter_stop",
                        "jupyter_log", "open_tunnel", "close_tunnel", "open_browser", "shell", "snooze", "cluster",
-                       "filter", "vscode"}
+                       "image", "filter", "vscode"}
 PANES = {"instances": "#instances-table", "flavors": "#flavors-table", "setup": "#setup-log",
          "tunnels": "#tunnels-table"}
 

@@ -78,7 +78,7 @@ def pick_image(images: list[Image], wanted: str = "") -> Image:
                 return image
         names = ", ".join(i.name for i in usable) or "none"
         raise NotFound(f"image {wanted!r} not found", f"available images: {names}")
-    ubuntu = [i for i in usable if is_ubuntu(i)]
+    ubuntu = [i for i in usable if is_ubuntu(i) and not i.own] or [i for i in usable if is_ubuntu(i)]  # the cloud's
     if not ubuntu:
         raise NotFound("no Ubuntu image on this cloud", "name an image with --image")
     return max(ubuntu, key=_version_key)

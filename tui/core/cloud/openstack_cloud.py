@@ -18,6 +18,7 @@ openstacksdk's pitfalls, each handled deliberately here:
 - `openstack_shelve`: shelve, shelve offload, unshelve;
 - `openstack_volumes`: create, attach, detach, delete volumes;
 - `openstack_access`: key pairs and security groups;
+- `openstack_images`: images made from servers (createImage), their quota and volume snapshots;
 - `openstack_convert`: what the cloud answers as our models; `openstack_errors`: its exceptions as CloudErrors.
 """
 
@@ -31,6 +32,7 @@ from tui.core.cloud.openstack_access import OpenStackAccess
 from tui.core.cloud.openstack_base import auth_token
 from tui.core.cloud.openstack_convert import to_instance
 from tui.core.cloud.openstack_errors import translate_errors
+from tui.core.cloud.openstack_images import OpenStackImages
 from tui.core.cloud.openstack_reads import OpenStackReads
 from tui.core.cloud.openstack_servers import OpenStackServers
 from tui.core.cloud.openstack_shelve import OpenStackShelve
@@ -41,7 +43,8 @@ POLL_S = 1.0  # between two polls of a status; read at each poll (tests shorten 
 API_TIMEOUT_S = 30.0  # per HTTP request, unless clouds.yaml sets api_timeout
 
 
-class OpenStackCloud(OpenStackReads, OpenStackServers, OpenStackShelve, OpenStackVolumes, OpenStackAccess):
+class OpenStackCloud(OpenStackReads, OpenStackServers, OpenStackShelve, OpenStackVolumes, OpenStackAccess,
+                     OpenStackImages):
     """The real cloud, through openstacksdk."""
 
     def __init__(self, conn: Any, name: str, clouds_yaml: str | None = None, token: str | None = None) -> None:

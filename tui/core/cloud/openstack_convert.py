@@ -5,10 +5,11 @@ Pure functions: no call to the cloud, no openstacksdk import (its resources are 
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from tui.core.cloud import rest
-from tui.core.models import Address, Flavor, Image, Instance, Keypair, Network, Volume
+from tui.core.models import Address, Flavor, Image, Instance, Keypair, Network, Volume, VolumeSnapshot
 
 
 def to_instance(s: dict[str, Any]) -> Instance:
@@ -49,10 +50,28 @@ def to_flavor(f: Any) -> Flavor:
                   is_public=bool(f.is_public if f.is_public is not None else True))
 
 
-def to_image(i: Any) -> Image:
+def to_image(i: Any, project_id: str = "") -> Image:
+    """An image; `own` when `project_id` owns it. A volume-backed snapshot's Cinder snapshots come from its
+    `block_device_mapping` property (JSON, as Nova writes it)."""
+    props = getattr(i, "properties", None) or {}
+    raw = props.get("block_device_mapping") or getattr(i, "block_device_mapping", None)
+    try:
+        mapping = json.loads(raw) if isinstance(raw, str) else (raw or [])
+    except ValueError:
+        mapping = []
+    snaps = tuple(str(m["snapshot_id"]) for m in mapping if isinstance(m, dict) and m.get("snapshot_id"))
+    owner = getattr(i, "owner", None) or getattr(i, "owner_id", None) or ""
     return Image(id=i.id, name=i.name or i.id, status=i.status or "", min_disk_gb=rest.as_int(i.min_disk),
                  size_bytes=rest.as_int(i.size), os_distro=getattr(i, "os_distro", None) or "",
-                 os_version=getattr(i, "os_version", None) or "", created_at=rest.as_time(i.created_at))
+                 os_version=getattr(i, "os_version", None) or "", created_at=rest.as_time(i.created_at),
+                 own=bool(project_id) and owner == project_id, visibility=getattr(i, "visibility", None) or "",
+                 instance_id=getattr(i, "instance_uuid", None) or props.get("instance_uuid") or "",
+                 snapshot_ids=snaps)
+
+
+def to_snapshot(s: Any) -> VolumeSnapshot:
+    return VolumeSnapshot(id=s.id, name=s.name or s.id, volume_id=s.volume_id or "", size_gb=rest.as_int(s.size),
+                          status=s.status or "")
 
 
 def to_volume(v: Any) -> Volume:

@@ -47,7 +47,8 @@ class OpenStackReads(OpenStackBase):
 
     def list_images(self) -> list[Image]:
         with translate_errors("listing images"):
-            images = [to_image(i) for i in self.conn.image.images()]
+            project = self.conn.current_project_id or ""
+            images = [to_image(i, project) for i in self.conn.image.images()]
         return sorted(images, key=lambda i: i.name)
 
     def list_networks(self) -> list[Network]:

@@ -39,6 +39,7 @@ from tui.core.errors import ManagerError
 from tui.core.events import ClusterPhase, ClusterProgress, ClusterState, Emit
 from tui.core.guide import SetupSpec
 from tui.core.hints import command
+from tui.core.images import Images
 from tui.core.jupyter.idle import Tier
 from tui.core.manager import RemoteManager
 from tui.core.models import ClusterStatus, ClusterSummary, Instance
@@ -57,6 +58,11 @@ Confirm = Callable[[str], Awaitable[bool]]  # (what will be lost) -> go ahead?
 
 async def _unknown(_inst: Instance) -> bool:
     return False
+
+
+def frozen_image_name(head: str) -> str:
+    """The image `--from-image` makes of (or reuses for) a head when none is named."""
+    return f"{head}-frozen"
 
 
 def dashboard_url(local_port: int) -> str:
@@ -102,10 +108,13 @@ class ClusterLifecycle:
     # -- create / scale -----------------------------------------------------------------------------------------
 
     async def create(self, head_ref: str, workers: int | None = None, flavor: str = "",
-                     head_worker: bool | None = None, dashboard: bool | None = None) -> ClusterSummary:
+                     head_worker: bool | None = None, dashboard: bool | None = None,
+                     from_image: str | None = None) -> ClusterSummary:
         """Launch the missing workers (an existing `HEAD-wN` is adopted, never doubled), then start the scheduler
         and every worker and wait until they are connected. Workers that never become ACTIVE or cannot start are
-        reported; the rest of the cluster runs. Idempotent."""
+        reported; the rest of the cluster runs. Idempotent. `from_image`: new workers start from that image of the
+        project ("": the head's frozen image, made now when missing; a name: that image, which must exist) with the
+        head's environment: no install."""
         cs = self.settings.cluster
         n = cs.workers if workers is None else workers
         with_head = cs.head_worker if head_worker is None else head_worker
@@ -116,9 +125,12 @@ class ClusterLifecycle:
         await asyncio.to_thread(self._check_quota, head, n, flavor)  # before anything is installed or made
         cluster = DaskOverSSH(head, [head] if with_head else [], self.connect, self.config(),
                               progress=self._progress(head))
+        image = await self._frozen(head, from_image) if from_image else ""  # a named one: checked before anything
         await cluster.prepare()  # the head's Python and dask, free ports: before any instance is launched
+        if from_image == "":
+            image = await self._frozen(head, "")  # the head's, made after prepare: it has dask
         try:
-            members, failed = await self._grow(head, n, flavor)
+            members, failed = await self._grow(head, n, flavor, image)
             cluster.workers.extend(members)
             status = await cluster.start()
         except asyncio.CancelledError:
@@ -140,14 +152,14 @@ class ClusterLifecycle:
                       f"joins them, `{command('cluster', 'delete', head.name)}` deletes them")
 
     async def scale(self, head_ref: str, n: int, confirm: Confirm | None = None, flavor: str = "",
-                    dashboard: bool | None = None) -> ClusterSummary:
+                    dashboard: bool | None = None, from_image: str | None = None) -> ClusterSummary:
         """Up: launch and join new workers. Down: retire the highest-numbered workers gracefully (their data moves
         first), end their sessions, then delete those instances — after `confirm` says yes."""
         head = await self._head(head_ref)
         cluster = await self.cluster_of(head)
         current = [w for w in cluster.workers if w.id != head.id]
         if n > len(current):
-            members, failed = await self._grow(head, n, flavor)
+            members, failed = await self._grow(head, n, flavor, await self._frozen(head, from_image))
             new = [w for w in members if w.name not in cluster.worker_names]
             status = await cluster.add_workers(new)
             return await self._finish(head, status, failed, dashboard=dashboard)
@@ -171,9 +183,19 @@ class ClusterLifecycle:
             plan_workers(head, n - len(usable), self.cloud.list_flavors(), self.cloud.get_quota(),
                          flavor or self.settings.cluster.flavor, existing=[i.name for i in instances])
 
-    async def _grow(self, head: Instance, n: int, flavor: str) -> tuple[list[Instance], tuple[str, ...]]:
+    async def _grow(self, head: Instance, n: int, flavor: str,
+                    image: str = "") -> tuple[list[Instance], tuple[str, ...]]:
         """The head's ACTIVE workers, n of them when everything goes well (`WorkerInstances.grow`), and what failed."""
-        return await self._worker_instances().grow(head, n, flavor or self.settings.cluster.flavor)
+        return await self._worker_instances().grow(head, n, flavor or self.settings.cluster.flavor, image)
+
+    async def _frozen(self, head: Instance, from_image: str | None) -> str:
+        """The id of the image new workers start from: "" (the head's own image) unless `from_image` is given."""
+        if from_image is None:
+            return ""
+        name = from_image or frozen_image_name(head.name)
+        image = await asyncio.to_thread(Images(self.cloud).frozen, head, name,
+                                        lambda line: self._say(head, head.name, "launch", line), not from_image)
+        return image.id
 
     async def _finish(self, head: Instance, status: ClusterStatus, failed: Sequence[str],
                       removed: tuple[str, ...] = (), dashboard: bool | None = None) -> ClusterSummary:

@@ -167,6 +167,10 @@ class Members:
             return
         found = await self._match_versions(worker, conn, install_timeout)
         if worker.id != self.head.id:  # on the head, the scheduler's member files serve the worker too
+            # A worker started from the head's frozen image has the head's disk: the CA's key, the manifest and
+            # the client config are the head's alone.
+            await run(conn, f"rm -f {remote_path(cmd.CA_KEY)} {remote_path(MANIFEST)}; "
+                            f"{cmd.remove_client_config_command()}")
             await self._write_member(conn, worker, found)
         nthreads = self.config.nthreads or max(1, worker.vcpus)
         line = cmd.worker_command(self.config.env, self.scheduler_args().address, host=self._address_of(worker),

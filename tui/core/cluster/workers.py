@@ -53,9 +53,11 @@ class WorkerInstances:
         self.ssh_timeout = ssh_timeout
         self.poll_s = poll_s
 
-    async def grow(self, head: Instance, n: int, flavor: str) -> tuple[list[Instance], tuple[str, ...]]:
+    async def grow(self, head: Instance, n: int, flavor: str,
+                   image: str = "") -> tuple[list[Instance], tuple[str, ...]]:
         """The head's ACTIVE workers, n of them when everything goes well: existing ones adopted, the missing ones
-        launched (private only, the cluster's security group) and waited for. Also what failed, with reasons."""
+        launched (private only, the cluster's security group; from `image`, else the head's) and waited for. Also
+        what failed, with reasons."""
         instances = await asyncio.to_thread(self.cloud.list_instances)
         existing = members(head, instances)
         failed = [f"{w.name}: {w.status}" for w in existing if w.status not in ("ACTIVE", "BUILD")]
@@ -65,7 +67,7 @@ class WorkerInstances:
         group = await asyncio.to_thread(self._security_group, head)
         launched: list[Instance] = []
         if n > len(usable):
-            specs = await asyncio.to_thread(self._specs, head, n - len(usable), flavor, instances, group)
+            specs = await asyncio.to_thread(self._specs, head, n - len(usable), flavor, instances, group, image)
             launches = asyncio.gather(*(asyncio.to_thread(self._launch, head, s) for s in specs),
                                       return_exceptions=True)
             try:
@@ -91,14 +93,14 @@ class WorkerInstances:
         return name
 
     def _specs(self, head: Instance, n: int, flavor: str, instances: Sequence[Instance],
-               group: str) -> list[LaunchSpec]:
+               group: str, image: str = "") -> list[LaunchSpec]:
         """Blocking: plan n more workers against the remaining quota (refused up front, with the numbers)."""
         plan = plan_workers(head, n, self.cloud.list_flavors(), self.cloud.get_quota(), flavor,
                             existing=[i.name for i in instances])
         for note in plan.notes:
             self._say(head, "", "plan", note)
         network = next((a.network for a in head.addresses if a.kind == "fixed"), "")
-        specs = plan.specs(image=self.cloud.boot_image(head.id), network=network, key_name=head.key_name,
+        specs = plan.specs(image=image or self.cloud.boot_image(head.id), network=network, key_name=head.key_name,
                            security_groups=(group,))
         return [replace(s, public_ip=False) for s in specs]
 

@@ -101,8 +101,12 @@ class Clusters(Owner):
 
     def grow(self) -> None:
         async def job(engine: Engine, inst: Instance) -> str | None:
+            from tui.core.hints import command
+
             summary = await engine.cluster_scale(inst, self._workers_now(inst) + 1)
-            return f"Cluster on {inst.name}: {len(summary.status.workers)} workers connected."
+            hint = command("cluster", "scale", inst.name, "N", "--from-image")
+            return (f"Cluster on {inst.name}: {len(summary.status.workers)} workers connected. New workers can "
+                    f"start from {inst.name}'s frozen image with nothing to install: `{hint}`.")
 
         self._cluster_job("cluster", job)
 

@@ -12,6 +12,7 @@ from textual.widgets import ContentSwitcher, Input, Log, OptionList, Static
 from textual.widgets.option_list import Option
 
 from tui.conventions import IMPORT_KEY_PREFIX
+from tui.core.images import ordered
 from tui.core.models import Flavor, Image, Keypair, Network, Quota
 from tui.ui.messages import LaunchChoices
 from tui.ui.widgets.format import mb
@@ -29,8 +30,9 @@ def steps(choices: LaunchChoices, public_keys: list[Path], volume_gb: int, delet
                          classes="advice")
             yield Input(placeholder="e.g. analytics-1", id="name", max_length=63)
         with Vertical(id="step-image", classes="step"):
-            yield Static("Choose Ubuntu, as the guide does: the setup steps assume it.", classes="advice")
-            yield OptionList(*[Option(image_label(i), id=i.id) for i in c.images], id="image")
+            yield Static("Choose Ubuntu, as the guide does: the setup steps assume it. Your own images come first "
+                         "(a frozen environment: setup skips what it already has).", classes="advice")
+            yield OptionList(*[Option(image_label(i), id=i.id) for i in ordered(c.images)], id="image")
         with Vertical(id="step-flavor", classes="step"):
             yield Static(
                 "[b]m1.*[/b] when memory matters (statistics, large data in RAM); "
@@ -65,6 +67,9 @@ def sorted_flavors(flavors: list[Flavor]) -> list[Flavor]:
 
 def image_label(img: Image) -> Text:
     text = Text(img.name, style="bold")
+    if img.own:
+        made = f", made {img.created_at:%Y-%m-%d}" if img.created_at else ""
+        text.append(f"  your image{made}", style="green")
     if img.min_disk_gb:
         text.append(f"  needs ≥ {img.min_disk_gb} GB disk", style="dim")
     if img.status.lower() != "active":

@@ -320,6 +320,14 @@ class SetupPane(Pane):
         style = "bold red" if phase == "failed" else "green" if phase in ("done", "connected") else ""
         self.status.update(Text.assemble((title, "bold"), "  ", (message, style)))
 
+    def job_line(self, title: str, message: str, failed: bool, t: float) -> None:
+        """One line of other work (an image being made): a run of its own in this pane, like a setup."""
+        if self.instance != title:
+            self.begin(title, t, heading=title)
+            self.progress.display = False
+        self._write_line(f"{self._stamp(t)} {'✗' if failed else '·'} {message}")
+        self.status.update(Text.assemble((title, "bold"), "  ", (message, "bold red" if failed else "")))
+
     def cancelled(self, instance: str, t: float) -> None:
         if instance == self.instance:
             self._write_line(f"{self._stamp(t)} ✗ cancelled; press s to run setup again")
