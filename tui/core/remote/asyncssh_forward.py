@@ -86,17 +86,16 @@ def tune_for_bulk(conn: asyncssh.SSHClientConnection) -> None:
     coalesce_writes(conn)
     send_packet = getattr(conn, "send_packet", None)
     if conn.get_extra_info("send_cipher") in _AEAD and callable(send_packet) \
-            and not getattr(send_packet, "_cades_tuned", False):
+            and "send_packet" not in vars(conn):  # (an instance attribute: tuned already)
         def without_ignore(pkttype: int, *args: bytes, **kwargs: object) -> None:
             if pkttype == _MSG_IGNORE and args == (b"\0\0\0\0",):  # the inserted one: String(b'')
                 return
             send_packet(pkttype, *args, **kwargs)
 
-        without_ignore._cades_tuned = True  # type: ignore[attr-defined]
         setattr(conn, "send_packet", without_ignore)  # noqa: B010 (an instance attribute, asyncssh's own call)
     received = getattr(conn, "data_received", None)
     if isinstance(getattr(conn, "_inpbuf", None), bytes) and callable(received) \
-            and not getattr(received, "_cades_tuned", False):
+            and "data_received" not in vars(conn):
         setattr(conn, "data_received", _parse_in_steps(received))  # noqa: B010
 
 
@@ -109,7 +108,6 @@ def _parse_in_steps(received: Callable[..., None]) -> Callable[..., None]:
         for start in range(0, len(data), _RECV_STEP):
             received(bytes(view[start:start + _RECV_STEP]))
 
-    in_steps._cades_tuned = True  # type: ignore[attr-defined]
     return in_steps
 
 
