@@ -23,6 +23,8 @@ from tui.core.cluster.service import ClusterService
 from tui.core.cluster.status import StatusError
 from tui.core.config import Settings
 from tui.core.events import ClusterState, Emit, JupyterState, PipelineFinished, Polled, StopOutcome
+from tui.core.forwards import Forward, Listener
+from tui.core.forwards.service import ForwardService
 from tui.core.manager import RemoteManager
 from tui.core.models import ClusterSummary, Instance, KernelInfo, TunnelInfo
 from tui.core.options import ManagerOptions
@@ -47,6 +49,7 @@ class CoreEngine:
         self._last: Polled | None = None
         self._polls = 0
         self.cluster = ClusterService(settings, cloud, self.manager, self.context, emit)
+        self.forwarding = ForwardService(self.manager)
 
     # -- the cloud (blocking) -------------------------------------------------------------------------------------
     def poll(self, with_flavors: bool, full: bool = False) -> Polled:
@@ -178,6 +181,41 @@ class CoreEngine:
         with _as_manager_error():
             return await self.cluster.teardown.delete_leftovers(left, confirm)
 
+    # -- forwards: any port of an instance, forwarded and kept (tui.core.forwards) ---------------------------------
+    async def forward_open(self, inst: Instance, remote_port: int, *, local_port: int | None = None,
+                           label: str = "", remote_host: str = "127.0.0.1", save: bool = False) -> Forward:
+        return await self.forwarding.open(await self.context(inst), remote_port, local_port=local_port, label=label,
+                                          remote_host=remote_host, save=save)
+
+    def forward_save(self, inst: Instance, remote_port: int, *, local_port: int | None = None, label: str = "",
+                     remote_host: str = "127.0.0.1") -> Forward:
+        return self.forwarding.save(inst.id, inst.name, remote_port, local_port=local_port, label=label,
+                                    remote_host=remote_host)
+
+    async def forward_close(self, instance_id: str, label: str, *, remove: bool) -> None:
+        await self.forwarding.close(instance_id, label, remove=remove)
+
+    async def forward_toggle(self, inst: Instance, label: str) -> Forward | None:
+        return await self.forwarding.toggle(await self.context(inst), label)
+
+    def forwards(self) -> list[Forward]:
+        """Every user forward (saved, open here, open in another process), names from the last poll."""
+        names = {i.id: i.name for i in self._last.instances} if self._last is not None else {}
+        return self.forwarding.all(names)
+
+    async def forward_suggestions(self, inst: Instance) -> list[Listener]:
+        return await self.forwarding.suggestions(await self.context(inst))
+
+    async def forward_reopen(self, instances: Sequence[Instance]) -> list[Forward]:
+        """Open the saved, enabled forwards of these instances (ACTIVE ones); failures come as BackgroundFailed."""
+        kept = {r.instance for r in self.manager.state.forwards.values() if r.enabled}
+        wanted = [i for i in instances if i.id in kept and i.status == "ACTIVE"]
+        contexts = await asyncio.gather(*(self.context(i) for i in wanted), return_exceptions=True)
+        for inst, ctx in zip(wanted, contexts, strict=True):
+            if isinstance(ctx, BaseException):
+                log.warning("forwards of %s not re-opened: %s", inst.name, ctx)
+        return await self.forwarding.reopen([c for c in contexts if isinstance(c, RemoteContext)])
+
     # -- all instances ---------------------------------------------------------------------------------------------
     async def refresh(self, instances: Sequence[Instance]) -> None:
         """Per-instance signals: load and memory of every ACTIVE instance that answers SSH with a pinned or known
@@ -203,6 +241,10 @@ class CoreEngine:
             if isinstance(ctx, BaseException):
                 log.warning("reattach %s: %s", inst.name, ctx)
         running = await self.manager.reattach_all([c for c in contexts if isinstance(c, RemoteContext)])
+        try:
+            await self.forward_reopen(instances)
+        except Exception:  # never stops the app's start; said in the log
+            log.exception("re-opening the saved forwards failed")
         try:
             await self.cluster.reattach([i for i in instances if i.status == "ACTIVE"])
         except Exception:  # never stops the app's start; said in the log
