@@ -31,8 +31,9 @@ def parse(text: str, ssh_port: int = 22) -> list[Listener]:
 
 
 def _rank(address: str) -> int:
-    """Prefer the address a forward reaches from the VM's loopback (wildcards and loopback first)."""
-    return 0 if address in ("0.0.0.0", "*", "::", "[::]") else 1 if address in ("127.0.0.1", "::1", "[::1]") else 2
+    """Prefer the address a forward to the VM's 127.0.0.1 reaches: IPv4 wildcard and loopback before IPv6's."""
+    order = {"0.0.0.0": 0, "*": 0, "127.0.0.1": 1, "::": 2, "[::]": 2, "::1": 3, "[::1]": 3}
+    return order.get(address, 4)
 
 
 def _ss(lines: list[str]) -> list[Listener]:
