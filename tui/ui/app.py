@@ -95,6 +95,9 @@ class CadesApp(PollingArea, InstancesArea, VolumesArea, SetupArea, JupyterArea, 
         self._remote_jobs: set[tuple[str, str]] = set()  # (action, instance id) of remote jobs in progress
         self._clusters: set[str] = set()  # heads whose scheduler answered last time it was asked
         self._leftovers_offered: set[str] = set()  # heads whose leftovers were offered for deletion already
+        from tui.ui.forwards import Forwards
+
+        self.user_forwards = Forwards(self)  # the user's own forwards (a, space, delete on the Tunnels pane)
         if settings.ui.theme:
             self.theme = settings.ui.theme
 

@@ -121,7 +121,8 @@ class ForwardService:
             out[record.key] = Forward(record.instance, names.get(record.instance, record.name), record.label,
                                       record.remote_host, record.remote_port, record.local_port, saved=True,
                                       enabled=record.enabled, state="closed")
-        for (iid, purpose, port), (bytes_in, bytes_out) in read_counts(self.state.path.parent).items():
+        elsewhere = read_counts(self.state.path.parent, others_only=True)
+        for (iid, purpose, port), (bytes_in, bytes_out) in elsewhere.items():
             label = label_of(purpose)
             if label is None or self.manager.tunnel_info(iid, purpose) is not None:
                 continue

@@ -1,5 +1,6 @@
 """Tunnels: open one to the selected instance's Jupyter, close the selected one; the Tunnels pane observes the
-live state (tunnels keyed by instance and purpose: Jupyter, the Dask dashboard, ...)."""
+live state (tunnels keyed by instance and purpose: Jupyter, the Dask dashboard, the user's forwards). The user's
+forwards (add, toggle, close) are the owner object `tui.ui.forwards.Forwards`'s: these actions delegate to it."""
 
 from __future__ import annotations
 
@@ -10,9 +11,23 @@ from tui.ui.areas.base import Area, msg
 if TYPE_CHECKING:
     from tui.core.api import Engine
     from tui.core.models import Instance
+    from tui.ui.forwards import Forwards
 
 
 class TunnelsArea(Area):
+    user_forwards: Forwards  # set by CadesApp.__init__
+    _built: bool
+
+    def selected_tunnel(self) -> tuple[str, str] | None:
+        """(instance id, purpose) of the Tunnels pane's highlighted row, once the pane is built."""
+        return self._tunnels_pane.table.selected if self._built else None
+
+    def action_forward_add(self) -> None:
+        self.user_forwards.add()
+
+    def action_forward_toggle(self) -> None:
+        self.user_forwards.toggle()
+
     def action_open_tunnel(self) -> None:
         async def job(engine: Engine, inst: Instance) -> str | None:
             state = await engine.open_tunnel(inst)
@@ -21,12 +36,15 @@ class TunnelsArea(Area):
         self.run_remote("tunnel", job)
 
     def action_close_tunnel(self) -> None:
-        key = self._tunnels_pane.table.selected if getattr(self, "_built", False) else None
+        key = self.selected_tunnel()
         engine = self.engine
         if key is None or engine is None:
             self.notify("No tunnel selected (Tunnels pane, arrow keys).", severity="warning")
             return
         iid, purpose = key
+        if purpose.startswith("forward:"):  # a user forward: closed (and, a saved one, forgotten after asking)
+            self.user_forwards.close(iid, purpose.removeprefix("forward:"))
+            return
         name = self.instance_name(iid)
 
         async def close() -> None:
@@ -41,4 +59,5 @@ class TunnelsArea(Area):
     def render_tunnels(self) -> None:
         if getattr(self, "_built", False):
             names = {x.id: x.name for x in self.fleet.live.values()}
-            self._tunnels_pane.show(self.fleet.tunnels(), names, self.clock())
+            now = self.clock()
+            self._tunnels_pane.show(self.user_forwards.rows(self.fleet.tunnels(), now), names, now)

@@ -23,6 +23,7 @@ from textual.widgets import DataTable
 from textual.widgets.data_table import Column, ColumnKey, Row, RowDoesNotExist, RowKey
 
 from tui.core.events import Metrics
+from tui.core.forwards import label_of
 from tui.core.live import Fleet, InstanceLive
 from tui.core.models import Family, Flavor, Instance, Quota, TunnelInfo, TunnelState
 from tui.ui.widgets.fastcells import OneLineCells
@@ -471,6 +472,8 @@ def short_misfit(flavor: Flavor, quota: Quota | None) -> str:
 
 def tunnel_state(t: TunnelInfo) -> str:
     """"up", "reconnecting"..., or why it is down ("down: moved/stopped" when Jupyter went away)."""
+    if t.state is TunnelState.DOWN and t.error.startswith(("off", "open in")):  # a user forward not open here
+        return t.error.split(" (")[0]
     if t.state is TunnelState.DOWN and t.error:
         return f"down: {t.error.removeprefix('Jupyter ') if t.purpose == 'jupyter' else t.error}"
     return t.state.value
@@ -482,7 +485,13 @@ class TunnelsTable(OneLineCells):
 
     BINDINGS = [
         Binding("delete,ctrl+w", "app.close_tunnel", "Close tunnel", id="tunnel.close",
-                tooltip="Close the selected tunnel (Jupyter keeps running; t opens it again)"),
+                tooltip="Close the selected tunnel (Jupyter keeps running; t opens it again); a saved forward is "
+                        "forgotten too, after asking"),
+        Binding("a", "app.forward_add", "Forward port", id="forward.add",
+                tooltip="Forward any port of the selected instance to 127.0.0.1 (its listening ports offered), "
+                        "kept: opened again on every start"),
+        Binding("space", "app.forward_toggle", "Open/close", id="forward.toggle",
+                tooltip="Close the selected forward of yours (kept), or open it again"),
     ]
 
     def __init__(self) -> None:
@@ -514,7 +523,7 @@ class TunnelsTable(OneLineCells):
             style = {TunnelState.UP: "green", TunnelState.DOWN: "red"}.get(t.state, "yellow")
             name = Text(names.get(t.instance, t.instance[:8]), style="bold")
             if t.purpose != "jupyter":
-                name.append(f" {t.purpose}", style="dim")
+                name.append(f" {label_of(t.purpose) or t.purpose}", style="dim")
             rows.append((f"{t.instance}/{t.purpose}", (
                 name, f":{t.local_port} → :{t.remote_port}", Text(tunnel_state(t), style=style),
                 short_age(t.since, now), cut(f"↓{humanize.naturalsize(t.bytes_in, gnu=True)} "
