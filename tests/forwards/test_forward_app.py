@@ -1,6 +1,7 @@
 """The app's Tunnels pane with a user forward, from the keys, against a sandbox VM (a real sshd) and a real web
 server on it: `a` (the dialog offers the VM's listening ports), the byte counts going up with traffic, `space`
-closes and re-opens it (kept), `delete` asks before forgetting it."""
+closes and re-opens it (kept), a forward saved or forgotten by another cades-tui is followed, `delete` asks before
+forgetting one."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ from tui.core.engine import engine_factory
 from tui.core.keys import KeyStore
 from tui.core.models import Instance
 from tui.core.services import Services, launch_instance
-from tui.core.state import AppState
+from tui.core.state import AppState, ForwardRecord
 from tui.sandbox.sshhost import free_port
 from tui.ui.app import CadesApp
 from tui.ui.screens.confirm import Confirm
@@ -148,6 +149,13 @@ async def test_a_user_forward_from_the_tunnels_pane_with_live_bytes(rig: Rig) ->
         await pilot.press("space")  # open again, on the same local port
         await wait_for(pilot, lambda: has_row(app, key, "up"), timeout=30)
         assert await asyncio.to_thread(get, local) == "page-of-fwd\n"
+
+        # another cades-tui saves a forward (`forward NAME PORT --save`), then forgets it (`forward close`)
+        other = f"{iid}/forward:other"
+        rig.state.put_forward(ForwardRecord(iid, "other", rig.web_port, name="fwd"))
+        await wait_for(pilot, lambda: has_row(app, other, "up"), timeout=30)
+        rig.state.drop_forward(iid, "other")
+        await wait_for(pilot, lambda: other not in [str(k.value) for k in app.query_one(TunnelsTable).rows], 30)
 
         await pilot.press("delete")  # asks first: a saved forward would be forgotten
         confirm = await screen(pilot, Confirm)

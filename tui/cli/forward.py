@@ -195,8 +195,8 @@ async def _close(ctx: Context, engine: CoreEngine, name: str, which: str) -> int
                    f"name one: `{command('forward', 'close', name, chosen[0].label)}`")
     fwd = chosen[0]
     await engine.forward_close(fwd.instance, fwd.label, remove=True)
-    note = (" It stays open in the cades-tui that serves it (the app, or a `forward` command) until that one closes "
-            "it." if fwd.state == "open elsewhere" else "")
+    note = (" A running app closes it within seconds; a `forward` command serving it, when it ends."
+            if fwd.state == "open elsewhere" else "")
     ctx.print(f"Forward {fwd.label} of {fwd.name} ({fwd.remote_host}:{fwd.remote_port}) closed"
               + (" and forgotten." if fwd.saved else ".") + note)
     return EXIT_OK

@@ -27,6 +27,7 @@ class Forwards:
         self.app = app
         self._known: list[Forward] = []
         self._read_at: datetime | None = None
+        self._saved: set[tuple[str, str]] | None = None  # (instance, label) of the saved forwards at the last read
 
     # -- what the Tunnels pane shows -----------------------------------------------------------------------------
 
@@ -44,14 +45,44 @@ class Forwards:
                  for f in self._known if (f.instance, f.purpose) not in shown and f.state != "up"]
         return [*tunnels, *extra]
 
-    def refresh(self, engine: Engine, now: datetime | None = None) -> None:
+    def refresh(self, engine: Engine, now: datetime | None = None, follow: bool = True) -> None:
+        """Read the forwards again; with `follow`, follow what another cades-tui changed in the saved ones meanwhile
+        (`forward NAME PORT --save` opens here within seconds, `forward close` closes here)."""
         self._known = engine.forwards()
         self._read_at = now or self.app.clock()
+        saved = {(f.instance, f.label) for f in self._known if f.saved}
+        before, self._saved = self._saved, saved
+        if before is None or not follow:  # the first read: the app's reattach opens the saved forwards
+            return
+        for f in self._known:
+            if (f.instance, f.label) in saved - before and f.enabled and f.state == "closed":
+                self._follow(engine, f, open_it=True)
+        for iid, label in before - saved:
+            live = self.app.fleet.get(iid)
+            if live is not None and live.tunnel(f"forward:{label}") is not None:
+                self._follow(engine, Forward(iid, live.name, label, "", 0, 0, saved=False, enabled=False,
+                                             state="up"), open_it=False)
+
+    def _follow(self, engine: Engine, f: Forward, *, open_it: bool) -> None:
+        live = self.app.fleet.get(f.instance)
+        if live is None or live.instance is None:
+            return
+        inst = live.instance
+
+        async def job(engine: Engine, inst: Instance) -> str | None:
+            if open_it:
+                fwd = await engine.forward_open(inst, f.remote_port, local_port=f.local_port or None, label=f.label,
+                                                remote_host=f.remote_host, save=True)
+                return f"Saved elsewhere, now open here: {fwd.url} → {inst.name}:{fwd.remote_port} ({f.label})."
+            await engine.forward_close(inst.id, f.label, remove=False)
+            return f"Forward {f.label} was forgotten by another cades-tui: closed here."
+
+        self.app.run_remote(f"forward {f.label}", job, inst)
 
     def _changed(self) -> None:
         engine = self.app.engine
         if engine is not None:
-            self.refresh(engine)
+            self.refresh(engine, follow=False)  # (this app's own change)
         self.app.render_tunnels()
 
     # -- actions -------------------------------------------------------------------------------------------------
