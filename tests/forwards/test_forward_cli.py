@@ -142,3 +142,18 @@ def test_bad_input_is_one_line(args: list[str], code: int, said: str, cli_world:
     lines = [line for line in err.splitlines() if line.strip()]
     assert lines[-1].startswith("cades-tui: error:") and said in lines[-1], err
     assert "Traceback" not in err
+
+
+def test_a_label_is_never_pointed_elsewhere_silently(cli_world: Any, cli: Callable[..., tuple[str, str]]) -> None:
+    """A saved forward is not replaced by another with its label (saved or in the foreground): refused, one line."""
+    name = cli_world.name
+    cli("forward", name, "8001", "--save", "--label", "kept")
+    try:
+        for args in (["8002", "--save"], ["8002"]):
+            _out, err = cli("forward", name, *args, "--label", "kept", expect=1)
+            assert f"{name} already has a saved forward 'kept' to 127.0.0.1:8001" in err, err
+        [kept] = json.loads(cli("forward", "list", "--json")[0])
+        assert (kept["label"], kept["remote_port"]) == ("kept", 8001)
+    finally:
+        cli("forward", "close", name, "8001")
+    assert json.loads(cli("forward", "list", "--json")[0]) == []

@@ -48,6 +48,7 @@ class ForwardService:
         label = _checked(remote_port, local_port, label or default_label(remote_port))
         inst = ctx.instance
         record = self.state.forwards.get((inst.id, label))
+        _same_target(record, inst.name, label, remote_host, remote_port)
         wanted = local_port or (record.local_port if record is not None and record.remote_port == remote_port
                                 else 0) or remote_port
         info = await self.manager.open_forward(ctx, purpose_of(label), remote_port, remote_host=remote_host,
@@ -62,6 +63,7 @@ class ForwardService:
              label: str = "", remote_host: str = LOOPBACK) -> Forward:
         """Keep a forward without opening it here: the app and the next reattach open it."""
         label = _checked(remote_port, local_port, label or default_label(remote_port))
+        _same_target(self.state.forwards.get((instance_id, label)), name, label, remote_host, remote_port)
         self.state.put_forward(ForwardRecord(instance_id, label, remote_port, remote_host, local_port or 0, name))
         return Forward(instance_id, name, label, remote_host, remote_port, local_port or 0, saved=True,
                        enabled=True, state="closed")
@@ -152,6 +154,16 @@ class ForwardService:
                 from exc
         ssh_port = ctx.target.port if ctx.target.via is None else 22
         return listening.parse(str(result.stdout or ""), ssh_port)
+
+
+def _same_target(record: ForwardRecord | None, name: str, label: str, remote_host: str, remote_port: int) -> None:
+    """A label names one saved forward: refuse to point it elsewhere (that would lose the saved one silently)."""
+    if record is not None and (record.remote_host, record.remote_port) != (remote_host, remote_port):
+        from tui.core.hints import command
+
+        raise ManagerError(f"{name} already has a saved forward {label!r} to {record.remote_host}:"
+                           f"{record.remote_port}: give another --label, or forget that one first with "
+                           f"`{command('forward', 'close', name, label)}`")
 
 
 def _checked(remote_port: int, local_port: int | None, label: str) -> str:
