@@ -43,7 +43,8 @@ def test_foreground_forward_serves_the_vms_web_server(forwarder: str, cli_world:
     assert get(url) == "forwarded-page\n"
     wait_until(lambda: json.loads(cli("forward", "list", "--json")[0]) != [], 10, "the forward in `forward list`")
     listed = json.loads(cli("forward", "list", "--json")[0])
-    assert [(f["label"], f["state"], f["saved"]) for f in listed] == [("web", "open elsewhere", False)]
+    assert [(f["instance"], f["label"], f["state"], f["saved"], f["local_port"]) for f in listed] == [
+        (cli_world.name, "web", "open elsewhere", False, port)]
     wait_until(lambda: (json.loads(cli("forward", "list", "--json")[0])[0]["bytes_in"] or 0) > 0, 10,
                "the bytes the forward carried in `forward list --json`")
     assert fg.stop(signal.SIGINT) == 130

@@ -205,7 +205,7 @@ async def _close(ctx: Context, engine: CoreEngine, name: str, which: str) -> int
 async def _list(ctx: Context, engine: CoreEngine, as_json: bool) -> int:
     from tui.cli.common import table
 
-    forwards = engine.forwards()
+    forwards = await _named(engine, engine.forwards())
     if as_json:
         ctx.json([{"instance": f.name, "instance_id": f.instance, "label": f.label, "remote_host": f.remote_host,
                    "remote_port": f.remote_port, "local_port": f.local_port or None, "url": f.url or None,
@@ -221,6 +221,19 @@ async def _list(ctx: Context, engine: CoreEngine, as_json: bool) -> int:
             for f in forwards]
     ctx.print(table(rows, ("INSTANCE", "LABEL", "LOCAL -> VM", "KEPT", "STATE", "IN / OUT")))
     return EXIT_OK
+
+
+async def _named(engine: CoreEngine, forwards: list[Forward]) -> list[Forward]:
+    """Forwards with their instance's name where only its id is known (one served unsaved by another command)."""
+    from dataclasses import replace
+
+    names: dict[str, str] = {}
+    for iid in {f.instance for f in forwards if f.name == f.instance}:
+        try:
+            names[iid] = (await _instance(engine, iid)).name
+        except Exception:  # gone, or the cloud is away: the id will do
+            names[iid] = iid
+    return [replace(f, name=names[f.instance]) if f.instance in names else f for f in forwards]
 
 
 async def _suggest(ctx: Context, engine: CoreEngine, name: str, as_json: bool) -> int:
