@@ -77,7 +77,18 @@ def test_saved_forward_is_reopened_by_a_fresh_engine_and_by_forward_name(
         listed = json.loads(cli("forward", "list", "--json")[0])
         assert [(f["instance"], f["label"], f["remote_port"], f["saved"], f["state"]) for f in listed] == [
             (cli_world.name, "site", web.port, True, "closed")]
-        reopened_by_engine(cli_world, web)
+        def meanwhile(kept: int) -> None:
+            """While an app holds the saved forward's port, `forward NAME` serves it on another — and the saved
+            port stays (the next start still gets the bookmark's port)."""
+            fg = foreground("forward", cli_world.name)
+            url, port = forwarded_url(fg)
+            assert port != kept and get(url) == "forwarded-page\n"
+            assert f"local port {kept} is taken here; using {port} instead" in fg.stderr
+            assert fg.stop() == 130
+            [record] = [f for f in json.loads(cli("forward", "list", "--json")[0]) if f["label"] == "site"]
+            assert record["local_port"] == kept
+
+        reopened_by_engine(cli_world, web, meanwhile)
         fg = foreground("forward", cli_world.name)  # the CLI's reattach: serve NAME's saved forwards
         url, port = forwarded_url(fg)
         assert get(url) == "forwarded-page\n"
@@ -93,7 +104,7 @@ def test_saved_forward_is_reopened_by_a_fresh_engine_and_by_forward_name(
     assert json.loads(cli("forward", "list", "--json")[0]) == []
 
 
-def reopened_by_engine(cli_world: Any, web: WebServer) -> None:
+def reopened_by_engine(cli_world: Any, web: WebServer, meanwhile: Callable[[int], None]) -> None:
     """A fresh CoreEngine (as the app's start) re-opens the saved forward in `reattach`; it answers."""
     import asyncio
 
@@ -109,6 +120,7 @@ def reopened_by_engine(cli_world: Any, web: WebServer) -> None:
             [info] = [t for t in engine.tunnels() if t.purpose == "forward:site"]
             assert (info.state, info.remote_port) == ("up", web.port)
             assert await asyncio.to_thread(get, f"http://127.0.0.1:{info.local_port}/") == "forwarded-page\n"
+            await asyncio.to_thread(meanwhile, info.local_port)
         finally:
             await engine.aclose()
 

@@ -49,14 +49,14 @@ class ForwardService:
         inst = ctx.instance
         record = self.state.forwards.get((inst.id, label))
         _same_target(record, inst.name, label, remote_host, remote_port)
-        wanted = local_port or (record.local_port if record is not None and record.remote_port == remote_port
-                                else 0) or remote_port
+        kept_port = record.local_port if record is not None else 0
+        wanted = local_port or kept_port or remote_port
         info = await self.manager.open_forward(ctx, purpose_of(label), remote_port, remote_host=remote_host,
                                                local_port=wanted, strict=False)
         saved = save or record is not None
-        if saved:
-            self.state.put_forward(ForwardRecord(inst.id, label, remote_port, remote_host, info.local_port,
-                                                 inst.name, enabled=True))
+        if saved:  # the local port chosen is kept — unless the saved one was only busy now (another process has it)
+            port = kept_port if kept_port and not local_port else info.local_port
+            self.state.put_forward(ForwardRecord(inst.id, label, remote_port, remote_host, port, inst.name))
         return _from_info(info, inst.name, label, saved=saved, enabled=True, wanted=wanted)
 
     def save(self, instance_id: str, name: str, remote_port: int, *, local_port: int | None = None,
@@ -91,7 +91,7 @@ class ForwardService:
         record = self.state.forwards.get((iid, label))
         if record is None:
             raise ManagerError(f"no forward {label!r} on {ctx.instance.name}")
-        return await self.open(ctx, record.remote_port, local_port=record.local_port or None, label=label,
+        return await self.open(ctx, record.remote_port, label=label,
                                remote_host=record.remote_host, save=True)
 
     async def reopen(self, contexts: Iterable[RemoteContext]) -> list[Forward]:
@@ -104,7 +104,7 @@ class ForwardService:
 
     async def _reopen(self, ctx: RemoteContext, record: ForwardRecord) -> Forward | None:
         try:
-            return await self.open(ctx, record.remote_port, local_port=record.local_port or None, label=record.label,
+            return await self.open(ctx, record.remote_port, label=record.label,
                                    remote_host=record.remote_host, save=True)
         except ManagerError as exc:
             self.manager.emit(BackgroundFailed(ctx.instance.id, f"the saved forward {record.label} of "
