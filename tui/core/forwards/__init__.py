@@ -103,15 +103,17 @@ class Listener:
 WILDCARD_OR_LOOPBACK = frozenset({"0.0.0.0", "*", "::", "[::]", "127.0.0.1", "::1", "[::1]", ""})
 
 
-def local_forwards(state: AppState, instances: Iterable[Instance] | None = None) -> dict[str, list[tuple[int, str,
-                                                                                                          int]]]:
+LocalForward = tuple[int, str, int]  # (local port, remote host, remote port): ssh-config's `LocalForward` line
+
+
+def local_forwards(state: AppState, instances: Iterable[Instance] | None = None) -> dict[str, list[LocalForward]]:
     """The saved forwards of each instance, by instance name, as (local_port, remote_host, remote_port) — what
     `ssh-config` writes as `LocalForward 127.0.0.1:LOCAL REMOTE_HOST:REMOTE`. The names come from `instances`
     when given (current names; instances not among them are left out), else from the records. A forward saved
     without a local port has its remote port's number (what `forward` asks for first). Disabled forwards too:
     they are kept, only closed."""
     names = {i.id: i.name for i in instances} if instances is not None else None
-    out: dict[str, list[tuple[int, str, int]]] = {}
+    out: dict[str, list[LocalForward]] = {}
     for record in sorted(state.forwards.values(), key=lambda r: (r.name, r.label)):
         name = names.get(record.instance) if names is not None else (record.name or record.instance)
         if name:
