@@ -8,6 +8,7 @@ import json
 import re
 import signal
 import socket
+import subprocess
 import urllib.request
 from collections.abc import Callable
 from typing import Any
@@ -41,6 +42,8 @@ def test_foreground_forward_serves_the_vms_web_server(forwarder: str, cli_world:
                     env={FORWARDER_ENV: forwarder})
     url, port = forwarded_url(fg)
     assert get(url) == "forwarded-page\n"
+    masters = subprocess.run(["pgrep", "-P", str(fg.proc.pid), "-x", "ssh"], capture_output=True, text=True)
+    assert bool(masters.stdout.split()) is (forwarder == "openssh")  # the data path asked for carries the bytes
     wait_until(lambda: json.loads(cli("forward", "list", "--json")[0]) != [], 10, "the forward in `forward list`")
     listed = json.loads(cli("forward", "list", "--json")[0])
     assert [(f["instance"], f["label"], f["state"], f["saved"], f["local_port"]) for f in listed] == [
