@@ -18,6 +18,7 @@ import asyncssh
 from tui.core.remote.datapath import PathContext
 
 _LOCAL_WRITE_HIGH = 1 << 20  # local socket write buffer before pausing the SSH channel
+_CHANNEL_WRITE_HIGH = 1 << 20  # SSH channel send buffer before pausing the local socket (asyncssh's default: 64 KB)
 _CHANNEL_WINDOW = 4 << 20
 _CHANNEL_MAX_PACKET = 256 << 10
 
@@ -252,6 +253,7 @@ class _LocalSide(asyncio.Protocol):
             channel.close()
             return
         self.channel = channel
+        channel.set_write_buffer_limits(high=_CHANNEL_WRITE_HIGH)
         for data in self.pending:
             channel.write(data)
         self.pending.clear()
