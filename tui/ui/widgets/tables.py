@@ -494,6 +494,8 @@ class TunnelsTable(OneLineCells):
                 tooltip="Close the selected forward of yours (kept), or open it again"),
     ]
 
+    DROP_ORDER = ("since",)  # hidden first when the row does not fit (a forward's label): the bytes stay in view
+
     def __init__(self) -> None:
         super().__init__(id="tunnels-table", cursor_type="row")
         self._shown: list[tuple[str, tuple[tuple[object, ...], ...]]] | None = None  # the rows drawn, comparable
@@ -502,6 +504,7 @@ class TunnelsTable(OneLineCells):
         # narrow headers: at 120 columns the pane is ~57 wide and every column should fit
         add_columns(self, ("Instance", "instance"), ("Local → VM", "ports"), ("State", "state"), ("For", "since"))
         self.add_column(cut("In / out"), key="traffic")  # cut with an ellipsis where the pane is too narrow
+        make_hideable(self, *self.DROP_ORDER)
 
     def on_resize(self) -> None:
         fit_last_column(self)
@@ -523,7 +526,8 @@ class TunnelsTable(OneLineCells):
             style = {TunnelState.UP: "green", TunnelState.DOWN: "red"}.get(t.state, "yellow")
             name = Text(names.get(t.instance, t.instance[:8]), style="bold")
             if t.purpose != "jupyter":
-                name.append(f" {label_of(t.purpose) or t.purpose}", style="dim")
+                label = label_of(t.purpose) or t.purpose
+                name.append(f" {label if len(label) <= 12 else label[:11] + '…'}", style="dim")
             rows.append((f"{t.instance}/{t.purpose}", (
                 name, f":{t.local_port} → :{t.remote_port}", Text(tunnel_state(t), style=style),
                 short_age(t.since, now), cut(f"↓{humanize.naturalsize(t.bytes_in, gnu=True)} "
