@@ -19,7 +19,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from recorded import jupyter_events, log_events, setup_events  # screenshots/recorded.py, next to this script
+from recorded import (  # screenshots/recorded.py, next to this script
+    forward_events,
+    jupyter_events,
+    log_events,
+    setup_events,
+)
 
 from tui.core.cloud.openstack_cloud import OpenStackCloud
 from tui.core.config import Settings
@@ -84,7 +89,7 @@ async def _capture(clouds_yaml: Path, out: Path) -> list[Path]:
         await pilot.pause(0.3)
         shots.append(_shot(app, out, "setup-log"))
 
-        for event in jupyter_events(inst.id, app.clock()):
+        for event in [*jupyter_events(inst.id, app.clock()), *forward_events(inst.id, app.clock())]:
             app.bridge(event)
         await pilot.press("4")
         await pilot.pause(0.3)

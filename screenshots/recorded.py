@@ -78,6 +78,12 @@ def jupyter_events(instance_id: str, now: datetime, local_port: int = 8889, remo
             TunnelChanged(tunnel_up(instance_id, now, local_port, remote_port))]
 
 
+def forward_events(instance_id: str, now: datetime) -> list[Event]:
+    """A user's own forward (issue 22): TensorBoard on the VM, up for 5 minutes, beside Jupyter's tunnel."""
+    return [TunnelChanged(TunnelInfo(instance_id, 6006, "127.0.0.1", 6006, TunnelState.UP, now - timedelta(minutes=5),
+                                     918_528, 40_960, purpose="forward:tensorboard"))]
+
+
 def log_events(instance_id: str) -> list[Event]:
     return [LogLines(instance_id, tuple(JUPYTER_LOG))]
 

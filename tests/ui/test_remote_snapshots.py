@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from screenshots.recorded import jupyter_events, log_events, setup_events
+from screenshots.recorded import forward_events, jupyter_events, log_events, setup_events
 from tui.ui.screens.jupyter_log import JupyterLogScreen
 from tui.ui.widgets.tables import InstancesTable
 
@@ -55,8 +55,8 @@ def test_tunnels_pane(ui: Any, scene: Any, snap_compare: Any, size: tuple[int, i
     async def run_before(pilot: Any) -> None:
         await _loaded(ui, pilot)
         now = app.clock()
-        for event in jupyter_events(alpha.id, now, remote_port=8890):
-            app.bridge(event)
+        for event in [*jupyter_events(alpha.id, now, remote_port=8890), *forward_events(alpha.id, now)]:
+            app.bridge(event)  # Jupyter's tunnel and a user's forward
         await pilot.press("4")
         await _settle(pilot)
 

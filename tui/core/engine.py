@@ -25,6 +25,8 @@ from tui.core.cluster.status import StatusError
 from tui.core.config import Settings
 from tui.core.errors import BadInput, Cancelled, ManagerError
 from tui.core.events import ClusterState, Emit, JupyterState, PipelineFinished, Polled, StopOutcome
+from tui.core.forwards import Forward, Listener, local_forwards
+from tui.core.forwards.service import ForwardService
 from tui.core.images import ImageDeletion, ImageListing, ImageMade, Images
 from tui.core.manager import RemoteManager
 from tui.core.models import (
@@ -69,9 +71,11 @@ class CoreEngine:
         self._last: Polled | None = None
         self._polls = 0
         self.cluster = ClusterLifecycle(settings, cloud, self.manager, self.context, emit)
-        self.ssh_configs = SshConfigs(settings, self.services, cloud, emit)
+        self.ssh_configs = SshConfigs(settings, self.services, cloud, emit,  # saved forwards: LocalForward lines
+                                      forwards=lambda: local_forwards(self.manager.state))
         self._shelving: Shelving | None = None
         self.images = Images(cloud)
+        self.forwarding = ForwardService(self.manager)
 
     # -- the cloud: what there is (blocking) ----------------------------------------------------------------------
     def poll(self, with_flavors: bool, full: bool = False) -> Polled:
@@ -377,6 +381,44 @@ class CoreEngine:
 
     def image_delete(self, plan: ImageDeletion, delete_snapshots: bool, say: Callable[[str], None]) -> list[str]:
         return self.images.delete(plan, delete_snapshots, say)
+    # -- forwards: any port of an instance, forwarded and kept (tui.core.forwards) ---------------------------------
+    async def forward_open(self, inst: Instance, remote_port: int, *, local_port: int | None = None,
+                           label: str = "", remote_host: str = "127.0.0.1", save: bool = False) -> Forward:
+        return await self.forwarding.open(await self.context(inst), remote_port, local_port=local_port, label=label,
+                                          remote_host=remote_host, save=save)
+
+    def forward_save(self, inst: Instance, remote_port: int, *, local_port: int | None = None, label: str = "",
+                     remote_host: str = "127.0.0.1") -> Forward:
+        fwd = self.forwarding.save(inst.id, inst.name, remote_port, local_port=local_port, label=label,
+                                   remote_host=remote_host)
+        self.ssh_config_follow()  # its LocalForward line
+        return fwd
+
+    async def forward_close(self, instance_id: str, label: str, *, remove: bool) -> None:
+        await self.forwarding.close(instance_id, label, remove=remove)
+        if remove:
+            await asyncio.to_thread(self.ssh_config_follow)
+
+    async def forward_toggle(self, inst: Instance, label: str) -> Forward | None:
+        return await self.forwarding.toggle(await self.context(inst), label)
+
+    def forwards(self) -> list[Forward]:
+        """Every user forward (saved, open here, open in another process), names from the last poll."""
+        names = {i.id: i.name for i in self._last.instances} if self._last is not None else {}
+        return self.forwarding.all(names)
+
+    async def forward_suggestions(self, inst: Instance) -> list[Listener]:
+        return await self.forwarding.suggestions(await self.context(inst))
+
+    async def forward_reopen(self, instances: Sequence[Instance]) -> list[Forward]:
+        """Open the saved, enabled forwards of these instances (ACTIVE ones); failures come as BackgroundFailed."""
+        kept = {r.instance for r in self.manager.state.forwards.values() if r.enabled}
+        wanted = [i for i in instances if i.id in kept and i.status == "ACTIVE"]
+        contexts = await asyncio.gather(*(self.context(i) for i in wanted), return_exceptions=True)
+        for inst, ctx in zip(wanted, contexts, strict=True):
+            if isinstance(ctx, BaseException):
+                log.warning("forwards of %s not re-opened: %s", inst.name, ctx)
+        return await self.forwarding.reopen([c for c in contexts if isinstance(c, RemoteContext)])
 
     # -- all instances ---------------------------------------------------------------------------------------------
     async def refresh(self, instances: Sequence[Instance], new_logins: int = QUIET_LOGINS_PER_ROUND) -> None:
@@ -403,6 +445,10 @@ class CoreEngine:
             if isinstance(ctx, BaseException):
                 log.warning("reattach %s: %s", inst.name, ctx)
         running = await self.manager.reattach_all([c for c in contexts if isinstance(c, RemoteContext)])
+        try:
+            await self.forward_reopen(instances)
+        except Exception:  # never stops the app's start; said in the log
+            log.exception("re-opening the saved forwards failed")
         try:
             await self.cluster.reattach([i for i in instances if i.status == "ACTIVE"])
         except Exception:  # never stops the app's start; said in the log

@@ -76,6 +76,31 @@ class TunnelRecord:
         return (self.instance, self.purpose)
 
 
+@dataclass(frozen=True, slots=True)
+class ForwardRecord:
+    """A port forward the user saved (issue 22): opened by the app and on reattach while `enabled`.
+
+    `name` is the instance's name when saved (for `ssh-config` and `forward list` without asking the cloud);
+    `local_port` 0: the remote port when free here, else any free one."""
+
+    instance: str
+    label: str
+    remote_port: int
+    remote_host: str = "127.0.0.1"
+    local_port: int = 0
+    name: str = ""
+    enabled: bool = True
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "local_port", int(self.local_port))
+        object.__setattr__(self, "remote_port", int(self.remote_port))
+        object.__setattr__(self, "enabled", bool(self.enabled))
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.instance, self.label)
+
+
 @dataclass(slots=True)
 class _Data:
     """What the file holds, parsed (mutable: an operation changes it between a read and a write under the lock)."""
@@ -84,10 +109,12 @@ class _Data:
     tunnels: dict[tuple[str, str], TunnelRecord] = field(default_factory=dict)
     snoozes: dict[str, str] = field(default_factory=dict)  # instance -> ISO time until idle nudges are quiet
     last_ports: dict[str, int] = field(default_factory=dict)  # "instance/purpose" -> the last local port used
+    forwards: dict[tuple[str, str], ForwardRecord] = field(default_factory=dict)  # (instance, label)
 
     def view(self) -> StateView:
         return StateView(MappingProxyType(dict(self.servers)), MappingProxyType(dict(self.tunnels)),
-                         MappingProxyType(dict(self.snoozes)), MappingProxyType(dict(self.last_ports)))
+                         MappingProxyType(dict(self.snoozes)), MappingProxyType(dict(self.last_ports)),
+                         MappingProxyType(dict(self.forwards)))
 
 
 def _empty() -> Mapping[Any, Any]:
@@ -102,6 +129,7 @@ class StateView:
     tunnels: Mapping[tuple[str, str], TunnelRecord] = field(default_factory=_empty)
     snoozes: Mapping[str, str] = field(default_factory=_empty)
     last_ports: Mapping[str, int] = field(default_factory=_empty)
+    forwards: Mapping[tuple[str, str], ForwardRecord] = field(default_factory=_empty)
 
     def tunnel(self, instance: str, purpose: str = JUPYTER) -> TunnelRecord | None:
         return self.tunnels.get((instance, purpose))
@@ -179,6 +207,10 @@ class AppState:
     def last_ports(self) -> Mapping[str, int]:
         return self.view().last_ports
 
+    @property
+    def forwards(self) -> Mapping[tuple[str, str], ForwardRecord]:
+        return self.view().forwards
+
     def tunnel(self, instance: str, purpose: str = JUPYTER) -> TunnelRecord | None:
         return self.view().tunnel(instance, purpose)
 
@@ -210,12 +242,13 @@ class AppState:
     def forget_instance(self, instance: str) -> None:
         """Forget everything about an instance that no longer exists."""
         def op(d: _Data) -> bool:
-            before = (len(d.servers), len(d.tunnels), len(d.snoozes), len(d.last_ports))
+            before = (len(d.servers), len(d.tunnels), len(d.snoozes), len(d.last_ports), len(d.forwards))
             d.servers.pop(instance, None)
             d.snoozes.pop(instance, None)
             d.tunnels = {k: v for k, v in d.tunnels.items() if k[0] != instance}
             d.last_ports = {k: v for k, v in d.last_ports.items() if k.partition("/")[0] != instance}
-            return (len(d.servers), len(d.tunnels), len(d.snoozes), len(d.last_ports)) != before
+            d.forwards = {k: v for k, v in d.forwards.items() if k[0] != instance}
+            return (len(d.servers), len(d.tunnels), len(d.snoozes), len(d.last_ports), len(d.forwards)) != before
 
         self._change(op)
 
@@ -249,6 +282,19 @@ class AppState:
 
     def drop_tunnel(self, instance: str, purpose: str = JUPYTER) -> None:
         self._change(lambda d: d.tunnels.pop((instance, purpose), None) is not None)
+
+    def put_forward(self, record: ForwardRecord) -> None:
+        """Save (or replace) the user's forward (instance, label)."""
+        def op(d: _Data) -> bool:
+            changed = d.forwards.get(record.key) != record
+            d.forwards[record.key] = record
+            return changed
+
+        self._change(op)
+
+    def drop_forward(self, instance: str, label: str) -> None:
+        """Forget the user's saved forward (instance, label)."""
+        self._change(lambda d: d.forwards.pop((instance, label), None) is not None)
 
     def _change(self, op: Callable[[_Data], bool]) -> None:
         """Apply `op` to the file as it is now, under the file's lock (this process's threads queue first); write
@@ -299,7 +345,12 @@ def _read(path: Path) -> tuple[_Data, bool]:
     raw_ports = data.get("last_ports", {})
     last_ports = {str(k): v for k, v in raw_ports.items() if isinstance(v, int) and 0 < v < 65536} \
         if isinstance(raw_ports, dict) else {}
-    return _Data(servers, tunnels, snoozes, last_ports), False
+    forwards: dict[tuple[str, str], ForwardRecord] = {}
+    for raw in _dicts(data.get("forwards")):
+        forward = _record(ForwardRecord, raw)
+        if forward is not None:
+            forwards[forward.key] = forward
+    return _Data(servers, tunnels, snoozes, last_ports, forwards), False
 
 
 def _write(path: Path, data: _Data) -> None:
@@ -310,6 +361,7 @@ def _write(path: Path, data: _Data) -> None:
         "tunnels": [asdict(r) for r in data.tunnels.values()],
         "snoozes": data.snoozes,
         "last_ports": data.last_ports,
+        "forwards": [asdict(r) for r in data.forwards.values()],
     }
     text = json.dumps(payload, indent=2, sort_keys=True)
     if "token=" in text:  # defence in depth: ServerRecord already strips tokens

@@ -59,10 +59,14 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def read_counts(folder: Path) -> Counts:
-    """The byte counts of every tunnel served by a live process, from the files in `folder`."""
+def read_counts(folder: Path, others_only: bool = False) -> Counts:
+    """The byte counts of every tunnel served by a live process, from the files in `folder`; `others_only`: not
+    this process's own (its tunnels are known first-hand, and its file lags their closing by up to a second)."""
     counts: Counts = {}
+    own = TrafficFile(folder).path
     for path in folder.glob(f"{PREFIX}*.json"):
+        if others_only and path == own:
+            continue
         try:
             data = json.loads(path.read_text())
             pid = int(data["pid"])

@@ -82,6 +82,9 @@ class CadesApp(App[None]):
         self.remote = remote.Remote(self)
         self.clusters = cluster.Clusters(self)
         self.leave = leave.Leave(self)
+        from tui.ui.forwards import Forwards
+
+        self.user_forwards = Forwards(self)  # the user's own forwards (a, space, delete on the Tunnels pane)
         if settings.ui.theme:
             self.theme = settings.ui.theme
         from tui.ui.images import ImageMaker
@@ -271,6 +274,8 @@ class CadesApp(App[None]):
     def on_log_lines(self, message: cm.LogLinesMessage) -> None: self.jupyter.on_log_lines(message)
     def action_open_tunnel(self) -> None: self.tunnels.open()
     def action_close_tunnel(self) -> None: self.tunnels.close()
+    def action_forward_add(self) -> None: self.user_forwards.add()
+    def action_forward_toggle(self) -> None: self.user_forwards.toggle()
     def action_shell(self) -> None: self.remote.shell()
     def action_vscode(self) -> None: self.remote.vscode()
     def action_snooze(self) -> None: self.remote.snooze()

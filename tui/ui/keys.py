@@ -80,7 +80,7 @@ BINDINGS: list[Binding] = [
 MAIN_SCREEN_ACTIONS = {"launch", "resize", "power", "reboot", "shelve", "delete", "console", "volumes", "details",
                        "focus_pane", "help", "quit", "setup", "cancel_setup", "jupyter_start", "jupyter_stop",
                        "jupyter_log", "open_tunnel", "close_tunnel", "open_browser", "shell", "snooze", "cluster",
-                       "image", "filter", "vscode"}
+                       "image", "filter", "vscode", "forward_add", "forward_toggle"}
 PANES = {"instances": "#instances-table", "flavors": "#flavors-table", "setup": "#setup-log",
          "tunnels": "#tunnels-table"}
 

@@ -1,5 +1,6 @@
 """Tunnels: open one to the selected instance's Jupyter, close the selected one; the Tunnels pane observes the
-live state (tunnels keyed by instance and purpose: Jupyter, the Dask dashboard, ...)."""
+live state (tunnels keyed by instance and purpose: Jupyter, the Dask dashboard, the user's forwards). The user's
+forwards (add, toggle, close) are the owner object `tui.ui.forwards.Forwards`'s: these actions delegate to it."""
 
 from __future__ import annotations
 
@@ -13,6 +14,10 @@ if TYPE_CHECKING:
 
 
 class TunnelKeys(Owner):
+    def selected_tunnel(self) -> tuple[str, str] | None:
+        """(instance id, purpose) of the Tunnels pane's highlighted row, once the pane is built."""
+        return self.app.tunnels_pane.table.selected if self.app.built else None
+
     def open(self) -> None:
         async def job(engine: Engine, inst: Instance) -> str | None:
             state = await engine.open_tunnel(inst)
@@ -21,12 +26,15 @@ class TunnelKeys(Owner):
         self.app.jobs.run("tunnel", job)
 
     def close(self) -> None:
-        key = self.app.tunnels_pane.table.selected if self.app.built else None
+        key = self.selected_tunnel()
         engine = self.engine
         if key is None or engine is None:
             self.notify("No tunnel selected (Tunnels pane, arrow keys).", severity="warning")
             return
         iid, purpose = key
+        if purpose.startswith("forward:"):  # a user forward: closed (and, a saved one, forgotten after asking)
+            self.app.user_forwards.close(iid, purpose.removeprefix("forward:"))
+            return
         name = self.instance_name(iid)
 
         async def close() -> None:
@@ -41,4 +49,5 @@ class TunnelKeys(Owner):
     def render(self) -> None:
         if self.app.built:
             names = {x.id: x.name for x in self.fleet.live.values()}
-            self.app.tunnels_pane.show(self.fleet.tunnels(), names, self.app.clock())
+            now = self.app.clock()
+            self.app.tunnels_pane.show(self.app.user_forwards.rows(self.fleet.tunnels(), now), names, now)

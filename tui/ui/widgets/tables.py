@@ -23,6 +23,7 @@ from textual.widgets import DataTable
 from textual.widgets.data_table import Column, ColumnKey, Row, RowDoesNotExist, RowKey
 
 from tui.core.events import Metrics
+from tui.core.forwards import label_of
 from tui.core.live import Fleet, InstanceLive
 from tui.core.models import Family, Flavor, Instance, Quota, TunnelInfo, TunnelState
 from tui.ui.widgets.fastcells import OneLineCells
@@ -474,6 +475,8 @@ def short_misfit(flavor: Flavor, quota: Quota | None) -> str:
 
 def tunnel_state(t: TunnelInfo) -> str:
     """"up", "reconnecting"..., or why it is down ("down: moved/stopped" when Jupyter went away)."""
+    if t.state is TunnelState.DOWN and t.error.startswith(("off", "open in")):  # a user forward not open here
+        return t.error.split(" (")[0]
     if t.state is TunnelState.DOWN and t.error:
         return f"down: {t.error.removeprefix('Jupyter ') if t.purpose == 'jupyter' else t.error}"
     return t.state.value
@@ -485,8 +488,16 @@ class TunnelsTable(OneLineCells):
 
     BINDINGS = [
         Binding("delete,ctrl+w", "app.close_tunnel", "Close tunnel", id="tunnel.close",
-                tooltip="Close the selected tunnel (Jupyter keeps running; t opens it again)"),
+                tooltip="Close the selected tunnel (Jupyter keeps running; t opens it again); a saved forward is "
+                        "forgotten too, after asking"),
+        Binding("a", "app.forward_add", "Forward port", id="forward.add",
+                tooltip="Forward any port of the selected instance to 127.0.0.1 (its listening ports offered), "
+                        "kept: opened again on every start"),
+        Binding("space", "app.forward_toggle", "Open/close", id="forward.toggle",
+                tooltip="Close the selected forward of yours (kept), or open it again"),
     ]
+
+    DROP_ORDER = ("since",)  # hidden first when the row does not fit (a forward's label): the bytes stay in view
 
     def __init__(self) -> None:
         super().__init__(id="tunnels-table", cursor_type="row")
@@ -496,6 +507,7 @@ class TunnelsTable(OneLineCells):
         # narrow headers: at 120 columns the pane is ~57 wide and every column should fit
         add_columns(self, ("Instance", "instance"), ("Local → VM", "ports"), ("State", "state"), ("For", "since"))
         self.add_column(cut("In / out"), key="traffic")  # cut with an ellipsis where the pane is too narrow
+        make_hideable(self, *self.DROP_ORDER)
 
     def on_resize(self) -> None:
         fit_last_column(self)
@@ -517,7 +529,8 @@ class TunnelsTable(OneLineCells):
             style = {TunnelState.UP: "green", TunnelState.DOWN: "red"}.get(t.state, "yellow")
             name = Text(names.get(t.instance, t.instance[:8]), style="bold")
             if t.purpose != "jupyter":
-                name.append(f" {t.purpose}", style="dim")
+                label = label_of(t.purpose) or t.purpose
+                name.append(f" {label if len(label) <= 12 else label[:11] + '…'}", style="dim")
             rows.append((f"{t.instance}/{t.purpose}", (
                 name, f":{t.local_port} → :{t.remote_port}", Text(tunnel_state(t), style=style),
                 short_age(t.since, now), cut(f"↓{humanize.naturalsize(t.bytes_in, gnu=True)} "
