@@ -63,7 +63,9 @@ def start_command(kind: Multiplexer) -> str:
     session.kind = kind
     line = session.start_command(SESSION, 'python3 "$HOME"/.cades-tui/autostop/watchdog.py', "~",
                                  "~/.cades-tui/autostop/session.log")
-    return f"if {RUNNING}; then echo \"watchdog running (pid $pid)\"; else {line}; fi"
+    wait = (f"i=0; until {RUNNING}; do i=$((i+1)); if [ $i -ge 100 ]; then echo 'the watchdog did not start: "
+            "see ~/.cades-tui/autostop/session.log' >&2; exit 1; fi; sleep 0.1; done")
+    return f"if {RUNNING}; then echo \"watchdog running (pid $pid)\"; else {line} && {{ {wait}; }}; fi"
 
 
 def start_any_command() -> str:

@@ -185,7 +185,7 @@ class CPU:
 def busy(cfg: dict[str, Any], cpu: CPU, now: float) -> tuple[float, str] | None:
     found = [a for a in (jupyter_activity(now), dask_activity(now), ssh_sessions(now)) if a is not None]
     used = cpu.percent()
-    if used >= float(cfg.get("cpu_percent", 5)):
+    if used > float(cfg.get("cpu_percent", 5)):
         found.append((now, f"CPU {used:.0f}% (threshold {float(cfg.get('cpu_percent', 5)):g}%)"))
     return max(found) if found else None
 
