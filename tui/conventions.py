@@ -21,7 +21,7 @@ KEYMAP_DEFAULTS: dict[str, dict[str, str]] = {
         "cluster": "k", "shell": "ctrl+s", "snooze": "z", "refresh": "f5", "filter": "slash",
         "pane.instances": "1", "pane.flavors": "2", "pane.setup": "3", "pane.tunnels": "4", "pane.next": "tab",
         "pane.previous": "shift+tab", "palette": "ctrl+p", "details": "enter", "tunnel.close": "delete,ctrl+w",
-        "interrupt": "ctrl+c",
+        "interrupt": "ctrl+c", "autostop": "u", "autostop.keep": "w",
     },
     "cluster screen": {
         "cluster.close": "escape,q", "cluster.create": "n", "cluster.grow": "plus", "cluster.shrink": "minus",
@@ -44,4 +44,5 @@ KEYMAP_DEFAULTS: dict[str, dict[str, str]] = {
     "new volume dialog": {"newvolume.cancel": "escape"},
     "worker count dialog": {"workers.cancel": "escape"},
     "sign-in dialog": {"signin.cancel": "escape"},
+    "autostop dialog": {"autostop.cancel": "escape"},
 }
