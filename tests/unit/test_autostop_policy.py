@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tui.core.autostop.policy import Policy, PolicyError, from_settings, human, parse_duration
+from tui.core.autostop.policy import Policy, PolicyError, human, parse_duration
+from tui.core.autostop.profile import from_settings
 from tui.core.config import DEFAULTS, ConfigError, load_file
 from tui.sandbox.appcreds import path_matches
 

@@ -188,7 +188,8 @@ class CoreEngine:
     # -- autostop -------------------------------------------------------------------------------------------------
     def autostop_policy(self, idle: str | None = None, action: str | None = None) -> Policy | None:
         """The profile's autostop with `idle`/`action` on top (None: off). InvalidInput on a bad value."""
-        from tui.core.autostop.policy import PolicyError, from_settings
+        from tui.core.autostop.policy import PolicyError
+        from tui.core.autostop.profile import from_settings
 
         try:
             return from_settings(self.settings, idle, action)

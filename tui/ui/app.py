@@ -13,7 +13,7 @@ import gc
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from textual import work
 from textual.app import App, ComposeResult
@@ -47,10 +47,8 @@ if TYPE_CHECKING:
 
     from tui.core.api import EngineFactory
     from tui.core.config import Settings
-    from tui.core.events import AutostopState
     from tui.core.live import Fleet
-    from tui.ui.autostop import AutostopOwner
-    from tui.ui.bridge import CoreMessage, EventBridge
+    from tui.ui.bridge import EventBridge
 
 log = logging.getLogger("tui.ui")
 
@@ -97,34 +95,8 @@ class CadesApp(PollingArea, InstancesArea, VolumesArea, SetupArea, JupyterArea, 
         self._remote_jobs: set[tuple[str, str]] = set()  # (action, instance id) of remote jobs in progress
         self._clusters: set[str] = set()  # heads whose scheduler answered last time it was asked
         self._leftovers_offered: set[str] = set()  # heads whose leftovers were offered for deletion already
-        self._autostop: AutostopOwner | None = None
         if settings.ui.theme:
             self.theme = settings.ui.theme
-
-    # ---- autostop (issue 23): the owner object does the work ---------------------------------------
-    @property
-    def autostop(self) -> AutostopOwner:
-        if self._autostop is None:
-            from tui.ui.autostop import AutostopOwner
-            from tui.ui.screens.autostop import AutostopDialog
-
-            def ask(name: str, now: str, idle: str, action: str, then: Callable[[Any], None]) -> None:
-                self.push_screen(AutostopDialog(name, now, idle, action), then)
-
-            def notify(text: str, title: str, severity: SeverityLevel) -> None:
-                self.notify(text, title=title, severity=severity, timeout=20)
-
-            self._autostop = AutostopOwner(self.settings, self.run_remote, ask, notify, self.instance_name)
-        return self._autostop
-
-    def action_autostop(self) -> None:
-        self.autostop.set_or_clear(self.selected_instance())
-
-    def action_autostop_keep(self) -> None:
-        self.autostop.keep()
-
-    def on_autostop_state(self, message: CoreMessage[AutostopState]) -> None:
-        self.autostop.on_state(message.event)
 
     # ---- layout --------------------------------------------------------------------------------
     def get_default_screen(self) -> Screen[None]:

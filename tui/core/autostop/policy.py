@@ -9,10 +9,6 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from tui.core.config import Settings
 
 ACTIONS = ("stop", "shelve")
 MIN_IDLE_S = 300.0  # five minutes: shorter would stop a VM between two cells
@@ -78,21 +74,3 @@ class Policy:
         return json.dumps({"idle_s": self.idle_s, "action": self.action, "cpu_percent": self.cpu_percent,
                            "warn_s": self.warn_s, "every_s": self.every_s, "server_id": server_id,
                            "keep_hint": keep_hint, "jupyter_log": jupyter_log}, sort_keys=True)
-
-
-def from_settings(settings: Settings, idle: str | None = None, action: str | None = None) -> Policy | None:
-    """The profile's policy (None when `autostop.idle` is off), with the command line's `idle`/`action` on top.
-    PolicyError on a bad value."""
-    a = settings.autostop
-    idle_text = a.idle if idle is None else idle
-    if idle_text.strip().lower() == "off":
-        return None
-    values = {"idle": idle_text, "warn_before": a.warn_before, "check_every": a.check_every}
-    seconds = {}
-    for key, text in values.items():
-        parsed = parse_duration(text)
-        if parsed is None:
-            raise PolicyError(f"{key} {text!r}: expected {DURATION_FIX}")
-        seconds[key] = parsed
-    warn = min(seconds["warn_before"], seconds["idle"] / 2)
-    return Policy(seconds["idle"], action or a.action, a.cpu_percent, warn, seconds["check_every"]).check()

@@ -176,7 +176,8 @@ class AutostopService:
 
 def setup_config(settings: Settings, inst: Instance) -> tuple[str, str]:
     """(config.json for the watchdog, or "" when the profile's autostop is off; a note when setup cannot arm it)."""
-    from tui.core.autostop.policy import PolicyError, from_settings
+    from tui.core.autostop.policy import PolicyError
+    from tui.core.autostop.profile import from_settings
 
     try:
         policy = from_settings(settings)

@@ -4,7 +4,8 @@ each poll, the SSH connection's state, host keys to trust, a shell hand-off, and
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from textual import work
 from textual.binding import Binding
@@ -13,8 +14,11 @@ from textual.timer import Timer
 from tui.ui.areas.base import Area, msg
 
 if TYPE_CHECKING:
+    from textual.notifications import SeverityLevel
+
     from tui.core.api import Engine
     from tui.core.events import (
+        AutostopState,
         BackgroundFailed,
         ConnectionState,
         HostKeyQuestion,
@@ -23,12 +27,14 @@ if TYPE_CHECKING:
         Polled,
     )
     from tui.core.models import Instance
+    from tui.ui.autostop import AutostopOwner
     from tui.ui.bridge import CoreMessage
 
 IDLE_EVERY = 36  # idle check every 36 refreshes (3 minutes with the default 5 s)
 
 
 class RemoteArea(Area):
+    _autostop: AutostopOwner | None = None  # made on first use (`u`, `w`, a watchdog's state)
     _reattached: bool
     _idle_timer: Timer | None
     idle_every_s: float
@@ -89,6 +95,31 @@ class RemoteArea(Area):
             return f"Idle reminders for {inst.name} are quiet until {until:%a %H:%M %Z}."
 
         self.run_remote("snooze", job)
+
+    # autostop (issue 23): the owner object (tui/ui/autostop.py) does the work; these only delegate
+    @property
+    def autostop(self) -> AutostopOwner:
+        if self._autostop is None:
+            from tui.ui.autostop import AutostopOwner
+            from tui.ui.screens.autostop import AutostopDialog
+
+            def ask(name: str, now: str, idle: str, action: str, then: Callable[[Any], None]) -> None:
+                self.push_screen(AutostopDialog(name, now, idle, action), then)
+
+            def notify(text: str, title: str, severity: SeverityLevel) -> None:
+                self.notify(text, title=title, severity=severity, timeout=20)
+
+            self._autostop = AutostopOwner(self.settings, self.run_remote, ask, notify, self.instance_name)
+        return self._autostop
+
+    def action_autostop(self) -> None:
+        self.autostop.set_or_clear(self.selected_instance())
+
+    def action_autostop_keep(self) -> None:
+        self.autostop.keep()
+
+    def on_autostop_state(self, message: CoreMessage[AutostopState]) -> None:
+        self.autostop.on_state(message.event)
 
     def action_shell(self) -> None:
         async def job(engine: Engine, inst: Instance) -> str | None:
