@@ -162,6 +162,8 @@ async def test_keep_resets_and_off_removes(vm: tuple[CoreEngine, Instance, Event
             break
         await asyncio.sleep(0.1)
     assert not kept.warning and kept.acts_at is not None and kept.acts_at > warned.acts_at
+    log = engine.services.command_log(inst).read()  # what the watchdog did, copied into the command log here
+    assert "# autostop on the VM:" in log and "warned:" in log and "kept: the timer starts again" in log
     off = await engine.autostop_off(inst)
     assert not off.armed and not off.running
     folder = vm_home(engine, inst, world) / ".cades-tui" / "autostop"
