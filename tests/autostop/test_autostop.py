@@ -7,6 +7,7 @@ resets the timer, `off` removes the watchdog; the warning is in Jupyter's log an
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -19,11 +20,14 @@ from tests._support import JUPYTER, Events, launch, never, sandbox_services, san
 from tests.manager.conftest import execute
 from tui.core.autostop import policy as autostop_policy
 from tui.core.autostop.policy import Policy
+from tui.core.config import AutostopSettings
 from tui.core.engine import CoreEngine, open_cloud
 from tui.core.events import AutostopState
+from tui.core.guide.steps import InstallAutostop, WaitForSSH
 from tui.core.jupyter import http
-from tui.core.models import Instance
+from tui.core.models import Instance, StepStatus
 from tui.core.options import ManagerOptions
+from tui.core.services import Services
 
 FAST = Policy(idle_s=3.0, action="stop", cpu_percent=100.0, warn_s=1.5, every_s=0.3)  # 100: CPU never counts
 
@@ -171,3 +175,26 @@ async def test_keep_resets_and_off_removes(vm: tuple[CoreEngine, Instance, Event
     assert await never(lambda: nova_status(engine, inst) == "SHUTOFF", within=slow.idle_s * 2)
     with pytest.raises(Exception, match="no autostop to keep"):
         await engine.autostop_keep(inst)
+
+
+async def test_setup_installs_and_arms_the_profiles_autostop(world: tuple[Any, Any, Any]) -> None:
+    """The guide step: with the profile's `autostop.idle: 5m` setup installs the watchdog and starts it; run again,
+    the step is already done (skipped)."""
+    _sandbox, settings, services = world
+    armed = dataclasses.replace(settings, autostop=AutostopSettings(idle="5m"))
+    cloud = await asyncio.to_thread(open_cloud, armed)
+    name = f"as-setup-{uuid.uuid4().hex[:6]}"
+    engine = CoreEngine(armed, cloud, Events(), services=Services(armed, services.keystore, services.state_dir,
+                                                                    services.known_hosts),
+                        options=ManagerOptions(setup_steps=(WaitForSSH(), InstallAutostop())))
+    try:
+        inst = await asyncio.to_thread(launch, cloud, name, services.keystore)
+        first = await engine.run_setup(inst)
+        assert first.ok and [(r.step, r.status) for r in first.results][-1] == ("autostop", StepStatus.DONE)
+        status = await engine.autostop_status(inst)
+        assert status.armed and status.running and status.idle_s == 300 and status.action == "stop"
+        again = await engine.run_setup(inst)
+        assert [(r.step, r.status) for r in again.results][-1] == ("autostop", StepStatus.SKIPPED)
+    finally:
+        await engine.aclose()
+        await asyncio.to_thread(cloud.delete, name, True)

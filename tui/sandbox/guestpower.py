@@ -37,7 +37,8 @@ def watch(sb: Sandbox) -> None:
         try:
             check(sb)
         finally:
-            sb.scheduler.call_later(WATCH_S, look)
+            if not sb.scheduler.stopping:  # a stopped sandbox watches no more (a restart watches anew)
+                sb.scheduler.call_later(WATCH_S, look)
 
     sb.scheduler.call_later(WATCH_S, look)
 
