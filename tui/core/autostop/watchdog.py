@@ -281,11 +281,12 @@ def step(cfg: dict[str, Any], state: dict[str, Any], cpu: CPU, now: float) -> bo
             log("kept: the timer starts again", actions=True)
     except OSError:
         pass
-    if idle_since != state.get("idle_since"):
-        state.update(warned_at=None, warning=None)
     idle_s, warn_s = float(cfg["idle_s"]), float(cfg.get("warn_s", 0))
     acts_at = idle_since + idle_s
-    state.update(idle_since=idle_since, acts_at=acts_at, updated=now, busy=active[1] if active else "",
+    if acts_at != state.get("acts_at"):  # activity, a keep or a new period: any warning given is void
+        state.update(warned_at=None, warning=None)
+    recent = active is not None and now - active[0] <= max(2 * float(cfg.get("every_s", 60)), 5.0)
+    state.update(idle_since=idle_since, acts_at=acts_at, updated=now, busy=active[1] if active and recent else "",
                  action=cfg["action"], idle_s=idle_s)
     if state.get("warned_at") is None and now >= acts_at - warn_s:
         state.update(warned_at=now, warning=warn(cfg, acts_at))
