@@ -306,8 +306,6 @@ def _as_manager_error() -> Iterator[None]:
         yield
     except ClusterCancelled as exc:
         raise Cancelled(str(exc)) from exc
-    except InvalidInput:
-        raise
     except (ClusterError, CloudError, StatusError, AutostopError) as exc:
         raise ManagerError(str(exc)) from exc
 

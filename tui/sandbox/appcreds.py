@@ -105,13 +105,19 @@ def register(router: Router, sb: Sandbox) -> None:
                                            "Cannot create an application credential for another user.")
         return user_id
 
-    def create(req: Request) -> Response:
-        user_id = caller(req)
+    def unrestricted_only(req: Request) -> None:
+        """Keystone's `_check_unrestricted_application_credential` (create and delete)."""
         assert req.token is not None
         made_by = req.token["body"].get("application_credential")
         if made_by and made_by.get("restricted"):
-            raise _error(403, "Forbidden", "You are not authorized to perform the requested action: Using a "
-                                           "method other than an unrestricted application credential.")
+            raise _error(403, "Forbidden", "You are not authorized to perform the requested action: Using method "
+                                           "'application_credential' is not allowed for managing additional "
+                                           "application credentials.")
+
+    def create(req: Request) -> Response:
+        user_id = caller(req)
+        assert req.token is not None
+        unrestricted_only(req)
         body = (req.body or {}).get("application_credential") or {}
         name = str(body.get("name") or "")
         if not name:
@@ -154,6 +160,7 @@ def register(router: Router, sb: Sandbox) -> None:
             if rec is None or rec["user_id"] != user_id:
                 raise _error(404, "Not Found", f"Could not find Application Credential: {req.params['cred']}.")
             if req.method == "DELETE":
+                unrestricted_only(req)
                 del _table(sb)[rec["id"]]
                 sb.state.touch()
                 return Response(204)
