@@ -110,6 +110,19 @@ async def test_idle_vm_warns_then_powers_itself_off(vm: tuple[CoreEngine, Instan
     assert "warned" in actions and "powered off (poweroff)" in actions, actions
     assert "token" not in (folder / "watchdog.log").read_text().lower()
 
+    conn = engine.cloud.conn  # type: ignore[attr-defined]
+    await asyncio.to_thread(conn.compute.start_server, inst.id)  # started again: the app starts its watchdog again
+    for _ in range(150):
+        again = await asyncio.to_thread(engine.cloud.get_instance, inst.id)
+        if again.status == "ACTIVE":
+            await engine.refresh([again])
+            seen = [e.status for e in events.of(AutostopState) if e.instance_id == inst.id]
+            if seen and seen[-1].running:
+                break
+        await asyncio.sleep(0.2)
+    status = await engine.autostop_status(again)
+    assert status.armed and status.running and not status.acted, status
+
 
 async def test_busy_kernel_then_ssh_session_keep_it(vm: tuple[CoreEngine, Instance, Events],
                                                    world: tuple[Any, Any, Any]) -> None:

@@ -235,7 +235,11 @@ class CoreEngine:
         if inst.id not in self._autostop_seen and self._polls % AUTOSTOP_LOOK_EVERY:
             return
         try:
-            await self.autostop_status(inst)
+            status = await self.autostop_status(inst)
+            if status.armed and not status.running:  # the VM was started again: so is its watchdog
+                with _as_manager_error():
+                    await self.autostop.restart(inst)
+                log.info("autostop watchdog of %s started again", inst.name)
         except ManagerError as exc:
             log.info("autostop state of %s not read: %s", inst.name, exc)
 

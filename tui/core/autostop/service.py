@@ -132,6 +132,14 @@ class AutostopService:
         await self._run(inst, start_command(kind.kind))
         return await self.status(inst)
 
+    async def restart(self, inst: Instance) -> AutostopStatus:
+        """Start the watchdog again with the config the VM has (after the VM was started again: a power-off ends
+        it). Its timer starts from now."""
+        conn = await self.connect(inst)
+        kind = await RemoteSession.detect(conn)
+        await self._run(inst, f'[ -f {DIR}/config.json ] && {{ {start_command(kind.kind)}; }}')
+        return await self.status(inst)
+
     async def keep(self, inst: Instance) -> AutostopStatus:
         try:
             await self._run(inst, KEEP_COMMAND)

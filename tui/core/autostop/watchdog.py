@@ -309,6 +309,7 @@ def main() -> int:
     with open(path("pid.tmp"), "w") as f:
         f.write(str(os.getpid()))
     os.replace(path("pid.tmp"), path("pid"))
+    write_json("state.json", state)  # a fresh start: what an earlier run did is in actions.log, not here
     log(f"started (pid {os.getpid()})")
     while True:
         cfg = read_json("config.json")
