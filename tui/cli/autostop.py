@@ -41,7 +41,7 @@ def cmd_autostop(args: argparse.Namespace, ctx: Context) -> int:
 
     async def body(engine: CoreEngine) -> int:
         policy = None
-        if args.idle is not None or args.action is not None:
+        if not (args.off or args.keep) and (args.idle is not None or args.action is not None):
             policy = engine.autostop_policy(args.idle, args.action)
             if policy is None:
                 from tui.core.cloud.base import InvalidInput
