@@ -37,5 +37,7 @@ def test_arm_read_keep_shelve_off(cli: Run, cli_world: CliWorld) -> None:
     assert "autostop off" in out and not (folder / "credential.json").exists()
     assert cred["id"] not in cli_world.sandbox.state.data["app_creds"]  # its credential deleted too
     assert not json.loads(cli("autostop", name, "--json")[0])["armed"]
+    assert "autostop off" in cli("autostop", name, "--off", "--action", "shelve")[0]  # removes, never arms
+    assert not json.loads(cli("autostop", name, "--json")[0])["armed"]
     _out, err = cli("autostop", name, "--keep", expect=1)
     assert "no autostop to keep" in err and f"autostop {name} --idle 60m" in err
