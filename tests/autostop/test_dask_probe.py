@@ -14,6 +14,7 @@ from tui.core.autostop import watchdog
 from tui.core.cluster.commands import _IDENTITY_PRELOAD
 
 distributed = pytest.importorskip("distributed")
+pytestmark = pytest.mark.slow  # a scheduler and a worker in threads, ~10 s: not for the fast tier
 
 
 async def test_a_running_dask_task_keeps_the_vm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
