@@ -1,4 +1,4 @@
-"""An autostop policy: how long idle, what to do, the thresholds — parsed from the profile or the command line.
+"""An autostop policy: how long idle, what to do, the thresholds (`profile.py` reads the profile's).
 
 Durations are written `90s`, `45m`, `2h`, `1d` (or a bare number of seconds); `off` means no autostop. The shortest
 idle period is MIN_IDLE_S (a test lowers it to seconds: the only test-only threshold).
