@@ -27,6 +27,7 @@ def test_arm_read_keep_shelve_off(cli: Run, cli_world: CliWorld) -> None:
 
     out, _ = cli("autostop", name, "--idle", "5m", "--action", "shelve")
     assert "shelve after 5m idle" in out
+    assert json.loads(cli("autostop", name, "--json")[0])["action"] == "shelve"  # the watchdog runs it at once
     folder = cli_world.sandbox.ssh_host(cli_world.iid).home / ".cades-tui" / "autostop"
     cred = json.loads((folder / "credential.json").read_text())
     assert (folder / "credential.json").stat().st_mode & 0o777 == 0o600

@@ -58,14 +58,18 @@ RUNNING = (f'D={DIR}; pid=$(cat "$D/pid" 2>/dev/null || true); [ -n "$pid" ] && 
 
 
 def start_command(kind: Multiplexer) -> str:
-    """Start the watchdog detached unless it runs (it re-reads its config at each look)."""
+    """(Re)start the watchdog detached: one that runs is ended first, so the new config holds from its first look
+    and the timer starts now; returns once the new one runs."""
     session = RemoteSession.__new__(RemoteSession)
     session.kind = kind
     line = session.start_command(SESSION, 'python3 "$HOME"/.cades-tui/autostop/watchdog.py', "~",
                                  "~/.cades-tui/autostop/session.log")
     wait = (f"i=0; until {RUNNING}; do i=$((i+1)); if [ $i -ge 100 ]; then echo 'the watchdog did not start: "
             "see ~/.cades-tui/autostop/session.log' >&2; exit 1; fi; sleep 0.1; done")
-    return f"if {RUNNING}; then echo \"watchdog running (pid $pid)\"; else {line} && {{ {wait}; }}; fi"
+    end = ('kill "$pid"; j=0; while kill -0 "$pid" 2>/dev/null && [ $j -lt 50 ]; do j=$((j+1)); sleep 0.1; done; '
+           'echo "restarting the watchdog (was pid $pid)"')
+    return f'if {RUNNING}; then {end}; fi; rm -f "$D/pid"; {line} && {{ {wait}; }}'
+
 
 
 def start_any_command() -> str:
