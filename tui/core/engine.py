@@ -234,12 +234,19 @@ class CoreEngine:
             return
         if inst.id not in self._autostop_seen and self._polls % AUTOSTOP_LOOK_EVERY:
             return
+        async def open_one(i: Instance) -> Any:  # the connection the refresh found: never a new login (a VM
+            if not self.manager.pool.is_connected(i.id):  # being deleted would otherwise say "connection lost")
+                raise AutostopError(f"{i.name}: not connected now")
+            return await self.manager.pool.get(i.id)
+
         try:
-            status = await self.autostop_status(inst)
-            if status.armed and not status.running:  # the VM was started again: so is its watchdog
-                with _as_manager_error():
-                    await self.autostop.restart(inst)
-                log.info("autostop watchdog of %s started again", inst.name)
+            with _as_manager_error():
+                status = await self.autostop.status(inst, open_one)
+                if status.armed:
+                    self._autostop_seen.add(inst.id)
+                if status.armed and not status.running:  # the VM was started again: so is its watchdog
+                    await self.autostop.restart(inst, open_one)
+                    log.info("autostop watchdog of %s started again", inst.name)
         except ManagerError as exc:
             log.info("autostop state of %s not read: %s", inst.name, exc)
 

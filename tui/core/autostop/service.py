@@ -100,8 +100,9 @@ class AutostopService:
         self.command_log = command_log
         self.emit = emit
 
-    async def _run(self, inst: Instance, cmd: str, input: str | None = None, shown: str = "") -> str:
-        conn = await self.connect(inst)
+    async def _run(self, inst: Instance, cmd: str, input: str | None = None, shown: str = "",
+                   connect: ConnFor | None = None) -> str:
+        conn = await (connect or self.connect)(inst)
         started, t0 = datetime.now(UTC), time.monotonic()
         try:
             result = await asyncio.wait_for(conn.run(cmd, input=input, check=False), 60)
@@ -136,13 +137,12 @@ class AutostopService:
         await self._run(inst, start_command(kind.kind))
         return await self.status(inst)
 
-    async def restart(self, inst: Instance) -> AutostopStatus:
+    async def restart(self, inst: Instance, connect: ConnFor | None = None) -> AutostopStatus:
         """Start the watchdog again with the config the VM has (after the VM was started again: a power-off ends
-        it). Its timer starts from now."""
-        conn = await self.connect(inst)
-        kind = await RemoteSession.detect(conn)
-        await self._run(inst, f'[ -f {DIR}/config.json ] && {{ {start_command(kind.kind)}; }}')
-        return await self.status(inst)
+        it). Its timer starts from now. `connect`: another way to the connection (the refresh's: no new login)."""
+        kind = await RemoteSession.detect(await (connect or self.connect)(inst))
+        await self._run(inst, f'[ -f {DIR}/config.json ] && {{ {start_command(kind.kind)}; }}', connect=connect)
+        return await self.status(inst, connect)
 
     async def keep(self, inst: Instance) -> AutostopStatus:
         try:
@@ -157,9 +157,9 @@ class AutostopService:
         await asyncio.to_thread(credential.forget, self.cloud, inst.id)
         return await self.status(inst)
 
-    async def status(self, inst: Instance) -> AutostopStatus:
+    async def status(self, inst: Instance, connect: ConnFor | None = None) -> AutostopStatus:
         """The watchdog's state as the VM has it; what it did since the last read goes into the command log."""
-        out = await self._run(inst, STATUS_COMMAND, shown="# autostop: read the watchdog's state")
+        out = await self._run(inst, STATUS_COMMAND, shown="# autostop: read the watchdog's state", connect=connect)
         head, _, rest = out.partition("---\n")
         state_text, _, actions = rest.partition("---\n")
         flags = dict(line.split("=", 1) for line in head.split() if "=" in line)
