@@ -22,7 +22,7 @@ KEYMAP_DEFAULTS: dict[str, dict[str, str]] = {
         "filter": "slash",
         "pane.instances": "1", "pane.flavors": "2", "pane.setup": "3", "pane.tunnels": "4", "pane.next": "tab",
         "pane.previous": "shift+tab", "palette": "ctrl+p", "details": "enter", "tunnel.close": "delete,ctrl+w",
-        "interrupt": "ctrl+c", "forward.add": "a", "forward.toggle": "space",
+        "interrupt": "ctrl+c", "forward.add": "a", "forward.toggle": "space", "autostop": "u", "autostop.keep": "w",
     },
     "cluster screen": {
         "cluster.close": "escape,q", "cluster.create": "n", "cluster.grow": "plus", "cluster.shrink": "minus",
@@ -47,4 +47,5 @@ KEYMAP_DEFAULTS: dict[str, dict[str, str]] = {
     "sign-in dialog": {"signin.cancel": "escape"},
     "image name dialog": {"imagename.cancel": "escape"},
     "forward dialog": {"forward.cancel": "escape"},
+    "autostop dialog": {"autostop.cancel": "escape"},
 }

@@ -104,6 +104,13 @@ CLI_CASES: list[tuple[list[str], int, str]] = [
     (["--config", "{tmp}/key-pub.yaml", "ssh", VM, "--", "true"], 2, "ok.pub is a public key: SSH logs in with"),
     (["--config", "{tmp}/key-text.yaml", "ssh", VM, "--", "true"], 2, "binary.pub is not an SSH private key"),
     (["--config", "{tmp}/key-missing.yaml", "setup", VM], 1, "SSH private key file not found: {tmp}/nokey"),
+    # autostop: durations, actions, options that exclude each other, no idle period anywhere
+    (["autostop", VM, "--idle", "1m"], 2, "autostop: idle 1m: expected at least 5m"),
+    (["autostop", VM, "--idle", "soon"], 2, "idle 'soon': expected a duration like 90s, 45m, 2h or 1d"),
+    (["autostop", VM, "--action", "hibernate"], 2, "invalid choice: 'hibernate'"),
+    (["autostop", VM, "--off", "--keep"], 2, "not allowed with argument"),
+    (["autostop", VM, "--action", "stop"], 2, "no idle period — the profile's autostop.idle is off"),
+    (["autostop", "no-such-vm", "--keep"], 1, "no-such-vm"),
     # the foreground sandbox
     (["sandbox", "--port", "70000"], 2, "--port 70000: expected a TCP port 1-65535, or 0"),
     (["sandbox", "--port", "-1"], 2, "--port -1: expected a TCP port"),

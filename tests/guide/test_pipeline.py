@@ -42,8 +42,9 @@ async def test_full_uv_pipeline_then_idempotent_rerun(
         "jupyter-config": StepStatus.DONE,
         "workspace": StepStatus.DONE,
         "volume": StepStatus.SKIPPED,
+        "autostop": StepStatus.DONE,  # the watchdog installed (not armed: the profile's autostop is off)
     }
-    assert [e.index for e in rig.events if isinstance(e, StepStarted)] == list(range(7))
+    assert [e.index for e in rig.events if isinstance(e, StepStarted)] == list(range(8))
     lines = [line for e in rig.events if isinstance(e, OutputLines) and e.step == "python" for line in e.lines]
     assert any("jupyterlab==" in line for line in lines)  # uv's output streamed
     home = ssh_host.home
@@ -85,7 +86,8 @@ async def test_resume_after_sshd_killed_mid_install(
     result = await SetupRunner(settings, rig.executor(settings), on_event).run()
     assert cut and result.ok, result.summary
     assert any(isinstance(e, Reconnecting) and e.step == "python" for e in rig.events)
-    assert started(rig) == ["ssh", "detect", "screen", "python", "jupyter-config", "workspace", "volume"]
+    assert started(rig) == ["ssh", "detect", "screen", "python", "jupyter-config", "workspace", "volume",
+                            "autostop"]
     # re-checked after the reconnect: re-applied, or already done when the cut-off command finished on the VM
     assert statuses(rig)["python"] in (StepStatus.DONE, StepStatus.SKIPPED)
     log = rig.log.read()

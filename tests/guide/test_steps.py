@@ -15,7 +15,8 @@ async def test_dry_run_prints_the_exact_commands() -> None:
         extra_packages=("pandas>=2",), workspace="~/ws; rm -rf /", env=(("UV_CACHE_DIR", "/tmp/uv cache"),)
     )
     text = await dry_run(settings)
-    assert text.count("# [") == 7 and "# [4/7] python: Install Jupyter and 5 packages" in text
+    assert text.count("# [") == 8 and "# [4/8] python: Install Jupyter and 5 packages" in text
+    assert "# [8/8] autostop: Install the autostop watchdog" in text
     assert "export UV_CACHE_DIR='/tmp/uv cache'" in text
     assert (
         '"$UV" pip install --python "$HOME"/jupyter-env/bin/python '

@@ -46,9 +46,9 @@ def _auth(lay: Layout, user: str, section: str, **more: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _authtoken(lay: Layout, user: str) -> str:
+def _authtoken(lay: Layout, user: str, **more: str) -> str:
     return _auth(lay, user, "keystone_authtoken", www_authenticate_uri=lay.keystone,
-                 service_token_roles_required="True")
+                 service_token_roles_required="True", **more)
 
 
 def _common(lay: Layout, service: str) -> str:
@@ -107,7 +107,7 @@ def nova(lay: Layout) -> str:
             "allow_resize_to_same_host = True\nconcurrency_backend = eventlet\n", 1)
             + f"[api_database]\nconnection = {lay.db('nova_api')}\n[database]\nconnection = {lay.db('nova')}\n"
             + f"[wsgi]\napi_paste_config = {lay.venv / 'etc/nova/api-paste.ini'}\n"
-            + "[api]\nauth_strategy = keystone\n" + _authtoken(lay, "nova")
+            + "[api]\nauth_strategy = keystone\n" + _authtoken(lay, "nova", service_type="compute")
             + _auth(lay, "nova", "placement", valid_interfaces="public")
             + _auth(lay, "nova", "neutron", valid_interfaces="public")
             + _auth(lay, "nova", "cinder", catalog_info="block-storage:cinder:publicURL", os_region_name=REGION)

@@ -193,6 +193,17 @@ class ClusterSettings:
     auto_dashboard_tunnel: bool = True  # open a tunnel to the dashboard once the cluster is up
 
 
+@dataclass(frozen=True, slots=True)
+class AutostopSettings:
+    """The watchdog on the VM (`tui.core.autostop`): every instance's default, armed by setup unless `off`."""
+
+    idle: str = "off"  # a duration like 60m; off: no autostop unless `cades-tui autostop NAME --idle ...`
+    action: str = "stop"  # stop (powered off from inside) or shelve (an application credential of that VM)
+    cpu_percent: float = 5.0  # CPU above this counts as busy
+    warn_before: str = "5m"  # the warning (Jupyter's log, the app) comes this long before acting
+    check_every: str = "60s"  # the watchdog looks this often
+
+
 def _no_keys() -> Mapping[str, str]:
     return MappingProxyType({})
 
@@ -233,6 +244,7 @@ class Settings:
     idle: IdleSettings = field(default_factory=IdleSettings)
     ui: UISettings = field(default_factory=UISettings)
     cluster: ClusterSettings = field(default_factory=ClusterSettings)
+    autostop: AutostopSettings = field(default_factory=AutostopSettings)
     keymap: Mapping[str, str] = field(default_factory=_no_keys)  # action id -> keys, e.g. {"launch": "ctrl+n"}
     cost: Mapping[str, CostModel] = field(default_factory=_no_costs)  # clouds.yaml entry -> its cost model
     source: str = "built-in defaults"  # where these settings came from (for messages)
@@ -321,7 +333,20 @@ _CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "cost.*.unit": (lambda v: bool(re.fullmatch(r"[^\s]{1,12}", v)),
                     "a unit of 1-12 characters without spaces, like SU, $ or core-hours"),
     "cost.*.per_vcpu_hour": (lambda v: 0 <= v < 1e6, "a rate per vCPU-hour, 0 or more, e.g. 1.0"),
+    "autostop.idle": (lambda v: v.strip().lower() == "off" or _duration_at_least(v, "MIN_IDLE_S"),
+                      "off, or a duration of at least 5m like 60m, 2h or 1d"),
+    "autostop.action": (lambda v: v in ("stop", "shelve"), "one of stop, shelve"),
+    "autostop.cpu_percent": (lambda v: 0 < v <= 100, "a percentage above 0, at most 100, e.g. 5"),
+    "autostop.warn_before": (lambda v: _duration_at_least(v, ""), "a duration like 5m or 90s"),
+    "autostop.check_every": (lambda v: _duration_at_least(v, "MIN_EVERY_S"), "a duration of at least 10s, e.g. 60s"),
 }
+
+
+def _duration_at_least(text: str, minimum: str) -> bool:
+    from tui.core.autostop import policy
+
+    seconds = policy.parse_duration(text)
+    return seconds is not None and seconds >= (float(getattr(policy, minimum)) if minimum else 0.0)
 
 _PACKAGE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*(\[[A-Za-z0-9._,-]+\])?([<>=!~]=?[A-Za-z0-9.*+!,<>=~-]+)?")
 
@@ -549,6 +574,8 @@ def _decode(hint: Any, node: yaml.Node, file: str, path: str) -> Any:
         return _keymap(node, file, path)
     accept, convert, expected = _SCALARS[hint]
     value = _scalar(node)
+    if value is False and path == "autostop.idle":  # YAML 1.1 reads a bare `off` as false
+        value = "off"
     if not accept(value):
         raise _fail(file, node, path, expected)
     return convert(value)

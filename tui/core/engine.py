@@ -13,10 +13,13 @@ import logging
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tui.core.api import ApproveFormat, AskDelete, Confirm, EngineFactory, Login
-from tui.core.cloud.base import Cloud, CloudError, LaunchSpec
+from tui.core.autostop.policy import Policy
+from tui.core.autostop.service import AutostopError, AutostopService
+from tui.core.autostop.status import AutostopStatus
+from tui.core.cloud.base import Cloud, CloudError, InvalidInput, LaunchSpec
 from tui.core.cloud.signin import Ask
 from tui.core.cluster.deletion import Deletion, Leftover
 from tui.core.cluster.errors import ClusterCancelled, ClusterError
@@ -55,6 +58,7 @@ if TYPE_CHECKING:
 
 QUIET_LOGINS_PER_ROUND = 4  # new logins for load and memory per refresh (each failed one waits QUIET_RETRY_S)
 log = logging.getLogger(__name__)
+AUTOSTOP_LOOK_EVERY = 12  # polls between looks for a watchdog armed elsewhere (a CLI, another laptop)
 QUOTA_EVERY = 6  # quota and volumes re-read at least on every 6th poll (volumes change without servers changing)
 
 
@@ -76,6 +80,8 @@ class CoreEngine:
         self._shelving: Shelving | None = None
         self.images = Images(cloud)
         self.forwarding = ForwardService(self.manager)
+        self._autostop: AutostopService | None = None
+        self._autostop_seen: set[str] = set()  # instances whose watchdog is armed: read on every refresh
 
     # -- the cloud: what there is (blocking) ----------------------------------------------------------------------
     def poll(self, with_flavors: bool, full: bool = False) -> Polled:
@@ -419,6 +425,70 @@ class CoreEngine:
             if isinstance(ctx, BaseException):
                 log.warning("forwards of %s not re-opened: %s", inst.name, ctx)
         return await self.forwarding.reopen([c for c in contexts if isinstance(c, RemoteContext)])
+    # -- autostop -------------------------------------------------------------------------------------------------
+    def autostop_policy(self, idle: str | None = None, action: str | None = None) -> Policy | None:
+        """The profile's autostop with `idle`/`action` on top (None: off). InvalidInput on a bad value."""
+        from tui.core.autostop.policy import PolicyError
+        from tui.core.autostop.profile import from_settings
+
+        try:
+            return from_settings(self.settings, idle, action)
+        except PolicyError as exc:
+            raise InvalidInput(f"autostop: {exc}", "e.g. --idle 60m --action stop") from None
+
+    @property
+    def autostop(self) -> AutostopService:
+        if self._autostop is None:
+            async def connect(inst: Instance) -> Any:
+                return await self.manager.connection(await self.context(inst))
+
+            self._autostop = AutostopService(self.cloud, connect, self.services.command_log, self.emit)
+        return self._autostop
+
+    async def autostop_set(self, inst: Instance, policy: Policy) -> AutostopStatus:
+        """Install and (re)start the watchdog on the VM with this policy; for shelve, the VM's own credential."""
+        with _as_manager_error():
+            status = await self.autostop.arm(inst, policy)
+        self._autostop_seen.add(inst.id)
+        return status
+
+    async def autostop_off(self, inst: Instance) -> AutostopStatus:
+        with _as_manager_error():
+            return await self.autostop.off(inst)
+
+    async def autostop_keep(self, inst: Instance) -> AutostopStatus:
+        """Reset the idle timer (the watchdog reads `keep` at its next look)."""
+        with _as_manager_error():
+            return await self.autostop.keep(inst)
+
+    async def autostop_status(self, inst: Instance) -> AutostopStatus:
+        with _as_manager_error():
+            status = await self.autostop.status(inst)
+        if status.armed:
+            self._autostop_seen.add(inst.id)
+        return status
+
+    async def _autostop_refresh(self, inst: Instance) -> None:
+        """With a refresh: the watchdog's state of instances known to have one, and now and then of the others."""
+        if not self.manager.pool.is_connected(inst.id):
+            return
+        if inst.id not in self._autostop_seen and self._polls % AUTOSTOP_LOOK_EVERY:
+            return
+        async def open_one(i: Instance) -> Any:  # the connection the refresh found: never a new login (a VM
+            if not self.manager.pool.is_connected(i.id):  # being deleted would otherwise say "connection lost")
+                raise AutostopError(f"{i.name}: not connected now")
+            return await self.manager.pool.get(i.id)
+
+        try:
+            with _as_manager_error():
+                status = await self.autostop.status(inst, open_one)
+                if status.armed:
+                    self._autostop_seen.add(inst.id)
+                if status.armed and not status.running:  # the VM was started again: so is its watchdog
+                    await self.autostop.restart(inst, open_one)
+                    log.info("autostop watchdog of %s started again", inst.name)
+        except ManagerError as exc:
+            log.info("autostop state of %s not read: %s", inst.name, exc)
 
     # -- all instances ---------------------------------------------------------------------------------------------
     async def refresh(self, instances: Sequence[Instance], new_logins: int = QUIET_LOGINS_PER_ROUND) -> None:
@@ -433,6 +503,7 @@ class CoreEngine:
     async def _refresh(self, inst: Instance) -> None:
         try:
             await self.manager.refresh(await self.context(inst))
+            await self._autostop_refresh(inst)
         except (CloudError, ManagerError) as exc:
             self.manager.connections.quiet_failed(inst.id)
             log.info("signals of %s not read: %s", inst.name, exc)
@@ -517,7 +588,7 @@ def _as_manager_error() -> Iterator[None]:
         raise
     except ClusterCancelled as exc:
         raise Cancelled(str(exc)) from exc
-    except (ClusterError, CloudError, StatusError) as exc:
+    except (ClusterError, CloudError, StatusError, AutostopError) as exc:
         raise ManagerError(str(exc)) from exc
 
 

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
+from tui.core.autostop.status import AutostopStatus
 from tui.core.jupyter.idle import Tier
 from tui.core.models import (
     AbsentWorker,
@@ -230,6 +231,16 @@ class HostKeysUnpinned:
                 " — compare the host key fingerprint shown with the one your cloud's console shows.")
 
 
+@dataclass(frozen=True, slots=True)
+class AutostopState:
+    """The autostop watchdog on an instance, as read from the VM (`tui.core.autostop`): armed or not, how long
+    until it acts, its warning (the app shows it), what it did."""
+
+    instance_id: str
+    status: AutostopStatus
+    at: float = field(default_factory=time.time)
+
+
 # Per-instance signals whose latest value the live state keeps as is (`InstanceLive.signal(Metrics)`), and whose
 # fields `status --json` prints: a new signal of this kind is a dataclass above, listed here, and a place showing it.
 SIGNALS: tuple[type, ...] = (Metrics,)
@@ -291,6 +302,6 @@ class ClusterState:
 Event = (
     Polled | SetupProgress | HostKeyQuestion | ConnectionState | JupyterState | LogLines | TunnelChanged
     | TunnelTraffic | TunnelClosed | IdleNudge | Metrics | ClusterProgress | ClusterState | SecretWanted
-    | BackgroundFailed | HostKeysUnpinned
+    | BackgroundFailed | HostKeysUnpinned | AutostopState
 )
 Emit = Callable[[Event], None]

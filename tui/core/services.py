@@ -160,7 +160,13 @@ class Services:
         if ctx is not None and ctx.data_volumes:
             v = ctx.data_volumes[0]
             volume = VolumeSpec(volume_id=v.id, device=v.device)
-        return SetupSpec.from_settings(self.settings, env=env, volume=volume)
+        spec = SetupSpec.from_settings(self.settings, env=env, volume=volume)
+        if ctx is None:
+            return spec
+        from tui.core.autostop.service import setup_config  # the profile's autostop, armed by setup
+
+        config, note = setup_config(self.settings, ctx.instance)
+        return replace(spec, autostop_config=config, autostop_note=note)
 
     def command_log(self, inst: Instance) -> CommandLog:
         return CommandLog.for_instance(self.state_dir, inst.id)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from tui.sandbox import credentials, federation
+from tui.sandbox import appcreds, credentials, federation
 from tui.sandbox.router import HTTPError, Request, Response, Router
 
 if TYPE_CHECKING:
@@ -179,6 +179,14 @@ def _check_totp(sb: Sandbox, ident: dict[str, Any]) -> dict[str, Any]:
 
 def _check_app_cred(sb: Sandbox, ident: dict[str, Any]) -> dict[str, Any]:
     cred = ident.get("application_credential") or {}
+    made = appcreds.check(sb, cred)  # one a user made (with access rules, perhaps)
+    if made is not None:
+        if not made:
+            raise unauthorized()
+        user = next((u for u in users(sb) if u["id"] == made["user_id"]), None)
+        if user is None:
+            raise unauthorized()
+        return dict(_body_user(user), _app_cred=made)
     ok_id = cred.get("id") == sb.secrets["app_cred_id"] or cred.get("name") == sb.secrets["app_cred_name"]
     if not (ok_id and hmac.compare_digest(str(cred.get("secret", "")), sb.secrets["app_cred_secret"])):
         raise unauthorized()
@@ -273,7 +281,10 @@ def issue_token(sb: Sandbox, auth: dict[str, Any]) -> tuple[str, dict[str, Any]]
     expires = min((u["_expires"] for u in found if "_expires" in u), default=None)
     shown = list(dict.fromkeys([*(m for u in found for m in u.get("_methods", [])), *methods]))
     token_id, token = new_token(sb, user, shown, scoped, expires)
-    if "application_credential" in methods:
+    made = next((u["_app_cred"] for u in found if "_app_cred" in u), None)
+    if made is not None:
+        token["application_credential"] = appcreds.token_part(made)
+    elif "application_credential" in methods:
         token["application_credential"] = {
             "id": sb.secrets["app_cred_id"],
             "name": sb.secrets["app_cred_name"],
@@ -339,6 +350,7 @@ def register(router: Router, sb: Sandbox) -> None:
     router.add("DELETE", r"/identity/v3/auth/tokens", revoke)
     router.add("GET", r"/identity/v3/projects/(?P<id>[^/]+)", project)
     federation.register(router, sb)
+    appcreds.register(router, sb)
 
 
 NOAUTH = {"expires": float("inf"), "scoped": True, "body": {"methods": [], "user": {"id": "noauth"}}}
@@ -353,4 +365,5 @@ def authenticate(sb: Sandbox, req: Request) -> None:
     rec = sb.tokens.get(req.headers.get("x-auth-token", ""))
     if rec is None or rec["expires"] < time.time() or not rec["scoped"]:
         raise unauthorized()
+    appcreds.enforce(req, rec)  # a credential's access rules, as keystonemiddleware checks them
     req.token = rec

@@ -13,7 +13,19 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tui.sandbox import actions, api, credentials, data, identity, network, seeding, shelve, snapshot, volume
+from tui.sandbox import (
+    actions,
+    api,
+    credentials,
+    data,
+    guestpower,
+    identity,
+    network,
+    seeding,
+    shelve,
+    snapshot,
+    volume,
+)
 from tui.sandbox.credentials import CLOUD_NAME  # noqa: F401  (re-exported)
 from tui.sandbox.knobs import Delays, Faults
 from tui.sandbox.router import HTTPService
@@ -80,6 +92,7 @@ class Sandbox:
         self.url = f"http://127.0.0.1:{self.port}"
         self.state.data["api_port"] = self.port
         self.scheduler.start()
+        guestpower.watch(self)  # a guest's own poweroff (the watchdog's `stop`)
         self.state.start()
         if self.ssh_hosts:
             self._vms.end_leftovers()

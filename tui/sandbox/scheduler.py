@@ -35,6 +35,10 @@ class Scheduler:
             self._thread.join(timeout=15)
             self._thread = None
 
+    @property
+    def stopping(self) -> bool:
+        return self._stopping
+
     def call_later(self, delay: float, fn: Callable[[], None]) -> None:
         with self._cond:
             heapq.heappush(self._heap, (time.monotonic() + max(0.0, delay), next(self._seq), fn))

@@ -238,6 +238,7 @@ class SSHHost:
             "#!/bin/sh\n"
             "# ForceCommand: start every session in the VM's HOME, like a real VM does.\n"
             'cd "$HOME" || exit 1\n'
+            f'if [ -d "${MARKER_ENV}/bin" ]; then PATH="${MARKER_ENV}/bin:$PATH"; export PATH; fi\n'
             'case "$SSH_ORIGINAL_COMMAND" in\n'
             '  "") exec "${SHELL:-/bin/sh}" -l ;;\n'
             f"  internal-sftp*) exec {shlex.quote(sftp or '/bin/false')} ;;\n"

@@ -9,7 +9,7 @@ import threading
 from typing import TYPE_CHECKING
 
 from tui.conventions import META_SSH_PORT, META_SSH_USER
-from tui.sandbox import network, snapshot
+from tui.sandbox import guestpower, network, snapshot
 from tui.sandbox.sshhost import SSHHost, SSHHostError, end_leftover, end_orphans, remove_runtime_dir
 
 if TYPE_CHECKING:
@@ -81,6 +81,7 @@ class VMs:
             if host is None:
                 snapshot.seed_disk(self.sb, sid)  # first boot: the frozen disk it was made from, if any
                 host = SSHHost(self.sb.instances_dir / sid, keys, port, listen=listen, log_level=SSHD_LOG_LEVEL)
+            guestpower.install_shim(host.root)
             host.set_listen(listen)
             host.start()
         except (SSHHostError, OSError) as e:

@@ -278,6 +278,9 @@ class CadesApp(App[None]):
     def action_forward_toggle(self) -> None: self.user_forwards.toggle()
     def action_shell(self) -> None: self.remote.shell()
     def action_vscode(self) -> None: self.remote.vscode()
+    def action_autostop(self) -> None: self.remote.set_autostop()
+    def action_autostop_keep(self) -> None: self.remote.keep_autostop()
+    def on_autostop_state(self, message: cm.AutostopStateMessage) -> None: self.remote.on_autostop_state(message)
     def action_snooze(self) -> None: self.remote.snooze()
     def on_connection_state(self, message: cm.ConnectionStateMessage) -> None: self.remote.on_connection_state(message)
     def on_background_failed(self, message: cm.BackgroundFailedMessage) -> None:

@@ -124,10 +124,17 @@ class HostKeysUnpinnedMessage(CoreMessage[ev.HostKeysUnpinned]):
     kind = ev.HostKeysUnpinned
 
 
+class AutostopStateMessage(CoreMessage[ev.AutostopState]):
+    kind = ev.AutostopState
+
+    def replace_key(self) -> object:
+        return self.event.instance_id
+
+
 MESSAGES: tuple[type[CoreMessage[Any]], ...] = (
     PolledMessage, SecretWantedMessage, SetupProgressMessage, HostKeyQuestionMessage, ConnectionStateMessage,
     JupyterStateMessage, LogLinesMessage, TunnelChangedMessage, TunnelTrafficMessage, TunnelClosedMessage,
     IdleNudgeMessage, MetricsMessage, ClusterProgressMessage, ClusterStateMessage, BackgroundFailedMessage,
-    HostKeysUnpinnedMessage,
+    HostKeysUnpinnedMessage, AutostopStateMessage,
 )
 FOR_EVENT: dict[type, type[CoreMessage[Any]]] = {cls.kind: cls for cls in MESSAGES}

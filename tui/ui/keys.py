@@ -58,6 +58,11 @@ BINDINGS: list[Binding] = [
             tooltip="Open the selected instance in VS Code (Remote-SSH by its name: code --remote ssh-remote+NAME)"),
     Binding("z", "snooze", "Snooze", id="snooze",
             tooltip="Quiet the selected instance's idle reminders for a day"),
+    Binding("u", "autostop", "Autostop", id="autostop",
+            tooltip="Set or clear the selected instance's autostop: a watchdog on the VM stops (or shelves) it when "
+                    "idle, also with this laptop closed"),
+    Binding("w", "autostop_keep", "Keep", id="autostop.keep",
+            tooltip="Keep the selected instance: reset its autostop timer (after a warning that it will stop)"),
     Binding("f5", "refresh", "Refresh", id="refresh", tooltip="Poll the cloud now"),
     Binding("slash", "filter", "Filter", id="filter",
             tooltip="Filter the Instances table by name, status, flavor or IP (Enter keeps it, Esc clears it)"),
@@ -80,7 +85,7 @@ BINDINGS: list[Binding] = [
 MAIN_SCREEN_ACTIONS = {"launch", "resize", "power", "reboot", "shelve", "delete", "console", "volumes", "details",
                        "focus_pane", "help", "quit", "setup", "cancel_setup", "jupyter_start", "jupyter_stop",
                        "jupyter_log", "open_tunnel", "close_tunnel", "open_browser", "shell", "snooze", "cluster",
-                       "image", "filter", "vscode", "forward_add", "forward_toggle"}
+                       "image", "filter", "vscode", "forward_add", "forward_toggle", "autostop", "autostop_keep"}
 PANES = {"instances": "#instances-table", "flavors": "#flavors-table", "setup": "#setup-log",
          "tunnels": "#tunnels-table"}
 

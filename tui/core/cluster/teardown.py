@@ -16,6 +16,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Protocol
 
+from tui.core.autostop import credential as autostop_credential
 from tui.core.cloud.base import CloudError, Conflict, NotFound
 from tui.core.cluster.deletion import Deletion, Leftover, cluster_delete_text, volumes_of
 from tui.core.cluster.errors import ClusterCancelled, ClusterError
@@ -190,6 +191,7 @@ class Teardown:
             self._say(head_id, inst.name, f"deleting {inst.name}" + (" and its volumes" if volumes else ""))
             with contextlib.suppress(NotFound):  # gone already: what was wanted
                 await asyncio.to_thread(self.s.cloud.delete, inst.id, volumes, True)
+            await asyncio.to_thread(autostop_credential.forget, self.s.cloud, inst.id)  # its shelve credential
             self.s.manager.services.keystore.forget(inst.id)
 
         results = await asyncio.gather(*(one(i, v) for i, v in items), return_exceptions=True)

@@ -63,6 +63,8 @@ class SetupSpec:
     packages: tuple[str, ...] = BASE_PACKAGES
     env: tuple[tuple[str, str], ...] = ()  # exported in every remote command, e.g. UV_CACHE_DIR
     volume: VolumeSpec | None = None
+    autostop_config: str = ""  # the watchdog's config.json when the profile arms autostop at setup ("" = off)
+    autostop_note: str = ""  # why setup does not arm it although the profile asks (shelve needs the cloud)
     ssh_wait_seconds: float = 300.0
     reconnect_seconds: float = 60.0
 

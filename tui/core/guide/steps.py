@@ -492,6 +492,36 @@ def format_if_empty(device: str) -> str:
     return f"[ -n \"$($SUDO blkid -s TYPE -o value {q} || true)\" ] || $SUDO mkfs.ext4 -q {q}\n"
 
 
+class InstallAutostop(Step):
+    """The autostop watchdog (`tui.core.autostop`): installed on every VM; armed when the profile's
+    `autostop.idle` is not off (`cades-tui autostop NAME` arms, changes or removes it later)."""
+
+    name = "autostop"
+
+    def describe(self, ctx: SetupContext) -> str:
+        armed = "and arm it (the profile's autostop)" if ctx.settings.autostop_config else "(off until armed)"
+        return f"Install the autostop watchdog in ~/.cades-tui/autostop {armed}"
+
+    async def check(self, ctx: SetupContext) -> bool:
+        from tui.core.autostop import service as autostop
+
+        config = ctx.settings.autostop_config
+        wanted = (f' && [ "$(cat {autostop.DIR}/config.json)" = {shlex.quote(config)} ] && {autostop.RUNNING}'
+                  if config else "")
+        probe = f"cmp -s {autostop.DIR}/watchdog.py -{wanted}"
+        return (await ctx.probe(probe, input=autostop.SOURCE.read_text())).ok
+
+    async def apply(self, ctx: SetupContext) -> None:
+        from tui.core.autostop import service as autostop
+
+        await ctx.do(autostop.install_command(), input=autostop.SOURCE.read_text(), what="installing the watchdog")
+        if ctx.settings.autostop_note:
+            ctx.note(ctx.settings.autostop_note)
+        if ctx.settings.autostop_config:
+            await ctx.do(autostop.write_config_command(ctx.settings.autostop_config), what="arming autostop")
+            await ctx.do(autostop.start_any_command(), what="starting the watchdog")
+
+
 def default_steps() -> list[Step]:
     """The guide's steps 2-3, in order."""
     return [
@@ -502,4 +532,5 @@ def default_steps() -> list[Step]:
         WriteJupyterConfig(),
         CreateWorkspace(),
         MountVolume(),
+        InstallAutostop(),
     ]

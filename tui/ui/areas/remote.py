@@ -4,13 +4,15 @@ each poll, the SSH connection's state, host keys to trust, a shell hand-off, and
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from textual.binding import Binding
 
 from tui.ui.areas.base import Owner, work
 
 if TYPE_CHECKING:
+    from textual.notifications import SeverityLevel
     from textual.timer import Timer
 
     from tui.core.api import Engine
@@ -18,6 +20,7 @@ if TYPE_CHECKING:
     from tui.core.models import Instance
     from tui.ui import core_messages as cm
     from tui.ui.app import CadesApp
+    from tui.ui.autostop import AutostopOwner
     from tui.ui.vscode import VSCodeOpener
 
 IDLE_EVERY = 36  # idle check every 36 refreshes (3 minutes with the default 5 s)
@@ -29,6 +32,7 @@ class Remote(Owner):
         self.reattached = False  # the first poll's reattach ran
         self.idle_timer: Timer | None = None
         self.idle_every_s = app.settings.ui.refresh_s * IDLE_EVERY
+        self._autostop: AutostopOwner | None = None  # made on first use (`u`, `w`, a watchdog's state)
 
     def after_poll(self, polled: Polled) -> None:
         """Each poll: forget instances that are gone, read load and memory, reattach once."""
@@ -104,6 +108,31 @@ class Remote(Owner):
 
         answer: bool | None = await self.app.push_screen_wait(Confirm(title, body, "Add it"))
         return bool(answer)
+
+    # autostop (issue 23): the owner object (tui/ui/autostop.py) does the work; these only delegate
+    @property
+    def autostop(self) -> AutostopOwner:
+        if self._autostop is None:
+            from tui.ui.autostop import AutostopOwner
+            from tui.ui.screens.autostop import AutostopDialog
+
+            def ask(name: str, now: str, idle: str, action: str, then: Callable[[Any], None]) -> None:
+                self.app.push_screen(AutostopDialog(name, now, idle, action), then)
+
+            def notify(text: str, title: str, severity: SeverityLevel) -> None:
+                self.notify(text, title=title, severity=severity, timeout=20)
+
+            self._autostop = AutostopOwner(self.settings, self.app.jobs.run, ask, notify, self.instance_name)
+        return self._autostop
+
+    def set_autostop(self) -> None:
+        self.autostop.set_or_clear(self.selected_instance())
+
+    def keep_autostop(self) -> None:
+        self.autostop.keep()
+
+    def on_autostop_state(self, message: cm.AutostopStateMessage) -> None:
+        self.autostop.on_state(message.event)
 
     def shell(self) -> None:
         async def job(engine: Engine, inst: Instance) -> str | None:
