@@ -10,6 +10,8 @@ import json
 import re
 from dataclasses import dataclass
 
+from tui.core.errors import BadInput
+
 ACTIONS = ("stop", "shelve")
 MIN_IDLE_S = 300.0  # five minutes: shorter would stop a VM between two cells
 MIN_EVERY_S = 10.0  # the watchdog's period: a look costs a few ms of CPU
@@ -37,7 +39,7 @@ def human(seconds: float) -> str:
     return f"{seconds:g}s"
 
 
-class PolicyError(ValueError):
+class PolicyError(BadInput, ValueError):
     """A bad value: one line naming the option and the fix."""
 
 

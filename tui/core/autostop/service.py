@@ -25,6 +25,7 @@ from tui.core.autostop.policy import Policy, human
 from tui.core.autostop.status import AutostopStatus
 from tui.core.cloud.base import Cloud
 from tui.core.config import Settings
+from tui.core.errors import ManagerError
 from tui.core.events import AutostopState, Emit
 from tui.core.hints import command
 from tui.core.models import Instance
@@ -37,7 +38,7 @@ DIR = '"$HOME"/.cades-tui/autostop'
 SOURCE = Path(__file__).with_name("watchdog.py")
 
 
-class AutostopError(Exception):
+class AutostopError(ManagerError):
     """The watchdog could not be armed, kept, read or removed: one line for the user."""
 
 
