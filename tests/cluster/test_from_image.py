@@ -14,7 +14,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from tui.core.cluster.service import frozen_image_name
+from tui.core.cluster.lifecycle import frozen_image_name
 
 from tests._support import Events, launch
 from tui.core.config import ClusterSettings, JupyterSettings, Settings, SetupSettings, SSHSettings
