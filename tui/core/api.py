@@ -8,12 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from tui.core.cloud.base import Cloud, LaunchSpec
 from tui.core.cluster.deletion import Deletion, Leftover
 from tui.core.events import ClusterState, Emit, JupyterState, PipelineFinished, Polled, StopOutcome
 from tui.core.models import ClusterSummary, Instance, KernelInfo, TunnelInfo
+
+if TYPE_CHECKING:
+    from tui.core.transfer.models import TransferProgress, TransferRequest, TransferSummary
 
 
 class ManagerError(Exception):
@@ -64,6 +67,10 @@ class Engine(Protocol):
                               delete_volumes: bool = False) -> Deletion: ...
     async def cluster_leftovers(self) -> list[Leftover]: ...
     async def delete_leftovers(self, left: Sequence[Leftover], confirm: Confirm | None = None) -> list[str]: ...
+
+    # -- transfers (async; bad paths raise InvalidInput, the VM's side ManagerError) ------------------------------
+    async def transfer(self, req: TransferRequest, progress: Callable[[TransferProgress], None] | None = None,
+                       say: Callable[[str], None] | None = None) -> TransferSummary: ...
 
     # -- all instances (async) ------------------------------------------------------------------------------
     async def refresh(self, instances: Sequence[Instance]) -> None: ...

@@ -12,6 +12,7 @@ import contextlib
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from tui.core.api import ApproveFormat, AskDelete, Cancelled, Confirm, EngineFactory, ManagerError
 from tui.core.cloud.base import Cloud, CloudError, LaunchSpec
@@ -28,6 +29,9 @@ from tui.core.models import ClusterSummary, Instance, KernelInfo, TunnelInfo
 from tui.core.options import ManagerOptions
 from tui.core.services import RemoteContext, Services, launch_instance
 from tui.core.state import STATE_FILE, AppState
+
+if TYPE_CHECKING:
+    from tui.core.transfer.models import TransferProgress, TransferRequest, TransferSummary
 
 QUIET_LOGINS_PER_ROUND = 4  # new logins for load and memory per refresh (each failed one waits QUIET_RETRY_S)
 log = logging.getLogger(__name__)
@@ -177,6 +181,15 @@ class CoreEngine:
     async def delete_leftovers(self, left: Sequence[Leftover], confirm: Confirm | None = None) -> list[str]:
         with _as_manager_error():
             return await self.cluster.teardown.delete_leftovers(left, confirm)
+
+    # -- transfers -------------------------------------------------------------------------------------------------
+    async def transfer(self, req: TransferRequest, progress: Callable[[TransferProgress], None] | None = None,
+                       say: Callable[[str], None] | None = None) -> TransferSummary:
+        """Copy or sync between here and an instance (`tui.core.transfer`); `progress` is called from a worker
+        thread, `say` with notes (a partial file started over, what --delete deletes)."""
+        from tui.core.transfer.service import run_transfer
+
+        return await run_transfer(self, req, progress, say)
 
     # -- all instances ---------------------------------------------------------------------------------------------
     async def refresh(self, instances: Sequence[Instance]) -> None:
