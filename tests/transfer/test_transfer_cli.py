@@ -237,3 +237,20 @@ def test_ctrl_c_exits_130_and_a_download_resumes(cli: Cli, cli_world: Any, subpr
     assert sha(final) == sha(remote) and not part.exists()
     out, _ = cli("cp", f"{cli_world.name}:down-big.bin", str(tmp_path / "again.bin"), "--no-verify")
     assert "1 transferred (300.0 MiB)" in out and sha(tmp_path / "again.bin") == sha(remote)
+
+
+def test_many_small_files_go_over_streams_side_by_side(cli: Cli, cli_world: Any, tmp_path: Path) -> None:
+    from tui.core.transfer.runner import MANY_FILES
+
+    local = tmp_path / "many"
+    for i in range(MANY_FILES + 44):
+        (local / f"d{i % 7}").mkdir(parents=True, exist_ok=True)
+        (local / f"d{i % 7}" / f"f{i}.txt").write_text(f"file {i}\n" * (i % 50))
+    out, _ = cli("sync", str(local), f"{cli_world.name}:many", "--json")
+    assert summary(out)["transferred"] == MANY_FILES + 44
+    assert tree(home(cli_world) / "many") == tree(local)
+    back = tmp_path / "back"
+    out, _ = cli("sync", f"{cli_world.name}:many", str(back), "--json")
+    assert summary(out)["transferred"] == MANY_FILES + 44 and tree(back) == tree(local)
+    out, _ = cli("sync", str(local), f"{cli_world.name}:many", "--json")
+    assert summary(out)["bytes"] == 0 and summary(out)["skipped"] == MANY_FILES + 44

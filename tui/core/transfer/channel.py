@@ -41,7 +41,7 @@ def helper_command(mode: str, root: str) -> str:
     """The shell command that runs the helper on the VM (every argument quoted)."""
     if not _BOOT:
         _BOOT.append(_boot())
-    return f"python3 -c {shlex.quote(_BOOT[0])} {mode} {shlex.quote(root or '~')}"
+    return f"python3 -S -c {shlex.quote(_BOOT[0])} {mode} {shlex.quote(root or '~')}"  # -S: starts faster
 
 
 class TransferError(ManagerError):
@@ -105,6 +105,7 @@ def _openssh_stream(argv: list[str]) -> Stream:
     proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             bufsize=helper.CHUNK)
     assert proc.stdin is not None and proc.stdout is not None
+    helper.big_pipes(proc.stdin.fileno(), proc.stdout.fileno())
 
     def close() -> None:
         if proc.poll() is None:

@@ -25,12 +25,13 @@ from tui.core.transfer.plan import Item, Plan, make_plan
 
 OPENSSH_FROM = 64 << 20  # bytes to move from which a data stream goes over OpenSSH (a new login costs ~0.3 s)
 ProgressFn = Callable[[TransferProgress], None]
+STREAMS, MANY_FILES = 2, 256  # streams side by side from this many files on
 PATH_ENV = "CADES_TUI_TRANSFER_PATH"  # "asyncssh" or "openssh": force a data path (tests, benchmarks)
 
 
 class Meter:
     """Bytes moved per file and overall, turned into `TransferProgress` (at most every 0.1 s, and at each file's
-    end). Called from the one data thread."""
+    end). Called from the data threads."""
 
     def __init__(self, items: list[Item], report: ProgressFn | None) -> None:
         self.sizes = {i.dst: i.size for i in items}
@@ -38,17 +39,19 @@ class Meter:
         self.total = sum(i.size - i.offset for i in items)
         self.done, self.files_done, self.report = 0, 0, report
         self.t0, self._last = time.monotonic(), 0.0
+        self._lock = threading.Lock()
 
     def __call__(self, rel: str, n: int) -> None:
-        self.done += n
-        got = self.file_done[rel] = self.file_done.get(rel, 0) + n
-        size = self.sizes.get(rel, got)
-        if got >= size:
-            self.files_done += 1
-        now = time.monotonic()
-        if self.report is None or (now - self._last < 0.1 and got < size):
-            return
-        self._last = now
+        with self._lock:  # streams side by side count here from their threads
+            self.done += n
+            got = self.file_done[rel] = self.file_done.get(rel, 0) + n
+            size = self.sizes.get(rel, got)
+            if got >= size:
+                self.files_done += 1
+            now = time.monotonic()
+            if self.report is None or (now - self._last < 0.1 and got < size):
+                return
+            self._last = now
         rate = self.done / max(now - self.t0, 1e-6)
         eta = (self.total - self.done) / rate if rate > 0 else None
         self.report(TransferProgress(rel, got, size, self.done, self.total, rate, eta, self.files_done,
@@ -56,11 +59,28 @@ class Meter:
 
 
 class Transfer:
-    def __init__(self, req: TransferRequest, remote: RemoteEnd, progress: ProgressFn | None = None,
+    def __init__(self, req: TransferRequest, remote: RemoteEnd | None, progress: ProgressFn | None = None,
                  say: Callable[[str], None] = lambda _: None) -> None:
-        self.req, self.remote, self.progress, self.say = req, remote, progress, say
+        self._remote, self.req, self.progress, self.say = remote, req, progress, say
+        self._local: dict[str, Any] | None = None  # sync: this side's listing, read while connecting
         self.stop = threading.Event()
         self.summary = TransferSummary(src=str(req.src), dst=str(req.dst))
+
+    @property
+    def remote(self) -> RemoteEnd:
+        assert self._remote is not None, "connect first"
+        return self._remote
+
+    @remote.setter
+    def remote(self, value: RemoteEnd) -> None:
+        self._remote = value
+
+    async def prefetch(self) -> None:
+        """sync: list this side's folder (it may be large) while the connection is being made."""
+        if self.req.kind == "sync":
+            up = self.req.upload
+            path = self.req.src.path if up else (self.req.dst.path or ".")
+            self._local = await self._stat(False, str(Path(path).expanduser()), None)
 
     # -- listing -------------------------------------------------------------------------------------------------
     async def _stat(self, remote: bool, root: str, rels: list[str] | None) -> dict[str, Any]:
@@ -80,7 +100,13 @@ class Transfer:
         """(source root, destination root, (src rel, dst rel) pairs, source listing, destination listing)."""
         req, up = self.req, self.req.upload
         src_path = str(Path(req.src.path).expanduser()) if up else req.src.path
-        top = await self._stat(not up, src_path, [])
+        dst_path = req.dst.path if up else str(Path(req.dst.path or ".").expanduser())
+        if req.kind == "sync":  # two folders: each side listed once (one question to the VM)
+            local = self._local or await self._stat(False, src_path if up else dst_path, None)
+            theirs = await self._stat(True, dst_path if up else src_path, None)
+            top, dtop = (local, theirs) if up else (theirs, local)
+        else:
+            top = await self._stat(not up, src_path, [])
         if top["kind"] == "missing":
             if up:
                 raise InvalidInput(f"{req.src}: no such file or folder", "check the path (a local one)")
@@ -89,7 +115,10 @@ class Transfer:
             raise InvalidInput(f"{req.src} is a folder", "add -r to copy a folder and what it holds")
         if top["kind"] != "dir" and req.kind == "sync":
             raise InvalidInput(f"{req.src} is not a folder", "sync takes two folders; use cp for a file")
-        dst_path = req.dst.path if up else str(Path(req.dst.path or ".").expanduser())
+        if req.kind == "sync":
+            if dtop["kind"] not in ("dir", "missing"):
+                raise InvalidInput(f"{req.dst} is a file, not a folder", "sync takes two folders")
+            return top["root"], dtop["root"], [(r, r) for r in sorted(top["files"])], top, dtop
         dtop = await self._stat(up, dst_path, [])
         into = dtop["kind"] == "dir" or req.dst.path.endswith(("/", os.sep)) or (up and not req.dst.path)
         join = posixpath if up else os.path  # the destination's paths
@@ -157,34 +186,46 @@ class Transfer:
         return nbytes >= OPENSSH_FROM and self.remote.openssh is not None and shutil.which("ssh") is not None
 
     async def _move(self, plan: Plan, src_root: str, dst_root: str) -> None:
+        """Stream the files: one stream, or STREAMS side by side when there are many (small) files — the per-file
+        work on both ends (open, hash, rename) then overlaps."""
         up, s = self.req.upload, self.summary
         meter = Meter(plan.send, self.progress)
-        files = [[d, d, -1] for d in plan.dirs] + [[i.src, i.dst, i.offset] for i in plan.send]
+        files = [[i.src, i.dst, i.offset] for i in sorted(plan.send, key=lambda i: i.dst)]
+        n = STREAMS if len(files) >= MANY_FILES else 1
+        groups = [files[k::n] for k in range(n)]
+        groups[0] = [[d, d, -1] for d in plan.dirs] + groups[0]
         results: list[dict[str, Any]] = []
-        stream = await self.remote.stream("recv" if up else "send", dst_root if up else src_root,
-                                          self._use_openssh(meter.total))
-        s.via = stream.via
+        openssh = self._use_openssh(meter.total)
+        streams = [await self.remote.stream("recv" if up else "send", dst_root if up else src_root, openssh)
+                   for _ in groups]
+        s.via = streams[0].via
         work = self._upload if up else self._download
-        fut = asyncio.get_running_loop().run_in_executor(
-            None, work, stream, src_root, dst_root, files, meter, results)
+        loop = asyncio.get_running_loop()
+        futs = [loop.run_in_executor(None, work, st, src_root, dst_root, g, meter, results)
+                for st, g in zip(streams, groups, strict=True)]
         try:
-            await asyncio.shield(fut)
+            await asyncio.shield(asyncio.gather(*futs))
         except ValueError as exc:  # the other side named a path outside the destination, or sent garbage
+            self._halt(streams)
             raise TransferError(f"{self.remote.name}: {exc}; nothing more was written") from exc
         except asyncio.CancelledError:
-            self.stop.set()
-            stream.close()
-            with contextlib.suppress(Exception):
-                await fut
+            self._halt(streams)
+            for fut in futs:
+                with contextlib.suppress(Exception):
+                    await fut
             raise
         s.bytes = meter.done
         s.transferred = sum(1 for r in results if r["ok"])
         s.failed = [f"{r['p']}: {r['why']}" for r in results if not r["ok"]]
-        missing = len(plan.send) - len(results)
-        if missing > 0:
+        if len(results) < len(plan.send):
             raise TransferError(f"the transfer was cut after {len(results)} of {len(plan.send)} files "
                                 "(the connection or the other side stopped) — run the same command again to "
                                 "resume")
+
+    def _halt(self, streams: list[Stream]) -> None:
+        self.stop.set()
+        for st in streams:
+            st.close()
 
     def _upload(self, stream: Stream, src_root: str, dst_root: str, files: list[list[Any]], meter: Meter,
                 results: list[dict[str, Any]]) -> None:
