@@ -94,7 +94,7 @@ def _stream(src: Path, files: list[list[Any]], verify: bool = True) -> bytes:
 def test_frames_arrive_verified_with_the_mtime_and_no_partial_left(tmp_path: Path) -> None:
     src, dst = tmp_path / "src", tmp_path / "dst"
     (src / "sub").mkdir(parents=True)
-    (src / "sub" / "a.bin").write_bytes(os.urandom(3 * helper.CHUNK + 5))
+    (src / "sub" / "a.bin").write_bytes(os.urandom(helper.THREADED_FROM + 5))  # hashed in a thread
     os.utime(src / "sub" / "a.bin", ns=(1_500_000_000_123_456_789,) * 2)
     results: list[dict[str, Any]] = []
     data = _stream(src, [["sub", "sub", -1], ["sub/a.bin", "sub/a.bin", 0]])

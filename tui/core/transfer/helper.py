@@ -126,6 +126,48 @@ def file_hash(path: str, length: int = -1, start: Any = None) -> Any:
     return h
 
 
+class Hasher:
+    """SHA-256 fed from the data loop; for a large file it hashes in a thread of its own (hashlib lets go of the
+    GIL), side by side with the reads and writes."""
+
+    def __init__(self, start: Any = None, threaded: bool = False) -> None:
+        self.h = start if start is not None else hashlib.sha256()
+        self._q: Any = None
+        if threaded:
+            import queue
+            import threading
+
+            self._q = queue.Queue(8)
+            self._t = threading.Thread(target=self._run, daemon=True)
+            self._t.start()
+
+    def _run(self) -> None:
+        while True:
+            block = self._q.get()
+            if block is None:
+                return
+            self.h.update(block)
+
+    def update(self, block: bytes) -> None:
+        if self._q is not None:
+            self._q.put(block)
+        else:
+            self.h.update(block)
+
+    def hexdigest(self) -> str:
+        self.close()
+        return str(self.h.hexdigest())
+
+    def close(self) -> None:
+        if self._q is not None:
+            self._q.put(None)
+            self._t.join()
+            self._q = None
+
+
+THREADED_FROM = 8 * CHUNK  # files from this size are hashed in a thread beside the copy
+
+
 def hashes(root: str, asks: list[list[Any]]) -> list[str | None]:
     """For each `[rel, length, part]`: the SHA-256 of that prefix of the file (or of its partial), or None."""
     out: list[str | None] = []
@@ -160,26 +202,37 @@ def send_files(root: str, files: list[list[Any]], verify: bool, out: IO[bytes], 
             off = off if off <= st.st_size else 0
             header = {"p": dst, "n": st.st_size, "o": off, "t": st.st_mtime_ns, "m": st.st_mode & 0o777}
             out.write((json.dumps(header) + "\n").encode())
-            h = hashlib.sha256() if verify else None
-            if h is not None and off:
-                h = file_hash(f.name, off, h)
-            f.seek(off)
-            left, short = st.st_size - off, False
-            while left > 0:
-                block = f.read(min(CHUNK, left))
-                if not block:  # the file shrank while being sent: pad, and say so in the trailer
-                    block, short = b"\0" * min(CHUNK, left), True
+            h = Hasher(file_hash(f.name, off) if off else None, st.st_size - off >= THREADED_FROM) if verify else None
+            try:
+                short = _send_data(f, off, st.st_size, dst, h, out, progress, stop)
+            finally:
                 if h is not None:
-                    h.update(block)
-                out.write(block)
-                left -= len(block)
-                if progress is not None:
-                    progress(dst, len(block))
-                if stop():
-                    return
+                    h.close()
+            if short is None:
+                return
             out.write(b"!\n" if short else ((h.hexdigest() if h is not None else "-") + "\n").encode())
     out.write(b'{"end": true}\n')
     out.flush()
+
+
+def _send_data(f: IO[bytes], off: int, size: int, dst: str, h: Hasher | None, out: IO[bytes], progress: Progress,
+               stop: Callable[[], bool]) -> bool | None:
+    """The bytes from `off` to `size`; whether the file shrank meanwhile (padded), None when stopped."""
+    f.seek(off)
+    left, short = size - off, False
+    while left > 0:
+        block = f.read(min(CHUNK, left))
+        if not block:  # the file shrank while being sent: pad, and say so in the trailer
+            block, short = b"\0" * min(CHUNK, left), True
+        if h is not None:
+            h.update(block)
+        out.write(block)
+        left -= len(block)
+        if progress is not None:
+            progress(dst, len(block))
+        if stop():
+            return None
+    return short
 
 
 def recv_files(root: str, inp: IO[bytes], report: Callable[[dict[str, Any]], None], progress: Progress = None,
@@ -216,31 +269,38 @@ def _recv_one(root: str, head: dict[str, Any], inp: IO[bytes], report: Callable[
         os.makedirs(folder, exist_ok=True)
         seen["\0" + folder] = folder
     why = ""
-    h = hashlib.sha256()
     fd = os.open(part, os.O_RDWR | os.O_CREAT, 0o600)
     with os.fdopen(fd, "r+b") as f:
         have = os.fstat(fd).st_size
         if have < start:
             why = "the partial file changed since it was checked"
-        else:
-            if have > start:
-                f.truncate(start)
-            if start:
-                h = file_hash(part, start, h)
+        elif have > start:
+            f.truncate(start)
+        h = Hasher(file_hash(part, start) if start and not why else None, size - start >= THREADED_FROM)
+        try:
             f.seek(start)
-        left = size - start
-        while left > 0:
-            block = inp.read(min(CHUNK, left))
-            if not block:
-                return False  # cut: what arrived stays in the partial
-            if not why:
-                f.write(block)
-                h.update(block)
-            left -= len(block)
-            if progress is not None:
-                progress(rel, len(block))
-            if stop():
-                return False
+            left = size - start
+            while left > 0:
+                block = inp.read(min(CHUNK, left))
+                if not block:
+                    return False  # cut: what arrived stays in the partial
+                if not why:
+                    f.write(block)
+                    h.update(block)
+                left -= len(block)
+                if progress is not None:
+                    progress(rel, len(block))
+                if stop():
+                    return False
+        finally:
+            h.close()
+    return _finish(head, inp, report, part, final, why, h)
+
+
+def _finish(head: dict[str, Any], inp: IO[bytes], report: Callable[[dict[str, Any]], None], part: str, final: str,
+            why: str, h: Hasher) -> bool:
+    """The trailer: the sender's SHA-256 against ours; then mode, mtime and the rename, or the partial dropped."""
+    rel = head["p"]
     trailer = inp.readline()
     if not trailer.endswith(b"\n"):
         return False
