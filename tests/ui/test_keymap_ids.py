@@ -26,7 +26,7 @@ SCOPES = {
     "DetailsScreen": "instance details", "Confirm": "confirm dialog", "DeleteInstance": "delete dialog",
     "TypedConfirm": "typed confirm dialog", "HostKeyScreen": "host key dialog", "PickFlavor": "resize dialog",
     "VerifyResize": "resize check dialog", "NewVolume": "new volume dialog", "WorkerCount": "worker count dialog",
-    "SecretPrompt": "sign-in dialog",
+    "SecretPrompt": "sign-in dialog", "TransfersScreen": "transfers screen",
 }
 
 

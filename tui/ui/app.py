@@ -93,6 +93,7 @@ class CadesApp(PollingArea, InstancesArea, VolumesArea, SetupArea, JupyterArea, 
         self.idle_every_s = settings.ui.refresh_s * IDLE_EVERY
         self._wizard = self._volumes_screen = self._log_screen = self._cluster_screen = None
         self._remote_jobs: set[tuple[str, str]] = set()  # (action, instance id) of remote jobs in progress
+        self._transfers = None  # the Transfers view's queue (tui.ui.transfers), made when first opened
         self._clusters: set[str] = set()  # heads whose scheduler answered last time it was asked
         self._leftovers_offered: set[str] = set()  # heads whose leftovers were offered for deletion already
         if settings.ui.theme:

@@ -43,6 +43,9 @@ BINDINGS: list[Binding] = [
     Binding("k", "cluster", "Cluster", id="cluster",
             tooltip="The Dask cluster headed by the selected instance: workers live; create, scale, dashboard, "
                     "delete"),
+    Binding("m", "transfers", "Transfers", id="transfers",
+            tooltip="Move data: upload / download the selected instance's workspace folder, with a queue, progress, "
+                    "cancel and retry (resumes partial files)"),
     Binding("ctrl+s", "shell", "Shell", id="shell",
             tooltip="Suspend the app and open an SSH shell on the selected instance; exit returns here"),
     Binding("z", "snooze", "Snooze", id="snooze",
@@ -69,7 +72,7 @@ BINDINGS: list[Binding] = [
 MAIN_SCREEN_ACTIONS = {"launch", "resize", "power", "reboot", "delete", "console", "volumes", "details",
                        "focus_pane", "help", "quit", "setup", "cancel_setup", "jupyter_start", "jupyter_stop",
                        "jupyter_log", "open_tunnel", "close_tunnel", "open_browser", "shell", "snooze", "cluster",
-                       "filter"}
+                       "filter", "transfers"}
 PANES = {"instances": "#instances-table", "flavors": "#flavors-table", "setup": "#setup-log",
          "tunnels": "#tunnels-table"}
 

@@ -4,11 +4,13 @@ each poll, the SSH connection's state, host keys to trust, a shell hand-off, and
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any
 
 from textual import work
 from textual.binding import Binding
 from textual.timer import Timer
+from textual.worker import Worker
 
 from tui.ui.areas.base import Area, msg
 
@@ -24,11 +26,13 @@ if TYPE_CHECKING:
     )
     from tui.core.models import Instance
     from tui.ui.bridge import CoreMessage
+    from tui.ui.transfers import Severity, TransferQueue
 
 IDLE_EVERY = 36  # idle check every 36 refreshes (3 minutes with the default 5 s)
 
 
 class RemoteArea(Area):
+    _transfers: TransferQueue | None
     _reattached: bool
     _idle_timer: Timer | None
     idle_every_s: float
@@ -106,6 +110,25 @@ class RemoteArea(Area):
             return f"Back from the shell on {inst.name} (exit code {code})."
 
         self.run_remote("shell", job)
+
+    def action_transfers(self) -> None:
+        """The Transfers view of the selected instance; the queue is one `TransferQueue` (tui.ui.transfers) that
+        outlives the view, the app only opens it."""
+        inst = self.selected_instance()
+        if inst is None:
+            return
+        from tui.ui.screens.transfers import TransfersScreen
+        from tui.ui.transfers import TransferQueue
+
+        if self._transfers is None:
+            self._transfers = TransferQueue(lambda: self.engine, self._start_transfer, self._say_transfer)
+        self.push_screen(TransfersScreen(self._transfers, inst.name, self.settings.jupyter.workspace))
+
+    def _start_transfer(self, job: Coroutine[Any, Any, None], name: str) -> Worker[None]:
+        return self.run_worker(job, group="transfers", exit_on_error=False, name=name)
+
+    def _say_transfer(self, text: str, severity: Severity) -> None:
+        self.notify(text, title="Transfers", severity=severity, timeout=8)
 
     def on_remote_result(self, message: msg.RemoteResult) -> None:
         title = f"{message.action.capitalize()} · {message.target}"
