@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -67,7 +68,11 @@ def sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-async def test_upload_cancel_retry_and_download_from_the_view(world: dict[str, Any]) -> None:
+@pytest.mark.parametrize("path", ["openssh", "asyncssh"])
+async def test_upload_cancel_retry_and_download_from_the_view(world: dict[str, Any], path: str,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CADES_TUI_TRANSFER_PATH", path)  # both data paths stop cleanly on cancel
+    shutil.rmtree(world["home"] / "workspace", ignore_errors=True)
     local = TransferQueue.local_folder("alpha")
     local.mkdir(parents=True)
     (local / "a.txt").write_text("up\n")
@@ -93,7 +98,8 @@ async def test_upload_cancel_retry_and_download_from_the_view(world: dict[str, A
         await wait_for(pilot, moving)
         await pilot.press("x")
         await wait_for(pilot, lambda: job.state == "cancelled")
-        assert (remote / ".big.bin.cades-part").exists() and not (remote / "big.bin").exists()
+        assert (remote / ".big.bin.cades-part").exists() and not (remote / "big.bin").exists(), \
+            [(p.name, p.stat().st_size) for p in remote.iterdir()] if remote.exists() else "no folder"
         await wait_for(pilot, lambda: "cancelled" in str(view.table.get_row_at(0)))  # the view's timer redraws
         await pilot.press("r")
         await wait_for(pilot, lambda: job.state == "done", 120)

@@ -163,8 +163,8 @@ def _channel_stream(proc: Any, loop: asyncio.AbstractEventLoop) -> Stream:
     stdin = io.BufferedWriter(_ChannelRaw(loop, proc, True), helper.CHUNK)
     stdout = io.BufferedReader(_ChannelRaw(loop, proc, False), helper.CHUNK)
 
-    def close() -> None:
-        loop.call_soon_threadsafe(proc.close)
+    def close() -> None:  # abort, not close: close would still send what asyncssh holds buffered
+        loop.call_soon_threadsafe(proc.channel.abort)
 
     def wait() -> tuple[int | None, str]:
         async def done() -> tuple[int | None, str]:
