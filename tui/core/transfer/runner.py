@@ -208,7 +208,7 @@ class Transfer:
         except ValueError as exc:  # the other side named a path outside the destination, or sent garbage
             self._halt(streams)
             raise TransferError(f"{self.remote.name}: {exc}; nothing more was written") from exc
-        except asyncio.CancelledError:
+        except BaseException:  # cancelled (Ctrl+C, the view's cancel), or a local disk error: stop both ends
             self._halt(streams)
             for fut in futs:
                 with contextlib.suppress(Exception):
