@@ -30,11 +30,13 @@ def add_parsers(commands: Commands) -> None:
 
 
 def _common(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    from tui.cli.parser import host_key_fingerprint
+
     p.add_argument("src", metavar="SRC", help="a local path or NAME:path")
     p.add_argument("dst", metavar="DST", help="a local path or NAME:path")
     p.add_argument("--no-verify", action="store_true", help="skip the SHA-256 check of each file at the end")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
-    p.add_argument("--accept-host-key", metavar="SHA256:...", default="",
+    p.add_argument("--accept-host-key", metavar="SHA256:...", default=None, type=host_key_fingerprint,
                    help="trust this host key fingerprint when the console log does not pin it (scripts)")
     p.set_defaults(name="")
     return p
