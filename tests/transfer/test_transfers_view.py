@@ -131,3 +131,37 @@ def test_the_queue_drops_a_queued_job_and_retries_only_failed_or_cancelled_ones(
     assert "only a failed or cancelled one" in queue.retry(second)
     assert "queued again" in queue.retry(first) and first.state == "queued"
     assert Job(3, "x", first.request).percent() is None
+
+
+async def test_a_transfer_goes_on_after_the_connection_is_cut(world: dict[str, Any],
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """A network cut mid-way (the VM's sshd and its connections SIGKILLed): the job says it will try again, and
+    once sshd is back it reconnects and continues the partial file."""
+    monkeypatch.setattr("tui.ui.transfers.RETRY_AFTER_S", (1.0, 1.0, 1.0, 1.0))
+    shutil.rmtree(world["home"] / "workspace", ignore_errors=True)
+    local = TransferQueue.local_folder("alpha")
+    local.mkdir(parents=True)
+    big = local / "big.bin"
+    with big.open("wb") as f:
+        for _ in range(300):
+            f.write(os.urandom(1 << 20))
+    host = world["sandbox"].ssh_host(world["inst"].id)
+    app = app_for(world)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: app._instances_pane.table.selected is not None)
+        await pilot.press("m")
+        await wait_for(pilot, lambda: isinstance(app.screen, TransfersScreen) and app.screen.is_mounted)
+        view = app.screen
+        assert isinstance(view, TransfersScreen)
+        await pilot.press("u")
+        job = view.queue.jobs[0]
+        await wait_for(pilot, lambda: job.progress is not None and job.progress.done > (20 << 20))
+        host.kill()
+        try:
+            await wait_for(pilot, lambda: job.state == "retrying")
+            assert "trying again" in job.error
+        finally:
+            host.start()
+        await wait_for(pilot, lambda: job.state == "done", 180)
+        assert job.summary is not None and job.summary.resumed > 0, job.summary
+        assert sha(world["home"] / "workspace" / "big.bin") == sha(big)

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 Severity = Literal["information", "warning", "error"]
 LOCAL_ROOT = "~/cades-workspace"  # the default local folder: one sub-folder per instance
+RETRY_AFTER_S = (2.0, 5.0, 10.0, 20.0)  # a transfer cut by the VM's side (connection lost) goes on after these
 
 
 class Cancellable(Protocol):
@@ -30,7 +31,7 @@ class Job:
     number: int
     label: str
     request: TransferRequest
-    state: str = "queued"  # queued | running | done | failed | cancelled
+    state: str = "queued"  # queued | running | retrying | done | failed | cancelled
     progress: TransferProgress | None = None
     summary: TransferSummary | None = None
     error: str = ""
@@ -117,7 +118,7 @@ class TransferQueue:
             job.progress = p
 
         try:
-            job.summary = await engine.transfer(job.request, progress, job.notes.append)
+            job.summary = await self._attempts(engine, job, progress)
             job.state = "failed" if job.summary.failed else "done"
             job.error = "; ".join(job.summary.failed)
             self._say(f"Transfer {job.number} done: {job.summary.transferred} transferred, "
@@ -131,3 +132,21 @@ class TransferQueue:
         finally:
             self._running = None
             self._next()
+
+    async def _attempts(self, engine: Engine, job: Job, progress: Callable[[TransferProgress], None]) \
+            -> TransferSummary:
+        """The transfer, again after a pause when the connection was lost (a reconnect resumes partial files);
+        other failures (a missing path, no python3 on the VM) and the last one are raised."""
+        from tui.core.api import ManagerError
+        from tui.core.transfer.models import TransferCut, TransferError
+
+        for pause in (*RETRY_AFTER_S, None):
+            try:
+                return await engine.transfer(job.request, progress, job.notes.append)
+            except ManagerError as exc:  # the manager's own are connection failures; a transfer's say which
+                if pause is None or (isinstance(exc, TransferError) and not isinstance(exc, TransferCut)):
+                    raise
+                job.state, job.error = "retrying", f"{exc} — trying again in {pause:.0f} s"
+                await asyncio.sleep(pause)
+                job.state, job.error = "running", ""
+        raise AssertionError("unreachable")  # pragma: no cover

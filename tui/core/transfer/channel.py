@@ -22,8 +22,8 @@ from typing import IO, Any
 
 import asyncssh
 
-from tui.core.api import ManagerError
 from tui.core.transfer import helper
+from tui.core.transfer.models import TransferCut, TransferError
 
 NO_PYTHON = 127
 
@@ -42,10 +42,6 @@ def helper_command(mode: str, root: str) -> str:
     if not _BOOT:
         _BOOT.append(_boot())
     return f"python3 -S -c {shlex.quote(_BOOT[0])} {mode} {shlex.quote(root or '~')}"  # -S: starts faster
-
-
-class TransferError(ManagerError):
-    """A transfer could not go on; `str()` says why and what to do."""
 
 
 class Stream:
@@ -71,7 +67,7 @@ class RemoteEnd:
             result = await self.conn.run(helper_command(mode, root), input=json.dumps(ask) + "\n",
                                          encoding="utf-8")
         except (OSError, asyncssh.Error) as exc:
-            raise TransferError(f"{self.name}: the connection failed ({exc}) — run the command again") from exc
+            raise TransferCut(f"{self.name}: the connection failed ({exc}) — run the command again") from exc
         self._check(result.exit_status, str(result.stderr or ""))
         try:
             return json.loads(str(result.stdout))
@@ -94,7 +90,7 @@ class RemoteEnd:
         try:
             proc = await self.conn.create_process(command, encoding=None)
         except (OSError, asyncssh.Error) as exc:
-            raise TransferError(f"{self.name}: the connection failed ({exc}) — run the command again") from exc
+            raise TransferCut(f"{self.name}: the connection failed ({exc}) — run the command again") from exc
         return _channel_stream(proc, asyncio.get_running_loop())
 
     def check_exit(self, status: int | None, stderr: str) -> None:
@@ -119,7 +115,7 @@ def _openssh_stream(argv: list[str]) -> Stream:
                 if f is not None:
                     f.close()
         if code == 255:  # ssh itself failed (host key, login): its own words
-            raise TransferError(f"ssh failed: {err.strip().splitlines()[-1] if err.strip() else 'exit 255'}")
+            raise TransferCut(f"ssh failed: {err.strip().splitlines()[-1] if err.strip() else 'exit 255'}")
         return code, err
 
     return Stream(proc.stdin, proc.stdout, close, wait, "openssh")

@@ -9,9 +9,18 @@ import re
 from dataclasses import dataclass, field
 from typing import Literal
 
+from tui.core.api import ManagerError
 from tui.core.cloud.base import InvalidInput
 
 _DRIVE = re.compile(r"^[A-Za-z]:([\\/]|$)")
+
+
+class TransferError(ManagerError):
+    """A transfer could not go on; `str()` says why and what to do."""
+
+
+class TransferCut(TransferError):
+    """The connection went away mid-way (or could not be made): running it again resumes."""
 
 
 @dataclass(frozen=True)

@@ -19,8 +19,8 @@ from typing import Any
 
 from tui.core.cloud.base import InvalidInput
 from tui.core.transfer import helper
-from tui.core.transfer.channel import RemoteEnd, Stream, TransferError
-from tui.core.transfer.models import TransferProgress, TransferRequest, TransferSummary
+from tui.core.transfer.channel import RemoteEnd, Stream
+from tui.core.transfer.models import TransferCut, TransferError, TransferProgress, TransferRequest, TransferSummary
 from tui.core.transfer.plan import Item, Plan, make_plan
 
 OPENSSH_FROM = 64 << 20  # bytes to move from which a data stream goes over OpenSSH (a new login costs ~0.3 s)
@@ -205,20 +205,22 @@ class Transfer:
                 for st, g in zip(streams, groups, strict=True)]
         try:
             await asyncio.shield(asyncio.gather(*futs))
-        except ValueError as exc:  # the other side named a path outside the destination, or sent garbage
-            self._halt(streams)
-            raise TransferError(f"{self.remote.name}: {exc}; nothing more was written") from exc
-        except BaseException:  # cancelled (Ctrl+C, the view's cancel), or a local disk error: stop both ends
+        except BaseException as exc:  # cancelled (Ctrl+C, the view's cancel), or failed: stop both ends
             self._halt(streams)
             for fut in futs:
                 with contextlib.suppress(Exception):
                     await fut
+            if isinstance(exc, ValueError):  # the other side named a path outside the destination, or garbage
+                raise TransferError(f"{self.remote.name}: {exc}; nothing more was written") from exc
+            if isinstance(exc, Exception) and not isinstance(exc, TransferError):  # the connection, a disk
+                raise TransferCut(f"the transfer stopped: {exc or type(exc).__name__} — run the same command "
+                                  "again to resume") from exc
             raise
         s.bytes = meter.done
         s.transferred = sum(1 for r in results if r["ok"])
         s.failed = [f"{r['p']}: {r['why']}" for r in results if not r["ok"]]
         if len(results) < len(plan.send):
-            raise TransferError(f"the transfer was cut after {len(results)} of {len(plan.send)} files "
+            raise TransferCut(f"the transfer was cut after {len(results)} of {len(plan.send)} files "
                                 "(the connection or the other side stopped) — run the same command again to "
                                 "resume")
 
