@@ -18,8 +18,8 @@ KEYMAP_DEFAULTS: dict[str, dict[str, str]] = {
         "help": "question_mark", "quit": "q", "launch": "n", "resize": "r", "power": "p", "reboot": "b", "shelve": "h",
         "delete": "ctrl+d", "console": "c", "volumes": "v", "setup": "s", "setup.cancel": "ctrl+x",
         "jupyter.start": "j", "jupyter.stop": "x", "jupyter.log": "l", "tunnel.open": "t", "open": "o",
-        "cluster": "k", "image": "i", "shell": "ctrl+s", "vscode": "e", "snooze": "z", "refresh": "f5",
-        "filter": "slash",
+        "cluster": "k", "image": "i", "transfers": "m", "shell": "ctrl+s", "vscode": "e", "snooze": "z",
+        "refresh": "f5", "filter": "slash",
         "pane.instances": "1", "pane.flavors": "2", "pane.setup": "3", "pane.tunnels": "4", "pane.next": "tab",
         "pane.previous": "shift+tab", "palette": "ctrl+p", "details": "enter", "tunnel.close": "delete,ctrl+w",
         "interrupt": "ctrl+c", "forward.add": "a", "forward.toggle": "space", "autostop": "u", "autostop.keep": "w",
@@ -27,6 +27,10 @@ KEYMAP_DEFAULTS: dict[str, dict[str, str]] = {
     "cluster screen": {
         "cluster.close": "escape,q", "cluster.create": "n", "cluster.grow": "plus", "cluster.shrink": "minus",
         "cluster.dashboard": "d", "cluster.delete": "ctrl+d",
+    },
+    "transfers screen": {
+        "transfers.upload": "u", "transfers.download": "d", "transfers.cancel": "x", "transfers.retry": "r",
+        "transfers.close": "escape,q",
     },
     "volumes screen": {
         "volumes.create": "a", "volumes.detach": "d", "volumes.delete": "x,delete", "volumes.close": "escape",

@@ -14,9 +14,9 @@ import uuid
 from pathlib import Path
 
 import pytest
-from tui.core.cluster.lifecycle import frozen_image_name
 
 from tests._support import Events, launch
+from tui.core.cluster.lifecycle import frozen_image_name
 from tui.core.config import ClusterSettings, JupyterSettings, Settings, SetupSettings, SSHSettings
 from tui.core.engine import CoreEngine, open_cloud
 from tui.core.events import ClusterProgress

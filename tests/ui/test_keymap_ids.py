@@ -27,7 +27,7 @@ SCOPES = {
     "TypedConfirm": "typed confirm dialog", "HostKeyScreen": "host key dialog", "PickFlavor": "resize dialog",
     "VerifyResize": "resize check dialog", "NewVolume": "new volume dialog", "WorkerCount": "worker count dialog",
     "SecretPrompt": "sign-in dialog", "ImageName": "image name dialog", "ForwardDialog": "forward dialog",
-    "AutostopDialog": "autostop dialog",
+    "AutostopDialog": "autostop dialog", "TransfersScreen": "transfers screen",
 }
 
 

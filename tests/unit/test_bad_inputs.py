@@ -33,7 +33,7 @@ PROFILES: list[tuple[str, str]] = [
     ("keymap:\n  launch: cmd+n\n", "keymap.launch: expected keys as text like 'ctrl+n'"),
     ("keymap:\n  launch: q\n", ":2: keymap.launch: 'q' is already quit's key on the main screen — pick another"),
     ("keymap:\n  setup: n\n", ":2: keymap.setup: 'n' is already launch's key on the main screen"),
-    ("keymap:\n  launch: m\n  setup: m\n", ":3: keymap.setup: 'm' is already launch's key"),
+    ("keymap:\n  launch: y\n  setup: y\n", ":3: keymap.setup: 'y' is already launch's key"),  # m is transfers'
     ("keymap:\n  help: '?'\n  quit: '?'\n", ":3: keymap.quit: 'question_mark' is already help's key"),
     ("keymap:\n  pane.flavors: tab\n", "'tab' is already pane.next's key on the main screen"),
     ("keymap:\n  cluster.create: q\n", "'q' is already cluster.close's key on the cluster screen"),

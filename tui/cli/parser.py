@@ -17,8 +17,8 @@ from typing import Any, NoReturn
 from tui import __version__
 
 # The command groups, in the order `cades-tui --help` lists them: modules of `tui.cli`.
-GROUPS = ("serve", "catalog", "instances", "keypairs", "volumes", "image", "remote", "jupyter", "cluster", "forward",
-          "autostop", "status", "sshconfig", "shelve")
+GROUPS = ("serve", "catalog", "instances", "keypairs", "volumes", "image", "remote", "transfer", "jupyter", "cluster",
+          "forward", "autostop", "status", "sshconfig", "shelve")
 
 EXIT_CODES = ("Exit codes: 0 done; 1 the cloud or the VM refused or failed, or has no such instance, volume, image, "
               "flavor or key pair; 2 bad input refused before asking the cloud (a name, size, port, file, the "

@@ -41,6 +41,7 @@ from tui.core.state import AppState
 if TYPE_CHECKING:
     from tui.core.cost import CostReport
     from tui.core.shelveplan import ShelvePlan, Unshelved
+    from tui.core.transfer.models import TransferProgress, TransferRequest, TransferSummary
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +158,9 @@ class Engine(Protocol):
     async def autostop_off(self, inst: Instance) -> AutostopStatus: ...
     async def autostop_keep(self, inst: Instance) -> AutostopStatus: ...
     async def autostop_status(self, inst: Instance) -> AutostopStatus: ...
+    # -- transfers (async; bad paths raise InvalidInput, the VM's side ManagerError) ------------------------------
+    async def transfer(self, req: TransferRequest, progress: Callable[[TransferProgress], None] | None = None,
+                       say: Callable[[str], None] | None = None) -> TransferSummary: ...
 
     # -- all instances (async) ------------------------------------------------------------------------------
     async def refresh(self, instances: Sequence[Instance], new_logins: int = ...) -> None: ...

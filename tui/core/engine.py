@@ -55,6 +55,7 @@ if TYPE_CHECKING:
     from tui.core.cost import CostReport
     from tui.core.shelveplan import ShelvePlan, Unshelved
     from tui.core.shelving import Shelving
+    from tui.core.transfer.models import TransferProgress, TransferRequest, TransferSummary
 
 QUIET_LOGINS_PER_ROUND = 4  # new logins for load and memory per refresh (each failed one waits QUIET_RETRY_S)
 log = logging.getLogger(__name__)
@@ -489,6 +490,14 @@ class CoreEngine:
                     log.info("autostop watchdog of %s started again", inst.name)
         except ManagerError as exc:
             log.info("autostop state of %s not read: %s", inst.name, exc)
+    # -- transfers -------------------------------------------------------------------------------------------------
+    async def transfer(self, req: TransferRequest, progress: Callable[[TransferProgress], None] | None = None,
+                       say: Callable[[str], None] | None = None) -> TransferSummary:
+        """Copy or sync between here and an instance (`tui.core.transfer`); `progress` is called from a worker
+        thread, `say` with notes (a partial file started over, what --delete deletes)."""
+        from tui.core.transfer.service import run_transfer
+
+        return await run_transfer(self, req, progress, say)
 
     # -- all instances ---------------------------------------------------------------------------------------------
     async def refresh(self, instances: Sequence[Instance], new_logins: int = QUIET_LOGINS_PER_ROUND) -> None:

@@ -278,6 +278,7 @@ class CadesApp(App[None]):
     def action_forward_toggle(self) -> None: self.user_forwards.toggle()
     def action_shell(self) -> None: self.remote.shell()
     def action_vscode(self) -> None: self.remote.vscode()
+    def action_transfers(self) -> None: self.remote.open_transfers()
     def action_autostop(self) -> None: self.remote.set_autostop()
     def action_autostop_keep(self) -> None: self.remote.keep_autostop()
     def on_autostop_state(self, message: cm.AutostopStateMessage) -> None: self.remote.on_autostop_state(message)

@@ -52,6 +52,9 @@ BINDINGS: list[Binding] = [
     Binding("i", "image", "Image", id="image", show=False,
             tooltip="Make an image of the selected instance (asks its name): launch or grow a cluster from it "
                     "with what is installed now"),
+    Binding("m", "transfers", "Transfers", id="transfers",
+            tooltip="Move data: upload / download the selected instance's workspace folder, with a queue, progress, "
+                    "cancel and retry (resumes partial files)"),
     Binding("ctrl+s", "shell", "Shell", id="shell",
             tooltip="Suspend the app and open an SSH shell on the selected instance; exit returns here"),
     Binding("e", "vscode", "VS Code", id="vscode",
@@ -85,7 +88,8 @@ BINDINGS: list[Binding] = [
 MAIN_SCREEN_ACTIONS = {"launch", "resize", "power", "reboot", "shelve", "delete", "console", "volumes", "details",
                        "focus_pane", "help", "quit", "setup", "cancel_setup", "jupyter_start", "jupyter_stop",
                        "jupyter_log", "open_tunnel", "close_tunnel", "open_browser", "shell", "snooze", "cluster",
-                       "image", "filter", "vscode", "forward_add", "forward_toggle", "autostop", "autostop_keep"}
+                       "image", "filter", "vscode", "forward_add", "forward_toggle", "autostop", "autostop_keep",
+                       "transfers"}
 PANES = {"instances": "#instances-table", "flavors": "#flavors-table", "setup": "#setup-log",
          "tunnels": "#tunnels-table"}
 

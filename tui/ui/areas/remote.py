@@ -4,10 +4,11 @@ each poll, the SSH connection's state, host keys to trust, a shell hand-off, and
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from textual.binding import Binding
+from textual.worker import Worker
 
 from tui.ui.areas.base import Owner, work
 
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     from tui.ui import core_messages as cm
     from tui.ui.app import CadesApp
     from tui.ui.autostop import AutostopOwner
+    from tui.ui.transfers import Severity, TransferQueue
     from tui.ui.vscode import VSCodeOpener
 
 IDLE_EVERY = 36  # idle check every 36 refreshes (3 minutes with the default 5 s)
@@ -33,6 +35,7 @@ class Remote(Owner):
         self.idle_timer: Timer | None = None
         self.idle_every_s = app.settings.ui.refresh_s * IDLE_EVERY
         self._autostop: AutostopOwner | None = None  # made on first use (`u`, `w`, a watchdog's state)
+        self.transfers: TransferQueue | None = None  # the Transfers view's queue, made when first opened
 
     def after_poll(self, polled: Polled) -> None:
         """Each poll: forget instances that are gone, read load and memory, reattach once."""
@@ -150,6 +153,25 @@ class Remote(Owner):
             return f"Back from the shell on {inst.name} (exit code {code})."
 
         self.app.jobs.run("shell", job)
+
+    def open_transfers(self) -> None:
+        """The Transfers view of the selected instance; the queue is one `TransferQueue` (tui.ui.transfers) that
+        outlives the view, the app only opens it."""
+        inst = self.selected_instance()
+        if inst is None:
+            return
+        from tui.ui.screens.transfers import TransfersScreen
+        from tui.ui.transfers import TransferQueue
+
+        if self.transfers is None:
+            self.transfers = TransferQueue(lambda: self.engine, self._start_transfer, self._say_transfer)
+        self.app.push_screen(TransfersScreen(self.transfers, inst.name, self.settings.jupyter.workspace))
+
+    def _start_transfer(self, job: Coroutine[Any, Any, None], name: str) -> Worker[None]:
+        return self.app.run_worker(job, group="transfers", exit_on_error=False, name=name)
+
+    def _say_transfer(self, text: str, severity: Severity) -> None:
+        self.notify(text, title="Transfers", severity=severity, timeout=8)
 
     def on_connection_state(self, message: cm.ConnectionStateMessage) -> None:
         event = message.event

@@ -1,0 +1,66 @@
+"""What a transfer will do, from the two sides' listings: files to send (with a resume offset to check), files
+skipped as unchanged, folders to make, and (sync --delete) what goes. Pure."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+NS = 1_000_000_000
+
+
+@dataclass
+class Item:
+    src: str
+    dst: str
+    size: int
+    offset: int = 0  # resume from here once both sides' prefixes hash alike
+
+
+@dataclass
+class Plan:
+    send: list[Item] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    same_size: list[Item] = field(default_factory=list)  # --checksum: hashed on both sides before deciding
+    resume: list[Item] = field(default_factory=list)  # a partial file is there: its prefix to check
+    dirs: list[str] = field(default_factory=list)
+    delete_files: list[str] = field(default_factory=list)
+    delete_dirs: list[str] = field(default_factory=list)
+
+    @property
+    def files(self) -> int:
+        return len(self.send) + len(self.skipped) + len(self.same_size)
+
+
+def unchanged(src: list[int], dst: list[int] | None) -> bool:
+    """Same size and the same mtime to the second (what rsync compares; file systems keep mtimes finer or not)."""
+    return dst is not None and src[0] == dst[0] and src[1] // NS == dst[1] // NS
+
+
+def make_plan(src: dict[str, Any], dst: dict[str, Any], pairs: list[tuple[str, str]], *, skip_unchanged: bool,
+              checksum: bool, delete: bool) -> Plan:
+    """`src`/`dst`: the helper's listings (`files`, `dirs`, `parts`); `pairs`: (source rel, destination rel)."""
+    plan = Plan()
+    sfiles, dfiles, parts = src["files"], dst["files"], dst["parts"]
+    for s, d in pairs:
+        meta = sfiles[s]
+        item = Item(s, d, meta[0])
+        theirs = dfiles.get(d)
+        if skip_unchanged and not checksum and unchanged(meta, theirs):
+            plan.skipped.append(d)
+            continue
+        if skip_unchanged and checksum and theirs is not None and theirs[0] == meta[0]:
+            plan.same_size.append(item)
+            continue
+        plan.send.append(item)
+        part = parts.get(d, 0)
+        if 0 < part <= meta[0]:
+            item.offset = part
+            plan.resume.append(item)
+    have = set(dst["dirs"])
+    plan.dirs = [d for d in src["dirs"] if d not in have]
+    if delete:
+        wanted = {d for _, d in pairs}
+        plan.delete_files = sorted(f for f in dfiles if f not in wanted)
+        plan.delete_dirs = sorted(d for d in dst["dirs"] if d not in set(src["dirs"]))
+    return plan
