@@ -155,6 +155,10 @@ def _volume_backed(sb: Sandbox, srv: Record, name: str, meta: dict[str, str]) ->
     image.update(size=0, disk_format="raw", container_format="bare", min_disk=max(
         [int(v["size"]) for _a, v in vols if v is not None] or [0]))
     image["properties"].update(block_device_mapping=json.dumps(mapping), bdm_v2="True", root_device_name="/dev/vda")
+    # Nova names the server only in an image-backed snapshot (`_create_image`); a volume-backed one is a bucket of
+    # properties from `initialize_instance_snapshot_metadata`, without instance_uuid or user_id (the real tier)
+    for key in ("instance_uuid", "user_id"):
+        image["properties"].pop(key, None)
     return image
 
 

@@ -9,6 +9,7 @@ where Nova is served at the root, `/compute/v2.1/…` behind a prefix (devstack,
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
@@ -57,20 +58,42 @@ def create(cloud: Cloud, server_id: str) -> VMCredential:
     auth_url = str(conn.session.get_endpoint(service_type="identity", interface="public") or conn.auth["auth_url"])
     rule = rule_for(compute_url, server_id)
     fix = "use --action stop (it needs no credential on the VM)"
-    try:
-        made = conn.identity.create_application_credential(
-            user=conn.current_user_id, name=name_for(server_id), unrestricted=False, access_rules=[rule],
-            description="cades-tui autostop: shelve this one server (deleted with it)")
-    except Exception as exc:  # openstacksdk's HTTP errors: the cloud refuses the request
-        status = getattr(exc, "status_code", None)
-        raise AccessRulesRefused(f"this cloud refused an application credential with access rules "
-                                 f"(HTTP {status}: {_short(exc)})", fix, status) from None
+    extra = {"roles": roles} if (roles := _token_roles(conn)) else {}
+    for attempt in (1, 2):
+        try:
+            made = conn.identity.create_application_credential(
+                user=conn.current_user_id, name=name_for(server_id), unrestricted=False, access_rules=[rule],
+                description="cades-tui autostop: shelve this one server (deleted with it)", **extra)
+            break
+        except Exception as exc:  # openstacksdk's HTTP errors: the cloud refuses the request
+            status = getattr(exc, "status_code", None)
+            if status == 409 and attempt == 1:  # one of that name made meanwhile (another terminal, a retried
+                forget(cloud, server_id)          # request whose answer was lost): its secret is unknown here
+                continue
+            raise AccessRulesRefused(f"this cloud refused an application credential with access rules "
+                                     f"(HTTP {status}: {_short(exc)})", fix, status) from None
     rules = list(getattr(made, "access_rules", None) or [])
     if not any(r.get("path") == rule["path"] and r.get("method") == "POST" for r in rules):
         _delete(conn, made.id)
         raise AccessRulesRefused("this cloud does not keep access rules on application credentials (the "
                                  "credential would be unrestricted; deleted)", fix)
-    return VMCredential(made.id, str(made.secret), auth_url.rstrip("/"), compute_url.rstrip("/"), rule["path"])
+    # the catalog's identity endpoint may carry its version ("…:5000/v3", usual) or not ("…/identity", devstack):
+    # the watchdog appends "/v3/auth/tokens" to the unversioned root
+    root = re.sub(r"/v3(\.\d+)?/?$", "", auth_url.rstrip("/"))
+    return VMCredential(made.id, str(made.secret), root, compute_url.rstrip("/"), rule["path"])
+
+
+def _token_roles(conn: Any) -> list[dict[str, str]]:
+    """The roles the credential gets: `member` alone where the token has it (what shelving one's own server
+    needs), else none given (Keystone copies the token's). Keystone expands implied roles when it stores them, and a
+    role both given and implied (reader, implied by member) fails with HTTP 409 "Duplicate entry" (real Keystone)."""
+    try:
+        access = conn.session.auth.get_access(conn.session)
+        pairs = list(zip(access.role_ids or [], access.role_names or [], strict=False))
+    except Exception as exc:  # keystoneauth's plugins differ: without the list, Keystone picks the roles
+        log.info("token roles not read: %s", _short(exc))
+        return []
+    return [{"id": str(rid)} for rid, name in pairs if name == "member"][:1]
 
 
 def forget(cloud: Cloud, server_id: str) -> int:
