@@ -3,16 +3,15 @@ remaining quota holds (and said so), checked before the cluster is created."""
 
 from __future__ import annotations
 
-from rich.text import Text
-from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
+from tui.ui.screens.form import FormDialog
 
-class WorkerCount(ModalScreen[int | None]):
+
+class WorkerCount(FormDialog[int | None]):
     """Dismisses with the number of worker instances, or None when cancelled.
 
     `existing`: the head's worker instances already there (adopted, they need no quota); `fit`: how many more the
@@ -58,21 +57,10 @@ class WorkerCount(ModalScreen[int | None]):
                     + (f" (and {self.existing} exist)" if self.existing else "") + ".")
         return ""
 
-    def _submit(self) -> None:
+    def submit(self) -> None:
         text = self.query_one("#workers-count", Input).value.strip()
         problem = self._problem(text)
         if problem:
-            self.query_one("#workers-error", Static).update(Text(problem, style="bold red"))
+            self.say_problem("#workers-error", problem)
         else:
             self.dismiss(int(text))
-
-    @on(Input.Submitted)
-    def _entered(self, _event: Input.Submitted) -> None:
-        self._submit()
-
-    @on(Button.Pressed)
-    def _pressed(self, event: Button.Pressed) -> None:
-        if event.button.id == "confirm":
-            self._submit()
-        else:
-            self.dismiss(None)

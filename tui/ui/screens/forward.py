@@ -12,11 +12,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 from tui.core.forwards import Listener, default_label, label_problem, port_problem
+from tui.ui.screens.form import FormDialog
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,7 @@ class _Suggested(Message):
         self.problem = problem
 
 
-class ForwardDialog(ModalScreen[ForwardRequest | None]):
+class ForwardDialog(FormDialog[ForwardRequest | None]):
     """Dismisses with what to forward, or None when cancelled. `suggest()` reads the VM's listening ports."""
 
     BINDINGS = [Binding("escape", "dismiss(None)", "Cancel", id="forward.cancel")]
@@ -111,20 +111,9 @@ class ForwardDialog(ModalScreen[ForwardRequest | None]):
         host = next((x.remote_host for x in self.listeners if x.port == port), "127.0.0.1")
         return ForwardRequest(port, label, local, host)
 
-    def _submit(self) -> None:
+    def submit(self) -> None:
         request = self.request()
         if isinstance(request, str):
-            self.query_one("#forward-note", Static).update(Text(request, style="bold red"))
+            self.say_problem("#forward-note", request)
         else:
             self.dismiss(request)
-
-    @on(Input.Submitted)
-    def _entered(self, _event: Input.Submitted) -> None:
-        self._submit()
-
-    @on(Button.Pressed)
-    def _pressed(self, event: Button.Pressed) -> None:
-        if event.button.id == "confirm":
-            self._submit()
-        else:
-            self.dismiss(None)

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from rich.text import Text
-from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
 from tui.core.cloud.base import InvalidInput
 from tui.core.hints import command
 from tui.core.images import ImageQuota, check_image_name
 from tui.core.models import Instance
+from tui.ui.screens.form import FormDialog
 
 
 def what_it_does(inst: Instance, quota: ImageQuota | None, taken: frozenset[str]) -> str:
@@ -25,7 +23,7 @@ def what_it_does(inst: Instance, quota: ImageQuota | None, taken: frozenset[str]
             + (f" Taken: {', '.join(sorted(taken)[:3])}{', …' if len(taken) > 3 else ''}." if taken else ""))
 
 
-class ImageName(ModalScreen[str | None]):
+class ImageName(FormDialog[str | None]):
     """The new image's name; a taken one (the project's images) or a full image quota is refused here."""
 
     BINDINGS = [Binding("escape", "dismiss(None)", "Cancel", id="imagename.cancel")]
@@ -63,21 +61,10 @@ class ImageName(ModalScreen[str | None]):
                     f"({command('image', 'delete', 'IMAGE')}).")
         return ""
 
-    def _submit(self) -> None:
+    def submit(self) -> None:
         name = self.query_one("#image-name", Input).value.strip()
         problem = self.problem(name)
         if problem:
-            self.query_one("#image-error", Static).update(Text(problem, style="bold red"))
+            self.say_problem("#image-error", problem)
         else:
             self.dismiss(name)
-
-    @on(Input.Submitted)
-    def _entered(self, _event: Input.Submitted) -> None:
-        self._submit()
-
-    @on(Button.Pressed)
-    def _pressed(self, event: Button.Pressed) -> None:
-        if event.button.id == "confirm":
-            self._submit()
-        else:
-            self.dismiss(None)
