@@ -83,7 +83,7 @@ async def test_upload_cancel_retry_and_download_from_the_view(world: dict[str, A
     remote = world["home"] / "workspace"
     app = app_for(world)
     async with app.run_test(size=(80, 24)) as pilot:
-        await wait_for(pilot, lambda: app._instances_pane.table.selected is not None)
+        await wait_for(pilot, lambda: app.instances_pane.table.selected is not None)
         await pilot.press("m")
         await wait_for(pilot, lambda: isinstance(app.screen, TransfersScreen) and app.screen.is_mounted)
         view = app.screen
@@ -148,7 +148,7 @@ async def test_a_transfer_goes_on_after_the_connection_is_cut(world: dict[str, A
     host = world["sandbox"].ssh_host(world["inst"].id)
     app = app_for(world)
     async with app.run_test(size=(80, 24)) as pilot:
-        await wait_for(pilot, lambda: app._instances_pane.table.selected is not None)
+        await wait_for(pilot, lambda: app.instances_pane.table.selected is not None)
         await pilot.press("m")
         await wait_for(pilot, lambda: isinstance(app.screen, TransfersScreen) and app.screen.is_mounted)
         view = app.screen

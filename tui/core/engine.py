@@ -52,6 +52,8 @@ from tui.core.sshkeep import SshConfigs, remote_folder
 from tui.core.state import STATE_FILE, AppState
 
 if TYPE_CHECKING:
+    import asyncssh
+
     from tui.core.cost import CostReport
     from tui.core.shelveplan import ShelvePlan, Unshelved
     from tui.core.shelving import Shelving
@@ -497,7 +499,12 @@ class CoreEngine:
         thread, `say` with notes (a partial file started over, what --delete deletes)."""
         from tui.core.transfer.service import run_transfer
 
-        return await run_transfer(self, req, progress, say)
+        async def reach(name: str) -> tuple[Instance, RemoteContext, asyncssh.SSHClientConnection]:
+            inst = await asyncio.to_thread(self.cloud.get_instance, name)
+            ctx = await self.context(inst)
+            return inst, ctx, await self.manager.connection(ctx)
+
+        return await run_transfer(reach, req, progress, say)
 
     # -- all instances ---------------------------------------------------------------------------------------------
     async def refresh(self, instances: Sequence[Instance], new_logins: int = QUIET_LOGINS_PER_ROUND) -> None:

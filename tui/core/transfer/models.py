@@ -9,8 +9,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Literal
 
-from tui.core.api import ManagerError
 from tui.core.cloud.base import InvalidInput
+from tui.core.errors import ManagerError
 
 _DRIVE = re.compile(r"^[A-Za-z]:([\\/]|$)")
 

@@ -18,7 +18,7 @@ class Item:
 
 
 @dataclass
-class Plan:
+class TransferPlan:
     send: list[Item] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     same_size: list[Item] = field(default_factory=list)  # --checksum: hashed on both sides before deciding
@@ -38,9 +38,9 @@ def unchanged(src: list[int], dst: list[int] | None) -> bool:
 
 
 def make_plan(src: dict[str, Any], dst: dict[str, Any], pairs: list[tuple[str, str]], *, skip_unchanged: bool,
-              checksum: bool, delete: bool) -> Plan:
+              checksum: bool, delete: bool) -> TransferPlan:
     """`src`/`dst`: the helper's listings (`files`, `dirs`, `parts`); `pairs`: (source rel, destination rel)."""
-    plan = Plan()
+    plan = TransferPlan()
     sfiles, dfiles, parts = src["files"], dst["files"], dst["parts"]
     for s, d in pairs:
         meta = sfiles[s]

@@ -21,7 +21,7 @@ from tui.core.cloud.base import InvalidInput
 from tui.core.transfer import helper
 from tui.core.transfer.channel import RemoteEnd, Stream
 from tui.core.transfer.models import TransferCut, TransferError, TransferProgress, TransferRequest, TransferSummary
-from tui.core.transfer.plan import Item, Plan, make_plan
+from tui.core.transfer.plan import Item, TransferPlan, make_plan
 
 OPENSSH_FROM = 64 << 20  # bytes to move from which a data stream goes over OpenSSH (a new login costs ~0.3 s)
 ProgressFn = Callable[[TransferProgress], None]
@@ -152,7 +152,7 @@ class Transfer:
         s.seconds = time.monotonic() - t0
         return s
 
-    async def _check_same_size(self, plan: Plan, src_root: str, dst_root: str) -> None:
+    async def _check_same_size(self, plan: TransferPlan, src_root: str, dst_root: str) -> None:
         """--checksum: files of equal size are skipped when their SHA-256 match on both sides."""
         if not plan.same_size:
             return
@@ -164,7 +164,7 @@ class Transfer:
             (plan.skipped.append(item.dst) if a is not None and a == b else plan.send.append(item))
         plan.same_size = []
 
-    async def _check_resume(self, plan: Plan, src_root: str, dst_root: str) -> None:
+    async def _check_resume(self, plan: TransferPlan, src_root: str, dst_root: str) -> None:
         """A partial file is continued only when its bytes hash like the source's first as many bytes."""
         if not plan.resume:
             return
@@ -185,7 +185,7 @@ class Transfer:
             return forced == "openssh" and self.remote.openssh is not None
         return nbytes >= OPENSSH_FROM and self.remote.openssh is not None and shutil.which("ssh") is not None
 
-    async def _move(self, plan: Plan, src_root: str, dst_root: str) -> None:
+    async def _move(self, plan: TransferPlan, src_root: str, dst_root: str) -> None:
         """Stream the files: one stream, or STREAMS side by side when there are many (small) files — the per-file
         work on both ends (open, hash, rename) then overlaps."""
         up, s = self.req.upload, self.summary
@@ -268,7 +268,7 @@ class Transfer:
         if clean or not self.stop.is_set():
             self.remote.check_exit(code, err)
 
-    async def _delete(self, plan: Plan, dst_root: str) -> None:
+    async def _delete(self, plan: TransferPlan, dst_root: str) -> None:
         up = self.req.upload
         names = plan.delete_files + [d + "/" for d in plan.delete_dirs]
         self.say(f"Deleting {len(names)} not in the source: {', '.join(names[:20])}"

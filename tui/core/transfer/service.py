@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,10 +18,16 @@ from tui.core.transfer.runner import ProgressFn, Transfer
 CIPHERS = "aes128-gcm@openssh.com,aes256-gcm@openssh.com,chacha20-poly1305@openssh.com,aes128-ctr,aes256-ctr"
 
 if TYPE_CHECKING:
-    from tui.core.engine import CoreEngine
+    import asyncssh
+
+    from tui.core.models import Instance
+    from tui.core.services import RemoteContext
+
+# the instance by name, its SSH context and its verified connection (the engine's)
+Reach = Callable[[str], Awaitable[tuple["Instance", "RemoteContext", "asyncssh.SSHClientConnection"]]]
 
 
-async def run_transfer(engine: CoreEngine, req: TransferRequest, progress: ProgressFn | None = None,
+async def run_transfer(reach: Reach, req: TransferRequest, progress: ProgressFn | None = None,
                        say: Callable[[str], None] | None = None) -> TransferSummary:
     """Raises InvalidInput (bad paths: exit 2), NotFound (no such instance) or ManagerError (the VM's side)."""
     from tui.core.remote.connection import openssh_argv
@@ -32,9 +38,7 @@ async def run_transfer(engine: CoreEngine, req: TransferRequest, progress: Progr
     transfer = Transfer(req, None, progress, say or (lambda _: None))
 
     async def connect() -> RemoteEnd:
-        inst = await asyncio.to_thread(engine.cloud.get_instance, side.instance)
-        ctx = await engine.context(inst)
-        conn = await engine.manager.connection(ctx)  # the host key is settled here: OpenSSH then checks it strictly
+        inst, ctx, conn = await reach(side.instance)  # the host key is settled here: OpenSSH then checks it strictly
 
         def openssh(command: str) -> list[str]:
             argv = openssh_argv(ctx.target, command, tty=False)
