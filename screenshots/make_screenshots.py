@@ -95,7 +95,7 @@ async def _capture(clouds_yaml: Path, out: Path) -> list[Path]:
         await pilot.pause(0.3)
         shots.append(_shot(app, out, "tunnels"))
 
-        screen = app._log_screen = JupyterLogScreen(inst.id, inst.name)
+        screen = app.jupyter.log_screen = JupyterLogScreen(inst.id, inst.name)
         await app.push_screen(screen)
         for event in log_events(inst.id):
             app.bridge(event)
@@ -110,7 +110,7 @@ async def _capture(clouds_yaml: Path, out: Path) -> list[Path]:
 
         from tui.ui.screens.cluster import ClusterScreen
 
-        cluster = app._cluster_screen = ClusterScreen(inst.id, inst.name)
+        cluster = app.clusters.screen = ClusterScreen(inst.id, inst.name)
         await app.push_screen(cluster)
         await pilot.pause(0.2)
         for event in cluster_events(inst.id, inst.name):
@@ -119,7 +119,34 @@ async def _capture(clouds_yaml: Path, out: Path) -> list[Path]:
         cluster.show(cluster_state(inst.id, inst.name, now), now=now)
         await pilot.pause(0.3)
         shots.append(_shot(app, out, "cluster"))
+        await pilot.press("escape")
+
+        # the Transfers view (m), its queue as a run leaves it: one download done, one upload moving, one queued
+        await pilot.press("1", "m")
+        await _until(pilot, lambda: type(app.screen).__name__ == "TransfersScreen")
+        _transfers_queue(app, inst.name)
+        await pilot.pause(1.2)  # the view's timer redraws the queue
+        shots.append(_shot(app, out, "transfers"))
     return shots
+
+
+def _transfers_queue(app: CadesApp, name: str) -> None:
+    """Jobs as a run leaves them (recorded numbers, no VM): the queue's own records, shown by the view."""
+    from tui.core.transfer.models import TransferProgress, TransferSummary
+    from tui.ui.transfers import Job, TransferQueue
+
+    queue = app.remote.transfers
+    assert queue is not None
+    local, remote = TransferQueue.local_folder(name), "~/workspace"
+    done = Job(1, f"↓ {remote} → {local.name}/", TransferQueue._request(f"{name}:{remote}", str(local)), "done",
+               summary=TransferSummary(files=214, transferred=12, skipped=202, bytes=48_211_967, seconds=3.1,
+                                       via="openssh"))
+    moving = Job(2, f"↑ {local.name}/ → {remote}", TransferQueue._request(str(local), f"{name}:{remote}"), "running",
+                 progress=TransferProgress("data/run-42.h5", 312 << 20, 1 << 30, 356 << 20, 1210 << 20,
+                                           118e6, 7.6, 9, 31))
+    queued = Job(3, f"↑ notebooks/ → {remote}/notebooks",
+                 TransferQueue._request(f"{local}/notebooks", f"{name}:{remote}/notebooks"))
+    queue.jobs[:] = [done, moving, queued]
 
 
 def main(argv: list[str]) -> int:
