@@ -54,7 +54,7 @@ def test_ssh_runs_commands_with_pinned_host_key(env: dict[str, str], tmp_path: P
         assert "UNPROTECTED" not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
         plan = cades(env, "setup", "ssh-vm", "--dry-run")
         assert plan.returncode == 0
-        assert "[4/7] python:" in plan.stdout and "uv" in plan.stdout
+        assert "[4/8] python:" in plan.stdout and "uv" in plan.stdout
         assert "jupyter_server_config" in plan.stdout
     finally:
         cades(env, "delete", "ssh-vm", "--yes", "--delete-volumes")

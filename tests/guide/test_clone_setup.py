@@ -65,7 +65,8 @@ async def test_a_clone_skips_the_install(tmp_path: Path, client_key_file: tuple[
         print(f"setup: fresh {first_s:.1f} s, clone {clone_s:.1f} s")
         assert again == {"ssh": StepStatus.DONE, "detect": StepStatus.DONE, "screen": StepStatus.SKIPPED,
                          "python": StepStatus.SKIPPED, "jupyter-config": StepStatus.SKIPPED,
-                         "workspace": StepStatus.SKIPPED, "volume": StepStatus.SKIPPED}
+                         "workspace": StepStatus.SKIPPED, "volume": StepStatus.SKIPPED,
+                         "autostop": StepStatus.SKIPPED}
         assert not any(m in clone_log for m in INSTALLS), clone_log
         clone_home = sb.ssh_host(clone.id).home
         assert (clone_home / "jupyter-env" / "bin" / "python").exists()
