@@ -10,6 +10,7 @@ import asyncssh
 import openstack.exceptions
 import pytest
 
+from tests._support import eventually
 from tests.sandbox.conftest import connect, known_hosts_from_console, wait_for
 from tests.sandbox.test_openstackclient import OPENSTACK, osc
 from tui.core.cloud import openstack_cloud
@@ -117,13 +118,15 @@ async def test_floating_ip_moves_sshd_without_dropping_sessions(sandbox: Sandbox
     ) as ssh:
         (port,) = conn.network.ports(device_id=server.id)
         fip = conn.network.create_ip(floating_network_id=public.id, port_id=port.id)
-        assert host.listen == [fixed["addr"], "127.0.0.1"] and _listening("127.0.0.1", host.port)
+        assert host.listen == [fixed["addr"], "127.0.0.1"]
+        # sshd re-binds on SIGHUP, a moment after the API answered (a real floating IP also takes a moment)
+        assert await eventually(lambda: _listening("127.0.0.1", host.port), 15)
         assert [a["OS-EXT-IPS:type"] for a in conn.compute.get_server(server.id).addresses["sandbox-net"]] == [
             "fixed",
             "floating",
         ]
         conn.network.update_ip(fip, port_id=None)
-        assert not _listening("127.0.0.1", host.port)
+        assert await eventually(lambda: not _listening("127.0.0.1", host.port), 15)
         assert (await ssh.run("echo still here", check=True)).stdout == "still here\n"  # SIGHUP kept the session
     with pytest.raises(openstack.exceptions.ConflictException):
         other = conn.network.create_ip(floating_network_id=public.id, port_id=port.id)
