@@ -134,6 +134,32 @@ async def test_floating_ip_moves_sshd_without_dropping_sessions(sandbox: Sandbox
     conn.network.delete_ip(other)
 
 
+async def test_a_floating_ip_whose_port_is_taken_moves_the_host_to_a_free_one(sandbox: Sandbox, conn: Any) -> None:
+    """127.0.0.1 is every process's: when another program holds the VM's port there, binding a floating IP moves
+    the VM's sshd to a port free on all its addresses and the server publishes it (it used to keep the taken port:
+    the app then reached the other program, "Connection lost")."""
+    net, public = conn.network.find_network("sandbox-net"), conn.network.find_network("public")
+    image, tiny = conn.image.find_image("Ubuntu 22.04"), conn.compute.find_flavor("m1.tiny")
+    server = conn.compute.create_server(name="taken", image_id=image.id, flavor_id=tiny.id,
+                                        networks=[{"uuid": net.id}])
+    server = conn.compute.wait_for_server(server, interval=0.05, wait=10)
+    host = sandbox.ssh_host(server.id)
+    assert host is not None
+    before = host.port
+    squatter = socket.socket()
+    try:
+        squatter.bind(("127.0.0.1", before))
+        squatter.listen()
+        (port,) = conn.network.ports(device_id=server.id)
+        conn.network.create_ip(floating_network_id=public.id, port_id=port.id)
+        assert host.port != before and host.listen[-1] == "127.0.0.1"
+        assert await eventually(lambda: _listening("127.0.0.1", host.port), 15)
+        meta = conn.compute.get_server(server.id).metadata
+        assert str(host.port) in meta.values(), meta
+    finally:
+        squatter.close()
+
+
 def test_security_group_rules_are_checked_like_neutron(sandbox: Sandbox, conn: Any) -> None:
     sg = conn.network.create_security_group(name="g")
     rule = conn.network.create_security_group_rule(

@@ -185,7 +185,9 @@ class SSHHost:
             return
         end_leftover(self.root)
         if not self.port or not all(port_is_free(self.port, a) for a in self.listen):
-            self.port = free_port(self.listen)
+            # 127.0.0.1 first (every floating IP is it, and every process's listeners share it): the kernel's pick
+            # there, free on the VM's own address too, so a floating IP bound later finds the port free more often
+            self.port = free_port(["127.0.0.1", *[a for a in self.listen if a != "127.0.0.1"]])
         self._write_authorized_keys()
         if self.sshd_path:
             self._start_sshd()

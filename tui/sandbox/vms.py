@@ -89,13 +89,7 @@ class VMs:
             return f"Build of instance {sid} aborted: the SSH host could not start: {e}"
         with self._hosts_lock:
             self._hosts[sid] = host
-        with state.lock:
-            srv = state.table("servers").get(sid)
-            if srv is not None:
-                srv["ssh_port"] = host.port
-                srv["metadata"][META_SSH_PORT] = str(host.port)
-                srv["metadata"][META_SSH_USER] = host.user
-                state.touch()
+        self._publish_port(sid, host)
         return None
 
     def relisten(self, sid: str) -> None:
@@ -111,7 +105,28 @@ class VMs:
             try:
                 host.set_listen(listen)
             except (SSHHostError, OSError) as e:
-                log.warning("sandbox: SSH host of %s cannot listen on %s: %s", sid, listen, e)
+                # the port is another program's on the new address (127.0.0.1 is shared by every process): the
+                # host moves to a port free on all of them and the server says so, as a re-created port would
+                log.warning("sandbox: SSH host of %s cannot listen on %s (%s): moving it to another port", sid,
+                            listen, e)
+                host.stop()
+                host.port = 0
+                try:
+                    host.start()
+                except (SSHHostError, OSError) as again:
+                    log.warning("sandbox: SSH host of %s did not start again: %s", sid, again)
+                    return
+                self._publish_port(sid, host)
+
+    def _publish_port(self, sid: str, host: SSHHost) -> None:
+        state = self.sb.state
+        with state.lock:
+            srv = state.table("servers").get(sid)
+            if srv is not None:
+                srv["ssh_port"] = host.port
+                srv["metadata"][META_SSH_PORT] = str(host.port)
+                srv["metadata"][META_SSH_USER] = host.user
+                state.touch()
 
     def off(self, sid: str) -> None:
         with self._vm_lock(sid):
