@@ -81,12 +81,12 @@ async def one(n: int, base: Path) -> tuple[float, float, float, float]:
                 active_at.append(time.monotonic())
 
         engine = CoreEngine(settings, cloud, emit, services=services)
-        engine.cluster.poll_s = 0.2
+        engine.lifecycle.poll_s = 0.2
         t0 = time.monotonic()
-        summary = await engine.cluster_create(head, n)
+        summary = await engine.cluster.create(head, n)
         done = time.monotonic()
         assert len(summary.status.workers) == n, summary
-        conn = await engine.cluster.connect(head)
+        conn = await engine.lifecycle.connect(head)
         res = await conn.run(f"{sys.executable} -c {shlex.quote(textwrap.dedent(ON_CLUSTER))}", check=True)
         t_local, t_cluster = (float(x) for x in str(res.stdout).split())
         return done - t0, done - max(active_at), t_local, t_cluster
@@ -161,7 +161,7 @@ async def frozen_vs_install(base: Path) -> dict[str, float]:
                 print(f"{time.monotonic():10.2f} {event.instance:10} {event.phase:10} {event.message[:90]}")
 
         engine = CoreEngine(settings, cloud, emit, services=services)
-        engine.cluster.poll_s = 0.2
+        engine.lifecycle.poll_s = 0.2
         engine.images.poll_s = 0.2
         local: dict[str, str | None] = {}
         for name in (*cmd.PINNED_PACKAGES, "bokeh"):
@@ -169,17 +169,17 @@ async def frozen_vs_install(base: Path) -> dict[str, float]:
                 local[name] = version(name)
         py = ".".join(map(str, sys.version_info[:3]))
         _warm_installs(True)
-        conn = await engine.cluster.connect(head)
+        conn = await engine.lifecycle.connect(head)
         await conn.run(cmd.install_command("~/dask-env", py, cmd.requirements(local)), check=True)  # the head's
-        await engine.cluster.create(head.id, 0, dashboard=False)
+        await engine.lifecycle.create(head.id, 0, dashboard=False)
 
         async def grow(key: str, from_image: str | None = None) -> None:
             t0 = time.monotonic()
-            summary = await engine.cluster.scale(head.id, 1, dashboard=False, from_image=from_image)
+            summary = await engine.lifecycle.scale(head.id, 1, dashboard=False, from_image=from_image)
             out[key], out[f"{key}_total"] = time.monotonic() - active_at[-1], time.monotonic() - t0
             assert not summary.failed and "head-w1" in summary.status.names, summary
             if from_image is None:
-                await engine.cluster.scale(head.id, 0, dashboard=False)
+                await engine.lifecycle.scale(head.id, 0, dashboard=False)
                 while any(i.name == "head-w1" for i in cloud.list_instances()):
                     await asyncio.sleep(0.2)
 

@@ -56,12 +56,12 @@ async def test_workers_from_the_heads_frozen_image_join_without_install(tmp_path
         head = launch(cloud, f"head-{uuid.uuid4().hex[:4]}", keystore)
         events = Events()
         engine = CoreEngine(settings, cloud, events, services=services)
-        engine.cluster.poll_s = 0.2
+        engine.lifecycle.poll_s = 0.2
         engine.images.poll_s = 0.1
-        conn = await engine.cluster.connect(head)
+        conn = await engine.lifecycle.connect(head)
         await conn.run(HEAD_ENV, check=True)
 
-        summary = await engine.cluster.create(head.id, 1, from_image="", dashboard=False)
+        summary = await engine.lifecycle.create(head.id, 1, from_image="", dashboard=False)
         worker = f"{head.name}-w1"
         assert [w.name for w in summary.status.workers] == [worker] and not summary.failed
         said = events.of(ClusterProgress)
@@ -80,7 +80,7 @@ async def test_workers_from_the_heads_frozen_image_join_without_install(tmp_path
 
         # Again: the frozen image is reused, not made twice.
         mark = events.mark()
-        await engine.cluster.scale(head.id, 2, from_image="", dashboard=False)
+        await engine.lifecycle.scale(head.id, 2, from_image="", dashboard=False)
         assert any("workers start from image" in p.message for p in events.of(ClusterProgress, mark))
         assert [i.name for i in cloud.list_images() if i.own] == [image.name]
     finally:

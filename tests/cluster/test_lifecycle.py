@@ -41,8 +41,8 @@ class Rig:
 
     def engine(self, events: Events) -> CoreEngine:
         engine = CoreEngine(self.settings, self.cloud, events, services=self.services)
-        engine.cluster.poll_s = 0.2
-        engine.cluster.active_timeout = 20.0
+        engine.lifecycle.poll_s = 0.2
+        engine.lifecycle.active_timeout = 20.0
         self.engines.append(engine)
         return engine
 
@@ -97,7 +97,7 @@ def _get_status(url: str) -> int:
 
 
 async def _on(engine: CoreEngine, inst: Instance, command: str, timeout: float = 60) -> str:
-    conn = await engine.cluster.connect(inst)
+    conn = await engine.lifecycle.connect(inst)
     res = await asyncio.wait_for(conn.run(command, check=False), timeout)
     assert res.exit_status == 0, (command, res.stdout, res.stderr)
     return str(res.stdout)
@@ -108,7 +108,7 @@ async def test_create_use_reattach_scale_delete(rig: Rig) -> None:
     engine = rig.engine(events)
     head = rig.head
 
-    summary = await engine.cluster_create(head, 2)
+    summary = await engine.cluster.create(head, 2)
     names = [f"{head.name}-w1", f"{head.name}-w2"]
     assert sorted(summary.status.names) == names and summary.failed == ()
     workers = [rig.cloud.get_instance(n) for n in names]
@@ -151,14 +151,14 @@ async def test_create_use_reattach_scale_delete(rig: Rig) -> None:
 
     # One worker's session ends: re-attaching restarts only that one.
     await _on(engine2, workers[0], f"screen -S {cmd.WORKER_SESSION} -X quit")
-    result = await engine2.cluster.find(head)
+    result = await engine2.lifecycle.find(head)
     assert result is not None and result.restarted == (names[0],) and not result.scheduler_restarted
-    state = await engine2.cluster_status(head)
+    state = await engine2.cluster.status(head)
     deadline = asyncio.get_running_loop().time() + 60
     while state.status is None or len(state.status.workers) < 2:
         assert asyncio.get_running_loop().time() < deadline, state
         await asyncio.sleep(0.5)
-        state = await engine2.cluster_status(head)
+        state = await engine2.cluster.status(head)
 
     # Scale down to one: asked first (what will be lost), then w2 retired and deleted.
     asked: list[str] = []
@@ -167,7 +167,7 @@ async def test_create_use_reattach_scale_delete(rig: Rig) -> None:
         asked.append(text)
         return True
 
-    summary = await engine2.cluster_scale(head, 1, confirm=yes)
+    summary = await engine2.cluster.scale(head, 1, confirm=yes)
     assert summary.removed == (names[1],) and summary.status.names == (names[0],)
     assert f"Retire and delete 1 worker instance: {names[1]}" in asked[0], asked[0]
     assert f"1 volume (boot volume of {names[1]}, 16 GB)" in asked[0], asked[0]
@@ -178,9 +178,9 @@ async def test_create_use_reattach_scale_delete(rig: Rig) -> None:
         return False
 
     with pytest.raises(ManagerError, match="cancelled"):
-        await engine2.cluster_delete(head, confirm=no)
+        await engine2.cluster.delete(head, confirm=no)
     assert rig.worker_names() == [names[0]]
-    deleted = await engine2.cluster_delete(head, confirm=yes)
+    deleted = await engine2.cluster.delete(head, confirm=yes)
     assert deleted == [names[0]] and rig.worker_names() == []
     said = asked[-1]  # names each volume with its server; no Jupyter runs on the head, so none is claimed
     assert f"1 worker instance ({names[0]})" in said and f"boot volume of {names[0]}, 16 GB" in said, said
@@ -201,7 +201,7 @@ async def test_a_worker_that_never_becomes_active_is_reported_and_the_rest_start
     rig.sandbox.faults.never_active = f"{rig.head.name}-w2"
     rig.sandbox.faults.never_active_status = "ERROR"
     try:
-        summary = await engine.cluster_create(rig.head, 2)
+        summary = await engine.cluster.create(rig.head, 2)
     finally:
         rig.sandbox.faults.never_active = ""
     w1, w2 = f"{rig.head.name}-w1", f"{rig.head.name}-w2"
@@ -212,17 +212,17 @@ async def test_a_worker_that_never_becomes_active_is_reported_and_the_rest_start
 
     # Idle: no task since the first check -> nudged to scale down, later to delete (thresholds in hours).
     now = 1_000_000.0
-    assert await engine.cluster.check_idle(rig.head, now) is None
+    assert await engine.lifecycle.check_idle(rig.head, now) is None
     cs = rig.settings.cluster
-    assert await engine.cluster.check_idle(rig.head, now + cs.idle_scale_down_hours * 3600 + 1) is Tier.RESIZE
-    assert await engine.cluster.check_idle(rig.head, now + cs.idle_delete_hours * 3600 + 1) is Tier.DELETE
+    assert await engine.lifecycle.check_idle(rig.head, now + cs.idle_scale_down_hours * 3600 + 1) is Tier.RESIZE
+    assert await engine.lifecycle.check_idle(rig.head, now + cs.idle_delete_hours * 3600 + 1) is Tier.DELETE
     nudges = [e for e in events.of(IdleNudge) if e.instance_id == rig.head.id]
     assert [n.tier for n in nudges] == [Tier.RESIZE, Tier.DELETE] and "no task" in nudges[0].message
     assert nudges[0].key == "k"  # the key that opens the cluster screen
     checked = await engine.check_idle(rig.cloud.list_instances(), datetime.now(UTC))  # the app's idle round
     assert f"{rig.head.name} (cluster)" in checked
 
-    await engine.cluster_delete(rig.head)  # w2 in ERROR goes too
+    await engine.cluster.delete(rig.head)  # w2 in ERROR goes too
     assert rig.worker_names() == []
 
 
@@ -233,7 +233,7 @@ async def test_too_many_workers_are_refused_up_front(rig: Rig) -> None:
     rig.sandbox.set_quota(instances=3)
     try:
         with pytest.raises(ManagerError, match=r"do not fit the remaining quota: .*need 5 instances"):
-            await engine.cluster_create(rig.head, 5)
+            await engine.cluster.create(rig.head, 5)
     finally:
         rig.sandbox.set_quota(instances=20)
     assert rig.worker_names() == []

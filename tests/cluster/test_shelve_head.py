@@ -44,8 +44,8 @@ async def head_engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncI
         cloud = open_cloud(settings)
         head = launch(cloud, f"head-{uuid.uuid4().hex[:4]}", keystore)
         engine = CoreEngine(settings, cloud, Events(), services=services)
-        engine.cluster.poll_s = 0.2
-        engine.cluster.active_timeout = 20.0
+        engine.lifecycle.poll_s = 0.2
+        engine.lifecycle.active_timeout = 20.0
         yield engine, head
     finally:
         if engine is not None:
@@ -54,14 +54,14 @@ async def head_engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncI
 
 
 async def _on(engine: CoreEngine, inst: Instance, command: str) -> str:
-    conn = await engine.cluster.connect(inst)
+    conn = await engine.lifecycle.connect(inst)
     res = await asyncio.wait_for(conn.run(command, check=False), 120)
     return str(res.stdout)
 
 
 async def test_unshelving_a_head_restarts_its_cluster(head_engine: tuple[CoreEngine, Instance]) -> None:
     engine, head = head_engine
-    summary = await engine.cluster_create(head, 1)
+    summary = await engine.cluster.create(head, 1)
     assert summary.failed == ()
     asked: list[str] = []
 

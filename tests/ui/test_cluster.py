@@ -104,9 +104,9 @@ async def test_ctrl_d_on_a_head_says_it_runs_a_cluster_and_deletes_it_with_the_h
     async with app.run_test(size=(120, 40), message_hook=watch.hook) as pilot:
         await ui.wait_for(pilot, lambda: bool(app.query_one(InstancesTable).instances) and app.engine is not None)
         beta = cloud.get_instance("beta")
-        summary = await app.engine.cluster_create(beta)
+        summary = await app.engine.cluster.create(beta)
         assert summary.status.names == ("beta-w1",)
-        await app.engine.cluster_dashboard(beta)
+        await app.engine.cluster.dashboard(beta)
         assert [t for t in app.engine.tunnels() if t.instance == beta.id]
 
         table = app.query_one(InstancesTable)

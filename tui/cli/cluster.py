@@ -81,7 +81,7 @@ def cmd_create(args: argparse.Namespace, ctx: Context) -> int:
     _check_n(args.workers, "--workers")
 
     async def body(engine: Engine, _out: Printer) -> int:
-        summary = await engine.cluster_create(args.name, args.workers, args.flavor,
+        summary = await engine.cluster.create(args.name, args.workers, args.flavor,
                                               head_worker=False if args.no_head_worker else None, dashboard=False,
                                               from_image=args.from_image)
         _print_summary(ctx, summary)
@@ -95,7 +95,7 @@ def cmd_scale(args: argparse.Namespace, ctx: Context) -> int:
     _check_n(args.n, "N")
 
     async def body(engine: Engine, _out: Printer) -> int:
-        summary = await engine.cluster_scale(args.name, args.n, None if args.yes else _confirm_yes, args.flavor,
+        summary = await engine.cluster.scale(args.name, args.n, None if args.yes else _confirm_yes, args.flavor,
                                              dashboard=False, from_image=args.from_image)
         _print_summary(ctx, summary)
         return EXIT_FAIL if summary.failed else EXIT_OK
@@ -106,7 +106,7 @@ def cmd_scale(args: argparse.Namespace, ctx: Context) -> int:
 def cmd_status(args: argparse.Namespace, ctx: Context) -> int:
     async def body(engine: Engine, _out: Printer) -> int:
         head = await asyncio.to_thread(engine.get_instance, args.name)
-        state = await engine.cluster_status(head)
+        state = await engine.cluster.status(head)
         tunnel = state.dashboard_url or None
         if args.json:
             ctx.json(status_json(state.scheduler, tunnel, state.status, state.problem, state.absent))
@@ -130,7 +130,7 @@ def cmd_dashboard(args: argparse.Namespace, ctx: Context) -> int:
 
         head = await asyncio.to_thread(engine.get_instance, args.name)
         try:
-            url = await engine.cluster_dashboard(head)
+            url = await engine.cluster.dashboard(head)
             ctx.print(f"Dask dashboard of {args.name}: {url}")
             if not args.no_browser and ctx.out.isatty() and not await asyncio.to_thread(webbrowser.open, url):
                 say("No browser found here: open the URL above in yours.")
@@ -153,7 +153,7 @@ def cmd_delete(args: argparse.Namespace, ctx: Context) -> int:
         if not args.name:
             return await _delete_leftovers(ctx, engine, args.yes)
         head_stays = await _exists(engine, args.name)
-        deleted = await engine.cluster_delete(args.name, None if args.yes else typed)
+        deleted = await engine.cluster.delete(args.name, None if args.yes else typed)
         ctx.print(f"Cluster on {args.name} deleted: {', '.join(deleted) or 'no worker instances'} gone"
                   + (f"; the head {args.name} stays." if head_stays else "."))
         return EXIT_OK
@@ -175,7 +175,7 @@ async def _delete_leftovers(ctx: Context, engine: Engine, assume_yes: bool) -> i
     """`cluster delete` without HEAD: what deleted heads left (workers, groups), listed, then deleted."""
     from tui.core.units import plural
 
-    left = await engine.cluster_leftovers()
+    left = await engine.cluster.leftovers()
     if not left:
         ctx.print("Nothing left over: every cluster's workers and security group have their head.")
         return EXIT_OK
@@ -186,7 +186,7 @@ async def _delete_leftovers(ctx: Context, engine: Engine, assume_yes: bool) -> i
     async def ask(_text: str) -> bool:
         return await _confirm_yes("Delete all of this")
 
-    deleted = await engine.delete_leftovers(left, None if assume_yes else ask)
+    deleted = await engine.cluster.delete_leftovers(left, None if assume_yes else ask)
     ctx.print(f"Deleted what {plural(len(left), 'deleted cluster')} left: "
               + "; ".join(x.head + ": " + (", ".join(w.name for w in x.workers) or "no workers")
                           + (f", {x.group}" if x.group else "") for x in left)

@@ -8,9 +8,8 @@ one `emit` (the app's bridge, which is thread-safe), and returns results as valu
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,21 +18,20 @@ from tui.core.api import ApproveFormat, AskDelete, Confirm, EngineFactory, Login
 from tui.core.autostop.policy import Policy
 from tui.core.autostop.service import AutostopError, AutostopService
 from tui.core.autostop.status import AutostopStatus
+from tui.core.capabilities.cluster import EngineCluster
+from tui.core.capabilities.errors import as_manager_error
 from tui.core.cloud.base import Cloud, CloudError, InvalidInput, LaunchSpec
 from tui.core.cloud.signin import Ask
-from tui.core.cluster.deletion import Deletion, Leftover
-from tui.core.cluster.errors import ClusterCancelled, ClusterError
+from tui.core.cluster.deletion import Deletion
 from tui.core.cluster.lifecycle import ClusterLifecycle
-from tui.core.cluster.status import StatusError
 from tui.core.config import Settings
-from tui.core.errors import BadInput, Cancelled, ManagerError
-from tui.core.events import ClusterState, Emit, JupyterState, PipelineFinished, Polled, StopOutcome
+from tui.core.errors import ManagerError
+from tui.core.events import Emit, JupyterState, PipelineFinished, Polled, StopOutcome
 from tui.core.forwards import Forward, Listener, local_forwards
 from tui.core.forwards.service import ForwardService
 from tui.core.images import ImageDeletion, ImageListing, ImageMade, Images
 from tui.core.manager import RemoteManager
 from tui.core.models import (
-    ClusterSummary,
     Flavor,
     Image,
     Instance,
@@ -77,9 +75,10 @@ class CoreEngine:
         self._contexts: dict[str, RemoteContext] = {}
         self._last: Polled | None = None
         self._polls = 0
-        self.cluster = ClusterLifecycle(settings, cloud, self.manager, self.context, emit)
+        self.lifecycle = ClusterLifecycle(settings, cloud, self.manager, self.context, emit)
         self.ssh_configs = SshConfigs(settings, self.services, cloud, emit,  # saved forwards: LocalForward lines
                                       forwards=lambda: local_forwards(self.manager.state))
+        self.cluster = EngineCluster(self.lifecycle, self.ssh_configs.after)
         self._shelving: Shelving | None = None
         self.images = Images(cloud)
         self.forwarding = ForwardService(self.manager)
@@ -294,51 +293,17 @@ class CoreEngine:
         log = self.services.command_log(inst)
         return log.read(), log.path
 
-    # -- a Dask cluster headed by an instance --------------------------------------------------------------------
-    async def cluster_create(self, head: Instance | str, workers: int | None = None, flavor: str = "", *,
-                             head_worker: bool | None = None, dashboard: bool | None = None,
-                             from_image: str | None = None) -> ClusterSummary:
-        async with self.ssh_configs.after():
-            with _as_manager_error():
-                return await self.cluster.create(_ref(head), workers, flavor, head_worker, dashboard, from_image)
-
-    async def cluster_scale(self, head: Instance | str, n: int, confirm: Confirm | None = None, flavor: str = "", *,
-                            dashboard: bool | None = None, from_image: str | None = None) -> ClusterSummary:
-        async with self.ssh_configs.after():
-            with _as_manager_error():
-                return await self.cluster.scale(_ref(head), n, confirm, flavor, dashboard=dashboard,
-                                                from_image=from_image)
-
-    async def cluster_status(self, head: Instance | str) -> ClusterState:
-        with _as_manager_error():
-            return await self.cluster.status(head)
-
-    async def cluster_dashboard(self, head: Instance | str) -> str:
-        with _as_manager_error():
-            return await self.cluster.dashboard(_ref(head))
-
-    async def cluster_delete(self, head: Instance | str, confirm: Confirm | None = None) -> list[str]:
-        async with self.ssh_configs.after():
-            with _as_manager_error():
-                return await self.cluster.delete(_ref(head), confirm)
-
+    # -- a Dask cluster headed by an instance: `self.cluster` (tui.core.capabilities.cluster) ----------------
     async def delete_instance(self, inst: Instance, ask: AskDelete | None, delete_volumes: bool = False) -> Deletion:
         """Delete an instance and what goes with it: the Dask cluster it heads (workers, their volumes, the group,
         the tunnels). `ask` sees the facts first (None from it: cancelled, `Cancelled`)."""
         async with self.ssh_configs.after():
-            with _as_manager_error():
-                plan = await self.cluster.delete_instance(inst.id, ask, delete_volumes)
+            with as_manager_error():
+                plan = await self.lifecycle.delete_instance(inst.id, ask, delete_volumes)
         for gone in (*plan.workers, inst):
             self._contexts.pop(gone.id, None)
         return plan
 
-    async def cluster_leftovers(self) -> list[Leftover]:
-        with _as_manager_error():
-            return await self.cluster.leftovers()
-
-    async def delete_leftovers(self, left: Sequence[Leftover], confirm: Confirm | None = None) -> list[str]:
-        with _as_manager_error():
-            return await self.cluster.teardown.delete_leftovers(left, confirm)
 
     # -- shelve --------------------------------------------------------------------------------------------------
     @property
@@ -347,19 +312,19 @@ class CoreEngine:
         if self._shelving is None:
             from tui.core.shelving import Shelving
 
-            self._shelving = Shelving(self.settings, self.cloud, self.manager, self.cluster, self.context)
+            self._shelving = Shelving(self.settings, self.cloud, self.manager, self.lifecycle, self.context)
         return self._shelving
 
     async def shelve_plan(self, inst: Instance) -> ShelvePlan:
         """What shelving `inst` ends and keeps (Jupyter and busy kernels, the cluster it heads, its volumes)."""
-        with _as_manager_error():
+        with as_manager_error():
             return await self.shelving.plan(inst)
 
     async def shelve(self, inst: Instance, confirm: Confirm | None, say: Callable[[str], None] | None = None
                      ) -> Instance:
         """Shelve `inst` once `confirm` said yes to what it ends (Cancelled otherwise); its tunnels closed first,
         their ports remembered. Returns it settled (SHELVED or SHELVED_OFFLOADED)."""
-        with _as_manager_error():
+        with as_manager_error():
             done = await self.shelving.shelve(inst, confirm, say)
         self._contexts.pop(inst.id, None)
         return done
@@ -369,7 +334,7 @@ class CoreEngine:
         """Unshelve `inst` and wait until ACTIVE; with `restore`, Jupyter (if it ran before) on its old local
         port and the sessions of the cluster it heads again. QuotaShort (a ManagerError) with the numbers when
         the cloud refuses it for quota."""
-        with _as_manager_error():
+        with as_manager_error():
             return await self.shelving.unshelve(inst, say, restore)
 
     def cost(self, instances: Sequence[Instance]) -> CostReport | None:
@@ -450,22 +415,22 @@ class CoreEngine:
 
     async def autostop_set(self, inst: Instance, policy: Policy) -> AutostopStatus:
         """Install and (re)start the watchdog on the VM with this policy; for shelve, the VM's own credential."""
-        with _as_manager_error():
+        with as_manager_error():
             status = await self.autostop.arm(inst, policy)
         self._autostop_seen.add(inst.id)
         return status
 
     async def autostop_off(self, inst: Instance) -> AutostopStatus:
-        with _as_manager_error():
+        with as_manager_error():
             return await self.autostop.off(inst)
 
     async def autostop_keep(self, inst: Instance) -> AutostopStatus:
         """Reset the idle timer (the watchdog reads `keep` at its next look)."""
-        with _as_manager_error():
+        with as_manager_error():
             return await self.autostop.keep(inst)
 
     async def autostop_status(self, inst: Instance) -> AutostopStatus:
-        with _as_manager_error():
+        with as_manager_error():
             status = await self.autostop.status(inst)
         if status.armed:
             self._autostop_seen.add(inst.id)
@@ -483,7 +448,7 @@ class CoreEngine:
             return await self.manager.pool.get(i.id)
 
         try:
-            with _as_manager_error():
+            with as_manager_error():
                 status = await self.autostop.status(inst, open_one)
                 if status.armed:
                     self._autostop_seen.add(inst.id)
@@ -537,7 +502,7 @@ class CoreEngine:
         except Exception:  # never stops the app's start; said in the log
             log.exception("re-opening the saved forwards failed")
         try:
-            await self.cluster.reattach([i for i in instances if i.status == "ACTIVE"])
+            await self.lifecycle.reattach([i for i in instances if i.status == "ACTIVE"])
         except Exception:  # never stops the app's start; said in the log
             log.exception("re-attaching Dask clusters failed")
         return running
@@ -554,9 +519,9 @@ class CoreEngine:
                 log.info("idle check of %s: %s", inst.name, exc)  # unreachable now: the next round tries again
             except Exception:
                 log.exception("idle check of %s failed unexpectedly", inst.name)
-        for head in [i for i in instances if i.status == "ACTIVE" and i.id in self.cluster.heads]:
+        for head in [i for i in instances if i.status == "ACTIVE" and i.id in self.lifecycle.heads]:
             try:
-                await self.cluster.check_idle(head, now.timestamp())
+                await self.lifecycle.check_idle(head, now.timestamp())
                 checked.append(f"{head.name} (cluster)")
             except Exception:
                 log.exception("cluster idle check of %s failed unexpectedly", head.name)
@@ -592,24 +557,6 @@ class CoreEngine:
         """For VS Code: `folder` as an absolute path on the instance, over the verified login (which also puts its
         host key into the app's known_hosts, where the generated config's strict checking looks)."""
         return await remote_folder(await self.manager.connection(await self.context(inst)), inst.name, folder)
-
-
-@contextlib.contextmanager
-def _as_manager_error() -> Iterator[None]:
-    """Cluster and cloud failures reach the front ends as ManagerError (one line: the message and the hint); bad
-    input stays `BadInput` (the CLI's exit 2)."""
-    try:
-        yield
-    except BadInput:
-        raise
-    except ClusterCancelled as exc:
-        raise Cancelled(str(exc)) from exc
-    except (ClusterError, CloudError, StatusError, AutostopError) as exc:
-        raise ManagerError(str(exc)) from exc
-
-
-def _ref(head: Instance | str) -> str:
-    return head if isinstance(head, str) else head.id
 
 
 def open_cloud(settings: Settings, ask: Ask | None = None) -> Cloud:

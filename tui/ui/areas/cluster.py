@@ -56,7 +56,7 @@ class Clusters(Owner):
 
         async def ask() -> None:
             try:
-                await engine.cluster_status(inst)  # the answer comes as a ClusterState event
+                await engine.cluster.status(inst)  # the answer comes as a ClusterState event
             finally:
                 screen = self.screen
                 if screen is not None and screen.head_id == inst.id and not self.app.quitting:
@@ -81,7 +81,7 @@ class Clusters(Owner):
                 return "Cluster creation cancelled; nothing changed."
             self.notify(f"Creating a Dask cluster on {inst.name} with {n} worker instance(s); progress in the "
                         "Setup log pane.", title="Cluster")
-            summary = await engine.cluster_create(inst, n)
+            summary = await engine.cluster.create(inst, n)
             failed = f" {len(summary.failed)} could not join: {'; '.join(summary.failed)}." if summary.failed else ""
             return (f"Dask cluster on {inst.name}: {len(summary.status.workers)} workers connected.{failed} "
                     "In a notebook on it, Client() connects.")
@@ -103,7 +103,7 @@ class Clusters(Owner):
         async def job(engine: Engine, inst: Instance) -> str | None:
             from tui.core.hints import command
 
-            summary = await engine.cluster_scale(inst, self._workers_now(inst) + 1)
+            summary = await engine.cluster.scale(inst, self._workers_now(inst) + 1)
             hint = command("cluster", "scale", inst.name, "N", "--from-image")
             return (f"Cluster on {inst.name}: {len(summary.status.workers)} workers connected. New workers can "
                     f"start from {inst.name}'s frozen image with nothing to install: `{hint}`.")
@@ -122,7 +122,7 @@ class Clusters(Owner):
             n = self._workers_now(inst)
             if n == 0:
                 return "The cluster has no worker instance to remove."
-            summary = await engine.cluster_scale(inst, n - 1, confirm)
+            summary = await engine.cluster.scale(inst, n - 1, confirm)
             return f"Retired and deleted {', '.join(summary.removed)}; {len(summary.status.workers)} workers remain."
 
         self._cluster_job("cluster", job)
@@ -132,7 +132,7 @@ class Clusters(Owner):
             import asyncio
             import webbrowser
 
-            url = await engine.cluster_dashboard(inst)
+            url = await engine.cluster.dashboard(inst)
             self.app.copy_to_clipboard(url)
             opened = await asyncio.to_thread(webbrowser.open, url)
             return f"Dask dashboard: {url} (copied){'' if opened else ' — no browser here: open it in yours'}"
@@ -148,7 +148,7 @@ class Clusters(Owner):
                     f"Delete the Dask cluster on {inst.name}?", text, inst.name))
                 return bool(answer)
 
-            deleted = await engine.cluster_delete(inst, confirm)
+            deleted = await engine.cluster.delete(inst, confirm)
             live = self.fleet.get(inst.id)
             jupyter = live is not None and live.jupyter is not None and live.jupyter.state == "running"
             return (f"Cluster on {inst.name} deleted ({', '.join(deleted) or 'no worker instances'}); "
@@ -169,7 +169,7 @@ class Clusters(Owner):
             from tui.ui.screens.confirm import Confirm
 
             try:
-                left = [x for x in await engine.cluster_leftovers() if x.head not in self.leftovers_offered]
+                left = [x for x in await engine.cluster.leftovers() if x.head not in self.leftovers_offered]
             except ManagerError as exc:
                 self.notify(f"Could not look for what deleted clusters left: {exc}", severity="warning")
                 return
@@ -186,7 +186,7 @@ class Clusters(Owner):
                             severity="warning", timeout=12)
                 return
             try:
-                gone = await engine.delete_leftovers(left)
+                gone = await engine.cluster.delete_leftovers(left)
             except ManagerError as exc:
                 self.notify(str(exc), title="Deleting what deleted clusters left failed", severity="error")
             else:
