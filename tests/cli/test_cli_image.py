@@ -119,7 +119,7 @@ def test_the_core_on_an_image_backed_server_says_each_state(sb: Any) -> None:
     engine = CoreEngine(sandbox_settings(sb), open_cloud(sandbox_settings(sb)), lambda _e: None)
     engine.images.poll_s = 0.05
     said: list[str] = []
-    made = engine.image_create("plain", "plain-env", said.append, wait=True)
+    made = engine.images.create("plain", "plain-env", said.append, wait=True)
     assert made.image.status == "active" and made.image.size_bytes > 0 and made.snapshots == ()
     assert said[0] == "Creating image plain-env of plain (its disk is uploaded)"
     states = [line.split(": ")[1].split(" ")[0].rstrip(",") for line in said if line.startswith("image plain-env:")]

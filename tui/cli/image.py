@@ -57,7 +57,7 @@ def _create(args: argparse.Namespace, ctx: Context, engine: Engine) -> int:
     from tui.core.images import size
 
     try:
-        made = engine.image_create(args.name, args.image, say, wait=args.wait)
+        made = engine.images.create(args.name, args.image, say, wait=args.wait)
     except KeyboardInterrupt:
         say(f"the cloud goes on making the image: see `{command('image', 'list')}`")
         raise
@@ -85,7 +85,7 @@ def _row(img: Image, listing: ImageListing) -> tuple[str, ...]:
 
 @engine_command
 def cmd_list(args: argparse.Namespace, ctx: Context, engine: Engine) -> int:
-    listing = engine.image_list()
+    listing = engine.images.listing()
     if args.json:
         ctx.json({"images": [{**_plain(i), "snapshots": listing.snapshots_of(i)} for i in listing.images],
                   "quota": listing.quota, "kept_snapshots": listing.kept})
@@ -107,7 +107,7 @@ def _plain(img: Image) -> dict[str, object]:
 
 @engine_command
 def cmd_delete(args: argparse.Namespace, ctx: Context, engine: Engine) -> int:
-    plan = engine.image_plan_delete(args.name)
+    plan = engine.images.plan_delete(args.name)
     delete_snaps = args.delete_snapshots
     if not args.yes:
         if not sys.stdin.isatty():
@@ -121,5 +121,5 @@ def cmd_delete(args: argparse.Namespace, ctx: Context, engine: Engine) -> int:
             return EXIT_FAIL
         if plan.image is not None and plan.snapshots and not delete_snaps:
             delete_snaps = yes(input(f"Also delete its {len(plan.snapshots)} volume snapshot(s)? [y/N] "))
-    engine.image_delete(plan, delete_snaps, say)
+    engine.images.delete(plan, delete_snaps, say)
     return EXIT_OK

@@ -29,7 +29,7 @@ from tui.core.errors import ManagerError
 from tui.core.events import Emit, JupyterState, PipelineFinished, Polled, StopOutcome
 from tui.core.forwards import Forward, Listener, local_forwards
 from tui.core.forwards.service import ForwardService
-from tui.core.images import ImageDeletion, ImageListing, ImageMade, Images
+from tui.core.images import Images
 from tui.core.manager import RemoteManager
 from tui.core.models import (
     Flavor,
@@ -343,18 +343,7 @@ class CoreEngine:
 
         model = self.settings.cost_model
         return None if model is None else report(model, list(instances))
-    # -- images (blocking; tui.core.images) ---------------------------------------------------------------------------
-    def image_list(self) -> ImageListing:
-        return self.images.listing()
-
-    def image_create(self, ref: str, name: str, say: Callable[[str], None], wait: bool = True) -> ImageMade:
-        return self.images.create(ref, name, say, wait)
-
-    def image_plan_delete(self, ref: str) -> ImageDeletion:
-        return self.images.plan_delete(ref)
-
-    def image_delete(self, plan: ImageDeletion, delete_snapshots: bool, say: Callable[[str], None]) -> list[str]:
-        return self.images.delete(plan, delete_snapshots, say)
+    # -- images: `self.images` (tui.core.images.Images) ----------------------------------------------------------
     # -- forwards: any port of an instance, forwarded and kept (tui.core.forwards) ---------------------------------
     async def forward_open(self, inst: Instance, remote_port: int, *, local_port: int | None = None,
                            label: str = "", remote_host: str = "127.0.0.1", save: bool = False) -> Forward:

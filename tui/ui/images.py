@@ -89,7 +89,7 @@ class ImageMaker:
         from tui.ui.screens.image import ImageName
 
         try:
-            listing = await asyncio.to_thread(engine.image_list)
+            listing = await asyncio.to_thread(engine.images.listing)
         except CloudError as exc:
             self.host.notify(f"Images could not be listed: {exc}", severity="error")
             return
@@ -111,7 +111,7 @@ class ImageMaker:
             self.host.post_message(ImageProgress(inst.name, line))
 
         try:
-            made = engine.image_create(inst.id, name, say, wait=True)
+            made = engine.images.create(inst.id, name, say, wait=True)
         except CloudError as exc:
             self.host.post_message(ImageDone(inst.id, inst.name, f"{exc.message}\n{exc.hint}".strip(), ok=False))
             return
