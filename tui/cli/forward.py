@@ -119,7 +119,7 @@ async def _instance(engine: Engine, name: str) -> Instance:
 
 async def _foreground(ctx: Context, engine: Engine, name: str, port: int, args: argparse.Namespace) -> int:
     inst = await _instance(engine, name)
-    fwd = await engine.forward_open(inst, port, local_port=args.local_port, label=args.label)
+    fwd = await engine.forwards.open(inst, port, local_port=args.local_port, label=args.label)
     try:
         _opened(ctx, fwd)
         ctx.print("The forward serves while this command runs; Ctrl+C closes it (what it reaches keeps running).")
@@ -127,14 +127,14 @@ async def _foreground(ctx: Context, engine: Engine, name: str, port: int, args: 
         return await _live(engine, [fwd])
     finally:
         if not fwd.saved:  # nothing of it is kept (a saved one keeps its record as it was)
-            await engine.forward_close(inst.id, fwd.label, remove=False)
+            await engine.forwards.close(inst.id, fwd.label, remove=False)
 
 
 async def _serve_saved(ctx: Context, engine: Engine, name: str) -> int:
     inst = await _instance(engine, name)
-    opened = await engine.forward_reopen([inst])
+    opened = await engine.forwards.reopen([inst])
     if not opened:
-        saved = [f for f in engine.forwards() if f.instance == inst.id and f.saved]
+        saved = [f for f in engine.forwards.all() if f.instance == inst.id and f.saved]
         err(f"no saved forward of {inst.name} could be opened" if any(f.enabled for f in saved) else
             f"{inst.name} has no saved forward to open"
             + ("" if saved else f" (save one with `{command('forward', inst.name, 'REMOTE_PORT', '--save')}`)"))
@@ -161,7 +161,7 @@ async def _live(engine: Engine, opened: list[Forward]) -> int:
         await asyncio.sleep(1.0)
         if not sys.stderr.isatty():
             continue
-        now = [f for f in engine.forwards() if (f.instance, f.label) in keys]
+        now = [f for f in engine.forwards.all() if (f.instance, f.label) in keys]
         line = "  ".join(f"{f.label} {f.state} ↓{_size(f.bytes_in or 0)} ↑{_size(f.bytes_out or 0)}"
                          for f in now)
         if line != shown:
@@ -174,7 +174,7 @@ async def _live(engine: Engine, opened: list[Forward]) -> int:
 
 async def _save(ctx: Context, engine: Engine, name: str, port: int, args: argparse.Namespace) -> int:
     inst = await _instance(engine, name)
-    fwd = engine.forward_save(inst, port, local_port=args.local_port, label=args.label)
+    fwd = engine.forwards.save(inst, port, local_port=args.local_port, label=args.label)
     where = f"127.0.0.1:{fwd.local_port}" if fwd.local_port else f"127.0.0.1:{port} (or a free port when taken)"
     forget = command("forward", "close", inst.name, fwd.label)
     ctx.print(f"Saved forward {fwd.label}: {where} -> {inst.name}:{port}. The app opens it (and every reattach); "
@@ -183,10 +183,10 @@ async def _save(ctx: Context, engine: Engine, name: str, port: int, args: argpar
 
 
 async def _close(ctx: Context, engine: Engine, name: str, which: str) -> int:
-    mine = [f for f in engine.forwards() if name in (f.name, f.instance)]
+    mine = [f for f in engine.forwards.all() if name in (f.name, f.instance)]
     if not mine:
         inst = await _instance(engine, name)  # an unknown instance: exit 1 with the cloud's line
-        mine = [f for f in engine.forwards() if f.instance == inst.id]
+        mine = [f for f in engine.forwards.all() if f.instance == inst.id]
     if not mine:
         err(f"{name} has no forward (see `{command('forward', 'list')}`)")
         return EXIT_FAIL
@@ -198,7 +198,7 @@ async def _close(ctx: Context, engine: Engine, name: str, which: str) -> int:
         raise _bad(f"{name} has {len(chosen)} forwards ({', '.join(f.label for f in chosen)})",
                    f"name one: `{command('forward', 'close', name, chosen[0].label)}`")
     fwd = chosen[0]
-    await engine.forward_close(fwd.instance, fwd.label, remove=True)
+    await engine.forwards.close(fwd.instance, fwd.label, remove=True)
     note = (" A running app closes it within seconds; a `forward` command serving it, when it ends."
             if fwd.state == "open elsewhere" else "")
     ctx.print(f"Forward {fwd.label} of {fwd.name} ({fwd.remote_host}:{fwd.remote_port}) closed"
@@ -209,7 +209,7 @@ async def _close(ctx: Context, engine: Engine, name: str, which: str) -> int:
 async def _list(ctx: Context, engine: Engine, as_json: bool) -> int:
     from tui.cli.common import table
 
-    forwards = await _named(engine, engine.forwards())
+    forwards = await _named(engine, engine.forwards.all())
     if as_json:
         ctx.json([{"instance": f.name, "instance_id": f.instance, "label": f.label, "remote_host": f.remote_host,
                    "remote_port": f.remote_port, "local_port": f.local_port or None, "url": f.url or None,
@@ -244,7 +244,7 @@ async def _suggest(ctx: Context, engine: Engine, name: str, as_json: bool) -> in
     from tui.cli.common import table
 
     inst = await _instance(engine, name)
-    found = await engine.forward_suggestions(inst)
+    found = await engine.forwards.suggestions(inst)
     if as_json:
         ctx.json([{"port": x.port, "address": x.address, "process": x.process or None} for x in found])
         return EXIT_OK

@@ -20,6 +20,7 @@ from tui.core.autostop.service import AutostopError, AutostopService
 from tui.core.autostop.status import AutostopStatus
 from tui.core.capabilities.cluster import EngineCluster
 from tui.core.capabilities.errors import as_manager_error
+from tui.core.capabilities.forwards import EngineForwards
 from tui.core.cloud.base import Cloud, CloudError, InvalidInput, LaunchSpec
 from tui.core.cloud.signin import Ask
 from tui.core.cluster.deletion import Deletion
@@ -27,7 +28,7 @@ from tui.core.cluster.lifecycle import ClusterLifecycle
 from tui.core.config import Settings
 from tui.core.errors import ManagerError
 from tui.core.events import Emit, JupyterState, PipelineFinished, Polled, StopOutcome
-from tui.core.forwards import Forward, Listener, local_forwards
+from tui.core.forwards import local_forwards
 from tui.core.forwards.service import ForwardService
 from tui.core.images import Images
 from tui.core.manager import RemoteManager
@@ -81,7 +82,8 @@ class CoreEngine:
         self.cluster = EngineCluster(self.lifecycle, self.ssh_configs.after)
         self._shelving: Shelving | None = None
         self.images = Images(cloud)
-        self.forwarding = ForwardService(self.manager)
+        self.forwards = EngineForwards(ForwardService(self.manager), self.context, self.ssh_config_follow,
+                                       self._names)
         self._autostop: AutostopService | None = None
         self._autostop_seen: set[str] = set()  # instances whose watchdog is armed: read on every refresh
 
@@ -107,6 +109,10 @@ class CoreEngine:
         if last is None or changed or full:
             self.ssh_config_follow(polled.instances)
         return polled
+
+    def _names(self) -> dict[str, str]:
+        """The instances' names by id, as the last poll listed them."""
+        return {i.id: i.name for i in self._last.instances} if self._last is not None else {}
 
     def list_instances(self) -> list[Instance]:
         return self.cloud.list_instances()
@@ -344,44 +350,7 @@ class CoreEngine:
         model = self.settings.cost_model
         return None if model is None else report(model, list(instances))
     # -- images: `self.images` (tui.core.images.Images) ----------------------------------------------------------
-    # -- forwards: any port of an instance, forwarded and kept (tui.core.forwards) ---------------------------------
-    async def forward_open(self, inst: Instance, remote_port: int, *, local_port: int | None = None,
-                           label: str = "", remote_host: str = "127.0.0.1", save: bool = False) -> Forward:
-        return await self.forwarding.open(await self.context(inst), remote_port, local_port=local_port, label=label,
-                                          remote_host=remote_host, save=save)
-
-    def forward_save(self, inst: Instance, remote_port: int, *, local_port: int | None = None, label: str = "",
-                     remote_host: str = "127.0.0.1") -> Forward:
-        fwd = self.forwarding.save(inst.id, inst.name, remote_port, local_port=local_port, label=label,
-                                   remote_host=remote_host)
-        self.ssh_config_follow()  # its LocalForward line
-        return fwd
-
-    async def forward_close(self, instance_id: str, label: str, *, remove: bool) -> None:
-        await self.forwarding.close(instance_id, label, remove=remove)
-        if remove:
-            await asyncio.to_thread(self.ssh_config_follow)
-
-    async def forward_toggle(self, inst: Instance, label: str) -> Forward | None:
-        return await self.forwarding.toggle(await self.context(inst), label)
-
-    def forwards(self) -> list[Forward]:
-        """Every user forward (saved, open here, open in another process), names from the last poll."""
-        names = {i.id: i.name for i in self._last.instances} if self._last is not None else {}
-        return self.forwarding.all(names)
-
-    async def forward_suggestions(self, inst: Instance) -> list[Listener]:
-        return await self.forwarding.suggestions(await self.context(inst))
-
-    async def forward_reopen(self, instances: Sequence[Instance]) -> list[Forward]:
-        """Open the saved, enabled forwards of these instances (ACTIVE ones); failures come as BackgroundFailed."""
-        kept = {r.instance for r in self.manager.state.forwards.values() if r.enabled}
-        wanted = [i for i in instances if i.id in kept and i.status == "ACTIVE"]
-        contexts = await asyncio.gather(*(self.context(i) for i in wanted), return_exceptions=True)
-        for inst, ctx in zip(wanted, contexts, strict=True):
-            if isinstance(ctx, BaseException):
-                log.warning("forwards of %s not re-opened: %s", inst.name, ctx)
-        return await self.forwarding.reopen([c for c in contexts if isinstance(c, RemoteContext)])
+    # -- forwards: `self.forwards` (tui.core.capabilities.forwards) ----------------------------------------------
     # -- autostop -------------------------------------------------------------------------------------------------
     def autostop_policy(self, idle: str | None = None, action: str | None = None) -> Policy | None:
         """The profile's autostop with `idle`/`action` on top (None: off). InvalidInput on a bad value."""
@@ -487,7 +456,7 @@ class CoreEngine:
                 log.warning("reattach %s: %s", inst.name, ctx)
         running = await self.manager.reattach_all([c for c in contexts if isinstance(c, RemoteContext)])
         try:
-            await self.forward_reopen(instances)
+            await self.forwards.reopen(instances)
         except Exception:  # never stops the app's start; said in the log
             log.exception("re-opening the saved forwards failed")
         try:

@@ -48,7 +48,7 @@ class Forwards:
     def refresh(self, engine: Engine, now: datetime | None = None, follow: bool = True) -> None:
         """Read the forwards again; with `follow`, follow what another cades-tui changed in the saved ones meanwhile
         (`forward NAME PORT --save` opens here within seconds, `forward close` closes here)."""
-        self._known = engine.forwards()
+        self._known = engine.forwards.all()
         self._read_at = now or self.app.clock()
         saved = {(f.instance, f.label) for f in self._known if f.saved}
         before, self._saved = self._saved, saved
@@ -71,10 +71,10 @@ class Forwards:
 
         async def job(engine: Engine, inst: Instance) -> str | None:
             if open_it:
-                fwd = await engine.forward_open(inst, f.remote_port, local_port=f.local_port or None, label=f.label,
+                fwd = await engine.forwards.open(inst, f.remote_port, local_port=f.local_port or None, label=f.label,
                                                 remote_host=f.remote_host, save=True)
                 return f"Saved elsewhere, now open here: {fwd.url} → {inst.name}:{fwd.remote_port} ({f.label})."
-            await engine.forward_close(inst.id, f.label, remove=False)
+            await engine.forwards.close(inst.id, f.label, remove=False)
             return f"Forward {f.label} was forgotten by another cades-tui: closed here."
 
         self.app.jobs.run(f"forward {f.label}", job, inst)
@@ -93,11 +93,11 @@ class Forwards:
 
         async def job(engine: Engine, inst: Instance) -> str | None:
             request = await self.app.push_screen_wait(ForwardDialog(inst.name,
-                                                                    lambda: engine.forward_suggestions(inst)))
+                                                                    lambda: engine.forwards.suggestions(inst)))
             if request is None:
                 return None
             try:
-                fwd = await engine.forward_open(inst, request.remote_port, local_port=request.local_port,
+                fwd = await engine.forwards.open(inst, request.remote_port, local_port=request.local_port,
                                                 label=request.label, remote_host=request.remote_host, save=True)
             finally:
                 self._changed()
@@ -131,7 +131,7 @@ class Forwards:
 
         async def job(engine: Engine, inst: Instance) -> str | None:
             try:
-                fwd = await engine.forward_toggle(inst, label)
+                fwd = await engine.forwards.toggle(inst, label)
             finally:
                 self._changed()
             if fwd is None:
@@ -159,7 +159,7 @@ class Forwards:
                 self.app.post_message(msg.RemoteResult("forward", name, "Cancelled; nothing changed."))
                 return
             try:
-                await engine.forward_close(instance_id, label, remove=True)
+                await engine.forwards.close(instance_id, label, remove=True)
             finally:
                 self._changed()
             self.app.post_message(msg.RemoteResult("forward", name, f"Forward {label} closed"
