@@ -92,13 +92,13 @@ async def test_idle_vm_warns_then_powers_itself_off(vm: tuple[CoreEngine, Instan
     home = vm_home(engine, inst, world)
     (home / ".cades-tui").mkdir(exist_ok=True)
     (home / ".cades-tui" / "jupyter.log").write_text("")  # Jupyter's log (a server ran here): the warning goes in
-    status = await engine.autostop_set(inst, FAST)
+    status = await engine.autostop.set(inst, FAST)
     assert status.armed and status.running and status.action == "stop"
     folder = home / ".cades-tui" / "autostop"
     assert folder.stat().st_mode & 0o777 == 0o700 and (folder / "config.json").stat().st_mode & 0o777 == 0o600
     warned = None
     for _ in range(100):
-        warned = await engine.autostop_status(inst)
+        warned = await engine.autostop.status(inst)
         if warned.warning:
             break
         await asyncio.sleep(0.1)
@@ -120,7 +120,7 @@ async def test_idle_vm_warns_then_powers_itself_off(vm: tuple[CoreEngine, Instan
             if seen and seen[-1].running:
                 break
         await asyncio.sleep(0.2)
-    status = await engine.autostop_status(again)
+    status = await engine.autostop.status(again)
     assert status.armed and status.running and not status.acted, status
 
 
@@ -134,11 +134,11 @@ async def test_busy_kernel_then_ssh_session_keep_it(vm: tuple[CoreEngine, Instan
     created = await http.request(through, "POST", "/api/kernels", token=token, body={"name": "python3"})
     kernel_id = created.json()["id"]
     await execute(port, token, kernel_id, "import time; time.sleep(120)")
-    await engine.autostop_set(inst, FAST)
+    await engine.autostop.set(inst, FAST)
 
     async def busy_with(what: str) -> bool:
         for _ in range(100):
-            if what in (await engine.autostop_status(inst)).busy:
+            if what in (await engine.autostop.status(inst)).busy:
                 return True
             await asyncio.sleep(0.1)
         return False
@@ -154,7 +154,7 @@ async def test_busy_kernel_then_ssh_session_keep_it(vm: tuple[CoreEngine, Instan
     finally:
         person.close()  # the person logs out: sshd hangs up their terminal
         await person.wait_closed()
-    assert await shut_off(engine, inst, 30), await engine.autostop_status(inst)  # nobody left: it acts
+    assert await shut_off(engine, inst, 30), await engine.autostop.status(inst)  # nobody left: it acts
     log = (vm_home(engine, inst, world) / ".cades-tui" / "jupyter.log").read_text()
     assert "cades-tui autostop] this VM will stop" in log  # the warning, in Jupyter's own log
     assert token not in (vm_home(engine, inst, world) / ".cades-tui" / "autostop" / "watchdog.log").read_text()
@@ -164,30 +164,30 @@ async def test_keep_resets_and_off_removes(vm: tuple[CoreEngine, Instance, Event
                                            world: tuple[Any, Any, Any]) -> None:
     engine, inst, _ = vm
     slow = Policy(idle_s=4.0, action="stop", cpu_percent=100.0, warn_s=3.0, every_s=0.3)
-    first = await engine.autostop_set(inst, slow)
+    first = await engine.autostop.set(inst, slow)
     warned = first
     for _ in range(100):
-        warned = await engine.autostop_status(inst)
+        warned = await engine.autostop.status(inst)
         if warned.warning:
             break
         await asyncio.sleep(0.1)
     assert warned.warning and warned.acts_at is not None
-    kept = await engine.autostop_keep(inst)
+    kept = await engine.autostop.keep(inst)
     for _ in range(50):
-        kept = await engine.autostop_status(inst)
+        kept = await engine.autostop.status(inst)
         if not kept.warning:
             break
         await asyncio.sleep(0.1)
     assert not kept.warning and kept.acts_at is not None and kept.acts_at > warned.acts_at
     log = engine.services.command_log(inst).read()  # what the watchdog did, copied into the command log here
     assert "# autostop on the VM:" in log and "warned:" in log and "kept: the timer starts again" in log
-    off = await engine.autostop_off(inst)
+    off = await engine.autostop.off(inst)
     assert not off.armed and not off.running
     folder = vm_home(engine, inst, world) / ".cades-tui" / "autostop"
     assert not (folder / "config.json").exists()
     assert await never(lambda: nova_status(engine, inst) == "SHUTOFF", within=slow.idle_s * 2)
     with pytest.raises(Exception, match="no autostop to keep"):
-        await engine.autostop_keep(inst)
+        await engine.autostop.keep(inst)
 
 
 async def test_setup_installs_and_arms_the_profiles_autostop(world: tuple[Any, Any, Any]) -> None:
@@ -204,7 +204,7 @@ async def test_setup_installs_and_arms_the_profiles_autostop(world: tuple[Any, A
         inst = await asyncio.to_thread(launch, cloud, name, services.keystore)
         first = await engine.run_setup(inst)
         assert first.ok and [(r.step, r.status) for r in first.results][-1] == ("autostop", StepStatus.DONE)
-        status = await engine.autostop_status(inst)
+        status = await engine.autostop.status(inst)
         assert status.armed and status.running and status.idle_s == 300 and status.action == "stop"
         again = await engine.run_setup(inst)
         assert [(r.step, r.status) for r in again.results][-1] == ("autostop", StepStatus.SKIPPED)

@@ -18,26 +18,34 @@ from tui.ui.autostop import AutostopOwner
 INST = Instance(id="i-1", name="vm1", status="ACTIVE")
 
 
-class RecordingEngine:
-    """A fake engine recording the autostop calls (fake: the owner's edge)."""
+class RecordingAutostop:
+    """A fake `engine.autostop` recording its calls (fake: the owner's edge)."""
 
     def __init__(self) -> None:
         self.calls: list[tuple[Any, ...]] = []
 
-    def autostop_policy(self, idle: str | None = None, action: str | None = None) -> Policy | None:
+    def policy(self, idle: str | None = None, action: str | None = None) -> Policy | None:
         return Policy(idle_s=3600, action=action or "stop")
 
-    async def autostop_set(self, inst: Instance, policy: Policy) -> AutostopStatus:
+    async def set(self, inst: Instance, policy: Policy) -> AutostopStatus:
         self.calls.append(("set", inst.name, policy.idle_s, policy.action))
         return AutostopStatus(True, True, policy.action, policy.idle_s)
 
-    async def autostop_off(self, inst: Instance) -> AutostopStatus:
+    async def off(self, inst: Instance) -> AutostopStatus:
         self.calls.append(("off", inst.name))
         return AutostopStatus(False, False)
 
-    async def autostop_keep(self, inst: Instance) -> AutostopStatus:
+    async def keep(self, inst: Instance) -> AutostopStatus:
         self.calls.append(("keep", inst.name))
         return AutostopStatus(True, True, "stop", 3600, acts_at=time.time() + 3600)
+
+
+class RecordingEngine:
+    """A fake engine with only the autostop capability (fake: the owner's edge)."""
+
+    def __init__(self) -> None:
+        self.autostop = RecordingAutostop()
+        self.calls = self.autostop.calls
 
 
 class Rig:

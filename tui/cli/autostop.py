@@ -42,7 +42,7 @@ def cmd_autostop(args: argparse.Namespace, ctx: Context) -> int:
     async def body(engine: Engine, _printer: object) -> int:
         policy = None
         if not (args.off or args.keep) and (args.idle is not None or args.action is not None):
-            policy = engine.autostop_policy(args.idle, args.action)
+            policy = engine.autostop.policy(args.idle, args.action)
             if policy is None:
                 from tui.core.cloud.base import InvalidInput
 
@@ -50,15 +50,15 @@ def cmd_autostop(args: argparse.Namespace, ctx: Context) -> int:
                                    "give one, e.g. --idle 60m")
         inst = await asyncio.to_thread(engine.get_instance, args.name)
         if policy is not None:
-            status = await engine.autostop_set(inst, policy)
+            status = await engine.autostop.set(inst, policy)
             ctx.print(f"Autostop on {inst.name}: {policy.describe()}.")
         elif args.off:
-            status = await engine.autostop_off(inst)
+            status = await engine.autostop.off(inst)
         elif args.keep:
-            status = await engine.autostop_keep(inst)
+            status = await engine.autostop.keep(inst)
             ctx.print(f"Kept {inst.name}: the idle timer starts again.")
         else:
-            status = await engine.autostop_status(inst)
+            status = await engine.autostop.status(inst)
         _show(ctx, args, inst.name, status)
         return EXIT_OK
 

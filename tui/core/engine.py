@@ -12,16 +12,14 @@ import logging
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from tui.core.api import ApproveFormat, AskDelete, Confirm, EngineFactory, Login
-from tui.core.autostop.policy import Policy
-from tui.core.autostop.service import AutostopError, AutostopService
-from tui.core.autostop.status import AutostopStatus
+from tui.core.capabilities.autostop import EngineAutostop
 from tui.core.capabilities.cluster import EngineCluster
 from tui.core.capabilities.errors import as_manager_error
 from tui.core.capabilities.forwards import EngineForwards
-from tui.core.cloud.base import Cloud, CloudError, InvalidInput, LaunchSpec
+from tui.core.cloud.base import Cloud, CloudError, LaunchSpec
 from tui.core.cloud.signin import Ask
 from tui.core.cluster.deletion import Deletion
 from tui.core.cluster.lifecycle import ClusterLifecycle
@@ -60,7 +58,6 @@ if TYPE_CHECKING:
 
 QUIET_LOGINS_PER_ROUND = 4  # new logins for load and memory per refresh (each failed one waits QUIET_RETRY_S)
 log = logging.getLogger(__name__)
-AUTOSTOP_LOOK_EVERY = 12  # polls between looks for a watchdog armed elsewhere (a CLI, another laptop)
 QUOTA_EVERY = 6  # quota and volumes re-read at least on every 6th poll (volumes change without servers changing)
 
 
@@ -84,8 +81,7 @@ class CoreEngine:
         self.images = Images(cloud)
         self.forwards = EngineForwards(ForwardService(self.manager), self.context, self.ssh_config_follow,
                                        self._names)
-        self._autostop: AutostopService | None = None
-        self._autostop_seen: set[str] = set()  # instances whose watchdog is armed: read on every refresh
+        self.autostop = EngineAutostop(settings, cloud, self.manager, self.context, self.services.command_log, emit)
 
     # -- the cloud: what there is (blocking) ----------------------------------------------------------------------
     def poll(self, with_flavors: bool, full: bool = False) -> Polled:
@@ -351,70 +347,7 @@ class CoreEngine:
         return None if model is None else report(model, list(instances))
     # -- images: `self.images` (tui.core.images.Images) ----------------------------------------------------------
     # -- forwards: `self.forwards` (tui.core.capabilities.forwards) ----------------------------------------------
-    # -- autostop -------------------------------------------------------------------------------------------------
-    def autostop_policy(self, idle: str | None = None, action: str | None = None) -> Policy | None:
-        """The profile's autostop with `idle`/`action` on top (None: off). InvalidInput on a bad value."""
-        from tui.core.autostop.policy import PolicyError
-        from tui.core.autostop.profile import from_settings
-
-        try:
-            return from_settings(self.settings, idle, action)
-        except PolicyError as exc:
-            raise InvalidInput(f"autostop: {exc}", "e.g. --idle 60m --action stop") from None
-
-    @property
-    def autostop(self) -> AutostopService:
-        if self._autostop is None:
-            async def connect(inst: Instance) -> Any:
-                return await self.manager.connection(await self.context(inst))
-
-            self._autostop = AutostopService(self.cloud, connect, self.services.command_log, self.emit)
-        return self._autostop
-
-    async def autostop_set(self, inst: Instance, policy: Policy) -> AutostopStatus:
-        """Install and (re)start the watchdog on the VM with this policy; for shelve, the VM's own credential."""
-        with as_manager_error():
-            status = await self.autostop.arm(inst, policy)
-        self._autostop_seen.add(inst.id)
-        return status
-
-    async def autostop_off(self, inst: Instance) -> AutostopStatus:
-        with as_manager_error():
-            return await self.autostop.off(inst)
-
-    async def autostop_keep(self, inst: Instance) -> AutostopStatus:
-        """Reset the idle timer (the watchdog reads `keep` at its next look)."""
-        with as_manager_error():
-            return await self.autostop.keep(inst)
-
-    async def autostop_status(self, inst: Instance) -> AutostopStatus:
-        with as_manager_error():
-            status = await self.autostop.status(inst)
-        if status.armed:
-            self._autostop_seen.add(inst.id)
-        return status
-
-    async def _autostop_refresh(self, inst: Instance) -> None:
-        """With a refresh: the watchdog's state of instances known to have one, and now and then of the others."""
-        if not self.manager.pool.is_connected(inst.id):
-            return
-        if inst.id not in self._autostop_seen and self._polls % AUTOSTOP_LOOK_EVERY:
-            return
-        async def open_one(i: Instance) -> Any:  # the connection the refresh found: never a new login (a VM
-            if not self.manager.pool.is_connected(i.id):  # being deleted would otherwise say "connection lost")
-                raise AutostopError(f"{i.name}: not connected now")
-            return await self.manager.pool.get(i.id)
-
-        try:
-            with as_manager_error():
-                status = await self.autostop.status(inst, open_one)
-                if status.armed:
-                    self._autostop_seen.add(inst.id)
-                if status.armed and not status.running:  # the VM was started again: so is its watchdog
-                    await self.autostop.restart(inst, open_one)
-                    log.info("autostop watchdog of %s started again", inst.name)
-        except ManagerError as exc:
-            log.info("autostop state of %s not read: %s", inst.name, exc)
+    # -- autostop: `self.autostop` (tui.core.capabilities.autostop) -----------------------------------------------
     # -- transfers -------------------------------------------------------------------------------------------------
     async def transfer(self, req: TransferRequest, progress: Callable[[TransferProgress], None] | None = None,
                        say: Callable[[str], None] | None = None) -> TransferSummary:
@@ -442,7 +375,7 @@ class CoreEngine:
     async def _refresh(self, inst: Instance) -> None:
         try:
             await self.manager.refresh(await self.context(inst))
-            await self._autostop_refresh(inst)
+            await self.autostop.refresh(inst, self._polls)
         except (CloudError, ManagerError) as exc:
             self.manager.connections.quiet_failed(inst.id)
             log.info("signals of %s not read: %s", inst.name, exc)

@@ -61,23 +61,23 @@ class AutostopOwner:
     @staticmethod
     def _setter(idle: str, action: str) -> Job:
         async def job(engine: Engine, inst: Instance) -> str | None:
-            policy = engine.autostop_policy(idle, action)  # a bad value: one line (CloudError), nothing changed
+            policy = engine.autostop.policy(idle, action)  # a bad value: one line (CloudError), nothing changed
             if policy is None:
-                status = await engine.autostop_off(inst)
+                status = await engine.autostop.off(inst)
                 return f"Autostop off ({status.line(time.time())})."
-            await engine.autostop_set(inst, policy)
+            await engine.autostop.set(inst, policy)
             return f"Autostop set: {policy.describe()}."
         return job
 
     @staticmethod
     async def _off(engine: Engine, inst: Instance) -> str | None:
-        await engine.autostop_off(inst)
+        await engine.autostop.off(inst)
         return f"Autostop off on {inst.name}: it keeps running until you stop it."
 
     def keep(self) -> None:
         """`w`: reset the timer of the selected instance's watchdog."""
         async def job(engine: Engine, inst: Instance) -> str | None:
-            status = await engine.autostop_keep(inst)
+            status = await engine.autostop.keep(inst)
             self._shown.pop(inst.id, None)
             return f"Kept {inst.name}: {status.line(time.time())}."
 
