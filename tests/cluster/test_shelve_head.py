@@ -69,11 +69,11 @@ async def test_unshelving_a_head_restarts_its_cluster(head_engine: tuple[CoreEng
         asked.append(text)
         return True
 
-    shelved = await engine.shelve(head, yes)
+    shelved = await engine.shelving.shelve(head, yes)
     assert shelved.status == "SHELVED_OFFLOADED"
     assert f"the Dask cluster it heads loses its scheduler ({head.name}-w1 keeps running and billing" in asked[0]
 
-    back = await engine.unshelve(shelved)
+    back = await engine.shelving.unshelve(shelved)
     assert back.instance.status == "ACTIVE" and back.clusters == (head.name,)
     assert cmd.SCHEDULER_SESSION in await _on(engine, back.instance, "screen -ls || true")  # started again
     out = await _on(engine, back.instance, f"{sys.executable} -c 'from distributed import Client; "

@@ -49,7 +49,7 @@ async def test_shelve_asks_then_unshelve_brings_jupyter_back_on_its_port(shelf: 
         return False
 
     with pytest.raises(Cancelled, match="nothing changed"):
-        await engine.shelve(inst, no)
+        await engine.shelving.shelve(inst, no)
     assert "Jupyter and its kernels end" in asked[0] and "Its disk is kept" in asked[0]
     assert cloudy.cloud.get_instance(inst.id).status == "ACTIVE" and engine.manager.server(inst.id) is not None
 
@@ -60,7 +60,7 @@ async def test_shelve_asks_then_unshelve_brings_jupyter_back_on_its_port(shelf: 
     events = engine.emit
     assert isinstance(events, Events)
     mark = events.mark()
-    done = await engine.shelve(inst, yes, said.append)
+    done = await engine.shelving.shelve(inst, yes, said.append)
     assert [e.state for e in events.of(JupyterState, since=mark) if e.instance_id == inst.id] == ["stopped"]
     assert done.status == "SHELVED_OFFLOADED" and not done.task_state
     assert any("(shelving)" in line for line in said)
@@ -69,7 +69,7 @@ async def test_shelve_asks_then_unshelve_brings_jupyter_back_on_its_port(shelf: 
     assert inst.id in saved.servers and saved.last_port(inst.id) == port  # what comes back is remembered
     assert not cloudy.sandbox.ssh_host(inst.id).running
 
-    back = await engine.unshelve(done, said.append)
+    back = await engine.shelving.unshelve(done, said.append)
     assert back.instance.status == "ACTIVE" and back.jupyter_port == port and not back.jupyter_error
     api = await http.request(http.tcp_opener("127.0.0.1", port), "GET", "/api")
     assert api.status == 200

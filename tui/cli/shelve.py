@@ -70,7 +70,7 @@ def cmd_shelve(args: argparse.Namespace, ctx: Context) -> int:
         async def typed(text: str) -> bool:
             return await asyncio.to_thread(confirm_typed, text, inst.name)
 
-        done = await engine.shelve(inst, None if args.yes else typed, say)
+        done = await engine.shelving.shelve(inst, None if args.yes else typed, say)
         ctx.print(f"{done.name} is {done.status}: nothing runs, its disk is kept. Bring it back with: "
                   f"{command('unshelve', done.name)}")
         return EXIT_OK
@@ -82,7 +82,7 @@ def cmd_shelve(args: argparse.Namespace, ctx: Context) -> int:
 def cmd_unshelve(args: argparse.Namespace, ctx: Context) -> int:
     async def body(engine: Engine) -> int:
         inst = await _instance(engine, args.name)
-        done = await engine.unshelve(inst, say)
+        done = await engine.shelving.unshelve(inst, say)
         ctx.print(f"{done.instance.name} is {done.instance.status} at {done.instance.ip or 'no address'}.")
         if done.jupyter_port:
             ctx.print(f"Jupyter runs again; reach it with: {command('jupyter', 'tunnel', done.instance.name)} "

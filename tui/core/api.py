@@ -108,6 +108,17 @@ class AutostopApi(Protocol):
     async def status(self, inst: Instance) -> AutostopStatus: ...
 
 
+class ShelvingApi(Protocol):
+    """`engine.shelving`: nothing runs, the disk is kept (async; failures raise ManagerError, a quota refusal
+    QuotaShort)."""
+
+    async def plan(self, inst: Instance) -> ShelvePlan: ...
+    async def shelve(self, inst: Instance, confirm: Confirm | None,
+                     say: Callable[[str], None] | None = None) -> Instance: ...
+    async def unshelve(self, inst: Instance, say: Callable[[str], None] | None = None,
+                       restore: bool = True) -> Unshelved: ...
+
+
 class Engine(Protocol):
     """The core as one object: blocking cloud calls (run them in thread workers) and async remote work (run it
     in async workers). Everything it learns is also emitted as an event (`tui.core.events`). Each capability is one
@@ -171,12 +182,9 @@ class Engine(Protocol):
     async def delete_instance(self, inst: Instance, ask: AskDelete | None,
                               delete_volumes: bool = False) -> Deletion: ...
 
-    # -- shelve: nothing runs, the disk is kept (async; failures raise ManagerError, a quota refusal QuotaShort) ----
-    async def shelve_plan(self, inst: Instance) -> ShelvePlan: ...
-    async def shelve(self, inst: Instance, confirm: Confirm | None,
-                     say: Callable[[str], None] | None = None) -> Instance: ...
-    async def unshelve(self, inst: Instance, say: Callable[[str], None] | None = None,
-                       restore: bool = True) -> Unshelved: ...
+    # -- shelve: nothing runs, the disk is kept (`ShelvingApi`); what instances cost ----------------------------
+    @property
+    def shelving(self) -> ShelvingApi: ...
     def cost(self, instances: Sequence[Instance]) -> CostReport | None: ...
     # -- images (blocking: thread workers; `ImagesApi`) ------------------------------------------------------
     @property

@@ -14,11 +14,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tui.core.api import ApproveFormat, AskDelete, Confirm, EngineFactory, Login
+from tui.core.api import ApproveFormat, AskDelete, EngineFactory, Login
 from tui.core.capabilities.autostop import EngineAutostop
 from tui.core.capabilities.cluster import EngineCluster
 from tui.core.capabilities.errors import as_manager_error
 from tui.core.capabilities.forwards import EngineForwards
+from tui.core.capabilities.shelving import EngineShelving
 from tui.core.cloud.base import Cloud, CloudError, LaunchSpec
 from tui.core.cloud.signin import Ask
 from tui.core.cluster.deletion import Deletion
@@ -52,8 +53,6 @@ if TYPE_CHECKING:
     import asyncssh
 
     from tui.core.cost import CostReport
-    from tui.core.shelveplan import ShelvePlan, Unshelved
-    from tui.core.shelving import Shelving
     from tui.core.transfer.models import TransferProgress, TransferRequest, TransferSummary
 
 QUIET_LOGINS_PER_ROUND = 4  # new logins for load and memory per refresh (each failed one waits QUIET_RETRY_S)
@@ -77,7 +76,8 @@ class CoreEngine:
         self.ssh_configs = SshConfigs(settings, self.services, cloud, emit,  # saved forwards: LocalForward lines
                                       forwards=lambda: local_forwards(self.manager.state))
         self.cluster = EngineCluster(self.lifecycle, self.ssh_configs.after)
-        self._shelving: Shelving | None = None
+        self.shelving = EngineShelving(settings, cloud, self.manager, self.lifecycle, self.context,
+                                       lambda iid: self._contexts.pop(iid, None))
         self.images = Images(cloud)
         self.forwards = EngineForwards(ForwardService(self.manager), self.context, self.ssh_config_follow,
                                        self._names)
@@ -307,38 +307,7 @@ class CoreEngine:
         return plan
 
 
-    # -- shelve --------------------------------------------------------------------------------------------------
-    @property
-    def shelving(self) -> Shelving:
-        """Shelve and unshelve (tui.core.shelving), built on first use."""
-        if self._shelving is None:
-            from tui.core.shelving import Shelving
-
-            self._shelving = Shelving(self.settings, self.cloud, self.manager, self.lifecycle, self.context)
-        return self._shelving
-
-    async def shelve_plan(self, inst: Instance) -> ShelvePlan:
-        """What shelving `inst` ends and keeps (Jupyter and busy kernels, the cluster it heads, its volumes)."""
-        with as_manager_error():
-            return await self.shelving.plan(inst)
-
-    async def shelve(self, inst: Instance, confirm: Confirm | None, say: Callable[[str], None] | None = None
-                     ) -> Instance:
-        """Shelve `inst` once `confirm` said yes to what it ends (Cancelled otherwise); its tunnels closed first,
-        their ports remembered. Returns it settled (SHELVED or SHELVED_OFFLOADED)."""
-        with as_manager_error():
-            done = await self.shelving.shelve(inst, confirm, say)
-        self._contexts.pop(inst.id, None)
-        return done
-
-    async def unshelve(self, inst: Instance, say: Callable[[str], None] | None = None,
-                       restore: bool = True) -> Unshelved:
-        """Unshelve `inst` and wait until ACTIVE; with `restore`, Jupyter (if it ran before) on its old local
-        port and the sessions of the cluster it heads again. QuotaShort (a ManagerError) with the numbers when
-        the cloud refuses it for quota."""
-        with as_manager_error():
-            return await self.shelving.unshelve(inst, say, restore)
-
+    # -- shelve: `self.shelving` (tui.core.capabilities.shelving); what instances cost ------------------------------
     def cost(self, instances: Sequence[Instance]) -> CostReport | None:
         """The burn rate and each instance's share and savings by the profile's cost model (None without one)."""
         from tui.core.cost import report

@@ -66,14 +66,14 @@ class Shelver:
             return bool(await self._ask(Confirm(f"Shelve {inst.name}?", text, "Shelve", danger=True)))
 
         try:
-            done = await engine.shelve(inst, confirm, self._say())
+            done = await engine.shelving.shelve(inst, confirm, self._say())
         finally:
             self._refresh()
         return f"{done.name} is {done.status}: nothing runs, its disk is kept. Press h on it to unshelve."
 
     async def _unshelve(self, engine: Engine, inst: Instance) -> str | None:
         try:
-            done = await engine.unshelve(inst, self._say())
+            done = await engine.shelving.unshelve(inst, self._say())
         finally:
             self._refresh()
         text = f"{done.instance.name} is {done.instance.status} again."
