@@ -12,7 +12,7 @@ Goals (issue 22), each against its baseline measured in the same run; exits 1 wh
 - a large-file upload cut at 50 % (the task cancelled, as Ctrl+C does) and run again: the second run moves
   ≤ 55 % of the bytes, and the file's SHA-256 is right.
 Large file: best of `--rounds` (2) each, who goes first alternating; small files: medians of 2, re-sync: of 6.
-Every timing of ours is a fresh `CoreEngine.transfer` (the instance looked up, its host key pinned from the console
+Every timing of ours is a fresh `CoreEngine.transfers.run` (the instance looked up, its host key pinned from the console
 log, a new SSH login), as each command does; OpenSSH's logs in anew each time too, with the same key and known_hosts.
 The sandbox cloud runs in its own process; its VM is an sshd on 127.0.0.1 whose disk is a folder here.
 """
@@ -84,7 +84,7 @@ class World:
 
         t0 = time.monotonic()
         try:
-            summary = await engine.transfer(TransferRequest(kind, parse_endpoint(src), parse_endpoint(dst), **kw),
+            summary = await engine.transfers.run(TransferRequest(kind, parse_endpoint(src), parse_endpoint(dst), **kw),
                                             progress)  # type: ignore[arg-type]
         except asyncio.CancelledError:
             if not cut:

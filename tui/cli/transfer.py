@@ -66,7 +66,7 @@ def _run(args: argparse.Namespace, ctx: Context, req: TransferRequest) -> int:
 
     async def body(engine: Engine, _printer: object) -> int:
         try:
-            summary = await engine.transfer(req, bar, say)
+            summary = await engine.transfers.run(req, bar, say)
         finally:
             if bar is not None:
                 bar.clear()

@@ -119,6 +119,14 @@ class ShelvingApi(Protocol):
                        restore: bool = True) -> Unshelved: ...
 
 
+class TransfersApi(Protocol):
+    """`engine.transfers`: copy or sync between here and an instance (async; bad paths raise InvalidInput, the VM's
+    side ManagerError). `progress` is called from a worker thread, `say` with notes."""
+
+    async def run(self, req: TransferRequest, progress: Callable[[TransferProgress], None] | None = None,
+                  say: Callable[[str], None] | None = None) -> TransferSummary: ...
+
+
 class Engine(Protocol):
     """The core as one object: blocking cloud calls (run them in thread workers) and async remote work (run it
     in async workers). Everything it learns is also emitted as an event (`tui.core.events`). Each capability is one
@@ -195,9 +203,9 @@ class Engine(Protocol):
     # -- autostop: the watchdog on the VM (`AutostopApi`) ------------------------------------------------------
     @property
     def autostop(self) -> AutostopApi: ...
-    # -- transfers (async; bad paths raise InvalidInput, the VM's side ManagerError) ------------------------------
-    async def transfer(self, req: TransferRequest, progress: Callable[[TransferProgress], None] | None = None,
-                       say: Callable[[str], None] | None = None) -> TransferSummary: ...
+    # -- transfers: data in and out (`TransfersApi`) -------------------------------------------------------------
+    @property
+    def transfers(self) -> TransfersApi: ...
 
     # -- all instances (async) ------------------------------------------------------------------------------
     async def refresh(self, instances: Sequence[Instance], new_logins: int = ...) -> None: ...

@@ -20,6 +20,7 @@ from tui.core.capabilities.cluster import EngineCluster
 from tui.core.capabilities.errors import as_manager_error
 from tui.core.capabilities.forwards import EngineForwards
 from tui.core.capabilities.shelving import EngineShelving
+from tui.core.capabilities.transfers import EngineTransfers
 from tui.core.cloud.base import Cloud, CloudError, LaunchSpec
 from tui.core.cloud.signin import Ask
 from tui.core.cluster.deletion import Deletion
@@ -50,10 +51,8 @@ from tui.core.sshkeep import SshConfigs, remote_folder
 from tui.core.state import STATE_FILE, AppState
 
 if TYPE_CHECKING:
-    import asyncssh
 
     from tui.core.cost import CostReport
-    from tui.core.transfer.models import TransferProgress, TransferRequest, TransferSummary
 
 QUIET_LOGINS_PER_ROUND = 4  # new logins for load and memory per refresh (each failed one waits QUIET_RETRY_S)
 log = logging.getLogger(__name__)
@@ -81,6 +80,7 @@ class CoreEngine:
         self.images = Images(cloud)
         self.forwards = EngineForwards(ForwardService(self.manager), self.context, self.ssh_config_follow,
                                        self._names)
+        self.transfers = EngineTransfers(cloud, self.manager, self.context)
         self.autostop = EngineAutostop(settings, cloud, self.manager, self.context, self.services.command_log, emit)
 
     # -- the cloud: what there is (blocking) ----------------------------------------------------------------------
@@ -317,19 +317,7 @@ class CoreEngine:
     # -- images: `self.images` (tui.core.images.Images) ----------------------------------------------------------
     # -- forwards: `self.forwards` (tui.core.capabilities.forwards) ----------------------------------------------
     # -- autostop: `self.autostop` (tui.core.capabilities.autostop) -----------------------------------------------
-    # -- transfers -------------------------------------------------------------------------------------------------
-    async def transfer(self, req: TransferRequest, progress: Callable[[TransferProgress], None] | None = None,
-                       say: Callable[[str], None] | None = None) -> TransferSummary:
-        """Copy or sync between here and an instance (`tui.core.transfer`); `progress` is called from a worker
-        thread, `say` with notes (a partial file started over, what --delete deletes)."""
-        from tui.core.transfer.service import run_transfer
-
-        async def reach(name: str) -> tuple[Instance, RemoteContext, asyncssh.SSHClientConnection]:
-            inst = await asyncio.to_thread(self.cloud.get_instance, name)
-            ctx = await self.context(inst)
-            return inst, ctx, await self.manager.connection(ctx)
-
-        return await run_transfer(reach, req, progress, say)
+    # -- transfers: `self.transfers` (tui.core.capabilities.transfers) -----------------------------------------
 
     # -- all instances ---------------------------------------------------------------------------------------------
     async def refresh(self, instances: Sequence[Instance], new_logins: int = QUIET_LOGINS_PER_ROUND) -> None:

@@ -142,7 +142,7 @@ class TransferQueue:
 
         for pause in (*RETRY_AFTER_S, None):
             try:
-                return await engine.transfer(job.request, progress, job.notes.append)
+                return await engine.transfers.run(job.request, progress, job.notes.append)
             except ManagerError as exc:  # the manager's own are connection failures; a transfer's say which
                 if pause is None or (isinstance(exc, TransferError) and not isinstance(exc, TransferCut)):
                     raise
