@@ -188,7 +188,7 @@ def test_command_on_a_terminal_gets_no_pty(env: dict[str, str], vm: str) -> None
 
 def test_app_hand_off_runs_the_builtin_client_against_the_running_demo(tmp_path: Path,
                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    """What ctrl+s runs without `ssh` (CoreEngine.shell_argv -> builtin_client_argv) under --demo: a child
+    """What ctrl+s runs without `ssh` (CoreEngine.shell.argv -> builtin_client_argv) under --demo: a child
     `cades-tui ssh ID --demo` that finds the sandbox this process owns (by its lock) instead of starting another."""
     from tui.core.config import load_settings
     from tui.core.demo import start_demo

@@ -1,4 +1,4 @@
-"""CoreEngine.shell_argv — what `ctrl+s` runs with the app suspended — on a sandbox instance (real sshd): OpenSSH's
+"""CoreEngine.shell.argv — what `ctrl+s` runs with the app suspended — on a sandbox instance (real sshd): OpenSSH's
 argv where `ssh` is on PATH; without it, the built-in client in a child process (`python -m tui ssh ID` with the
 app's profile and cloud), which the test then runs for real with a PATH that has no `ssh`."""
 
@@ -25,14 +25,14 @@ async def test_shell_argv_falls_back_to_the_builtin_client_without_ssh(cloudy: C
     profile = tmp_path / "config.yaml"
     profile.write_text(f"cloud: sandbox\nclouds_yaml: {cloudy.sandbox.clouds_yaml}\nssh:\n  use_ssh_config: false\n")
     engine = cloudy.engine(Events())
-    engine.settings = replace(engine.settings, source=str(profile))  # as read from --config PATH
+    engine.shell.settings = replace(engine.settings, source=str(profile))  # as read from --config PATH
     try:
         if shutil.which("ssh"):
-            argv = await engine.shell_argv(cloudy.a)
+            argv = await engine.shell.argv(cloudy.a)
             assert argv[0] == "ssh" and "-t" in argv and "StrictHostKeyChecking=yes" in argv
         bare = str(Path(sys.executable).parent)  # the venv's bin: python, no ssh
         monkeypatch.setenv("PATH", bare)
-        argv = await engine.shell_argv(cloudy.a)  # the host key is settled first, as for OpenSSH
+        argv = await engine.shell.argv(cloudy.a)  # the host key is settled first, as for OpenSSH
     finally:
         await engine.aclose()
     assert argv == [sys.executable, "-m", "tui", "ssh", cloudy.a.id, "--config", str(profile), "--cloud", "sandbox"]

@@ -90,7 +90,7 @@ def cmd_ssh(args: argparse.Namespace, ctx: Context) -> int:
 
         async def builtin(engine: Engine, out: Printer) -> int:
             inst, _ = await instance(engine, out, args.name)
-            return await engine.ssh_session(inst, remote)  # host key settled before the session
+            return await engine.shell.session(inst, remote)  # host key settled before the session
 
         return with_engine(args, ctx, builtin, lambda out: f"The SSH session on {args.name} was interrupted")
 
@@ -98,7 +98,7 @@ def cmd_ssh(args: argparse.Namespace, ctx: Context) -> int:
 
     async def body(engine: Engine, out: Printer) -> int:
         inst, _ = await instance(engine, out, args.name)
-        argv = await engine.shell_argv(inst, remote)  # settles the host key first: OpenSSH then checks it strictly
+        argv = await engine.shell.argv(inst, remote)  # settles the host key first: OpenSSH then checks it strictly
         found.append((engine, inst, argv))
         return EXIT_OK
 
@@ -124,7 +124,7 @@ def _openssh(engine: Engine, inst: Instance, argv: list[str], remote: str | None
     finally:
         if main:
             signal.signal(signal.SIGINT, previous)
-    engine.record_command(inst, remote or "(interactive shell)", code, time.monotonic() - t0, started)
+    engine.shell.record(inst, remote or "(interactive shell)", code, time.monotonic() - t0, started)
     return code
 
 
@@ -134,7 +134,7 @@ def cmd_commands(args: argparse.Namespace, ctx: Context, engine: Engine) -> int:
     from pathlib import Path
 
     inst = engine.get_instance(args.name)
-    text, path = engine.command_history(inst)
+    text, path = engine.shell.history(inst)
     if args.output:
         from tui.core.cloud.base import InvalidInput
 

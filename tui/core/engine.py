@@ -10,8 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
-from pathlib import Path
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from tui.core.api import ApproveFormat, AskDelete, EngineFactory, Login
@@ -19,6 +18,7 @@ from tui.core.capabilities.autostop import EngineAutostop
 from tui.core.capabilities.cluster import EngineCluster
 from tui.core.capabilities.errors import as_manager_error
 from tui.core.capabilities.forwards import EngineForwards
+from tui.core.capabilities.shell import EngineShell
 from tui.core.capabilities.shelving import EngineShelving
 from tui.core.capabilities.transfers import EngineTransfers
 from tui.core.cloud.base import Cloud, CloudError, LaunchSpec
@@ -80,6 +80,7 @@ class CoreEngine:
         self.images = Images(cloud)
         self.forwards = EngineForwards(ForwardService(self.manager), self.context, self.ssh_config_follow,
                                        self._names)
+        self.shell = EngineShell(settings, self.manager, self.context, self.services.command_log)
         self.transfers = EngineTransfers(cloud, self.manager, self.context)
         self.autostop = EngineAutostop(settings, cloud, self.manager, self.context, self.services.command_log, emit)
 
@@ -257,43 +258,7 @@ class CoreEngine:
     def saved_state(self) -> AppState:
         return self.manager.state
 
-    # -- a shell on an instance --------------------------------------------------------------------------------
-    async def shell_argv(self, inst: Instance, command: str | None = None) -> list[str]:
-        """OpenSSH's command line for an interactive shell (or `command`), after the host key is settled (pinned or
-        asked); without `ssh` on PATH, the built-in client's (`cades-tui ssh ID` in a child process, same profile
-        and cloud)."""
-        import shutil
-
-        from tui.core.remote.connection import openssh_argv
-        from tui.core.remote.interactive import builtin_client_argv
-
-        ctx = await self.context(inst)
-        await self.manager.connect(ctx)
-        if shutil.which("ssh") is None:
-            return builtin_client_argv(self.settings, inst.id)
-        return openssh_argv(ctx.target, command, tty=True if command is None else None)
-
-    async def ssh_session(self, inst: Instance, command: str | None = None) -> int:
-        """A session of the built-in SSH client on the verified connection: a PTY on a terminal (raw mode), plain
-        pipes otherwise; the remote exit status, logged like OpenSSH's runs."""
-        import time
-
-        from tui.core.remote.interactive import interactive_session
-
-        ctx = await self.context(inst)
-        conn = await self.manager.connection(ctx)
-        started, t0 = datetime.now(UTC), time.monotonic()
-        code = await interactive_session(conn, command)
-        self.record_command(inst, command or "(interactive shell)", code, time.monotonic() - t0, started)
-        return code
-
-    def record_command(self, inst: Instance, command: str, code: int, seconds: float, started: datetime) -> None:
-        self.services.command_log(inst).record(command, code, seconds, started)
-
-    def command_history(self, inst: Instance) -> tuple[str, Path]:
-        """The commands run on the instance (secrets masked) as text, and the log's file."""
-        log = self.services.command_log(inst)
-        return log.read(), log.path
+    # -- a shell on an instance: `self.shell` (tui.core.capabilities.shell) --------------------------------------
 
     # -- a Dask cluster headed by an instance: `self.cluster` (tui.core.capabilities.cluster) ----------------
     async def delete_instance(self, inst: Instance, ask: AskDelete | None, delete_volumes: bool = False) -> Deletion:

@@ -144,7 +144,7 @@ class Remote(Owner):
 
             from textual.app import SuspendNotSupported
 
-            argv = await engine.shell_argv(inst)  # the host key is settled first (pinned or asked)
+            argv = await engine.shell.argv(inst)  # the host key is settled first (pinned or asked)
             try:
                 with self.app.suspend():
                     code = await asyncio.to_thread(subprocess.call, argv)
