@@ -32,7 +32,7 @@ async def test_polls_launches_and_deletes_rewrite_the_file_once_made(sandbox: An
     try:
         engine.poll(False, full=True)
         assert not path.exists()  # not asked for: polls and launches never write into ~/.ssh
-        report = engine.ssh_config_write()
+        report = engine.sshconfig.write()
         assert report.changed and f"Host {first.name}\n" in path.read_text() and not report.installed
 
         second = other.launch(spec(other, f"fb-{tag}"), wait=True)  # elsewhere: the app's next poll sees it
@@ -52,7 +52,7 @@ async def test_polls_launches_and_deletes_rewrite_the_file_once_made(sandbox: An
         assert f"Host {third.name}\n" not in text and f"Host {second.name}\n" in text
         assert not [e for e in events if type(e).__name__ == "BackgroundFailed"]
 
-        engine.ssh_config_uninstall()
+        engine.sshconfig.uninstall()
         assert not path.exists()
         engine.poll(False, full=True)
         assert not path.exists()  # uninstalled: no longer followed
@@ -74,15 +74,15 @@ def test_a_failed_rewrite_is_said_not_raised(sandbox: Any, tmp_path: Path) -> No
         events: list[Any] = []
         settings = Settings(cloud="sandbox", clouds_yaml=str(sandbox.clouds_yaml))
         engine = CoreEngine(settings, cloud, events.append)
-        engine.ssh_config_write()
-        before = engine.ssh_configs.keeper.path.read_text()
+        engine.sshconfig.write()
+        before = engine.sshconfig.configs.keeper.path.read_text()
         odd = replace(settings, ssh=SSHSettings(key_path=str(tmp_path / 'my "key"')))
         engine = CoreEngine(odd, cloud, events.append)
         engine.poll(False, full=True)  # does not raise
         engine.poll(False, full=True)  # the same failure again: said once
         failed = [e for e in events if type(e).__name__ == "BackgroundFailed"]
-        path = engine.ssh_configs.keeper.path
+        path = engine.sshconfig.configs.keeper.path
         assert len(failed) == 1 and str(path) in failed[0].what and "double quote" in failed[0].error
-        assert engine.ssh_configs.keeper.path.read_text() == before
+        assert engine.sshconfig.configs.keeper.path.read_text() == before
     finally:
         cloud.delete(inst.id, delete_volumes=True)

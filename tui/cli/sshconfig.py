@@ -1,7 +1,7 @@
 """`cades-tui ssh-config [--install|--uninstall] [--print] [--json]`: the instances by name for ssh, scp, rsync and
 VS Code — a generated OpenSSH config with the app's key and pinned host keys (`tui.core.sshconfig`).
 
-Once written it follows the instances: the core rewrites it after each change (`CoreEngine.ssh_config_follow`);
+Once written it follows the instances: the core rewrites it after each change (`CoreEngine.sshconfig.follow`);
 `follow` below runs it after the commands that change instances without the engine's own methods yet.
 """
 
@@ -43,15 +43,15 @@ def cmd_ssh_config(args: argparse.Namespace, ctx: Context) -> int:
 
     async def body(engine: Engine, _printer: object) -> int:
         if args.install:
-            change = await asyncio.to_thread(engine.ssh_config_install)
-            report = await asyncio.to_thread(engine.ssh_config_write)
+            change = await asyncio.to_thread(engine.sshconfig.install)
+            report = await asyncio.to_thread(engine.sshconfig.write)
         else:
             change = None
-            report = await asyncio.to_thread(engine.ssh_config_write, not args.print)
+            report = await asyncio.to_thread(engine.sshconfig.write, not args.print)
         if report.plan.unverified and not args.print:  # host keys the console log pins: recorded by one login
-            verified = await engine.ssh_config_verify(report.plan.unverified)
+            verified = await engine.sshconfig.verify(report.plan.unverified)
             if verified:
-                again = await asyncio.to_thread(engine.ssh_config_write)
+                again = await asyncio.to_thread(engine.sshconfig.write)
                 report = dataclasses.replace(again, changed=report.changed or again.changed)
         if args.json:
             ctx.json(_json(report, change))

@@ -20,6 +20,7 @@ from tui.core.capabilities.errors import as_manager_error
 from tui.core.capabilities.forwards import EngineForwards
 from tui.core.capabilities.shell import EngineShell
 from tui.core.capabilities.shelving import EngineShelving
+from tui.core.capabilities.sshconfig import EngineSshConfig
 from tui.core.capabilities.transfers import EngineTransfers
 from tui.core.cloud.base import Cloud, CloudError, LaunchSpec
 from tui.core.cloud.signin import Ask
@@ -45,9 +46,7 @@ from tui.core.models import (
 )
 from tui.core.options import ManagerOptions
 from tui.core.services import RemoteContext, Services, launch_instance
-from tui.core.sshconfig import Report as SshConfigReport
-from tui.core.sshinclude import IncludeChange
-from tui.core.sshkeep import SshConfigs, remote_folder
+from tui.core.sshkeep import SshConfigs
 from tui.core.state import STATE_FILE, AppState
 
 if TYPE_CHECKING:
@@ -72,13 +71,14 @@ class CoreEngine:
         self._last: Polled | None = None
         self._polls = 0
         self.lifecycle = ClusterLifecycle(settings, cloud, self.manager, self.context, emit)
-        self.ssh_configs = SshConfigs(settings, self.services, cloud, emit,  # saved forwards: LocalForward lines
-                                      forwards=lambda: local_forwards(self.manager.state))
-        self.cluster = EngineCluster(self.lifecycle, self.ssh_configs.after)
+        self.sshconfig = EngineSshConfig(SshConfigs(settings, self.services, cloud, emit,  # forwards: LocalForward
+                                                    forwards=lambda: local_forwards(self.manager.state)),
+                                         self.manager, self.context)
+        self.cluster = EngineCluster(self.lifecycle, self.sshconfig.after)
         self.shelving = EngineShelving(settings, cloud, self.manager, self.lifecycle, self.context,
                                        lambda iid: self._contexts.pop(iid, None))
         self.images = Images(cloud)
-        self.forwards = EngineForwards(ForwardService(self.manager), self.context, self.ssh_config_follow,
+        self.forwards = EngineForwards(ForwardService(self.manager), self.context, self.sshconfig.follow,
                                        self._names)
         self.shell = EngineShell(settings, self.manager, self.context, self.services.command_log)
         self.transfers = EngineTransfers(cloud, self.manager, self.context)
@@ -104,7 +104,7 @@ class CoreEngine:
         self._last = polled
         self.emit(polled)
         if last is None or changed or full:
-            self.ssh_config_follow(polled.instances)
+            self.sshconfig.follow(polled.instances)
         return polled
 
     def _names(self) -> dict[str, str]:
@@ -141,18 +141,18 @@ class CoreEngine:
     # -- the cloud: changes (blocking) ----------------------------------------------------------------------------
     def launch(self, spec: LaunchSpec, say: Callable[[str], None], wait: bool = True) -> Instance:
         inst = launch_instance(self.cloud, spec, say, wait=wait)
-        if self.ssh_config_follow():
-            say(f"Updated {self.ssh_configs.keeper.path}")
+        if self.sshconfig.follow():
+            say(f"Updated {self.sshconfig.configs.keeper.path}")
         return inst
 
     def start(self, name_or_id: str, wait: bool = True) -> Instance:
         inst = self.cloud.start(name_or_id, wait)
-        self.ssh_config_follow()  # an address may change with the power state
+        self.sshconfig.follow()  # an address may change with the power state
         return inst
 
     def stop(self, name_or_id: str, wait: bool = True) -> Instance:
         inst = self.cloud.stop(name_or_id, wait)
-        self.ssh_config_follow()
+        self.sshconfig.follow()
         return inst
 
     def reboot(self, name_or_id: str, wait: bool = True) -> Instance:
@@ -264,7 +264,7 @@ class CoreEngine:
     async def delete_instance(self, inst: Instance, ask: AskDelete | None, delete_volumes: bool = False) -> Deletion:
         """Delete an instance and what goes with it: the Dask cluster it heads (workers, their volumes, the group,
         the tunnels). `ask` sees the facts first (None from it: cancelled, `Cancelled`)."""
-        async with self.ssh_configs.after():
+        async with self.sshconfig.after():
             with as_manager_error():
                 plan = await self.lifecycle.delete_instance(inst.id, ask, delete_volumes)
         for gone in (*plan.workers, inst):
@@ -347,29 +347,7 @@ class CoreEngine:
     async def aclose(self) -> None:
         await self.manager.aclose()
 
-    # -- ssh config: the instances by name in other tools (tui.core.sshconfig, tui.core.sshkeep) -------------------
-    def ssh_config_follow(self, instances: Sequence[Instance] | None = None) -> bool:
-        """Blocking. Rewrite the generated ssh config when the user made one and the instances (listed when None)
-        change it: after every poll that changed instances, every launch, delete and cluster change — for the app
-        and the CLI alike. Never raises (a failure is emitted once)."""
-        return self.ssh_configs.follow(instances)
-
-    def ssh_config_write(self, write: bool = True) -> SshConfigReport:
-        return self.ssh_configs.write(write)
-
-    def ssh_config_install(self) -> IncludeChange:
-        return self.ssh_configs.install()
-
-    def ssh_config_uninstall(self) -> IncludeChange:
-        return self.ssh_configs.uninstall()
-
-    async def ssh_config_verify(self, names: Sequence[str]) -> list[str]:
-        return await self.ssh_configs.verify(names, self.context, self.manager.connect)
-
-    async def remote_folder(self, inst: Instance, folder: str) -> str:
-        """For VS Code: `folder` as an absolute path on the instance, over the verified login (which also puts its
-        host key into the app's known_hosts, where the generated config's strict checking looks)."""
-        return await remote_folder(await self.manager.connection(await self.context(inst)), inst.name, folder)
+    # -- ssh config: `self.sshconfig` (tui.core.capabilities.sshconfig) -------------------------------------------
 
 
 def open_cloud(settings: Settings, ask: Ask | None = None) -> Cloud:

@@ -240,7 +240,7 @@ class Keeper:
 
 @dataclass(frozen=True, slots=True)
 class Report:
-    """What `Engine.ssh_config_write` did: the file, whether it changed, its hosts (and the skipped), whether the
+    """What `Engine.sshconfig.write` did: the file, whether it changed, its hosts (and the skipped), whether the
     Include line is in ~/.ssh/config, and (under WSL) where the Windows side's file is."""
 
     path: Path

@@ -1,7 +1,7 @@
 """The engine's side of the generated ssh config (`tui.core.sshconfig`): `SshConfigs` keeps this cloud's file in step
 with the instances (after polls, launches, deletes and cluster changes — only once the user made it), writes it on
 request, adds or removes the Include line, records pinned host keys by one quiet login, and finds a folder's
-absolute path on an instance for VS Code. `CoreEngine`'s `# -- ssh config --` block delegates here."""
+absolute path on an instance for VS Code. `engine.sshconfig` (`tui.core.capabilities.sshconfig`) delegates here."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 An owner object, not an App mixin: `VSCodeOpener` is given narrow callables (the selected instance, the engine,
 notify, a yes/no question, copy) and owns the one thing it remembers — that the Include question was answered
-no this session. It makes sure the config is written (the engine's `ssh_config_write`), asks before adding the
+no this session. It makes sure the config is written (the engine's `sshconfig.write`), asks before adding the
 Include line to ~/.ssh/config, then runs `code --remote ssh-remote+NAME FOLDER` when `code` is on PATH, else
 shows that command (copied) and the `ssh-config` hint.
 """
@@ -70,8 +70,8 @@ class VSCodeOpener:
                          title=title, severity="error", timeout=12)
             return None
         try:
-            folder = await engine.remote_folder(inst, self.workspace)  # the host key settled first
-            report = await asyncio.to_thread(engine.ssh_config_write)
+            folder = await engine.sshconfig.remote_folder(inst, self.workspace)  # the host key settled first
+            report = await asyncio.to_thread(engine.sshconfig.write)
             installed = report.installed or await self._install(engine, report.include)
         except (ManagerError, CloudError, OSError) as exc:
             self._notify(str(exc), title=f"{title} failed", severity="error", timeout=12)
@@ -93,7 +93,7 @@ class VSCodeOpener:
                                f"{line}\n\n`{command('ssh-config', '--uninstall')}` takes it out again."):
             self.declined_install = True
             return False
-        await asyncio.to_thread(engine.ssh_config_install)
+        await asyncio.to_thread(engine.sshconfig.install)
         return True
 
     def _show(self, title: str, argv: list[str], installed: bool, path: str) -> None:
