@@ -115,7 +115,7 @@ async def test_idle_vm_warns_then_powers_itself_off(vm: tuple[CoreEngine, Instan
     for _ in range(150):
         again = await asyncio.to_thread(engine.cloud.get_instance, inst.id)
         if again.status == "ACTIVE":
-            await engine.refresh([again])
+            await engine.fleet.refresh([again])
             seen = [e.status for e in events.of(AutostopState) if e.instance_id == inst.id]
             if seen and seen[-1].running:
                 break

@@ -11,7 +11,7 @@ Goals (issue 12), each against a baseline measured in the same run; exits 1 when
   host key, a detached screen session, the tunnel opened while Jupyter boots, the server recognised and answering
   through it) on an instance of a sandbox cloud running in its own process (its VMs are SSH hosts here; the
   venv's `jupyter` stands in for the VM's). Reported beside it: reattach — a new engine (as a new app start)
-  finding the server from the state file and re-opening the tunnel (`CoreEngine.reattach`) until /api answers
+  finding the server from the state file and re-opening the tunnel (`CoreEngine.fleet.reattach`) until /api answers
   through it (goal ≤ 2 s) — and the verified stop.
 - Tunnel throughput, up and down, against OpenSSH `ssh -N -L` (aes128-gcm) to the same host and service: the
   OpenSSH hand-off (the Linux data path) ≥ 0.8x; the asyncssh forwarder (what macOS/Windows users get, forced
@@ -245,7 +245,7 @@ async def jupyter_cycles(work: Path, rounds: int,
 
             t0 = time.monotonic()
             engine = CoreEngine(settings, cloud, lambda _e: None, services=services, options=options)
-            assert await engine.reattach([inst]) == [inst.id]
+            assert await engine.fleet.reattach([inst]) == [inst.id]
             tunnel = next(t for t in engine.tunnels() if t.instance == inst.id)
             while not await asyncio.to_thread(api_answers, tunnel.local_port):  # the loop serves the tunnel
                 await asyncio.sleep(0.01)

@@ -143,7 +143,7 @@ async def test_create_use_reattach_scale_delete(rig: Rig) -> None:
     events2 = Events()
     engine2 = rig.engine(events2)
     instances = rig.cloud.list_instances()
-    await engine2.reattach(instances)
+    await engine2.fleet.reattach(instances)
     found = [e.message for e in events2.of(ClusterProgress) if e.phase == "found"]
     assert found == [f"scheduler running; workers running: {', '.join(names)}; missing: none"]
     assert not [e for e in events2.of(ClusterProgress) if e.phase in ("scheduler", "worker")]
@@ -219,7 +219,7 @@ async def test_a_worker_that_never_becomes_active_is_reported_and_the_rest_start
     nudges = [e for e in events.of(IdleNudge) if e.instance_id == rig.head.id]
     assert [n.tier for n in nudges] == [Tier.RESIZE, Tier.DELETE] and "no task" in nudges[0].message
     assert nudges[0].key == "k"  # the key that opens the cluster screen
-    checked = await engine.check_idle(rig.cloud.list_instances(), datetime.now(UTC))  # the app's idle round
+    checked = await engine.fleet.check_idle(rig.cloud.list_instances(), datetime.now(UTC))  # the app's idle round
     assert f"{rig.head.name} (cluster)" in checked
 
     await engine.cluster.delete(rig.head)  # w2 in ERROR goes too

@@ -94,7 +94,7 @@ async def test_refresh_reads_metrics_of_instances_that_answer_ssh_with_a_pinned_
     events = Events()
     engine = _fresh_engine(cloudy, events, tmp_path / "unpinned")
     try:
-        await engine.refresh([a, b])
+        await engine.fleet.refresh([a, b])
         assert events.of(Metrics) == [] and events.of(HostKeyQuestion) == []
         assert not engine.manager.pool.is_connected(a.id)
     finally:
@@ -104,7 +104,7 @@ async def test_refresh_reads_metrics_of_instances_that_answer_ssh_with_a_pinned_
     events = Events()
     engine = _fresh_engine(cloudy, events, tmp_path / "pinned")
     try:
-        await engine.refresh([a, b, replace(b, id="gone", status="SHUTOFF")])
+        await engine.fleet.refresh([a, b, replace(b, id="gone", status="SHUTOFF")])
         assert sorted(m.instance_id for m in events.of(Metrics)) == sorted([a.id, b.id])
         assert events.of(HostKeyQuestion) == []
         metrics = events.of(Metrics)[0]
@@ -139,7 +139,7 @@ async def test_reattach_after_upgrading_from_a_version_1_state_file(
     events = Events()
     upgraded = cloudy.engine(events)
     try:
-        assert await upgraded.reattach([a]) == [a.id]
+        assert await upgraded.fleet.reattach([a]) == [a.id]
         [found] = [e for e in events.of(JupyterState) if e.instance_id == a.id and e.state == "running"]
         assert found.local_port == state.local_port and found.remote_port == state.remote_port
         assert await upgraded.token_url(a) == token_url  # the token re-read from the VM
@@ -198,9 +198,9 @@ async def test_check_idle_survives_an_unreachable_instance(
     await running(engine, b)
     later = datetime.now(UTC) + timedelta(hours=100)
     sshd_back_up.kill()  # b's network is cut: its idle check fails, a's goes on
-    caplog.set_level(logging.INFO, logger="tui.core.engine")
+    caplog.set_level(logging.INFO, logger="tui.core.capabilities.fleet")
     mark = events.mark()
-    checked = await engine.check_idle([b, a, replace(b, id="not-known", name="nope")], later)
+    checked = await engine.fleet.check_idle([b, a, replace(b, id="not-known", name="nope")], later)
     assert checked == [a.name]
     assert [e.instance_id for e in events.of(IdleNudge, since=mark)] == [a.id]
     assert any(f"idle check of {b.name}" in r.getMessage() for r in caplog.records)
@@ -223,7 +223,7 @@ async def test_check_idle_survives_an_unexpected_error(
 
     monkeypatch.setattr(engine.manager, "check_idle", buggy)
     mark = events.mark()
-    checked = await engine.check_idle([a, b], datetime.now(UTC) + timedelta(hours=100))
+    checked = await engine.fleet.check_idle([a, b], datetime.now(UTC) + timedelta(hours=100))
     assert checked == [b.name]
     assert [e.instance_id for e in events.of(IdleNudge, since=mark)] == [b.id]
     [record] = [r for r in caplog.records if "failed unexpectedly" in r.getMessage()]

@@ -1,4 +1,4 @@
-"""`CoreEngine.shelve` / `unshelve` against the sandbox's real SSH hosts and a real Jupyter: the confirmation sees
+"""`CoreEngine.shelving.shelve` / `unshelve` on the sandbox's real SSH hosts and a real Jupyter: the confirmation sees
 what shelving ends (Jupyter), a "no" changes nothing, the tunnel is closed before and Jupyter — which the VM's
 power-off ended — runs again after the unshelve, its tunnel on the same local port, a new server answering."""
 

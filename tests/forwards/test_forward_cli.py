@@ -119,7 +119,7 @@ def reopened_by_engine(cli_world: Any, web: WebServer, meanwhile: Callable[[int]
         engine = CoreEngine(settings, await asyncio.to_thread(open_cloud, settings), lambda _e: None)
         try:
             inst = await asyncio.to_thread(engine.cloud.get_instance, cli_world.name)
-            await engine.reattach([inst])
+            await engine.fleet.reattach([inst])
             [info] = [t for t in engine.tunnels() if t.purpose == "forward:site"]
             assert (info.state, info.remote_port) == ("up", web.port)
             assert await asyncio.to_thread(get, f"http://127.0.0.1:{info.local_port}/") == "forwarded-page\n"

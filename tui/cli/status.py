@@ -122,7 +122,7 @@ async def _rows(args: argparse.Namespace, engine: Engine, fleet: Fleet) -> list[
         rows.append(_row(iid, "?", "GONE", "unknown", rec.remote_port if rec else None, state,
                          "instance not found in the cloud"))
     await asyncio.gather(*(_jupyter(args, engine, row, inst) for row, inst in active if row["jupyter"] != "-"))
-    await engine.refresh([inst for _, inst in active], new_logins=len(active))  # each signal, folded into `fleet`
+    await engine.fleet.refresh([inst for _, inst in active], new_logins=len(active))  # each signal, folded into `fleet`
     for row, inst in active:
         live = fleet.get(inst.id)
         if live is not None:

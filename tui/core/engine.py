@@ -17,17 +17,17 @@ from tui.core.api import ApproveFormat, AskDelete, EngineFactory, Login
 from tui.core.capabilities.autostop import EngineAutostop
 from tui.core.capabilities.cluster import EngineCluster
 from tui.core.capabilities.errors import as_manager_error
+from tui.core.capabilities.fleet import EngineFleet
 from tui.core.capabilities.forwards import EngineForwards
 from tui.core.capabilities.shell import EngineShell
 from tui.core.capabilities.shelving import EngineShelving
 from tui.core.capabilities.sshconfig import EngineSshConfig
 from tui.core.capabilities.transfers import EngineTransfers
-from tui.core.cloud.base import Cloud, CloudError, LaunchSpec
+from tui.core.cloud.base import Cloud, LaunchSpec
 from tui.core.cloud.signin import Ask
 from tui.core.cluster.deletion import Deletion
 from tui.core.cluster.lifecycle import ClusterLifecycle
 from tui.core.config import Settings
-from tui.core.errors import ManagerError
 from tui.core.events import Emit, JupyterState, PipelineFinished, Polled, StopOutcome
 from tui.core.forwards import local_forwards
 from tui.core.forwards.service import ForwardService
@@ -53,7 +53,6 @@ if TYPE_CHECKING:
 
     from tui.core.cost import CostReport
 
-QUIET_LOGINS_PER_ROUND = 4  # new logins for load and memory per refresh (each failed one waits QUIET_RETRY_S)
 log = logging.getLogger(__name__)
 QUOTA_EVERY = 6  # quota and volumes re-read at least on every 6th poll (volumes change without servers changing)
 
@@ -83,6 +82,8 @@ class CoreEngine:
         self.shell = EngineShell(settings, self.manager, self.context, self.services.command_log)
         self.transfers = EngineTransfers(cloud, self.manager, self.context)
         self.autostop = EngineAutostop(settings, cloud, self.manager, self.context, self.services.command_log, emit)
+        self.fleet = EngineFleet(self.manager, self.context, self.lifecycle, self.forwards, self.autostop,
+                                 lambda: self._polls)
 
     # -- the cloud: what there is (blocking) ----------------------------------------------------------------------
     def poll(self, with_flavors: bool, full: bool = False) -> Polled:
@@ -284,62 +285,7 @@ class CoreEngine:
     # -- autostop: `self.autostop` (tui.core.capabilities.autostop) -----------------------------------------------
     # -- transfers: `self.transfers` (tui.core.capabilities.transfers) -----------------------------------------
 
-    # -- all instances ---------------------------------------------------------------------------------------------
-    async def refresh(self, instances: Sequence[Instance], new_logins: int = QUIET_LOGINS_PER_ROUND) -> None:
-        """Per-instance signals (`RemoteManager.refresh`): every ACTIVE instance that answers SSH with a pinned or
-        known host key (never a question) — over the connections already open, and `new_logins` quiet new logins."""
-        active = [i for i in instances if i.status == "ACTIVE"]
-        pool, logins = self.manager.pool, self.manager.connections
-        connected = [i for i in active if pool.is_connected(i.id)]
-        new = [i for i in active if not pool.is_connected(i.id) and logins.may_try_quietly(i.id)]
-        await asyncio.gather(*(self._refresh(i) for i in [*connected, *new[:new_logins]]))
-
-    async def _refresh(self, inst: Instance) -> None:
-        try:
-            await self.manager.refresh(await self.context(inst))
-            await self.autostop.refresh(inst, self._polls)
-        except (CloudError, ManagerError) as exc:
-            self.manager.connections.quiet_failed(inst.id)
-            log.info("signals of %s not read: %s", inst.name, exc)
-
-    async def reattach(self, instances: Sequence[Instance]) -> list[str]:
-        """Find the Jupyter servers recorded on these instances and re-open their tunnels; the ids running one."""
-        known = [i for i in instances if i.id in self.manager.state.servers and i.status == "ACTIVE"]
-        contexts = await asyncio.gather(*(self.context(i) for i in known), return_exceptions=True)
-        for inst, ctx in zip(known, contexts, strict=True):
-            if isinstance(ctx, BaseException):
-                log.warning("reattach %s: %s", inst.name, ctx)
-        running = await self.manager.reattach_all([c for c in contexts if isinstance(c, RemoteContext)])
-        try:
-            await self.forwards.reopen(instances)
-        except Exception:  # never stops the app's start; said in the log
-            log.exception("re-opening the saved forwards failed")
-        try:
-            await self.lifecycle.reattach([i for i in instances if i.status == "ACTIVE"])
-        except Exception:  # never stops the app's start; said in the log
-            log.exception("re-attaching Dask clusters failed")
-        return running
-
-    async def check_idle(self, instances: Sequence[Instance], now: datetime) -> list[str]:
-        """Idle check of each ACTIVE instance with a server (nudges come as events). One instance's failure —
-        expected or not — never stops the others; it is logged. Returns the names checked."""
-        checked = []
-        for inst in [i for i in instances if i.status == "ACTIVE" and self.manager.server(i.id) is not None]:
-            try:
-                await self.manager.check_idle(await self.context(inst), now=now)
-                checked.append(inst.name)
-            except (ManagerError, CloudError) as exc:
-                log.info("idle check of %s: %s", inst.name, exc)  # unreachable now: the next round tries again
-            except Exception:
-                log.exception("idle check of %s failed unexpectedly", inst.name)
-        for head in [i for i in instances if i.status == "ACTIVE" and i.id in self.lifecycle.heads]:
-            try:
-                await self.lifecycle.check_idle(head, now.timestamp())
-                checked.append(f"{head.name} (cluster)")
-            except Exception:
-                log.exception("cluster idle check of %s failed unexpectedly", head.name)
-        return checked
-
+    # -- all instances: `self.fleet` (tui.core.capabilities.fleet); an instance gone, the engine closed ---------
     async def forget_instance(self, instance_id: str) -> None:
         self._contexts.pop(instance_id, None)
         await self.manager.forget_instance(instance_id)

@@ -51,7 +51,7 @@ class Remote(Owner):
 
     @work(group="refresh", exclusive=True, name="read load and memory")
     async def _refresh(self, engine: Engine, instances: list[Instance]) -> None:
-        await engine.refresh(instances)
+        await engine.fleet.refresh(instances)
 
     @work(group="forget", name="forget a deleted instance")
     async def _forget(self, engine: Engine, instance_id: str) -> None:
@@ -66,7 +66,7 @@ class Remote(Owner):
         The idle checks start afterwards, whatever happens here. Each server found says so itself (its
         JupyterState: where it answers, and `o` to open it), so no summary repeats it."""
         try:
-            await engine.reattach(instances)
+            await engine.fleet.reattach(instances)
         finally:
             self._arm_idle()
             self.app.clusters.check_leftovers()
@@ -80,7 +80,7 @@ class Remote(Owner):
         """Ask each running server how long it has been idle (nudges come as events); re-armed in `finally`."""
         try:
             if self.engine is not None:
-                await self.engine.check_idle(self.fleet.instances(), self.app.clock())
+                await self.engine.fleet.check_idle(self.fleet.instances(), self.app.clock())
         finally:
             self._arm_idle()
 
