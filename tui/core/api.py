@@ -158,7 +158,9 @@ class FleetApi(Protocol):
 class Engine(Protocol):
     """The core as one object: blocking cloud calls (run them in thread workers) and async remote work (run it
     in async workers). Everything it learns is also emitted as an event (`tui.core.events`). Each capability is one
-    block below (`# -- name --`); its behaviour, and its docstring, live in the core module it delegates to."""
+    block below (`# -- name --`): the engine's own methods (the cloud, one instance over SSH), or a property giving
+    the capability's object, typed by its Protocol above (`engine.images.create(...)`, `engine.cluster.scale(...)`);
+    its behaviour, and its docstring, live in the core module it delegates to."""
 
     # -- the cloud: what there is (blocking; `tui.core.cloud.base.Cloud` says what each does) -------------------
     def poll(self, with_flavors: bool, full: bool = False) -> Polled: ...
@@ -220,15 +222,19 @@ class Engine(Protocol):
     @property
     def shelving(self) -> ShelvingApi: ...
     def cost(self, instances: Sequence[Instance]) -> CostReport | None: ...
+
     # -- images (blocking: thread workers; `ImagesApi`) ------------------------------------------------------
     @property
     def images(self) -> ImagesApi: ...
+
     # -- forwards: any port of an instance, forwarded and kept (issue 22; `ForwardsApi`) ----------------------
     @property
     def forwards(self) -> ForwardsApi: ...
+
     # -- autostop: the watchdog on the VM (`AutostopApi`) ------------------------------------------------------
     @property
     def autostop(self) -> AutostopApi: ...
+
     # -- transfers: data in and out (`TransfersApi`) -------------------------------------------------------------
     @property
     def transfers(self) -> TransfersApi: ...

@@ -33,24 +33,13 @@ from tui.core.forwards import local_forwards
 from tui.core.forwards.service import ForwardService
 from tui.core.images import Images
 from tui.core.manager import RemoteManager
-from tui.core.models import (
-    Flavor,
-    Image,
-    Instance,
-    KernelInfo,
-    Keypair,
-    Network,
-    Quota,
-    TunnelInfo,
-    Volume,
-)
+from tui.core.models import Flavor, Image, Instance, KernelInfo, Keypair, Network, Quota, TunnelInfo, Volume
 from tui.core.options import ManagerOptions
 from tui.core.services import RemoteContext, Services, launch_instance
 from tui.core.sshkeep import SshConfigs
 from tui.core.state import STATE_FILE, AppState
 
 if TYPE_CHECKING:
-
     from tui.core.cost import CostReport
 
 log = logging.getLogger(__name__)
@@ -58,6 +47,10 @@ QUOTA_EVERY = 6  # quota and volumes re-read at least on every 6th poll (volumes
 
 
 class CoreEngine:
+    """The composition root: the cloud listings and changes, one instance over SSH (Jupyter, tunnels, logs) and
+    deleting an instance are its own methods; every other capability is an object of `tui.core.capabilities` (or
+    of the core module doing the job) reached as an attribute, each given only the parts it needs."""
+
     def __init__(self, settings: Settings, cloud: Cloud, emit: Emit, services: Services | None = None,
                  options: ManagerOptions | None = None) -> None:
         self.settings = settings
@@ -70,6 +63,7 @@ class CoreEngine:
         self._last: Polled | None = None
         self._polls = 0
         self.lifecycle = ClusterLifecycle(settings, cloud, self.manager, self.context, emit)
+        # -- the capabilities (`tui.core.api`'s Protocols): one line each ------------------------------------------
         self.sshconfig = EngineSshConfig(SshConfigs(settings, self.services, cloud, emit,  # forwards: LocalForward
                                                     forwards=lambda: local_forwards(self.manager.state)),
                                          self.manager, self.context)
@@ -183,7 +177,6 @@ class CoreEngine:
     def delete_volume(self, volume: str) -> None:
         self.cloud.delete_volume(volume)
 
-
     # -- one instance over SSH -------------------------------------------------------------------------------------
     async def context(self, inst: Instance) -> RemoteContext:
         """The instance's SSH context (console log read once for host-key pinning), rebuilt when it moved. A
@@ -259,9 +252,7 @@ class CoreEngine:
     def saved_state(self) -> AppState:
         return self.manager.state
 
-    # -- a shell on an instance: `self.shell` (tui.core.capabilities.shell) --------------------------------------
-
-    # -- a Dask cluster headed by an instance: `self.cluster` (tui.core.capabilities.cluster) ----------------
+    # -- deleting an instance, and the Dask cluster it heads -----------------------------------------------------
     async def delete_instance(self, inst: Instance, ask: AskDelete | None, delete_volumes: bool = False) -> Deletion:
         """Delete an instance and what goes with it: the Dask cluster it heads (workers, their volumes, the group,
         the tunnels). `ask` sees the facts first (None from it: cancelled, `Cancelled`)."""
@@ -272,28 +263,21 @@ class CoreEngine:
             self._contexts.pop(gone.id, None)
         return plan
 
-
-    # -- shelve: `self.shelving` (tui.core.capabilities.shelving); what instances cost ------------------------------
+    # -- what instances cost ---------------------------------------------------------------------------------------
     def cost(self, instances: Sequence[Instance]) -> CostReport | None:
         """The burn rate and each instance's share and savings by the profile's cost model (None without one)."""
         from tui.core.cost import report
 
         model = self.settings.cost_model
         return None if model is None else report(model, list(instances))
-    # -- images: `self.images` (tui.core.images.Images) ----------------------------------------------------------
-    # -- forwards: `self.forwards` (tui.core.capabilities.forwards) ----------------------------------------------
-    # -- autostop: `self.autostop` (tui.core.capabilities.autostop) -----------------------------------------------
-    # -- transfers: `self.transfers` (tui.core.capabilities.transfers) -----------------------------------------
 
-    # -- all instances: `self.fleet` (tui.core.capabilities.fleet); an instance gone, the engine closed ---------
+    # -- an instance gone, the engine closed ---------------------------------------------------------------------
     async def forget_instance(self, instance_id: str) -> None:
         self._contexts.pop(instance_id, None)
         await self.manager.forget_instance(instance_id)
 
     async def aclose(self) -> None:
         await self.manager.aclose()
-
-    # -- ssh config: `self.sshconfig` (tui.core.capabilities.sshconfig) -------------------------------------------
 
 
 def open_cloud(settings: Settings, ask: Ask | None = None) -> Cloud:
