@@ -127,8 +127,8 @@ async def test_idle_vm_warns_then_powers_itself_off(vm: tuple[CoreEngine, Instan
 async def test_busy_kernel_then_ssh_session_keep_it(vm: tuple[CoreEngine, Instance, Events],
                                                    world: tuple[Any, Any, Any]) -> None:
     engine, inst, _ = vm
-    await engine.start_jupyter(inst)
-    url = urlparse(await engine.token_url(inst) or "")
+    await engine.jupyter.start(inst)
+    url = urlparse(await engine.jupyter.token_url(inst) or "")
     port, token = int(url.port or 0), parse_qs(url.query)["token"][0]
     through = http.tcp_opener("127.0.0.1", port)
     created = await http.request(through, "POST", "/api/kernels", token=token, body={"name": "python3"})

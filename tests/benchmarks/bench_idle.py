@@ -2,7 +2,7 @@
 
 The sandbox cloud runs in its own process (its VMs are SSH hosts on this machine). The benchmark launches 3
 instances through the cloud API with the app's own key (as `n` / `cades-tui launch` do), starts Jupyter on the
-first with the real engine (`CoreEngine.start_jupyter`: screen session, tunnel, answering through it — the venv's
+first with the real engine (`CoreEngine.jupyter.start`: screen session, tunnel, answering through it — the venv's
 `jupyter` standing in for the VM's, as the tests run it) and leaves it running, as quitting the app does. Then the
 app starts in a terminal (a pty at 120x40, `App.run`, the profile's default refresh), reattaches to that Jupyter and
 re-opens its tunnel; once /api answers through the tunnel and the app has settled, its process's CPU time and RSS
@@ -94,7 +94,7 @@ async def prepare(clouds: Path, port: int) -> tuple[str, int]:
     engine = CoreEngine(settings, cloud, lambda _e: None, services=services,
                         options=ManagerOptions(jupyter_command=JUPYTER))
     try:
-        state = await engine.start_jupyter(instances[0])
+        state = await engine.jupyter.start(instances[0])
     finally:
         await engine.aclose()  # as quitting the app: Jupyter keeps running, the tunnel is on record
     assert state.state == "running", state

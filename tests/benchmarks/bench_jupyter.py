@@ -7,7 +7,7 @@ Run on its own (not collected by pytest):
 
 Goals (issue 12), each against a baseline measured in the same run; exits 1 when one is missed:
 - Jupyter start → answering through the tunnel ≤ 1.1x a bare local `jupyter lab` start → GET /api 200 (no SSH,
-  no screen). Timed is the app's own path: `CoreEngine.start_jupyter` (RemoteManager: SSH login with the pinned
+  no screen). Timed is the app's own path: `CoreEngine.jupyter.start` (RemoteManager: SSH login with the pinned
   host key, a detached screen session, the tunnel opened while Jupyter boots, the server recognised and answering
   through it) on an instance of a sandbox cloud running in its own process (its VMs are SSH hosts here; the
   venv's `jupyter` stands in for the VM's). Reported beside it: reattach — a new engine (as a new app start)
@@ -238,7 +238,7 @@ async def jupyter_cycles(work: Path, rounds: int,
             if bare is not None:
                 bare.append(await asyncio.to_thread(baseline_jupyter_start, work / f"bare{i}"))
             t0 = time.monotonic()
-            state = await engine.start_jupyter(inst)
+            state = await engine.jupyter.start(inst)
             start_s = time.monotonic() - t0
             assert state.state == "running" and await asyncio.to_thread(api_answers, state.local_port), state
             await engine.aclose()  # as quitting the app: Jupyter keeps running, its tunnel on record
@@ -251,7 +251,7 @@ async def jupyter_cycles(work: Path, rounds: int,
                 await asyncio.sleep(0.01)
             reattach_s = time.monotonic() - t0
             t0 = time.monotonic()
-            stop = await engine.stop_jupyter(inst)
+            stop = await engine.jupyter.stop(inst)
             stop_s = time.monotonic() - t0
             await engine.aclose()
             await asyncio.to_thread(cloud.delete, inst.id, True)

@@ -50,7 +50,7 @@ def sshd_back_up(cloudy: Cloudy) -> Iterator[Any]:
 
 async def running(engine: CoreEngine, inst: Instance) -> JupyterState:
     """Jupyter running on `inst` with its tunnel up: adopted when it runs already (idempotent), else started."""
-    state = await engine.start_jupyter(inst)
+    state = await engine.jupyter.start(inst)
     assert state.state == "running" and state.local_port > 0
     return state
 
@@ -125,7 +125,7 @@ async def test_reattach_after_upgrading_from_a_version_1_state_file(
     engine, _ = rig
     a = cloudy.a
     state = await running(engine, a)
-    token_url = await engine.token_url(a)
+    token_url = await engine.jupyter.token_url(a)
     assert token_url is not None and f":{state.local_port}/" in token_url
     await engine.aclose()
     # what version 1 wrote: the tunnel's port in the server's record
@@ -142,7 +142,7 @@ async def test_reattach_after_upgrading_from_a_version_1_state_file(
         assert await upgraded.fleet.reattach([a]) == [a.id]
         [found] = [e for e in events.of(JupyterState) if e.instance_id == a.id and e.state == "running"]
         assert found.local_port == state.local_port and found.remote_port == state.remote_port
-        assert await upgraded.token_url(a) == token_url  # the token re-read from the VM
+        assert await upgraded.jupyter.token_url(a) == token_url  # the token re-read from the VM
         port = state.local_port
         token = token_url.split("token=")[1]
         assert (await http.request(http.tcp_opener("127.0.0.1", port), "GET", "/api/status",
@@ -150,7 +150,7 @@ async def test_reattach_after_upgrading_from_a_version_1_state_file(
         # nothing changed, so nothing was written: the file migrates on every load until the next save, which
         # writes version 2 with the tunnel kept
         assert AppState.load(cloudy.state_path).tunnel(a.id).local_port == port  # type: ignore[union-attr]
-        upgraded.snooze(a.id)
+        upgraded.jupyter.snooze(a.id)
         rewritten = json.loads(cloudy.state_path.read_text())
         assert rewritten["version"] == 2 and "tunnel_ports" not in cloudy.state_path.read_text()
         assert AppState.load(cloudy.state_path).tunnel(a.id).local_port == port  # type: ignore[union-attr]
@@ -235,12 +235,12 @@ async def test_stop_jupyter_returns_the_outcome(rig: tuple[CoreEngine, Events], 
     b = cloudy.b
     await running(engine, b)
     mark = events.mark()
-    outcome = await engine.stop_jupyter(b)
+    outcome = await engine.jupyter.stop(b)
     assert outcome.stopped and outcome.busy == ()
     assert [e.state for e in events.of(JupyterState, since=mark)] == ["stopping", "stopped"]
     live = fold(events).get(b.id)
     assert live is not None and live.jupyter is not None and live.jupyter.state == "stopped" and live.tunnel() is None
-    assert await engine.kernels(b) == []
+    assert await engine.jupyter.kernels(b) == []
 
 
 async def test_an_unreadable_console_log_is_said(cloudy: Cloudy, caplog: pytest.LogCaptureFixture) -> None:

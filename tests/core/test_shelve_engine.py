@@ -38,7 +38,7 @@ async def shelf(cloudy: Cloudy, monkeypatch: pytest.MonkeyPatch) -> AsyncIterato
 async def test_shelve_asks_then_unshelve_brings_jupyter_back_on_its_port(shelf: tuple[CoreEngine, Instance],
                                                                          cloudy: Cloudy) -> None:
     engine, inst = shelf
-    started = await engine.start_jupyter(inst)
+    started = await engine.jupyter.start(inst)
     before = engine.manager.server(inst.id)
     assert before is not None
     port = started.local_port

@@ -199,7 +199,7 @@ async def ensure_jupyter_running(rig: Rig, inst: Instance | None = None) -> None
     inst = inst or rig.instance
     await ensure_setup(rig, inst)
     async with rig.engine() as engine:
-        state = await engine.start_jupyter(inst)  # adopts a running server; opens (and records) its tunnel
+        state = await engine.jupyter.start(inst)  # adopts a running server; opens (and records) its tunnel
         assert state.state == "running", state
     saved = AppState.load(rig.state_file)
     assert inst.id in saved.servers and saved.tunnel(inst.id) is not None
@@ -210,7 +210,7 @@ async def ensure_jupyter_stopped(rig: Rig, inst: Instance | None = None) -> None
     """No Jupyter on the instance (stopped and verified, busy kernels or not), none recorded."""
     inst = inst or rig.instance
     async with rig.engine() as engine:
-        outcome = await engine.stop_jupyter(inst, force=True)
+        outcome = await engine.jupyter.stop(inst, force=True)
     assert outcome.stopped
     assert inst.id not in AppState.load(rig.state_file).servers
 
@@ -627,7 +627,7 @@ async def test_the_tunnel_follows_jupyter_back_after_a_vm_restart_without_t(ui: 
             rig.host.start()
             await ui.wait_for(pilot, lambda: tunnel_row(app, iid)[2] == "down: moved/stopped", timeout=30)
             async with rig.engine() as engine:  # `cades-tui jupyter start` in another terminal
-                state = await engine.start_jupyter(rig.instance)
+                state = await engine.jupyter.start(rig.instance)
                 answered = time.monotonic()
                 assert state.remote_port != remote
                 await ui.wait_for(pilot, lambda: tunnel_up(app, iid)

@@ -61,7 +61,7 @@ def cmd_start(args: argparse.Namespace, ctx: Context) -> int:
 
         inst, _ = await instance(engine, out, args.name)
         t0 = time.monotonic()
-        state = await engine.start_jupyter(inst, args.local_port)
+        state = await engine.jupyter.start(inst, args.local_port)
         ctx.print(f"Answered through the tunnel after {time.monotonic() - t0:.1f} s "
                   f"(server port {state.remote_port} on the VM).")
         await engine.close_tunnel(inst.id)
@@ -79,7 +79,7 @@ def cmd_stop(args: argparse.Namespace, ctx: Context) -> int:
 
     async def body(engine: Engine, out: Printer) -> int:
         inst, _ = await instance(engine, out, args.name)
-        outcome = await engine.stop_jupyter(inst, force=args.force)
+        outcome = await engine.jupyter.stop(inst, force=args.force)
         if not outcome.stopped:
             ctx.print(f"Could not tell whether kernels are busy on {inst.name} ({outcome.unknown}): some "
                       "may be running code." if outcome.unknown else
@@ -92,7 +92,7 @@ def cmd_stop(args: argparse.Namespace, ctx: Context) -> int:
             if not yes(await ask("Stop Jupyter anyway? Running work is lost. [y/N] ")):
                 ctx.print("Not stopped.")
                 return EXIT_FAIL
-            await engine.stop_jupyter(inst, force=True)
+            await engine.jupyter.stop(inst, force=True)
         ctx.print(f"Jupyter on {inst.name} is stopped (process and session verified gone).")
         return EXIT_OK
 
@@ -110,10 +110,10 @@ def cmd_logs(args: argparse.Namespace, ctx: Context) -> int:
     async def body(engine: Engine, out: Printer) -> int:
         inst, _ = await instance(engine, out, args.name)
         if not args.follow:
-            for line in await engine.jupyter_log(inst, args.lines):
+            for line in await engine.jupyter.log(inst, args.lines):
                 ctx.print(line)
             return EXIT_OK
-        await engine.follow_log(inst)
+        await engine.jupyter.follow_log(inst)
         await out.background_failed.wait()  # until a signal — or the follower ended (said on stderr)
         return EXIT_FAIL
 
@@ -160,7 +160,7 @@ def cmd_open(args: argparse.Namespace, ctx: Context) -> int:
 
         inst, _ = await instance(engine, out, args.name)
         await engine.open_tunnel(inst, args.local_port, strict=args.local_port is not None)
-        url = await engine.token_url(inst)
+        url = await engine.jupyter.token_url(inst)
         assert url is not None  # the tunnel was just verified
         ctx.print(f"Jupyter on {inst.name}: {url}")
         if ctx.out.isatty():

@@ -136,7 +136,7 @@ async def _jupyter(args: argparse.Namespace, engine: Engine, row: dict[str, Any]
     from tui.core.state import JUPYTER
 
     try:
-        port = await engine.find_jupyter(inst)
+        port = await engine.jupyter.find(inst)
     except CadesError as exc:
         row["error"] = str(exc)
         return
@@ -146,7 +146,7 @@ async def _jupyter(args: argparse.Namespace, engine: Engine, row: dict[str, Any]
     row.update(jupyter="running", remote_port=port)
     local = [t["local_port"] for t in row["tunnels"] if t["purpose"] == JUPYTER and t["listening"]]
     if local:
-        url = engine.jupyter_url(inst.id, local[0], with_token=args.show_token)
+        url = engine.jupyter.url(inst.id, local[0], with_token=args.show_token)
         row["url"] = url if args.show_token else masked(url)
     else:
         row["error"] = row["error"] or f"no tunnel: `{command('open', inst.name)}`"

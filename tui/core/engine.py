@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Sequence
-from datetime import datetime
 from typing import TYPE_CHECKING
 
 from tui.core.api import ApproveFormat, AskDelete, EngineFactory, Login
@@ -19,6 +18,7 @@ from tui.core.capabilities.cluster import EngineCluster
 from tui.core.capabilities.errors import as_manager_error
 from tui.core.capabilities.fleet import EngineFleet
 from tui.core.capabilities.forwards import EngineForwards
+from tui.core.capabilities.jupyter import EngineJupyter
 from tui.core.capabilities.shell import EngineShell
 from tui.core.capabilities.shelving import EngineShelving
 from tui.core.capabilities.sshconfig import EngineSshConfig
@@ -28,12 +28,12 @@ from tui.core.cloud.signin import Ask
 from tui.core.cluster.deletion import Deletion
 from tui.core.cluster.lifecycle import ClusterLifecycle
 from tui.core.config import Settings
-from tui.core.events import Emit, JupyterState, PipelineFinished, Polled, StopOutcome
+from tui.core.events import Emit, JupyterState, PipelineFinished, Polled
 from tui.core.forwards import local_forwards
 from tui.core.forwards.service import ForwardService
 from tui.core.images import Images
 from tui.core.manager import RemoteManager
-from tui.core.models import Flavor, Image, Instance, KernelInfo, Keypair, Network, Quota, TunnelInfo, Volume
+from tui.core.models import Flavor, Image, Instance, Keypair, Network, Quota, TunnelInfo, Volume
 from tui.core.options import ManagerOptions
 from tui.core.services import RemoteContext, Services, launch_instance
 from tui.core.sshkeep import SshConfigs
@@ -76,6 +76,7 @@ class CoreEngine:
         self.shell = EngineShell(settings, self.manager, self.context, self.services.command_log)
         self.transfers = EngineTransfers(cloud, self.manager, self.context)
         self.autostop = EngineAutostop(settings, cloud, self.manager, self.context, self.services.command_log, emit)
+        self.jupyter = EngineJupyter(self.manager, self.context)
         self.fleet = EngineFleet(self.manager, self.context, self.lifecycle, self.forwards, self.autostop,
                                  lambda: self._polls)
 
@@ -177,7 +178,7 @@ class CoreEngine:
     def delete_volume(self, volume: str) -> None:
         self.cloud.delete_volume(volume)
 
-    # -- one instance over SSH -------------------------------------------------------------------------------------
+    # -- one instance over SSH (its Jupyter: `self.jupyter`) -------------------------------------------------------
     async def context(self, inst: Instance) -> RemoteContext:
         """The instance's SSH context (console log read once for host-key pinning), rebuilt when it moved. A
         cluster worker's goes through its head (`Services.prepare` sets the hop)."""
@@ -201,53 +202,14 @@ class CoreEngine:
     async def run_setup(self, inst: Instance, approve_format: ApproveFormat | None = None) -> PipelineFinished:
         return await self.manager.run_setup(await self.context(inst), approve_format=approve_format)
 
-    async def start_jupyter(self, inst: Instance, local_port: int | None = None) -> JupyterState:
-        return await self.manager.start_jupyter(await self.context(inst), local_port)
-
-    async def stop_jupyter(self, inst: Instance, force: bool = False) -> StopOutcome:
-        return await self.manager.stop_jupyter(await self.context(inst), force=force)
-
-    async def find_jupyter(self, inst: Instance) -> int | None:
-        handle = await self.manager.find_jupyter(await self.context(inst))
-        return None if handle is None else handle.port
-
-    def jupyter_url(self, instance_id: str, local_port: int, with_token: bool = False) -> str:
-        handle = self.manager.server(instance_id)
-        if handle is None:
-            return ""
-        return handle.url(local_port) if with_token else handle.public_url(local_port)
-
-    async def follow_log(self, inst: Instance) -> None:
-        await self.manager.follow_log(await self.context(inst))
-
-    async def unfollow_log(self, instance_id: str) -> None:
-        await self.manager.unfollow_log(instance_id)
-
-    async def jupyter_log(self, inst: Instance, lines: int = 200) -> list[str]:
-        return await self.manager.read_log(await self.context(inst), lines)
-
-    async def kernels(self, inst: Instance) -> list[KernelInfo]:
-        return await self.manager.kernels(await self.context(inst))
-
     async def open_tunnel(self, inst: Instance, local_port: int | None = None, strict: bool = False) -> JupyterState:
         return await self.manager.open_tunnel(await self.context(inst), local_port, strict)
 
     async def close_tunnel(self, instance_id: str, purpose: str = "jupyter") -> None:
         await self.manager.close_tunnel(instance_id, purpose)
 
-    async def token_url(self, inst: Instance) -> str | None:
-        """The tokenized URL through the tunnel, opening the tunnel when there is none (memory only)."""
-        url = self.manager.token_url(inst.id)
-        if url is None:
-            await self.open_tunnel(inst)
-            url = self.manager.token_url(inst.id)
-        return url
-
     def tunnels(self) -> list[TunnelInfo]:
         return self.manager.tunnels()
-
-    def snooze(self, instance_id: str) -> datetime:
-        return self.manager.snooze(instance_id)
 
     def saved_state(self) -> AppState:
         return self.manager.state

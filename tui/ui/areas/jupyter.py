@@ -25,7 +25,7 @@ class Jupyter(Owner):
     def start(self) -> None:
         async def job(engine: Engine, inst: Instance) -> str | None:
             self.post_message(msg.RemoteResult("jupyter", inst.name, "Starting Jupyter (or finding the running one)…"))
-            await engine.start_jupyter(inst)
+            await engine.jupyter.start(inst)
             return None  # its JupyterState says where it answers
 
         self.app.jobs.run("jupyter", job)
@@ -34,7 +34,7 @@ class Jupyter(Owner):
         async def job(engine: Engine, inst: Instance) -> str | None:
             from tui.ui.screens.confirm import Confirm
 
-            outcome = await engine.stop_jupyter(inst)
+            outcome = await engine.jupyter.stop(inst)
             if not outcome.stopped:
                 listing = "\n".join(f"• {k.name}" + (f" ({k.path})" if k.path else "") for k in outcome.busy)
                 running = (f"These kernels are running code right now:\n{listing}" if not outcome.unknown else
@@ -46,7 +46,7 @@ class Jupyter(Owner):
                     "Stop anyway", danger=True))
                 if not ok:
                     return "Jupyter keeps running."
-                await engine.stop_jupyter(inst, force=True)
+                await engine.jupyter.stop(inst, force=True)
             return f"Jupyter on {inst.name} is stopped (process and screen session gone); its tunnel is closed."
 
         self.app.jobs.run("stop jupyter", job)
@@ -64,13 +64,13 @@ class Jupyter(Owner):
         def closed(_: object) -> None:
             self.log_screen = None
             if self.engine is not None:
-                self.app.run_worker(self.engine.unfollow_log(inst.id), group=f"unfollow:{inst.id}",
+                self.app.run_worker(self.engine.jupyter.unfollow_log(inst.id), group=f"unfollow:{inst.id}",
                                     exit_on_error=False, name=f"stop following the log of {inst.name}")
 
         self.app.push_screen(screen, closed)
 
         async def job(engine: Engine, inst: Instance) -> str | None:
-            await engine.follow_log(inst)
+            await engine.jupyter.follow_log(inst)
             return None
 
         self.app.jobs.run("log", job, inst)
@@ -79,7 +79,7 @@ class Jupyter(Owner):
         async def job(engine: Engine, inst: Instance) -> str | None:
             import webbrowser
 
-            url = await engine.token_url(inst)
+            url = await engine.jupyter.token_url(inst)
             if url is None:
                 raise api.ManagerError(f"the tunnel to {inst.name} is down; press t to open it again")
             self.app.copy_to_clipboard(url)

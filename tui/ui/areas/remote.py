@@ -86,7 +86,7 @@ class Remote(Owner):
 
     def snooze(self) -> None:
         async def job(engine: Engine, inst: Instance) -> str | None:
-            until = engine.snooze(inst.id)
+            until = engine.jupyter.snooze(inst.id)
             return f"Idle reminders for {inst.name} are quiet until {until:%a %H:%M %Z}."
 
         self.app.jobs.run("snooze", job)
