@@ -1,7 +1,7 @@
 """`cades-tui autostop NAME`: the watchdog on the VM that stops (or shelves) it when idle, with the laptop closed.
 
 `--idle 60m [--action stop|shelve]` arms or changes it, `--keep` resets its timer, `--off` removes it, and alone
-(or `--status [--json]`) it says what the watchdog sees. The work is the engine's (`autostop_*`); this prints it.
+(or `--status [--json]`) it says what the watchdog sees. The work is the engine's (`engine.autostop`); this prints it.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@
     forward close NAME [LABEL|PORT]                          close and forget a saved forward
     forward suggest NAME [--json]                            the ports the VM listens on (sshd left out)
 
-Each drives the engine (`tui.core.forwards` behind the engine's `forward_*` methods) and prints its events.
+Each drives the engine (`tui.core.forwards` behind the engine's `engine.forwards`) and prints its events.
 """
 
 from __future__ import annotations

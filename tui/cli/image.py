@@ -1,7 +1,7 @@
 """`image create NAME --name IMAGE [--wait] | list [--json] | delete IMAGE [--yes] [--delete-snapshots]`: freeze an
 instance's environment as an image (Nova's createImage), list the project's images, delete one.
 
-Each command drives the core through the engine (`Engine.image_*`, `tui.core.images`); this module prints what it
+Each command drives the core through the engine (`engine.images`: `tui.core.images`); this module prints what it
 returns.
 """
 

@@ -1,6 +1,6 @@
 """`cades-tui shelve NAME [--yes]`, `unshelve NAME [--wait]`, `cost [--json]`: pay only for what computes.
 
-Each drives the engine as the app does (`CoreEngine.shelve`, `unshelve`, `cost`) and prints its progress on stderr
+Each drives the engine as the app does (`engine.shelving`, `engine.cost`) and prints its progress on stderr
 and its result on stdout; a refusal is one line (exit 1), a bad profile or a missing cost model one line (exit 2).
 """
 

@@ -47,7 +47,7 @@ QUOTA_EVERY = 6  # quota and volumes re-read at least on every 6th poll (volumes
 
 
 class CoreEngine:
-    """The composition root: the cloud listings and changes, one instance over SSH (Jupyter, tunnels, logs) and
+    """The composition root: the cloud listings and changes, one instance over SSH (login, setup, tunnels) and
     deleting an instance are its own methods; every other capability is an object of `tui.core.capabilities` (or
     of the core module doing the job) reached as an attribute, each given only the parts it needs."""
 

@@ -3,7 +3,7 @@
 forwards that are closed stay listed in the Tunnels pane ("off").
 
 An owner object: the App makes one and its actions only delegate here. Remote work runs in the app's async
-workers (`run_remote`), through the engine's `forward_*` methods."""
+workers (`run_remote`), through the engine's `engine.forwards`."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """`i`: make an image of the selected instance — the app's owner of that work (the App only delegates to it).
 
 It asks for the name (`ImageName`: taken names and a full image quota refused there), then runs the engine's
-`image_create` in a thread worker; each state it reports (queued, saving, active; a volume-backed instance's
+`images.create` in a thread worker; each state it reports (queued, saving, active; a volume-backed instance's
 snapshots) arrives as an `ImageProgress` message for the Setup log pane, the result as `ImageDone` (a
 notification). One image at a time per instance.
 """
