@@ -10,16 +10,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import socket
 from collections.abc import Callable
+from typing import Any
 
 import asyncssh
 
+from tui.core.remote.asyncssh_fast import install_fast_receive, install_lean_send, lean_sender
 from tui.core.remote.datapath import PathContext
 
 _LOCAL_WRITE_HIGH = 1 << 20  # local socket write buffer before pausing the SSH channel
 _CHANNEL_WRITE_HIGH = 1 << 20  # SSH channel send buffer before pausing the local socket (asyncssh's default: 64 KB)
 _CHANNEL_WINDOW = 4 << 20
+_RECV_MAX = 1 << 20  # bytes read from the SSH socket at a time (asyncio's default: 256 KB)
 _CHANNEL_MAX_PACKET = 256 << 10
 
 
@@ -62,7 +66,9 @@ class _Coalescing:
 
 def coalesce_writes(conn: asyncssh.SSHClientConnection) -> None:
     """Make `conn` coalesce its socket writes (see _Coalescing). No-op if asyncssh's internals differ."""
-    transport = getattr(conn, "_transport", None)
+    transport: Any = getattr(conn, "_transport", None)
+    if isinstance(getattr(transport, "max_size", None), int) and transport.max_size < _RECV_MAX:
+        transport.max_size = _RECV_MAX  # asyncio's selector transports read this much at a time
     if isinstance(transport, asyncio.Transport) and not isinstance(transport, _Coalescing):
         setattr(conn, "_transport", _Coalescing(transport))  # noqa: B010 (private by necessity)
 
@@ -94,10 +100,13 @@ def tune_for_bulk(conn: asyncssh.SSHClientConnection) -> None:
             send_packet(pkttype, *args, **kwargs)
 
         setattr(conn, "send_packet", without_ignore)  # noqa: B010 (an instance attribute, asyncssh's own call)
+        install_lean_send(conn)
     received = getattr(conn, "data_received", None)
     if isinstance(getattr(conn, "_inpbuf", None), bytes) and callable(received) \
             and "data_received" not in vars(conn):
-        setattr(conn, "data_received", _parse_in_steps(received))  # noqa: B010
+        slow = _parse_in_steps(received)
+        if not install_fast_receive(conn, slow):
+            setattr(conn, "data_received", slow)  # noqa: B010
 
 
 def _parse_in_steps(received: Callable[..., None]) -> Callable[..., None]:
@@ -188,6 +197,8 @@ class ChannelPath:
 class _RemoteSide(asyncssh.SSHTCPSession[bytes]):
     """The SSH channel end of one forwarded connection."""
 
+    takes_views = True  # its data may come as memoryviews (asyncssh_fast): they are joined before they are sent
+
     def __init__(self, local: _LocalSide) -> None:
         self.local = local
 
@@ -218,6 +229,7 @@ class _LocalSide(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.channel: asyncssh.SSHTCPChannel[bytes] | None = None
         self.pending: list[bytes] = []
+        self.send: Callable[[bytes], None] = self.pending.append  # the channel's write, once it is open
         self.eof = False
         self.out: list[bytes] = []  # VM → client data of this loop turn, sent in one call
 
@@ -254,8 +266,10 @@ class _LocalSide(asyncio.Protocol):
             return
         self.channel = channel
         channel.set_write_buffer_limits(high=_CHANNEL_WRITE_HIGH)
+        sender = lean_sender(conn)
+        self.send = channel.write if sender is None else functools.partial(sender.write, channel)
         for data in self.pending:
-            channel.write(data)
+            self.send(data)
         self.pending.clear()
         if self.eof:
             channel.write_eof()
@@ -264,7 +278,7 @@ class _LocalSide(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self.counters.bytes_out += len(data)
         if self.channel is not None:
-            self.channel.write(data)
+            self.send(data)
         else:
             self.pending.append(data)
 
