@@ -106,11 +106,11 @@ async def test_a_flipped_bit_is_refused_not_delivered(connect: Any) -> None:
 
         flipped = False
 
-        def corrupting(data: bytes, datatype: object = None) -> None:
+        def corrupting(data: bytes | memoryview, datatype: object = None) -> None:
             nonlocal flipped
             if not flipped and len(data) > 40_000:
                 flipped = True
-                data = data[:20_000] + bytes([data[20_000] ^ 1]) + data[20_001:]
+                data = bytes(data[:20_000]) + bytes([data[20_000] ^ 1]) + bytes(data[20_001:])
             receive(data)
 
         vars(conn)["data_received"] = corrupting
