@@ -13,7 +13,6 @@ import contextlib
 import functools
 import socket
 from collections.abc import Callable
-from typing import Any
 
 import asyncssh
 
@@ -23,7 +22,6 @@ from tui.core.remote.datapath import PathContext
 _LOCAL_WRITE_HIGH = 1 << 20  # local socket write buffer before pausing the SSH channel
 _CHANNEL_WRITE_HIGH = 1 << 20  # SSH channel send buffer before pausing the local socket (asyncssh's default: 64 KB)
 _CHANNEL_WINDOW = 4 << 20
-_RECV_MAX = 1 << 20  # bytes read from the SSH socket at a time (asyncio's default: 256 KB)
 _CHANNEL_MAX_PACKET = 256 << 10
 
 
@@ -66,9 +64,7 @@ class _Coalescing:
 
 def coalesce_writes(conn: asyncssh.SSHClientConnection) -> None:
     """Make `conn` coalesce its socket writes (see _Coalescing). No-op if asyncssh's internals differ."""
-    transport: Any = getattr(conn, "_transport", None)
-    if isinstance(getattr(transport, "max_size", None), int) and transport.max_size < _RECV_MAX:
-        transport.max_size = _RECV_MAX  # asyncio's selector transports read this much at a time
+    transport = getattr(conn, "_transport", None)
     if isinstance(transport, asyncio.Transport) and not isinstance(transport, _Coalescing):
         setattr(conn, "_transport", _Coalescing(transport))  # noqa: B010 (private by necessity)
 
@@ -86,8 +82,10 @@ def tune_for_bulk(conn: asyncssh.SSHClientConnection) -> None:
       asyncssh sends one before every packet, a countermeasure for CBC modes that doubles the packets (and their
       encryption) on the upload path; an authenticated cipher has no use for it, so with any other cipher
       nothing changes;
-    - received data parsed in steps of `_RECV_STEP` bytes: asyncssh slices the rest of its input buffer off after
-      each packet, so a 256 KB read of 32 KB packets copied ~8x its size; in steps the rest stays small.
+    - with AES-GCM keys, the lean paths of `asyncssh_fast` for channel data both ways (reads into one kept buffer,
+      packets decrypted in place, data framed and sealed with one join);
+    - otherwise, received data parsed in steps of `_RECV_STEP` bytes: asyncssh slices the rest of its input buffer
+      off after each packet, so a 256 KB read of 32 KB packets copied ~8x its size; in steps the rest stays small.
 
     Each is a no-op where asyncssh's internals differ from what they expect (they are checked, not assumed)."""
     coalesce_writes(conn)
