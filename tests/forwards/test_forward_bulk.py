@@ -135,3 +135,38 @@ async def test_an_untested_asyncssh_release_gets_asyncssh_own_paths(connect: Any
         assert up.stdout.split()[0].decode() == hashlib.sha256(payload).hexdigest()
     finally:
         conn.close()
+
+
+async def test_the_server_s_key_exchanges_mid_stream(tmp_path: Any, client_key: Any) -> None:
+    """sshd itself asks for new keys every MB (RekeyLimit): its KEXINIT arrives among the data packets."""
+    from pathlib import Path
+
+    from tui.sandbox.sshhost import SSHHost
+
+    class RekeyingHost(SSHHost):
+        def _write_config(self) -> Path:
+            cfg: Path = super()._write_config()  # type: ignore[misc]
+            cfg.write_text(cfg.read_text() + "RekeyLimit 1M\n")
+            return cfg
+
+    host = RekeyingHost(tmp_path / "vm", [client_key.export_public_key().decode()])
+    host.start()
+    conn = None
+    try:
+        conn = await asyncssh.connect(
+            "127.0.0.1", host.port, username=host.user, client_keys=[client_key],
+            known_hosts=asyncssh.import_known_hosts(host.known_hosts_line()),
+            encryption_algs=["aes128-gcm@openssh.com"], config=[], agent_path=None, connect_timeout=5)
+        tune_for_bulk(conn)
+        receive, send = vars(conn)["data_received"], lean_sender(conn)
+        assert isinstance(receive, FastReceive) and send is not None
+        down = await conn.run(_RANDOM_DOWN.format(size=6_000_000), check=True, encoding=None)
+        assert down.stderr.split()[0].decode() == hashlib.sha256(down.stdout).hexdigest()
+        payload = bytes(range(256)) * 16_000  # ~4 MB up
+        up = await conn.run("sha256sum", input=payload, check=True, encoding=None)
+        assert up.stdout.split()[0].decode() == hashlib.sha256(payload).hexdigest()
+        assert receive.keys_seen >= 4 and send.keys_seen >= 2, (receive.keys_seen, send.keys_seen)
+    finally:
+        if conn is not None:
+            conn.close()
+        host.stop()
