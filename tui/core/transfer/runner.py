@@ -145,7 +145,8 @@ class Transfer:
         await self._check_same_size(plan, src_root, dst_root)
         await self._check_resume(plan, src_root, dst_root)
         s.files, s.skipped = plan.files, len(plan.skipped)
-        if plan.send or plan.dirs:
+        s.links = len(plan.links) + len(plan.links_skipped)
+        if plan.send or plan.dirs or plan.links:
             await self._move(plan, src_root, dst_root)
         if plan.delete_files or plan.delete_dirs:
             await self._delete(plan, dst_root)
@@ -193,7 +194,7 @@ class Transfer:
         files = [[i.src, i.dst, i.offset] for i in sorted(plan.send, key=lambda i: i.dst)]
         n = STREAMS if len(files) >= MANY_FILES else 1
         groups = [files[k::n] for k in range(n)]
-        groups[0] = [[d, d, -1] for d in plan.dirs] + groups[0]
+        groups[0] = [[d, d, -1] for d in plan.dirs] + [[i.src, i.dst, helper.LINK] for i in plan.links] + groups[0]
         results: list[dict[str, Any]] = []
         openssh = self._use_openssh(meter.total)
         streams = [await self.remote.stream("recv" if up else "send", dst_root if up else src_root, openssh)
@@ -217,10 +218,12 @@ class Transfer:
                                   "again to resume") from exc
             raise
         s.bytes = meter.done
-        s.transferred = sum(1 for r in results if r["ok"])
+        s.transferred = sum(1 for r in results if r["ok"] and not r.get("l"))
+        s.links_copied = sum(1 for r in results if r["ok"] and r.get("l"))
         s.failed = [f"{r['p']}: {r['why']}" for r in results if not r["ok"]]
-        if len(results) < len(plan.send):
-            raise TransferCut(f"the transfer was cut after {len(results)} of {len(plan.send)} files "
+        if len(results) < len(plan.send) + len(plan.links):
+            raise TransferCut(f"the transfer was cut after {len(results)} of {len(plan.send) + len(plan.links)} "
+                              "files and links "
                                 "(the connection or the other side stopped) — run the same command again to "
                                 "resume")
 
