@@ -276,6 +276,11 @@ def test_symlinks_are_copied_as_links_both_ways(cli: Cli, cli_world: Any, tmp_pa
 
     cli("cp", "-r", f"{cli_world.name}:lproj", str(tmp_path / "back"))  # down
     assert links(tmp_path / "back") == links(proj) and tree(tmp_path / "back") == tree(proj)
+    cli("cp", str(proj / "to-a"), f"{cli_world.name}:via-link.txt")  # one file named: what it points to, as scp
+    cli("cp", f"{cli_world.name}:lproj/to-a", str(tmp_path / "via-link.txt"))
+    for copy in (home(cli_world) / "via-link.txt", tmp_path / "via-link.txt"):
+        assert not copy.is_symlink() and copy.read_text() == "alpha\n"
+    assert links(tmp_path / "back") == links(proj) and tree(tmp_path / "back") == tree(proj)
 
     out, _ = cli("sync", str(proj), f"{cli_world.name}:lproj")  # nothing changed: every link skipped
     assert "4 links (0 copied)" in out, out

@@ -229,7 +229,7 @@ def hashes(root: str, asks: list[list[Any]]) -> list[str | None]:
     for rel, length, part in asks:
         try:
             path = inside(root, part_name(rel) if part else rel)
-            if not stat.S_ISREG(os.lstat(path).st_mode):  # a link is never followed
+            if part and not stat.S_ISREG(os.lstat(path).st_mode):  # a partial file is never read through a link
                 out.append(None)
                 continue
             if length >= 0 and os.path.getsize(path) < length:
@@ -242,10 +242,10 @@ def hashes(root: str, asks: list[list[Any]]) -> list[str | None]:
 
 
 def send_files(root: str, files: list[list[Any]], verify: bool, out: IO[bytes], progress: Progress = None,
-               stop: Callable[[], bool] = lambda: False) -> None:
+               stop: Callable[[], bool] = lambda: False, follow: bool = False) -> None:
     """Stream `[src_rel, dst_rel, offset]` files from ROOT as frames; a folder is `[src_rel, dst_rel, -1]`, a
     symbolic link `[src_rel, dst_rel, LINK]` (its target text). A file is read only below ROOT, never through a
-    link."""
+    link — but with `follow` (the one file the user named, a link itself: cp copies what it points to, as scp)."""
     seen: dict[str, str] = {}
     for src, dst, off in files:
         if stop():
@@ -258,7 +258,7 @@ def send_files(root: str, files: list[list[Any]], verify: bool, out: IO[bytes], 
             continue
         try:
             path = inside(root, src, seen) if src else root  # ROOT itself: the path the user gave
-            f = os.fdopen(os.open(path, os.O_RDONLY | (NOFOLLOW if src else 0)), "rb")
+            f = os.fdopen(os.open(path, os.O_RDONLY | (NOFOLLOW if src and not follow else 0)), "rb")
         except (OSError, ValueError) as exc:
             why = "a symbolic link or outside the folder" if not isinstance(exc, OSError) or exc.errno == 40 else (
                 exc.strerror or str(exc))
@@ -482,7 +482,7 @@ def main(argv: list[str]) -> int:
     elif mode == "hash":
         result = hashes(root, ask)
     elif mode == "send":
-        send_files(root, ask["files"], ask["verify"], out)
+        send_files(root, ask["files"], ask["verify"], out, follow=bool(ask.get("follow")))
         return 0
     elif mode == "delete":
         result = delete(root, ask["files"], ask["dirs"])

@@ -63,6 +63,7 @@ class Transfer:
                  say: Callable[[str], None] = lambda _: None) -> None:
         self._remote, self.req, self.progress, self.say = remote, req, progress, say
         self._local: dict[str, Any] | None = None  # sync: this side's listing, read while connecting
+        self._follow = False  # one file named by the user: read through it when it is a link (as scp)
         self.stop = threading.Event()
         self.summary = TransferSummary(src=str(req.src), dst=str(req.dst))
 
@@ -127,6 +128,7 @@ class Transfer:
             src_root, s_rel = os.path.split(top["root"]) if up else posixpath.split(top["root"])
             dst_root, d_rel = (dtop["root"], name) if into else join.split(dtop["root"])
             src = {"files": {s_rel: top["files"][""]}, "dirs": []}
+            self._follow = True
             return src_root, dst_root, [(s_rel, d_rel)], src, await self._stat(up, dst_root, [d_rel])
         if dtop["kind"] not in ("dir", "missing"):
             raise InvalidInput(f"{req.dst} is a file, not a folder", "give a folder as the destination")
@@ -244,7 +246,7 @@ class Transfer:
         reader = threading.Thread(target=read_results, daemon=True)
         reader.start()
         try:
-            helper.send_files(src_root, files, self.req.verify, stream.stdin, meter, self.stop.is_set)
+            helper.send_files(src_root, files, self.req.verify, stream.stdin, meter, self.stop.is_set, self._follow)
             stream.stdin.close()
         except (BrokenPipeError, ConnectionError, OSError, RuntimeError):
             pass  # the other side went away: what it received stays in its partial files
@@ -258,7 +260,8 @@ class Transfer:
         import json
 
         try:
-            stream.stdin.write((json.dumps({"files": files, "verify": self.req.verify}) + "\n").encode())
+            ask = {"files": files, "verify": self.req.verify, "follow": self._follow}
+            stream.stdin.write((json.dumps(ask) + "\n").encode())
             stream.stdin.close()
             os.makedirs(dst_root, exist_ok=True)
             allowed = {f[1] for f in files}
