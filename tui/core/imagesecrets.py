@@ -113,12 +113,13 @@ class Held:
                 try:
                     result = remote.put(self.found)
                     break
-                except CloudError as exc:
+                except (CloudError, TimeoutError) as exc:
                     last = exc
                     remote.drop()
                     time.sleep(1.0 + attempt)
             if result is None:
-                raise SecretsNotRestored(f"could not put {WHAT} back on {name} ({last}): {', '.join(self.files)}",
+                raise SecretsNotRestored(f"could not put {WHAT} back on {name} ({last or 'timed out'}): "
+                                         f"{', '.join(self.files)}",
                                          _lost_hint(name))
             failed = list(result["failed"])
             if failed:
