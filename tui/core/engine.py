@@ -31,6 +31,7 @@ from tui.core.events import ClusterState, Emit, JupyterState, PipelineFinished, 
 from tui.core.forwards import Forward, Listener, local_forwards
 from tui.core.forwards.service import ForwardService
 from tui.core.images import ImageDeletion, ImageListing, ImageMade, Images
+from tui.core.imagesecrets import SecretsAside
 from tui.core.manager import RemoteManager
 from tui.core.models import (
     ClusterSummary,
@@ -81,7 +82,8 @@ class CoreEngine:
         self.ssh_configs = SshConfigs(settings, self.services, cloud, emit,  # saved forwards: LocalForward lines
                                       forwards=lambda: local_forwards(self.manager.state))
         self._shelving: Shelving | None = None
-        self.images = Images(cloud)
+        self.images = Images(cloud, secrets=SecretsAside(lambda ref: self.services.prepare(cloud, ref),
+                                                         self.services.command_log))
         self.forwarding = ForwardService(self.manager)
         self._autostop: AutostopService | None = None
         self._autostop_seen: set[str] = set()  # instances whose watchdog is armed: read on every refresh
