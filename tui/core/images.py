@@ -6,8 +6,9 @@ size 0 that maps them. Refused up front, with the numbers: a name the project's 
 quota (Glance's `image_count_total`) that is full. Deleting the image leaves its volume snapshots unless asked
 (Glance never deletes them; they hold the frozen disk). Blocking: call from a thread.
 
-A running instance's secrets (Jupyter's token files, the autostop credential) are taken off its disk before the
-snapshot and put back once the cloud has its copy (`tui.core.imagesecrets`); a stopped one is imaged as it is.
+A running instance's secrets (Jupyter's token files, the autostop credential and settings) are taken off its disk
+before the snapshot and put back once the cloud has its copy (`tui.core.imagesecrets`); a stopped one is imaged as
+it is.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from tui.core.models import Image, Instance, VolumeSnapshot
 from tui.core.units import plural
 
 
-class Held(Protocol):
+class HeldSecrets(Protocol):
     """Secrets taken off an instance's disk (`tui.core.imagesecrets.Held`: not imported here — the UI imports
     this module, and that one reaches asyncssh)."""
 
@@ -32,8 +33,10 @@ class Held(Protocol):
     def put_back(self, say: Say, captured: bool) -> None: ...
 
 
-class SecretsAside(Protocol):
-    def take(self, inst: Instance, say: Say) -> Held: ...
+class SecretKeeper(Protocol):
+    """What takes them (`tui.core.imagesecrets.SecretsAside`)."""
+
+    def take(self, inst: Instance, say: Say) -> HeldSecrets: ...
 
 Say = Callable[[str], None]
 WAIT_S = 1800.0  # a large disk can take many minutes to upload
@@ -113,8 +116,8 @@ def check_image_name(name: str) -> None:
 
 def secrets_note() -> str:
     """Said before a stopped instance is imaged (the app's dialog shows it too)."""
-    return ("Jupyter's token files and the autostop credential on it are included; start it first to leave them "
-            "out (the app takes them off a running instance's disk for the snapshot)")
+    return ("Jupyter's token files and the autostop credential and settings on it are included; start it first "
+            "to leave them out (the app takes them off a running instance's disk for the snapshot)")
 
 
 def ordered(images: Sequence[Image]) -> list[Image]:
@@ -127,7 +130,7 @@ def ordered(images: Sequence[Image]) -> list[Image]:
 class Images:
     """The project's images on `cloud` (see the module docstring)."""
 
-    def __init__(self, cloud: Cloud, poll_s: float = 1.0, secrets: SecretsAside | None = None) -> None:
+    def __init__(self, cloud: Cloud, poll_s: float = 1.0, secrets: SecretKeeper | None = None) -> None:
         self.cloud = cloud
         self.poll_s = poll_s
         self.secrets = secrets  # None: the disk is imaged as it is
@@ -177,7 +180,7 @@ class Images:
                 held.put_back(say, captured)
         return ImageMade(image, inst, tuple(snaps), self.quota(), time.monotonic() - started)
 
-    def _take_secrets(self, inst: Instance, say: Say) -> Held | None:
+    def _take_secrets(self, inst: Instance, say: Say) -> HeldSecrets | None:
         if inst.status != "ACTIVE":
             say(f"{inst.name} is {inst.status}: its disk is imaged as it is — {secrets_note()}")
             return None
