@@ -25,14 +25,14 @@ from tui.core.events import (
 from tui.core.models import ClusterStatus, StepResult, StepStatus, TunnelInfo, TunnelState, WorkerRow
 
 SETUP_RUN: list[tuple[float, SetupEvent]] = [  # (seconds since the start, event), cut in the middle of the run
-    (0.0, StepStarted("ssh", 0, 6, "Wait for SSH (up to 300 s)")),
+    (0.0, StepStarted("ssh", 0, 8, "Wait for SSH (up to 300 s)")),
     (0.2, StepFinished(StepResult("ssh", StepStatus.SKIPPED, 0.2))),
-    (0.2, StepStarted("detect", 1, 6, "Detect the OS, architecture and home directory")),
+    (0.2, StepStarted("detect", 1, 8, "Detect the OS, architecture and home directory")),
     (0.5, OutputLines("detect", ("Ubuntu 24.04 LTS, x86_64, home /home/ubuntu",))),
     (0.5, StepFinished(StepResult("detect", StepStatus.DONE, 0.3))),
-    (0.5, StepStarted("screen", 2, 6, "Ensure screen (or tmux) is installed, to keep Jupyter running")),
+    (0.5, StepStarted("screen", 2, 8, "Ensure screen (or tmux) is installed, to keep Jupyter running")),
     (0.7, StepFinished(StepResult("screen", StepStatus.SKIPPED, 0.2))),
-    (0.7, StepStarted("python", 3, 6, "Install Python + Jupyter with uv in ~/jupyter-env")),
+    (0.7, StepStarted("python", 3, 8, "Install Python + Jupyter with uv in ~/jupyter-env")),
     (1.9, OutputLines("python", ("Using CPython 3.12.3 interpreter at: /usr/bin/python3",
                                  "Creating virtual environment at: /home/ubuntu/jupyter-env",
                                  "Resolved 118 packages in 1.62s", "Downloading numpy (15.9MiB)",
@@ -41,7 +41,7 @@ SETUP_RUN: list[tuple[float, SetupEvent]] = [  # (seconds since the start, event
                                  " + jupyterlab==4.6.6", " + notebook==7.5.1", " + numpy==2.3.5",
                                  " + pandas==2.3.3"))),
     (11.2, StepFinished(StepResult("python", StepStatus.DONE, 10.5))),
-    (11.2, StepStarted("jupyter-config", 4, 6, "Write the Jupyter server config (port 8889, 127.0.0.1)")),
+    (11.2, StepStarted("jupyter-config", 4, 8, "Write the Jupyter server config (port 8889, 127.0.0.1)")),
 ]
 
 JUPYTER_LOG = [  # as the app shows it: cleaned, the token elided

@@ -4,7 +4,7 @@
 # the fast tier (`pytest -m fast`: the tests that start nothing, about a minute; a failure there stops here),
 # the import contracts, ruff, mypy (for Linux, macOS and Windows) and the rest of pytest (`-m "not fast"`) on
 # parallel workers (pytest-xdist, CADES_TEST_WORKERS of them, 4 unless set: most of these tests wait on sshd,
-# Jupyter or the sandbox rather than compute). Extra arguments go to both pytest runs (`-n 0`: no workers).
+# Jupyter or the sandbox rather than compute), listing its 25 slowest tests at the end. Extra arguments go to both pytest runs (`-n 0`: no workers).
 # Tests run in a random order (pytest-randomly; the seed is printed in pytest's header): every test must pass alone
 # and after any other. Reproduce an order with `-p randomly --randomly-seed=N`; `-p no:randomly` runs in file order.
 set -euo pipefail
@@ -67,7 +67,7 @@ done
 workers="${CADES_TEST_WORKERS:-4}"
 echo "==> pytest, the rest: sandbox, SSH hosts, Jupyter, the app's processes ($workers workers)"
 set +e
-.venv/bin/python -m pytest -m "not fast" -n "$workers" --dist loadscope "$@"
+.venv/bin/python -m pytest -m "not fast" -n "$workers" --dist loadscope --durations=25 "$@"
 rc=$?
 set -e
 if [ $rc -eq 5 ] && [ $fast_rc -eq 5 ]; then

@@ -61,6 +61,12 @@ async def test_workers_from_the_heads_frozen_image_join_without_install(tmp_path
         conn = await engine.lifecycle.connect(head)
         await conn.run(HEAD_ENV, check=True)
 
+        head_home = sandbox.ssh_host(head.id).home
+        cred = head_home / ".cades-tui" / "autostop" / "credential.json"  # as `autostop --action shelve` leaves it
+        cred.parent.mkdir(parents=True, exist_ok=True)
+        cred.write_text('{"id": "x", "secret": "head-only"}')
+        cred.chmod(0o600)
+
         summary = await engine.lifecycle.create(head.id, 1, from_image="", dashboard=False)
         worker = f"{head.name}-w1"
         assert [w.name for w in summary.status.workers] == [worker] and not summary.failed
@@ -76,6 +82,8 @@ async def test_workers_from_the_heads_frozen_image_join_without_install(tmp_path
         home = sandbox.ssh_host(w.id).home
         assert (home / "dask-env" / "bin" / "dask").read_text().startswith(f"#!{home}/dask-env/bin/python")
         assert not (home / ".cades-tui" / "dask" / "ca.key").exists()
+        assert not (home / ".cades-tui" / "autostop" / "credential.json").exists()  # taken off for the snapshot
+        assert cred.read_text() == '{"id": "x", "secret": "head-only"}' and cred.stat().st_mode & 0o777 == 0o600
         assert (sandbox.ssh_host(head.id).home / ".cades-tui" / "dask" / "ca.key").exists()
 
         # Again: the frozen image is reused, not made twice.

@@ -254,3 +254,66 @@ def test_many_small_files_go_over_streams_side_by_side(cli: Cli, cli_world: Any,
     assert summary(out)["transferred"] == MANY_FILES + 44 and tree(back) == tree(local)
     out, _ = cli("sync", str(local), f"{cli_world.name}:many", "--json")
     assert summary(out)["bytes"] == 0 and summary(out)["skipped"] == MANY_FILES + 44
+
+
+def links(root: Path) -> dict[str, str]:
+    return {p.relative_to(root).as_posix(): os.readlink(p) for p in sorted(root.rglob("*")) if p.is_symlink()}
+
+
+def test_symlinks_are_copied_as_links_both_ways(cli: Cli, cli_world: Any, tmp_path: Path) -> None:
+    proj = tmp_path / "lproj"
+    make_tree(proj)
+    (proj / "to-a").symlink_to("a.txt")
+    (proj / "sub" / "up").symlink_to("../a.txt")
+    (proj / "abs").symlink_to(str(tmp_path / "outside"))  # out of the tree: still a link, never followed
+    (proj / "sub" / "dirlink").symlink_to("deeper")
+    (tmp_path / "outside").write_text("never copied")
+    out, _ = cli("cp", "-r", str(proj), f"{cli_world.name}:", "--json")  # up: ~/lproj
+    first = summary(out)
+    assert (first["links"], first["links_copied"], first["transferred"]) == (4, 4, 3)
+    remote = home(cli_world) / "lproj"
+    assert links(remote) == links(proj) and tree(remote) == tree(proj)
+
+    cli("cp", "-r", f"{cli_world.name}:lproj", str(tmp_path / "back"))  # down
+    assert links(tmp_path / "back") == links(proj) and tree(tmp_path / "back") == tree(proj)
+    cli("cp", str(proj / "to-a"), f"{cli_world.name}:via-link.txt")  # one file named: what it points to, as scp
+    cli("cp", f"{cli_world.name}:lproj/to-a", str(tmp_path / "via-link.txt"))
+    for copy in (home(cli_world) / "via-link.txt", tmp_path / "via-link.txt"):
+        assert not copy.is_symlink() and copy.read_text() == "alpha\n"
+    assert links(tmp_path / "back") == links(proj) and tree(tmp_path / "back") == tree(proj)
+
+    out, _ = cli("sync", str(proj), f"{cli_world.name}:lproj")  # nothing changed: every link skipped
+    assert "4 links (0 copied)" in out, out
+    (proj / "to-a").unlink()
+    (proj / "to-a").symlink_to("sub/b.bin")  # retargeted
+    (proj / "abs").unlink()
+    out, err = cli("sync", str(proj), f"{cli_world.name}:lproj", "--delete", "--json")
+    again = summary(out)
+    assert (again["links"], again["links_copied"], again["deleted"]) == (3, 1, ["abs"]), again
+    assert links(remote) == links(proj) and "abs" in err
+
+
+def test_a_download_never_writes_through_a_link(cli: Cli, cli_world: Any, tmp_path: Path) -> None:
+    """A malicious VM: its `evil/a` was a link to the user's ~/.ssh, so the last download made `got/a` that link;
+    now the VM makes `a` a folder with an authorized_keys. The download replaces the local link by a folder and
+    writes nothing into ~/.ssh — nor through a link pointing inside the tree. A link the VM has is downloaded as
+    a link, its target text as it is."""
+    dot_ssh, got = tmp_path / "dot-ssh", tmp_path / "got"
+    dot_ssh.mkdir()
+    (got / "inner").mkdir(parents=True)
+    (got / "a").symlink_to(dot_ssh)
+    (got / "i").symlink_to("inner")
+    evil = home(cli_world) / "evil"
+    (evil / "a").mkdir(parents=True)
+    (evil / "a" / "authorized_keys").write_text("ssh-ed25519 AAAA attacker\n")
+    (evil / "i").mkdir()
+    (evil / "i" / "f").write_text("x\n")
+    out, _ = cli("sync", f"{cli_world.name}:evil", str(got), "--json")
+    assert summary(out)["transferred"] == 2
+    assert list(dot_ssh.iterdir()) == [] and list((got / "inner").iterdir()) == []
+    assert not (got / "a").is_symlink() and (got / "a" / "authorized_keys").exists()
+    assert not (got / "i").is_symlink() and (got / "i" / "f").read_text() == "x\n"
+
+    (evil / "ssh").symlink_to(dot_ssh)
+    cli("cp", "-r", f"{cli_world.name}:evil", str(tmp_path / "fresh"))
+    assert os.readlink(tmp_path / "fresh" / "ssh") == str(dot_ssh) and list(dot_ssh.iterdir()) == []

@@ -168,3 +168,99 @@ def test_the_summary_line_and_the_progress_bar(monkeypatch: pytest.MonkeyPatch) 
     line = err.getvalue()
     assert line.startswith("\rdata/x.bin  50% 50.0 MiB/100.0 MiB 10.0 MiB/s ETA 5.0 s [0/2]"), line
     assert len(line) <= 80
+
+
+# -- symbolic links: copied as links (rsync -a), never followed, never written through -------------------------
+
+
+def _tree_with_links(src: Path) -> None:
+    (src / "d").mkdir(parents=True)
+    (src / "a.txt").write_text("alpha\n")
+    (src / "rel").symlink_to("a.txt")
+    (src / "d" / "up").symlink_to("../a.txt")
+    (src / "abs").symlink_to("/etc/passwd")  # absolute, out of the tree: still copied as a link
+    (src / "dangling").symlink_to("nowhere/at/all")
+    (src / "d" / "dirlink").symlink_to("..")  # a folder link: never descended into
+
+
+def test_links_are_listed_with_their_target_and_never_followed(tmp_path: Path) -> None:
+    _tree_with_links(tmp_path / "src")
+    got = helper.stat_tree(str(tmp_path / "src"), None, [])
+    assert {rel: t for rel, (t, _m) in got["links"].items()} == {
+        "rel": "a.txt", "d/up": "../a.txt", "abs": "/etc/passwd", "dangling": "nowhere/at/all", "d/dirlink": ".."}
+    assert sorted(got["files"]) == ["a.txt"] and got["dirs"] == ["d"]
+
+
+def test_links_travel_as_links_and_replace_what_is_there(tmp_path: Path) -> None:
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    _tree_with_links(src)
+    (dst / "d").mkdir(parents=True)
+    (dst / "rel").write_text("a file was here")  # replaced by the link
+    (dst / "abs").symlink_to("elsewhere")  # another link: replaced
+    (dst / "dangling").mkdir()  # a folder of that name stays, said
+    links = sorted(helper.stat_tree(str(src), None, [])["links"])
+    results: list[dict[str, Any]] = []
+    data = _stream(src, [["d", "d", -1], *[[r, r, helper.LINK] for r in links], ["a.txt", "a.txt", 0]])
+    assert helper.recv_files(str(dst), io.BytesIO(data), results.append)
+    for rel in ("rel", "abs", "d/up", "d/dirlink"):
+        assert os.readlink(dst / rel) == os.readlink(src / rel)
+    failed = [r for r in results if not r["ok"]]
+    assert [r["p"] for r in failed] == ["dangling"] and "a folder has that name" in failed[0]["why"]
+    assert all(r.get("l") for r in results if r["p"] != "a.txt")
+    assert Path("/etc/passwd").read_bytes() != b"" and not list(dst.rglob("*.cades-link"))
+
+
+def test_a_link_on_the_way_is_replaced_by_a_folder_not_written_through(tmp_path: Path) -> None:
+    """A malicious VM made `a` a link to the user's ~/.ssh (out of the tree), `i` one to a folder in the tree:
+    files sent under them go into real folders of those names, never into the links' targets."""
+    src, dst, victim = tmp_path / "src", tmp_path / "dst", tmp_path / "dot-ssh"
+    (src / "a").mkdir(parents=True)
+    (src / "i").mkdir()
+    (src / "a" / "authorized_keys").write_text("ssh-ed25519 AAAA attacker\n")
+    (src / "i" / "f").write_text("inside\n")
+    (dst / "inner").mkdir(parents=True)
+    victim.mkdir()
+    (dst / "a").symlink_to(victim)
+    (dst / "i").symlink_to("inner")
+    results: list[dict[str, Any]] = []
+    data = _stream(src, [["a/authorized_keys", "a/authorized_keys", 0], ["i/f", "i/f", 0]])
+    assert helper.recv_files(str(dst), io.BytesIO(data), results.append)
+    assert all(r["ok"] for r in results), results
+    assert list(victim.iterdir()) == [] and list((dst / "inner").iterdir()) == []
+    assert not (dst / "a").is_symlink() and (dst / "a" / "authorized_keys").read_text().endswith("attacker\n")
+    assert not (dst / "i").is_symlink() and (dst / "i" / "f").read_text() == "inside\n"
+
+
+def test_a_partial_file_planted_as_a_link_is_never_written_through(tmp_path: Path) -> None:
+    src, dst, victim = tmp_path / "src", tmp_path / "dst", tmp_path / "victim"
+    src.mkdir()
+    dst.mkdir()
+    (src / "f").write_bytes(b"new content")
+    victim.write_bytes(b"precious")
+    (dst / ".f.cades-part").symlink_to(victim)
+    results: list[dict[str, Any]] = []
+    assert helper.recv_files(str(dst), io.BytesIO(_stream(src, [["f", "f", 0]])), results.append)
+    assert victim.read_bytes() == b"precious" and (dst / "f").read_bytes() == b"new content" and results[0]["ok"]
+
+
+def test_reading_never_follows_a_link(tmp_path: Path) -> None:
+    """The sender opens only regular files below ROOT: a name that became a link (or one under a link to
+    outside) is an error frame, not the target's bytes."""
+    src, out = tmp_path / "src", tmp_path / "out"
+    src.mkdir()
+    out.mkdir()
+    (out / "secret").write_text("not yours")
+    (src / "f").symlink_to(out / "secret")
+    (src / "o").symlink_to(out)
+    frames = _stream(src, [["f", "f", 0], ["o/secret", "o/secret", 0]])
+    assert b"not yours" not in frames and frames.count(b'"e": ') == 2
+
+
+def test_plan_copies_links_skips_the_same_ones_and_deletes_links_not_in_the_source() -> None:
+    src = {**_listing({"f": [1, 0, 0o644]}), "links": {"same": ["t", 0], "changed": ["new", 0], "added": ["x", 0]}}
+    dst = {**_listing({"f": [1, 0, 0o644]}), "links": {"same": ["t", 0], "changed": ["old", 0], "stale": ["y", 0]}}
+    plan = make_plan(src, dst, [("f", "f")], skip_unchanged=True, checksum=False, delete=True)
+    assert [i.dst for i in plan.links] == ["added", "changed"] and plan.links_skipped == ["same"]
+    assert plan.delete_files == ["stale"]
+    copy = make_plan(src, dst, [("f", "f")], skip_unchanged=False, checksum=False, delete=False)
+    assert [i.dst for i in copy.links] == ["added", "changed", "same"] and not copy.delete_files

@@ -91,6 +91,8 @@ def summary_line(s: TransferSummary) -> str:
     size = _size(s.bytes)
     parts = [plural(s.files, "file"), f"{s.transferred} transferred ({size}"
              + (f", {_size(s.resumed)} resumed" if s.resumed else "") + ")", f"{s.skipped} skipped"]
+    if s.links:  # symbolic links, copied as links
+        parts.append(f"{plural(s.links, 'link')} ({s.links_copied} copied)")
     if s.deleted:
         parts.append(f"{len(s.deleted)} deleted")
     if s.failed:

@@ -32,6 +32,7 @@ from tui.core.events import Emit, JupyterState, PipelineFinished, Polled
 from tui.core.forwards import local_forwards
 from tui.core.forwards.service import ForwardService
 from tui.core.images import Images
+from tui.core.imagesecrets import SecretsAside
 from tui.core.manager import RemoteManager
 from tui.core.models import Flavor, Image, Instance, Keypair, Network, Quota, TunnelInfo, Volume
 from tui.core.options import ManagerOptions
@@ -70,7 +71,8 @@ class CoreEngine:
         self.cluster = EngineCluster(self.lifecycle, self.sshconfig.after)
         self.shelving = EngineShelving(settings, cloud, self.manager, self.lifecycle, self.context,
                                        lambda iid: self._contexts.pop(iid, None))
-        self.images = Images(cloud)
+        self.images = Images(cloud, secrets=SecretsAside(lambda ref: self.services.prepare(cloud, ref),
+                                                         self.services.command_log))
         self.forwards = EngineForwards(ForwardService(self.manager), self.context, self.sshconfig.follow,
                                        self._names)
         self.shell = EngineShell(settings, self.manager, self.context, self.services.command_log)

@@ -5,6 +5,10 @@ Creating is Nova's createImage: an image-backed server's disk is uploaded to Gla
 size 0 that maps them. Refused up front, with the numbers: a name the project's images already use, an image
 quota (Glance's `image_count_total`) that is full. Deleting the image leaves its volume snapshots unless asked
 (Glance never deletes them; they hold the frozen disk). Blocking: call from a thread.
+
+A running instance's secrets (Jupyter's token files, the autostop credential and settings) are taken off its disk
+before the snapshot and put back once the cloud has its copy (`tui.core.imagesecrets`); a stopped one is imaged as
+it is.
 """
 
 from __future__ import annotations
@@ -12,11 +16,27 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from tui.core.cloud.base import Cloud, CloudError, Conflict, InvalidInput, NotFound, QuotaExceeded
 from tui.core.hints import command
 from tui.core.models import Image, Instance, VolumeSnapshot
 from tui.core.units import plural
+
+
+class HeldSecrets(Protocol):
+    """Secrets taken off an instance's disk (`tui.core.imagesecrets.Held`: not imported here — the UI imports
+    this module, and that one reaches asyncssh)."""
+
+    def __bool__(self) -> bool: ...
+    def close(self) -> None: ...
+    def put_back(self, say: Say, captured: bool) -> None: ...
+
+
+class SecretKeeper(Protocol):
+    """What takes them (`tui.core.imagesecrets.SecretsAside`)."""
+
+    def take(self, inst: Instance, say: Say) -> HeldSecrets: ...
 
 Say = Callable[[str], None]
 WAIT_S = 1800.0  # a large disk can take many minutes to upload
@@ -94,6 +114,12 @@ def check_image_name(name: str) -> None:
         raise InvalidInput(f"--name {name[:40]!r}: at most 255 printable characters", "e.g. --name my-env-2026-01")
 
 
+def secrets_note() -> str:
+    """Said before a stopped instance is imaged (the app's dialog shows it too)."""
+    return ("Jupyter's token files and the autostop credential and settings on it are included; start it first "
+            "to leave them out (the app takes them off a running instance's disk for the snapshot)")
+
+
 def ordered(images: Sequence[Image]) -> list[Image]:
     """The project's own images first (newest first), then the others by name."""
     own = sorted((i for i in images if i.own), reverse=True,
@@ -104,9 +130,10 @@ def ordered(images: Sequence[Image]) -> list[Image]:
 class Images:
     """The project's images on `cloud` (see the module docstring)."""
 
-    def __init__(self, cloud: Cloud, poll_s: float = 1.0) -> None:
+    def __init__(self, cloud: Cloud, poll_s: float = 1.0, secrets: SecretKeeper | None = None) -> None:
         self.cloud = cloud
         self.poll_s = poll_s
+        self.secrets = secrets  # None: the disk is imaged as it is
 
     def quota(self) -> ImageQuota | None:
         got = self.cloud.image_quota()
@@ -136,15 +163,34 @@ class Images:
             raise QuotaExceeded(f"image quota full: {quota.text()} used",
                                 f"delete one (`{command('image', 'list')}`), or ask your cloud for more")
         backed = "volume-backed: Cinder snapshots of its volumes" if not inst.image_id else "its disk is uploaded"
-        say(f"Creating image {name} of {inst.name} ({backed})")
-        image = self.cloud.create_image(inst.id, name)
-        snaps = self._snapshots(image)
-        for s in snaps:
-            say(f"volume snapshot {s.name} of volume {s.volume_id[:8]} ({s.size_gb} GB): {s.status}")
-        if wait:
-            image = self.wait_active(image, say, started)
-            snaps = self._wait_snapshots(snaps, say)
+        held = self._take_secrets(inst, say)
+        captured = False
+        try:
+            say(f"Creating image {name} of {inst.name} ({backed})")
+            image = self.cloud.create_image(inst.id, name)
+            snaps = self._snapshots(image)
+            for s in snaps:
+                say(f"volume snapshot {s.name} of volume {s.volume_id[:8]} ({s.size_gb} GB): {s.status}")
+            if wait or held:  # the secrets go back only once the cloud has copied the disk
+                image = self.wait_active(image, say, started)
+                snaps = self._wait_snapshots(snaps, say)
+                captured = True
+        finally:
+            if held is not None:
+                held.put_back(say, captured)
         return ImageMade(image, inst, tuple(snaps), self.quota(), time.monotonic() - started)
+
+    def _take_secrets(self, inst: Instance, say: Say) -> HeldSecrets | None:
+        if inst.status != "ACTIVE":
+            say(f"{inst.name} is {inst.status}: its disk is imaged as it is — {secrets_note()}")
+            return None
+        if self.secrets is None:
+            return None
+        held = self.secrets.take(inst, say)
+        if held:
+            return held
+        held.close()  # nothing of the kind on it
+        return None
 
     def _snapshots(self, image: Image) -> list[VolumeSnapshot]:
         if not image.snapshot_ids:

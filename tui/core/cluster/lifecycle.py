@@ -40,6 +40,7 @@ from tui.core.events import ClusterPhase, ClusterProgress, ClusterState, Emit
 from tui.core.guide import SetupSpec
 from tui.core.hints import command
 from tui.core.images import Images
+from tui.core.imagesecrets import SecretsAside
 from tui.core.jupyter.idle import Tier
 from tui.core.manager import RemoteManager
 from tui.core.models import ClusterStatus, ClusterSummary, Instance
@@ -193,7 +194,10 @@ class ClusterLifecycle:
         if from_image is None:
             return ""
         name = from_image or frozen_image_name(head.name)
-        image = await asyncio.to_thread(Images(self.cloud).frozen, head, name,
+        services = self.manager.services  # the head's secrets stay out of the workers' image
+        images = Images(self.cloud, secrets=SecretsAside(lambda ref: services.prepare(self.cloud, ref),
+                                                         services.command_log))
+        image = await asyncio.to_thread(images.frozen, head, name,
                                         lambda line: self._say(head, head.name, "launch", line), not from_image)
         return image.id
 

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import socket
 from collections.abc import Callable
 
 import asyncssh
 
+from tui.core.remote.asyncssh_fast import install_fast_receive, install_lean_send, lean_sender
 from tui.core.remote.datapath import PathContext
 
 _LOCAL_WRITE_HIGH = 1 << 20  # local socket write buffer before pausing the SSH channel
@@ -80,8 +82,10 @@ def tune_for_bulk(conn: asyncssh.SSHClientConnection) -> None:
       asyncssh sends one before every packet, a countermeasure for CBC modes that doubles the packets (and their
       encryption) on the upload path; an authenticated cipher has no use for it, so with any other cipher
       nothing changes;
-    - received data parsed in steps of `_RECV_STEP` bytes: asyncssh slices the rest of its input buffer off after
-      each packet, so a 256 KB read of 32 KB packets copied ~8x its size; in steps the rest stays small.
+    - with AES-GCM keys, the lean paths of `asyncssh_fast` for channel data both ways (reads into one kept buffer,
+      packets decrypted in place, data framed and sealed with one join);
+    - otherwise, received data parsed in steps of `_RECV_STEP` bytes: asyncssh slices the rest of its input buffer
+      off after each packet, so a 256 KB read of 32 KB packets copied ~8x its size; in steps the rest stays small.
 
     Each is a no-op where asyncssh's internals differ from what they expect (they are checked, not assumed)."""
     coalesce_writes(conn)
@@ -94,10 +98,13 @@ def tune_for_bulk(conn: asyncssh.SSHClientConnection) -> None:
             send_packet(pkttype, *args, **kwargs)
 
         setattr(conn, "send_packet", without_ignore)  # noqa: B010 (an instance attribute, asyncssh's own call)
+        install_lean_send(conn)
     received = getattr(conn, "data_received", None)
     if isinstance(getattr(conn, "_inpbuf", None), bytes) and callable(received) \
             and "data_received" not in vars(conn):
-        setattr(conn, "data_received", _parse_in_steps(received))  # noqa: B010
+        slow = _parse_in_steps(received)
+        if not install_fast_receive(conn, slow):
+            setattr(conn, "data_received", slow)  # noqa: B010
 
 
 def _parse_in_steps(received: Callable[..., None]) -> Callable[..., None]:
@@ -188,6 +195,8 @@ class ChannelPath:
 class _RemoteSide(asyncssh.SSHTCPSession[bytes]):
     """The SSH channel end of one forwarded connection."""
 
+    takes_views = True  # its data may come as memoryviews (asyncssh_fast): they are joined before they are sent
+
     def __init__(self, local: _LocalSide) -> None:
         self.local = local
 
@@ -218,6 +227,7 @@ class _LocalSide(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.channel: asyncssh.SSHTCPChannel[bytes] | None = None
         self.pending: list[bytes] = []
+        self.send: Callable[[bytes], None] = self.pending.append  # the channel's write, once it is open
         self.eof = False
         self.out: list[bytes] = []  # VM → client data of this loop turn, sent in one call
 
@@ -254,8 +264,10 @@ class _LocalSide(asyncio.Protocol):
             return
         self.channel = channel
         channel.set_write_buffer_limits(high=_CHANNEL_WRITE_HIGH)
+        sender = lean_sender(conn)
+        self.send = channel.write if sender is None else functools.partial(sender.write, channel)
         for data in self.pending:
-            channel.write(data)
+            self.send(data)
         self.pending.clear()
         if self.eof:
             channel.write_eof()
@@ -264,7 +276,7 @@ class _LocalSide(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self.counters.bytes_out += len(data)
         if self.channel is not None:
-            self.channel.write(data)
+            self.send(data)
         else:
             self.pending.append(data)
 

@@ -1,10 +1,13 @@
 """Both ends of a transfer: stdlib-only code that runs on the VM (`python3 -c`, sent by `channel.py`) and here.
 
-Modes (`main`): `stat ROOT` lists files under ROOT (sizes, mtimes, partial files), `hash ROOT` hashes prefixes,
-`send ROOT` streams files as frames, `recv ROOT` writes frames, `delete ROOT` removes listed files. A frame is a
-JSON header line, the bytes from the resume offset to the end, and the SHA-256 of the whole file (or `-`). Data
-goes to `.NAME.cades-part` beside its target and is renamed over it only once complete and verified.
-Every path a peer names is checked to stay inside ROOT.
+Modes (`main`): `stat ROOT` lists files under ROOT (sizes, mtimes, partial files) and symbolic links (their
+target text), `hash ROOT` hashes prefixes, `send ROOT` streams files as frames, `recv ROOT` writes frames, `delete
+ROOT` removes listed files and links. A frame is a JSON header line, the bytes from the resume offset to the end,
+and the SHA-256 of the whole file (or `-`); a link's frame is its header alone. Data goes to `.NAME.cades-part`
+beside its target and is renamed over it only once complete and verified; a link is made beside it and renamed
+over it the same way. Links are copied as links, as `rsync -a` does, never followed: every path a peer names is
+checked to stay inside ROOT, a link on the way to what is written is replaced by a real folder (never written
+through), and files are read only below ROOT without following a link.
 """
 
 from __future__ import annotations
@@ -19,6 +22,9 @@ import sys
 from typing import IO, Any, Callable, Optional  # noqa: UP035 (runs on the VM's python3 too)
 
 PART_SUFFIX = ".cades-part"
+LINK_SUFFIX = ".cades-link"  # a link being made, renamed over its name at once
+LINK = -2  # in a send list, the offset that asks for a symbolic link
+NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 CHUNK = 1 << 20
 Progress = Optional[Callable[[str, int], None]]  # noqa: UP045 (evaluated on the VM's python3 too)
 
@@ -59,10 +65,51 @@ def inside(root: str, rel: str, seen: dict[str, str] | None = None) -> str:
     return path
 
 
+def _checked(rel: str) -> list[str]:
+    parts = rel.split("/")
+    if not rel or os.path.isabs(rel) or ".." in parts or "\\" in rel:
+        raise ValueError("refused path outside the destination: " + repr(rel))
+    return [p for p in parts if p not in ("", ".")]
+
+
+def real_dir(root: str, rel: str, seen: dict[str, str]) -> str:
+    """`root/rel` made a real folder, with every folder on the way below ROOT: a symbolic link there is replaced by
+    a folder (as rsync does), so nothing is ever written through it. `seen` remembers folders done in one stream."""
+    if "\0" + root not in seen:  # ROOT itself: the path the user gave (made when missing; a link there followed)
+        os.makedirs(root, exist_ok=True)
+        seen["\0" + root] = root
+    path = root
+    for name in _checked(rel) if rel else []:
+        path = os.path.join(path, name)
+        if "\0" + path in seen:
+            continue
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            os.mkdir(path)
+        else:
+            if stat.S_ISLNK(st.st_mode):
+                os.unlink(path)
+                os.mkdir(path)
+            elif not stat.S_ISDIR(st.st_mode):
+                raise NotADirectoryError(20, "a file has the name of a folder to make", rel)
+        seen["\0" + path] = path
+    return path
+
+
+def dest_path(root: str, rel: str, seen: dict[str, str]) -> str:
+    """Where `rel` is written below ROOT: its folders real ones (`real_dir`), never a link's target."""
+    parts = _checked(rel)
+    if not parts:
+        raise ValueError("refused path outside the destination: " + repr(rel))
+    return os.path.join(real_dir(root, "/".join(parts[:-1]), seen), parts[-1])
+
+
 def stat_tree(root: str, rels: list[str] | None, patterns: list[str]) -> dict[str, Any]:
     """What is at ROOT: kind, and (for a folder) its files `{rel: [size, mtime_ns, mode]}`, folders and partials
     `{rel: size}` — every file under it (`rels` None) or only those named."""
-    out: dict[str, Any] = {"kind": "missing", "root": os.path.abspath(root), "files": {}, "dirs": [], "parts": {}}
+    out: dict[str, Any] = {"kind": "missing", "root": os.path.abspath(root), "files": {}, "dirs": [], "parts": {},
+                           "links": {}}
     try:
         st = os.stat(root)
     except OSError:
@@ -83,6 +130,9 @@ def stat_tree(root: str, rels: list[str] | None, patterns: list[str]) -> dict[st
                     out[key][rel] = [s.st_size, s.st_mtime_ns, s.st_mode & 0o777] if key == "files" else s.st_size
                 elif key == "files" and stat.S_ISDIR(s.st_mode):
                     out["dirs"].append(rel)
+                elif key == "files" and stat.S_ISLNK(s.st_mode):
+                    with contextlib.suppress(OSError):
+                        out["links"][rel] = [os.readlink(os.path.join(root, name)), s.st_mtime_ns]
         return out
     _walk(root, "", patterns, out)
     return out
@@ -97,7 +147,10 @@ def _walk(top: str, prefix: str, patterns: list[str], out: dict[str, Any]) -> No
         rel = prefix + e.name
         if e.name.endswith(PART_SUFFIX) and e.name.startswith("."):
             with contextlib.suppress(OSError):
-                out["parts"][prefix + e.name[1:-len(PART_SUFFIX)]] = e.stat(follow_symlinks=False).st_size
+                if e.is_file(follow_symlinks=False):
+                    out["parts"][prefix + e.name[1:-len(PART_SUFFIX)]] = e.stat(follow_symlinks=False).st_size
+            continue
+        if e.name.endswith(LINK_SUFFIX) and e.name.startswith("."):
             continue
         if patterns and excluded(rel, patterns):
             continue
@@ -108,6 +161,8 @@ def _walk(top: str, prefix: str, patterns: list[str], out: dict[str, Any]) -> No
             elif e.is_file(follow_symlinks=False):
                 s = e.stat(follow_symlinks=False)
                 out["files"][rel] = [s.st_size, s.st_mtime_ns, s.st_mode & 0o777]
+            elif e.is_symlink():  # copied as a link (its target text), never followed
+                out["links"][rel] = [os.readlink(e.path), e.stat(follow_symlinks=False).st_mtime_ns]
         except OSError:
             continue
 
@@ -174,6 +229,9 @@ def hashes(root: str, asks: list[list[Any]]) -> list[str | None]:
     for rel, length, part in asks:
         try:
             path = inside(root, part_name(rel) if part else rel)
+            if part and not stat.S_ISREG(os.lstat(path).st_mode):  # a partial file is never read through a link
+                out.append(None)
+                continue
             if length >= 0 and os.path.getsize(path) < length:
                 out.append(None)
                 continue
@@ -184,25 +242,34 @@ def hashes(root: str, asks: list[list[Any]]) -> list[str | None]:
 
 
 def send_files(root: str, files: list[list[Any]], verify: bool, out: IO[bytes], progress: Progress = None,
-               stop: Callable[[], bool] = lambda: False) -> None:
-    """Stream `[src_rel, dst_rel, offset]` files from ROOT as frames; a folder is `[src_rel, dst_rel, -1]`."""
+               stop: Callable[[], bool] = lambda: False, follow: bool = False) -> None:
+    """Stream `[src_rel, dst_rel, offset]` files from ROOT as frames; a folder is `[src_rel, dst_rel, -1]`, a
+    symbolic link `[src_rel, dst_rel, LINK]` (its target text). A file is read only below ROOT, never through a
+    link — but with `follow` (the one file the user named, a link itself: cp copies what it points to, as scp)."""
+    seen: dict[str, str] = {}
     for src, dst, off in files:
         if stop():
             return
+        if off == LINK:
+            out.write((json.dumps(_link_frame(root, src, dst, seen)) + "\n").encode())
+            continue
         if off < 0:
             out.write((json.dumps({"d": dst}) + "\n").encode())
             continue
         try:
-            f = open(os.path.join(root, src) if src else root, "rb")  # noqa: SIM115
-        except OSError as exc:
-            out.write((json.dumps({"e": dst, "why": exc.strerror or str(exc)}) + "\n").encode())
+            path = inside(root, src, seen) if src else root  # ROOT itself: the path the user gave
+            f = os.fdopen(os.open(path, os.O_RDONLY | (NOFOLLOW if src and not follow else 0)), "rb")
+        except (OSError, ValueError) as exc:
+            why = "a symbolic link or outside the folder" if not isinstance(exc, OSError) or exc.errno == 40 else (
+                exc.strerror or str(exc))
+            out.write((json.dumps({"e": dst, "why": why}) + "\n").encode())
             continue
         with f:
             st = os.fstat(f.fileno())
             off = off if off <= st.st_size else 0
             header = {"p": dst, "n": st.st_size, "o": off, "t": st.st_mtime_ns, "m": st.st_mode & 0o777}
             out.write((json.dumps(header) + "\n").encode())
-            h = Hasher(file_hash(f.name, off) if off else None, st.st_size - off >= THREADED_FROM) if verify else None
+            h = Hasher(file_hash(path, off) if off else None, st.st_size - off >= THREADED_FROM) if verify else None
             try:
                 short = _send_data(f, off, st.st_size, dst, h, out, progress, stop)
             finally:
@@ -213,6 +280,14 @@ def send_files(root: str, files: list[list[Any]], verify: bool, out: IO[bytes], 
             out.write(b"!\n" if short else ((h.hexdigest() if h is not None else "-") + "\n").encode())
     out.write(b'{"end": true}\n')
     out.flush()
+
+
+def _link_frame(root: str, src: str, dst: str, seen: dict[str, str]) -> dict[str, Any]:
+    try:
+        path = inside(root, src, seen)
+        return {"l": dst, "t": os.readlink(path), "m": os.lstat(path).st_mtime_ns}
+    except (OSError, ValueError) as exc:
+        return {"e": dst, "why": str(exc) if isinstance(exc, ValueError) else (exc.strerror or str(exc))}
 
 
 def _send_data(f: IO[bytes], off: int, size: int, dst: str, h: Hasher | None, out: IO[bytes], progress: Progress,
@@ -237,8 +312,8 @@ def _send_data(f: IO[bytes], off: int, size: int, dst: str, h: Hasher | None, ou
 
 def recv_files(root: str, inp: IO[bytes], report: Callable[[dict[str, Any]], None], progress: Progress = None,
                allowed: Any | None = None, stop: Callable[[], bool] = lambda: False) -> bool:
-    """Write frames from `inp` under ROOT; `report({p, ok, why})` per file. True when the stream ended cleanly
-    (False: cut short — partial files stay for a resume)."""
+    """Write frames from `inp` under ROOT; `report({p, ok, why})` per file (`l` set for a link). True when the
+    stream ended cleanly (False: cut short — partial files stay for a resume)."""
     seen: dict[str, str] = {}
     while not stop():
         line = inp.readline()
@@ -247,13 +322,15 @@ def recv_files(root: str, inp: IO[bytes], report: Callable[[dict[str, Any]], Non
         head = json.loads(line)
         if head.get("end"):
             return True
-        rel = head.get("p") or head.get("d") or head.get("e") or ""
+        rel = head.get("p") or head.get("d") or head.get("l") or head.get("e") or ""
         if allowed is not None and rel not in allowed:
             raise ValueError("the peer sent a file not asked for: " + repr(rel))
         if "e" in head:
             report({"p": rel, "ok": False, "why": head.get("why", "cannot be read")})
         elif "d" in head:
-            os.makedirs(inside(root, rel, seen), exist_ok=True)
+            real_dir(root, rel, seen)
+        elif "l" in head:
+            report(_recv_link(root, head, seen))
         elif not _recv_one(root, head, inp, report, progress, stop, seen):
             return False
     return False
@@ -262,14 +339,10 @@ def recv_files(root: str, inp: IO[bytes], report: Callable[[dict[str, Any]], Non
 def _recv_one(root: str, head: dict[str, Any], inp: IO[bytes], report: Callable[[dict[str, Any]], None],
               progress: Progress, stop: Callable[[], bool], seen: dict[str, str]) -> bool:
     rel, size, start = head["p"], head["n"], head["o"]
-    final = inside(root, rel, seen)
-    part = inside(root, part_name(rel), seen)
-    folder = os.path.dirname(part)
-    if "\0" + folder not in seen:  # made once per stream
-        os.makedirs(folder, exist_ok=True)
-        seen["\0" + folder] = folder
+    final = dest_path(root, rel, seen)
+    part = os.path.join(os.path.dirname(final), "." + os.path.basename(final) + PART_SUFFIX)
     why = ""
-    fd = os.open(part, os.O_RDWR | os.O_CREAT, 0o600)
+    fd = _open_part(part)
     with os.fdopen(fd, "r+b") as f:
         have = os.fstat(fd).st_size
         if have < start:
@@ -295,6 +368,33 @@ def _recv_one(root: str, head: dict[str, Any], inp: IO[bytes], report: Callable[
         finally:
             h.close()
     return _finish(head, inp, report, part, final, why, h)
+
+
+def _open_part(part: str) -> int:
+    """The partial file, never through a symbolic link of that name (one is removed, and the file started anew)."""
+    if os.path.islink(part):
+        os.unlink(part)
+    return os.open(part, os.O_RDWR | os.O_CREAT | NOFOLLOW, 0o600)  # O_NOFOLLOW: one planted since fails
+
+
+def _recv_link(root: str, head: dict[str, Any], seen: dict[str, str]) -> dict[str, Any]:
+    """Make the symbolic link (its target text as sent) beside its name, then rename it over whatever is there —
+    a file or another link is replaced, never written through; a folder of that name stays (said)."""
+    rel, target = head["l"], head["t"]
+    path = dest_path(root, rel, seen)
+    tmp = os.path.join(os.path.dirname(path), "." + os.path.basename(path) + LINK_SUFFIX)
+    try:
+        _unlink(tmp)
+        os.symlink(target, tmp)
+        if os.utime in os.supports_follow_symlinks:
+            os.utime(tmp, ns=(head["m"], head["m"]), follow_symlinks=False)
+        os.replace(tmp, path)
+    except OSError as exc:
+        _unlink(tmp)
+        why = "a folder has that name" if os.path.isdir(path) and not os.path.islink(path) else (
+            exc.strerror or str(exc))
+        return {"p": rel, "l": True, "ok": False, "why": why + " (" + rel + ")"}
+    return {"p": rel, "l": True, "ok": True, "why": ""}
 
 
 def _finish(head: dict[str, Any], inp: IO[bytes], report: Callable[[dict[str, Any]], None], part: str, final: str,
@@ -382,7 +482,7 @@ def main(argv: list[str]) -> int:
     elif mode == "hash":
         result = hashes(root, ask)
     elif mode == "send":
-        send_files(root, ask["files"], ask["verify"], out)
+        send_files(root, ask["files"], ask["verify"], out, follow=bool(ask.get("follow")))
         return 0
     elif mode == "delete":
         result = delete(root, ask["files"], ask["dirs"])

@@ -97,8 +97,9 @@ class TransferProgress:
 @dataclass
 class TransferSummary:
     """The result. `files`: every file considered; `transferred` of them moved (`bytes` sent over the wire,
-    `resumed` bytes kept from earlier partial files), `skipped` unchanged; `deleted` with --delete; `failed`
-    with why. `via`: the data path."""
+    `resumed` bytes kept from earlier partial files), `skipped` unchanged; `links`: the symbolic links considered,
+    `links_copied` of them made as links (the others the same already); `deleted` with --delete (links
+    included); `failed` with why. `via`: the data path."""
 
     files: int = 0
     transferred: int = 0
@@ -111,3 +112,5 @@ class TransferSummary:
     via: str = ""
     src: str = ""
     dst: str = ""
+    links: int = 0
+    links_copied: int = 0

@@ -1,5 +1,6 @@
 """What a transfer will do, from the two sides' listings: files to send (with a resume offset to check), files
-skipped as unchanged, folders to make, and (sync --delete) what goes. Pure."""
+skipped as unchanged, symbolic links to copy as links (sync: skipped when the same target text is there), folders
+to make, and (sync --delete) what goes, links included. Pure."""
 
 from __future__ import annotations
 
@@ -26,6 +27,8 @@ class TransferPlan:
     dirs: list[str] = field(default_factory=list)
     delete_files: list[str] = field(default_factory=list)
     delete_dirs: list[str] = field(default_factory=list)
+    links: list[Item] = field(default_factory=list)  # symbolic links to make (or replace) at the destination
+    links_skipped: list[str] = field(default_factory=list)  # the same link is there already (sync)
 
     @property
     def files(self) -> int:
@@ -57,10 +60,17 @@ def make_plan(src: dict[str, Any], dst: dict[str, Any], pairs: list[tuple[str, s
         if 0 < part <= meta[0]:
             item.offset = part
             plan.resume.append(item)
+    slinks, dlinks = src.get("links", {}), dst.get("links", {})
+    for rel in sorted(slinks):
+        theirs = dlinks.get(rel)
+        if skip_unchanged and theirs is not None and theirs[0] == slinks[rel][0]:
+            plan.links_skipped.append(rel)
+        else:
+            plan.links.append(Item(rel, rel, 0))
     have = set(dst["dirs"])
     plan.dirs = [d for d in src["dirs"] if d not in have]
     if delete:
-        wanted = {d for _, d in pairs}
-        plan.delete_files = sorted(f for f in dfiles if f not in wanted)
+        wanted = {d for _, d in pairs} | set(slinks)
+        plan.delete_files = sorted(f for f in [*dfiles, *dlinks] if f not in wanted)
         plan.delete_dirs = sorted(d for d in dst["dirs"] if d not in set(src["dirs"]))
     return plan

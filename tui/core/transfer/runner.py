@@ -63,6 +63,7 @@ class Transfer:
                  say: Callable[[str], None] = lambda _: None) -> None:
         self._remote, self.req, self.progress, self.say = remote, req, progress, say
         self._local: dict[str, Any] | None = None  # sync: this side's listing, read while connecting
+        self._follow = False  # one file named by the user: read through it when it is a link (as scp)
         self.stop = threading.Event()
         self.summary = TransferSummary(src=str(req.src), dst=str(req.dst))
 
@@ -127,6 +128,7 @@ class Transfer:
             src_root, s_rel = os.path.split(top["root"]) if up else posixpath.split(top["root"])
             dst_root, d_rel = (dtop["root"], name) if into else join.split(dtop["root"])
             src = {"files": {s_rel: top["files"][""]}, "dirs": []}
+            self._follow = True
             return src_root, dst_root, [(s_rel, d_rel)], src, await self._stat(up, dst_root, [d_rel])
         if dtop["kind"] not in ("dir", "missing"):
             raise InvalidInput(f"{req.dst} is a file, not a folder", "give a folder as the destination")
@@ -145,7 +147,8 @@ class Transfer:
         await self._check_same_size(plan, src_root, dst_root)
         await self._check_resume(plan, src_root, dst_root)
         s.files, s.skipped = plan.files, len(plan.skipped)
-        if plan.send or plan.dirs:
+        s.links = len(plan.links) + len(plan.links_skipped)
+        if plan.send or plan.dirs or plan.links:
             await self._move(plan, src_root, dst_root)
         if plan.delete_files or plan.delete_dirs:
             await self._delete(plan, dst_root)
@@ -193,7 +196,7 @@ class Transfer:
         files = [[i.src, i.dst, i.offset] for i in sorted(plan.send, key=lambda i: i.dst)]
         n = STREAMS if len(files) >= MANY_FILES else 1
         groups = [files[k::n] for k in range(n)]
-        groups[0] = [[d, d, -1] for d in plan.dirs] + groups[0]
+        groups[0] = [[d, d, -1] for d in plan.dirs] + [[i.src, i.dst, helper.LINK] for i in plan.links] + groups[0]
         results: list[dict[str, Any]] = []
         openssh = self._use_openssh(meter.total)
         streams = [await self.remote.stream("recv" if up else "send", dst_root if up else src_root, openssh)
@@ -217,10 +220,12 @@ class Transfer:
                                   "again to resume") from exc
             raise
         s.bytes = meter.done
-        s.transferred = sum(1 for r in results if r["ok"])
+        s.transferred = sum(1 for r in results if r["ok"] and not r.get("l"))
+        s.links_copied = sum(1 for r in results if r["ok"] and r.get("l"))
         s.failed = [f"{r['p']}: {r['why']}" for r in results if not r["ok"]]
-        if len(results) < len(plan.send):
-            raise TransferCut(f"the transfer was cut after {len(results)} of {len(plan.send)} files "
+        if len(results) < len(plan.send) + len(plan.links):
+            raise TransferCut(f"the transfer was cut after {len(results)} of {len(plan.send) + len(plan.links)} "
+                              "files and links "
                                 "(the connection or the other side stopped) — run the same command again to "
                                 "resume")
 
@@ -241,7 +246,7 @@ class Transfer:
         reader = threading.Thread(target=read_results, daemon=True)
         reader.start()
         try:
-            helper.send_files(src_root, files, self.req.verify, stream.stdin, meter, self.stop.is_set)
+            helper.send_files(src_root, files, self.req.verify, stream.stdin, meter, self.stop.is_set, self._follow)
             stream.stdin.close()
         except (BrokenPipeError, ConnectionError, OSError, RuntimeError):
             pass  # the other side went away: what it received stays in its partial files
@@ -255,7 +260,8 @@ class Transfer:
         import json
 
         try:
-            stream.stdin.write((json.dumps({"files": files, "verify": self.req.verify}) + "\n").encode())
+            ask = {"files": files, "verify": self.req.verify, "follow": self._follow}
+            stream.stdin.write((json.dumps(ask) + "\n").encode())
             stream.stdin.close()
             os.makedirs(dst_root, exist_ok=True)
             allowed = {f[1] for f in files}
