@@ -104,7 +104,9 @@ AT_BOOT = ('c=$(command -v crontab 2>/dev/null || true); '  # a sandbox VM: only
            'else echo at_boot=no-line; fi')
 OFF_COMMAND = (f"D={DIR}; rm -f \"$D/config.json\" \"$D/credential.json\" \"$D/keep\"; "
                f"if {RUNNING}; then kill \"$pid\"; fi; rm -f \"$D/pid\"; "
-               'if [ -f "$D/watchdog.py" ]; then python3 "$D/watchdog.py" boot off; fi; echo autostop off')
+               # (a watchdog.py of an older version has no `boot`: it would run its loop)
+               'if grep -qs "def set_boot" "$D/watchdog.py"; then python3 "$D/watchdog.py" boot off; fi; '
+               'echo autostop off')
 KEEP_COMMAND = f'D={DIR}; [ -f "$D/config.json" ] && touch "$D/keep" && echo kept'
 STATUS_COMMAND = (f'D={DIR}; if [ -f "$D/config.json" ]; then echo armed=1; else echo armed=0; fi; '
                   f'if {RUNNING}; then echo running=1; else echo running=0; fi; {AT_BOOT}; echo ---; '
