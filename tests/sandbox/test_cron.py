@@ -6,14 +6,17 @@ stops). Driven through openstacksdk and a real SSH login with the pinned host ke
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
 import asyncssh
+import pytest
 
 from tests.sandbox.conftest import known_hosts_from_console, wait_for
 from tui.conventions import META_SSH_PORT, META_SSH_USER
-from tui.sandbox import Sandbox, procs
+from tui.core.autostop import watchdog
+from tui.sandbox import Sandbox, cron, procs
 from tui.sandbox.sshhost import MARKER_ENV
 
 # one line a boot in ~/boots: the job's pid and its session (field 6 of /proc/self/stat); then it stays (sleep)
@@ -98,3 +101,22 @@ async def test_every_boot_runs_the_reboot_lines(sandbox: Sandbox, conn: Any) -> 
     assert vm_sleepers(root) == []
     conn.compute.unshelve_server(server.id)
     booted(5, "an unshelve")
+
+
+def test_a_crontab_not_in_utf8_comes_back_as_it_was(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The watchdog's `set_boot` (run here, in a VM's environment) through the shim: Latin-1 bytes of the user's
+    lines survive adding and removing our line."""
+    root = tmp_path / "vm"
+    (root / "spool").mkdir(parents=True)
+    cron.install_shim(root)
+    users = b"# caf\xe9 \xff\n0 3 * * * true\n"
+    (root / "spool" / "crontab").write_bytes(users)
+    monkeypatch.setenv("CADES_SANDBOX_VM", str(root))
+    monkeypatch.setenv("PATH", f"{root / 'bin'}:{os.environ['PATH']}")
+    monkeypatch.setattr(watchdog, "DIR", str(tmp_path / "autostop"))
+    assert watchdog.set_boot(True) == "cron"
+    assert (root / "spool" / "crontab").read_bytes() == users + watchdog.boot_line().encode() + b"\n"
+    assert watchdog.set_boot(True) == "cron"  # again: still one line
+    assert (root / "spool" / "crontab").read_bytes().count(b"# cades-tui autostop") == 1
+    assert watchdog.set_boot(False) == "off"
+    assert (root / "spool" / "crontab").read_bytes() == users

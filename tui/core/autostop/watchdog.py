@@ -320,7 +320,8 @@ def crontab_program() -> str | None:
 
 def crontab_run(prog: str, args: list[str], text: str | None = None) -> tuple[int, str, str]:
     try:
-        p = subprocess.run([prog, *args], input=text, capture_output=True, text=True, timeout=30)
+        p = subprocess.run([prog, *args], input=text, capture_output=True, timeout=30, encoding="utf-8",
+                           errors="surrogateescape")  # any bytes of the user's crontab come back as they were
     except (OSError, subprocess.SubprocessError) as exc:
         return 127, "", str(exc)
     return p.returncode, p.stdout, p.stderr.strip()[-300:]
