@@ -2,18 +2,22 @@
 VM's own crontab, run at each boot as cron does), so after a reboot through Nova (openstacksdk) the watchdog runs
 again with nobody attached — its screen session is back and its heartbeat advances, its timer counting from the boot.
 Arming twice leaves one line, `off` removes it and leaves the user's own lines byte-for-byte, a config removed by hand
-makes the watchdog remove it; a VM without `crontab` is armed as before and its status says so."""
+makes the watchdog remove it; a VM without `crontab` is armed as before and its status says so; a clone of the armed
+VM (its image carried the folder and the line) disarms itself at boot."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
+import shutil
 import time
 from pathlib import Path
 from typing import Any
 
-from tests._support import Events, eventually
+from tests._support import Events, eventually, launch
 from tests.autostop.test_autostop import nova_status, seconds, vm, vm_home, world
+from tui.core.autostop import watchdog
 from tui.core.autostop.policy import Policy
 from tui.core.engine import CoreEngine
 from tui.core.models import Instance
@@ -109,3 +113,35 @@ async def test_without_crontab_it_arms_and_says_it_restarts_at_the_next_attach(
     assert line.endswith("; will restart at the next attach: cron is not installed"), line
     assert line.count("cron is not installed") == 1
     assert crontab(world, inst) == ""
+
+
+async def test_a_clone_of_the_armed_vm_disarms_itself_at_boot(
+        vm: tuple[CoreEngine, Instance, Events], world: tuple[Any, Any, Any]) -> None:
+    """A VM booted from the armed VM's frozen image carries its autostop folder (config naming the other server, its
+    shelve credential) and its @reboot line: at boot its watchdog sees it is not that server and disarms itself —
+    never acting for the other VM — while the armed VM keeps its autostop."""
+    engine, inst, _ = vm
+    status = await engine.autostop_set(inst, dataclasses.replace(LONG, action="shelve"))
+    assert status.armed and status.running and status.action == "shelve"
+    clone = await asyncio.to_thread(launch, engine.cloud, f"{inst.name}-clone", engine.services.keystore)
+    try:
+        home = vm_home(engine, clone, world)
+        folder = home / ".cades-tui" / "autostop"
+        shutil.copytree(vm_home(engine, inst, world) / ".cades-tui" / "autostop", folder)  # what its image held
+        for name in ("pid", "state.json", "actions.log", "watchdog.log"):
+            (folder / name).unlink(missing_ok=True)
+        spool = Path(world[0].instances_dir) / clone.id / "spool"
+        spool.mkdir(exist_ok=True)
+        (spool / "crontab").write_text(watchdog.boot_line(str(home)) + "\n")
+        conn = engine.cloud.conn  # type: ignore[attr-defined]
+        await asyncio.to_thread(conn.compute.reboot_server, clone.id, "HARD")
+        assert await eventually(lambda: "a clone of it?" in ((folder / "actions.log").read_text() if (
+            folder / "actions.log").exists() else ""), 30), (folder / "boot.log").read_text()
+        assert not (folder / "config.json").exists() and not (folder / "credential.json").exists()
+        assert crontab(world, clone) == ""
+        assert f"armed for server {inst.id}, but this VM is {clone.id}" in (folder / "actions.log").read_text()
+        again = await engine.autostop_status(inst)  # the armed VM: untouched
+        assert again.armed and again.running and again.at_boot == "cron" and again.action == "shelve", again
+        assert nova_status(engine, inst) == "ACTIVE"
+    finally:
+        await asyncio.to_thread(engine.cloud.delete, clone.name, True)

@@ -13,14 +13,17 @@ resets the timer. Config, state and logs live in its 0700 directory; what it did
 `watchdog.py boot on|off` adds (or removes) one `@reboot` line in the user's crontab, marked `# cades-tui autostop`,
 that runs `boot.sh` (written by the app: it starts the watchdog again after a reboot, its timer from the boot); the
 rest of the crontab is kept byte-for-byte. It prints `boot=cron` (added), `boot=off` (removed), `boot=no-cron` (no
-`crontab` here) or `boot=failed: WHY`. The watchdog removes the line itself when it finds its config gone.
+`crontab` here) or `boot=failed: WHY`. The watchdog removes the line itself when it finds its config gone, and
+disarms itself on a clone of the armed VM (its config names another server than cloud-init's instance id).
 """
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import json
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -35,6 +38,7 @@ DIR = os.path.join(HOME, ".cades-tui", "autostop")
 SYSTEM_DIRS = ("/sbin", "/usr/sbin", "/bin", "/usr/bin", "/usr/local/sbin", "/usr/local/bin")
 SANDBOX_ENV = "CADES_SANDBOX_VM"  # a sandbox VM (a process on someone's laptop): never sudo, never systemctl
 CRON_MARK = "# cades-tui autostop"  # ends our @reboot line in the user's crontab
+UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 def path(name: str) -> str:
@@ -350,6 +354,40 @@ def set_boot(on: bool) -> str:
     return "cron" if on else "off"
 
 
+# -- a clone of the armed VM (booted from its frozen image) -----------------------------------------------------
+
+
+def this_server() -> str:
+    """This VM's Nova id where it is known, else "": cloud-init's instance id (OpenStack's datasources set it to the
+    server's UUID; others, e.g. EC2-style ids, are not compared), on a sandbox VM its folder's name (the server id)."""
+    vm = os.environ.get(SANDBOX_ENV)
+    if vm:
+        text = os.path.basename(vm.rstrip("/"))
+    else:
+        try:
+            with open("/var/lib/cloud/data/instance-id") as f:
+                text = f.read()
+        except OSError:
+            return ""
+    text = text.strip().lower()
+    return text if UUID.fullmatch(text) else ""
+
+
+def disarm_if_foreign(cfg: dict[str, Any]) -> bool:
+    """A config armed for another server (this VM is a clone of it: its image carried the folder and the crontab):
+    never act for it — above all never shelve that server with its credential. The config, the credential and the
+    @reboot line are removed here (the other VM keeps its own); arm this VM anew to have autostop on it."""
+    here, armed = this_server(), str(cfg.get("server_id") or "").lower()
+    if not here or not UUID.fullmatch(armed) or here == armed:
+        return False
+    for name in ("config.json", "credential.json", "keep"):
+        with contextlib.suppress(OSError):
+            os.unlink(path(name))
+    log(f"armed for server {armed}, but this VM is {here} (a clone of it?): autostop disarmed here "
+        f"(at boot: {set_boot(False)})", actions=True)
+    return True
+
+
 # -- the loop -----------------------------------------------------------------------------------------------------
 
 
@@ -401,7 +439,7 @@ def main() -> int:
         if cfg is None:
             log(f"no config.json: autostop is off, ending (at boot: {set_boot(False)})")
             return 0
-        if step(cfg, state, cpu, time.time()):
+        if disarm_if_foreign(cfg) or step(cfg, state, cpu, time.time()):
             return 0
         time.sleep(max(0.1, float(cfg.get("every_s", 60))))
 
