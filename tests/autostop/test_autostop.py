@@ -191,8 +191,8 @@ async def test_keep_resets_and_off_removes(vm: tuple[CoreEngine, Instance, Event
 
 
 async def test_setup_installs_and_arms_the_profiles_autostop(world: tuple[Any, Any, Any]) -> None:
-    """The guide step: with the profile's `autostop.idle: 5m` setup installs the watchdog and starts it; run again,
-    the step is already done (skipped)."""
+    """The guide step: with the profile's `autostop.idle: 5m` setup installs the watchdog and starts it (and its
+    @reboot line); run again, the step is already done (skipped)."""
     _sandbox, settings, services = world
     armed = dataclasses.replace(settings, autostop=AutostopSettings(idle="5m"))
     cloud = await asyncio.to_thread(open_cloud, armed)
@@ -206,6 +206,7 @@ async def test_setup_installs_and_arms_the_profiles_autostop(world: tuple[Any, A
         assert first.ok and [(r.step, r.status) for r in first.results][-1] == ("autostop", StepStatus.DONE)
         status = await engine.autostop.status(inst)
         assert status.armed and status.running and status.idle_s == 300 and status.action == "stop"
+        assert status.at_boot == "cron"  # and started at every boot by the crontab's @reboot line
         again = await engine.run_setup(inst)
         assert [(r.step, r.status) for r in again.results][-1] == ("autostop", StepStatus.SKIPPED)
     finally:

@@ -9,7 +9,7 @@ import threading
 from typing import TYPE_CHECKING
 
 from tui.conventions import META_SSH_PORT, META_SSH_USER
-from tui.sandbox import guestpower, network, snapshot
+from tui.sandbox import cron, guestpower, network, snapshot
 from tui.sandbox.sshhost import SSHHost, SSHHostError, end_leftover, end_orphans, remove_runtime_dir
 
 if TYPE_CHECKING:
@@ -82,8 +82,12 @@ class VMs:
                 snapshot.seed_disk(self.sb, sid)  # first boot: the frozen disk it was made from, if any
                 host = SSHHost(self.sb.instances_dir / sid, keys, port, listen=listen, log_level=SSHD_LOG_LEVEL)
             guestpower.install_shim(host.root)
+            cron.install_shim(host.root)
+            boots = cron.booting(host)
             host.set_listen(listen)
             host.start()
+            if boots:  # as cron does at boot: the crontab's @reboot lines
+                cron.run_boot_jobs(host)
         except (SSHHostError, OSError) as e:
             log.warning("sandbox: SSH host of %s failed: %s", sid, e)
             return f"Build of instance {sid} aborted: the SSH host could not start: {e}"

@@ -3,8 +3,10 @@
 On the VM, `~/.cades-tui/autostop/` (0700) holds the watchdog (`watchdog.py`), its `config.json`, `state.json`,
 `pid`, `keep` (touched to reset the timer), its log `watchdog.log` and `actions.log` (what it did: warned, kept,
 powered off, shelved), and for `shelve` the VM's `credential.json` (0600). It runs detached in a screen (or tmux)
-session named `cades-autostop`. Every command is recorded in the instance's command log here; what the watchdog
-did is copied there when its state is read.
+session named `cades-autostop`. Armed, it also starts at every boot: `boot.sh` (the same start, its timer from the
+boot) run by one `@reboot` line in the user's crontab (marked `# cades-tui autostop`; removed when disarmed). Where
+cron is not installed it starts again when the app next attaches, and its status says so. Every command is recorded
+in the instance's command log here; what the watchdog did is copied there when its state is read.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import asyncssh
 from tui.core.autostop import credential
 from tui.core.autostop.policy import Policy, human
 from tui.core.autostop.status import AutostopStatus
+from tui.core.autostop.watchdog import CRON_MARK
 from tui.core.cloud.base import Cloud
 from tui.core.config import Settings
 from tui.core.errors import ManagerError
@@ -43,9 +46,10 @@ class AutostopError(ManagerError):
 
 
 def install_command() -> str:
-    """Write the watchdog (stdin) into its private folder. Shell; no secret."""
+    """Write the watchdog (stdin) and its `boot.sh` into its private folder. Shell; no secret."""
     return (f"set -e; umask 077; D={DIR}; mkdir -p \"$D\"; chmod 700 \"$D\"; "
-            'cat > "$D/watchdog.py.tmp"; mv -f "$D/watchdog.py.tmp" "$D/watchdog.py"')
+            'cat > "$D/watchdog.py.tmp"; mv -f "$D/watchdog.py.tmp" "$D/watchdog.py"; '
+            f"printf '%s' {shlex.quote(boot_script())} > \"$D/boot.sh.tmp\"; mv -f \"$D/boot.sh.tmp\" \"$D/boot.sh\"")
 
 
 def write_config_command(config_json: str) -> str:
@@ -79,11 +83,33 @@ def start_any_command() -> str:
             f"else {start_command(Multiplexer.TMUX)}; fi")
 
 
+def boot_script() -> str:
+    """What the crontab's @reboot line runs: the watchdog started as the app starts it (`start_any_command`), when
+    autostop is armed. cron's PATH is short (/usr/bin:/bin): an SSH login's system folders are added after it."""
+    return ("#!/bin/sh\n"
+            f"# cades-tui autostop: run at boot by the user's crontab (the @reboot line ending {CRON_MARK!r}).\n"
+            "# Starts the watchdog again with this VM's config.json, its idle timer from now. Output: boot.log.\n"
+            f"D={DIR}\n"
+            '[ -f "$D/config.json" ] || exit 0\n'
+            'umask 077; exec > "$D/boot.log" 2>&1\n'
+            'PATH="$PATH:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"; export PATH\n'
+            f"{start_any_command()}\n")
+
+
+BOOT_ON_COMMAND = f"python3 {DIR}/watchdog.py boot on"  # prints boot=cron|no-cron|failed: WHY
+AT_BOOT = ('c=$(command -v crontab 2>/dev/null || true); '  # a sandbox VM: only its own crontab (see the watchdog)
+           'if [ -n "$CADES_SANDBOX_VM" ]; then case "$c" in "$CADES_SANDBOX_VM"/*) ;; *) c= ;; esac; fi; '
+           'if [ -z "$c" ]; then echo at_boot=no-cron; '
+           f'elif "$c" -l 2>/dev/null | grep -q {shlex.quote(" " + CRON_MARK + "$")}; then echo at_boot=cron; '
+           'else echo at_boot=no-line; fi')
 OFF_COMMAND = (f"D={DIR}; rm -f \"$D/config.json\" \"$D/credential.json\" \"$D/keep\"; "
-               f"if {RUNNING}; then kill \"$pid\"; fi; rm -f \"$D/pid\"; echo autostop off")
+               f"if {RUNNING}; then kill \"$pid\"; fi; rm -f \"$D/pid\"; "
+               # (a watchdog.py of an older version has no `boot`: it would run its loop)
+               'if grep -qs "def set_boot" "$D/watchdog.py"; then python3 "$D/watchdog.py" boot off; fi; '
+               'echo autostop off')
 KEEP_COMMAND = f'D={DIR}; [ -f "$D/config.json" ] && touch "$D/keep" && echo kept'
 STATUS_COMMAND = (f'D={DIR}; if [ -f "$D/config.json" ]; then echo armed=1; else echo armed=0; fi; '
-                  f'if {RUNNING}; then echo running=1; else echo running=0; fi; echo ---; '
+                  f'if {RUNNING}; then echo running=1; else echo running=0; fi; {AT_BOOT}; echo ---; '
                   'cat "$D/state.json" 2>/dev/null; echo; echo ---; '
                   'cat "$D/actions.log" 2>/dev/null; true')
 
@@ -135,6 +161,9 @@ class AutostopService:
             await asyncio.to_thread(credential.forget, self.cloud, inst.id)
         config = policy.config_json(inst.id, command("autostop", inst.name, "--keep"), JUPYTER_LOGFILE[2:])
         await self._run(inst, write_config_command(config))
+        said = await self._run(inst, BOOT_ON_COMMAND)  # at every boot too (no crontab: the status says so)
+        if "boot=failed" in said:
+            self.command_log(inst).record(f"# autostop at boot: {said.strip()}", 1, 0.0, datetime.now(UTC))
         await self._run(inst, start_command(kind.kind))
         return await self.status(inst)
 
@@ -164,7 +193,8 @@ class AutostopService:
         head, _, rest = out.partition("---\n")
         state_text, _, actions = rest.partition("---\n")
         flags = dict(line.split("=", 1) for line in head.split() if "=" in line)
-        status = AutostopStatus.parse(flags.get("armed") == "1", flags.get("running") == "1", state_text)
+        status = AutostopStatus.parse(flags.get("armed") == "1", flags.get("running") == "1", state_text,
+                                      flags.get("at_boot", ""))
         self._copy_actions(inst, actions)
         self.emit(AutostopState(inst.id, status))
         return status

@@ -8,6 +8,9 @@ from typing import Any
 
 from tui.core.autostop.policy import human
 
+AT_BOOT = {"cron": "", "no-cron": "; will restart at the next attach: cron is not installed",
+           "no-line": "; will restart at the next attach: its @reboot line is not in the crontab (set it again)"}
+
 
 @dataclass(frozen=True, slots=True)
 class AutostopStatus:
@@ -21,9 +24,10 @@ class AutostopStatus:
     warning: str = ""  # the warning it gave (the timer runs out soon)
     acted: str = ""  # what it did ("" until it acted)
     updated: float | None = None  # its last look
+    at_boot: str = ""  # "cron": its @reboot line is in the crontab; "no-cron": no crontab; "no-line"; "": not read
 
     @classmethod
-    def parse(cls, armed: bool, running: bool, state_text: str) -> AutostopStatus:
+    def parse(cls, armed: bool, running: bool, state_text: str, at_boot: str = "") -> AutostopStatus:
         try:
             data: Any = json.loads(state_text) if state_text.strip() else {}
         except ValueError:
@@ -39,10 +43,16 @@ class AutostopStatus:
         return cls(armed=armed, running=running, action=str(data.get("action") or ""),
                    idle_s=num("idle_s") or 0.0, idle_since=num("idle_since"), acts_at=num("acts_at"),
                    busy=str(data.get("busy") or ""), warning=str(data.get("warning") or ""),
-                   acted=f"{acted.get('action')}: {acted.get('result')}" if acted else "", updated=num("updated"))
+                   acted=f"{acted.get('action')}: {acted.get('result')}" if acted else "", updated=num("updated"),
+                   at_boot=at_boot if at_boot in AT_BOOT else "")
 
     def line(self, now: float) -> str:
-        """One line for people: off, armed and why not idle, or how long until it acts."""
+        """One line for people: off, armed and why not idle, or how long until it acts (and, where it will not
+        start again at a boot by itself, that it will when the app next attaches)."""
+        said = self._line(now)
+        return said + AT_BOOT.get(self.at_boot, "") if self.armed and not self.acted else said
+
+    def _line(self, now: float) -> str:
         if not self.armed:
             return "autostop off"
         if self.acted:
@@ -61,4 +71,4 @@ class AutostopStatus:
         return {"armed": self.armed, "running": self.running, "action": self.action or None,
                 "idle_s": self.idle_s or None, "idle_since": self.idle_since, "acts_at": self.acts_at,
                 "busy": self.busy or None, "warning": self.warning or None, "acted": self.acted or None,
-                "updated": self.updated}
+                "updated": self.updated, "at_boot": self.at_boot or None}

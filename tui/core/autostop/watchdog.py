@@ -9,13 +9,22 @@ above `cpu_percent` (/proc/stat). When nothing has for `idle_s`, it warns (`warn
 log and in its state file, which the app reads), then acts: `stop` powers the VM off from inside, `shelve` asks
 Nova with the VM's own application credential (restricted to this server's action call). A newer `keep` file
 resets the timer. Config, state and logs live in its 0700 directory; what it did is appended to `actions.log`.
+
+`watchdog.py boot on|off` adds (or removes) one `@reboot` line in the user's crontab, marked `# cades-tui autostop`,
+that runs `boot.sh` (written by the app: it starts the watchdog again after a reboot, its timer from the boot); the
+rest of the crontab is kept byte-for-byte. It prints `boot=cron` (added), `boot=off` (removed), `boot=no-cron` (no
+`crontab` here) or `boot=failed: WHY`. The watchdog removes the line itself when it finds its config gone, and
+disarms itself on a clone of the armed VM (its config names another server than cloud-init's instance id).
 """
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import json
 import os
+import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -28,6 +37,8 @@ HOME = os.path.expanduser("~")
 DIR = os.path.join(HOME, ".cades-tui", "autostop")
 SYSTEM_DIRS = ("/sbin", "/usr/sbin", "/bin", "/usr/bin", "/usr/local/sbin", "/usr/local/bin")
 SANDBOX_ENV = "CADES_SANDBOX_VM"  # a sandbox VM (a process on someone's laptop): never sudo, never systemctl
+CRON_MARK = "# cades-tui autostop"  # ends our @reboot line in the user's crontab
+UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 def path(name: str) -> str:
@@ -267,6 +278,116 @@ def act(cfg: dict[str, Any]) -> str:
     return said
 
 
+# -- at boot: the user's crontab --------------------------------------------------------------------------------
+
+
+def boot_line(home: str = HOME) -> str:
+    """Our crontab line: at boot, `boot.sh` (it starts the watchdog if autostop is armed). cron gives `%` a meaning
+    of its own in a command: escaped."""
+    script = shlex.quote(os.path.join(home, ".cades-tui", "autostop", "boot.sh"))
+    return f"@reboot /bin/sh {script} {CRON_MARK}".replace("%", "\\%")
+
+
+def is_ours(line: str) -> bool:
+    return line.rstrip("\r\n").endswith(" " + CRON_MARK)
+
+
+def crontab_with(text: str, line: str | None) -> str:
+    """The crontab `text` with our line set to `line` (in place of the first of ours, else appended) or, for None,
+    removed. Every other line is kept byte-for-byte (a last line without its newline gets one: crontab needs it)."""
+    lines = [part + "\n" for part in text.split("\n")]
+    lines[-1] = lines[-1][:-1]  # what follows the last newline ("" when the text ends with one)
+    out: list[str] = []
+    placed = False
+    for old in filter(None, lines):
+        if not is_ours(old):
+            out.append(old)
+        elif line is not None and not placed:
+            out.append(line + "\n")
+            placed = True
+    if line is not None and not placed:
+        if out and not out[-1].endswith("\n"):
+            out[-1] += "\n"
+        out.append(line + "\n")
+    return "".join(out)
+
+
+def crontab_program() -> str | None:
+    """This user's `crontab`, or None where cron is not installed. On a sandbox VM only its own (the shim in the
+    VM's folder): never the crontab of the laptop it runs on."""
+    found = shutil.which("crontab")
+    vm = os.environ.get(SANDBOX_ENV)
+    if found and vm and not os.path.realpath(found).startswith(os.path.realpath(vm) + os.sep):
+        return None
+    return found
+
+
+def crontab_run(prog: str, args: list[str], text: str | None = None) -> tuple[int, str, str]:
+    try:
+        p = subprocess.run([prog, *args], input=text, capture_output=True, timeout=30, encoding="utf-8",
+                           errors="surrogateescape")  # any bytes of the user's crontab come back as they were
+    except (OSError, subprocess.SubprocessError) as exc:
+        return 127, "", str(exc)
+    return p.returncode, p.stdout, p.stderr.strip()[-300:]
+
+
+def set_boot(on: bool) -> str:
+    """Add (on) or remove (off) our @reboot line: `cron` (added) or `off` (removed), `no-cron`, or `failed: WHY`."""
+    prog = crontab_program()
+    if prog is None:
+        return "no-cron"
+    os.makedirs(DIR, mode=0o700, exist_ok=True)
+    with open(path("crontab.lock"), "w") as lock:  # an app and a CLI arming at once: one edit after the other
+        if sys.platform != "win32":  # the watchdog runs on the VM (Linux); this keeps the laptop's type check true
+            import fcntl
+
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        code, current, err = crontab_run(prog, ["-l"])
+        if code != 0 and "no crontab" not in err.lower():
+            return f"failed: crontab -l: {err or f'exit {code}'}"
+        current = current if code == 0 else ""
+        wanted = crontab_with(current, boot_line() if on else None)
+        if wanted != current:
+            code, _, err = crontab_run(prog, ["-"], wanted) if wanted else crontab_run(prog, ["-r"])
+            if code != 0:
+                return f"failed: crontab: {err or f'exit {code}'}"
+    return "cron" if on else "off"
+
+
+# -- a clone of the armed VM (booted from its frozen image) -----------------------------------------------------
+
+
+def this_server() -> str:
+    """This VM's Nova id where it is known, else "": cloud-init's instance id (OpenStack's datasources set it to the
+    server's UUID; others, e.g. EC2-style ids, are not compared), on a sandbox VM its folder's name (the server id)."""
+    vm = os.environ.get(SANDBOX_ENV)
+    if vm:
+        text = os.path.basename(vm.rstrip("/"))
+    else:
+        try:
+            with open("/var/lib/cloud/data/instance-id") as f:
+                text = f.read()
+        except OSError:
+            return ""
+    text = text.strip().lower()
+    return text if UUID.fullmatch(text) else ""
+
+
+def disarm_if_foreign(cfg: dict[str, Any]) -> bool:
+    """A config armed for another server (this VM is a clone of it: its image carried the folder and the crontab):
+    never act for it — above all never shelve that server with its credential. The config, the credential and the
+    @reboot line are removed here (the other VM keeps its own); arm this VM anew to have autostop on it."""
+    here, armed = this_server(), str(cfg.get("server_id") or "").lower()
+    if not here or not UUID.fullmatch(armed) or here == armed:
+        return False
+    for name in ("config.json", "credential.json", "keep"):
+        with contextlib.suppress(OSError):
+            os.unlink(path(name))
+    log(f"armed for server {armed}, but this VM is {here} (a clone of it?): autostop disarmed here "
+        f"(at boot: {set_boot(False)})", actions=True)
+    return True
+
+
 # -- the loop -----------------------------------------------------------------------------------------------------
 
 
@@ -316,12 +437,20 @@ def main() -> int:
     while True:
         cfg = read_json("config.json")
         if cfg is None:
-            log("no config.json: autostop is off, ending")
+            log(f"no config.json: autostop is off, ending (at boot: {set_boot(False)})")
             return 0
-        if step(cfg, state, cpu, time.time()):
+        if disarm_if_foreign(cfg) or step(cfg, state, cpu, time.time()):
             return 0
         time.sleep(max(0.1, float(cfg.get("every_s", 60))))
 
 
+def boot_main(arg: str) -> int:
+    if arg not in ("on", "off"):
+        print("usage: watchdog.py [boot on|off]", file=sys.stderr)
+        return 2
+    print("boot=" + set_boot(arg == "on"))
+    return 0
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(boot_main(sys.argv[2] if len(sys.argv) > 2 else "") if sys.argv[1:2] == ["boot"] else main())

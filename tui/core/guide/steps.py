@@ -494,7 +494,8 @@ def format_if_empty(device: str) -> str:
 
 class InstallAutostop(Step):
     """The autostop watchdog (`tui.core.autostop`): installed on every VM; armed when the profile's
-    `autostop.idle` is not off (`cades-tui autostop NAME` arms, changes or removes it later)."""
+    `autostop.idle` is not off (`cades-tui autostop NAME` arms, changes or removes it later), and then started at
+    every boot by the user's crontab too (where cron is installed)."""
 
     name = "autostop"
 
@@ -503,12 +504,16 @@ class InstallAutostop(Step):
         return f"Install the autostop watchdog in ~/.cades-tui/autostop {armed}"
 
     async def check(self, ctx: SetupContext) -> bool:
+        import hashlib
+
         from tui.core.autostop import service as autostop
 
         config = ctx.settings.autostop_config
         wanted = (f' && [ "$(cat {autostop.DIR}/config.json)" = {shlex.quote(config)} ] && {autostop.RUNNING}'
-                  if config else "")
-        probe = f"cmp -s {autostop.DIR}/watchdog.py -{wanted}"
+                  f' && {{ {autostop.AT_BOOT}; }} | grep -qv at_boot=no-line' if config else "")
+        digest = hashlib.sha256(autostop.boot_script().encode()).hexdigest()
+        boot = f' && [ "$(sha256sum < {autostop.DIR}/boot.sh)" = "{digest}  -" ]'
+        probe = f"cmp -s {autostop.DIR}/watchdog.py -{boot}{wanted}"
         return (await ctx.probe(probe, input=autostop.SOURCE.read_text())).ok
 
     async def apply(self, ctx: SetupContext) -> None:
@@ -519,6 +524,11 @@ class InstallAutostop(Step):
             ctx.note(ctx.settings.autostop_note)
         if ctx.settings.autostop_config:
             await ctx.do(autostop.write_config_command(ctx.settings.autostop_config), what="arming autostop")
+            said = (await ctx.do(autostop.BOOT_ON_COMMAND, what="starting it at every boot")).output
+            if "boot=no-cron" in said:
+                ctx.note("autostop will restart at the next attach after a reboot: cron is not installed")
+            elif "boot=failed" in said:
+                ctx.note("autostop will restart at the next attach after a reboot: " + said.strip())
             await ctx.do(autostop.start_any_command(), what="starting the watchdog")
 
 
