@@ -6,9 +6,8 @@ size 0 that maps them. Refused up front, with the numbers: a name the project's 
 quota (Glance's `image_count_total`) that is full. Deleting the image leaves its volume snapshots unless asked
 (Glance never deletes them; they hold the frozen disk). Blocking: call from a thread.
 
-A running instance's secrets (Jupyter's token files, the autostop credential and settings) are taken off its disk
-before the snapshot and put back once the cloud has its copy (`tui.core.imagesecrets`); a stopped one is imaged as
-it is.
+A running instance's secrets (Jupyter's token files, the autostop credential) are taken off its disk before the
+snapshot and put back once the cloud has its copy (`tui.core.imagesecrets`); a stopped one is imaged as it is.
 """
 
 from __future__ import annotations
@@ -116,8 +115,8 @@ def check_image_name(name: str) -> None:
 
 def secrets_note() -> str:
     """Said before a stopped instance is imaged (the app's dialog shows it too)."""
-    return ("Jupyter's token files and the autostop credential and settings on it are included; start it first "
-            "to leave them out (the app takes them off a running instance's disk for the snapshot)")
+    return ("Jupyter's token files and the autostop credential on it are included; start it first to leave them "
+            "out (the app takes them off a running instance's disk for the snapshot)")
 
 
 def ordered(images: Sequence[Image]) -> list[Image]:

@@ -1,9 +1,8 @@
 """Secrets off an instance's disk while it is snapshotted, and back after (blocking: called from `tui.core.images`).
 
 What is taken: Jupyter's runtime files that hold its token or sign its cookies (`jpserver-*.json`, their
-`-open.html`, the cookie secret), the autostop credential (`credential.json`) and the autostop settings
-(`config.json`: this instance's, so a clone's watchdog is not armed for another server); the tokens in the Jupyter
-log are masked in place (same length: the server keeps appending). They are read into memory first, then removed and the
+`-open.html`, the cookie secret) and the autostop credential (`credential.json`); the tokens in the Jupyter log are
+masked in place (same length: the server keeps appending). They are read into memory first, then removed and the
 disk synced, over a verified SSH connection (the instance's pinned or known host key, the app's key; never a
 question) — the VM's side is `imagesecrets_vm.py`, run by python3. After the snapshot they are written back,
 byte-identical with their mode and mtime, where nothing took their place. A clone starts without them: Jupyter
@@ -41,12 +40,10 @@ if TYPE_CHECKING:
 
 Say = Callable[[str], None]
 AUTOSTOP_CREDENTIAL = "~/.cades-tui/autostop/credential.json"
-# not a secret but this instance's own: a clone booting with it would run a watchdog armed for another server
-AUTOSTOP_CONFIG = "~/.cades-tui/autostop/config.json"
 JUPYTER_FILES = ("{runtime}/jpserver-*.json", "{runtime}/jpserver-*-open.html", "{runtime}/nbserver-*.json",
                  "{runtime}/nbserver-*-open.html", "{runtime}/jupyter_cookie_secret",
                  "{runtime}/notebook_cookie_secret")
-WHAT = "Jupyter's token files and the autostop credential and settings"
+WHAT = "Jupyter's token files and the autostop credential"
 STEP_TIMEOUT_S = 60.0
 PUT_BACK_TRIES = 3
 
@@ -251,8 +248,7 @@ class SecretsAside:
             raise SecretsUnreachable(f"{inst.name}: {exc}") from None
         remote = _Remote(ctx.target, inst.name, self.command_log(inst) if self.command_log else None)
         try:
-            found = remote.take({"files": [*JUPYTER_FILES, AUTOSTOP_CREDENTIAL, AUTOSTOP_CONFIG],
-                                 "logs": [JUPYTER_LOGFILE]})
+            found = remote.take({"files": [*JUPYTER_FILES, AUTOSTOP_CREDENTIAL], "logs": [JUPYTER_LOGFILE]})
         except _NoLogin as exc:  # the app never logged in there with this key: none of its secrets are on it
             remote.close()
             say(f"Cannot log in to {inst.name} ({exc}): its disk is imaged as it is — {WHAT}, if any, are included")

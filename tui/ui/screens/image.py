@@ -18,8 +18,8 @@ def what_it_does(inst: Instance, quota: ImageQuota | None, taken: frozenset[str]
     backed = ("Its volumes are snapshotted in Cinder (they count against your volume quota) and the image maps "
               "them." if not inst.image_id else "Its disk is uploaded to the image service.")
     used = f" Images: {quota.text()} used." if quota is not None else ""
-    secrets = (" Jupyter's token files and the autostop credential and settings are taken off its disk for "
-               "the snapshot and put back after." if inst.status == "ACTIVE" else f" Stopped: {secrets_note()}.")
+    secrets = (" Jupyter's token files and the autostop credential are taken off its disk for the snapshot and put "
+               "back after." if inst.status == "ACTIVE" else f" Stopped: {secrets_note()}.")
     return (f"Freeze {inst.name}'s environment: what is installed now is there on every instance launched from "
             f"the image (it comes first in the launch wizard; setup skips what it has). {backed}{secrets}{used}"
             + (f" Taken: {', '.join(sorted(taken)[:3])}{', …' if len(taken) > 3 else ''}." if taken else ""))
