@@ -29,7 +29,9 @@ class RecordingAutostop:
 
     async def set(self, inst: Instance, policy: Policy) -> AutostopStatus:
         self.calls.append(("set", inst.name, policy.idle_s, policy.action))
-        return AutostopStatus(True, True, policy.action, policy.idle_s)
+        return AutostopStatus(True, True, policy.action, policy.idle_s, at_boot=self.at_boot)
+
+    at_boot = "cron"
 
     async def off(self, inst: Instance) -> AutostopStatus:
         self.calls.append(("off", inst.name))
@@ -72,6 +74,7 @@ async def test_dialog_prefilled_then_set_and_off() -> None:
     assert [a for a, _ in rig.jobs] == ["autostop"]
     said = await rig.run_jobs(engine)
     assert engine.calls == [("set", "vm1", 3600, "shelve")] and "Autostop set" in str(said[0])
+    assert "cron" not in str(said[0])
     rig.owner.on_state(AutostopState(INST.id, AutostopStatus(True, True, "shelve", 7200)))
     rig.owner.set_or_clear(INST)
     assert rig.asked[-1][2:4] == ("2h", "shelve")  # now prefilled with what the VM has
@@ -95,3 +98,14 @@ async def test_warning_shown_once_and_w_keeps() -> None:
     assert len(rig.told) == 2
     rig.owner.on_state(AutostopState(INST.id, AutostopStatus(True, False, "stop", 3600, acted="stop: powered off")))
     assert "acted: stop: powered off" in rig.told[-1][0]
+
+
+async def test_setting_it_where_cron_is_missing_says_so() -> None:
+    """The VM has no cron: the watchdog will not start again at a boot by itself, and the line says so."""
+    rig, engine = Rig(), RecordingEngine()
+    engine.autostop.at_boot = "no-cron"
+    rig.owner.set_or_clear(INST)
+    rig.asked[-1][4](("set", "2h", "stop"))
+    (said,) = await rig.run_jobs(engine)
+    assert str(said).startswith("Autostop set: ")
+    assert "will restart at the next attach: cron is not installed" in str(said)

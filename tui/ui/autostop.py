@@ -65,8 +65,8 @@ class AutostopOwner:
             if policy is None:
                 status = await engine.autostop.off(inst)
                 return f"Autostop off ({status.line(time.time())})."
-            await engine.autostop.set(inst, policy)
-            return f"Autostop set: {policy.describe()}."
+            status = await engine.autostop.set(inst, policy)
+            return f"Autostop set: {policy.describe()}{status.boot_note()}."
         return job
 
     @staticmethod

@@ -46,11 +46,15 @@ class AutostopStatus:
                    acted=f"{acted.get('action')}: {acted.get('result')}" if acted else "", updated=num("updated"),
                    at_boot=at_boot if at_boot in AT_BOOT else "")
 
+    def boot_note(self) -> str:
+        """"" where the watchdog starts again at a boot by itself, else why not (a clause to append)."""
+        return AT_BOOT.get(self.at_boot, "")
+
     def line(self, now: float) -> str:
         """One line for people: off, armed and why not idle, or how long until it acts (and, where it will not
         start again at a boot by itself, that it will when the app next attaches)."""
         said = self._line(now)
-        return said + AT_BOOT.get(self.at_boot, "") if self.armed and not self.acted else said
+        return said + self.boot_note() if self.armed and not self.acted else said
 
     def _line(self, now: float) -> str:
         if not self.armed:
