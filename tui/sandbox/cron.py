@@ -6,13 +6,12 @@ the VM's marker, so they end when the VM stops, as its other processes do."""
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import threading
 from pathlib import Path
 
-from tui.sandbox import procs
+from tui.sandbox import guestbin, procs
 from tui.sandbox.sshhost import MARKER_ENV, SSHHost
 
 CRON_PATH = "/usr/local/bin:/usr/bin:/bin"  # an SSH login's PATH here (sshd's default): the VM's shims go first
@@ -48,12 +47,8 @@ def crontab_file(root: Path) -> Path:
 
 
 def install_shim(root: Path) -> None:
-    """`ROOT/bin/crontab`: the VM's sessions find it first on their PATH (see sshhost's session script)."""
-    bin_dir = root / "bin"
-    bin_dir.mkdir(parents=True, exist_ok=True)
-    shim = bin_dir / "crontab"
-    shim.write_text(SHIM)
-    os.chmod(shim, 0o700)  # the VM runs as this same user
+    """`ROOT/bin/crontab`: the VM's sessions find it first on their PATH."""
+    guestbin.install(root, "crontab", SHIM)
 
 
 def at_reboot(text: str) -> tuple[dict[str, str], list[tuple[str, str | None]]]:

@@ -4,9 +4,10 @@ shim that tells the sandbox, which then does what Nova does when a guest shuts d
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from tui.sandbox import guestbin
 
 if TYPE_CHECKING:
     from tui.sandbox.sandbox import Sandbox
@@ -22,12 +23,8 @@ SHIM = """#!/bin/sh
 
 
 def install_shim(root: Path) -> None:
-    """`ROOT/bin/poweroff`: the VM's sessions find it first on their PATH (see sshhost's session script)."""
-    bin_dir = root / "bin"
-    bin_dir.mkdir(parents=True, exist_ok=True)
-    shim = bin_dir / "poweroff"
-    shim.write_text(SHIM)
-    os.chmod(shim, 0o700)  # the VM runs as this same user
+    """`ROOT/bin/poweroff`: the VM's sessions find it first on their PATH."""
+    guestbin.install(root, "poweroff", SHIM)
 
 
 def watch(sb: Sandbox) -> None:
