@@ -52,7 +52,7 @@ async def ssh(engine: CoreEngine, inst: Instance, cmd: str, input: str | None = 
 async def test_the_watchdog_runs_again_after_a_reboot_with_nobody_attached(
         vm: tuple[CoreEngine, Instance, Events], world: tuple[Any, Any, Any]) -> None:
     engine, inst, _ = vm
-    status = await engine.autostop_set(inst, LONG)
+    status = await engine.autostop.set(inst, LONG)
     assert status.armed and status.running and status.at_boot == "cron", status
     assert "next attach" not in status.line(time.time())
     assert [line for line in crontab(world, inst).splitlines() if line.endswith(MARK)] == [
@@ -82,11 +82,11 @@ async def test_arming_twice_leaves_one_line_and_off_removes_only_it(
         vm: tuple[CoreEngine, Instance, Events], world: tuple[Any, Any, Any]) -> None:
     engine, inst, _ = vm
     await ssh(engine, inst, "crontab -", input=USERS)  # the user's own crontab, before autostop
-    await engine.autostop_set(inst, LONG)
-    await engine.autostop_set(inst, LONG)
+    await engine.autostop.set(inst, LONG)
+    await engine.autostop.set(inst, LONG)
     text = crontab(world, inst)
     assert text.startswith(USERS) and text.count(MARK) == 1 and text.endswith(f"{MARK}\n"), text
-    off = await engine.autostop_off(inst)
+    off = await engine.autostop.off(inst)
     assert not off.armed and crontab(world, inst) == USERS  # byte-for-byte
     assert await ssh(engine, inst, "crontab -l") == USERS
 
@@ -94,11 +94,11 @@ async def test_arming_twice_leaves_one_line_and_off_removes_only_it(
 async def test_a_config_removed_by_hand_takes_the_line_with_it(
         vm: tuple[CoreEngine, Instance, Events], world: tuple[Any, Any, Any]) -> None:
     engine, inst, _ = vm
-    await engine.autostop_set(inst, LONG)
+    await engine.autostop.set(inst, LONG)
     assert crontab(world, inst).count(MARK) == 1
     await ssh(engine, inst, "rm ~/.cades-tui/autostop/config.json")  # disarmed another way: the watchdog ends
     assert await eventually(lambda: crontab(world, inst) == "", 10), crontab(world, inst)
-    status = await engine.autostop_status(inst)
+    status = await engine.autostop.status(inst)
     assert not status.armed and not status.running
 
 
@@ -107,7 +107,7 @@ async def test_without_crontab_it_arms_and_says_it_restarts_at_the_next_attach(
     engine, inst, _ = vm
     (Path(world[0].instances_dir) / inst.id / "bin" / "crontab").unlink()  # cron not installed on this VM
     assert (await ssh(engine, inst, "command -v crontab || echo none")).strip() == "none"
-    status = await engine.autostop_set(inst, LONG)
+    status = await engine.autostop.set(inst, LONG)
     assert status.armed and status.running and status.at_boot == "no-cron", status
     line = status.line(time.time())
     assert line.endswith("; will restart at the next attach: cron is not installed"), line
@@ -121,7 +121,7 @@ async def test_a_clone_of_the_armed_vm_disarms_itself_at_boot(
     shelve credential) and its @reboot line: at boot its watchdog sees it is not that server and disarms itself —
     never acting for the other VM — while the armed VM keeps its autostop."""
     engine, inst, _ = vm
-    status = await engine.autostop_set(inst, dataclasses.replace(LONG, action="shelve"))
+    status = await engine.autostop.set(inst, dataclasses.replace(LONG, action="shelve"))
     assert status.armed and status.running and status.action == "shelve"
     clone = await asyncio.to_thread(launch, engine.cloud, f"{inst.name}-clone", engine.services.keystore)
     try:
@@ -140,7 +140,7 @@ async def test_a_clone_of_the_armed_vm_disarms_itself_at_boot(
         assert not (folder / "config.json").exists() and not (folder / "credential.json").exists()
         assert crontab(world, clone) == ""
         assert f"armed for server {inst.id}, but this VM is {clone.id}" in (folder / "actions.log").read_text()
-        again = await engine.autostop_status(inst)  # the armed VM: untouched
+        again = await engine.autostop.status(inst)  # the armed VM: untouched
         assert again.armed and again.running and again.at_boot == "cron" and again.action == "shelve", again
         assert nova_status(engine, inst) == "ACTIVE"
     finally:
