@@ -165,3 +165,31 @@ async def test_a_transfer_goes_on_after_the_connection_is_cut(world: dict[str, A
         await wait_for(pilot, lambda: job.state == "done", 180)
         assert job.summary is not None and job.summary.resumed > 0, job.summary
         assert sha(world["home"] / "workspace" / "big.bin") == sha(big)
+
+
+async def test_the_vm_folder_can_be_another_than_the_workspace(world: dict[str, Any]) -> None:
+    """The VM side is the Jupyter workspace unless edited: `data/in` typed (relative to the VM's home), `u` syncs
+    the local folder into it and the workspace gets nothing."""
+    shutil.rmtree(world["home"] / "workspace", ignore_errors=True)
+    shutil.rmtree(world["home"] / "data", ignore_errors=True)
+    local = TransferQueue.local_folder("alpha")
+    shutil.rmtree(local, ignore_errors=True)
+    local.mkdir(parents=True)
+    (local / "x.csv").write_text("1,2\n")
+    app = app_for(world)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: app.instances_pane.table.selected is not None)
+        await pilot.press("m")
+        await wait_for(pilot, lambda: isinstance(app.screen, TransfersScreen) and app.screen.is_mounted)
+        view = app.screen
+        assert isinstance(view, TransfersScreen) and view.remote == world["settings"].jupyter.workspace
+        view.vm.focus()
+        view.vm.value = ""
+        await pilot.press(*"data/in")
+        assert view.remote == "data/in"
+        view.table.focus()
+        await pilot.press("u")
+        job = view.queue.jobs[-1]
+        await wait_for(pilot, lambda: job.state == "done")
+        assert (world["home"] / "data" / "in" / "x.csv").read_text() == "1,2\n"
+        assert not (world["home"] / "workspace" / "x.csv").exists()

@@ -1,5 +1,6 @@
-"""The Transfers view (`m`): a local folder and the VM's workspace, upload / download (sync, unchanged files
-skipped), and the queue with each transfer's progress; cancel and retry. Its state is `tui.ui.transfers`."""
+"""The Transfers view (`m`): a folder on the VM (its Jupyter workspace unless edited) and a local one, upload /
+download (sync, unchanged files skipped), and the queue with each transfer's progress; cancel and retry. Its state
+is `tui.ui.transfers`."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
+from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Footer, Input, Label, Static
 
@@ -39,9 +40,9 @@ def progress_text(job: Job) -> str:
 class TransfersScreen(ModalScreen[None]):
     BINDINGS = [
         Binding("u", "upload", "Upload", id="transfers.upload",
-                tooltip="Sync the local folder up into the VM's workspace (unchanged files skipped)"),
+                tooltip="Sync the local folder up into the VM's folder (unchanged files skipped)"),
         Binding("d", "download", "Download", id="transfers.download",
-                tooltip="Sync the VM's workspace down into the local folder (unchanged files skipped)"),
+                tooltip="Sync the VM's folder down into the local folder (unchanged files skipped)"),
         Binding("x", "cancel_job", "Cancel", id="transfers.cancel",
                 tooltip="Cancel the highlighted transfer (partial files stay: r continues them)"),
         Binding("r", "retry", "Retry", id="transfers.retry", tooltip="Run the highlighted failed transfer again"),
@@ -51,16 +52,19 @@ class TransfersScreen(ModalScreen[None]):
 
     def __init__(self, queue: TransferQueue, instance: str, remote: str) -> None:
         super().__init__(classes="dialog-screen")
-        self.queue, self.instance, self.remote = queue, instance, remote
+        self.queue, self.instance, self.workspace = queue, instance, remote
+        self.vm = Input(remote, placeholder=remote, id="transfers-remote")
         self.local = Input(str(queue.local_folder(instance)), id="transfers-local")
         self.table: DataTable[Text | str] = DataTable(id="transfers-table", cursor_type="row")
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog wide"):
             yield Label(f"Transfers — {self.instance}", classes="dialog-title")
-            yield Static(f"VM folder: {self.instance}:{self.remote}   Local folder (tab to edit):",
+            yield Static(f"Folder on {self.instance} (from its home; ~ allowed) and here — tab to edit, then u or d:",
                          classes="advice")
-            yield self.local
+            with Horizontal(id="transfers-folders"):
+                yield self.vm
+                yield self.local
             yield self.table
             yield Footer()
 
@@ -87,6 +91,11 @@ class TransfersScreen(ModalScreen[None]):
 
     def _folder(self) -> Path:
         return Path(self.local.value.strip() or str(self.queue.local_folder(self.instance))).expanduser()
+
+    @property
+    def remote(self) -> str:
+        """The VM's folder as typed (the workspace when left empty)."""
+        return self.vm.value.strip() or self.workspace
 
     def action_upload(self) -> None:
         folder = self._folder()
