@@ -601,7 +601,7 @@ async def test_the_tunnels_pane_counts_the_bytes_live(ui: Any, rig: Rig) -> None
             assert (await http.request(opener, "GET", "/api/status", token=token)).status == 200
         await ui.wait_for(pilot, lambda: tunnel_row(app, iid)[4] != before, timeout=10)
         shown = tunnel_row(app, iid)[4]
-        assert re.fullmatch(r"↓\d+(\.\d+)?[KM]? ↑\d+(\.\d+)?[KM]?", shown) and not shown.startswith("↓0B"), shown
+        assert re.fullmatch(r"↓\d+(\.\d+)?[BKM] ↑\d+(\.\d+)?[BKM]", shown) and not shown.startswith("↓0B"), shown
         live = app.fleet.get(iid)
         info = live.tunnel() if live is not None else None
         assert info is not None and info.bytes_in > 500 and info.bytes_out > 0
