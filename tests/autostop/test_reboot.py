@@ -101,8 +101,10 @@ async def test_a_config_removed_by_hand_takes_the_line_with_it(
     assert crontab(world, inst).count(MARK) == 1
     await ssh(engine, inst, "rm ~/.cades-tui/autostop/config.json")  # disarmed another way: the watchdog ends
     assert await eventually(lambda: crontab(world, inst) == "", 10), crontab(world, inst)
-    status = await engine.autostop.status(inst)
-    assert not status.armed and not status.running
+    deadline = time.monotonic() + 20  # it takes the line out, then ends: read until it has ended
+    while (status := await engine.autostop.status(inst)).running and time.monotonic() < deadline:
+        await asyncio.sleep(0.2)
+    assert not status.armed and not status.running, status
 
 
 async def test_without_crontab_it_arms_and_says_it_restarts_at_the_next_attach(

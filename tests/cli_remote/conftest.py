@@ -42,9 +42,22 @@ class CliWorld:
     def runtime_token(self) -> str:
         """The token Jupyter wrote into its runtime file on the VM (the sandbox VM's disk is local)."""
         home = self.sandbox.ssh_host(self.iid).home
-        files = list((home / ".local/share/jupyter/runtime").glob("jpserver-*.json"))
-        assert len(files) == 1, files
-        return str(json.loads(files[0].read_text())["token"])
+        infos = [json.loads(f.read_text()) for f in (home / ".local/share/jupyter/runtime").glob("jpserver-*.json")]
+        # a server ended with its VM (a stop, a reboot: other tests of the module) leaves its file behind
+        live = [info for info in infos if _alive(int(info["pid"]))]
+        assert len(live) == 1, infos
+        return str(live[0]["token"])
+
+
+def _alive(pid: int) -> bool:
+    """Whether process `pid` runs (the sandbox's VMs are processes of this machine)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 @pytest.fixture(scope="module")

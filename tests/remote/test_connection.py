@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import subprocess
 from pathlib import Path
@@ -17,6 +18,7 @@ from tui.core.remote.connection import (
     ConnectionPool,
     HostKeyChanged,
     HostKeyUnknown,
+    RemoteError,
     SSHTarget,
     SSHUnreachable,
     connect,
@@ -126,6 +128,33 @@ async def test_pool_reports_and_remakes_dropped_connection(ssh_host: SSHHost, ta
     finally:
         await pool.close_all()
     assert lost == ["i-1"]  # our own close is not reported as a drop
+
+
+async def test_a_forgotten_instance_gets_no_new_connection_and_no_loss_report(ssh_host: SSHHost,
+                                                                              target: SSHTarget) -> None:
+    """An instance being deleted: its connection closed, a login racing the deletion refused (not made, then cut
+    when the server goes and reported lost); after a failed deletion `allow` lets it connect again."""
+    KnownHosts(target.known_hosts).add("127.0.0.1", ssh_host.port, ssh_host.host_public_key)
+    lost: list[str] = []
+    pool = ConnectionPool(on_lost=lambda key, exc: lost.append(key))
+    try:
+        first = await pool.get("i-1", target)
+        await pool.forget("i-1")
+        assert first.is_closed() and not pool.is_connected("i-1")
+        with pytest.raises(RemoteError, match="being deleted"):
+            await pool.get("i-1", target)
+        racing = asyncio.ensure_future(pool.get("i-2", target))  # a login under way when the deletion starts
+        await asyncio.sleep(0)
+        await pool.forget("i-2")
+        with contextlib.suppress(RemoteError):
+            await racing
+        assert not pool.is_connected("i-2")  # made or not, it is not kept
+        pool.allow("i-1")  # the deletion failed
+        second = await pool.get("i-1", target)
+        assert (await run(second, "echo back")).output == "back\n"
+        assert lost == []  # nothing the deletion closed is reported as a lost connection
+    finally:
+        await pool.close_all()
 
 
 async def test_pool_never_reports_a_connection_that_was_never_made(

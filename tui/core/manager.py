@@ -188,11 +188,13 @@ class RemoteManager:
         return await self.jupyter.follow(ctx)
 
     async def forget_instance(self, instance_id: str) -> None:
-        """The instance is gone (deleted): close its tunnels and log follower, drop its connection and state."""
+        """The instance is gone (deleted): its connection dropped and no new login made (none may race the
+        deletion: the server's end would be reported as a lost connection), its tunnels and log follower closed,
+        its state dropped."""
+        await self.pool.forget(instance_id)
         await self._tunnels.close_instance(instance_id)
         await self.unfollow_log(instance_id)
         self.servers.drop(instance_id)
-        await self.pool.close(instance_id)
         self.state.forget_instance(instance_id)
 
     # -- live log --------------------------------------------------------------------------------------

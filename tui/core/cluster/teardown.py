@@ -189,8 +189,12 @@ class Teardown:
 
         async def one(inst: Instance, volumes: bool) -> None:
             self._say(head_id, inst.name, f"deleting {inst.name}" + (" and its volumes" if volumes else ""))
-            with contextlib.suppress(NotFound):  # gone already: what was wanted
-                await asyncio.to_thread(self.s.cloud.delete, inst.id, volumes, True)
+            try:
+                with contextlib.suppress(NotFound):  # gone already: what was wanted
+                    await asyncio.to_thread(self.s.cloud.delete, inst.id, volumes, True)
+            except BaseException:
+                self.s.manager.pool.allow(inst.id)  # still there: it may be reached again
+                raise
             await asyncio.to_thread(autostop_credential.forget, self.s.cloud, inst.id)  # its shelve credential
             self.s.manager.services.keystore.forget(inst.id)
 

@@ -294,6 +294,8 @@ class ConnectionPool:
     """One live connection per instance id; a dropped one is re-made on the next `get`.
 
     `on_lost(key, exc)` reports a connection that went away (exc None on a clean close we did not ask for).
+    `forget(key)`: the instance is being deleted — its connection closed, no new one made and no loss reported
+    (a poll's login racing the deletion would be cut when the server goes); `allow(key)` when the deletion failed.
     """
 
     def __init__(
@@ -307,6 +309,7 @@ class ConnectionPool:
         self._targets: dict[str, SSHTarget] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._closing: set[str] = set()
+        self._refused: dict[str, str] = {}  # key -> why no connection is made (see forget)
 
     def target(self, key: str) -> SSHTarget | None:
         return self._targets.get(key)
@@ -319,6 +322,8 @@ class ConnectionPool:
         """The live connection for `key`, connecting (again) when needed. A new `target` replaces the old."""
         lock = self._locks.setdefault(key, asyncio.Lock())
         async with lock:
+            if key in self._refused:
+                raise RemoteError(f"no SSH connection: the instance is {self._refused[key]}")
             if target is not None and target != self._targets.get(key):
                 self._targets[key] = target
                 await self._drop(key)
@@ -354,6 +359,15 @@ class ConnectionPool:
         async with self._locks.setdefault(key, asyncio.Lock()):
             await self._drop(key)
 
+    async def forget(self, key: str, why: str = "being deleted") -> None:
+        """Close `key`'s connection and make no other (see the class docstring)."""
+        self._refused[key] = why
+        await self.close(key)
+
+    def allow(self, key: str) -> None:
+        """Connections to `key` may be made again (its deletion failed)."""
+        self._refused.pop(key, None)
+
     async def close_all(self) -> None:
         for key in list(self._conns):
             await self.close(key)
@@ -368,7 +382,7 @@ class ConnectionPool:
             self._closing.discard(key)
 
     def _lost(self, key: str, exc: Exception | None) -> None:
-        if key in self._closing:
+        if key in self._closing or key in self._refused:
             return
         if self._on_lost is not None:
             self._on_lost(key, exc)
