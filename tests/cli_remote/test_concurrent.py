@@ -131,7 +131,9 @@ async def test_eight_processes_at_once_lose_no_record_and_start_one_jupyter(
                 p.kill()
             p.communicate()
     try:
-        assert [code for code, _, _ in results] == [0] * len(commands), results
+        failed = [f"jupyter start {' '.join(args)}: exit {code}\n{err.strip()[-1500:]}"
+                  for args, (code, _out, err) in zip(commands, results, strict=True) if code != 0]
+        assert not failed, "\n\n".join(failed)  # each failure's own words, not cut short in a list's repr
         saved = AppState(state_file)
         assert set(saved.servers) == set(ids), json.loads(state_file.read_text())  # 0 records lost
         assert set(saved.snoozes) == set(ids), json.loads(state_file.read_text())
