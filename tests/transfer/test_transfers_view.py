@@ -64,6 +64,15 @@ async def wait_for(pilot: Any, condition: Callable[[], bool], timeout: float = 6
         await pilot.pause(0.05)
 
 
+async def open_view(app: CadesApp, pilot: Any) -> TransfersScreen:
+    """`m` on the first instance, once listed: the Transfers view, mounted."""
+    await wait_for(pilot, lambda: app.instances_pane.table.selected is not None)
+    await pilot.press("m")
+    await wait_for(pilot, lambda: isinstance(app.screen, TransfersScreen) and app.screen.is_mounted)
+    assert isinstance(app.screen, TransfersScreen)
+    return app.screen
+
+
 def sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -83,11 +92,7 @@ async def test_upload_cancel_retry_and_download_from_the_view(world: dict[str, A
     remote = world["home"] / "workspace"
     app = app_for(world)
     async with app.run_test(size=(80, 24)) as pilot:
-        await wait_for(pilot, lambda: app.instances_pane.table.selected is not None)
-        await pilot.press("m")
-        await wait_for(pilot, lambda: isinstance(app.screen, TransfersScreen) and app.screen.is_mounted)
-        view = app.screen
-        assert isinstance(view, TransfersScreen)
+        view = await open_view(app, pilot)
         await pilot.press("u")
         job = view.queue.jobs[0]
 
@@ -148,11 +153,7 @@ async def test_a_transfer_goes_on_after_the_connection_is_cut(world: dict[str, A
     host = world["sandbox"].ssh_host(world["inst"].id)
     app = app_for(world)
     async with app.run_test(size=(80, 24)) as pilot:
-        await wait_for(pilot, lambda: app.instances_pane.table.selected is not None)
-        await pilot.press("m")
-        await wait_for(pilot, lambda: isinstance(app.screen, TransfersScreen) and app.screen.is_mounted)
-        view = app.screen
-        assert isinstance(view, TransfersScreen)
+        view = await open_view(app, pilot)
         await pilot.press("u")
         job = view.queue.jobs[0]
         await wait_for(pilot, lambda: job.progress is not None and job.progress.done > (20 << 20))
@@ -178,11 +179,8 @@ async def test_the_vm_folder_can_be_another_than_the_workspace(world: dict[str, 
     (local / "x.csv").write_text("1,2\n")
     app = app_for(world)
     async with app.run_test(size=(80, 24)) as pilot:
-        await wait_for(pilot, lambda: app.instances_pane.table.selected is not None)
-        await pilot.press("m")
-        await wait_for(pilot, lambda: isinstance(app.screen, TransfersScreen) and app.screen.is_mounted)
-        view = app.screen
-        assert isinstance(view, TransfersScreen) and view.remote == world["settings"].jupyter.workspace
+        view = await open_view(app, pilot)
+        assert view.remote == world["settings"].jupyter.workspace
         view.vm.focus()
         view.vm.value = ""
         await pilot.press(*"data/in")
